@@ -1,0 +1,181 @@
+"""Turning an uploaded CSV into a stored, profiled Parquet dataset, with messages a user can act on."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.names import check_dataset_id, display_name
+from core.storage import Storage, write_atomic
+
+PREVIEW_ROWS = 10
+_BINARY_MAGIC = {
+    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx file?)",
+    b"\x1f\x8b": "a gzip archive",
+    b"\xd0\xcf\x11\xe0": "an old Excel .xls file",
+    b"%PDF": "a PDF document",
+    b"PAR1": "a Parquet file",
+}
+
+
+class DatasetError(ValueError):
+    """The upload cannot become a dataset; the message says what to change."""
+
+
+@dataclass
+class ColumnProfile:
+    name: str
+    dtype: str
+    kind: str        # numeric | categorical | boolean
+    missing: int
+    unique: int
+
+
+@dataclass
+class DatasetInfo:
+    dataset_id: str
+    name: str
+    sha256: str
+    size_bytes: int
+    rows: int
+    created_at: str
+    columns: list[ColumnProfile] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DatasetInfo":
+        cols = [ColumnProfile(**c) for c in d.get("columns", [])]
+        return cls(**{**d, "columns": cols})
+
+
+def decode_csv_text(data: bytes, max_bytes: int) -> str:
+    """Check size and encoding before any parsing: these are the cheap, common mistakes."""
+    if len(data) > max_bytes:
+        raise DatasetError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
+    if not data.strip():
+        raise DatasetError("The file is empty.")
+    for magic, what in _BINARY_MAGIC.items():
+        if data.startswith(magic):
+            raise DatasetError(f"This is {what}, not a CSV file. Export it as CSV (UTF-8) and upload that.")
+    if b"\x00" in data[: 1 << 20]:
+        raise DatasetError("This looks like a binary file, not a CSV text file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}). "
+            "Save it as 'CSV UTF-8' and upload it again."
+        ) from None
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = text[: 64 * 1024]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def parse_csv(text: str):
+    """Parse CSV text into a DataFrame, or raise DatasetError naming the problem."""
+    import pandas as pd
+
+    delimiter = _sniff_delimiter(text)
+    header = next(csv.reader(io.StringIO(text[: 64 * 1024]), delimiter=delimiter), [])
+    names = [h.strip() for h in header]
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
+    if dupes:
+        raise DatasetError(f"Column names must be unique; repeated: {', '.join(map(repr, dupes[:5]))}.")
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, low_memory=False)
+    except pd.errors.ParserError as exc:
+        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        raise DatasetError(f"The CSV could not be parsed: {detail}. Check quoting and the number of fields per line.") from None
+    except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+        raise DatasetError(f"The CSV could not be parsed: {exc}.") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df.columns) < 2:
+        raise DatasetError(
+            f"A dataset needs at least two columns (features and a target); this file has {len(df.columns)}. "
+            "Is it comma-, semicolon- or tab-separated?"
+        )
+    if len(df) == 0:
+        raise DatasetError("The file has a header but no data rows.")
+    return df
+
+
+def _kind(series) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(series):
+        return "numeric"
+    return "categorical"
+
+
+def profile(df) -> tuple[list[ColumnProfile], list[dict[str, Any]]]:
+    cols = [
+        ColumnProfile(
+            name=str(c), dtype=str(df[c].dtype), kind=_kind(df[c]),
+            missing=int(df[c].isna().sum()), unique=int(df[c].nunique(dropna=True)),
+        )
+        for c in df.columns
+    ]
+    head = df.head(PREVIEW_ROWS).astype(object)
+    preview = json.loads(head.where(head.notna(), None).to_json(orient="records", date_format="iso"))
+    return cols, preview
+
+
+def ingest_csv(storage: Storage, owner: str, data: bytes, filename: str, max_bytes: int) -> DatasetInfo:
+    """Validate, convert and profile an upload; store nothing unless every check passes."""
+    text = decode_csv_text(data, max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
+    dataset_id = digest[:16]
+    existing = load_info(storage, owner, dataset_id)
+    if existing is not None:
+        return existing
+    df = parse_csv(text)
+    columns, preview = profile(df)
+    info = DatasetInfo(
+        dataset_id=dataset_id, name=display_name(filename), sha256=digest, size_bytes=len(data),
+        rows=int(len(df)), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        columns=columns, preview=preview,
+    )
+    target = storage.dataset_dir(owner, dataset_id)
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    write_atomic(target / "data.parquet", buf.getvalue())
+    # meta.json last: its presence marks a complete dataset
+    write_atomic(target / "meta.json", json.dumps(asdict(info)).encode())
+    return info
+
+
+def load_info(storage: Storage, owner: str, dataset_id: str) -> DatasetInfo | None:
+    try:
+        meta = storage.dataset_dir(owner, check_dataset_id(dataset_id)) / "meta.json"
+    except ValueError:
+        return None
+    if not meta.is_file():
+        return None
+    return DatasetInfo.from_dict(json.loads(meta.read_text()))
+
+
+def list_datasets(storage: Storage, owner: str) -> list[DatasetInfo]:
+    root = storage.datasets_dir(owner)
+    infos = [load_info(storage, owner, p.name) for p in root.iterdir()] if root.is_dir() else []
+    return sorted((i for i in infos if i is not None), key=lambda i: i.created_at, reverse=True)
+
+
+def dataset_path(storage: Storage, owner: str, dataset_id: str) -> Path:
+    return storage.dataset_dir(owner, dataset_id) / "data.parquet"

@@ -1,0 +1,27 @@
+"""Model files with skops: loading trusts only types from our own stack, never arbitrary pickles."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import skops.io as sio
+
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "ml.training.")
+
+
+class UntrustedModelFile(ValueError):
+    """The file asks for types outside the allow-list; it is refused, not loaded."""
+
+
+def save_model(pipeline, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    sio.dump(pipeline, tmp)
+    tmp.replace(path)
+
+
+def load_model(path: Path):
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if refused:
+        raise UntrustedModelFile(f"model file uses untrusted types: {', '.join(refused[:5])}")
+    return sio.load(path, trusted=untrusted)

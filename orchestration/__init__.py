@@ -1,0 +1,1 @@
+"""The Temporal side: contracts, workflows, activities and the client-side service facade."""

@@ -1,0 +1,42 @@
+"""Connecting to Temporal the way every Temporal tool does (temporalio.envconfig), plus cluster set-up."""
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.envconfig import ClientConfig
+
+from core.config import Settings
+from orchestration.contracts import SEARCH_ATTRIBUTES
+
+
+async def connect(settings: Settings) -> Client:
+    """TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / profiles win; else the embedded dev server."""
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", settings.temporal_target)
+    config.setdefault("namespace", settings.namespace)
+    return await Client.connect(**config)
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register the custom search attributes the app filters on; returns the ones it added."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace))
+    missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in existing.custom_attributes]
+    if missing:
+        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+        ))
+    return missing
+
+
+async def count_pollers(client: Client, task_queue: str) -> int:
+    """How many worker processes are polling a queue for activities right now."""
+    resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    ))
+    return len({p.identity for p in resp.pollers})

@@ -1,0 +1,87 @@
+"""What crosses Temporal: task queues, search attributes and small dataclasses. Stdlib only.
+
+Only ids, paths and small results travel here; datasets and models stay in the storage root.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+OWNER = SearchAttributeKey.for_keyword("Owner")
+RUN_KIND = SearchAttributeKey.for_keyword("RunKind")
+MODEL = SearchAttributeKey.for_keyword("Model")
+DATASET = SearchAttributeKey.for_keyword("DatasetId")
+SEARCH_ATTRIBUTES = (OWNER, RUN_KIND, MODEL, DATASET)
+
+STAGES = ("load", "preprocess", "fit", "evaluate", "save")
+STAGE_LABELS = {
+    "load": "Load and validate data",
+    "preprocess": "Preprocess and split",
+    "fit": "Fit model",
+    "evaluate": "Evaluate",
+    "save": "Save model",
+}
+# Share of a run's work per stage, for the progress percentage.
+STAGE_WEIGHTS = {"load": 5, "preprocess": 10, "fit": 70, "evaluate": 10, "save": 5}
+
+
+def io_queue(task_queue: str) -> str:
+    """Light I/O work (dataset ingestion) gets its own queue so it never waits behind a long fit."""
+    return f"{task_queue}-io"
+
+
+@dataclass
+class TrainRequest:
+    owner: str
+    dataset_id: str
+    target: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 42
+    test_size: float = 0.2
+
+
+@dataclass
+class TrainInput:
+    run_id: str
+    request: TrainRequest
+
+
+@dataclass
+class IngestRequest:
+    owner: str
+    upload_file: str   # name of the staged upload in the owner's upload folder
+    filename: str      # as the user named it (display only)
+    max_bytes: int
+
+
+@dataclass
+class StepResult:
+    """What one training activity hands back: small facts, and which attempt produced them."""
+    attempt: int
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageProgress:
+    name: str
+    status: str = "pending"          # pending | running | done | failed | cancelled
+    started_at: str | None = None
+    seconds: float | None = None
+    attempt: int = 0
+
+
+@dataclass
+class RunProgress:
+    """The workflow's own record of a run: answered by the `progress` query and returned at the end."""
+    run_id: str
+    model: str
+    dataset_id: str
+    target: str
+    stage: str = "load"
+    stages: list[StageProgress] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None

@@ -1,0 +1,68 @@
+"""Shared test helpers: small CSVs made in the test, polling, and running workers in-process."""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.config import Settings, load_settings
+
+BIN = Path(sys.executable).parent
+
+
+def classification_csv(rows: int = 200, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "age": rng.integers(18, 80, rows),
+        "income": rng.normal(50, 15, rows).round(2),
+        "city": rng.choice(["paris", "lyon", "nice"], rows),
+    })
+    df["bought"] = np.where(df.income + 10 * (df.city == "paris") + rng.normal(0, 5, rows) > 55, "yes", "no")
+    return df.to_csv(index=False).encode()
+
+
+def regression_csv(rows: int = 200, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"x1": rng.normal(size=rows), "x2": rng.normal(size=rows), "kind": rng.choice(["a", "b"], rows)})
+    df["y"] = 3 * df.x1 - 2 * df.x2 + (df.kind == "a") + rng.normal(0, 0.1, rows)
+    return df.to_csv(index=False).encode()
+
+
+def test_settings(home: Path, **overrides) -> Settings:
+    return replace(load_settings(), home=home, task_queue=f"tq-{uuid.uuid4().hex[:8]}", **overrides)
+
+
+test_settings.__test__ = False  # a factory, not a test
+
+
+@asynccontextmanager
+async def running_workers(client, settings: Settings, activities_override: dict | None = None):
+    """The real workers of workers/worker.py, in this process, optionally with some activities replaced."""
+    from workers.worker import build_workers
+
+    workers = build_workers(client, settings, replace_activities=activities_override)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield workers
+    finally:
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def eventually(fn, timeout: float = 60.0, interval: float = 0.3):
+    """Poll an async predicate-returning function until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await fn()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")

@@ -1,0 +1,181 @@
+"""Training through a real Temporal dev server and the real worker code: the whole run, retries, failures."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+
+from core.accounts import User
+from orchestration.activities import TrainingActivities
+from orchestration.contracts import StepResult, TrainInput, TrainRequest
+from orchestration.service import NotFound, TrainEasyService, UserError
+from orchestration.workflows import TrainingWorkflow
+from tests.helpers import classification_csv, eventually, regression_csv, running_workers, test_settings
+
+
+
+@pytest.fixture
+def users():
+    """Fresh user names per test: the dev server is shared by the whole session."""
+    tag = uuid.uuid4().hex[:6]
+    return User(f"alice_{tag}"), User(f"bob_{tag}")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return test_settings(tmp_path)
+
+
+@pytest.fixture
+def service(client, settings):
+    return TrainEasyService(client, settings)
+
+
+async def _finished(service, user, run_id):
+    async def done():
+        view = await service.get_run(user, run_id)
+        return view if view.status != "running" else None
+    return await eventually(done, timeout=120)
+
+
+async def test_training_run_completes_with_metrics_and_saved_model(client, settings, service, users):
+    ALICE, BOB = users
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+        run_id = await service.start_training(
+            ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "random_forest_classifier", {"n_estimators": 20}))
+        view = await _finished(service, ALICE, run_id)
+        # the same progress the UI shows is what the CLI's `temporal workflow query --name progress` reads
+        queried = await client.get_workflow_handle(run_id).query(TrainingWorkflow.progress)
+    assert view.status == "completed", view.error
+    assert view.percent == 100.0
+    assert [s.status for s in view.stages] == ["done"] * 5
+    assert 0.5 <= view.metrics["accuracy"] <= 1.0
+    assert view.facts["train_rows"] + view.facts["test_rows"] == 200
+    assert queried.metrics == view.metrics
+    model_dir = settings.home / "users" / ALICE.name / "models" / run_id
+    assert (model_dir / "model.skops").is_file() and (model_dir / "card.json").is_file()
+
+
+async def test_regression_run_reports_regression_metrics(client, settings, service, users):
+    ALICE, BOB = users
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(ALICE, "reg.csv", regression_csv())
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "y", "linear_regression"))
+        view = await _finished(service, ALICE, run_id)
+    assert view.status == "completed", view.error
+    assert view.metrics["r2"] > 0.9 and view.metrics["rmse"] < 1.0
+
+
+async def test_failing_activity_is_retried_with_backoff(client, settings, service, users):
+    ALICE, BOB = users
+    real = TrainingActivities
+    calls = []
+
+    @activity.defn(name="fit_model")
+    def flaky_fit(inp: TrainInput) -> StepResult:
+        calls.append(activity.info().attempt)
+        if activity.info().attempt == 1:
+            raise RuntimeError("worker lost its disk for a moment")
+        return real(service.storage).fit_model(inp)
+
+    async with running_workers(client, settings, {"fit_model": flaky_fit}):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+        run_id = await service.start_training(
+            ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "logistic_regression"))
+        view = await _finished(service, ALICE, run_id)
+    assert view.status == "completed", view.error
+    assert calls == [1, 2]
+    assert next(s for s in view.stages if s.name == "fit").attempt == 2
+
+
+async def test_bad_data_fails_fast_with_a_plain_message(client, settings, service, users):
+    ALICE, BOB = users
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+        # a regression model on a yes/no target: refused by the worker, not retried
+        run_id = await service.start_training(
+            ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "linear_regression"))
+        view = await _finished(service, ALICE, run_id)
+    assert view.status == "failed"
+    assert "predicts numbers" in view.error
+    assert [s.status for s in view.stages][:2] == ["failed", "pending"]
+
+
+async def test_request_validation_names_the_field(client, settings, service, users):
+    ALICE, BOB = users
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+    did = ds["dataset_id"]
+    with pytest.raises(UserError, match="n_estimators"):
+        await service.start_training(ALICE, TrainRequest(ALICE.name, did, "bought", "random_forest_classifier",
+                                                         {"n_estimators": 100000}))
+    with pytest.raises(UserError, match="unknown parameter"):
+        await service.start_training(ALICE, TrainRequest(ALICE.name, did, "bought", "logistic_regression", {"evil": 1}))
+    with pytest.raises(UserError, match="target column"):
+        await service.start_training(ALICE, TrainRequest(ALICE.name, did, "nope", "logistic_regression"))
+    with pytest.raises(UserError, match="test split"):
+        await service.start_training(ALICE, TrainRequest(ALICE.name, did, "bought", "logistic_regression", test_size=0.9))
+    with pytest.raises(NotFound):  # bob cannot train on alice's dataset
+        await service.start_training(BOB, TrainRequest(BOB.name, did, "bought", "logistic_regression"))
+
+
+async def test_another_users_run_is_not_found(client, settings, service, users):
+    ALICE, BOB = users
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+        # a request claiming to be bob's is still owned by the acting user
+        run_id = await service.start_training(
+            ALICE, TrainRequest(BOB.name, ds["dataset_id"], "bought", "logistic_regression"))
+        await _finished(service, ALICE, run_id)
+    assert run_id.startswith(f"train-{ALICE.name}-")
+    for bad_id in (run_id, run_id.replace(ALICE.name, BOB.name), f"train-{ALICE.name}-../../etc", "'; DROP", ""):
+        with pytest.raises(NotFound):
+            await service.get_run(BOB, bad_id)
+    with pytest.raises(NotFound):
+        await service.cancel_run(BOB, run_id)
+    assert await eventually(lambda: _ids(service, ALICE), timeout=20) == [run_id]
+    assert await _ids(service, BOB) == []
+    assert service.list_datasets(BOB) == []
+
+
+async def _ids(service, user):
+    return [r.run_id for r in await service.list_runs(user)]
+
+
+async def test_run_without_worker_says_waiting_for_a_worker(client, settings, service, users):
+    ALICE, BOB = users
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+    run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "logistic_regression"))
+    view = await service.get_run(ALICE, run_id)
+    assert view.status == "running" and view.waiting_for_worker
+    async with running_workers(client, settings):   # a worker arrives: the run proceeds
+        view = await _finished(service, ALICE, run_id)
+    assert view.status == "completed" and not view.waiting_for_worker
+
+
+async def test_cancel_stops_the_fit_within_seconds(client, settings, service, users):
+    ALICE, BOB = users
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(ALICE, "big.csv", classification_csv(rows=20000))
+        run_id = await service.start_training(ALICE, TrainRequest(
+            ALICE.name, ds["dataset_id"], "bought", "random_forest_classifier", {"n_estimators": 500}))
+
+        async def fitting():
+            view = await service.get_run(ALICE, run_id)
+            return view.stage == "fit" and view.live.get("step", 0) >= 1
+        await eventually(fitting, timeout=120)
+        await service.cancel_run(ALICE, run_id)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        view = await _finished(service, ALICE, run_id)
+        took = loop.time() - asked
+    assert view.status == "cancelled"
+    assert took < 15, f"cancel took {took:.1f}s"
+    desc = await client.get_workflow_handle(run_id).describe()
+    assert desc.status == WorkflowExecutionStatus.CANCELED
+    assert next(s for s in view.stages if s.name == "fit").status == "cancelled"

@@ -1,0 +1,1 @@
+"""Worker processes: poll the task queues and run workflows and activities."""

@@ -1,0 +1,77 @@
+"""Builds the Temporal workers of one process. Run several processes to use several cores.
+
+sklearn fits hold the GIL, so each process trains one model at a time (one activity slot, native
+threads capped at 1) and parallelism comes from running one process per core.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy loads: N processes x M BLAS threads would oversubscribe
+
+import asyncio
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from core.config import Settings, load_settings
+from core.storage import Storage
+from orchestration.activities import activity_list
+from orchestration.client import connect
+from orchestration.contracts import io_queue
+from orchestration.workflows import IngestWorkflow, TrainingWorkflow
+
+TRAIN_SLOTS = 1
+IO_SLOTS = 2
+
+
+def build_workers(client: Client, settings: Settings, identity: str | None = None,
+                  replace_activities: dict[str, Callable] | None = None) -> list[Worker]:
+    """The training worker and the ingestion worker; tests may swap an activity by name."""
+    training, ingestion = activity_list(Storage(settings.home))
+    training = [(replace_activities or {}).get(fn.__name__, fn) for fn in training]
+    common = {"graceful_shutdown_timeout": timedelta(seconds=5),
+              "max_heartbeat_throttle_interval": timedelta(seconds=1)}  # fresh progress for the UI
+    if identity:
+        common["identity"] = identity
+    return [
+        Worker(client, task_queue=settings.task_queue, workflows=[TrainingWorkflow], activities=training,
+               activity_executor=ThreadPoolExecutor(TRAIN_SLOTS), max_concurrent_activities=TRAIN_SLOTS, **common),
+        Worker(client, task_queue=io_queue(settings.task_queue), workflows=[IngestWorkflow], activities=ingestion,
+               activity_executor=ThreadPoolExecutor(IO_SLOTS), max_concurrent_activities=IO_SLOTS, **common),
+    ]
+
+
+async def serve(settings: Settings) -> None:
+    client = await connect(settings)
+    workers = build_workers(client, settings, identity=f"{os.getpid()}@{os.uname().nodename}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    print(f"worker {os.getpid()} polling {settings.task_queue!r} at {settings.temporal_target}", flush=True)
+    await asyncio.wait([*runs, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    for task in runs:
+        if task.done() and task.exception():
+            raise task.exception()  # a worker that died on its own is an error, not a clean stop
+
+
+def main() -> None:
+    import sys
+
+    try:
+        asyncio.run(serve(load_settings()))
+        rc = 0
+    except Exception as exc:  # one clear line for the launcher's log
+        print(f"worker {os.getpid()} stopped: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        rc = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)  # sdk-python #300: interpreter teardown after Temporal can crash; exit code must be ours
