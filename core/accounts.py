@@ -6,6 +6,8 @@ import os
 import secrets
 from dataclasses import dataclass
 
+import bcrypt
+
 from core.names import check_username
 from core.storage import Storage, write_private
 
@@ -34,8 +36,6 @@ def load_credentials(storage: Storage) -> dict:
 
 
 def add_account(storage: Storage, name: str, password: str, role: str = "user") -> None:
-    from streamlit_authenticator import Hasher
-
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     if len(password) < 8:
@@ -43,7 +43,7 @@ def add_account(storage: Storage, name: str, password: str, role: str = "user") 
     creds = load_credentials(storage)
     creds["usernames"][check_username(name)] = {
         "email": f"{name}@traineasy.local", "first_name": name.capitalize(), "last_name": "",
-        "password": Hasher.hash(password), "roles": [role],
+        "password": bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode(), "roles": [role],
     }
     write_private(credentials_path(storage), json.dumps(creds, indent=2))
 

@@ -24,6 +24,7 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
 @dataclass(frozen=True)
 class Settings:
     home: Path                  # the storage root: datasets, models, app state, Temporal's SQLite file
+    app_address: str
     app_port: int
     temporal_port: int
     temporal_ui_port: int
@@ -46,6 +47,7 @@ def load_settings() -> Settings:
     home = Path(os.environ.get("TRAINEASY_HOME") or PROJECT_ROOT / "var").expanduser().resolve()
     return Settings(
         home=home,
+        app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "0.0.0.0",
         app_port=_int("TRAINEASY_APP_PORT", 8501),
         temporal_port=_int("TRAINEASY_TEMPORAL_PORT", 7233),
         temporal_ui_port=_int("TRAINEASY_TEMPORAL_UI_PORT", 8233),

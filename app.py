@@ -1,0 +1,58 @@
+"""TrainEasy entry point: the one login gate, then navigation built from the user's role."""
+from __future__ import annotations
+
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from core.accounts import cookie_key, load_credentials
+from core.config import load_settings
+from core.storage import Storage
+from ui.runtime import Unavailable, service
+
+st.set_page_config(page_title="TrainEasy", page_icon=":material/model_training:", layout="wide")
+
+PAGES = {
+    "home": st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    "datasets": st.Page("pages/datasets.py", title="Datasets", icon=":material/table:", url_path="datasets"),
+    "train": st.Page("pages/train.py", title="Train", icon=":material/play_arrow:", url_path="train"),
+    "runs": st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
+    "admin": st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin"),
+}
+ROLE_PAGES = {"user": ("home", "datasets", "train", "runs"), "admin": ("home", "datasets", "train", "runs", "admin")}
+
+# Register every page before authenticating: the cookie component's first rerun must not lose a deep link.
+page = st.navigation(list(PAGES.values()), position="hidden")
+st.session_state["pages"] = PAGES
+
+storage = Storage(load_settings().home)
+authenticator = stauth.Authenticate(
+    load_credentials(storage), "traineasy_auth", cookie_key(storage), 7, auto_hash=False, login_sleep_time=0,
+)
+authenticator.login(key="login_form", fields={"Form name": "Sign in to TrainEasy"})
+status = st.session_state.get("authentication_status")
+if not status:
+    if status is False:
+        st.error("Wrong user name or password.")
+    else:
+        st.caption("First start? The demo accounts were printed by `make run` and are kept in var/demo-accounts.txt.")
+    st.stop()
+
+roles = st.session_state.get("roles") or ["user"]
+allowed = [key for key in PAGES if any(key in ROLE_PAGES.get(role, ()) for role in roles)]
+with st.sidebar:
+    st.markdown(f"**TrainEasy** · {st.session_state['name']} ({', '.join(roles)})")
+    for key in allowed:
+        st.page_link(PAGES[key])
+    if st.button("Log out", key="logout_button"):
+        authenticator.logout(location="unrendered")
+        st.rerun()
+
+try:
+    service()
+except Unavailable as err:
+    st.error(f"{err}. Is the stack running (`make run`)?")
+    st.stop()
+if page.url_path not in {PAGES[key].url_path for key in allowed}:
+    st.error("This page is for administrators only.")
+    st.stop()
+page.run()

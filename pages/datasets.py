@@ -1,0 +1,52 @@
+"""Datasets: upload a CSV (a worker validates, converts and profiles it) and inspect what is stored."""
+import pandas as pd
+import streamlit as st
+
+from ui.runtime import current_user, guard, service
+
+user = current_user()
+svc = service()
+st.title("Datasets")
+
+with st.form("upload_form", clear_on_submit=True):
+    upload = st.file_uploader("CSV file (comma, semicolon or tab separated, UTF-8)", type=["csv"], key="upload_file")
+    submitted = st.form_submit_button("Upload", type="primary")
+if submitted:
+    if upload is None:
+        st.warning("Choose a CSV file first.")
+    else:
+        with st.spinner(f"Checking and profiling {upload.name}…"), guard("The upload"):
+            added = svc.upload_dataset(user, upload.name, upload.getvalue())
+            st.session_state["dataset_choice"] = added["dataset_id"]
+            st.success(f"Stored **{added['name']}**: {added['rows']:,} rows × {added['columns']} columns.")
+
+datasets = svc.list_datasets(user)
+if not datasets:
+    st.info("No datasets yet. Upload a CSV above.")
+    st.stop()
+
+st.subheader("Your datasets")
+st.dataframe(
+    pd.DataFrame([{"name": d.name, "rows": d.rows, "columns": len(d.columns), "size (KB)": round(d.size_bytes / 1024, 1),
+                   "uploaded": d.created_at, "id": d.dataset_id} for d in datasets]),
+    hide_index=True, key="datasets_table",
+)
+ids = [d.dataset_id for d in datasets]
+by_id = {d.dataset_id: d for d in datasets}
+if st.session_state.get("dataset_choice") not in ids:
+    st.session_state["dataset_choice"] = ids[0]
+chosen = by_id[st.selectbox("Profile of", ids, format_func=lambda i: by_id[i].name, key="dataset_choice")]
+
+st.subheader(f"Profile: {chosen.name}")
+c1, c2, c3 = st.columns(3)
+c1.metric("Rows", f"{chosen.rows:,}")
+c2.metric("Columns", len(chosen.columns))
+c3.metric("Missing cells", f"{sum(c.missing for c in chosen.columns):,}")
+st.dataframe(
+    pd.DataFrame([{"column": c.name, "type": c.dtype, "kind": c.kind, "missing": c.missing,
+                   "missing %": round(100 * c.missing / max(chosen.rows, 1), 1), "distinct": c.unique}
+                  for c in chosen.columns]),
+    hide_index=True, key="profile_table",
+)
+st.caption("Preview (first rows)")
+st.dataframe(pd.DataFrame(chosen.preview, columns=chosen.column_names), hide_index=True, key="preview_table")

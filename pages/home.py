@@ -1,0 +1,24 @@
+"""Home: what to do next, and whether the engine behind the app is up."""
+import streamlit as st
+
+from ui.runtime import current_user, guard, service
+
+user = current_user()
+pages = st.session_state["pages"]
+st.title("TrainEasy")
+st.write(f"Welcome, **{user.name}**. Upload a CSV, pick a target and a model, and watch it train.")
+
+cols = st.columns(3)
+cols[0].page_link(pages["datasets"], label="1 · Upload a dataset", icon=":material/upload:")
+cols[1].page_link(pages["train"], label="2 · Train a model", icon=":material/play_arrow:")
+cols[2].page_link(pages["runs"], label="3 · Watch your runs", icon=":material/monitoring:")
+
+st.subheader("System")
+with guard("The health check"):
+    health = service().health()
+    if not health["temporal"]:
+        st.error("Temporal is not answering. Training cannot start until it is back.")
+    elif health["workers"] == 0:
+        st.warning("Temporal is up, but no worker process is polling: runs will wait for a worker.")
+    else:
+        st.success(f"Temporal is up; {health['workers']} worker process(es) ready.")

@@ -1,0 +1,36 @@
+"""Runs: the user's training runs; `?run=<id>` opens the live view of one."""
+import pandas as pd
+import streamlit as st
+
+from ui.run_view import STATUS_ICONS, model_label, show_run
+from ui.runtime import current_user, guard, service
+
+user = current_user()
+svc = service()
+names = {d.dataset_id: d.name for d in svc.list_datasets(user)}
+run_id = st.query_params.get("run")
+
+if run_id:
+    if st.button("← All runs", key="back_to_runs"):
+        del st.query_params["run"]
+        st.rerun()
+    show_run(svc, run_id, names)
+    st.stop()
+
+st.title("Runs")
+with guard("Listing runs"):
+    runs = svc.list_runs(user)
+    if not runs:
+        st.info("No runs yet. Start one on the Train page.")
+        st.page_link(st.session_state["pages"]["train"], label="Train a model", icon=":material/play_arrow:")
+        st.stop()
+    table = pd.DataFrame([{
+        "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}", "model": model_label(r.model),
+        "dataset": names.get(r.dataset_id, r.dataset_id), "started": r.started_at,
+        "duration (s)": None if r.duration_s is None else round(r.duration_s, 1), "run": r.run_id,
+    } for r in runs])
+    st.caption("Select a row to open the run.")
+    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table")
+    if picked.selection.rows:
+        st.query_params["run"] = runs[picked.selection.rows[0]].run_id
+        st.rerun()

@@ -1,0 +1,62 @@
+"""Train: pick a dataset, a target and a model; the form is generated from the model's parameter schema."""
+import streamlit as st
+
+from ml.catalog import Param, models_for
+from orchestration.contracts import TrainRequest
+from ui.runtime import current_user, guard, service
+
+user = current_user()
+svc = service()
+pages = st.session_state["pages"]
+st.title("Train a model")
+
+datasets = svc.list_datasets(user)
+if not datasets:
+    st.info("Upload a dataset first.")
+    st.page_link(pages["datasets"], label="Go to Datasets", icon=":material/upload:")
+    st.stop()
+
+by_id = {d.dataset_id: d for d in datasets}
+dataset = by_id[st.selectbox("Dataset", list(by_id), format_func=lambda i: f"{by_id[i].name} ({by_id[i].rows:,} rows)",
+                             key="train_dataset")]
+columns = {c.name: c for c in dataset.columns}
+target = st.selectbox("Target column (what to predict)", list(columns), index=len(columns) - 1,
+                      key=f"train_target_{dataset.dataset_id}")
+col = columns[target]
+guess = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
+task = st.radio("Task", ["classification", "regression"], index=["classification", "regression"].index(guess),
+                horizontal=True, key=f"train_task_{dataset.dataset_id}_{target}",
+                help="Detected from the target column; change it if the guess is wrong.")
+models = {m.key: m for m in models_for(task)}
+spec = models[st.selectbox("Model", list(models), format_func=lambda k: models[k].label, key=f"train_model_{task}")]
+
+
+def param_input(p: Param):
+    key = f"param_{spec.key}_{p.name}"
+    if p.type == "choice":
+        return st.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
+    if p.type == "int":
+        label = f"{p.name} (0 = {p.none_label})" if p.none_label else p.name
+        low = 0 if p.none_label else int(p.min)
+        return st.number_input(label, low, int(p.max), int(p.default), step=1, help=p.help, key=key)
+    return st.number_input(p.name, float(p.min), float(p.max), float(p.default), help=p.help, key=key,
+                           format="%g", step=p.default / 10 if p.log else 0.01)
+
+
+with st.form("train_form"):
+    st.markdown(f"**{spec.label}** parameters")
+    params = {p.name: param_input(p) for p in spec.params}
+    if not spec.params:
+        st.caption("This model has no parameters to tune.")
+    c1, c2 = st.columns(2)
+    seed = c1.number_input("Random seed", 0, 2**31 - 1, 42, step=1, key="train_seed",
+                           help="Same data, parameters and seed give the same model.")
+    test_pct = c2.slider("Test split (%)", 5, 50, 20, key="train_test_pct", help="Rows held out to measure the model.")
+    launch = st.form_submit_button("Start training", type="primary")
+
+if launch:
+    with guard("Starting the run"):
+        run_id = svc.start_training(user, TrainRequest(
+            owner=user.name, dataset_id=dataset.dataset_id, target=target, model=spec.key, params=params,
+            seed=int(seed), test_size=test_pct / 100))
+        st.switch_page(pages["runs"], query_params={"run": run_id})

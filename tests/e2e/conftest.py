@@ -1,0 +1,142 @@
+"""The whole stack as a user gets it: `launcher.py` (dev server, worker process, Streamlit) on free ports,
+driven by Debian's chromium through Playwright."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from core.accounts import read_demo_accounts
+from core.config import PROJECT_ROOT
+from core.storage import Storage
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.app_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.output = home / "launcher.out"
+        env = {**os.environ, "TRAINEASY_HOME": str(home), "TRAINEASY_APP_PORT": str(self.app_port),
+               "TRAINEASY_APP_ADDRESS": "127.0.0.1", "TRAINEASY_TEMPORAL_PORT": str(self.temporal_port),
+               "TRAINEASY_TEMPORAL_UI_PORT": str(self.ui_port), "TRAINEASY_WORKERS": "1"}
+        env.pop("TEMPORAL_ADDRESS", None)
+        home.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env,
+                                     stdout=open(self.output, "wb"), stderr=subprocess.STDOUT)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "TrainEasy is running." in self.text():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"launcher exited with {self.proc.returncode}:\n{self.text()}")
+            time.sleep(0.5)
+        raise AssertionError(f"launcher not ready in {timeout}s:\n{self.text()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)   # what Ctrl-C does
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def passwords(self) -> dict[str, str]:
+        return read_demo_accounts(Storage(self.home))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("stack"))
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        rc = s.stop()
+        print(s.text())
+    assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser, request):
+    contexts = []
+
+    def make() -> Page:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        return page
+
+    yield make
+    report = getattr(request.node, "rep_call", None)
+    for i, ctx in enumerate(contexts):
+        if report is not None and report.failed:   # keep what the browser showed, for the CI log reader
+            out = PROJECT_ROOT / "test-artifacts"
+            out.mkdir(exist_ok=True)
+            for j, pg in enumerate(ctx.pages):
+                pg.screenshot(path=str(out / f"{request.node.name}-{i}-{j}.png"), full_page=True)
+        ctx.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+def wait_for_app(page: Page, timeout: float = 60_000) -> None:
+    """Streamlit's own idea of 'done': connected, script not running, no skeletons."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", re.compile("notRunning"),
+                                                           timeout=timeout)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
+
+
+def login(page: Page, stack: Stack, user: str, path: str = "") -> None:
+    page.goto(f"{stack.url}/{path}")
+    wait_for_app(page)
+    page.get_by_role("textbox", name="Username").fill(user)
+    page.get_by_role("textbox", name="Password").fill(stack.passwords()[user])
+    page.get_by_role("button", name="Login").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
+    wait_for_app(page)

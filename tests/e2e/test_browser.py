@@ -1,0 +1,88 @@
+"""A user in a real browser: log in, upload, train, watch the run finish; isolation and roles."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import login, wait_for_app
+from tests.helpers import classification_csv
+
+RUN_URL = re.compile(r"/runs\?run=(train-alice-[0-9a-f]{32})")
+
+
+def go(page: Page, label: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("link", name=label).click()
+    wait_for_app(page)
+
+
+def upload(page: Page, path) -> None:
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    expect(page.get_by_role("button", name=f"Remove {path.name}")).to_be_visible()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    wait_for_app(page)
+
+
+def test_train_a_model_in_the_browser_and_others_cannot_see_it(stack, new_page, tmp_path):
+    page = new_page()
+    login(page, stack, "alice")
+    expect(page.get_by_test_id("stSidebar").get_by_role("link", name="Admin")).to_have_count(0)
+
+    go(page, "Datasets")
+    bad = tmp_path / "photo.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00binary")
+    upload(page, bad)
+    expect(page.get_by_text("binary file, not a CSV")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("No datasets yet")).to_be_visible()
+
+    good = tmp_path / "shop.csv"
+    good.write_bytes(classification_csv(rows=300))
+    upload(page, good)
+    expect(page.get_by_text("Stored shop.csv: 300 rows × 4 columns")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+
+    go(page, "Train")
+    expect(page.get_by_text("Logistic regression parameters")).to_be_visible()
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(RUN_URL, timeout=30_000)
+    run_id = RUN_URL.search(page.url).group(1)
+    # the live view refreshes itself until the run is done, then shows the metrics
+    expect(page.get_by_text("completed", exact=True)).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Test-set metrics")).to_be_visible()
+    expect(page.get_by_text("accuracy", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
+    expect(page.get_by_text("100%")).to_be_visible()
+
+    go(page, "Runs")
+    expect(page.get_by_text("Select a row to open the run.")).to_be_visible(timeout=30_000)
+
+    other = new_page()
+    login(other, stack, "bob")
+    go(other, "Runs")
+    expect(other.get_by_text("No runs yet")).to_be_visible()
+    other.goto(f"{stack.url}/runs?run={run_id}")
+    wait_for_app(other)
+    expect(other.get_by_text("Run not found")).to_be_visible()
+    go(other, "Datasets")
+    expect(other.get_by_text("No datasets yet")).to_be_visible()
+
+
+def test_admin_sees_the_admin_page_and_users_are_refused_it(stack, new_page):
+    admin = new_page()
+    login(admin, stack, "admin")
+    go(admin, "Admin")
+    expect(admin.get_by_text("Worker processes polling")).to_be_visible()
+    user = new_page()
+    login(user, stack, "bob", path="admin")
+    expect(user.get_by_text("for administrators only")).to_be_visible()
+
+
+def test_wrong_password_is_refused(stack, new_page):
+    page = new_page()
+    page.goto(stack.url)
+    wait_for_app(page)
+    page.get_by_role("textbox", name="Username").fill("alice")
+    page.get_by_role("textbox", name="Password").fill("not-the-password")
+    page.get_by_role("button", name="Login").click()
+    expect(page.get_by_text("Wrong user name or password.")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
