@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Literal
 
 Task = Literal["classification", "regression"]
@@ -62,6 +63,7 @@ class ModelSpec:
     increments: str | None = None       # parameter grown step by step (warm_start) for progress + cancel
     seeded: bool = True                 # takes random_state
     fixed: dict[str, Any] = field(default_factory=dict)
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None   # schema params -> estimator kwargs
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -77,6 +79,8 @@ class ModelSpec:
     def build(self, params: dict[str, Any], seed: int):
         module, _, cls = self.estimator.rpartition(".")
         kwargs = {k: (None if (v == 0 and self._param(k).none_label) else v) for k, v in self.validate(params).items()}
+        if self.adapt is not None:
+            kwargs = self.adapt(kwargs)
         kwargs.update(self.fixed)
         if self.seeded:
             kwargs["random_state"] = seed
@@ -86,43 +90,112 @@ class ModelSpec:
         return next(p for p in self.params if p.name == name)
 
 
-_TREES = (
-    Param("n_estimators", "int", 100, "Number of trees. More trees: steadier results, slower training.", 1, 500),
-    Param("max_depth", "int", 0, "Deepest a tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
-    Param("min_samples_leaf", "int", 1, "Fewest samples allowed in a leaf; higher values smooth the model.", 1, 1000),
-    Param("max_features", "choice", "sqrt", "Features considered at each split.", choices=("sqrt", "log2", 1.0)),
-)
-
-MODELS: dict[str, ModelSpec] = {
-    m.key: m
-    for m in (
-        ModelSpec(
-            "logistic_regression", "Logistic regression", "classification",
-            "sklearn.linear_model.LogisticRegression",
-            (
-                Param("C", "float", 1.0, "Inverse regularisation strength: smaller values regularise more.", 1e-4, 1e4, log=True),
-                Param("max_iter", "int", 500, "Most solver iterations.", 10, 10_000),
-            ),
-            needs_scaling=True,
-        ),
-        ModelSpec(
-            "random_forest_classifier", "Random forest (classification)", "classification",
-            "sklearn.ensemble.RandomForestClassifier", _TREES, increments="n_estimators", fixed={"n_jobs": 1},
-        ),
-        ModelSpec(
-            "linear_regression", "Linear regression", "regression",
-            "sklearn.linear_model.LinearRegression", (), needs_scaling=True, seeded=False,
-        ),
-        ModelSpec(
-            "random_forest_regressor", "Random forest (regression)", "regression",
-            "sklearn.ensemble.RandomForestRegressor",
-            tuple(p if p.name != "max_features" else Param(
-                "max_features", "choice", 1.0, "Features considered at each split.", choices=(1.0, "sqrt", "log2"))
-                for p in _TREES),
-            increments="n_estimators", fixed={"n_jobs": 1},
-        ),
+def _trees(default_features: Any) -> tuple[Param, ...]:
+    return (
+        Param("n_estimators", "int", 100, "Number of trees. More trees: steadier results, slower training.", 1, 500),
+        Param("max_depth", "int", 0, "Deepest a tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
+        Param("min_samples_leaf", "int", 1, "Fewest samples allowed in a leaf; higher values smooth the model.", 1, 1000),
+        Param("max_features", "choice", default_features, "Share of features considered at each split.",
+              choices=tuple(dict.fromkeys((default_features, "sqrt", "log2", 1.0)))),
     )
-}
+
+
+_TREE = (
+    Param("max_depth", "int", 0, "Deepest the tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
+    Param("min_samples_leaf", "int", 1, "Fewest samples allowed in a leaf.", 1, 1000),
+)
+_GB = (
+    Param("n_estimators", "int", 100, "Boosting stages.", 1, 1000),
+    Param("learning_rate", "float", 0.1, "Shrinks each stage's contribution.", 0.001, 1.0, log=True),
+    Param("max_depth", "int", 3, "Depth of each tree.", 1, 10),
+    Param("subsample", "float", 1.0, "Share of rows per stage (<1 is stochastic boosting).", 0.1, 1.0),
+)
+_HGB = (
+    Param("max_iter", "int", 100, "Boosting iterations.", 1, 1000),
+    Param("learning_rate", "float", 0.1, "Shrinks each iteration's contribution.", 0.001, 1.0, log=True),
+    Param("max_leaf_nodes", "int", 31, "Leaves per tree.", 2, 256),
+    Param("l2_regularization", "float", 0.0, "L2 penalty on leaf values.", 0.0, 100.0),
+)
+_SVM = (
+    Param("C", "float", 1.0, "Penalty of errors: larger fits the training data more closely.", 1e-3, 1e3, log=True),
+    Param("kernel", "choice", "rbf", "Shape of the decision function.", choices=("rbf", "linear", "poly")),
+    Param("gamma", "choice", "scale", "Kernel coefficient.", choices=("scale", "auto")),
+)
+_KNN = (
+    Param("n_neighbors", "int", 5, "Neighbours that vote.", 1, 100),
+    Param("weights", "choice", "uniform", "Weigh neighbours equally or by closeness.", choices=("uniform", "distance")),
+)
+_MLP = (
+    Param("hidden_units", "int", 64, "Neurons per hidden layer.", 1, 512),
+    Param("hidden_layers", "int", 1, "Hidden layers.", 1, 4),
+    Param("alpha", "float", 1e-4, "L2 penalty.", 1e-6, 10.0, log=True),
+    Param("learning_rate_init", "float", 1e-3, "Initial step size of the optimiser.", 1e-5, 1.0, log=True),
+    Param("max_iter", "int", 200, "Most training epochs.", 5, 2000),
+)
+_ALPHA = (Param("alpha", "float", 1.0, "Regularisation strength.", 1e-6, 1e4, log=True),)
+
+
+def _mlp_kwargs(p: dict[str, Any]) -> dict[str, Any]:
+    p = dict(p)
+    p["hidden_layer_sizes"] = (p.pop("hidden_units"),) * p.pop("hidden_layers")
+    return p
+
+
+_SPECS = (
+    # classification
+    ModelSpec("logistic_regression", "Logistic regression", "classification", "sklearn.linear_model.LogisticRegression",
+              (Param("C", "float", 1.0, "Inverse regularisation strength: smaller values regularise more.",
+                     1e-4, 1e4, log=True),
+               Param("max_iter", "int", 500, "Most solver iterations.", 10, 10_000)), needs_scaling=True),
+    ModelSpec("decision_tree_classifier", "Decision tree (classification)", "classification",
+              "sklearn.tree.DecisionTreeClassifier",
+              _TREE + (Param("criterion", "choice", "gini", "Split quality measure.",
+                             choices=("gini", "entropy", "log_loss")),)),
+    ModelSpec("random_forest_classifier", "Random forest (classification)", "classification",
+              "sklearn.ensemble.RandomForestClassifier", _trees("sqrt"), increments="n_estimators",
+              fixed={"n_jobs": 1}),
+    ModelSpec("extra_trees_classifier", "Extra trees (classification)", "classification",
+              "sklearn.ensemble.ExtraTreesClassifier", _trees("sqrt"), increments="n_estimators",
+              fixed={"n_jobs": 1}),
+    ModelSpec("gradient_boosting_classifier", "Gradient boosting (classification)", "classification",
+              "sklearn.ensemble.GradientBoostingClassifier", _GB, increments="n_estimators"),
+    ModelSpec("hist_gradient_boosting_classifier", "Histogram gradient boosting (classification)", "classification",
+              "sklearn.ensemble.HistGradientBoostingClassifier", _HGB, increments="max_iter",
+              fixed={"early_stopping": False}),
+    ModelSpec("svm_classifier", "Support vector machine (classification)", "classification", "sklearn.svm.SVC",
+              _SVM, needs_scaling=True, fixed={"probability": True}),
+    ModelSpec("knn_classifier", "k-nearest neighbours (classification)", "classification",
+              "sklearn.neighbors.KNeighborsClassifier", _KNN, needs_scaling=True, seeded=False),
+    ModelSpec("mlp_classifier", "Neural network / MLP (classification)", "classification",
+              "sklearn.neural_network.MLPClassifier", _MLP, needs_scaling=True, adapt=_mlp_kwargs),
+    ModelSpec("gaussian_nb", "Gaussian naive Bayes", "classification", "sklearn.naive_bayes.GaussianNB",
+              (Param("var_smoothing", "float", 1e-9, "Added variance for stability.", 1e-12, 1.0, log=True),),
+              seeded=False),
+    # regression
+    ModelSpec("linear_regression", "Linear regression", "regression", "sklearn.linear_model.LinearRegression",
+              (), needs_scaling=True, seeded=False),
+    ModelSpec("ridge", "Ridge regression", "regression", "sklearn.linear_model.Ridge", _ALPHA, needs_scaling=True,
+              seeded=False),
+    ModelSpec("lasso", "Lasso regression", "regression", "sklearn.linear_model.Lasso",
+              _ALPHA + (Param("max_iter", "int", 1000, "Most coordinate-descent iterations.", 10, 100_000),),
+              needs_scaling=True),
+    ModelSpec("decision_tree_regressor", "Decision tree (regression)", "regression",
+              "sklearn.tree.DecisionTreeRegressor", _TREE),
+    ModelSpec("random_forest_regressor", "Random forest (regression)", "regression",
+              "sklearn.ensemble.RandomForestRegressor", _trees(1.0), increments="n_estimators", fixed={"n_jobs": 1}),
+    ModelSpec("extra_trees_regressor", "Extra trees (regression)", "regression",
+              "sklearn.ensemble.ExtraTreesRegressor", _trees(1.0), increments="n_estimators", fixed={"n_jobs": 1}),
+    ModelSpec("hist_gradient_boosting_regressor", "Histogram gradient boosting (regression)", "regression",
+              "sklearn.ensemble.HistGradientBoostingRegressor", _HGB, increments="max_iter",
+              fixed={"early_stopping": False}),
+    ModelSpec("svr", "Support vector regression", "regression", "sklearn.svm.SVR",
+              _SVM, needs_scaling=True, seeded=False),
+    ModelSpec("knn_regressor", "k-nearest neighbours (regression)", "regression",
+              "sklearn.neighbors.KNeighborsRegressor", _KNN, needs_scaling=True, seeded=False),
+    ModelSpec("mlp_regressor", "Neural network / MLP (regression)", "regression",
+              "sklearn.neural_network.MLPRegressor", _MLP, needs_scaling=True, adapt=_mlp_kwargs),
+)
+MODELS: dict[str, ModelSpec] = {m.key: m for m in _SPECS}
 
 
 def get_model(key: str) -> ModelSpec:

@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from ml.catalog import ModelSpec
 
-MAX_CATEGORIES = 50   # one-hot width per column: keeps an ID-like text column from exploding memory
+MAX_CATEGORIES = 50      # one-hot width per column: keeps a wide text column from exploding memory
+CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point; keeps the curve cheap on big data
+DATE_PARTS = ("year", "month", "day", "dayofweek")
 
 
 class DataError(ValueError):
@@ -27,18 +30,55 @@ class Prepared:
     X: pd.DataFrame
     y: pd.Series
     dropped_missing_target: int
-    classes: int            # 0 for regression
+    classes: int                      # 0 for regression
+    notes: tuple[str, ...] = ()       # what preparation did on its own, in plain words
+
+
+def is_id_like(s: pd.Series) -> bool:
+    """A text column with (almost) one distinct value per row: an identifier, not a feature."""
+    n = int(s.notna().sum())
+    return n >= 20 and not pd.api.types.is_numeric_dtype(s) and s.nunique(dropna=True) >= 0.95 * n
+
+
+def date_columns(X: pd.DataFrame) -> list[str]:
+    """Text columns that parse as dates in (almost) every row."""
+    found = []
+    for c in X.columns:
+        s = X[c]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            found.append(c)
+            continue
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        sample = s.dropna().astype(str).head(200)
+        if len(sample) and sample.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() >= 0.9:
+            if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() >= 0.9:
+                found.append(c)
+    return found
 
 
 def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
-    """Separate features from the target and refuse data the model cannot learn from."""
+    """Separate features from the target, drop what cannot be learned from, refuse what cannot work."""
     if target not in df.columns:
         raise DataError(f"The target column {target!r} is not in this dataset.")
     missing = df[target].isna()
     data = df.loc[~missing]
     y, X = data[target], data.drop(columns=[target])
+    notes = []
+    if missing.any():
+        notes.append(f"{int(missing.sum())} rows without a value for {target!r} were left out.")
+    ids = [c for c in X.columns if is_id_like(X[c])]
+    leaks = [c for c in X.columns if c not in ids and X[c].equals(y)]
+    if ids:
+        notes.append(f"Identifier-like column(s) not used as features: {', '.join(ids)}.")
+    if leaks:
+        notes.append(f"Column(s) identical to the target not used (they would leak the answer): {', '.join(leaks)}.")
+    X = X.drop(columns=ids + leaks)
+    dates = date_columns(X)
+    if dates:
+        notes.append(f"Date column(s) {', '.join(dates)} turned into year, month, day and weekday features.")
     if X.shape[1] == 0:
-        raise DataError("There are no feature columns besides the target.")
+        raise DataError("There are no usable feature columns besides the target.")
     if len(data) < 10:
         raise DataError(f"Only {len(data)} rows have a target value; at least 10 are needed to train and test.")
     classes = 0
@@ -57,7 +97,7 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
                 f"The target {target!r} has {classes} distinct numeric values; that is a regression target. "
                 "Pick a regression model."
             )
-    return Prepared(X=X, y=y, dropped_missing_target=int(missing.sum()), classes=classes)
+    return Prepared(X=X, y=y, dropped_missing_target=int(missing.sum()), classes=classes, notes=tuple(notes))
 
 
 def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -68,12 +108,38 @@ def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tu
     return np.sort(train), np.sort(test)
 
 
+def folds(prepared: Prepared, k: int, seed: int, stratify: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    splitter = (StratifiedKFold if stratify and prepared.y.value_counts().min() >= k else KFold)(
+        n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(prepared.y)), prepared.y))
+
+
+def normalise_columns(X: pd.DataFrame, dates: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Raw columns -> model inputs: dates expanded into parts, text as plain objects with NaN for missing.
+
+    Part of the saved pipeline, so prediction takes the same raw columns as the upload.
+    """
+    out = X.copy()
+    for c in dates:
+        if c in out.columns:
+            parsed = pd.to_datetime(out[c], errors="coerce", format="mixed")
+            for part in DATE_PARTS:
+                out[f"{c}__{part}"] = getattr(parsed.dt, part).astype("float64")
+            out = out.drop(columns=[c])
+    for c in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[c]) or pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].astype(object).where(out[c].notna(), np.nan)
+    return out
+
+
 def build_preprocessor(X: pd.DataFrame, scale: bool) -> ColumnTransformer:
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
     other = [c for c in X.columns if c not in numeric]
-    num_steps = [("impute", SimpleImputer(strategy="median"))] + ([("scale", StandardScaler())] if scale else [])
+    num_steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+    if scale:
+        num_steps.append(("scale", StandardScaler()))
     cat_steps = [
-        ("impute", SimpleImputer(strategy="most_frequent")),
+        ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
         ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES)),
     ]
     return ColumnTransformer(
@@ -82,67 +148,98 @@ def build_preprocessor(X: pd.DataFrame, scale: bool) -> ColumnTransformer:
     )
 
 
-def _as_categories(X: pd.DataFrame) -> pd.DataFrame:
-    """Non-numeric columns as plain object dtype, so imputation and encoding treat them alike."""
-    out = X.copy()
-    for c in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[c]) or pd.api.types.is_bool_dtype(out[c]):
-            out[c] = out[c].astype(object).where(out[c].notna(), np.nan)
-    return out
-
-
 def make_pipeline(spec: ModelSpec, params: dict, seed: int, X: pd.DataFrame) -> Pipeline:
-    from sklearn.preprocessing import FunctionTransformer
-
+    dates = tuple(date_columns(X))
+    columns = FunctionTransformer(normalise_columns, kw_args={"dates": dates})
     return Pipeline([
-        ("categories", FunctionTransformer(_as_categories)),
-        ("preprocess", build_preprocessor(X, spec.needs_scaling)),
+        ("columns", columns),
+        ("preprocess", build_preprocessor(normalise_columns(X.head(50), dates), spec.needs_scaling)),
         ("model", spec.build(params, seed)),
     ])
 
 
-def fit(
-    pipeline: Pipeline, spec: ModelSpec, X: pd.DataFrame, y: pd.Series,
-    on_step: Callable[[int, int], None] = lambda done, total: None, steps: int = 10,
-) -> Pipeline:
-    """Fit the pipeline; ensembles grow in increments so that progress is reported and cancellation lands.
+@dataclass
+class Curve:
+    """Learning curve: score on (a sample of) the training rows and on held-out rows, per step."""
+    metric: str
+    steps: list[int] = field(default_factory=list)
+    train: list[float] = field(default_factory=list)
+    valid: list[float] = field(default_factory=list)
 
-    Growing a forest with warm_start draws the same per-tree seeds as one fit, so the result equals
-    plain `pipeline.fit(X, y)`.
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "steps": self.steps, "train": self.train, "valid": self.valid}
+
+
+def _score(model, features, y) -> float:
+    return float(model.score(features[:CURVE_SCORE_ROWS], y[:CURVE_SCORE_ROWS]))
+
+
+StepCallback = Callable[[int, int, Curve], None]
+
+
+def fit(
+    pipeline: Pipeline, spec: ModelSpec, X: pd.DataFrame, y: pd.Series, *,
+    valid: tuple[pd.DataFrame, pd.Series] | None = None,
+    on_step: StepCallback = lambda done, total, curve: None,
+    resume: tuple[Pipeline, int, Curve] | None = None,
+    steps: int = 10,
+) -> tuple[Pipeline, Curve]:
+    """Fit the pipeline. Ensembles grow in `steps` increments (warm_start), so progress and a learning
+    curve are reported, cancellation lands between increments, and a retry can resume from a checkpoint
+    (`resume` = the pipeline after `done` increments and its curve).
+
+    Growing with warm_start draws the same per-tree seeds as one fit, so the result equals plain
+    `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model).
     """
+    metric = "R²" if spec.task == "regression" else "accuracy"
     if spec.increments is None:
-        on_step(0, 1)
         pipeline.fit(X, y)
-        on_step(1, 1)
-        return pipeline
-    features = pipeline[:-1].fit_transform(X, y)
-    model = pipeline[-1]
-    target = int(model.get_params()[spec.increments])
+        curve = Curve(metric)
+        on_step(1, 1, curve)
+        return pipeline, curve
+    target = int(pipeline[-1].get_params()[spec.increments])
     sizes = sorted({max(1, round(target * (i + 1) / steps)) for i in range(steps)})
+    start = 0
+    if resume is not None:
+        pipeline, start, curve = resume
+        features = pipeline[:-1].transform(X)
+    else:
+        curve = Curve(metric)
+        features = pipeline[:-1].fit_transform(X, y)
+    valid_features = pipeline[:-1].transform(valid[0]) if valid is not None else None
+    model = pipeline[-1]
+    y_arr = np.asarray(y)
     model.set_params(warm_start=True)
     for done, size in enumerate(sizes, start=1):
+        if done <= start:
+            continue
         model.set_params(**{spec.increments: size})
-        model.fit(features, y)
-        on_step(done, len(sizes))
+        model.fit(features, y_arr)
+        curve.steps.append(size)
+        curve.train.append(_score(model, features, y_arr))
+        if valid_features is not None:
+            curve.valid.append(_score(model, valid_features, np.asarray(valid[1])))
+        on_step(done, len(sizes), curve)
     model.set_params(warm_start=False)
-    return pipeline
+    return pipeline, curve
 
 
-def evaluate(pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    from sklearn import metrics as m
+def live_probe(pipeline: Pipeline) -> dict[str, Any]:
+    """What can be read from a model while its single `fit` call runs (an MLP's loss per epoch)."""
+    model = pipeline[-1]
+    losses = getattr(model, "loss_curve_", None)
+    if not losses:
+        return {}
+    return {"step": len(losses), "of": int(model.get_params().get("max_iter", len(losses))),
+            "loss": [float(v) for v in downsample(list(losses))]}
 
-    pred = pipeline.predict(X)
-    if task == "regression":
-        return {
-            "r2": float(m.r2_score(y, pred)),
-            "rmse": float(np.sqrt(m.mean_squared_error(y, pred))),
-            "mae": float(m.mean_absolute_error(y, pred)),
-        }
-    return {
-        "accuracy": float(m.accuracy_score(y, pred)),
-        "balanced_accuracy": float(m.balanced_accuracy_score(y, pred)),
-        "f1_macro": float(m.f1_score(y, pred, average="macro")),
-    }
+
+def downsample(values: list, limit: int = 200) -> list:
+    """At most `limit` evenly spaced points, always keeping the last one: keeps payloads small."""
+    if len(values) <= limit:
+        return values
+    idx = np.linspace(0, len(values) - 1, limit).round().astype(int)
+    return [values[i] for i in idx]
 
 
 def reference_fit(spec: ModelSpec, params: dict, seed: int, X: pd.DataFrame, y: pd.Series) -> Pipeline:

@@ -1,26 +1,72 @@
 """Activities: the only Temporal code that touches storage, pandas or scikit-learn.
 
 Heavy libraries are imported inside the bodies so that the UI can import workflow definitions cheaply.
-Every activity is idempotent: files are written atomically under the run's own folder.
+Every activity is idempotent: files are written atomically under the run's own folder, and the
+registry registers a run once. Bad input is refused as a non-retryable error with a plain message.
 """
 from __future__ import annotations
 
+import contextvars
+import io
 import json
-import resource
+import secrets
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.storage import Storage, write_atomic
-from orchestration.contracts import IngestRequest, StepResult, TrainInput
+from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, StepResult, TrainInput
 
 INVALID_INPUT = "InvalidInput"   # non-retryable: the user must change something
+HEARTBEAT_SECONDS = 1.0
+PREVIEW_ROWS = 20
 
 
 def _refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID_INPUT, non_retryable=True)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@contextmanager
+def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, float]]:
+    """Heartbeat `details()` every second from a side thread while the body runs in the activity thread.
+
+    A single long `fit` call then still reports progress and keeps the heartbeat timeout alive, and a
+    cancellation (raised by the SDK in the activity thread) still lands. Also samples peak memory.
+    """
+    stop = threading.Event()
+    peak = {"rss_mb": rss_mb()}
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            peak["rss_mb"] = max(peak["rss_mb"], rss_mb())
+            activity.heartbeat(details())
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
+    activity.heartbeat(details())
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+        peak["rss_mb"] = max(peak["rss_mb"], rss_mb())
 
 
 class TrainingActivities:
@@ -49,11 +95,11 @@ class TrainingActivities:
         except (DataError, ParamError) as exc:
             raise _refuse(str(exc)) from None
 
-    def _split(self, inp: TrainInput):
+    def _split(self, inp: TrainInput) -> dict[str, Any]:
         import numpy as np
 
         with np.load(self._run_dir(inp) / "split.npz") as z:
-            return z["train"], z["test"]
+            return {k: z[k] for k in z.files}
 
     # --- activities ----------------------------------------------------------------------------
     @activity.defn
@@ -62,109 +108,273 @@ class TrainingActivities:
         return StepResult(activity.info().attempt, {
             "task": spec.task, "rows": len(prep.y) + prep.dropped_missing_target, "used_rows": len(prep.y),
             "dropped_missing_target": prep.dropped_missing_target, "features": int(prep.X.shape[1]),
-            "classes": prep.classes,
+            "classes": prep.classes, "notes": list(prep.notes),
         })
 
     @activity.defn
     def preprocess_split(self, inp: TrainInput) -> StepResult:
-        import io
-
         import numpy as np
 
-        from ml.training import split
+        from ml.training import Prepared, folds, split
 
         spec, prep = self._prepared(inp)
-        train, test = split(prep, inp.request.test_size, inp.request.seed, stratify=spec.task == "classification")
+        stratify = spec.task == "classification"
+        train, test = split(prep, inp.request.test_size, inp.request.seed, stratify=stratify)
+        arrays = {"train": train, "test": test}
+        if inp.request.cv_folds:
+            on_train = Prepared(prep.X.iloc[train], prep.y.iloc[train], 0, prep.classes)
+            for k, (fit_rows, valid_rows) in enumerate(folds(on_train, inp.request.cv_folds, inp.request.seed, stratify)):
+                arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"] = train[fit_rows], train[valid_rows]
         buf = io.BytesIO()
-        np.savez(buf, train=train, test=test)
+        np.savez(buf, **arrays)
         write_atomic(self._run_dir(inp) / "split.npz", buf.getvalue())
         return StepResult(activity.info().attempt, {"train_rows": int(len(train)), "test_rows": int(len(test))})
 
     @activity.defn
-    def fit_model(self, inp: TrainInput) -> StepResult:
-        from ml.persist import save_model
-        from ml.training import fit, make_pipeline
+    def cross_validate(self, inp: TrainInput) -> StepResult:
+        """k-fold on the training rows; each finished fold is saved, so a retry resumes after it."""
+        from ml.evaluation import cv_summary, metrics_for
+        from ml.training import make_pipeline
 
         spec, prep = self._prepared(inp)
-        train, _ = self._split(inp)
+        arrays = self._split(inp)
+        k_total = inp.request.cv_folds
+        progress_file = self._run_dir(inp) / "cv.json"
+        done: list[dict[str, float]] = json.loads(progress_file.read_text()) if progress_file.is_file() else []
+        resumed = len(done)
+        state = {"fold": len(done), "of": k_total, "step": len(done), "resumed_from": resumed}
+        with heartbeating(lambda: dict(state)):
+            for k in range(len(done), k_total):
+                fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
+                X, y = prep.X.iloc[fit_rows], prep.y.iloc[fit_rows]
+                pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X).fit(X, y)
+                Xv, yv = prep.X.iloc[valid_rows], prep.y.iloc[valid_rows]
+                proba = pipeline.predict_proba(Xv) if hasattr(pipeline[-1], "predict_proba") else None
+                classes = getattr(pipeline[-1], "classes_", None)
+                done.append(metrics_for(spec.task, yv, pipeline.predict(Xv), proba, classes))
+                write_atomic(progress_file, json.dumps(done).encode())
+                state.update(fold=k + 1, step=k + 1)
+        return StepResult(activity.info().attempt, {"cv": cv_summary(done), "cv_resumed_from": resumed})
+
+    @activity.defn
+    def fit_model(self, inp: TrainInput) -> StepResult:
+        """Fit on the training rows with live progress; ensembles checkpoint each increment for resume."""
+        from ml.persist import load_model, save_model
+        from ml.training import Curve, downsample, fit, live_probe, make_pipeline
+
+        spec, prep = self._prepared(inp)
+        arrays = self._split(inp)
+        run_dir = self._run_dir(inp)
+        train, test = arrays["train"], arrays["test"]
         X, y = prep.X.iloc[train], prep.y.iloc[train]
-        started, cpu0 = time.monotonic(), time.process_time()
-        activity.heartbeat({"step": 0, "of": 1})
+        pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X)
+        resume = None
+        checkpoint = run_dir / "checkpoint.json"
+        if activity.info().attempt > 1 and checkpoint.is_file() and spec.increments:
+            saved = json.loads(checkpoint.read_text())
+            resume = (load_model(run_dir / "checkpoint.skops"), saved["done"], Curve(**saved["curve"]))
+        started, cpu0 = time.monotonic(), time.thread_time()
+        state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
 
-        def report(done: int, total: int) -> None:
-            # heartbeats carry progress to the UI and bring cancellation into this thread
-            activity.heartbeat({"step": done, "of": total, "elapsed": round(time.monotonic() - started, 2)})
+        def details() -> dict[str, Any]:
+            live = state if spec.increments else {**state, **live_probe(pipeline)}
+            return {**live, "elapsed": round(time.monotonic() - started, 2)}
 
-        pipeline = fit(make_pipeline(spec, inp.request.params, inp.request.seed, X), spec, X, y, report)
-        save_model(pipeline, self._run_dir(inp) / "model.skops")
-        return StepResult(activity.info().attempt, {
-            "fit_seconds": round(time.monotonic() - started, 3),
-            "cpu_seconds": round(time.process_time() - cpu0, 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        })
+        def on_step(done: int, total: int, curve: Curve) -> None:
+            state.update(step=done, of=total, curve=curve.as_dict())
+            if spec.increments and done < total:
+                save_model(pipeline, run_dir / "checkpoint.skops")
+                write_atomic(checkpoint, json.dumps({"done": done, "curve": curve.as_dict()}).encode())
+
+        with heartbeating(details) as peak:
+            pipeline, curve = fit(pipeline, spec, X, y, valid=(prep.X.iloc[test], prep.y.iloc[test]),
+                                  on_step=on_step, resume=resume)
+        save_model(pipeline, run_dir / "model.skops")
+        losses = live_probe(pipeline).get("loss", [])
+        curve_data = curve.as_dict() if curve.steps else {
+            "metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}
+        curve_data = {k: downsample(v) if isinstance(v, list) else v for k, v in curve_data.items()}
+        costs = {"fit_seconds": round(time.monotonic() - started, 3), "cpu_seconds": round(time.thread_time() - cpu0, 3),
+                 "peak_rss_mb": round(peak["rss_mb"], 1)}
+        write_atomic(run_dir / "fit.json", json.dumps(costs).encode())   # for the model card
+        return StepResult(activity.info().attempt,
+                          {**costs, "resumed_from_step": resume[1] if resume else 0, "curve": curve_data})
 
     @activity.defn
     def evaluate_model(self, inp: TrainInput) -> StepResult:
+        from ml.evaluation import evaluate, feature_importance
         from ml.persist import load_model
-        from ml.training import evaluate
 
         spec, prep = self._prepared(inp)
-        _, test = self._split(inp)
+        test = self._split(inp)["test"]
         pipeline = load_model(self._run_dir(inp) / "model.skops")
-        metrics = evaluate(pipeline, spec.task, prep.X.iloc[test], prep.y.iloc[test])
-        write_atomic(self._run_dir(inp) / "metrics.json", json.dumps(metrics).encode())
+        X, y = prep.X.iloc[test], prep.y.iloc[test]
+        metrics, charts = evaluate(pipeline, spec.task, X, y)
+        charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
+        write_atomic(self._run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
         return StepResult(activity.info().attempt, {"metrics": metrics})
 
     @activity.defn
     def save_model(self, inp: TrainInput) -> StepResult:
-        import shutil
+        """Register a new version in the model registry with its model card (idempotent per run)."""
+        import platform
 
+        import numpy
+        import pandas
+        import skops
         import sklearn
 
         from core.datasets import load_info
+        from core.registry import Registry
 
-        run_dir = self._run_dir(inp)
-        req = inp.request
+        spec, prep = self._prepared(inp)
+        run_dir, req = self._run_dir(inp), inp.request
         info = load_info(self.storage, req.owner, req.dataset_id)
+        evaluation = json.loads((run_dir / "evaluation.json").read_text())
         card = {
-            "run_id": inp.run_id, "owner": req.owner, "model": req.model, "params": req.params,
-            "seed": req.seed, "test_size": req.test_size, "target": req.target,
-            "dataset_id": req.dataset_id, "dataset_sha256": info.sha256 if info else None,
-            "features": [c for c in (info.column_names if info else []) if c != req.target],
-            "metrics": json.loads((run_dir / "metrics.json").read_text()),
-            "sklearn_version": sklearn.__version__,
+            "run_id": inp.run_id, "owner": req.owner, "model": req.model, "model_label": spec.label,
+            "task": spec.task, "params": req.params, "seed": req.seed, "test_size": req.test_size,
+            "cv_folds": req.cv_folds, "target": req.target,
+            "classes": [str(c) for c in sorted(prep.y.unique(), key=str)] if spec.task == "classification" else [],
+            "dataset": {"id": req.dataset_id, "name": info.name if info else None,
+                        "sha256": info.sha256 if info else None, "rows": len(prep.y)},
+            "input_schema": input_schema(prep.X),
+            "metrics": evaluation["metrics"],
+            "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+                         "pandas": pandas.__version__, "numpy": numpy.__version__, "skops": skops.__version__},
         }
-        target = self.storage.user_dir(req.owner) / "models" / inp.run_id
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run_dir / "model.skops", target / "model.skops")
-        (target / "card.json").write_text(json.dumps(card, indent=2))
-        return StepResult(activity.info().attempt, {"model_path": str(target / "model.skops")})
+        card.update(json.loads((run_dir / "fit.json").read_text()))
+        record = Registry(self.storage).register(req.owner, req.model, inp.run_id, run_dir / "model.skops", card)
+        for scratch in ("checkpoint.skops", "checkpoint.json"):
+            (run_dir / scratch).unlink(missing_ok=True)
+        return StepResult(activity.info().attempt,
+                          {"model_id": record.id, "model_name": record.name, "model_version": record.version})
 
 
-class IngestActivities:
+def input_schema(X) -> list[dict[str, Any]]:
+    """The raw columns a model expects, with the categories it saw (for unseen-category reports)."""
+    import pandas as pd
+
+    schema = []
+    for c in X.columns:
+        numeric = pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
+        entry: dict[str, Any] = {"name": str(c), "kind": "numeric" if numeric else "categorical",
+                                 "dtype": str(X[c].dtype)}
+        if not numeric:
+            entry["categories"] = sorted(map(str, X[c].dropna().unique()))[:1000]
+        schema.append(entry)
+    return schema
+
+
+class DataActivities:
+    """Short data tasks on the I/O queue: ingest an upload, check a dataset before training, predict."""
+
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+
+    def _staged(self, owner: str, name: str) -> Path:
+        from core.names import display_name
+
+        staged = self.storage.upload_dir(owner) / display_name(name)
+        if not staged.is_file():
+            raise _refuse("The upload was not found; please upload the file again.")
+        return staged
 
     @activity.defn
     def ingest_dataset(self, req: IngestRequest) -> dict:
         from core.datasets import DatasetError, ingest_csv
-        from core.names import display_name
 
-        staged = self.storage.upload_dir(req.owner) / display_name(req.upload_file)
-        if not staged.is_file():
-            raise _refuse("The upload was not found; please upload the file again.")
+        staged = self._staged(req.owner, req.upload_file)
         try:
             info = ingest_csv(self.storage, req.owner, staged.read_bytes(), req.filename, req.max_bytes)
         except DatasetError as exc:
-            staged.unlink(missing_ok=True)
             raise _refuse(str(exc)) from None
-        staged.unlink(missing_ok=True)
+        finally:
+            staged.unlink(missing_ok=True)
         return {"dataset_id": info.dataset_id, "name": info.name, "rows": info.rows, "columns": len(info.columns)}
+
+    @activity.defn
+    def check_dataset(self, req: CheckRequest) -> dict:
+        import pandas as pd
+
+        from core.datasets import dataset_path
+        from ml.catalog import ParamError, get_model
+        from ml.guardrails import check_data
+
+        path = dataset_path(self.storage, req.owner, req.dataset_id)
+        if not path.is_file():
+            raise _refuse("The dataset no longer exists; upload it again.")
+        try:
+            spec = get_model(req.model)
+            return check_data(pd.read_parquet(path), req.target, spec, req.params).as_dict()
+        except ParamError as exc:
+            raise _refuse(str(exc)) from None
+
+    @activity.defn
+    def predict(self, req: PredictRequest) -> dict:
+        from core.datasets import DatasetError, decode_csv_text, parse_csv
+        from core.registry import Registry
+        from ml.persist import load_model
+
+        registry = Registry(self.storage)
+        record = registry.get(req.owner, req.model_id)
+        staged = self._staged(req.owner, req.upload_file)
+        try:
+            if record is None:
+                raise _refuse("That model no longer exists.")
+            try:
+                df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes))
+            except DatasetError as exc:
+                raise _refuse(str(exc)) from None
+        finally:
+            staged.unlink(missing_ok=True)
+        X, notes = conform(df, record.card["input_schema"])
+        pipeline = load_model(registry.model_file(record))
+        out = df.copy()
+        out["prediction"] = pipeline.predict(X)
+        if hasattr(pipeline[-1], "predict_proba"):
+            for label, column in zip(pipeline[-1].classes_, pipeline.predict_proba(X).T):
+                out[f"probability_{label}"] = column.round(6)
+        name = f"{secrets.token_hex(8)}.csv"
+        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, out.to_csv(index=False).encode())
+        preview = out.head(PREVIEW_ROWS)
+        return {"rows": len(out), "notes": notes, "file": name, "model": record.label,
+                "preview": json.loads(preview.to_json(orient="records"))}
+
+
+def conform(df, schema: list[dict[str, Any]]):
+    """The upload's columns checked against the training schema: (features, notes) or a refusal."""
+    import pandas as pd
+
+    names = [c["name"] for c in schema]
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise _refuse(f"The file lacks column(s) the model needs: {', '.join(missing[:10])}"
+                      f"{' …' if len(missing) > 10 else ''}.")
+    notes = []
+    extra = [c for c in df.columns if c not in names]
+    if extra:
+        notes.append(f"Ignored column(s) the model does not use: {', '.join(map(str, extra[:10]))}.")
+    X = df[names].copy()
+    for col in schema:
+        name = col["name"]
+        if col["kind"] == "numeric" and not pd.api.types.is_numeric_dtype(X[name]):
+            converted = pd.to_numeric(X[name], errors="coerce")
+            bad = int((converted.isna() & X[name].notna()).sum())
+            if bad:
+                notes.append(f"{name!r}: {bad} non-numeric value(s) treated as missing.")
+            X[name] = converted
+        elif col["kind"] == "categorical":
+            unseen = sorted(set(X[name].dropna().astype(str)) - set(col.get("categories", [])))
+            if unseen and len(col.get("categories", [])) < 1000:
+                shown = ", ".join(map(repr, unseen[:5]))
+                notes.append(f"{name!r}: {len(unseen)} value(s) never seen in training ({shown}"
+                             f"{' …' if len(unseen) > 5 else ''}); treated as unknown.")
+    return X, notes
 
 
 def activity_list(storage: Storage) -> tuple[list, list]:
-    """(training activities, ingestion activities) bound to one storage root."""
-    t, i = TrainingActivities(storage), IngestActivities(storage)
-    return ([t.load_and_validate, t.preprocess_split, t.fit_model, t.evaluate_model, t.save_model],
-            [i.ingest_dataset])
-
+    """(training activities, data activities) bound to one storage root."""
+    t, d = TrainingActivities(storage), DataActivities(storage)
+    return ([t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.save_model],
+            [d.ingest_dataset, d.check_dataset, d.predict])

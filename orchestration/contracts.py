@@ -15,16 +15,17 @@ MODEL = SearchAttributeKey.for_keyword("Model")
 DATASET = SearchAttributeKey.for_keyword("DatasetId")
 SEARCH_ATTRIBUTES = (OWNER, RUN_KIND, MODEL, DATASET)
 
-STAGES = ("load", "preprocess", "fit", "evaluate", "save")
+STAGES = ("load", "preprocess", "cv", "fit", "evaluate", "save")
 STAGE_LABELS = {
     "load": "Load and validate data",
     "preprocess": "Preprocess and split",
+    "cv": "Cross-validate",
     "fit": "Fit model",
     "evaluate": "Evaluate",
     "save": "Save model",
 }
 # Share of a run's work per stage, for the progress percentage.
-STAGE_WEIGHTS = {"load": 5, "preprocess": 10, "fit": 70, "evaluate": 10, "save": 5}
+STAGE_WEIGHTS = {"load": 5, "preprocess": 5, "cv": 30, "fit": 45, "evaluate": 10, "save": 5}
 
 
 def io_queue(task_queue: str) -> str:
@@ -41,6 +42,7 @@ class TrainRequest:
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 42
     test_size: float = 0.2
+    cv_folds: int = 0          # 0: no cross-validation; else k-fold on the training rows
 
 
 @dataclass
@@ -58,6 +60,24 @@ class IngestRequest:
 
 
 @dataclass
+class CheckRequest:
+    owner: str
+    dataset_id: str
+    target: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PredictRequest:
+    owner: str
+    model_id: int
+    upload_file: str
+    filename: str
+    max_bytes: int
+
+
+@dataclass
 class StepResult:
     """What one training activity hands back: small facts, and which attempt produced them."""
     attempt: int
@@ -67,7 +87,7 @@ class StepResult:
 @dataclass
 class StageProgress:
     name: str
-    status: str = "pending"          # pending | running | done | failed | cancelled
+    status: str = "pending"          # pending | running | done | skipped | failed | cancelled
     started_at: str | None = None
     seconds: float | None = None
     attempt: int = 0

@@ -5,6 +5,7 @@ Every call takes the acting user and enforces ownership itself; another user's r
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,14 +21,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.accounts import User
 from core.config import Settings
 from core.datasets import DatasetInfo, list_datasets, load_info
-from core.names import InvalidName, new_run_id, parse_run_id
+from core.names import PREDICTION_FILE_RE, InvalidName, new_run_id, parse_run_id
+from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
 from ml.catalog import ParamError, get_model
 from orchestration.contracts import (
-    DATASET, MODEL, OWNER, RUN_KIND, STAGE_WEIGHTS, STAGES, IngestRequest, RunProgress, StageProgress, TrainInput,
-    TrainRequest, io_queue,
+    DATASET, MODEL, OWNER, RUN_KIND, STAGE_WEIGHTS, STAGES, CheckRequest, IngestRequest, PredictRequest, RunProgress,
+    StageProgress, TrainInput, TrainRequest, io_queue,
 )
-from orchestration.workflows import IngestWorkflow, TrainingWorkflow, failure_message
+from orchestration.workflows import (
+    CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow, failure_message,
+)
 
 QUERY_TIMEOUT = timedelta(seconds=3)
 INGEST_TIMEOUT = timedelta(minutes=10)
@@ -71,10 +75,16 @@ class RunView:
     live: dict[str, Any] = field(default_factory=dict)   # heartbeat details of the running activity
     attempt: int = 1
     last_failure: str | None = None
+    eta_s: float | None = None
 
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+    @property
+    def curve(self) -> dict[str, Any]:
+        """The learning curve: live from the heartbeat while fitting, else the one the fit returned."""
+        return self.live.get("curve") or self.facts.get("curve") or {}
 
 
 def _status(s: WorkflowExecutionStatus | None) -> str:
@@ -83,11 +93,19 @@ def _status(s: WorkflowExecutionStatus | None) -> str:
 
 
 def _percent(stages: list[StageProgress], live: dict[str, Any]) -> float:
-    done = sum(STAGE_WEIGHTS[s.name] for s in stages if s.status == "done")
-    running = next((s for s in stages if s.status == "running"), None)
+    counted = [s for s in stages if s.status != "skipped"]
+    done = sum(STAGE_WEIGHTS[s.name] for s in counted if s.status == "done")
+    running = next((s for s in counted if s.status == "running"), None)
     if running is not None and live.get("of"):
-        done += STAGE_WEIGHTS[running.name] * min(1.0, live["step"] / live["of"])
-    return round(100.0 * done / sum(STAGE_WEIGHTS.values()), 1)
+        done += STAGE_WEIGHTS[running.name] * min(1.0, live.get("step", 0) / live["of"])
+    return round(100.0 * done / sum(STAGE_WEIGHTS[s.name] for s in counted), 1)
+
+
+def _eta(percent: float, elapsed: float | None) -> float | None:
+    """Remaining seconds at the pace so far; None until there is enough progress to say."""
+    if elapsed is None or not 5.0 <= percent < 100.0:
+        return None
+    return round(elapsed * (100.0 - percent) / percent, 1)
 
 
 class TrainEasyService:
@@ -95,6 +113,7 @@ class TrainEasyService:
         self.client = client
         self.settings = settings
         self.storage = Storage(settings.home)
+        self.registry = Registry(self.storage)
 
     # --- datasets ------------------------------------------------------------------------------
     def list_datasets(self, user: User) -> list[DatasetInfo]:
@@ -111,20 +130,37 @@ class TrainEasyService:
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
-        run_id = new_run_id("ingest", user.name)
-        staged = self.storage.upload_dir(user.name) / f"{secrets.token_hex(16)}.csv"
-        write_atomic(staged, data)
+        staged = self._stage_upload(user, data)
         try:
-            return await self.client.execute_workflow(
-                IngestWorkflow.run, IngestRequest(user.name, staged.name, filename, limit), id=run_id,
-                task_queue=io_queue(self.settings.task_queue), execution_timeout=INGEST_TIMEOUT,
-                search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, user.name),
-                                                         SearchAttributePair(RUN_KIND, "ingest")]),
-            )
-        except WorkflowFailureError as err:
-            raise UserError(failure_message(err)) from None
+            return await self._data_task(user, "ingest", IngestWorkflow.run,
+                                         IngestRequest(user.name, staged.name, filename, limit))
         finally:
             staged.unlink(missing_ok=True)
+
+    def _stage_upload(self, user: User, data: bytes):
+        staged = self.storage.upload_dir(user.name) / f"{secrets.token_hex(16)}.csv"
+        write_atomic(staged, data)
+        return staged
+
+    async def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict) -> dict:
+        """The guardrail report for a dataset, target and model, computed by a worker."""
+        self.get_dataset(user, dataset_id)
+        try:
+            get_model(model).validate(params)
+        except ParamError as exc:
+            raise UserError(str(exc)) from None
+        return await self._data_task(user, "check", CheckDataWorkflow.run,
+                                     CheckRequest(user.name, dataset_id, target, model, params))
+
+    async def _data_task(self, user: User, kind: str, run, arg) -> dict:
+        try:
+            return await self.client.execute_workflow(
+                run, arg, id=new_run_id(kind, user.name), task_queue=io_queue(self.settings.task_queue),
+                execution_timeout=INGEST_TIMEOUT,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, user.name),
+                                                         SearchAttributePair(RUN_KIND, kind)]))
+        except WorkflowFailureError as err:
+            raise UserError(failure_message(err)) from None
 
     # --- training runs -------------------------------------------------------------------------
     async def start_training(self, user: User, request: TrainRequest) -> str:
@@ -141,6 +177,8 @@ class TrainEasyService:
             raise UserError("The test split must be between 5% and 50% of the rows.")
         if isinstance(request.seed, bool) or not isinstance(request.seed, int) or not 0 <= request.seed < 2**31:
             raise UserError("The seed must be a whole number between 0 and 2147483647.")
+        if request.cv_folds not in (0, *range(2, 11)):
+            raise UserError("Cross-validation takes 2 to 10 folds (0 turns it off).")
         run_id = new_run_id("train", user.name)
         await self.client.start_workflow(
             TrainingWorkflow.run, TrainInput(run_id, request), id=run_id, task_queue=self.settings.task_queue,
@@ -213,20 +251,75 @@ class TrainEasyService:
             progress = RunProgress(run_id, attrs.get(MODEL) or "", attrs.get(DATASET) or "", "",
                                    stage="load", stages=[StageProgress(s) for s in STAGES])
         end = desc.close_time or datetime.now(timezone.utc)
+        duration = (end - desc.start_time).total_seconds() if desc.start_time else None
+        percent = 100.0 if status == "completed" else _percent(progress.stages, live)
         return RunView(
             run_id=run_id, status=status, model=progress.model, dataset_id=progress.dataset_id,
-            target=progress.target, started_at=desc.start_time,
-            duration_s=(end - desc.start_time).total_seconds() if desc.start_time else None,
-            stage=progress.stage, percent=100.0 if status == "completed" else _percent(progress.stages, live),
+            target=progress.target, started_at=desc.start_time, duration_s=duration,
+            stage=progress.stage, percent=percent,
             stages=progress.stages, facts=progress.facts, metrics=progress.metrics, error=progress.error,
             waiting_for_worker=waiting, live=live, attempt=attempt, last_failure=last_failure,
+            eta_s=_eta(percent, duration) if status == "running" else None,
         )
+
+    def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
+        """Chart data of a finished run (confusion matrix, curves, importance), from the run's folder."""
+        try:
+            path = self.storage.run_dir(user.name, run_id) / "evaluation.json"
+        except (InvalidName, PermissionError):
+            raise NotFound("No such run.") from None
+        return json.loads(path.read_text()) if path.is_file() else None
 
     async def cancel_run(self, user: User, run_id: str) -> None:
         handle, desc = await self._owned_handle(user, run_id)
         if _status(desc.status) != "running":
             raise UserError("This run has already finished.")
         await handle.cancel()
+
+    # --- model registry --------------------------------------------------------------------------
+    def list_models(self, user: User) -> list[ModelRecord]:
+        return self.registry.list(user.name)
+
+    def get_model(self, user: User, model_id: int) -> ModelRecord:
+        record = self.registry.get(user.name, model_id)
+        if record is None:
+            raise NotFound("No such model.")
+        return record
+
+    def model_download(self, user: User, model_id: int) -> tuple[bytes, bytes]:
+        """(model file, model card JSON) of one of the user's models."""
+        record = self.get_model(user, model_id)
+        card = json.dumps({**record.card, "registered_at": record.created_at}, indent=2, default=str).encode()
+        return self.registry.model_file(record).read_bytes(), card
+
+    def delete_model(self, user: User, model_id: int) -> int:
+        self.get_model(user, model_id)
+        return self.registry.delete(user.name, model_id)
+
+    def set_retention(self, user: User, keep_last: int | None) -> int:
+        try:
+            return self.registry.set_keep_last(user.name, keep_last)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    async def predict(self, user: User, model_id: int, filename: str, data: bytes) -> dict:
+        self.get_model(user, model_id)
+        if len(data) > self.settings.max_upload_bytes:
+            raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
+        staged = self._stage_upload(user, data)
+        try:
+            return await self._data_task(user, "predict", PredictWorkflow.run, PredictRequest(
+                user.name, model_id, staged.name, filename, self.settings.max_upload_bytes))
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def prediction_file(self, user: User, name: str) -> bytes:
+        if not PREDICTION_FILE_RE.match(name or ""):
+            raise NotFound("No such prediction file.")
+        path = self.storage.user_dir(user.name) / "predictions" / name
+        if not path.is_file():
+            raise NotFound("No such prediction file.")
+        return path.read_bytes()
 
     async def health(self) -> dict[str, Any]:
         from orchestration.client import count_pollers

@@ -9,8 +9,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from orchestration.activities import INVALID_INPUT, IngestActivities, TrainingActivities
-    from orchestration.contracts import STAGES, IngestRequest, RunProgress, StageProgress, TrainInput
+    from orchestration.activities import INVALID_INPUT, DataActivities, TrainingActivities
+    from orchestration.contracts import (
+        STAGES, CheckRequest, IngestRequest, PredictRequest, RunProgress, StageProgress, TrainInput,
+    )
 
 # One retry layer: Temporal's, with exponential backoff. Bad input is refused at once.
 RETRY = RetryPolicy(
@@ -22,6 +24,7 @@ RETRY = RetryPolicy(
 _STEPS: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "load": (TrainingActivities.load_and_validate, timedelta(minutes=10), None),
     "preprocess": (TrainingActivities.preprocess_split, timedelta(minutes=10), None),
+    "cv": (TrainingActivities.cross_validate, timedelta(hours=4), timedelta(seconds=30)),
     # fit heartbeats every increment; a dead worker is noticed after the heartbeat timeout
     "fit": (TrainingActivities.fit_model, timedelta(hours=2), timedelta(seconds=30)),
     "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), None),
@@ -50,6 +53,9 @@ class TrainingWorkflow:
             stages=[StageProgress(name) for name in STAGES],
         )
         for stage in progress.stages:
+            if stage.name == "cv" and not req.cv_folds:
+                stage.status = "skipped"
+                continue
             try:
                 await self._run_stage(stage, inp)
             except ActivityError as err:
@@ -87,10 +93,34 @@ class TrainingWorkflow:
         return self._progress
 
 
+DATA_TASK_TIMEOUT = timedelta(minutes=10)
+
+
 @workflow.defn
 class IngestWorkflow:
+    """Validate, convert and profile an uploaded CSV (the bytes stay on disk)."""
+
     @workflow.run
     async def run(self, req: IngestRequest) -> dict:
         return await workflow.execute_activity_method(
-            IngestActivities.ingest_dataset, req, start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY,
-        )
+            DataActivities.ingest_dataset, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
+
+
+@workflow.defn
+class CheckDataWorkflow:
+    """The pre-launch check of a dataset and target for one model."""
+
+    @workflow.run
+    async def run(self, req: CheckRequest) -> dict:
+        return await workflow.execute_activity_method(
+            DataActivities.check_dataset, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
+
+
+@workflow.defn
+class PredictWorkflow:
+    """Predictions of a registered model for an uploaded CSV, written to the owner's folder."""
+
+    @workflow.run
+    async def run(self, req: PredictRequest) -> dict:
+        return await workflow.execute_activity_method(
+            DataActivities.predict, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)

@@ -21,7 +21,7 @@ from orchestration.client import connect
 from orchestration.service import TrainEasyService, UserError
 
 log = logging.getLogger("traineasy.ui")
-SLOW_CALLS = {"upload_dataset": 660.0}   # ingestion of a large CSV runs in a worker; wait for it
+SLOW_CALLS = {"upload_dataset": 660.0, "predict": 660.0, "check_data": 120.0}   # data tasks run in a worker
 DEFAULT_TIMEOUT = 20.0
 
 

@@ -24,7 +24,7 @@ from core.storage import Storage
 from orchestration.activities import activity_list
 from orchestration.client import connect
 from orchestration.contracts import io_queue
-from orchestration.workflows import IngestWorkflow, TrainingWorkflow
+from orchestration.workflows import CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow
 
 TRAIN_SLOTS = 1
 IO_SLOTS = 2
@@ -32,8 +32,8 @@ IO_SLOTS = 2
 
 def build_workers(client: Client, settings: Settings, identity: str | None = None,
                   replace_activities: dict[str, Callable] | None = None) -> list[Worker]:
-    """The training worker and the ingestion worker; tests may swap an activity by name."""
-    training, ingestion = activity_list(Storage(settings.home))
+    """The training worker and the data-task worker; tests may swap an activity by name."""
+    training, data_tasks = activity_list(Storage(settings.home))
     training = [(replace_activities or {}).get(fn.__name__, fn) for fn in training]
     common = {"graceful_shutdown_timeout": timedelta(seconds=5),
               "max_heartbeat_throttle_interval": timedelta(seconds=1)}  # fresh progress for the UI
@@ -42,7 +42,8 @@ def build_workers(client: Client, settings: Settings, identity: str | None = Non
     return [
         Worker(client, task_queue=settings.task_queue, workflows=[TrainingWorkflow], activities=training,
                activity_executor=ThreadPoolExecutor(TRAIN_SLOTS), max_concurrent_activities=TRAIN_SLOTS, **common),
-        Worker(client, task_queue=io_queue(settings.task_queue), workflows=[IngestWorkflow], activities=ingestion,
+        Worker(client, task_queue=io_queue(settings.task_queue), activities=data_tasks,
+               workflows=[IngestWorkflow, CheckDataWorkflow, PredictWorkflow],
                activity_executor=ThreadPoolExecutor(IO_SLOTS), max_concurrent_activities=IO_SLOTS, **common),
     ]
 

@@ -52,12 +52,13 @@ async def test_training_run_completes_with_metrics_and_saved_model(client, setti
         queried = await client.get_workflow_handle(run_id).query(TrainingWorkflow.progress)
     assert view.status == "completed", view.error
     assert view.percent == 100.0
-    assert [s.status for s in view.stages] == ["done"] * 5
+    assert [s.status for s in view.stages] == ["done", "done", "skipped", "done", "done", "done"]
     assert 0.5 <= view.metrics["accuracy"] <= 1.0
     assert view.facts["train_rows"] + view.facts["test_rows"] == 200
     assert queried.metrics == view.metrics
-    model_dir = settings.home / "users" / ALICE.name / "models" / run_id
-    assert (model_dir / "model.skops").is_file() and (model_dir / "card.json").is_file()
+    record = service.registry.by_run(ALICE.name, run_id)
+    assert record is not None and record.version == 1 and record.card["metrics"] == view.metrics
+    assert service.registry.model_file(record).is_file()
 
 
 async def test_regression_run_reports_regression_metrics(client, settings, service, users):

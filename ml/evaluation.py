@@ -1,0 +1,93 @@
+"""Held-out evaluation: metrics, chart data (small, downsampled) and feature importance."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as m
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from ml.training import downsample
+
+MAX_POINTS = 1000           # scatter points kept for regression charts
+MAX_CURVE_CLASSES = 10      # one-vs-rest ROC/PR curves drawn for at most this many classes
+IMPORTANCE_ROWS = 2000      # held-out rows used for permutation importance
+TOP_FEATURES = 20
+
+
+def metrics_for(task: str, y, pred, proba=None, classes=None) -> dict[str, float]:
+    if task == "regression":
+        return {
+            "r2": float(m.r2_score(y, pred)),
+            "rmse": float(np.sqrt(m.mean_squared_error(y, pred))),
+            "mae": float(m.mean_absolute_error(y, pred)),
+        }
+    out = {
+        "accuracy": float(m.accuracy_score(y, pred)),
+        "balanced_accuracy": float(m.balanced_accuracy_score(y, pred)),
+        "f1_macro": float(m.f1_score(y, pred, average="macro")),
+    }
+    if proba is not None and len(np.unique(y)) >= 2:
+        labels = list(classes)
+        try:
+            if len(labels) == 2:
+                out["roc_auc"] = float(m.roc_auc_score(y, proba[:, 1]))
+            else:
+                out["roc_auc"] = float(m.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
+        except ValueError:   # a class absent from the test rows: AUC is undefined, not an error
+            pass
+        out["log_loss"] = float(m.log_loss(y, proba, labels=labels))
+    return out
+
+
+def _proba(pipeline: Pipeline, X):
+    model = pipeline[-1]
+    return pipeline.predict_proba(X) if hasattr(model, "predict_proba") else None
+
+
+def evaluate(pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series) -> tuple[dict[str, float], dict[str, Any]]:
+    """(metrics, chart data) on held-out rows."""
+    pred = pipeline.predict(X)
+    y = np.asarray(y)
+    if task == "regression":
+        idx = downsample(list(range(len(y))), MAX_POINTS)
+        charts = {"actual": [float(y[i]) for i in idx], "predicted": [float(pred[i]) for i in idx]}
+        return metrics_for(task, y, pred), charts
+    classes = list(pipeline[-1].classes_)
+    proba = _proba(pipeline, X)
+    labels = [str(c) for c in classes]
+    charts: dict[str, Any] = {
+        "labels": labels,
+        "confusion": m.confusion_matrix(y, pred, labels=classes).tolist(),
+        "roc": [], "pr": [],
+    }
+    if proba is not None:
+        shown = range(1, 2) if len(classes) == 2 else range(min(len(classes), MAX_CURVE_CLASSES))
+        for k in shown:
+            truth = (y == classes[k]).astype(int)
+            if truth.min() == truth.max():
+                continue
+            fpr, tpr, _ = m.roc_curve(truth, proba[:, k])
+            prec, rec, _ = m.precision_recall_curve(truth, proba[:, k])
+            charts["roc"].append({"label": labels[k], "x": downsample(fpr.tolist()), "y": downsample(tpr.tolist()),
+                                  "auc": float(m.auc(fpr, tpr))})
+            charts["pr"].append({"label": labels[k], "x": downsample(rec.tolist()), "y": downsample(prec.tolist())})
+    return metrics_for(task, y, pred, proba, classes), charts
+
+
+def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, seed: int) -> list[dict[str, Any]]:
+    """Permutation importance of each raw input column on held-out rows (works for every model)."""
+    n = min(len(X), IMPORTANCE_ROWS)
+    Xs, ys = X.iloc[:n], y.iloc[:n]
+    result = permutation_importance(pipeline, Xs, ys, n_repeats=5, random_state=seed, n_jobs=1)
+    ranked = sorted(zip(X.columns, result.importances_mean, result.importances_std), key=lambda t: -t[1])
+    return [{"feature": str(f), "importance": float(mu), "std": float(sd)} for f, mu, sd in ranked[:TOP_FEATURES]]
+
+
+def cv_summary(fold_metrics: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation of each metric over the folds."""
+    names = fold_metrics[0].keys() if fold_metrics else []
+    return {k: {"mean": float(np.mean([f[k] for f in fold_metrics])), "std": float(np.std([f[k] for f in fold_metrics]))}
+            for k in names}

@@ -1,0 +1,102 @@
+"""The pre-launch check of a dataset and target: what will go wrong, what will be dropped, what it costs."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ml.catalog import ModelSpec
+from ml.training import MAX_CATEGORIES, DataError, is_id_like, prepare
+
+# Rough seconds per million (row x feature) cells for one default fit on one core of a small machine;
+# multiplied by the model's own size parameter where it has one. An order of magnitude, not a promise.
+_SECONDS_PER_MCELL = {
+    "linear": 0.3, "tree": 1.5, "forest": 25.0, "boosting": 15.0, "hist": 4.0, "knn": 0.5, "mlp": 40.0, "nb": 0.2,
+}
+
+
+@dataclass
+class Finding:
+    level: str      # error (refused) | warning | info
+    message: str
+
+
+@dataclass
+class DataCheck:
+    rows: int
+    usable_rows: int
+    features: int
+    findings: list[Finding] = field(default_factory=list)
+    estimate_seconds: float | None = None
+    estimate_memory_mb: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.level == "error" for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _family(spec: ModelSpec) -> str:
+    k = spec.key
+    for key, fam in (("forest", "forest"), ("extra_trees", "forest"), ("hist_", "hist"), ("gradient", "boosting"),
+                     ("tree", "tree"), ("knn", "knn"), ("mlp", "mlp"), ("nb", "nb")):
+        if key in k:
+            return fam
+    return "svm" if k in ("svm_classifier", "svr") else "linear"
+
+
+def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[float, float]:
+    """(seconds, MB) for training: rough, so the user can see a run will take an hour before starting it."""
+    family = _family(spec)
+    cells = rows * max(width, 1) / 1e6
+    if family == "svm":
+        seconds = (rows / 1000) ** 2 * max(width, 1) * 0.002 * 5   # quadratic in rows; x5 for probability CV
+    else:
+        seconds = cells * _SECONDS_PER_MCELL[family]
+    size = params.get("n_estimators") or params.get("max_iter") or 100
+    if family in ("forest", "boosting", "hist", "mlp"):
+        seconds *= size / 100
+    memory = rows * max(width, 1) * 8 * 3 / 2**20 + 50
+    if family == "forest":
+        memory += size * rows * 0.0002
+    return round(seconds, 1), round(memory, 0)
+
+
+def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | None = None) -> DataCheck:
+    findings: list[Finding] = []
+    if target not in df.columns:
+        return DataCheck(len(df), 0, 0, [Finding("error", f"The target column {target!r} is not in this dataset.")])
+    try:
+        prepared = prepare(df, target, spec)
+    except DataError as exc:
+        return DataCheck(len(df), int(df[target].notna().sum()), df.shape[1] - 1, [Finding("error", str(exc))])
+    findings += [Finding("info", note) for note in prepared.notes]
+    X, y = prepared.X, prepared.y
+    for c in X.columns:
+        share = float(X[c].isna().mean())
+        if share > 0.5:
+            findings.append(Finding("warning", f"{c!r} is {share:.0%} missing; it will be imputed, but carries little."))
+        elif share > 0:
+            findings.append(Finding("info", f"{c!r} has {share:.1%} missing values (imputed)."))
+        if X[c].nunique(dropna=True) <= 1:
+            findings.append(Finding("warning", f"{c!r} is constant: it carries no information."))
+        elif not pd.api.types.is_numeric_dtype(X[c]) and X[c].nunique() > MAX_CATEGORIES and not is_id_like(X[c]):
+            findings.append(Finding("info", f"{c!r} has {X[c].nunique()} categories; the rarest are grouped."))
+    if spec.task == "classification":
+        counts = y.value_counts()
+        smallest = float(counts.min() / counts.sum())
+        if counts.min() < 2:
+            findings.append(Finding("warning", f"Class {counts.idxmin()!r} has a single row: the split cannot be "
+                                               "stratified and the class may be missing from the test set."))
+        if smallest < 0.1:
+            findings.append(Finding("warning", f"Classes are imbalanced: {counts.idxmin()!r} is only {smallest:.1%} of "
+                                               "rows. Watch balanced accuracy and F1 rather than accuracy."))
+    elif y.nunique() <= 10:
+        findings.append(Finding("warning", f"The target has only {y.nunique()} distinct values: "
+                                           "is this really a regression problem?"))
+    width = sum(1 if pd.api.types.is_numeric_dtype(X[c]) else min(X[c].nunique(), MAX_CATEGORIES) for c in X.columns)
+    seconds, memory = estimate(spec, spec.validate(params or {}), len(y), width)
+    return DataCheck(len(df), len(y), X.shape[1], findings, seconds, memory)
