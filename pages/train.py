@@ -1,9 +1,14 @@
-"""Train: pick a dataset, a target and a model; the form is generated from the model's parameter schema."""
+"""Train: pick a dataset, a target and a model; the form comes from the model's parameter schema, and a
+worker checks the data before launch."""
+import json
+
 import streamlit as st
 
 from ml.catalog import Param, models_for
 from orchestration.contracts import TrainRequest
 from ui.runtime import current_user, guard, service
+
+LEVEL_ICONS = {"error": "⛔", "warning": "⚠️", "info": "ℹ️"}
 
 user = current_user()
 svc = service()
@@ -31,32 +36,53 @@ models = {m.key: m for m in models_for(task)}
 spec = models[st.selectbox("Model", list(models), format_func=lambda k: models[k].label, key=f"train_model_{task}")]
 
 
-def param_input(p: Param):
+def param_input(p: Param, where):
     key = f"param_{spec.key}_{p.name}"
     if p.type == "choice":
-        return st.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
+        return where.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
     if p.type == "int":
         label = f"{p.name} (0 = {p.none_label})" if p.none_label else p.name
         low = 0 if p.none_label else int(p.min)
-        return st.number_input(label, low, int(p.max), int(p.default), step=1, help=p.help, key=key)
-    return st.number_input(p.name, float(p.min), float(p.max), float(p.default), help=p.help, key=key,
-                           format="%g", step=p.default / 10 if p.log else 0.01)
+        return int(where.number_input(label, low, int(p.max), int(p.default), step=1, help=p.help, key=key))
+    return float(where.number_input(p.name, float(p.min), float(p.max), float(p.default), help=p.help, key=key,
+                                    format="%g", step=max(p.default / 10, 1e-6) if p.log else 0.01))
 
 
-with st.form("train_form"):
-    st.markdown(f"**{spec.label}** parameters")
-    params = {p.name: param_input(p) for p in spec.params}
-    if not spec.params:
-        st.caption("This model has no parameters to tune.")
-    c1, c2 = st.columns(2)
-    seed = c1.number_input("Random seed", 0, 2**31 - 1, 42, step=1, key="train_seed",
-                           help="Same data, parameters and seed give the same model.")
-    test_pct = c2.slider("Test split (%)", 5, 50, 20, key="train_test_pct", help="Rows held out to measure the model.")
-    launch = st.form_submit_button("Start training", type="primary")
+st.markdown(f"**{spec.label}** parameters")
+grid = st.columns(3)
+params = {p.name: param_input(p, grid[i % 3]) for i, p in enumerate(spec.params)}
+if not spec.params:
+    st.caption("This model has no parameters to tune.")
+c1, c2, c3 = st.columns(3)
+seed = int(c1.number_input("Random seed", 0, 2**31 - 1, 42, step=1, key="train_seed",
+                           help="Same data, parameters and seed give the same model."))
+test_pct = c2.slider("Test split (%)", 5, 50, 20, key="train_test_pct", help="Rows held out to measure the model.")
+cv_folds = c3.selectbox("Cross-validation", [0, 3, 5, 10], key="train_cv",
+                        format_func=lambda k: "off" if k == 0 else f"{k}-fold on the training rows")
 
-if launch:
+st.subheader("Data check")
+check_key = json.dumps([dataset.dataset_id, target, spec.key, params], sort_keys=True, default=str)
+checks = st.session_state.setdefault("data_checks", {})
+report = checks.get(check_key)
+if report is None:
+    with st.spinner("A worker is checking the data…"), guard("The data check"):
+        report = checks[check_key] = svc.check_data(user, dataset.dataset_id, target, spec.key, params)
+if report:
+    errors = [f for f in report["findings"] if f["level"] == "error"]
+    for f in report["findings"]:
+        st.markdown(f"{LEVEL_ICONS[f['level']]} {f['message']}")
+    if not report["findings"]:
+        st.markdown("✅ No problems found.")
+    if report.get("estimate_seconds") is not None:
+        st.caption(f"{report['usable_rows']:,} usable rows × {report['features']} features. Rough estimate for one "
+                   f"fit: ~{report['estimate_seconds']:.0f} s and ~{report['estimate_memory_mb']:.0f} MB"
+                   f"{f', times {cv_folds + 1} with cross-validation' if cv_folds else ''}.")
+else:
+    errors = []
+
+if st.button("Start training", type="primary", disabled=bool(errors) or report is None, key="start_training"):
     with guard("Starting the run"):
         run_id = svc.start_training(user, TrainRequest(
             owner=user.name, dataset_id=dataset.dataset_id, target=target, model=spec.key, params=params,
-            seed=int(seed), test_size=test_pct / 100))
+            seed=seed, test_size=test_pct / 100, cv_folds=cv_folds))
         st.switch_page(pages["runs"], query_params={"run": run_id})

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
 from orchestration.service import NotFound, RunView
+from ui import charts
 from ui.runtime import SyncService, current_user, guard
 
 POLL_SECONDS = 2.0
 STATUS_ICONS = {"running": "🔄", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "terminated": "⏹️",
                 "timed_out": "⌛"}
-STAGE_ICONS = {"pending": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■"}
+STAGE_ICONS = {"pending": "·", "running": "▶", "done": "✓", "skipped": "–", "failed": "✗", "cancelled": "■"}
 
 
 def model_label(key: str) -> str:
@@ -33,37 +33,51 @@ def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> No
     def live() -> None:
         with guard("Reading the run"):
             current = svc.get_run(user, run_id)
-            _draw(current, dataset_names)
+            _draw_status(current, dataset_names)
             if running and not current.running:
                 st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
 
     live()
-    if running and st.button("Cancel run", key="cancel_run", type="secondary"):
-        with guard("Cancelling"):
-            svc.cancel_run(user, run_id)
-            st.toast("Cancellation requested.")
-            st.rerun()
+    if running:
+        if st.button("Cancel run", key="cancel_run"):
+            with guard("Cancelling"):
+                svc.cancel_run(user, run_id)
+                st.toast("Cancellation requested.")
+                st.rerun()
+        return
+    _draw_results(view, svc.get_evaluation(user, run_id))
 
 
-def _draw(view: RunView, dataset_names: dict[str, str]) -> None:
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     st.subheader(f"{STATUS_ICONS.get(view.status, '')} {model_label(view.model)}")
     st.caption(f"Dataset **{dataset_names.get(view.dataset_id, view.dataset_id)}** · target **{view.target or '…'}** "
                f"· run `{view.run_id}`")
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Status", view.status.replace("_", " "), border=True)
     cols[1].metric("Stage", STAGE_LABELS.get(view.stage, "Finished" if view.stage == "done" else view.stage),
                    border=True)
-    cols[2].metric("Elapsed", f"{view.duration_s:.1f} s" if view.duration_s is not None else "–", border=True)
-    cols[3].metric("Attempt", view.attempt, border=True)
+    cols[2].metric("Elapsed", _fmt_seconds(view.duration_s), border=True)
+    cols[3].metric("ETA", _fmt_seconds(view.eta_s) if view.running else "–", border=True)
+    cols[4].metric("Attempt", view.attempt, border=True)
     if view.waiting_for_worker:
         st.warning("Waiting for a worker: no worker process is picking up this run right now. "
                    "It will start as soon as one is running (`make run` starts them).")
     detail = ""
-    if view.running and view.live.get("of", 0) > 1:
+    if view.running and view.live.get("fold") is not None:
+        detail = f" · fold {view.live['fold']} of {view.live['of']}"
+    elif view.running and view.live.get("of", 0) > 1:
         detail = f" · step {view.live['step']} of {view.live['of']}"
+    if view.live.get("resumed_from"):
+        detail += f" · resumed from checkpoint {view.live['resumed_from']}"
     st.progress(min(view.percent, 100.0) / 100, text=f"{view.percent:.0f}%{detail}")
     if view.last_failure and view.running:
-        st.info(f"Retrying after an error: {view.last_failure}")
+        st.info(f"Attempt {view.attempt} after an error: {view.last_failure}")
     if view.error:
         st.error(f"The run failed: {view.error}")
 
@@ -73,20 +87,43 @@ def _draw(view: RunView, dataset_names: dict[str, str]) -> None:
     } for s in view.stages])
     left, right = st.columns([2, 3])
     left.dataframe(stages, hide_index=True, key="stages_table")
-    timed = [s for s in view.stages if s.seconds is not None]
-    if timed:
-        fig = go.Figure(go.Bar(x=[s.seconds for s in timed], y=[STAGE_LABELS[s.name] for s in timed],
-                               orientation="h", marker_color="#4C78A8"))
-        fig.update_layout(title="Time per stage (s)", height=260, margin=dict(l=10, r=10, t=40, b=10),
-                          yaxis=dict(autorange="reversed"))
-        right.plotly_chart(fig, key="stage_chart", width="stretch")
-
+    curve = charts.learning_curve(view.curve)
+    if curve is not None:
+        right.plotly_chart(curve, key="curve_chart", width="stretch")
+    else:
+        timed = [(STAGE_LABELS[s.name], s.seconds) for s in view.stages if s.seconds is not None]
+        if timed:
+            right.plotly_chart(charts.stage_times(timed), key="stage_chart", width="stretch")
     if view.metrics:
         st.subheader("Test-set metrics")
         mcols = st.columns(len(view.metrics))
         for col, (name, value) in zip(mcols, view.metrics.items()):
             col.metric(name.replace("_", " "), f"{value:.4f}", border=True)
-    facts = {k: v for k, v in view.facts.items() if k in ("used_rows", "dropped_missing_target", "train_rows",
-                                                          "test_rows", "cpu_seconds", "peak_rss_mb")}
-    if facts:
-        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts.items()))
+
+
+def _draw_results(view: RunView, ev: dict | None) -> None:
+    facts = view.facts
+    if facts.get("notes"):
+        st.info("\n".join(f"- {n}" for n in facts["notes"]))
+    if facts.get("cv"):
+        st.subheader("Cross-validation (training rows)")
+        st.dataframe(pd.DataFrame([{"metric": k, "mean": round(v["mean"], 4), "± std": round(v["std"], 4)}
+                                   for k, v in facts["cv"].items()]), hide_index=True, key="cv_table")
+    costs = {k: facts[k] for k in ("used_rows", "train_rows", "test_rows", "fit_seconds", "cpu_seconds",
+                                   "peak_rss_mb", "model_version") if k in facts}
+    if costs:
+        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in costs.items()))
+    if not ev:
+        return
+    left, right = st.columns(2)
+    if "confusion" in ev:
+        left.plotly_chart(charts.confusion(ev), key="confusion_chart", width="stretch")
+        if ev.get("roc"):
+            right.plotly_chart(charts.roc(ev), key="roc_chart", width="stretch")
+            left.plotly_chart(charts.precision_recall(ev), key="pr_chart", width="stretch")
+    elif "actual" in ev:
+        left.plotly_chart(charts.predicted_vs_actual(ev), key="pva_chart", width="stretch")
+        right.plotly_chart(charts.residuals(ev), key="residual_chart", width="stretch")
+    if ev.get("importance"):
+        (right if "confusion" in ev and ev.get("roc") else left).plotly_chart(
+            charts.importance(ev["importance"]), key="importance_chart", width="stretch")

@@ -50,8 +50,21 @@ def test_train_a_model_in_the_browser_and_others_cannot_see_it(stack, new_page, 
     expect(page.get_by_text("completed", exact=True)).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Test-set metrics")).to_be_visible()
     expect(page.get_by_text("accuracy", exact=True)).to_be_visible()
-    expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
     expect(page.get_by_text("100%")).to_be_visible()
+    for title in ("Confusion matrix", "ROC curve", "Precision-recall curve", "Feature importance"):
+        expect(page.get_by_test_id("stPlotlyChart").filter(has_text=title)).to_be_visible()
+
+    # the run registered a model; predict with it on new rows (target column absent, one unseen city)
+    go(page, "Models")
+    expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("logistic_regression v1")
+    rows = tmp_path / "new.csv"
+    rows.write_text("age,income,city\n30,70.5,paris\n61,20.0,berlin\n")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(rows))
+    expect(page.get_by_role("button", name=f"Remove {rows.name}")).to_be_visible()
+    page.get_by_role("button", name="Predict", exact=True).click()
+    expect(page.get_by_text("2 predictions with logistic_regression v1.")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("never seen in training ('berlin')")).to_be_visible()
+    expect(page.get_by_role("button", name="Download predictions (.csv)")).to_be_visible()
 
     go(page, "Runs")
     expect(page.get_by_text("Select a row to open the run.")).to_be_visible(timeout=30_000)

@@ -1,0 +1,85 @@
+"""Plotly figures for runs and models: pure functions from small dicts to figures (easy to test)."""
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+LAYOUT = dict(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+
+
+def _fig(title: str, **axes: Any) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, **LAYOUT, **axes)
+    return fig
+
+
+def learning_curve(curve: dict[str, Any]) -> go.Figure | None:
+    if not curve.get("steps"):
+        return None
+    fig = _fig(f"Learning curve ({curve.get('metric', 'score')})", xaxis_title="size (trees / iterations / epochs)")
+    fig.add_scatter(x=curve["steps"], y=curve["train"], mode="lines+markers", name="training")
+    if curve.get("valid"):
+        fig.add_scatter(x=curve["steps"][: len(curve["valid"])], y=curve["valid"], mode="lines+markers",
+                        name="held-out")
+    return fig
+
+
+def stage_times(stages: list[tuple[str, float]]) -> go.Figure:
+    fig = _fig("Time per stage (s)", yaxis=dict(autorange="reversed"))
+    fig.update_layout(height=260)
+    fig.add_bar(x=[s for _, s in stages], y=[n for n, _ in stages], orientation="h", marker_color="#4C78A8")
+    return fig
+
+
+def confusion(ev: dict[str, Any]) -> go.Figure:
+    labels = ev["labels"]
+    fig = _fig("Confusion matrix", xaxis_title="predicted", yaxis_title="actual", yaxis=dict(autorange="reversed"))
+    fig.add_heatmap(z=ev["confusion"], x=labels, y=labels, colorscale="Blues", text=ev["confusion"],
+                    texttemplate="%{text}", showscale=False)
+    return fig
+
+
+def roc(ev: dict[str, Any]) -> go.Figure:
+    fig = _fig("ROC curve", xaxis_title="false positive rate", yaxis_title="true positive rate")
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="chance")
+    for c in ev["roc"]:
+        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=f"{c['label']} (AUC {c['auc']:.3f})")
+    return fig
+
+
+def precision_recall(ev: dict[str, Any]) -> go.Figure:
+    fig = _fig("Precision-recall curve", xaxis_title="recall", yaxis_title="precision")
+    for c in ev["pr"]:
+        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=c["label"])
+    return fig
+
+
+def predicted_vs_actual(ev: dict[str, Any]) -> go.Figure:
+    lo, hi = min(ev["actual"] + ev["predicted"]), max(ev["actual"] + ev["predicted"])
+    fig = _fig("Predicted vs actual", xaxis_title="actual", yaxis_title="predicted")
+    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="grey"), name="perfect")
+    fig.add_scatter(x=ev["actual"], y=ev["predicted"], mode="markers", marker=dict(size=5, opacity=0.6),
+                    name="test rows")
+    return fig
+
+
+def residuals(ev: dict[str, Any]) -> go.Figure:
+    res = [p - a for a, p in zip(ev["actual"], ev["predicted"])]
+    fig = _fig("Residuals", xaxis_title="predicted", yaxis_title="predicted − actual")
+    fig.add_hline(y=0, line_dash="dot", line_color="grey")
+    fig.add_scatter(x=ev["predicted"], y=res, mode="markers", marker=dict(size=5, opacity=0.6), name="test rows")
+    return fig
+
+
+def importance(items: list[dict[str, Any]]) -> go.Figure:
+    fig = _fig("Feature importance (permutation, held-out rows)", yaxis=dict(autorange="reversed"))
+    fig.add_bar(x=[i["importance"] for i in items], y=[i["feature"] for i in items], orientation="h",
+                error_x=dict(type="data", array=[i["std"] for i in items]), marker_color="#72B7B2")
+    return fig
+
+
+def metric_bars(rows: list[tuple[str, float]], metric: str) -> go.Figure:
+    fig = _fig(f"{metric} by model", yaxis_title=metric)
+    fig.add_bar(x=[r[0] for r in rows], y=[r[1] for r in rows], marker_color="#4C78A8")
+    return fig
