@@ -163,7 +163,7 @@ _SPECS = (
               "sklearn.ensemble.HistGradientBoostingClassifier", _HGB, increments="max_iter",
               fixed={"early_stopping": False}),
     ModelSpec("svm_classifier", "Support vector machine (classification)", "classification", "sklearn.svm.SVC",
-              _SVM, needs_scaling=True, fixed={"probability": True}),
+              _SVM, needs_scaling=True),
     ModelSpec("knn_classifier", "k-nearest neighbours (classification)", "classification",
               "sklearn.neighbors.KNeighborsClassifier", _KNN, needs_scaling=True, seeded=False),
     ModelSpec("mlp_classifier", "Neural network / MLP (classification)", "classification",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import io
 import json
+import os
 import secrets
 import threading
 import time
@@ -25,6 +26,8 @@ from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest,
 
 INVALID_INPUT = "InvalidInput"   # non-retryable: the user must change something
 HEARTBEAT_SECONDS = 1.0
+# A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
+CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "5"))
 PREVIEW_ROWS = 20
 
 
@@ -180,11 +183,14 @@ class TrainingActivities:
             live = state if spec.increments else {**state, **live_probe(pipeline)}
             return {**live, "elapsed": round(time.monotonic() - started, 2)}
 
+        last_checkpoint = [time.monotonic()]
+
         def on_step(done: int, total: int, curve: Curve) -> None:
             state.update(step=done, of=total, curve=curve.as_dict())
-            if spec.increments and done < total:
+            if spec.increments and done < total and time.monotonic() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
                 save_model(pipeline, run_dir / "checkpoint.skops")
                 write_atomic(checkpoint, json.dumps({"done": done, "curve": curve.as_dict()}).encode())
+                last_checkpoint[0] = time.monotonic()
 
         with heartbeating(details) as peak:
             pipeline, curve = fit(pipeline, spec, X, y, valid=(prep.X.iloc[test], prep.y.iloc[test]),

@@ -24,9 +24,9 @@ RETRY = RetryPolicy(
 _STEPS: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "load": (TrainingActivities.load_and_validate, timedelta(minutes=10), None),
     "preprocess": (TrainingActivities.preprocess_split, timedelta(minutes=10), None),
-    "cv": (TrainingActivities.cross_validate, timedelta(hours=4), timedelta(seconds=30)),
+    "cv": (TrainingActivities.cross_validate, timedelta(hours=4), timedelta(seconds=20)),
     # fit heartbeats every increment; a dead worker is noticed after the heartbeat timeout
-    "fit": (TrainingActivities.fit_model, timedelta(hours=2), timedelta(seconds=30)),
+    "fit": (TrainingActivities.fit_model, timedelta(hours=2), timedelta(seconds=20)),
     "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), None),
     "save": (TrainingActivities.save_model, timedelta(minutes=10), None),
 }

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui.run_view import STATUS_ICONS, model_label, show_run
+from ui.run_view import model_label, show_run
 from ui.runtime import current_user, guard, service
 
 user = current_user()
@@ -25,7 +25,7 @@ with guard("Listing runs"):
         st.page_link(st.session_state["pages"]["train"], label="Train a model", icon=":material/play_arrow:")
         st.stop()
     table = pd.DataFrame([{
-        "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}", "model": model_label(r.model),
+        "status": r.status.replace("_", " "), "model": model_label(r.model),
         "dataset": names.get(r.dataset_id, r.dataset_id), "started": r.started_at,
         "duration (s)": None if r.duration_s is None else round(r.duration_s, 1), "run": r.run_id,
     } for r in runs])

@@ -8,7 +8,7 @@ from ml.catalog import Param, models_for
 from orchestration.contracts import TrainRequest
 from ui.runtime import current_user, guard, service
 
-LEVEL_ICONS = {"error": "⛔", "warning": "⚠️", "info": "ℹ️"}
+SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
 
 user = current_user()
 svc = service()
@@ -69,13 +69,14 @@ if report is None:
         report = checks[check_key] = svc.check_data(user, dataset.dataset_id, target, spec.key, params)
 if report:
     errors = [f for f in report["findings"] if f["level"] == "error"]
-    for f in report["findings"]:
-        st.markdown(f"{LEVEL_ICONS[f['level']]} {f['message']}")
+    for f in sorted(report["findings"], key=lambda f: list(SHOW).index(f["level"])):
+        SHOW[f["level"]](f["message"])
     if not report["findings"]:
-        st.markdown("✅ No problems found.")
+        st.success("No problems found.")
     if report.get("estimate_seconds") is not None:
+        secs = report["estimate_seconds"]
         st.caption(f"{report['usable_rows']:,} usable rows × {report['features']} features. Rough estimate for one "
-                   f"fit: ~{report['estimate_seconds']:.0f} s and ~{report['estimate_memory_mb']:.0f} MB"
+                   f"fit: {'under a second' if secs < 1 else f'~{secs:.0f} s'} and ~{report['estimate_memory_mb']:.0f} MB"
                    f"{f', times {cv_folds + 1} with cross-validation' if cv_folds else ''}.")
 else:
     errors = []

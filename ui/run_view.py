@@ -11,8 +11,10 @@ from ui import charts
 from ui.runtime import SyncService, current_user, guard
 
 POLL_SECONDS = 2.0
-STATUS_ICONS = {"running": "🔄", "completed": "✅", "failed": "❌", "cancelled": "⏹️", "terminated": "⏹️",
-                "timed_out": "⌛"}
+# (Material icon, badge colour) per status: icons render everywhere, unlike emoji on font-poor machines
+STATUS_STYLE = {"running": (":material/sync:", "blue"), "completed": (":material/check_circle:", "green"),
+                "failed": (":material/error:", "red"), "cancelled": (":material/stop_circle:", "gray"),
+                "terminated": (":material/stop_circle:", "gray"), "timed_out": (":material/timer_off:", "orange")}
 STAGE_ICONS = {"pending": "·", "running": "▶", "done": "✓", "skipped": "–", "failed": "✗", "cancelled": "■"}
 
 
@@ -55,16 +57,17 @@ def _fmt_seconds(s: float | None) -> str:
 
 
 def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
-    st.subheader(f"{STATUS_ICONS.get(view.status, '')} {model_label(view.model)}")
+    icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
+    st.subheader(model_label(view.model))
+    st.badge(view.status.replace("_", " "), icon=icon, color=color)
     st.caption(f"Dataset **{dataset_names.get(view.dataset_id, view.dataset_id)}** · target **{view.target or '…'}** "
                f"· run `{view.run_id}`")
-    cols = st.columns(5)
-    cols[0].metric("Status", view.status.replace("_", " "), border=True)
-    cols[1].metric("Stage", STAGE_LABELS.get(view.stage, "Finished" if view.stage == "done" else view.stage),
+    cols = st.columns(4)
+    cols[0].metric("Stage", STAGE_LABELS.get(view.stage, "Finished" if view.stage == "done" else view.stage),
                    border=True)
-    cols[2].metric("Elapsed", _fmt_seconds(view.duration_s), border=True)
-    cols[3].metric("ETA", _fmt_seconds(view.eta_s) if view.running else "–", border=True)
-    cols[4].metric("Attempt", view.attempt, border=True)
+    cols[1].metric("Elapsed", _fmt_seconds(view.duration_s), border=True)
+    cols[2].metric("Time left", _fmt_seconds(view.eta_s) if view.running else "–", border=True)
+    cols[3].metric("Attempt", view.attempt, border=True)
     if view.waiting_for_worker:
         st.warning("Waiting for a worker: no worker process is picking up this run right now. "
                    "It will start as soon as one is running (`make run` starts them).")
@@ -83,7 +86,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
 
     stages = pd.DataFrame([{
         "stage": STAGE_LABELS[s.name], "status": f"{STAGE_ICONS[s.status]} {s.status}",
-        "seconds": None if s.seconds is None else round(s.seconds, 2), "attempt": s.attempt or None,
+        "seconds": float("nan") if s.seconds is None else round(s.seconds, 2), "attempt": s.attempt or "",
     } for s in view.stages])
     left, right = st.columns([2, 3])
     left.dataframe(stages, hide_index=True, key="stages_table")

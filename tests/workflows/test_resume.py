@@ -1,0 +1,75 @@
+"""Durability: a worker process killed mid-fit; the fit is retried on another worker and resumes from
+its last checkpoint, and the model is the same as an uninterrupted fit."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import pandas as pd
+
+from core.accounts import User
+from core.config import PROJECT_ROOT
+from core.datasets import dataset_path
+from ml.catalog import get_model
+from ml.evaluation import metrics_for
+from ml.training import prepare, reference_fit, split
+from orchestration.contracts import TrainRequest
+from orchestration.service import TrainEasyService
+from tests.helpers import classification_csv, eventually, test_settings
+
+PARAMS = {"n_estimators": 300, "min_samples_leaf": 1}
+
+
+def start_worker(settings, address: str) -> subprocess.Popen:
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "TRAINEASY_HOME": str(settings.home),
+           "TRAINEASY_TASK_QUEUE": settings.task_queue, "TRAINEASY_CHECKPOINT_SECONDS": "0"}
+    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_killed_worker_process_resumes_from_checkpoint(client, tmp_path):
+    settings = test_settings(tmp_path)
+    service = TrainEasyService(client, settings)
+    user = User(f"res_{uuid.uuid4().hex[:6]}")
+    address = client.service_client.config.target_host
+    first = start_worker(settings, address)
+    second = None
+    try:
+        ds = await service.upload_dataset(user, "big.csv", classification_csv(rows=30000))
+        run_id = await service.start_training(user, TrainRequest(
+            user.name, ds["dataset_id"], "bought", "random_forest_classifier", PARAMS, seed=3))
+        checkpoint = service.storage.run_dir(user.name, run_id) / "checkpoint.json"
+
+        async def checkpointed():
+            return checkpoint.is_file()
+        await eventually(checkpointed, timeout=180, interval=0.2)
+        first.send_signal(signal.SIGKILL)   # no goodbye: the server notices through the heartbeat timeout
+        first.wait()
+        second = start_worker(settings, address)
+
+        async def finished():
+            v = await service.get_run(user, run_id)
+            return v if not v.running else None
+        view = await eventually(finished, timeout=240, interval=1.0)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+    assert view.status == "completed", view.error
+    fit = next(s for s in view.stages if s.name == "fit")
+    assert fit.attempt == 2
+    assert view.facts["resumed_from_step"] >= 1
+
+    # the resumed model is the model an uninterrupted fit gives
+    spec = get_model("random_forest_classifier")
+    prep = prepare(pd.read_parquet(dataset_path(service.storage, user.name, ds["dataset_id"])), "bought", spec)
+    train, test = split(prep, 0.2, 3, stratify=True)
+    ref = await asyncio.to_thread(reference_fit, spec, PARAMS, 3, prep.X.iloc[train], prep.y.iloc[train])
+    expected = metrics_for("classification", prep.y.iloc[test], ref.predict(prep.X.iloc[test]))
+    assert view.metrics["accuracy"] == expected["accuracy"]
+    assert view.metrics["f1_macro"] == expected["f1_macro"]
