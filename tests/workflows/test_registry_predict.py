@@ -1,0 +1,87 @@
+"""Model registry round trip through Temporal: train, register, download, predict in a worker, delete."""
+from __future__ import annotations
+
+import io
+import uuid
+
+import pandas as pd
+import pytest
+
+from core.accounts import User
+from ml.persist import load_model
+from orchestration.contracts import TrainRequest
+from orchestration.service import NotFound, TrainEasyService, UserError
+from tests.helpers import classification_csv, eventually, running_workers, test_settings
+
+
+async def _train(service, user, dataset_id, model="logistic_regression"):
+    run_id = await service.start_training(user, TrainRequest(user.name, dataset_id, "bought", model))
+
+    async def done():
+        v = await service.get_run(user, run_id)
+        return v if not v.running else None
+    view = await eventually(done, timeout=120)
+    assert view.status == "completed", view.error
+    return view
+
+
+async def test_registry_round_trip_and_prediction(client, tmp_path):
+    settings = test_settings(tmp_path)
+    service = TrainEasyService(client, settings)
+    tag = uuid.uuid4().hex[:6]
+    alice, bob = User(f"reg_a_{tag}"), User(f"reg_b_{tag}")
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(alice, "shop.csv", classification_csv(rows=150))
+        first = await _train(service, alice, ds["dataset_id"])
+        second = await _train(service, alice, ds["dataset_id"])
+        models = service.list_models(alice)
+        assert [m.version for m in models] == [2, 1]
+        model = models[0]
+        assert model.run_id == second.run_id and model.card["metrics"] == second.metrics
+        card = model.card
+        assert card["dataset"]["sha256"] and card["versions"]["scikit-learn"]
+        assert [c["name"] for c in card["input_schema"]] == ["age", "income", "city"]
+        assert card["cpu_seconds"] >= 0 and card["peak_rss_mb"] > 0 and card["owner"] == alice.name
+
+        # download: the model file loads (safely) and the card is JSON
+        blob, card_json = service.model_download(alice, model.id)
+        path = tmp_path / "m.skops"
+        path.write_bytes(blob)
+        assert hasattr(load_model(path), "predict")
+        assert b'"input_schema"' in card_json
+
+        # predict in a worker: extra column ignored, unseen category reported, probabilities returned
+        new = "age,income,city,comment\n30,70.5,paris,hi\n61,20.0,berlin,yo\n45,,nice,\n"
+        result = await service.predict(alice, model.id, "new.csv", new.encode())
+        assert result["rows"] == 3
+        assert any("comment" in n for n in result["notes"])
+        assert any("berlin" in n for n in result["notes"])
+        out = pd.read_csv(io.BytesIO(service.prediction_file(alice, result["file"])))
+        assert set(out["prediction"]) <= {"yes", "no"}
+        assert {"probability_yes", "probability_no"} <= set(out.columns)
+
+        # a file lacking a needed column is refused, naming it
+        with pytest.raises(UserError, match="city"):
+            await service.predict(alice, model.id, "bad.csv", b"age,income\n1,2\n")
+        # another user's model is not found, for every operation
+        for call in (lambda: service.get_model(bob, model.id), lambda: service.model_download(bob, model.id),
+                     lambda: service.delete_model(bob, model.id)):
+            with pytest.raises(NotFound):
+                call()
+        with pytest.raises(NotFound):
+            await service.predict(bob, model.id, "new.csv", new.encode())
+        with pytest.raises(NotFound):
+            service.prediction_file(bob, result["file"])
+        with pytest.raises(NotFound):
+            service.prediction_file(alice, "../../auth/credentials.json")
+
+    # delete removes files and record together and says what it reclaimed
+    folder = service.registry.model_dir(alice.name, model.name, model.version)
+    reclaimed = service.delete_model(alice, model.id)
+    assert reclaimed > 0 and not folder.exists()
+    assert [m.version for m in service.list_models(alice)] == [1]
+    # retention: keep the last 1 version of each name
+    assert first.facts["model_version"] == 1
+    assert service.set_retention(alice, 1) == 0
+    with pytest.raises(UserError):
+        service.set_retention(alice, 0)
