@@ -7,7 +7,7 @@ import uuid
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 DATASET_ID_RE = re.compile(r"^[0-9a-f]{16}$")
-RUN_ID_RE = re.compile(r"^(train|ingest|check|predict)-([a-z][a-z0-9_]{1,31})-([0-9a-f]{32})$")
+RUN_ID_RE = re.compile(r"^(train|batch|ingest|check|predict)-([a-z][a-z0-9_]{1,31})-([0-9a-f]{32})$")
 PREDICTION_FILE_RE = re.compile(r"^[0-9a-f]{16}\.csv$")
 
 

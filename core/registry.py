@@ -128,6 +128,16 @@ class Registry:
             row = db.execute("SELECT * FROM models WHERE owner = ? AND run_id = ?", (owner, run_id)).fetchone()
         return self._record(row) if row else None
 
+    def add_tag(self, owner: str, run_id: str, tag: str) -> ModelRecord | None:
+        """Tag the model a run registered (idempotent); None if that run registered no model."""
+        record = self.by_run(owner, run_id)
+        if record is None:
+            return None
+        if tag not in record.tags:
+            with self._db() as db:
+                db.execute("UPDATE models SET tags = ? WHERE id = ?", (json.dumps([*record.tags, tag]), record.id))
+        return self.by_run(owner, run_id)
+
     def delete(self, owner: str, model_id: int) -> int:
         """Remove the record and its files together; returns the bytes reclaimed (0 if there was none)."""
         record = self.get(owner, model_id)

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +23,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.storage import Storage, write_atomic
-from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, StepResult, TrainInput
+from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, StepResult, TagRequest, TrainInput
 
 INVALID_INPUT = "InvalidInput"   # non-retryable: the user must change something
+WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"   # which worker process ran a fit
 HEARTBEAT_SECONDS = 1.0
 # A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
 CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "5"))
@@ -203,8 +205,8 @@ class TrainingActivities:
         costs = {"fit_seconds": round(time.monotonic() - started, 3), "cpu_seconds": round(time.thread_time() - cpu0, 3),
                  "peak_rss_mb": round(peak["rss_mb"], 1)}
         write_atomic(run_dir / "fit.json", json.dumps(costs).encode())   # for the model card
-        return StepResult(activity.info().attempt,
-                          {**costs, "resumed_from_step": resume[1] if resume else 0, "curve": curve_data})
+        return StepResult(activity.info().attempt, {**costs, "resumed_from_step": resume[1] if resume else 0,
+                                                    "curve": curve_data, "worker": WORKER_ID})
 
     @activity.defn
     def evaluate_model(self, inp: TrainInput) -> StepResult:
@@ -317,6 +319,12 @@ class DataActivities:
             raise _refuse(str(exc)) from None
 
     @activity.defn
+    def tag_model(self, req: TagRequest) -> bool:
+        from core.registry import Registry
+
+        return Registry(self.storage).add_tag(req.owner, req.run_id, req.tag) is not None
+
+    @activity.defn
     def predict(self, req: PredictRequest) -> dict:
         from core.datasets import DatasetError, decode_csv_text, parse_csv
         from core.registry import Registry
@@ -383,4 +391,4 @@ def activity_list(storage: Storage) -> tuple[list, list]:
     """(training activities, data activities) bound to one storage root."""
     t, d = TrainingActivities(storage), DataActivities(storage)
     return ([t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.save_model],
-            [d.ingest_dataset, d.check_dataset, d.predict])
+            [d.ingest_dataset, d.check_dataset, d.predict, d.tag_model])

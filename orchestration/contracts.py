@@ -28,6 +28,9 @@ STAGE_LABELS = {
 STAGE_WEIGHTS = {"load": 5, "preprocess": 5, "cv": 30, "fit": 45, "evaluate": 10, "save": 5}
 
 
+PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}   # higher is better for both
+
+
 def io_queue(task_queue: str) -> str:
     """Light I/O work (dataset ingestion) gets its own queue so it never waits behind a long fit."""
     return f"{task_queue}-io"
@@ -43,6 +46,69 @@ class TrainRequest:
     seed: int = 42
     test_size: float = 0.2
     cv_folds: int = 0          # 0: no cross-validation; else k-fold on the training rows
+
+
+@dataclass
+class BatchItem:
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchRequest:
+    owner: str
+    dataset_id: str
+    target: str
+    items: list[BatchItem] = field(default_factory=list)
+    seed: int = 42
+    test_size: float = 0.2
+    cv_folds: int = 0
+    max_parallel: int = 2
+    sweep: bool = False        # the items come from a parameter sweep of one model
+    task: str = "classification"
+
+
+@dataclass
+class BatchInput:
+    batch_id: str
+    request: BatchRequest
+
+
+@dataclass
+class ChildState:
+    """One configuration of a batch, as the batch's `progress` query reports it."""
+    index: int
+    model: str
+    params: dict[str, Any]
+    run_id: str | None = None
+    status: str = "pending"     # pending | running | completed | failed | cancelled
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    worker: str | None = None
+    seconds: float | None = None
+    curve: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0           # how many times this configuration was started (retry-failed adds one)
+
+
+@dataclass
+class BatchProgress:
+    batch_id: str
+    dataset_id: str
+    target: str
+    task: str
+    primary_metric: str
+    max_parallel: int
+    sweep: bool
+    children: list[ChildState] = field(default_factory=list)
+    phase: str = "running"      # running | awaiting (failures: retry or finish) | stopping | done
+    best_run_id: str | None = None
+
+
+@dataclass
+class TagRequest:
+    owner: str
+    run_id: str
+    tag: str
 
 
 @dataclass

@@ -26,12 +26,15 @@ from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
 from ml.catalog import ParamError, get_model
 from orchestration.contracts import (
-    DATASET, MODEL, OWNER, RUN_KIND, STAGE_WEIGHTS, STAGES, CheckRequest, IngestRequest, PredictRequest, RunProgress,
-    StageProgress, TrainInput, TrainRequest, io_queue,
+    DATASET, MODEL, OWNER, RUN_KIND, STAGE_WEIGHTS, STAGES, BatchInput, BatchProgress, BatchRequest, CheckRequest,
+    IngestRequest, PredictRequest, RunProgress, StageProgress, TrainInput, TrainRequest, io_queue,
 )
 from orchestration.workflows import (
-    CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow, failure_message,
+    BatchTrainingWorkflow, CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow, failure_message,
 )
+
+MAX_BATCH_ITEMS = 50
+MAX_PARALLEL = 16
 
 QUERY_TIMEOUT = timedelta(seconds=3)
 INGEST_TIMEOUT = timedelta(minutes=10)
@@ -87,6 +90,31 @@ class RunView:
         return self.live.get("curve") or self.facts.get("curve") or {}
 
 
+@dataclass
+class BatchView:
+    batch_id: str
+    status: str
+    started_at: datetime | None
+    duration_s: float | None
+    progress: BatchProgress | None          # None: no worker has answered yet
+    child_percent: dict[str, float] = field(default_factory=dict)   # run id -> percent, running children
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """Finished children, best first by the primary metric."""
+        if self.progress is None:
+            return []
+        metric = self.progress.primary_metric
+        done = [c for c in self.progress.children if c.status == "completed" and metric in c.metrics]
+        done.sort(key=lambda c: c.metrics[metric], reverse=True)
+        return [{"rank": i + 1, "model": c.model, "params": c.params, **c.metrics, "seconds": c.seconds,
+                 "worker": c.worker, "run_id": c.run_id, "best": c.run_id == self.progress.best_run_id}
+                for i, c in enumerate(done)]
+
+
 def _status(s: WorkflowExecutionStatus | None) -> str:
     names = {WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.CONTINUED_AS_NEW: "running"}
     return names.get(s, s.name.lower()) if s else "unknown"
@@ -99,6 +127,15 @@ def _percent(stages: list[StageProgress], live: dict[str, Any]) -> float:
     if running is not None and live.get("of"):
         done += STAGE_WEIGHTS[running.name] * min(1.0, live.get("step", 0) / live["of"])
     return round(100.0 * done / sum(STAGE_WEIGHTS[s.name] for s in counted), 1)
+
+
+def _check_split(test_size: float, seed: int, cv_folds: int) -> None:
+    if not 0.05 <= test_size <= 0.5:
+        raise UserError("The test split must be between 5% and 50% of the rows.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise UserError("The seed must be a whole number between 0 and 2147483647.")
+    if cv_folds not in (0, *range(2, 11)):
+        raise UserError("Cross-validation takes 2 to 10 folds (0 turns it off).")
 
 
 def _eta(percent: float, elapsed: float | None) -> float | None:
@@ -173,12 +210,7 @@ class TrainEasyService:
             request.params = spec.validate(request.params)
         except ParamError as exc:
             raise UserError(str(exc)) from None
-        if not 0.05 <= request.test_size <= 0.5:
-            raise UserError("The test split must be between 5% and 50% of the rows.")
-        if isinstance(request.seed, bool) or not isinstance(request.seed, int) or not 0 <= request.seed < 2**31:
-            raise UserError("The seed must be a whole number between 0 and 2147483647.")
-        if request.cv_folds not in (0, *range(2, 11)):
-            raise UserError("Cross-validation takes 2 to 10 folds (0 turns it off).")
+        _check_split(request.test_size, request.seed, request.cv_folds)
         run_id = new_run_id("train", user.name)
         await self.client.start_workflow(
             TrainingWorkflow.run, TrainInput(run_id, request), id=run_id, task_queue=self.settings.task_queue,
@@ -189,8 +221,110 @@ class TrainEasyService:
         )
         return run_id
 
+    # --- batches -------------------------------------------------------------------------------
+    async def start_batch(self, user: User, request: BatchRequest) -> str:
+        request.owner = user.name
+        dataset = self.get_dataset(user, request.dataset_id)
+        if request.target not in dataset.column_names:
+            raise UserError(f"The target column {request.target!r} is not in {dataset.name}.")
+        if not 1 <= len(request.items) <= MAX_BATCH_ITEMS:
+            raise UserError(f"A batch holds 1 to {MAX_BATCH_ITEMS} configurations; this one has {len(request.items)}.")
+        tasks = set()
+        for item in request.items:
+            try:
+                spec = get_model(item.model)
+                item.params = spec.validate(item.params)
+            except ParamError as exc:
+                raise UserError(str(exc)) from None
+            tasks.add(spec.task)
+        if len(tasks) > 1:
+            raise UserError("A batch trains models for one task: all classification or all regression.")
+        request.task = tasks.pop()
+        if not 1 <= request.max_parallel <= MAX_PARALLEL:
+            raise UserError(f"Parallel runs must be between 1 and {MAX_PARALLEL}.")
+        _check_split(request.test_size, request.seed, request.cv_folds)
+        batch_id = new_run_id("batch", user.name)
+        await self.client.start_workflow(
+            BatchTrainingWorkflow.run, BatchInput(batch_id, request), id=batch_id, task_queue=self.settings.task_queue,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(OWNER, user.name), SearchAttributePair(RUN_KIND, "batch"),
+                SearchAttributePair(DATASET, request.dataset_id)]),
+        )
+        return batch_id
+
+    async def default_parallelism(self) -> int:
+        """One child per training slot: each worker process trains one model at a time."""
+        from orchestration.client import count_pollers
+
+        try:
+            return max(1, min(MAX_PARALLEL, await count_pollers(self.client, self.settings.task_queue)))
+        except RPCError:
+            return 1
+
+    async def list_batches(self, user: User, limit: int = 100) -> list[RunSummary]:
+        return await self._list(f"Owner = '{user.name}' AND RunKind = 'batch'", limit)
+
+    async def _owned_batch(self, user: User, batch_id: str):
+        return await self._owned(user, batch_id, "batch", BatchTrainingWorkflow.run)
+
+    async def get_batch(self, user: User, batch_id: str) -> BatchView:
+        handle, desc = await self._owned_batch(user, batch_id)
+        status = _status(desc.status)
+        progress: BatchProgress | None = None
+        if status == "completed":
+            progress = await handle.result()
+        else:
+            try:
+                progress = await handle.query(BatchTrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT,
+                                              result_type=BatchProgress)
+            except RPCError:
+                progress = None
+        percents: dict[str, float] = {}
+        if progress is not None and status == "running":
+            running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
+            views = await asyncio.gather(*(self.get_run(user, r) for r in running), return_exceptions=True)
+            percents = {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
+        end = desc.close_time or datetime.now(timezone.utc)
+        return BatchView(batch_id, status, desc.start_time,
+                         (end - desc.start_time).total_seconds() if desc.start_time else None, progress, percents)
+
+    async def stop_batch(self, user: User, batch_id: str) -> None:
+        handle, desc = await self._owned_batch(user, batch_id)
+        if _status(desc.status) != "running":
+            raise UserError("This batch has already finished.")
+        await handle.signal(BatchTrainingWorkflow.stop)
+
+    async def retry_failed(self, user: User, batch_id: str, edits: dict[int, dict] | None = None) -> None:
+        handle, desc = await self._owned_batch(user, batch_id)
+        view = await self.get_batch(user, batch_id)
+        if view.progress is None or view.progress.phase != "awaiting":
+            raise UserError("Nothing to retry: the batch has no failed runs waiting.")
+        clean: dict[str, dict] = {}
+        for index, params in (edits or {}).items():
+            child = next((c for c in view.progress.children if c.index == int(index)), None)
+            if child is None or child.status != "failed":
+                raise UserError(f"Configuration {index} did not fail.")
+            try:
+                clean[str(index)] = get_model(child.model).validate(params)
+            except ParamError as exc:
+                raise UserError(str(exc)) from None
+        await handle.signal(BatchTrainingWorkflow.retry_failed, clean)
+
+    async def finish_batch(self, user: User, batch_id: str) -> None:
+        handle, _ = await self._owned_batch(user, batch_id)
+        await handle.signal(BatchTrainingWorkflow.finish)
+
+    async def cancel_batch(self, user: User, batch_id: str) -> None:
+        handle, desc = await self._owned_batch(user, batch_id)
+        if _status(desc.status) != "running":
+            raise UserError("This batch has already finished.")
+        await handle.cancel()
+
     async def list_runs(self, user: User, limit: int = 200) -> list[RunSummary]:
-        query = f"Owner = '{user.name}' AND RunKind = 'train'"   # user.name matched USERNAME_RE at login
+        return await self._list(f"Owner = '{user.name}' AND RunKind = 'train'", limit)
+
+    async def _list(self, query: str, limit: int) -> list[RunSummary]:
+        """Newest first. Names in the query passed USERNAME_RE, so they cannot break out of the quotes."""
         runs = []
         async for wf in self.client.list_workflows(query, limit=limit):
             attrs = wf.typed_search_attributes
@@ -203,21 +337,26 @@ class TrainEasyService:
         return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
 
     async def _owned_handle(self, user: User, run_id: str):
+        return await self._owned(user, run_id, "train", TrainingWorkflow.run)
+
+    async def _owned(self, user: User, workflow_id: str, kind: str, run_method):
+        """(handle, description) of the user's own workflow of that kind; anything else is "not found"."""
+        missing = NotFound(f"No such {'run' if kind == 'train' else kind}.")
         try:
-            kind, owner = parse_run_id(run_id)
+            id_kind, owner = parse_run_id(workflow_id)
         except InvalidName:
-            raise NotFound("No such run.") from None
-        if owner != user.name or kind != "train":
-            raise NotFound("No such run.")
-        handle = self.client.get_workflow_handle_for(TrainingWorkflow.run, run_id)
+            raise missing from None
+        if owner != user.name or id_kind != kind:
+            raise missing
+        handle = self.client.get_workflow_handle_for(run_method, workflow_id)
         try:
             desc = await handle.describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound("No such run.") from None
+                raise missing from None
             raise
         if desc.typed_search_attributes.get(OWNER) != user.name:
-            raise NotFound("No such run.")
+            raise missing
         return handle, desc
 
     async def get_run(self, user: User, run_id: str) -> RunView:

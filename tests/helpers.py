@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -66,3 +68,24 @@ async def eventually(fn, timeout: float = 60.0, interval: float = 0.3):
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def start_worker_process(settings: Settings, address: str, **env: str) -> subprocess.Popen:
+    """A real `python -m workers` process for these settings (its own pid: a separate worker)."""
+    from core.config import PROJECT_ROOT
+
+    full_env = {**os.environ, "TEMPORAL_ADDRESS": address, "TRAINEASY_HOME": str(settings.home),
+                "TRAINEASY_TASK_QUEUE": settings.task_queue, **env}
+    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=full_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_processes(*procs) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -24,7 +24,9 @@ from core.storage import Storage
 from orchestration.activities import activity_list
 from orchestration.client import connect
 from orchestration.contracts import io_queue
-from orchestration.workflows import CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow
+from orchestration.workflows import (
+    BatchTrainingWorkflow, CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow,
+)
 
 TRAIN_SLOTS = 1
 IO_SLOTS = 2
@@ -40,7 +42,8 @@ def build_workers(client: Client, settings: Settings, identity: str | None = Non
     if identity:
         common["identity"] = identity
     return [
-        Worker(client, task_queue=settings.task_queue, workflows=[TrainingWorkflow], activities=training,
+        Worker(client, task_queue=settings.task_queue, workflows=[TrainingWorkflow, BatchTrainingWorkflow],
+               activities=training,
                activity_executor=ThreadPoolExecutor(TRAIN_SLOTS), max_concurrent_activities=TRAIN_SLOTS, **common),
         Worker(client, task_queue=io_queue(settings.task_queue), activities=data_tasks,
                workflows=[IngestWorkflow, CheckDataWorkflow, PredictWorkflow],

@@ -3,32 +3,25 @@ its last checkpoint, and the model is the same as an uninterrupted fit."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 
 import pandas as pd
 
 from core.accounts import User
-from core.config import PROJECT_ROOT
 from core.datasets import dataset_path
 from ml.catalog import get_model
 from ml.evaluation import metrics_for
 from ml.training import prepare, reference_fit, split
 from orchestration.contracts import TrainRequest
 from orchestration.service import TrainEasyService
-from tests.helpers import classification_csv, eventually, test_settings
+from tests.helpers import classification_csv, eventually, start_worker_process, stop_processes, test_settings
 
 PARAMS = {"n_estimators": 300, "min_samples_leaf": 1}
 
 
-def start_worker(settings, address: str) -> subprocess.Popen:
-    env = {**os.environ, "TEMPORAL_ADDRESS": address, "TRAINEASY_HOME": str(settings.home),
-           "TRAINEASY_TASK_QUEUE": settings.task_queue, "TRAINEASY_CHECKPOINT_SECONDS": "0"}
-    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_worker(settings, address: str):
+    return start_worker_process(settings, address, TRAINEASY_CHECKPOINT_SECONDS="0")   # checkpoint every step
 
 
 async def test_killed_worker_process_resumes_from_checkpoint(client, tmp_path):
@@ -56,10 +49,7 @@ async def test_killed_worker_process_resumes_from_checkpoint(client, tmp_path):
             return v if not v.running else None
         view = await eventually(finished, timeout=240, interval=1.0)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(30)
+        stop_processes(first, second)
     assert view.status == "completed", view.error
     fit = next(s for s in view.stages if s.name == "fit")
     assert fit.attempt == 2
