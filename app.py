@@ -15,12 +15,13 @@ PAGES = {
     "home": st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     "datasets": st.Page("pages/datasets.py", title="Datasets", icon=":material/table:", url_path="datasets"),
     "train": st.Page("pages/train.py", title="Train", icon=":material/play_arrow:", url_path="train"),
+    "batch": st.Page("pages/batch.py", title="Batch", icon=":material/stacks:", url_path="batch"),
     "runs": st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
     "models": st.Page("pages/models.py", title="Models", icon=":material/deployed_code:", url_path="models"),
     "admin": st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:", url_path="admin"),
 }
-ROLE_PAGES = {"user": ("home", "datasets", "train", "runs", "models"),
-              "admin": ("home", "datasets", "train", "runs", "models", "admin")}
+USER_PAGES = ("home", "datasets", "train", "batch", "runs", "models")
+ROLE_PAGES = {"user": USER_PAGES, "admin": (*USER_PAGES, "admin")}
 
 # Register every page before authenticating: the cookie component's first rerun must not lose a deep link.
 page = st.navigation(list(PAGES.values()), position="hidden")

@@ -83,3 +83,28 @@ def metric_bars(rows: list[tuple[str, float]], metric: str) -> go.Figure:
     fig = _fig(f"{metric} by model", yaxis_title=metric)
     fig.add_bar(x=[r[0] for r in rows], y=[r[1] for r in rows], marker_color="#4C78A8")
     return fig
+
+
+def overlaid_curves(curves: list[tuple[str, dict[str, Any]]]) -> go.Figure | None:
+    """Held-out (or training-loss) curves of several runs on one chart."""
+    drawn = [(label, c) for label, c in curves if c.get("steps")]
+    if not drawn:
+        return None
+    fig = _fig("Learning curves", xaxis_title="size (trees / iterations / epochs)")
+    for label, c in drawn:
+        ys = c.get("valid") or c.get("train")
+        fig.add_scatter(x=c["steps"][: len(ys)], y=ys, mode="lines+markers", name=f"{label} ({c.get('metric', '')})")
+    return fig
+
+
+def parallel_coordinates(rows: list[dict[str, Any]], params: list[str], metric: str) -> go.Figure | None:
+    """Sweep results: one line per trial through its (numeric) parameters to its score."""
+    numeric = [p for p in params if all(isinstance(r["params"].get(p), (int, float)) for r in rows)]
+    if not rows or not numeric:
+        return None
+    dims = [dict(label=p, values=[r["params"][p] for r in rows]) for p in numeric]
+    scores = [r[metric] for r in rows]
+    dims.append(dict(label=metric, values=scores))
+    fig = go.Figure(go.Parcoords(line=dict(color=scores, colorscale="Viridis", showscale=True), dimensions=dims))
+    fig.update_layout(title="Parameters vs score", **LAYOUT)
+    return fig

@@ -47,7 +47,7 @@ def test_train_a_model_in_the_browser_and_others_cannot_see_it(stack, new_page, 
     page.wait_for_url(RUN_URL, timeout=30_000)
     run_id = RUN_URL.search(page.url).group(1)
     # the live view refreshes itself until the run is done, then shows the metrics
-    expect(page.get_by_text("completed", exact=True)).to_be_visible(timeout=180_000)
+    expect(page.get_by_text(re.compile(r"completed$"))).to_be_visible(timeout=180_000)   # the status badge
     expect(page.get_by_text("Test-set metrics")).to_be_visible()
     expect(page.get_by_text("accuracy", exact=True)).to_be_visible()
     expect(page.get_by_text("100%")).to_be_visible()
@@ -99,3 +99,21 @@ def test_wrong_password_is_refused(stack, new_page):
     page.get_by_role("button", name="Login").click()
     expect(page.get_by_text("Wrong user name or password.")).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+
+
+def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
+    page = new_page()
+    login(page, stack, "bob")
+    go(page, "Datasets")
+    data = tmp_path / "bob.csv"
+    data.write_bytes(classification_csv(rows=200, seed=5))
+    upload(page, data)
+    expect(page.get_by_text("Stored bob.csv")).to_be_visible(timeout=60_000)
+    go(page, "Batch")
+    expect(page.get_by_text("3 run(s) will start")).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Start batch").click()
+    page.wait_for_url(re.compile(r"/batch\?batch=batch-bob-[0-9a-f]{32}"), timeout=30_000)
+    expect(page.get_by_text(re.compile(r"completed · done$"))).to_be_visible(timeout=240_000)
+    expect(page.get_by_text("Leaderboard (by balanced accuracy)")).to_be_visible()
+    expect(page.get_by_role("button", name="Download leaderboard (.csv)")).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").filter(has_text="balanced_accuracy by model")).to_be_visible()

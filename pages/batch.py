@@ -1,0 +1,105 @@
+"""Batch: several models, or a parameter sweep of one, trained in parallel; `?batch=<id>` opens its view."""
+import json
+
+import streamlit as st
+
+from ml.catalog import ParamError, models_for
+from ml.sweep import MAX_TRIALS, grid, random_search
+from orchestration.contracts import BatchItem, BatchRequest
+from ui.batch_view import show_batch
+from ui.runtime import current_user, guard, service
+
+user = current_user()
+svc = service()
+batch_id = st.query_params.get("batch")
+if batch_id:
+    if st.button("← New batch", key="back_to_batches"):
+        del st.query_params["batch"]
+        st.rerun()
+    show_batch(svc, batch_id)
+    st.stop()
+
+st.title("Batch training")
+datasets = svc.list_datasets(user)
+if not datasets:
+    st.info("Upload a dataset first.")
+    st.stop()
+by_id = {d.dataset_id: d for d in datasets}
+dataset = by_id[st.selectbox("Dataset", list(by_id), format_func=lambda i: by_id[i].name, key="batch_dataset")]
+columns = {c.name: c for c in dataset.columns}
+target = st.selectbox("Target column", list(columns), index=len(columns) - 1, key=f"batch_target_{dataset.dataset_id}")
+col = columns[target]
+guess = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
+task = st.radio("Task", ["classification", "regression"], index=["classification", "regression"].index(guess),
+                horizontal=True, key=f"batch_task_{dataset.dataset_id}_{target}")
+choices = {m.key: m for m in models_for(task)}
+
+mode = st.radio("What to train", ["Several models", "Parameter sweep of one model"], horizontal=True, key="batch_mode")
+items: list[BatchItem] = []
+with guard("Building the batch"):
+    if mode == "Several models":
+        picked = st.multiselect("Models (default parameters)", list(choices), default=list(choices)[:3],
+                                format_func=lambda k: choices[k].label, key=f"batch_models_{task}")
+        items = [BatchItem(k, choices[k].defaults()) for k in picked]
+    else:
+        spec = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label,
+                                    key=f"sweep_model_{task}")]
+        kind = st.radio("Search", ["grid", "random"], horizontal=True, key="sweep_kind")
+        budget = int(st.number_input("Trial budget", 1, MAX_TRIALS, 8, key="sweep_budget"))
+        swept = [p for p in spec.params if p.type in ("int", "float") or kind == "grid"]
+        chosen = st.multiselect("Parameters to sweep", [p.name for p in swept], default=[p.name for p in swept][:2],
+                                key=f"sweep_params_{spec.key}")
+        space = {}
+        for p in (p for p in swept if p.name in chosen):
+            if kind == "grid":
+                hint = ", ".join(map(str, p.choices)) if p.type == "choice" else f"{p.default}, …"
+                raw = st.text_input(f"{p.name}: values, comma-separated", hint if p.type == "choice" else str(p.default),
+                                    key=f"grid_{spec.key}_{p.name}", help=p.help)
+                try:
+                    space[p.name] = [v.strip() if p.type == "choice" else float(v) for v in raw.split(",") if v.strip()]
+                except ValueError:
+                    raise ParamError(f"{p.name}: give numbers separated by commas, e.g. 50, 100, 200") from None
+            else:
+                lo, hi = st.columns(2)
+                space[p.name] = (lo.number_input(f"{p.name} from", float(p.min), float(p.max), float(p.min),
+                                                 key=f"rnd_lo_{spec.key}_{p.name}", format="%g"),
+                                 hi.number_input(f"{p.name} to", float(p.min), float(p.max), float(p.max),
+                                                 key=f"rnd_hi_{spec.key}_{p.name}", format="%g"))
+        try:
+            trials = grid(spec, space, budget) if kind == "grid" else random_search(spec, space, budget, seed=42)
+            items = [BatchItem(spec.key, t) for t in trials]
+        except (ParamError, ValueError) as exc:
+            st.error(f"Sweep: {exc}")
+
+default_parallel = svc.default_parallelism()
+c1, c2, c3 = st.columns(3)
+max_parallel = int(c1.number_input("At most this many at once", 1, 16, default_parallel, key="batch_parallel",
+                                   help=f"{default_parallel} worker slot(s) are polling now."))
+seed = int(c2.number_input("Random seed", 0, 2**31 - 1, 42, key="batch_seed"))
+test_pct = c3.slider("Test split (%)", 5, 50, 20, key="batch_test_pct")
+
+estimates = st.session_state.setdefault("batch_estimates", {})
+total, errors = 0.0, set()
+with guard("Checking the data"):
+    for item in items:
+        key = json.dumps([dataset.dataset_id, target, item.model, item.params], sort_keys=True, default=str)
+        if key not in estimates:
+            estimates[key] = svc.check_data(user, dataset.dataset_id, target, item.model, item.params)
+        total += estimates[key].get("estimate_seconds") or 0.0
+        errors |= {f["message"] for f in estimates[key]["findings"] if f["level"] == "error"}
+for message in sorted(errors):
+    st.error(message)
+st.info(f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
+        f"~{total / max(1, min(max_parallel, len(items) or 1)):.0f} s.")
+if st.button("Start batch", type="primary", disabled=not items or bool(errors), key="start_batch"):
+    with guard("Starting the batch"):
+        new_id = svc.start_batch(user, BatchRequest(user.name, dataset.dataset_id, target, items, seed=seed,
+                                                    test_size=test_pct / 100, max_parallel=max_parallel,
+                                                    sweep=mode != "Several models"))
+        st.switch_page(st.session_state["pages"]["batch"], query_params={"batch": new_id})
+
+st.subheader("Your batches")
+with guard("Listing batches"):
+    for b in svc.list_batches(user)[:20]:
+        st.page_link(st.session_state["pages"]["batch"], label=f"{b.started_at:%Y-%m-%d %H:%M} · {b.status} · {b.run_id}",
+                     query_params={"batch": b.run_id})

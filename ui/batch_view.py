@@ -1,0 +1,110 @@
+"""The live view of a batch: per-model progress, a leaderboard that fills in, charts, and the controls."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from orchestration.service import BatchView, NotFound
+from ui import charts
+from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
+from ui.runtime import SyncService, current_user, guard
+
+PHASES = {"running": "running", "awaiting": "finished with failures: retry them or finish",
+          "stopping": "stopping", "done": "done"}
+
+
+def child_label(model: str, params: dict, sweep: bool) -> str:
+    if not sweep or not params:
+        return model_label(model)
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def show_batch(svc: SyncService, batch_id: str) -> None:
+    user = current_user()
+    try:
+        view = svc.get_batch(user, batch_id)
+    except NotFound:
+        st.error("Batch not found. It may belong to another user, or the link is wrong.")
+        return
+    live = view.running and (view.progress is None or view.progress.phase != "awaiting")
+
+    @st.fragment(run_every=POLL_SECONDS if live else None)
+    def panel() -> None:
+        with guard("Reading the batch"):
+            current = svc.get_batch(user, batch_id)
+            _draw(current)
+            still = current.running and (current.progress is None or current.progress.phase != "awaiting")
+            if live and not still:
+                st.rerun()   # stop polling; show the final controls
+
+    panel()
+    _controls(svc, view)
+
+
+def _controls(svc: SyncService, view: BatchView) -> None:
+    user, progress = current_user(), view.progress
+    if not view.running:
+        return
+    cols = st.columns(4)
+    with guard("That action"):
+        if progress is not None and progress.phase == "awaiting":
+            if cols[0].button("Retry failed", type="primary", key="batch_retry"):
+                svc.retry_failed(user, view.batch_id, {})
+                st.rerun()
+            if cols[1].button("Finish with what succeeded", key="batch_finish"):
+                svc.finish_batch(user, view.batch_id)
+                st.rerun()
+        elif cols[0].button("Stop and keep the best", key="batch_stop",
+                            help="Cancel running children; finished ones and the leaderboard stay."):
+            svc.stop_batch(user, view.batch_id)
+            st.rerun()
+        if cols[3].button("Cancel batch", key="batch_cancel", help="Cancel every child now."):
+            svc.cancel_batch(user, view.batch_id)
+            st.rerun()
+
+
+def _draw(view: BatchView) -> None:
+    icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
+    progress = view.progress
+    st.subheader("Batch")
+    st.badge(view.status if progress is None else f"{view.status} · {PHASES[progress.phase]}", icon=icon, color=color)
+    st.caption(f"`{view.batch_id}` · {len(progress.children) if progress else '…'} configurations"
+               f"{f' · at most {progress.max_parallel} at once' if progress else ''}")
+    if progress is None:
+        st.warning("Waiting for a worker to pick up this batch.")
+        return
+    for c in progress.children:
+        pct = 100.0 if c.status == "completed" else view.child_percent.get(c.run_id or "", 0.0)
+        text = f"{child_label(c.model, c.params, progress.sweep)} · {c.status}"
+        if c.worker:
+            text += f" · worker {c.worker}"
+        if c.error:
+            text += f" · {c.error}"
+        st.progress(pct / 100, text=text)
+
+    board = view.leaderboard()
+    metric = progress.primary_metric
+    if not board:
+        return
+    st.subheader(f"Leaderboard (by {metric.replace('_', ' ')})")
+    table = pd.DataFrame([{"": "★" if r["best"] else "", "rank": r["rank"],
+                           "configuration": child_label(r["model"], r["params"], progress.sweep),
+                           **{k: round(v, 4) for k, v in r.items() if isinstance(v, float) and k != "seconds"},
+                           "seconds": round(r["seconds"] or 0, 1), "worker": r["worker"], "run": r["run_id"]}
+                          for r in board])
+    st.dataframe(table, hide_index=True, key="leaderboard")
+    st.download_button("Download leaderboard (.csv)", table.to_csv(index=False).encode(),
+                       f"{view.batch_id}-leaderboard.csv", "text/csv", key="leaderboard_csv")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.metric_bars(
+        [(child_label(r["model"], r["params"], progress.sweep), r[metric]) for r in board], metric),
+        key="batch_metric_chart", width="stretch")
+    curves = charts.overlaid_curves([(child_label(c.model, c.params, progress.sweep), c.curve)
+                                     for c in progress.children if c.status == "completed"])
+    if curves is not None:
+        right.plotly_chart(curves, key="batch_curves", width="stretch")
+    if progress.sweep:
+        names = sorted({k for r in board for k in r["params"]})
+        fig = charts.parallel_coordinates(board, names, metric)
+        if fig is not None:
+            st.plotly_chart(fig, key="sweep_parcoords", width="stretch")
