@@ -13,7 +13,8 @@ from ml.training import downsample
 
 MAX_POINTS = 1000           # scatter points kept for regression charts
 MAX_CURVE_CLASSES = 10      # one-vs-rest ROC/PR curves drawn for at most this many classes
-IMPORTANCE_ROWS = 2000      # held-out rows used for permutation importance
+IMPORTANCE_ROWS = 1000      # held-out rows used for permutation importance (its cost grows with both)
+IMPORTANCE_REPEATS = 3
 TOP_FEATURES = 20
 
 
@@ -81,7 +82,7 @@ def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, seed: 
     """Permutation importance of each raw input column on held-out rows (works for every model)."""
     n = min(len(X), IMPORTANCE_ROWS)
     Xs, ys = X.iloc[:n], y.iloc[:n]
-    result = permutation_importance(pipeline, Xs, ys, n_repeats=5, random_state=seed, n_jobs=1)
+    result = permutation_importance(pipeline, Xs, ys, n_repeats=IMPORTANCE_REPEATS, random_state=seed, n_jobs=1)
     ranked = sorted(zip(X.columns, result.importances_mean, result.importances_std), key=lambda t: -t[1])
     return [{"feature": str(f), "importance": float(mu), "std": float(sd)} for f, mu, sd in ranked[:TOP_FEATURES]]
 

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.app_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
         self.output = home / "launcher.out"
@@ -36,6 +36,7 @@ class Stack:
                "TRAINEASY_APP_ADDRESS": "127.0.0.1", "TRAINEASY_TEMPORAL_PORT": str(self.temporal_port),
                "TRAINEASY_TEMPORAL_UI_PORT": str(self.ui_port), "TRAINEASY_WORKERS": "1"}
         env.pop("TEMPORAL_ADDRESS", None)
+        env.update(extra_env or {})
         home.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen([sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env,
                                      stdout=open(self.output, "wb"), stderr=subprocess.STDOUT)

@@ -1,0 +1,1 @@
+"""Benchmarks: run with `make bench`. They print wall times and ratios; they are not tests."""

@@ -1,0 +1,61 @@
+"""The launcher behind `make run`: restart reuses state, an external Temporal, clear start-up errors."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from core.config import PROJECT_ROOT
+from tests.e2e.conftest import Stack, free_port
+
+
+def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
+    first = Stack(tmp_path / "home")
+    first.wait_ready()
+    passwords = first.passwords()
+    assert first.stop() == 0 and "Stopped." in first.text()
+    assert set(passwords) == {"admin", "alice", "bob"}
+    assert "Demo accounts (shown once" in first.text()
+    assert (tmp_path / "home" / "temporal" / "temporal.db").is_file()
+    assert oct((tmp_path / "home" / "demo-accounts.txt").stat().st_mode & 0o777) == "0o600"
+
+    second = Stack(tmp_path / "home")
+    second.wait_ready()
+    try:
+        assert "Demo accounts (shown once" not in second.text()
+        assert "demo passwords are in" in second.text()
+        assert second.passwords() == passwords
+    finally:
+        assert second.stop() == 0
+    # every child is gone: the ports are free again
+    for port in (second.app_port, second.temporal_port):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+
+def test_with_temporal_address_no_server_is_started(tmp_path, temporal_env):
+    address = temporal_env.client.service_client.config.target_host
+    stack = Stack(tmp_path / "home", extra_env={"TEMPORAL_ADDRESS": address})
+    stack.wait_ready()
+    try:
+        text = stack.text()
+        assert f"connecting to the Temporal server at {address}" in text
+        assert "starting Temporal dev server" not in text and "Temporal UI" not in text
+        assert not (tmp_path / "home" / "temporal").exists()
+    finally:
+        assert stack.stop() == 0
+
+
+def test_a_busy_port_gives_one_clear_line(tmp_path):
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", port))
+        busy.listen()
+        env = {**os.environ, "TRAINEASY_HOME": str(tmp_path), "TRAINEASY_APP_PORT": str(port)}
+        env.pop("TEMPORAL_ADDRESS", None)
+        proc = subprocess.run([sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"Port {port} is already in use" in proc.stderr and "TRAINEASY_APP_PORT=<port>" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
