@@ -35,6 +35,7 @@ $(CHROMIUM):
 	  echo "error: could not install chromium; install it yourself (apt-get install chromium) and rerun make test"; exit 1; }
 
 test: $(VENV)/.installed-dev $(CHROMIUM)
+	@$(PY) -m ruff check --quiet .
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

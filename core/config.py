@@ -15,7 +15,7 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise SystemExit(f"{name}={raw!r} is not a whole number; unset it or give e.g. {name}={default}")
+        raise SystemExit(f"{name}={raw!r} is not a whole number; unset it or give e.g. {name}={default}") from None
     if value < minimum:
         raise SystemExit(f"{name}={value} must be at least {minimum}")
     return value

@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class DatasetInfo:
         return [c.name for c in self.columns]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DatasetInfo":
+    def from_dict(cls, d: dict[str, Any]) -> DatasetInfo:
         cols = [ColumnProfile(**c) for c in d.get("columns", [])]
         return cls(**{**d, "columns": cols})
 
@@ -149,7 +149,7 @@ def ingest_csv(storage: Storage, owner: str, data: bytes, filename: str, max_byt
     columns, preview = profile(df)
     info = DatasetInfo(
         dataset_id=dataset_id, name=display_name(filename), sha256=digest, size_bytes=len(data),
-        rows=int(len(df)), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        rows=int(len(df)), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         columns=columns, preview=preview,
     )
     target = storage.dataset_dir(owner, dataset_id)

@@ -16,13 +16,13 @@ class InvalidName(ValueError):
 
 
 def check_username(name: str) -> str:
-    if not isinstance(name, str) or not USERNAME_RE.match(name):
+    if not isinstance(name, str) or not USERNAME_RE.fullmatch(name):
         raise InvalidName("user names are 2-32 characters: lower-case letters, digits and '_', starting with a letter")
     return name
 
 
 def check_dataset_id(dataset_id: str) -> str:
-    if not isinstance(dataset_id, str) or not DATASET_ID_RE.match(dataset_id):
+    if not isinstance(dataset_id, str) or not DATASET_ID_RE.fullmatch(dataset_id):
         raise InvalidName("not a dataset id")
     return dataset_id
 
@@ -33,7 +33,7 @@ def new_run_id(kind: str, owner: str) -> str:
 
 def parse_run_id(run_id: str) -> tuple[str, str]:
     """Return (kind, owner) of a well-formed run id, or raise InvalidName."""
-    m = RUN_ID_RE.match(run_id) if isinstance(run_id, str) else None
+    m = RUN_ID_RE.fullmatch(run_id) if isinstance(run_id, str) else None
     if not m:
         raise InvalidName("not a run id")
     return m.group(1), m.group(2)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from core.names import check_username
 from core.storage import Storage
@@ -101,7 +102,7 @@ class Registry:
                     db.execute(
                         "INSERT INTO models (owner, name, version, run_id, created_at, size_bytes, tags, card)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (owner, name, version, run_id, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        (owner, name, version, run_id, datetime.now(UTC).isoformat(timespec="seconds"),
                          _size(target), json.dumps(list(tags)), json.dumps(card, default=str)))
                     row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
                 db.execute("COMMIT")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Task = Literal["classification", "regression"]
@@ -32,23 +32,24 @@ class Param:
     def clean(self, value: Any) -> Any:
         label = f"'{self.name}'"
         if self.type == "choice":
-            if value not in self.choices:
+            # same type too: True == 1 == 1.0 in Python, but sklearn reads them differently
+            if not any(value == c and type(value) is type(c) for c in self.choices):
                 raise ParamError(f"{label} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamError(f"{label} must be a number; got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParamError(f"{label} must be a finite number")
         if self.type == "int":
-            if float(value) != int(value):
+            if value != int(value):
                 raise ParamError(f"{label} must be a whole number; got {value!r}")
             value = int(value)
         else:
             value = float(value)
-            if not math.isfinite(value):
-                raise ParamError(f"{label} must be a finite number")
         if self.none_label is not None and value == 0:
             return 0
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise ParamError(f"{label} must be between {self.min:g} and {self.max:g}; got {value:g}")
+            raise ParamError(f"{label} must be between {self.min:g} and {self.max:g}; got {value!r}")
         return value
 
 

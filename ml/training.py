@@ -103,8 +103,15 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
 def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of the train and test sets."""
     positions = np.arange(len(prepared.y))
-    strat = prepared.y if stratify and prepared.y.value_counts().min() >= 2 else None
-    train, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=strat)
+    n_test = int(np.ceil(test_size * len(positions)))
+    classes = prepared.y.nunique()
+    # stratify when every class can appear on both sides; otherwise a plain random split
+    can_stratify = prepared.y.value_counts().min() >= 2 and classes <= min(n_test, len(positions) - n_test)
+    strat = prepared.y if stratify and can_stratify else None
+    try:
+        train, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=strat)
+    except ValueError as exc:
+        raise DataError(f"The rows cannot be split into training and test sets: {exc}") from None
     return np.sort(train), np.sort(test)
 
 

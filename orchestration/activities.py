@@ -65,7 +65,10 @@ def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, fl
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
     activity.heartbeat(details())
-    thread.start()
+    # A cancel landing while the thread starts would be delivered to the new thread (it still carries
+    # this thread's id) and kill it before it runs; shield the start so the cancel waits for the body.
+    with activity.shield_thread_cancel_exception():
+        thread.start()
     try:
         yield peak
     finally:
@@ -120,11 +123,14 @@ class TrainingActivities:
     def preprocess_split(self, inp: TrainInput) -> StepResult:
         import numpy as np
 
-        from ml.training import Prepared, folds, split
+        from ml.training import DataError, Prepared, folds, split
 
         spec, prep = self._prepared(inp)
         stratify = spec.task == "classification"
-        train, test = split(prep, inp.request.test_size, inp.request.seed, stratify=stratify)
+        try:
+            train, test = split(prep, inp.request.test_size, inp.request.seed, stratify=stratify)
+        except DataError as exc:
+            raise _refuse(str(exc)) from None
         arrays = {"train": train, "test": test}
         if inp.request.cv_folds:
             on_train = Prepared(prep.X.iloc[train], prep.y.iloc[train], 0, prep.classes)
@@ -229,8 +235,8 @@ class TrainingActivities:
 
         import numpy
         import pandas
-        import skops
         import sklearn
+        import skops
 
         from core.datasets import load_info
         from core.registry import Registry

@@ -8,7 +8,7 @@ import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
@@ -26,11 +26,31 @@ from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
 from ml.catalog import ParamError, get_model
 from orchestration.contracts import (
-    DATASET, MODEL, OWNER, RUN_KIND, STAGE_WEIGHTS, STAGES, BatchInput, BatchProgress, BatchRequest, CheckRequest,
-    IngestRequest, PredictRequest, RunProgress, StageProgress, TrainInput, TrainRequest, io_queue,
+    DATASET,
+    MODEL,
+    OWNER,
+    RUN_KIND,
+    STAGE_WEIGHTS,
+    STAGES,
+    BatchInput,
+    BatchProgress,
+    BatchRequest,
+    CheckRequest,
+    IngestRequest,
+    PredictRequest,
+    RunProgress,
+    StageProgress,
+    TrainInput,
+    TrainRequest,
+    io_queue,
 )
 from orchestration.workflows import (
-    BatchTrainingWorkflow, CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow, failure_message,
+    BatchTrainingWorkflow,
+    CheckDataWorkflow,
+    IngestWorkflow,
+    PredictWorkflow,
+    TrainingWorkflow,
+    failure_message,
 )
 
 MAX_BATCH_ITEMS = 50
@@ -129,6 +149,25 @@ def _percent(stages: list[StageProgress], live: dict[str, Any]) -> float:
     return round(100.0 * done / sum(STAGE_WEIGHTS[s.name] for s in counted), 1)
 
 
+def _attributes(user: User, kind: str, dataset_id: str | None = None, model: str | None = None):
+    """Search attributes of a workflow the service starts: the owner always, so ownership can be checked."""
+    pairs = [SearchAttributePair(OWNER, user.name), SearchAttributePair(RUN_KIND, kind)]
+    if dataset_id:
+        pairs.append(SearchAttributePair(DATASET, dataset_id))
+    if model:
+        pairs.append(SearchAttributePair(MODEL, model))
+    return TypedSearchAttributes(pairs)
+
+
+def _validated_params(model: str, params: dict):
+    """(model spec, cleaned parameters), or a UserError naming the field."""
+    try:
+        spec = get_model(model)
+        return spec, spec.validate(params)
+    except ParamError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _check_split(test_size: float, seed: int, cv_folds: int) -> None:
     if not 0.05 <= test_size <= 0.5:
         raise UserError("The test split must be between 5% and 50% of the rows.")
@@ -182,10 +221,7 @@ class TrainEasyService:
     async def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict) -> dict:
         """The guardrail report for a dataset, target and model, computed by a worker."""
         self.get_dataset(user, dataset_id)
-        try:
-            get_model(model).validate(params)
-        except ParamError as exc:
-            raise UserError(str(exc)) from None
+        _validated_params(model, params)
         return await self._data_task(user, "check", CheckDataWorkflow.run,
                                      CheckRequest(user.name, dataset_id, target, model, params))
 
@@ -193,49 +229,36 @@ class TrainEasyService:
         try:
             return await self.client.execute_workflow(
                 run, arg, id=new_run_id(kind, user.name), task_queue=io_queue(self.settings.task_queue),
-                execution_timeout=INGEST_TIMEOUT,
-                search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, user.name),
-                                                         SearchAttributePair(RUN_KIND, kind)]))
+                execution_timeout=INGEST_TIMEOUT, search_attributes=_attributes(user, kind))
         except WorkflowFailureError as err:
             raise UserError(failure_message(err)) from None
 
     # --- training runs -------------------------------------------------------------------------
     async def start_training(self, user: User, request: TrainRequest) -> str:
         request.owner = user.name  # the acting user owns the run, whatever the request said
-        dataset = self.get_dataset(user, request.dataset_id)
-        if request.target not in dataset.column_names:
-            raise UserError(f"The target column {request.target!r} is not in {dataset.name}.")
-        try:
-            spec = get_model(request.model)
-            request.params = spec.validate(request.params)
-        except ParamError as exc:
-            raise UserError(str(exc)) from None
+        self._check_target(user, request.dataset_id, request.target)
+        _, request.params = _validated_params(request.model, request.params)
         _check_split(request.test_size, request.seed, request.cv_folds)
         run_id = new_run_id("train", user.name)
         await self.client.start_workflow(
             TrainingWorkflow.run, TrainInput(run_id, request), id=run_id, task_queue=self.settings.task_queue,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(OWNER, user.name), SearchAttributePair(RUN_KIND, "train"),
-                SearchAttributePair(MODEL, request.model), SearchAttributePair(DATASET, request.dataset_id),
-            ]),
-        )
+            search_attributes=_attributes(user, "train", request.dataset_id, request.model))
         return run_id
+
+    def _check_target(self, user: User, dataset_id: str, target: str) -> None:
+        dataset = self.get_dataset(user, dataset_id)
+        if target not in dataset.column_names:
+            raise UserError(f"The target column {target!r} is not in {dataset.name}.")
 
     # --- batches -------------------------------------------------------------------------------
     async def start_batch(self, user: User, request: BatchRequest) -> str:
         request.owner = user.name
-        dataset = self.get_dataset(user, request.dataset_id)
-        if request.target not in dataset.column_names:
-            raise UserError(f"The target column {request.target!r} is not in {dataset.name}.")
+        self._check_target(user, request.dataset_id, request.target)
         if not 1 <= len(request.items) <= MAX_BATCH_ITEMS:
             raise UserError(f"A batch holds 1 to {MAX_BATCH_ITEMS} configurations; this one has {len(request.items)}.")
         tasks = set()
         for item in request.items:
-            try:
-                spec = get_model(item.model)
-                item.params = spec.validate(item.params)
-            except ParamError as exc:
-                raise UserError(str(exc)) from None
+            spec, item.params = _validated_params(item.model, item.params)
             tasks.add(spec.task)
         if len(tasks) > 1:
             raise UserError("A batch trains models for one task: all classification or all regression.")
@@ -246,10 +269,7 @@ class TrainEasyService:
         batch_id = new_run_id("batch", user.name)
         await self.client.start_workflow(
             BatchTrainingWorkflow.run, BatchInput(batch_id, request), id=batch_id, task_queue=self.settings.task_queue,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(OWNER, user.name), SearchAttributePair(RUN_KIND, "batch"),
-                SearchAttributePair(DATASET, request.dataset_id)]),
-        )
+            search_attributes=_attributes(user, "batch", request.dataset_id))
         return batch_id
 
     async def default_parallelism(self) -> int:
@@ -284,7 +304,7 @@ class TrainEasyService:
             running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
             views = await asyncio.gather(*(self.get_run(user, r) for r in running), return_exceptions=True)
             percents = {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
-        end = desc.close_time or datetime.now(timezone.utc)
+        end = desc.close_time or datetime.now(UTC)
         return BatchView(batch_id, status, desc.start_time,
                          (end - desc.start_time).total_seconds() if desc.start_time else None, progress, percents)
 
@@ -328,13 +348,13 @@ class TrainEasyService:
         runs = []
         async for wf in self.client.list_workflows(query, limit=limit):
             attrs = wf.typed_search_attributes
-            end = wf.close_time or datetime.now(timezone.utc)
+            end = wf.close_time or datetime.now(UTC)
             runs.append(RunSummary(
                 run_id=wf.id, status=_status(wf.status), model=attrs.get(MODEL) or "",
                 dataset_id=attrs.get(DATASET) or "", started_at=wf.start_time,
                 duration_s=(end - wf.start_time).total_seconds() if wf.start_time else None,
             ))
-        return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
+        return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
     async def _owned_handle(self, user: User, run_id: str):
         return await self._owned(user, run_id, "train", TrainingWorkflow.run)
@@ -389,7 +409,7 @@ class TrainEasyService:
         if progress is None:
             progress = RunProgress(run_id, attrs.get(MODEL) or "", attrs.get(DATASET) or "", "",
                                    stage="load", stages=[StageProgress(s) for s in STAGES])
-        end = desc.close_time or datetime.now(timezone.utc)
+        end = desc.close_time or datetime.now(UTC)
         duration = (end - desc.start_time).total_seconds() if desc.start_time else None
         percent = 100.0 if status == "completed" else _percent(progress.stages, live)
         return RunView(
@@ -453,7 +473,7 @@ class TrainEasyService:
             staged.unlink(missing_ok=True)
 
     def prediction_file(self, user: User, name: str) -> bytes:
-        if not PREDICTION_FILE_RE.match(name or ""):
+        if not PREDICTION_FILE_RE.fullmatch(name or ""):
             raise NotFound("No such prediction file.")
         path = self.storage.user_dir(user.name) / "predictions" / name
         if not path.is_file():
@@ -466,7 +486,7 @@ class TrainEasyService:
         try:
             workers = await asyncio.wait_for(count_pollers(self.client, self.settings.task_queue), 5)
             return {"temporal": True, "workers": workers}
-        except (RPCError, asyncio.TimeoutError) as err:
+        except (TimeoutError, RPCError) as err:
             return {"temporal": False, "workers": 0, "error": str(err)}
 
 

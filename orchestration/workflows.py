@@ -12,8 +12,24 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from orchestration.activities import INVALID_INPUT, DataActivities, TrainingActivities
     from orchestration.contracts import (
-        DATASET, MODEL, OWNER, PRIMARY_METRIC, RUN_KIND, STAGES, BatchInput, BatchProgress, CheckRequest, ChildState,
-        IngestRequest, PredictRequest, RunProgress, StageProgress, TagRequest, TrainInput, TrainRequest, io_queue,
+        DATASET,
+        MODEL,
+        OWNER,
+        PRIMARY_METRIC,
+        RUN_KIND,
+        STAGES,
+        BatchInput,
+        BatchProgress,
+        CheckRequest,
+        ChildState,
+        IngestRequest,
+        PredictRequest,
+        RunProgress,
+        StageProgress,
+        TagRequest,
+        TrainInput,
+        TrainRequest,
+        io_queue,
     )
 
 # One retry layer: Temporal's, with exponential backoff. Bad input is refused at once.
@@ -98,14 +114,18 @@ class TrainingWorkflow:
 DATA_TASK_TIMEOUT = timedelta(minutes=10)
 
 
+async def _data_task(activity_fn, req):
+    return await workflow.execute_activity_method(
+        activity_fn, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
+
+
 @workflow.defn
 class IngestWorkflow:
     """Validate, convert and profile an uploaded CSV (the bytes stay on disk)."""
 
     @workflow.run
     async def run(self, req: IngestRequest) -> dict:
-        return await workflow.execute_activity_method(
-            DataActivities.ingest_dataset, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
+        return await _data_task(DataActivities.ingest_dataset, req)
 
 
 @workflow.defn
@@ -114,8 +134,7 @@ class CheckDataWorkflow:
 
     @workflow.run
     async def run(self, req: CheckRequest) -> dict:
-        return await workflow.execute_activity_method(
-            DataActivities.check_dataset, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
+        return await _data_task(DataActivities.check_dataset, req)
 
 
 @workflow.defn
@@ -124,8 +143,7 @@ class PredictWorkflow:
 
     @workflow.run
     async def run(self, req: PredictRequest) -> dict:
-        return await workflow.execute_activity_method(
-            DataActivities.predict, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
+        return await _data_task(DataActivities.predict, req)
 
 
 AWAIT_DECISION = timedelta(days=1)   # how long a batch with failures waits for "retry failed" or "finish"
@@ -169,7 +187,7 @@ class BatchTrainingWorkflow:
             try:
                 await workflow.wait_condition(lambda: self._retry is not None or self._finish or self._stop,
                                               timeout=AWAIT_DECISION)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if self._retry is None:
                 break

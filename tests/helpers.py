@@ -70,6 +70,14 @@ async def eventually(fn, timeout: float = 60.0, interval: float = 0.3):
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
+async def finished_run(service, user, run_id: str, timeout: float = 120.0):
+    """The run's view once it is no longer running."""
+    async def done():
+        view = await service.get_run(user, run_id)
+        return view if not view.running else None
+    return await eventually(done, timeout=timeout)
+
+
 def start_worker_process(settings: Settings, address: str, **env: str) -> subprocess.Popen:
     """A real `python -m workers` process for these settings (its own pid: a separate worker)."""
     from core.config import PROJECT_ROOT

@@ -1,5 +1,11 @@
 """`python -m workers`: one worker process."""
-from workers.worker import main
+import os
+
+# Before numpy loads: N worker processes x M native threads each would oversubscribe the cores.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 if __name__ == "__main__":
+    from workers.worker import main
+
     main()

@@ -5,12 +5,8 @@ threads capped at 1) and parallelism comes from running one process per core.
 """
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy loads: N processes x M BLAS threads would oversubscribe
-
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +21,11 @@ from orchestration.activities import activity_list
 from orchestration.client import connect
 from orchestration.contracts import io_queue
 from orchestration.workflows import (
-    BatchTrainingWorkflow, CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow,
+    BatchTrainingWorkflow,
+    CheckDataWorkflow,
+    IngestWorkflow,
+    PredictWorkflow,
+    TrainingWorkflow,
 )
 
 TRAIN_SLOTS = 1

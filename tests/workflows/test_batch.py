@@ -12,25 +12,19 @@ from temporalio.client import WorkflowExecutionStatus
 from core.accounts import User
 from orchestration.activities import TrainingActivities
 from orchestration.contracts import BatchItem, BatchRequest, StepResult, TrainInput
-from orchestration.service import NotFound, TrainEasyService, UserError
+from orchestration.service import NotFound, UserError
 from tests.helpers import (
-    classification_csv, eventually, running_workers, start_worker_process, stop_processes, test_settings,
+    classification_csv,
+    eventually,
+    running_workers,
+    start_worker_process,
+    stop_processes,
 )
 
 
 @pytest.fixture
 def user():
     return User(f"batch_{uuid.uuid4().hex[:6]}")
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return test_settings(tmp_path)
-
-
-@pytest.fixture
-def service(client, settings):
-    return TrainEasyService(client, settings)
 
 
 async def _settled(service, user, batch_id, timeout=240):

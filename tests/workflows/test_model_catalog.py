@@ -9,8 +9,7 @@ import pytest
 from core.accounts import User
 from ml.catalog import MODELS
 from orchestration.contracts import TrainRequest
-from orchestration.service import TrainEasyService
-from tests.helpers import classification_csv, eventually, regression_csv, running_workers, test_settings
+from tests.helpers import classification_csv, eventually, finished_run, regression_csv, running_workers
 
 # small sizes keep the whole catalog to seconds
 FAST = {"n_estimators": 8, "max_iter": 30, "hidden_units": 8}
@@ -21,9 +20,7 @@ def fast_params(key: str) -> dict:
     return {k: v for k, v in FAST.items() if k in names}
 
 
-async def test_every_model_family_trains_and_registers(client, tmp_path):
-    settings = test_settings(tmp_path)
-    service = TrainEasyService(client, settings)
+async def test_every_model_family_trains_and_registers(client, settings, service):
     user = User(f"cat_{uuid.uuid4().hex[:6]}")
     async with running_workers(client, settings):
         cls = await service.upload_dataset(user, "cls.csv", classification_csv(rows=120))
@@ -57,19 +54,13 @@ async def test_every_model_family_trains_and_registers(client, tmp_path):
 
 
 @pytest.mark.parametrize("folds", [3])
-async def test_cross_validation_reports_mean_and_std(client, tmp_path, folds):
-    settings = test_settings(tmp_path)
-    service = TrainEasyService(client, settings)
+async def test_cross_validation_reports_mean_and_std(client, settings, service, folds):
     user = User(f"cv_{uuid.uuid4().hex[:6]}")
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, "cls.csv", classification_csv(rows=200))
         run_id = await service.start_training(user, TrainRequest(
             user.name, ds["dataset_id"], "bought", "logistic_regression", cv_folds=folds))
-
-        async def done():
-            v = await service.get_run(user, run_id)
-            return v if not v.running else None
-        view = await eventually(done, timeout=120)
+        view = await finished_run(service, user, run_id)
     assert view.status == "completed", view.error
     cv = view.facts["cv"]
     assert set(cv) >= {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"}

@@ -10,24 +10,18 @@ import pytest
 from core.accounts import User
 from ml.persist import load_model
 from orchestration.contracts import TrainRequest
-from orchestration.service import NotFound, TrainEasyService, UserError
-from tests.helpers import classification_csv, eventually, running_workers, test_settings
+from orchestration.service import NotFound, UserError
+from tests.helpers import classification_csv, finished_run, running_workers
 
 
 async def _train(service, user, dataset_id, model="logistic_regression"):
     run_id = await service.start_training(user, TrainRequest(user.name, dataset_id, "bought", model))
-
-    async def done():
-        v = await service.get_run(user, run_id)
-        return v if not v.running else None
-    view = await eventually(done, timeout=120)
+    view = await finished_run(service, user, run_id)
     assert view.status == "completed", view.error
     return view
 
 
-async def test_registry_round_trip_and_prediction(client, tmp_path):
-    settings = test_settings(tmp_path)
-    service = TrainEasyService(client, settings)
+async def test_registry_round_trip_and_prediction(client, settings, service, tmp_path):
     tag = uuid.uuid4().hex[:6]
     alice, bob = User(f"reg_a_{tag}"), User(f"reg_b_{tag}")
     async with running_workers(client, settings):

@@ -14,8 +14,7 @@ from ml.catalog import get_model
 from ml.evaluation import metrics_for
 from ml.training import prepare, reference_fit, split
 from orchestration.contracts import TrainRequest
-from orchestration.service import TrainEasyService
-from tests.helpers import classification_csv, eventually, start_worker_process, stop_processes, test_settings
+from tests.helpers import classification_csv, eventually, finished_run, start_worker_process, stop_processes
 
 PARAMS = {"n_estimators": 300, "min_samples_leaf": 1}
 
@@ -24,9 +23,7 @@ def start_worker(settings, address: str):
     return start_worker_process(settings, address, TRAINEASY_CHECKPOINT_SECONDS="0")   # checkpoint every step
 
 
-async def test_killed_worker_process_resumes_from_checkpoint(client, tmp_path):
-    settings = test_settings(tmp_path)
-    service = TrainEasyService(client, settings)
+async def test_killed_worker_process_resumes_from_checkpoint(client, settings, service):
     user = User(f"res_{uuid.uuid4().hex[:6]}")
     address = client.service_client.config.target_host
     first = start_worker(settings, address)
@@ -43,11 +40,7 @@ async def test_killed_worker_process_resumes_from_checkpoint(client, tmp_path):
         first.send_signal(signal.SIGKILL)   # no goodbye: the server notices through the heartbeat timeout
         first.wait()
         second = start_worker(settings, address)
-
-        async def finished():
-            v = await service.get_run(user, run_id)
-            return v if not v.running else None
-        view = await eventually(finished, timeout=240, interval=1.0)
+        view = await finished_run(service, user, run_id, timeout=240)
     finally:
         stop_processes(first, second)
     assert view.status == "completed", view.error

@@ -11,10 +11,9 @@ from temporalio.client import WorkflowExecutionStatus
 from core.accounts import User
 from orchestration.activities import TrainingActivities
 from orchestration.contracts import StepResult, TrainInput, TrainRequest
-from orchestration.service import NotFound, TrainEasyService, UserError
+from orchestration.service import NotFound, UserError
 from orchestration.workflows import TrainingWorkflow
-from tests.helpers import classification_csv, eventually, regression_csv, running_workers, test_settings
-
+from tests.helpers import classification_csv, eventually, finished_run, regression_csv, running_workers
 
 
 @pytest.fixture
@@ -24,30 +23,13 @@ def users():
     return User(f"alice_{tag}"), User(f"bob_{tag}")
 
 
-@pytest.fixture
-def settings(tmp_path):
-    return test_settings(tmp_path)
-
-
-@pytest.fixture
-def service(client, settings):
-    return TrainEasyService(client, settings)
-
-
-async def _finished(service, user, run_id):
-    async def done():
-        view = await service.get_run(user, run_id)
-        return view if view.status != "running" else None
-    return await eventually(done, timeout=120)
-
-
 async def test_training_run_completes_with_metrics_and_saved_model(client, settings, service, users):
     ALICE, BOB = users
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         run_id = await service.start_training(
             ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "random_forest_classifier", {"n_estimators": 20}))
-        view = await _finished(service, ALICE, run_id)
+        view = await finished_run(service, ALICE, run_id)
         # the same progress the UI shows is what the CLI's `temporal workflow query --name progress` reads
         queried = await client.get_workflow_handle(run_id).query(TrainingWorkflow.progress)
     assert view.status == "completed", view.error
@@ -66,7 +48,7 @@ async def test_regression_run_reports_regression_metrics(client, settings, servi
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "reg.csv", regression_csv())
         run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "y", "linear_regression"))
-        view = await _finished(service, ALICE, run_id)
+        view = await finished_run(service, ALICE, run_id)
     assert view.status == "completed", view.error
     assert view.metrics["r2"] > 0.9 and view.metrics["rmse"] < 1.0
 
@@ -87,7 +69,7 @@ async def test_failing_activity_is_retried_with_backoff(client, settings, servic
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         run_id = await service.start_training(
             ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "logistic_regression"))
-        view = await _finished(service, ALICE, run_id)
+        view = await finished_run(service, ALICE, run_id)
     assert view.status == "completed", view.error
     assert calls == [1, 2]
     assert next(s for s in view.stages if s.name == "fit").attempt == 2
@@ -100,7 +82,7 @@ async def test_bad_data_fails_fast_with_a_plain_message(client, settings, servic
         # a regression model on a yes/no target: refused by the worker, not retried
         run_id = await service.start_training(
             ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "linear_regression"))
-        view = await _finished(service, ALICE, run_id)
+        view = await finished_run(service, ALICE, run_id)
     assert view.status == "failed"
     assert "predicts numbers" in view.error
     assert [s.status for s in view.stages][:2] == ["failed", "pending"]
@@ -131,7 +113,7 @@ async def test_another_users_run_is_not_found(client, settings, service, users):
         # a request claiming to be bob's is still owned by the acting user
         run_id = await service.start_training(
             ALICE, TrainRequest(BOB.name, ds["dataset_id"], "bought", "logistic_regression"))
-        await _finished(service, ALICE, run_id)
+        await finished_run(service, ALICE, run_id)
     assert run_id.startswith(f"train-{ALICE.name}-")
     for bad_id in (run_id, run_id.replace(ALICE.name, BOB.name), f"train-{ALICE.name}-../../etc", "'; DROP", ""):
         with pytest.raises(NotFound):
@@ -155,7 +137,7 @@ async def test_run_without_worker_says_waiting_for_a_worker(client, settings, se
     view = await service.get_run(ALICE, run_id)
     assert view.status == "running" and view.waiting_for_worker
     async with running_workers(client, settings):   # a worker arrives: the run proceeds
-        view = await _finished(service, ALICE, run_id)
+        view = await finished_run(service, ALICE, run_id)
     assert view.status == "completed" and not view.waiting_for_worker
 
 
@@ -173,7 +155,7 @@ async def test_cancel_stops_the_fit_within_seconds(client, settings, service, us
         await service.cancel_run(ALICE, run_id)
         loop = asyncio.get_running_loop()
         asked = loop.time()
-        view = await _finished(service, ALICE, run_id)
+        view = await finished_run(service, ALICE, run_id)
         took = loop.time() - asked
     assert view.status == "cancelled"
     assert took < 15, f"cancel took {took:.1f}s"

@@ -1,0 +1,350 @@
+"""Training and data activities run in temporalio's ActivityEnvironment: no server, real files."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import ActivityEnvironment
+
+import orchestration.activities as activities
+from core.datasets import ingest_csv
+from core.names import new_run_id
+from core.registry import Registry
+from core.storage import Storage
+from orchestration.activities import INVALID_INPUT, DataActivities, TrainingActivities
+from orchestration.contracts import IngestRequest, PredictRequest, TrainInput, TrainRequest
+from tests.helpers import classification_csv
+
+LIMIT = 10 * 2**20
+STEPS = ("load_and_validate", "preprocess_split", "fit_model", "evaluate_model", "save_model")
+
+
+def _train_input(storage: Storage, owner: str = "alice", target: str = "bought", model: str = "random_forest_classifier",
+                 params: dict | None = None, rows: int = 200, **request) -> TrainInput:
+    info = ingest_csv(storage, owner, classification_csv(rows=rows), "shop.csv", LIMIT)
+    req = TrainRequest(owner=owner, dataset_id=info.dataset_id, target=target, model=model,
+                       params=params if params is not None else {"n_estimators": 50}, seed=3, **request)
+    return TrainInput(new_run_id("train", owner), req)
+
+
+@dataclasses.dataclass
+class Run:
+    storage: Storage
+    inp: TrainInput
+    results: dict      # activity name -> StepResult
+    beats: dict        # activity name -> heartbeat details it sent
+    after_fit: set     # names of the files in the run folder right after fit_model
+
+    @property
+    def run_dir(self):
+        return self.storage.run_dir(self.inp.request.owner, self.inp.run_id)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Run:
+    """One run through the five training activities, with heartbeats and checkpoints frequent."""
+    storage = Storage(tmp_path_factory.mktemp("home"))
+    inp = _train_input(storage)
+    acts = TrainingActivities(storage)
+    env = ActivityEnvironment()
+    beats: list[dict] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    results, beats_by_step, after_fit = {}, {}, set()
+    run_dir = storage.run_dir(inp.request.owner, inp.run_id)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(activities, "HEARTBEAT_SECONDS", 0.005)
+        mp.setattr(activities, "CHECKPOINT_SECONDS", 0.0)
+        for name in STEPS:
+            start = len(beats)
+            results[name] = env.run(getattr(acts, name), inp)
+            beats_by_step[name] = beats[start:]
+            if name == "fit_model":
+                after_fit = {p.name for p in run_dir.iterdir()}
+    return Run(storage, inp, results, beats_by_step, after_fit)
+
+
+# --- the five steps in order ----------------------------------------------------------------------
+
+def test_load_and_validate_reports_the_data(trained):
+    facts = trained.results["load_and_validate"].facts
+    assert facts["task"] == "classification"
+    assert (facts["rows"], facts["used_rows"], facts["dropped_missing_target"]) == (200, 200, 0)
+    assert (facts["features"], facts["classes"]) == (3, 2)
+
+
+def test_preprocess_split_writes_a_split_file(trained):
+    with np.load(trained.run_dir / "split.npz") as z:
+        train, test = z["train"], z["test"]
+    assert (len(train), len(test)) == (160, 40)
+    assert trained.results["preprocess_split"].facts == {"train_rows": 160, "test_rows": 40}
+    assert not set(train) & set(test)
+
+
+def test_fit_model_writes_the_model_and_its_costs(trained):
+    assert {"model.skops", "fit.json"} <= trained.after_fit
+    facts = trained.results["fit_model"].facts
+    assert facts["fit_seconds"] >= 0 and facts["resumed_from_step"] == 0
+    assert facts["curve"]["steps"][-1] == 50
+
+
+def test_fit_model_heartbeats_progress(trained):
+    beats = trained.beats["fit_model"]
+    assert beats, "fit_model sent no heartbeat"
+    assert beats[0]["step"] == 0
+    assert all(0 <= b["step"] <= b["of"] for b in beats)
+    steps = [b["step"] for b in beats]
+    assert steps == sorted(steps)
+
+
+def test_fit_model_heartbeats_reach_inside_the_incremental_fit(trained):
+    assert any(b["of"] == 10 and b["step"] >= 1 for b in trained.beats["fit_model"])
+
+
+def test_evaluate_model_writes_metrics(trained):
+    evaluation = json.loads((trained.run_dir / "evaluation.json").read_text())
+    metrics = trained.results["evaluate_model"].facts["metrics"]
+    assert evaluation["metrics"] == metrics
+    assert 0.5 < metrics["accuracy"] <= 1.0
+    assert {row["feature"] for row in evaluation["importance"]} == {"age", "income", "city"}
+
+
+def test_save_model_registers_a_version_with_its_card(trained):
+    registry = Registry(trained.storage)
+    record = registry.by_run("alice", trained.inp.run_id)
+    assert record is not None and trained.results["save_model"].facts["model_id"] == record.id
+    assert registry.model_file(record).is_file()
+    card = json.loads((registry.model_file(record).parent / "card.json").read_text())
+    assert card["run_id"] == trained.inp.run_id and card["target"] == "bought"
+    assert card["dataset"]["id"] == trained.inp.request.dataset_id
+    assert [c["name"] for c in card["input_schema"]] == ["age", "income", "city"]
+
+
+def test_save_model_removes_the_fit_checkpoints(trained):
+    assert {"checkpoint.skops", "checkpoint.json"} <= trained.after_fit
+    assert not (trained.run_dir / "checkpoint.skops").exists() and not (trained.run_dir / "checkpoint.json").exists()
+
+
+def test_activity_results_report_the_attempt(trained):
+    assert all(r.attempt == 1 for r in trained.results.values())
+
+
+def test_save_model_twice_registers_one_version(trained):
+    again = ActivityEnvironment().run(TrainingActivities(trained.storage).save_model, trained.inp)
+    assert again.facts["model_version"] == 1
+    assert len(Registry(trained.storage).list("alice")) == 1
+
+
+# --- refusals -----------------------------------------------------------------------------------------
+
+def _refusal(exc: ApplicationError) -> bool:
+    return exc.non_retryable and exc.type == INVALID_INPUT
+
+
+@pytest.mark.parametrize("step", ["load_and_validate", "preprocess_split", "fit_model"])
+def test_bad_target_is_refused_as_non_retryable_invalid_input(tmp_path, step):
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, target="no_such_column")
+    with pytest.raises(ApplicationError, match="no_such_column") as err:
+        ActivityEnvironment().run(getattr(TrainingActivities(storage), step), inp)
+    assert _refusal(err.value)
+
+
+def test_text_target_for_regression_is_refused(tmp_path):
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, model="random_forest_regressor")
+    with pytest.raises(ApplicationError, match="predicts numbers") as err:
+        ActivityEnvironment().run(TrainingActivities(storage).load_and_validate, inp)
+    assert _refusal(err.value)
+
+
+def test_bad_parameter_is_refused(tmp_path):
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, params={"n_estimators": 0})
+    with pytest.raises(ApplicationError, match="n_estimators") as err:
+        ActivityEnvironment().run(TrainingActivities(storage).load_and_validate, inp)
+    assert _refusal(err.value)
+
+
+def test_missing_dataset_is_refused(tmp_path):
+    storage = Storage(tmp_path)
+    inp = TrainInput(new_run_id("train", "alice"),
+                     TrainRequest(owner="alice", dataset_id="0123456789abcdef", target="bought",
+                                  model="random_forest_classifier"))
+    with pytest.raises(ApplicationError, match="no longer exists") as err:
+        ActivityEnvironment().run(TrainingActivities(storage).load_and_validate, inp)
+    assert _refusal(err.value)
+
+
+# --- retry and cancel ---------------------------------------------------------------------------------
+
+def test_retried_fit_resumes_from_its_checkpoint_and_gives_the_same_model(tmp_path, monkeypatch):
+    from ml.persist import load_model
+
+    monkeypatch.setattr(activities, "CHECKPOINT_SECONDS", 0.0)   # checkpoint after every increment
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, params={"n_estimators": 20})
+    acts, env = TrainingActivities(storage), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    env.run(acts.fit_model, inp)                     # attempt 1 leaves the checkpoint of step 9
+    run_dir = storage.run_dir("alice", inp.run_id)
+    first = load_model(run_dir / "model.skops")
+    env.info = dataclasses.replace(env.info, attempt=2)
+    result = env.run(acts.fit_model, inp)
+    assert result.facts["resumed_from_step"] == 9
+    X = pd.read_csv(io.BytesIO(classification_csv())).drop(columns=["bought"])
+    assert np.array_equal(load_model(run_dir / "model.skops").predict_proba(X), first.predict_proba(X))
+
+
+def test_cancel_stops_a_long_fit_quickly(tmp_path, monkeypatch):
+    """Cancel once the side thread heartbeats, i.e. while the forest is growing (500 trees, 16 000 rows).
+
+    Cancelling at the very first heartbeat (sent from the activity thread just before it starts the
+    heartbeat thread) can hang fit_model for good: see the report on heartbeating() in activities.py.
+    """
+    monkeypatch.setattr(activities, "HEARTBEAT_SECONDS", 0.05)
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)
+    acts, env = TrainingActivities(storage), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = env.run(acts.fit_model, inp)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = exc
+        outcome["ended"] = time.monotonic()
+
+    worker = threading.Thread(target=run, daemon=True)
+    side_beat = threading.Event()
+    env.on_heartbeat = lambda *details: threading.current_thread() is not worker and side_beat.set()
+    worker.start()
+    assert side_beat.wait(30), "fit_model never heartbeated from its heartbeat thread"
+    cancelled_at = time.monotonic()
+    env.cancel()
+    worker.join(30)
+    assert not worker.is_alive(), "fit_model did not stop after cancel"
+    assert isinstance(outcome.get("error"), CancelledError), outcome
+    assert outcome["ended"] - cancelled_at < 5
+    assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # the killed heartbeat thread
+def test_cancel_while_the_heartbeat_thread_starts_still_cancels(tmp_path, monkeypatch):
+    """The cancel arrives right as fit_model starts its heartbeat thread, as a real cancel can.
+
+    On one CPU the new thread has usually not run yet, so its thread state still carries the
+    activity thread's id and CPython delivers the cancel exception to it instead of the activity
+    thread. A race, so it is tried a few times. Wrapping thread.start() in
+    activity.shield_thread_cancel_exception() makes this test pass.
+    """
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, params={"n_estimators": 20})
+    acts = TrainingActivities(storage)
+    ActivityEnvironment().run(acts.preprocess_split, inp)
+    real_start = threading._start_new_thread
+    cpus = os.sched_getaffinity(0)
+
+    for _ in range(3):
+        env, outcome = ActivityEnvironment(), {}
+
+        def run(env=env, outcome=outcome) -> None:
+            try:
+                outcome["result"] = env.run(acts.fit_model, inp)
+            except BaseException as exc:  # noqa: BLE001 - the test inspects it
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, daemon=True)
+
+        def start_then_cancel(fn, args, env=env, worker=worker):
+            ident = real_start(fn, args)
+            if threading.current_thread() is worker:
+                env.cancel()
+            return ident
+
+        monkeypatch.setattr(threading, "_start_new_thread", start_then_cancel)
+        os.sched_setaffinity(0, {min(cpus)})   # this thread, and the threads it starts, on one CPU
+        try:
+            worker.start()
+            worker.join(3)
+        finally:
+            os.sched_setaffinity(0, cpus)
+            monkeypatch.setattr(threading, "_start_new_thread", real_start)
+        assert not worker.is_alive(), "fit_model hangs after a cancel that arrived as it started its heartbeat thread"
+        assert isinstance(outcome.get("error"), CancelledError), outcome
+
+
+# --- data activities ------------------------------------------------------------------------------------
+
+def _stage(storage: Storage, data: bytes, owner: str = "alice", name: str = "0123456789abcdef0123456789abcdef.csv"):
+    path = storage.upload_dir(owner) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_ingest_dataset_returns_a_summary_and_removes_the_staged_file(tmp_path):
+    storage = Storage(tmp_path)
+    staged = _stage(storage, classification_csv(rows=50))
+    summary = ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
+                                        IngestRequest("alice", staged.name, "shop.csv", LIMIT))
+    assert summary["rows"] == 50 and summary["columns"] == 4 and summary["name"] == "shop.csv"
+    assert (storage.dataset_dir("alice", summary["dataset_id"]) / "meta.json").is_file()
+    assert not staged.exists()
+
+
+def test_ingest_dataset_refuses_a_bad_upload_and_removes_the_staged_file(tmp_path):
+    storage = Storage(tmp_path)
+    staged = _stage(storage, b"PK\x03\x04 not a csv")
+    with pytest.raises(ApplicationError, match="not a CSV") as err:
+        ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
+                                  IngestRequest("alice", staged.name, "book.xlsx", LIMIT))
+    assert _refusal(err.value)
+    assert not staged.exists()
+    assert not storage.datasets_dir("alice").exists()
+
+
+def test_ingest_dataset_refuses_a_missing_upload(tmp_path):
+    storage = Storage(tmp_path)
+    with pytest.raises(ApplicationError, match="not found") as err:
+        ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
+                                  IngestRequest("alice", "gone.csv", "shop.csv", LIMIT))
+    assert _refusal(err.value)
+
+
+def test_ingest_dataset_only_reads_from_the_owners_upload_folder(tmp_path):
+    storage = Storage(tmp_path)
+    _stage(storage, classification_csv(rows=50), owner="bob", name="secret.csv")
+    with pytest.raises(ApplicationError, match="not found"):
+        ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
+                                  IngestRequest("alice", "../../bob/uploads/secret.csv", "x.csv", LIMIT))
+    assert (storage.upload_dir("bob") / "secret.csv").exists()
+
+
+def test_predict_with_a_registered_model_writes_predictions(trained):
+    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    staged = _stage(storage, classification_csv(rows=30, seed=9), name="fedcba9876543210fedcba9876543210.csv")
+    out = ActivityEnvironment().run(DataActivities(storage).predict,
+                                    PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
+    assert out["rows"] == 30 and not staged.exists()
+    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out["file"])
+    assert set(written["prediction"]) <= {"yes", "no"}
+    assert {"probability_yes", "probability_no"} <= set(written.columns)
+
+
+def test_predict_refuses_a_file_missing_a_model_column(trained):
+    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    staged = _stage(storage, b"age,city\n30,paris\n40,lyon\n", name="00000000000000000000000000000000.csv")
+    with pytest.raises(ApplicationError, match="income") as err:
+        ActivityEnvironment().run(DataActivities(storage).predict,
+                                  PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
+    assert _refusal(err.value)

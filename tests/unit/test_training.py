@@ -1,0 +1,315 @@
+"""ml.training: preparation, split and the incremental fit, on small DataFrames built here."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.catalog import MODELS, get_model
+from ml.evaluation import evaluate
+from ml.training import DataError, fit, make_pipeline, prepare, reference_fit, split
+
+FOREST_C = get_model("random_forest_classifier")
+FOREST_R = get_model("random_forest_regressor")
+LINEAR_R = get_model("linear_regression")
+INCREMENTAL = [k for k, m in MODELS.items() if m.increments]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """OpenMP models (histogram boosting) on tiny data are fastest, and steadiest, on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Numeric and text features with gaps, a text class target and a numeric target."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "age": rng.integers(18, 80, rows).astype(float),
+        "income": rng.normal(50, 15, rows).round(2),
+        "city": rng.choice(["paris", "lyon", "nice"], rows).astype(object),
+    })
+    df["bought"] = np.where(df.income + 10 * (df.city == "paris") > 55, "yes", "no")
+    df["spend"] = 2.0 * df.income + 0.5 * df.age + rng.normal(0, 1, rows)
+    df.loc[::7, "income"] = np.nan
+    df.loc[::11, "city"] = None
+    return df
+
+
+def classification(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    return frame(rows, seed).drop(columns=["spend"])
+
+
+def regression(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    return frame(rows, seed).drop(columns=["bought"])
+
+
+def train_rows(df: pd.DataFrame, target: str, spec, seed: int = 3):
+    prep = prepare(df, target, spec)
+    train, test = split(prep, 0.25, seed, stratify=spec.task == "classification")
+    return prep.X.iloc[train], prep.y.iloc[train], prep.X.iloc[test], prep.y.iloc[test]
+
+
+# --- prepare ---------------------------------------------------------------------------------------
+
+def test_prepare_separates_features_and_target():
+    prep = prepare(classification(), "bought", FOREST_C)
+    assert list(prep.X.columns) == ["age", "income", "city"]
+    assert prep.y.name == "bought"
+    assert prep.classes == 2
+
+
+def test_prepare_drops_rows_with_missing_target_and_counts_them():
+    df = classification(100)
+    df.loc[[3, 10, 42], "bought"] = None
+    prep = prepare(df, "bought", FOREST_C)
+    assert prep.dropped_missing_target == 3
+    assert len(prep.y) == len(prep.X) == 97
+    assert prep.y.notna().all()
+    assert any("3 rows" in note for note in prep.notes)
+
+
+def test_prepare_for_regression_has_no_classes():
+    prep = prepare(regression(), "spend", FOREST_R)
+    assert prep.classes == 0 and prep.dropped_missing_target == 0
+
+
+def test_prepare_refuses_missing_target_column():
+    with pytest.raises(DataError, match="'price' is not in this dataset"):
+        prepare(classification(), "price", FOREST_C)
+
+
+def test_prepare_refuses_single_class_target():
+    df = classification()
+    df["bought"] = "yes"
+    with pytest.raises(DataError, match="single class"):
+        prepare(df, "bought", FOREST_C)
+
+
+def test_prepare_refuses_text_target_for_regression():
+    with pytest.raises(DataError, match="predicts numbers"):
+        prepare(classification(), "bought", FOREST_R)
+
+
+def test_prepare_refuses_boolean_target_for_regression():
+    df = regression()
+    df["spend"] = df.spend > 100
+    with pytest.raises(DataError, match="predicts numbers"):
+        prepare(df, "spend", LINEAR_R)
+
+
+def test_prepare_refuses_continuous_target_for_classification():
+    with pytest.raises(DataError, match="regression target"):
+        prepare(regression(), "spend", FOREST_C)
+
+
+def test_prepare_refuses_too_few_rows():
+    with pytest.raises(DataError, match="at least 10"):
+        prepare(classification(9), "bought", FOREST_C)
+
+
+def test_prepare_counts_rows_after_dropping_missing_targets():
+    df = classification(12)
+    df.loc[[0, 1, 2], "bought"] = None
+    with pytest.raises(DataError, match="Only 9 rows"):
+        prepare(df, "bought", FOREST_C)
+
+
+def test_prepare_refuses_target_without_features():
+    with pytest.raises(DataError, match="no usable feature"):
+        prepare(classification()[["bought"]], "bought", FOREST_C)
+
+
+def test_prepare_leaves_out_identifier_and_leaking_columns():
+    df = classification(60)
+    df["customer_id"] = [f"c{i:04d}" for i in range(60)]
+    df["answer"] = df["bought"]
+    prep = prepare(df, "bought", FOREST_C)
+    assert "customer_id" not in prep.X.columns and "answer" not in prep.X.columns
+    assert len(prep.notes) == 2
+
+
+# --- split -----------------------------------------------------------------------------------------
+
+def test_split_is_deterministic_for_a_seed():
+    prep = prepare(classification(), "bought", FOREST_C)
+    first, again = split(prep, 0.2, 7, stratify=True), split(prep, 0.2, 7, stratify=True)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+
+
+def test_split_changes_with_the_seed():
+    prep = prepare(classification(), "bought", FOREST_C)
+    assert not np.array_equal(split(prep, 0.2, 1, stratify=True)[1], split(prep, 0.2, 2, stratify=True)[1])
+
+
+def test_split_partitions_all_rows():
+    prep = prepare(classification(150), "bought", FOREST_C)
+    train, test = split(prep, 0.2, 0, stratify=True)
+    assert len(test) == 30
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(150))
+
+
+def test_split_is_stratified():
+    df = pd.DataFrame({"x": np.arange(100.0), "y": ["a"] * 70 + ["b"] * 30})
+    prep = prepare(df, "y", FOREST_C)
+    for seed in range(5):
+        _, test = split(prep, 0.2, seed, stratify=True)
+        assert prep.y.iloc[test].value_counts().to_dict() == {"a": 14, "b": 6}
+
+
+def test_split_without_stratify_works_for_regression():
+    prep = prepare(regression(), "spend", FOREST_R)
+    train, test = split(prep, 0.25, 0, stratify=False)
+    assert len(train) == 90 and len(test) == 30
+
+
+def test_split_falls_back_when_a_class_has_one_row():
+    df = pd.DataFrame({"x": np.arange(30.0), "y": ["a"] * 15 + ["b"] * 14 + ["c"]})
+    train, test = split(prepare(df, "y", FOREST_C), 0.2, 0, stratify=True)
+    assert len(train) + len(test) == 30
+
+
+def test_split_of_a_tiny_multiclass_dataset_is_refused_as_data_error_or_works():
+    df = pd.DataFrame({"x": np.arange(10.0), "y": list("aaaabbbccc")})
+    prep = prepare(df, "y", FOREST_C)
+    try:
+        train, test = split(prep, 0.2, 0, stratify=True)
+    except DataError:
+        return
+    assert len(train) + len(test) == 10
+
+
+# --- fit ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", INCREMENTAL)
+def test_incremental_fit_equals_one_plain_fit(key):
+    spec = MODELS[key]
+    df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
+    X, y, X_test, _ = train_rows(df, target, spec)
+    params = {spec.increments: 20}
+    grown, _ = fit(make_pipeline(spec, params, 11, X), spec, X, y)
+    reference = reference_fit(spec, params, 11, X, y)
+    assert np.array_equal(grown.predict(X_test), reference.predict(X_test))
+    if spec.task == "classification":
+        assert np.array_equal(grown.predict_proba(X_test), reference.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("key", ["random_forest_classifier", "random_forest_regressor"])
+def test_incremental_fit_ends_with_the_requested_size(key):
+    spec = MODELS[key]
+    df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
+    X, y, _, _ = train_rows(df, target, spec)
+    pipeline, _ = fit(make_pipeline(spec, {"n_estimators": 23}, 0, X), spec, X, y)
+    assert len(pipeline[-1].estimators_) == 23
+    assert pipeline[-1].get_params()["warm_start"] is False
+
+
+def test_fit_reports_increasing_steps_ending_at_total():
+    X, y, _, _ = train_rows(classification(), "bought", FOREST_C)
+    calls = []
+    fit(make_pipeline(FOREST_C, {"n_estimators": 30}, 0, X), FOREST_C, X, y,
+        on_step=lambda done, total, curve: calls.append((done, total)))
+    steps = [d for d, _ in calls]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    assert calls[-1] == (10, 10)
+    assert {t for _, t in calls} == {10}
+
+
+def test_fit_with_fewer_trees_than_steps_still_ends_at_total():
+    X, y, _, _ = train_rows(classification(), "bought", FOREST_C)
+    calls = []
+    fit(make_pipeline(FOREST_C, {"n_estimators": 3}, 0, X), FOREST_C, X, y,
+        on_step=lambda done, total, curve: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_plain_fit_reports_one_step():
+    X, y, _, _ = train_rows(regression(), "spend", LINEAR_R)
+    calls = []
+    fit(make_pipeline(LINEAR_R, {}, 0, X), LINEAR_R, X, y, on_step=lambda done, total, curve: calls.append((done, total)))
+    assert calls == [(1, 1)]
+
+
+def test_fit_records_a_learning_curve_with_validation_scores():
+    X, y, X_test, y_test = train_rows(classification(), "bought", FOREST_C)
+    _, curve = fit(make_pipeline(FOREST_C, {"n_estimators": 20}, 0, X), FOREST_C, X, y, valid=(X_test, y_test))
+    assert curve.steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+    assert len(curve.train) == len(curve.valid) == 10
+    assert all(0.0 <= s <= 1.0 for s in curve.train + curve.valid)
+
+
+def test_fit_resumed_from_a_checkpoint_equals_one_plain_fit(tmp_path):
+    """A retry resumes from the model saved after step 4 (as fit_model does) and still matches one fit."""
+    from ml.persist import load_model, save_model
+    from ml.training import Curve
+
+    X, y, X_test, _ = train_rows(classification(), "bought", FOREST_C)
+    params = {"n_estimators": 20}
+    interrupted = make_pipeline(FOREST_C, params, 5, X)
+    saved = {}
+
+    def checkpoint(done, total, curve):
+        if done == 4:
+            save_model(interrupted, tmp_path / "checkpoint.skops")
+            saved["curve"] = json.loads(json.dumps(curve.as_dict()))   # as checkpoint.json holds it
+
+    fit(interrupted, FOREST_C, X, y, on_step=checkpoint)
+    resume = (load_model(tmp_path / "checkpoint.skops"), 4, Curve(**saved["curve"]))
+    resumed, curve = fit(make_pipeline(FOREST_C, params, 5, X), FOREST_C, X, y, resume=resume)
+    reference = reference_fit(FOREST_C, params, 5, X, y)
+    assert np.array_equal(resumed.predict_proba(X_test), reference.predict_proba(X_test))
+    assert curve.steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+
+
+def test_fit_is_reproducible_for_a_seed():
+    X, y, X_test, _ = train_rows(classification(), "bought", FOREST_C)
+    a, _ = fit(make_pipeline(FOREST_C, {"n_estimators": 10}, 9, X), FOREST_C, X, y)
+    b, _ = fit(make_pipeline(FOREST_C, {"n_estimators": 10}, 9, X), FOREST_C, X, y)
+    assert np.array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+
+
+def test_unseen_categories_at_predict_time_do_not_crash():
+    X, y, _, _ = train_rows(classification(), "bought", FOREST_C)
+    pipeline, _ = fit(make_pipeline(FOREST_C, {"n_estimators": 10}, 0, X), FOREST_C, X, y)
+    new = pd.DataFrame({"age": [30.0, np.nan], "income": [60.0, 40.0], "city": ["tokyo", None]})
+    assert set(pipeline.predict(new)) <= {"yes", "no"}
+
+
+def test_scaled_model_handles_missing_values_and_text():
+    spec = get_model("logistic_regression")
+    X, y, X_test, _ = train_rows(classification(), "bought", spec)
+    pipeline, _ = fit(make_pipeline(spec, {}, 0, X), spec, X, y)
+    assert len(pipeline.predict(X_test)) == len(X_test)
+
+
+# --- evaluate ----------------------------------------------------------------------------------------
+
+def test_evaluate_classification_metrics_are_sane():
+    X, y, X_test, y_test = train_rows(classification(200), "bought", FOREST_C)
+    pipeline, _ = fit(make_pipeline(FOREST_C, {"n_estimators": 30}, 0, X), FOREST_C, X, y)
+    metrics, _ = evaluate(pipeline, "classification", X_test, y_test)
+    assert {"accuracy", "balanced_accuracy", "f1_macro"} <= set(metrics)
+    assert all(0.0 <= metrics[k] <= 1.0 for k in ("accuracy", "balanced_accuracy", "f1_macro"))
+    assert metrics["accuracy"] > 0.7
+
+
+def test_evaluate_regression_metrics_are_sane():
+    X, y, X_test, y_test = train_rows(regression(200), "spend", LINEAR_R)
+    pipeline, _ = fit(make_pipeline(LINEAR_R, {}, 0, X), LINEAR_R, X, y)
+    metrics, _ = evaluate(pipeline, "regression", X_test, y_test)
+    assert set(metrics) == {"r2", "rmse", "mae"}
+    assert metrics["r2"] > 0.6   # one income in seven is missing and imputed
+    assert 0.0 <= metrics["mae"] <= metrics["rmse"]
+
+
+def test_evaluate_perfect_predictions():
+    df = pd.DataFrame({"x": np.r_[np.arange(20.0), np.arange(100.0, 120.0)], "y": ["lo"] * 20 + ["hi"] * 20})
+    X, y, X_test, y_test = train_rows(df, "y", FOREST_C)
+    pipeline, _ = fit(make_pipeline(FOREST_C, {"n_estimators": 5}, 0, X), FOREST_C, X, y)
+    metrics, _ = evaluate(pipeline, "classification", X_test, y_test)
+    assert metrics["accuracy"] == metrics["balanced_accuracy"] == metrics["f1_macro"] == 1.0
