@@ -324,6 +324,8 @@ class TrainEasyService:
             child = next((c for c in view.progress.children if c.index == int(index)), None)
             if child is None or child.status != "failed":
                 raise UserError(f"Configuration {index} did not fail.")
+            if not isinstance(params, dict):
+                raise UserError(f"The parameters of configuration {index} must be a mapping of names to values.")
             try:
                 clean[str(index)] = get_model(child.model).validate(params)
             except ParamError as exc:

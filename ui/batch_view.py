@@ -1,6 +1,8 @@
 """The live view of a batch: per-model progress, a leaderboard that fills in, charts, and the controls."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -45,11 +47,22 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     user, progress = current_user(), view.progress
     if not view.running:
         return
+    edits: dict[int, dict] = {}
+    if progress is not None and progress.phase == "awaiting":
+        st.markdown("**Failed configurations**: retry them as they are, or edit their parameters first (JSON).")
+        for c in (c for c in progress.children if c.status == "failed"):
+            raw = st.text_input(f"#{c.index} {model_label(c.model)}: {c.error}", json.dumps(c.params),
+                                key=f"retry_params_{c.index}_{c.attempts}")
+            try:
+                edits[c.index] = json.loads(raw)
+            except json.JSONDecodeError:
+                st.error(f"#{c.index}: the parameters are not valid JSON.")
+                edits[c.index] = None
     cols = st.columns(4)
     with guard("That action"):
         if progress is not None and progress.phase == "awaiting":
-            if cols[0].button("Retry failed", type="primary", key="batch_retry"):
-                svc.retry_failed(user, view.batch_id, {})
+            if cols[0].button("Retry failed", type="primary", key="batch_retry", disabled=None in edits.values()):
+                svc.retry_failed(user, view.batch_id, edits)
                 st.rerun()
             if cols[1].button("Finish with what succeeded", key="batch_finish"):
                 svc.finish_batch(user, view.batch_id)
