@@ -29,7 +29,7 @@ INVALID_INPUT = "InvalidInput"   # non-retryable: the user must change something
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"   # which worker process ran a fit
 HEARTBEAT_SECONDS = 1.0
 # A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
-CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "5"))
+CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
 PREVIEW_ROWS = 20
 
 
@@ -203,7 +203,7 @@ class TrainingActivities:
         with heartbeating(details) as peak:
             pipeline, curve = fit(pipeline, spec, X, y, valid=(prep.X.iloc[test], prep.y.iloc[test]),
                                   on_step=on_step, resume=resume)
-        save_model(pipeline, run_dir / "model.skops")
+        save_model(pipeline, run_dir / "model.skops", remember=True)
         losses = live_probe(pipeline).get("loss", [])
         curve_data = curve.as_dict() if curve.steps else {
             "metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}

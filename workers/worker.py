@@ -51,7 +51,16 @@ def build_workers(client: Client, settings: Settings, identity: str | None = Non
     ]
 
 
+def warm_up() -> None:
+    """Import the heavy libraries before polling, so that the first run does not pay for them."""
+    import pyarrow.parquet  # noqa: F401
+
+    import ml.evaluation  # noqa: F401  (pulls in pandas, numpy, scikit-learn)
+    import ml.persist  # noqa: F401
+
+
 async def serve(settings: Settings) -> None:
+    await asyncio.to_thread(warm_up)
     client = await connect(settings)
     workers = build_workers(client, settings, identity=f"{os.getpid()}@{os.uname().nodename}")
     stop = asyncio.Event()

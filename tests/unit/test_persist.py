@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
+import ml.persist
 from ml.catalog import get_model
 from ml.persist import UntrustedModelFile, load_model, save_model
 from ml.training import make_pipeline
@@ -26,6 +27,19 @@ def _frame(rows: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     return X, y
 
 
+@pytest.fixture(autouse=True)
+def from_disk():
+    """Round trips must read the file back, not the in-process copy of the last saved models."""
+    ml.persist._RECENT.clear()
+    yield
+    ml.persist._RECENT.clear()
+
+
+def saved(pipeline, path):
+    save_model(pipeline, path)
+    ml.persist._RECENT.clear()
+
+
 @pytest.fixture(scope="module")
 def fitted():
     X, y = _frame()
@@ -35,7 +49,7 @@ def fitted():
 
 def test_round_trip_gives_identical_predictions(fitted, tmp_path):
     pipeline, X = fitted
-    save_model(pipeline, tmp_path / "model.skops")
+    saved(pipeline, tmp_path / "model.skops")
     loaded = load_model(tmp_path / "model.skops")
     assert (loaded.predict(X) == pipeline.predict(X)).all()
     assert np.array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
@@ -44,7 +58,7 @@ def test_round_trip_gives_identical_predictions(fitted, tmp_path):
 def test_round_trip_of_a_scaled_linear_model(tmp_path):
     X, y = _frame()
     pipeline = make_pipeline(get_model("logistic_regression"), {}, 0, X).fit(X, y)
-    save_model(pipeline, tmp_path / "m.skops")
+    saved(pipeline, tmp_path / "m.skops")
     assert np.array_equal(load_model(tmp_path / "m.skops").predict_proba(X), pipeline.predict_proba(X))
 
 
@@ -70,3 +84,14 @@ def test_untrusted_type_hidden_inside_a_real_pipeline_is_refused(fitted, tmp_pat
 
 def test_untrusted_model_file_is_a_value_error():
     assert issubclass(UntrustedModelFile, ValueError)
+
+
+def test_the_model_just_saved_is_served_from_memory_until_the_file_changes(fitted, tmp_path):
+    pipeline, _ = fitted
+    path = tmp_path / "model.skops"
+    save_model(pipeline, path, remember=True)
+    assert load_model(path) is pipeline          # the next stage on this worker skips the read
+    sio.dump(pipeline, path)                     # rewritten elsewhere (another worker's retry)
+    assert load_model(path) is not pipeline
+    save_model(pipeline, tmp_path / "checkpoint.skops")   # not remembered: a fit goes on changing it
+    assert load_model(tmp_path / "checkpoint.skops") is not pipeline
