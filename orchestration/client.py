@@ -1,6 +1,8 @@
 """Connecting to Temporal the way every Temporal tool does (temporalio.envconfig), plus cluster set-up."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -33,10 +35,16 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return missing
 
 
+POLLER_FRESHNESS = timedelta(seconds=90)   # a live worker re-polls at least every ~70 s (long poll)
+
+
 async def count_pollers(client: Client, task_queue: str) -> int:
-    """How many worker processes are polling a queue for activities right now."""
+    """How many worker processes polled a queue for activities recently (the server remembers dead
+    pollers for minutes, so older ones are not counted)."""
     resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
         namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     ))
-    return len({p.identity for p in resp.pollers})
+    now = datetime.now(UTC)
+    return len({p.identity for p in resp.pollers
+                if now - p.last_access_time.ToDatetime(tzinfo=UTC) <= POLLER_FRESHNESS})

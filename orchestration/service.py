@@ -226,6 +226,11 @@ class TrainEasyService:
                                      CheckRequest(user.name, dataset_id, target, model, params))
 
     async def _data_task(self, user: User, kind: str, run, arg) -> dict:
+        from orchestration.client import count_pollers
+
+        if await count_pollers(self.client, io_queue(self.settings.task_queue)) == 0:
+            raise UserError("No worker process is running, so this cannot be done right now. "
+                            "Start the stack with `make run` (or a worker with `python -m workers`).")
         try:
             return await self.client.execute_workflow(
                 run, arg, id=new_run_id(kind, user.name), task_queue=io_queue(self.settings.task_queue),

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.runtime import current_user, guard, service
+from ui.text import md
 
 user = current_user()
 svc = service()
@@ -18,7 +19,7 @@ if submitted:
         with st.spinner(f"Checking and profiling {upload.name}…"), guard("The upload"):
             added = svc.upload_dataset(user, upload.name, upload.getvalue())
             st.session_state["dataset_choice"] = added["dataset_id"]
-            st.success(f"Stored **{added['name']}**: {added['rows']:,} rows × {added['columns']} columns.")
+            st.success(f"Stored **{md(added['name'])}**: {added['rows']:,} rows × {added['columns']} columns.")
 
 datasets = svc.list_datasets(user)
 if not datasets:
@@ -37,7 +38,7 @@ if st.session_state.get("dataset_choice") not in ids:
     st.session_state["dataset_choice"] = ids[0]
 chosen = by_id[st.selectbox("Profile of", ids, format_func=lambda i: by_id[i].name, key="dataset_choice")]
 
-st.subheader(f"Profile: {chosen.name}")
+st.subheader(f"Profile: {md(chosen.name)}")
 c1, c2, c3 = st.columns(3)
 c1.metric("Rows", f"{chosen.rows:,}")
 c2.metric("Columns", len(chosen.columns))

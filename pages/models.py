@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui import charts
 from ui.runtime import current_user, guard, service
+from ui.text import md
 
 PRIMARY = {"classification": "balanced_accuracy", "regression": "r2"}
 
@@ -58,7 +59,7 @@ result = st.session_state.get("prediction")
 if result:
     st.success(f"{result['rows']:,} predictions with {result['model']}.")
     for note in result["notes"]:
-        st.info(note)
+        st.info(md(note))
     st.dataframe(pd.DataFrame(result["preview"]), hide_index=True, key="prediction_preview")
     with guard("Preparing the download"):
         st.download_button("Download predictions (.csv)", svc.prediction_file(user, result["file"]),

@@ -7,6 +7,7 @@ import streamlit as st
 from ml.catalog import Param, models_for
 from orchestration.contracts import TrainRequest
 from ui.runtime import current_user, guard, service
+from ui.text import md
 
 SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
 
@@ -70,7 +71,7 @@ if report is None:
 if report:
     errors = [f for f in report["findings"] if f["level"] == "error"]
     for f in sorted(report["findings"], key=lambda f: list(SHOW).index(f["level"])):
-        SHOW[f["level"]](f["message"])
+        SHOW[f["level"]](md(f["message"]))
     if not report["findings"]:
         st.success("No problems found.")
     if report.get("estimate_seconds") is not None:

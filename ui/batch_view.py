@@ -10,6 +10,7 @@ from orchestration.service import BatchView, NotFound
 from ui import charts
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
 from ui.runtime import SyncService, current_user, guard
+from ui.text import md
 
 PHASES = {"running": "running", "awaiting": "finished with failures: retry them or finish",
           "stopping": "stopping", "done": "done"}
@@ -51,7 +52,7 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     if progress is not None and progress.phase == "awaiting":
         st.markdown("**Failed configurations**: retry them as they are, or edit their parameters first (JSON).")
         for c in (c for c in progress.children if c.status == "failed"):
-            raw = st.text_input(f"#{c.index} {model_label(c.model)}: {c.error}", json.dumps(c.params),
+            raw = st.text_input(f"\\#{c.index} {model_label(c.model)}: {md(c.error)}", json.dumps(c.params),
                                 key=f"retry_params_{c.index}_{c.attempts}")
             try:
                 edits[c.index] = json.loads(raw)
@@ -93,7 +94,7 @@ def _draw(view: BatchView) -> None:
             text += f" · worker {c.worker}"
         if c.error:
             text += f" · {c.error}"
-        st.progress(pct / 100, text=text)
+        st.progress(pct / 100, text=md(text))
 
     board = view.leaderboard()
     metric = progress.primary_metric

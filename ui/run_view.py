@@ -9,6 +9,7 @@ from orchestration.contracts import STAGE_LABELS
 from orchestration.service import NotFound, RunView
 from ui import charts
 from ui.runtime import SyncService, current_user, guard
+from ui.text import md
 
 POLL_SECONDS = 2.0
 # (Material icon, badge colour) per status: icons render everywhere, unlike emoji on font-poor machines
@@ -60,7 +61,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
     st.subheader(model_label(view.model))
     st.badge(view.status.replace("_", " "), icon=icon, color=color)
-    st.caption(f"Dataset **{dataset_names.get(view.dataset_id, view.dataset_id)}** · target **{view.target or '…'}** "
+    st.caption(f"Dataset **{md(dataset_names.get(view.dataset_id, view.dataset_id))}** · target **{md(view.target or '…')}** "
                f"· run `{view.run_id}`")
     cols = st.columns(4)
     cols[0].metric("Stage", STAGE_LABELS.get(view.stage, "Finished" if view.stage == "done" else view.stage),
@@ -80,9 +81,9 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
         detail += f" · resumed from checkpoint {view.live['resumed_from']}"
     st.progress(min(view.percent, 100.0) / 100, text=f"{view.percent:.0f}%{detail}")
     if view.last_failure and view.running:
-        st.info(f"Attempt {view.attempt} after an error: {view.last_failure}")
+        st.info(f"Attempt {view.attempt} after an error: {md(view.last_failure)}")
     if view.error:
-        st.error(f"The run failed: {view.error}")
+        st.error(f"The run failed: {md(view.error)}")
 
     stages = pd.DataFrame([{
         "stage": STAGE_LABELS[s.name], "status": f"{STAGE_ICONS[s.status]} {s.status}",
@@ -107,7 +108,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
 def _draw_results(view: RunView, ev: dict | None) -> None:
     facts = view.facts
     if facts.get("notes"):
-        st.info("\n".join(f"- {n}" for n in facts["notes"]))
+        st.info("\n".join(f"- {md(n)}" for n in facts["notes"]))
     if facts.get("cv"):
         st.subheader("Cross-validation (training rows)")
         st.dataframe(pd.DataFrame([{"metric": k, "mean": round(v["mean"], 4), "± std": round(v["std"], 4)}

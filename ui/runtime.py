@@ -19,6 +19,7 @@ from core.accounts import User
 from core.config import load_settings
 from orchestration.client import connect
 from orchestration.service import TrainEasyService, UserError
+from ui.text import md
 
 log = logging.getLogger("traineasy.ui")
 SLOW_CALLS = {"upload_dataset": 660.0, "predict": 660.0, "check_data": 120.0}   # data tasks run in a worker
@@ -74,7 +75,7 @@ def guard(action: str = "That") -> Iterator[None]:
     try:
         yield
     except UserError as err:
-        st.error(str(err))
+        st.error(md(str(err)))
     except Unavailable as err:
         st.error(f"{err}. Is the stack running (`make run`)?")
     except TimeoutError:

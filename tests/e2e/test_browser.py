@@ -105,10 +105,11 @@ def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
     page = new_page()
     login(page, stack, "bob")
     go(page, "Datasets")
-    data = tmp_path / "bob.csv"
+    data = tmp_path / "**bob**[site](http:evil.example).csv"   # a hostile file name stays plain text
     data.write_bytes(classification_csv(rows=200, seed=5))
     upload(page, data)
-    expect(page.get_by_text("Stored bob.csv")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Stored **bob**[site](http:evil.example).csv")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("link", name="site")).to_have_count(0)
     go(page, "Batch")
     expect(page.get_by_text("3 run(s) will start")).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Start batch").click()

@@ -162,3 +162,13 @@ async def test_cancel_stops_the_fit_within_seconds(client, settings, service, us
     desc = await client.get_workflow_handle(run_id).describe()
     assert desc.status == WorkflowExecutionStatus.CANCELED
     assert next(s for s in view.stages if s.name == "fit").status == "cancelled"
+
+
+async def test_data_tasks_fail_fast_when_no_worker_is_running(service, users):
+    ALICE, _ = users
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(UserError, match="No worker process is running"):
+        await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+    assert loop.time() - started < 5
+    assert not any(service.storage.upload_dir(ALICE.name).glob("*")), "the staged upload is removed"
