@@ -11,6 +11,11 @@ from tests.helpers import classification_csv
 RUN_URL = re.compile(r"/runs\?run=(train-alice-[0-9a-f]{32})")
 
 
+def status_badge(page: Page):
+    """The run or batch status badge (st.badge) at the top of a run or batch view."""
+    return page.locator(".stMarkdownBadge")
+
+
 def go(page: Page, label: str) -> None:
     page.get_by_test_id("stSidebar").get_by_role("link", name=label).click()
     wait_for_app(page)
@@ -47,7 +52,7 @@ def test_train_a_model_in_the_browser_and_others_cannot_see_it(stack, new_page, 
     page.wait_for_url(RUN_URL, timeout=30_000)
     run_id = RUN_URL.search(page.url).group(1)
     # the live view refreshes itself until the run is done, then shows the metrics
-    expect(page.get_by_text(re.compile(r"completed$"))).to_be_visible(timeout=180_000)   # the status badge
+    expect(status_badge(page)).to_have_text(re.compile(r"completed$"), timeout=180_000)
     expect(page.get_by_text("Test-set metrics")).to_be_visible()
     expect(page.get_by_text("accuracy", exact=True)).to_be_visible()
     expect(page.get_by_text("100%")).to_be_visible()
@@ -114,7 +119,34 @@ def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
     expect(page.get_by_text("3 run(s) will start")).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Start batch").click()
     page.wait_for_url(re.compile(r"/batch\?batch=batch-bob-[0-9a-f]{32}"), timeout=30_000)
-    expect(page.get_by_text(re.compile(r"completed · done$"))).to_be_visible(timeout=240_000)
+    expect(status_badge(page)).to_have_text(re.compile(r"completed · done$"), timeout=240_000)
     expect(page.get_by_text("Leaderboard (by balanced accuracy)")).to_be_visible()
     expect(page.get_by_role("button", name="Download leaderboard (.csv)")).to_be_visible()
     expect(page.get_by_test_id("stPlotlyChart").filter(has_text="balanced_accuracy by model")).to_be_visible()
+
+
+def test_cancel_from_the_run_page_stops_the_fit(stack, new_page, tmp_path):
+    page = new_page()
+    login(page, stack, "alice")
+    go(page, "Datasets")
+    big = tmp_path / "big.csv"
+    big.write_bytes(classification_csv(rows=20000, seed=9))
+    upload(page, big)
+    expect(page.get_by_text("Stored big.csv")).to_be_visible(timeout=60_000)
+    go(page, "Train")
+    page.get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option", name=re.compile(r"^big\.csv")).click()
+    wait_for_app(page)
+    page.get_by_role("combobox", name="Model").click()
+    page.get_by_role("option", name="Random forest (classification)").click()
+    wait_for_app(page)
+    trees = page.get_by_role("spinbutton", name="n_estimators")
+    trees.fill("500")
+    trees.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(RUN_URL, timeout=30_000)
+    expect(page.get_by_text(re.compile(r"step \d+ of \d+"))).to_be_visible(timeout=120_000)   # fitting
+    page.get_by_role("button", name="Cancel run").click()
+    expect(status_badge(page)).to_have_text(re.compile(r"cancelled$"), timeout=30_000)
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
