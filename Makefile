@@ -10,7 +10,8 @@ CHROMIUM := /usr/bin/chromium
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
 	  echo "error: Python 3.11+ is needed as '$(PYTHON)'. Install it, or run: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)"; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV); install the venv module (Debian: apt-get install python3-venv)"; exit 1; }
+	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV) && $(PY) -m pip --version >/dev/null 2>&1; } || { \
+	  rm -rf $(VENV); echo "error: could not create $(VENV) with pip; install the venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	@touch $@
 
 $(VENV)/.installed: requirements.txt $(VENV)/.python-ok

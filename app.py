@@ -22,6 +22,8 @@ PAGES = {
 }
 USER_PAGES = ("home", "datasets", "train", "batch", "runs", "models")
 ROLE_PAGES = {"user": USER_PAGES, "admin": (*USER_PAGES, "admin")}
+# session keys owned by streamlit-authenticator and its cookie component; everything else is page state
+AUTH_KEYS = {"authentication_status", "name", "username", "email", "roles", "logout", "password_hint", "init"}
 
 # Register every page before authenticating: the cookie component's first rerun must not lose a deep link.
 page = st.navigation(list(PAGES.values()), position="hidden")
@@ -48,6 +50,8 @@ with st.sidebar:
         st.page_link(PAGES[key])
     if st.button("Log out", key="logout_button"):
         authenticator.logout(location="unrendered")
+        for key in [k for k in st.session_state if k not in AUTH_KEYS]:
+            del st.session_state[key]   # the next user of this tab must not see this one's results
         st.rerun()
 
 try:

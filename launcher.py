@@ -21,6 +21,7 @@ from core.storage import Storage
 from orchestration.contracts import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
+RESTART_WINDOW = 600.0   # seconds a worker must run for its crash count to start again
 
 
 class LaunchError(Exception):
@@ -193,6 +194,8 @@ class Stack:
             for child in self.children:
                 if child.alive:
                     continue
+                if child.name.startswith("worker") and time.monotonic() - child.started > RESTART_WINDOW:
+                    child.restarts = 0   # it ran fine for a while: an occasional crash is not a crash loop
                 if child.name.startswith("worker") and child.restarts < 5:
                     child.restarts += 1
                     print(f"  ! {child.name} exited (code {child.proc.returncode}); restarting "
@@ -230,6 +233,7 @@ def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
 
 
 async def launch() -> int:
+    os.umask(0o077)   # datasets, models, the app and Temporal databases: readable by this account only
     settings = load_settings()
     storage = Storage(settings.home)
     check_ports(settings)

@@ -86,7 +86,7 @@ def _sniff_delimiter(text: str) -> str:
         return ","
 
 
-def parse_csv(text: str):
+def parse_csv(text: str, min_columns: int = 2):
     """Parse CSV text into a DataFrame, or raise DatasetError naming the problem."""
     import pandas as pd
 
@@ -97,14 +97,15 @@ def parse_csv(text: str):
     if dupes:
         raise DatasetError(f"Column names must be unique; repeated: {', '.join(map(repr, dupes[:5]))}.")
     try:
-        df = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, low_memory=False)
+        # index_col=False: a trailing delimiter on every row must not turn the first column into the index
+        df = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, low_memory=False, index_col=False)
     except pd.errors.ParserError as exc:
         detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         raise DatasetError(f"The CSV could not be parsed: {detail}. Check quoting and the number of fields per line.") from None
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         raise DatasetError(f"The CSV could not be parsed: {exc}.") from None
     df.columns = [str(c).strip() for c in df.columns]
-    if len(df.columns) < 2:
+    if len(df.columns) < min_columns:
         raise DatasetError(
             f"A dataset needs at least two columns (features and a target); this file has {len(df.columns)}. "
             "Is it comma-, semicolon- or tab-separated?"
@@ -154,7 +155,10 @@ def ingest_csv(storage: Storage, owner: str, data: bytes, filename: str, max_byt
     )
     target = storage.dataset_dir(owner, dataset_id)
     buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
+    try:
+        df.to_parquet(buf, index=False)
+    except (ValueError, OverflowError, TypeError) as exc:   # e.g. an integer beyond 64 bits
+        raise DatasetError(f"The data could not be stored: {exc}. Check the column types.") from None
     write_atomic(target / "data.parquet", buf.getvalue())
     # meta.json last: its presence marks a complete dataset
     write_atomic(target / "meta.json", json.dumps(asdict(info)).encode())

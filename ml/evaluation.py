@@ -39,7 +39,8 @@ def metrics_for(task: str, y, pred, proba=None, classes=None) -> dict[str, float
                 out["roc_auc"] = float(m.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
         except ValueError:   # a class absent from the test rows: AUC is undefined, not an error
             pass
-        out["log_loss"] = float(m.log_loss(y, proba, labels=labels))
+        if set(np.unique(y)) <= set(labels):   # a class unseen in training makes log loss undefined
+            out["log_loss"] = float(m.log_loss(y, proba, labels=labels))
     return out
 
 

@@ -65,7 +65,8 @@ def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[floa
     return round(seconds, 1), round(memory, 0)
 
 
-def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | None = None) -> DataCheck:
+def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | None = None,
+               cv_folds: int = 0) -> DataCheck:
     findings: list[Finding] = []
     if target not in df.columns:
         return DataCheck(len(df), 0, 0, [Finding("error", f"The target column {target!r} is not in this dataset.")])
@@ -74,6 +75,8 @@ def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | No
     except DataError as exc:
         return DataCheck(len(df), int(df[target].notna().sum()), df.shape[1] - 1, [Finding("error", str(exc))])
     findings += [Finding("info", note) for note in prepared.notes]
+    if cv_folds and cv_folds > len(prepared.y) // 2:
+        findings.append(Finding("error", f"{cv_folds}-fold cross-validation needs at least {2 * cv_folds} rows."))
     X, y = prepared.X, prepared.y
     for c in X.columns:
         share = float(X[c].isna().mean())

@@ -52,7 +52,7 @@ def date_columns(X: pd.DataFrame) -> list[str]:
             continue
         sample = s.dropna().astype(str).head(200)
         if len(sample) and sample.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() >= 0.9:
-            if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() >= 0.9:
+            if pd.to_datetime(sample, errors="coerce", format="mixed", utc=True).notna().mean() >= 0.9:
                 found.append(c)
     return found
 
@@ -67,14 +67,15 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
     notes = []
     if missing.any():
         notes.append(f"{int(missing.sum())} rows without a value for {target!r} were left out.")
-    ids = [c for c in X.columns if is_id_like(X[c])]
+    dates = date_columns(X)   # before the identifier check: a daily series has one date per row
+    ids = [c for c in X.columns if c not in dates and is_id_like(X[c])]
     leaks = [c for c in X.columns if c not in ids and X[c].equals(y)]
     if ids:
         notes.append(f"Identifier-like column(s) not used as features: {', '.join(ids)}.")
     if leaks:
         notes.append(f"Column(s) identical to the target not used (they would leak the answer): {', '.join(leaks)}.")
     X = X.drop(columns=ids + leaks)
-    dates = date_columns(X)
+    dates = [c for c in dates if c not in leaks]
     if dates:
         notes.append(f"Date column(s) {', '.join(dates)} turned into year, month, day and weekday features.")
     if X.shape[1] == 0:
@@ -97,7 +98,22 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
                 f"The target {target!r} has {classes} distinct numeric values; that is a regression target. "
                 "Pick a regression model."
             )
+        if classes > 50 and classes > len(y) / 2:
+            odd = [v for v in y.astype(str).unique()[:1000] if not _is_number(v)][:3]
+            hint = f" (values that are not numbers: {', '.join(map(repr, odd))})" if odd else ""
+            raise DataError(
+                f"The target {target!r} has {classes} distinct values in {len(y)} rows: too many classes to learn"
+                f"{hint}. If it is a number column, fix those values and train a regression model."
+            )
     return Prepared(X=X, y=y, dropped_missing_target=int(missing.sum()), classes=classes, notes=tuple(notes))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +132,9 @@ def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tu
 
 
 def folds(prepared: Prepared, k: int, seed: int, stratify: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    if k > len(prepared.y) // 2:
+        raise DataError(f"{k}-fold cross-validation needs at least {2 * k} training rows; there are "
+                        f"{len(prepared.y)}. Use fewer folds or turn cross-validation off.")
     splitter = (StratifiedKFold if stratify and prepared.y.value_counts().min() >= k else KFold)(
         n_splits=k, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(prepared.y)), prepared.y))
@@ -129,7 +148,7 @@ def normalise_columns(X: pd.DataFrame, dates: tuple[str, ...] = ()) -> pd.DataFr
     out = X.copy()
     for c in dates:
         if c in out.columns:
-            parsed = pd.to_datetime(out[c], errors="coerce", format="mixed")
+            parsed = pd.to_datetime(out[c], errors="coerce", format="mixed", utc=True)   # mixed offsets (DST)
             for part in DATE_PARTS:
                 out[f"{c}__{part}"] = getattr(parsed.dt, part).astype("float64")
             out = out.drop(columns=[c])

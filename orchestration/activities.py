@@ -134,7 +134,11 @@ class TrainingActivities:
         arrays = {"train": train, "test": test}
         if inp.request.cv_folds:
             on_train = Prepared(prep.X.iloc[train], prep.y.iloc[train], 0, prep.classes)
-            for k, (fit_rows, valid_rows) in enumerate(folds(on_train, inp.request.cv_folds, inp.request.seed, stratify)):
+            try:
+                fold_rows = folds(on_train, inp.request.cv_folds, inp.request.seed, stratify)
+            except DataError as exc:
+                raise _refuse(str(exc)) from None
+            for k, (fit_rows, valid_rows) in enumerate(fold_rows):
                 arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"] = train[fit_rows], train[valid_rows]
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -183,7 +187,7 @@ class TrainingActivities:
         checkpoint = run_dir / "checkpoint.json"
         if activity.info().attempt > 1 and checkpoint.is_file() and spec.increments:
             saved = json.loads(checkpoint.read_text())
-            resume = (load_model(run_dir / "checkpoint.skops"), saved["done"], Curve(**saved["curve"]))
+            resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
         started, cpu0 = time.monotonic(), time.thread_time()
         state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
 
@@ -196,8 +200,14 @@ class TrainingActivities:
         def on_step(done: int, total: int, curve: Curve) -> None:
             state.update(step=done, of=total, curve=curve.as_dict())
             if spec.increments and done < total and time.monotonic() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
-                save_model(pipeline, run_dir / "checkpoint.skops")
-                write_atomic(checkpoint, json.dumps({"done": done, "curve": curve.as_dict()}).encode())
+                # the model file first, under its step's name; the JSON that points at it last, so a
+                # kill between the two leaves the previous, consistent checkpoint in force
+                name = f"checkpoint-{done}.skops"
+                save_model(pipeline, run_dir / name)
+                write_atomic(checkpoint, json.dumps({"done": done, "file": name, "curve": curve.as_dict()}).encode())
+                for old in run_dir.glob("checkpoint-*.skops"):
+                    if old.name != name:
+                        old.unlink(missing_ok=True)
                 last_checkpoint[0] = time.monotonic()
 
         with heartbeating(details) as peak:
@@ -259,8 +269,9 @@ class TrainingActivities:
         }
         card.update(json.loads((run_dir / "fit.json").read_text()))
         record = Registry(self.storage).register(req.owner, req.model, inp.run_id, run_dir / "model.skops", card)
-        for scratch in ("checkpoint.skops", "checkpoint.json"):
-            (run_dir / scratch).unlink(missing_ok=True)
+        # the registry holds the model now; the run keeps only its small evaluation.json for the run page
+        for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
+            scratch.unlink(missing_ok=True)
         return StepResult(activity.info().attempt,
                           {"model_id": record.id, "model_name": record.name, "model_version": record.version})
 
@@ -302,9 +313,10 @@ class DataActivities:
         try:
             info = ingest_csv(self.storage, req.owner, staged.read_bytes(), req.filename, req.max_bytes)
         except DatasetError as exc:
-            raise _refuse(str(exc)) from None
-        finally:
             staged.unlink(missing_ok=True)
+            raise _refuse(str(exc)) from None
+        # other errors keep the staged file for Temporal's retry; the service removes it in the end
+        staged.unlink(missing_ok=True)
         return {"dataset_id": info.dataset_id, "name": info.name, "rows": info.rows, "columns": len(info.columns)}
 
     @activity.defn
@@ -320,9 +332,9 @@ class DataActivities:
             raise _refuse("The dataset no longer exists; upload it again.")
         try:
             spec = get_model(req.model)
-            return check_data(pd.read_parquet(path), req.target, spec, req.params).as_dict()
-        except ParamError as exc:
-            raise _refuse(str(exc)) from None
+            return check_data(pd.read_parquet(path), req.target, spec, req.params, req.cv_folds).as_dict()
+        except (ParamError, ValueError) as exc:
+            raise _refuse(f"The data cannot be checked: {exc}") from None
 
     @activity.defn
     def tag_model(self, req: TagRequest) -> bool:
@@ -339,15 +351,12 @@ class DataActivities:
         registry = Registry(self.storage)
         record = registry.get(req.owner, req.model_id)
         staged = self._staged(req.owner, req.upload_file)
+        if record is None:
+            raise _refuse("That model no longer exists.")
         try:
-            if record is None:
-                raise _refuse("That model no longer exists.")
-            try:
-                df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes))
-            except DatasetError as exc:
-                raise _refuse(str(exc)) from None
-        finally:
-            staged.unlink(missing_ok=True)
+            df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes), min_columns=1)
+        except DatasetError as exc:
+            raise _refuse(str(exc)) from None
         X, notes = conform(df, record.card["input_schema"])
         pipeline = load_model(registry.model_file(record))
         out = df.copy()
@@ -357,6 +366,7 @@ class DataActivities:
                 out[f"probability_{label}"] = column.round(6)
         name = f"{secrets.token_hex(8)}.csv"
         write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, out.to_csv(index=False).encode())
+        staged.unlink(missing_ok=True)
         preview = out.head(PREVIEW_ROWS)
         return {"rows": len(out), "notes": notes, "file": name, "model": record.label,
                 "preview": json.loads(preview.to_json(orient="records"))}

@@ -39,12 +39,14 @@ POLLER_FRESHNESS = timedelta(seconds=90)   # a live worker re-polls at least eve
 
 
 async def count_pollers(client: Client, task_queue: str) -> int:
-    """How many worker processes polled a queue for activities recently (the server remembers dead
-    pollers for minutes, so older ones are not counted)."""
-    resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    ))
+    """How many worker processes polled a queue recently. Workflow pollers count too: a worker whose
+    activity slots are all busy stops polling for activities but is alive. The server remembers dead
+    pollers for minutes, so older ones are not counted."""
     now = datetime.now(UTC)
-    return len({p.identity for p in resp.pollers
-                if now - p.last_access_time.ToDatetime(tzinfo=UTC) <= POLLER_FRESHNESS})
+    alive = set()
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW):
+        resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind))
+        alive |= {p.identity for p in resp.pollers
+                  if now - p.last_access_time.ToDatetime(tzinfo=UTC) <= POLLER_FRESHNESS}
+    return len(alive)

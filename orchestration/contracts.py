@@ -132,6 +132,7 @@ class CheckRequest:
     target: str
     model: str
     params: dict[str, Any] = field(default_factory=dict)
+    cv_folds: int = 0
 
 
 @dataclass

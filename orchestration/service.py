@@ -218,12 +218,13 @@ class TrainEasyService:
         write_atomic(staged, data)
         return staged
 
-    async def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict) -> dict:
+    async def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict,
+                         cv_folds: int = 0) -> dict:
         """The guardrail report for a dataset, target and model, computed by a worker."""
         self.get_dataset(user, dataset_id)
         _validated_params(model, params)
         return await self._data_task(user, "check", CheckDataWorkflow.run,
-                                     CheckRequest(user.name, dataset_id, target, model, params))
+                                     CheckRequest(user.name, dataset_id, target, model, params, cv_folds))
 
     async def _data_task(self, user: User, kind: str, run, arg) -> dict:
         from orchestration.client import count_pollers

@@ -94,7 +94,11 @@ class TrainingWorkflow:
         try:
             result = await workflow.execute_activity_method(
                 activity_fn, inp, start_to_close_timeout=timeout, heartbeat_timeout=heartbeat, retry_policy=RETRY,
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                # A heartbeating stage (fit, cv) hears the cancel and stops: wait for it, so "cancelled" means
+                # stopped. A short stage without heartbeats would never hear it and its result would swallow
+                # the cancel; it is idempotent, so let the workflow move on at once.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED if heartbeat
+                else workflow.ActivityCancellationType.TRY_CANCEL,
             )
         except BaseException as err:
             stage.status = "cancelled" if is_cancelled_exception(err) else "failed"

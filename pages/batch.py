@@ -8,6 +8,7 @@ from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.batch_view import show_batch
 from ui.runtime import current_user, guard, service
+from ui.text import md
 
 user = current_user()
 svc = service()
@@ -18,6 +19,16 @@ if batch_id:
         st.rerun()
     show_batch(svc, batch_id)
     st.stop()
+
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
 
 st.title("Batch training")
 datasets = svc.list_datasets(user)
@@ -55,10 +66,11 @@ with guard("Building the batch"):
                 hint = ", ".join(map(str, p.choices)) if p.type == "choice" else f"{p.default}, …"
                 raw = st.text_input(f"{p.name}: values, comma-separated", hint if p.type == "choice" else str(p.default),
                                     key=f"grid_{spec.key}_{p.name}", help=p.help)
-                try:
-                    space[p.name] = [v.strip() if p.type == "choice" else float(v) for v in raw.split(",") if v.strip()]
-                except ValueError:
-                    raise ParamError(f"{p.name}: give numbers separated by commas, e.g. 50, 100, 200") from None
+                texts = [v.strip() for v in raw.split(",") if v.strip()]
+                if p.type == "choice":   # back to the schema's own values: "1.0" means the float 1.0
+                    space[p.name] = [next((c for c in p.choices if str(c) == t), t) for t in texts]
+                else:
+                    space[p.name] = [float(t) if _is_number(t) else t for t in texts]
             else:
                 lo, hi = st.columns(2)
                 space[p.name] = (lo.number_input(f"{p.name} from", float(p.min), float(p.max), float(p.min),
@@ -69,7 +81,7 @@ with guard("Building the batch"):
             trials = grid(spec, space, budget) if kind == "grid" else random_search(spec, space, budget, seed=42)
             items = [BatchItem(spec.key, t) for t in trials]
         except (ParamError, ValueError) as exc:
-            st.error(f"Sweep: {exc}")
+            st.error(f"Sweep: {md(exc)}")
 
 default_parallel = svc.default_parallelism()
 c1, c2, c3 = st.columns(3)
@@ -88,7 +100,7 @@ with guard("Checking the data"):
         total += estimates[key].get("estimate_seconds") or 0.0
         errors |= {f["message"] for f in estimates[key]["findings"] if f["level"] == "error"}
 for message in sorted(errors):
-    st.error(message)
+    st.error(md(message))
 st.info(f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
         f"~{total / max(1, min(max_parallel, len(items) or 1)):.0f} s.")
 if st.button("Start batch", type="primary", disabled=not items or bool(errors), key="start_batch"):

@@ -16,7 +16,7 @@ if submitted:
     if upload is None:
         st.warning("Choose a CSV file first.")
     else:
-        with st.spinner(f"Checking and profiling {upload.name}…"), guard("The upload"):
+        with st.spinner(f"Checking and profiling {md(upload.name)}…"), guard("The upload"):
             added = svc.upload_dataset(user, upload.name, upload.getvalue())
             st.session_state["dataset_choice"] = added["dataset_id"]
             st.success(f"Stored **{md(added['name'])}**: {added['rows']:,} rows × {added['columns']} columns.")

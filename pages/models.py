@@ -40,13 +40,12 @@ if picked:
 
 st.subheader("One model")
 model = by_id[st.selectbox("Model", list(by_id), format_func=lambda i: by_id[i].label, key="model_choice")]
-with guard("Preparing the download"):
-    model_bytes, card_bytes = svc.model_download(user, model.id)
-    c1, c2 = st.columns(2)
-    c1.download_button("Download model (.skops)", model_bytes, f"{model.name}-v{model.version}.skops",
-                       "application/octet-stream", key="download_model")
-    c2.download_button("Download model card (.json)", card_bytes, f"{model.name}-v{model.version}.json",
-                       "application/json", key="download_card")
+# the files are read only when a download is clicked, not on every rerun of the page
+c1, c2 = st.columns(2)
+c1.download_button("Download model (.skops)", lambda: svc.model_download(user, model.id)[0],
+                   f"{model.name}-v{model.version}.skops", "application/octet-stream", key="download_model")
+c2.download_button("Download model card (.json)", lambda: svc.model_download(user, model.id)[1],
+                   f"{model.name}-v{model.version}.json", "application/json", key="download_card")
 with st.expander("Model card"):
     st.json(model.card, expanded=False)
 
@@ -61,12 +60,11 @@ if result:
     for note in result["notes"]:
         st.info(md(note))
     st.dataframe(pd.DataFrame(result["preview"]), hide_index=True, key="prediction_preview")
-    with guard("Preparing the download"):
-        st.download_button("Download predictions (.csv)", svc.prediction_file(user, result["file"]),
-                           "predictions.csv", "text/csv", key="download_predictions")
+    st.download_button("Download predictions (.csv)", lambda: svc.prediction_file(user, result["file"]),
+                       "predictions.csv", "text/csv", key="download_predictions")
 
 st.subheader("Housekeeping")
-confirm = st.checkbox(f"Yes, delete {model.label} and its files", key="confirm_delete")
+confirm = st.checkbox(f"Yes, delete {model.label} and its files", key=f"confirm_delete_{model.id}")
 if st.button("Delete model", disabled=not confirm, key="delete_model"):
     with guard("Deleting"):
         freed = svc.delete_model(user, model.id)

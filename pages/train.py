@@ -62,12 +62,12 @@ cv_folds = c3.selectbox("Cross-validation", [0, 3, 5, 10], key="train_cv",
                         format_func=lambda k: "off" if k == 0 else f"{k}-fold on the training rows")
 
 st.subheader("Data check")
-check_key = json.dumps([dataset.dataset_id, target, spec.key, params], sort_keys=True, default=str)
+check_key = json.dumps([dataset.dataset_id, target, spec.key, params, cv_folds], sort_keys=True, default=str)
 checks = st.session_state.setdefault("data_checks", {})
 report = checks.get(check_key)
 if report is None:
     with st.spinner("A worker is checking the data…"), guard("The data check"):
-        report = checks[check_key] = svc.check_data(user, dataset.dataset_id, target, spec.key, params)
+        report = checks[check_key] = svc.check_data(user, dataset.dataset_id, target, spec.key, params, cv_folds)
 if report:
     errors = [f for f in report["findings"] if f["level"] == "error"]
     for f in sorted(report["findings"], key=lambda f: list(SHOW).index(f["level"])):
@@ -81,8 +81,9 @@ if report:
                    f"{f', times {cv_folds + 1} with cross-validation' if cv_folds else ''}.")
 else:
     errors = []
+    st.caption("Without the data check the run still starts; a worker validates the data again when it runs.")
 
-if st.button("Start training", type="primary", disabled=bool(errors) or report is None, key="start_training"):
+if st.button("Start training", type="primary", disabled=bool(errors), key="start_training"):
     with guard("Starting the run"):
         run_id = svc.start_training(user, TrainRequest(
             owner=user.name, dataset_id=dataset.dataset_id, target=target, model=spec.key, params=params,

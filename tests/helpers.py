@@ -52,10 +52,22 @@ async def running_workers(client, settings: Settings, activities_override: dict 
     workers = build_workers(client, settings, replace_activities=activities_override)
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
+        await wait_for_workers(client, settings, 1)
         yield workers
     finally:
         await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def wait_for_workers(client, settings: Settings, n: int, timeout: float = 60.0) -> None:
+    """As the launcher does: ready once the server sees n workers polling both queues."""
+    from orchestration.client import count_pollers
+    from orchestration.contracts import io_queue
+
+    async def polling():
+        counts = [await count_pollers(client, q) for q in (settings.task_queue, io_queue(settings.task_queue))]
+        return min(counts) >= n
+    await eventually(polling, timeout=timeout, interval=0.1)
 
 
 async def eventually(fn, timeout: float = 60.0, interval: float = 0.3):

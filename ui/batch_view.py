@@ -24,10 +24,13 @@ def child_label(model: str, params: dict, sweep: bool) -> str:
 
 def show_batch(svc: SyncService, batch_id: str) -> None:
     user = current_user()
-    try:
-        view = svc.get_batch(user, batch_id)
-    except NotFound:
-        st.error("Batch not found. It may belong to another user, or the link is wrong.")
+    view = None
+    with guard("Reading the batch"):
+        try:
+            view = svc.get_batch(user, batch_id)
+        except NotFound:
+            st.error("Batch not found. It may belong to another user, or the link is wrong.")
+    if view is None:
         return
     live = view.running and (view.progress is None or view.progress.phase != "awaiting")
 

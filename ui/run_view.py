@@ -25,10 +25,13 @@ def model_label(key: str) -> str:
 
 def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> None:
     user = current_user()
-    try:
-        view = svc.get_run(user, run_id)
-    except NotFound:
-        st.error("Run not found. It may belong to another user, or the link is wrong.")
+    view = None
+    with guard("Reading the run"):
+        try:
+            view = svc.get_run(user, run_id)
+        except NotFound:
+            st.error("Run not found. It may belong to another user, or the link is wrong.")
+    if view is None:
         return
     running = view.running
 

@@ -8,6 +8,7 @@ import sys
 
 from core.config import PROJECT_ROOT
 from tests.e2e.conftest import Stack, free_port
+from tests.helpers import BIN, stop_processes
 
 
 def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
@@ -34,17 +35,27 @@ def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
             s.bind(("127.0.0.1", port))
 
 
-def test_with_temporal_address_no_server_is_started(tmp_path, temporal_env):
-    address = temporal_env.client.service_client.config.target_host
+def test_with_temporal_address_no_server_is_started(tmp_path):
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    server = subprocess.Popen([str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+                               "--port", str(port), "--log-level", "error"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stack = Stack(tmp_path / "home", extra_env={"TEMPORAL_ADDRESS": address})
-    stack.wait_ready()
     try:
+        stack.wait_ready()
         text = stack.text()
         assert f"connecting to the Temporal server at {address}" in text
         assert "starting Temporal dev server" not in text and "Temporal UI" not in text
         assert not (tmp_path / "home" / "temporal").exists()
+        # the launcher registered the search attributes the app filters on, on that server
+        listed = subprocess.run([str(BIN / "temporal"), "operator", "search-attribute", "list", "--address", address],
+                                capture_output=True, text=True, timeout=30).stdout
+        assert all(name in listed for name in ("Owner", "RunKind", "Model", "DatasetId"))
     finally:
-        assert stack.stop() == 0
+        rc = stack.stop()
+        stop_processes(server)
+    assert rc == 0
 
 
 def test_a_busy_port_gives_one_clear_line(tmp_path):

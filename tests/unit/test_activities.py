@@ -42,6 +42,8 @@ class Run:
     results: dict      # activity name -> StepResult
     beats: dict        # activity name -> heartbeat details it sent
     after_fit: set     # names of the files in the run folder right after fit_model
+    split: dict        # the arrays preprocess_split wrote (save_model removes the file later)
+    after_save: set    # names of the files left in the run folder at the end
 
     @property
     def run_dir(self):
@@ -57,7 +59,7 @@ def trained(tmp_path_factory) -> Run:
     env = ActivityEnvironment()
     beats: list[dict] = []
     env.on_heartbeat = lambda *details: beats.append(details[0])
-    results, beats_by_step, after_fit = {}, {}, set()
+    results, beats_by_step, after_fit, split = {}, {}, set(), {}
     run_dir = storage.run_dir(inp.request.owner, inp.run_id)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(activities, "HEARTBEAT_SECONDS", 0.005)
@@ -68,7 +70,10 @@ def trained(tmp_path_factory) -> Run:
             beats_by_step[name] = beats[start:]
             if name == "fit_model":
                 after_fit = {p.name for p in run_dir.iterdir()}
-    return Run(storage, inp, results, beats_by_step, after_fit)
+            if name == "preprocess_split":
+                with np.load(run_dir / "split.npz") as z:
+                    split = {k: z[k] for k in z.files}
+    return Run(storage, inp, results, beats_by_step, after_fit, split, {p.name for p in run_dir.iterdir()})
 
 
 # --- the five steps in order ----------------------------------------------------------------------
@@ -81,11 +86,14 @@ def test_load_and_validate_reports_the_data(trained):
 
 
 def test_preprocess_split_writes_a_split_file(trained):
-    with np.load(trained.run_dir / "split.npz") as z:
-        train, test = z["train"], z["test"]
+    train, test = trained.split["train"], trained.split["test"]
     assert (len(train), len(test)) == (160, 40)
     assert trained.results["preprocess_split"].facts == {"train_rows": 160, "test_rows": 40}
     assert not set(train) & set(test)
+
+
+def test_save_model_leaves_only_the_small_files_the_run_page_reads(trained):
+    assert trained.after_save == {"evaluation.json", "fit.json"}
 
 
 def test_fit_model_writes_the_model_and_its_costs(trained):
@@ -128,8 +136,9 @@ def test_save_model_registers_a_version_with_its_card(trained):
 
 
 def test_save_model_removes_the_fit_checkpoints(trained):
-    assert {"checkpoint.skops", "checkpoint.json"} <= trained.after_fit
-    assert not (trained.run_dir / "checkpoint.skops").exists() and not (trained.run_dir / "checkpoint.json").exists()
+    assert "checkpoint.json" in trained.after_fit
+    assert sum(name.startswith("checkpoint-") for name in trained.after_fit) == 1, "older checkpoints are removed"
+    assert not any(name.startswith("checkpoint") for name in trained.after_save)
 
 
 def test_activity_results_report_the_attempt(trained):

@@ -219,3 +219,17 @@ def test_load_info_returns_none_for_malformed_id(storage, dataset_id):
 
 def test_load_info_returns_none_for_unknown_id(storage):
     assert load_info(storage, "alice", "0123456789abcdef") is None
+
+
+def test_a_trailing_delimiter_on_every_row_does_not_shift_columns():
+    from core.datasets import parse_csv
+
+    df = parse_csv("age,income,label\n20,0.5,yes,\n30,1.5,no,\n")
+    assert list(df.columns) == ["age", "income", "label"]
+    assert df["age"].tolist() == [20, 30] and df["label"].tolist() == ["yes", "no"]
+
+
+def test_prediction_files_may_have_a_single_column():
+    from core.datasets import parse_csv
+
+    assert list(parse_csv("x\n1\n2\n", min_columns=1).columns) == ["x"]

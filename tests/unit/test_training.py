@@ -9,7 +9,7 @@ import pytest
 
 from ml.catalog import MODELS, get_model
 from ml.evaluation import evaluate
-from ml.training import DataError, fit, make_pipeline, prepare, reference_fit, split
+from ml.training import DataError, fit, folds, make_pipeline, prepare, reference_fit, split
 
 FOREST_C = get_model("random_forest_classifier")
 FOREST_R = get_model("random_forest_regressor")
@@ -313,3 +313,37 @@ def test_evaluate_perfect_predictions():
     pipeline, _ = fit(make_pipeline(FOREST_C, {"n_estimators": 5}, 0, X), FOREST_C, X, y)
     metrics, _ = evaluate(pipeline, "classification", X_test, y_test)
     assert metrics["accuracy"] == metrics["balanced_accuracy"] == metrics["f1_macro"] == 1.0
+
+
+# --- review findings -------------------------------------------------------------------------------
+
+def test_a_daily_date_column_is_expanded_not_dropped_as_an_identifier():
+    n = 60
+    df = pd.DataFrame({"day": pd.date_range("2024-03-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+                       "x": np.arange(n, dtype=float), "y": ["a", "b"] * (n // 2)})
+    prep = prepare(df, "y", FOREST_C)
+    assert "day" in prep.X.columns
+    assert any("Date column(s) day" in note for note in prep.notes)
+    assert not any("Identifier" in note for note in prep.notes)
+
+
+def test_dates_across_a_daylight_saving_change_parse():
+    df = pd.DataFrame({"when": ["2024-03-30T10:00:00+01:00", "2024-04-01T10:00:00+02:00"] * 15,
+                       "x": np.arange(30.0), "y": ["a", "b", "c"] * 10})
+    prep = prepare(df, "y", FOREST_C)
+    pipeline = make_pipeline(FOREST_C, {"n_estimators": 5}, 0, prep.X)
+    assert pipeline.fit(prep.X, prep.y).predict(prep.X).shape == (30,)
+
+
+def test_a_text_target_with_a_class_per_row_is_refused_with_a_hint():
+    y = [str(i) for i in range(200)]
+    y[3] = "?"
+    df = pd.DataFrame({"x": np.arange(200.0), "y": y})
+    with pytest.raises(DataError, match="too many classes.*'\\?'"):
+        prepare(df, "y", FOREST_C)
+
+
+def test_more_folds_than_rows_allow_is_a_data_error():
+    df = pd.DataFrame({"x": np.arange(12.0), "y": ["a", "b"] * 6})
+    with pytest.raises(DataError, match="10-fold cross-validation needs at least 20"):
+        folds(prepare(df, "y", FOREST_C), 10, 0, stratify=True)

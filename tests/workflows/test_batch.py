@@ -19,6 +19,7 @@ from tests.helpers import (
     running_workers,
     start_worker_process,
     stop_processes,
+    wait_for_workers,
 )
 
 
@@ -40,6 +41,7 @@ async def two_worker_processes(client, settings):
     address = client.service_client.config.target_host
     procs = [start_worker_process(settings, address) for _ in range(2)]
     try:
+        await wait_for_workers(client, settings, 2)
         yield procs
     finally:
         stop_processes(*procs)

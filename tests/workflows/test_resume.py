@@ -14,7 +14,14 @@ from ml.catalog import get_model
 from ml.evaluation import metrics_for
 from ml.training import prepare, reference_fit, split
 from orchestration.contracts import TrainRequest
-from tests.helpers import classification_csv, eventually, finished_run, start_worker_process, stop_processes
+from tests.helpers import (
+    classification_csv,
+    eventually,
+    finished_run,
+    start_worker_process,
+    stop_processes,
+    wait_for_workers,
+)
 
 PARAMS = {"n_estimators": 300, "min_samples_leaf": 1}
 
@@ -29,6 +36,7 @@ async def test_killed_worker_process_resumes_from_checkpoint(client, settings, s
     first = start_worker(settings, address)
     second = None
     try:
+        await wait_for_workers(client, settings, 1)
         ds = await service.upload_dataset(user, "big.csv", classification_csv(rows=30000))
         run_id = await service.start_training(user, TrainRequest(
             user.name, ds["dataset_id"], "bought", "random_forest_classifier", PARAMS, seed=3))

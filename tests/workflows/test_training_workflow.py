@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -172,3 +173,28 @@ async def test_data_tasks_fail_fast_when_no_worker_is_running(service, users):
         await service.upload_dataset(ALICE, "shop.csv", classification_csv())
     assert loop.time() - started < 5
     assert not any(service.storage.upload_dir(ALICE.name).glob("*")), "the staged upload is removed"
+
+
+async def test_cancel_during_a_short_stage_is_not_lost(client, settings, service, users):
+    ALICE, _ = users
+    real = TrainingActivities
+
+    @activity.defn(name="evaluate_model")
+    def slow_evaluate(inp: TrainInput) -> StepResult:
+        time.sleep(4)   # a stage without heartbeats: it never hears the cancel itself
+        return real(service.storage).evaluate_model(inp)
+
+    async with running_workers(client, settings, {"evaluate_model": slow_evaluate}):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought",
+                                                                  "logistic_regression"))
+
+        async def evaluating():
+            return (await service.get_run(ALICE, run_id)).stage == "evaluate"
+        await eventually(evaluating, timeout=60, interval=0.1)
+        await service.cancel_run(ALICE, run_id)
+        view = await finished_run(service, ALICE, run_id, timeout=30)
+        await asyncio.sleep(5)   # let the abandoned evaluate finish: nothing may follow it
+    assert view.status == "cancelled"
+    assert next(s for s in view.stages if s.name == "evaluate").status == "cancelled"
+    assert service.registry.by_run(ALICE.name, run_id) is None, "a cancelled run registers no model"
