@@ -49,10 +49,13 @@ with st.sidebar:
     for key in allowed:
         st.page_link(PAGES[key])
     if st.button("Log out", key="logout_button"):
-        authenticator.logout(location="unrendered")
+        authenticator.logout(location="unrendered")   # also renders the cookie manager's delete command
         for key in [k for k in st.session_state if k not in AUTH_KEYS]:
             del st.session_state[key]   # the next user of this tab must not see this one's results
-        st.rerun()
+        st.info("You are signed out.")
+        # stop, not rerun: this run's output must reach the browser, or the cookie is never deleted
+        # and a reload signs the user back in; the cookie component's answer then reruns the app
+        st.stop()
 
 try:
     service()

@@ -90,6 +90,11 @@ def test_admin_sees_the_admin_page_and_users_are_refused_it(stack, new_page):
     login(admin, stack, "admin")
     go(admin, "Admin")
     expect(admin.get_by_text("Worker processes polling")).to_be_visible()
+    admin.get_by_role("button", name="Log out").click()
+    expect(admin.get_by_role("textbox", name="Username")).to_be_visible(timeout=30_000)
+    admin.reload()
+    wait_for_app(admin)
+    expect(admin.get_by_role("textbox", name="Username")).to_be_visible()   # the cookie is gone too
     user = new_page()
     login(user, stack, "bob", path="admin")
     expect(user.get_by_text("for administrators only")).to_be_visible()
