@@ -199,6 +199,15 @@ _SPECS = (
 MODELS: dict[str, ModelSpec] = {m.key: m for m in _SPECS}
 
 
+def is_number(text: str) -> bool:
+    """Whether a piece of user text reads as a number (for forms and data messages)."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def get_model(key: str) -> ModelSpec:
     try:
         return MODELS[key]

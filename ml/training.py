@@ -14,7 +14,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from ml.catalog import ModelSpec
+from ml.catalog import ModelSpec, is_number
 
 MAX_CATEGORIES = 50      # one-hot width per column: keeps a wide text column from exploding memory
 CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point; keeps the curve cheap on big data
@@ -99,21 +99,13 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
                 "Pick a regression model."
             )
         if classes > 50 and classes > len(y) / 2:
-            odd = [v for v in y.astype(str).unique()[:1000] if not _is_number(v)][:3]
+            odd = [v for v in y.astype(str).unique()[:1000] if not is_number(v)][:3]
             hint = f" (values that are not numbers: {', '.join(map(repr, odd))})" if odd else ""
             raise DataError(
                 f"The target {target!r} has {classes} distinct values in {len(y)} rows: too many classes to learn"
                 f"{hint}. If it is a number column, fix those values and train a regression model."
             )
     return Prepared(X=X, y=y, dropped_missing_target=int(missing.sum()), classes=classes, notes=tuple(notes))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:

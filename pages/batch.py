@@ -3,7 +3,7 @@ import json
 
 import streamlit as st
 
-from ml.catalog import ParamError, models_for
+from ml.catalog import ParamError, is_number, models_for
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.batch_view import show_batch
@@ -20,14 +20,6 @@ if batch_id:
     show_batch(svc, batch_id)
     st.stop()
 
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 st.title("Batch training")
@@ -70,7 +62,7 @@ with guard("Building the batch"):
                 if p.type == "choice":   # back to the schema's own values: "1.0" means the float 1.0
                     space[p.name] = [next((c for c in p.choices if str(c) == t), t) for t in texts]
                 else:
-                    space[p.name] = [float(t) if _is_number(t) else t for t in texts]
+                    space[p.name] = [float(t) if is_number(t) else t for t in texts]
             else:
                 lo, hi = st.columns(2)
                 space[p.name] = (lo.number_input(f"{p.name} from", float(p.min), float(p.max), float(p.min),
