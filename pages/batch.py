@@ -93,8 +93,9 @@ with guard("Checking the data"):
         errors |= {f["message"] for f in estimates[key]["findings"] if f["level"] == "error"}
 for message in sorted(errors):
     st.error(md(message))
+wall = total / max(1, min(max_parallel, len(items) or 1))
 st.info(f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
-        f"~{total / max(1, min(max_parallel, len(items) or 1)):.0f} s.")
+        f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting.")
 if st.button("Start batch", type="primary", disabled=not items or bool(errors), key="start_batch"):
     with guard("Starting the batch"):
         new_id = svc.start_batch(user, BatchRequest(user.name, dataset.dataset_id, target, items, seed=seed,

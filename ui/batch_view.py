@@ -16,10 +16,19 @@ PHASES = {"running": "running", "awaiting": "finished with failures: retry them 
           "stopping": "stopping", "done": "done"}
 
 
-def child_label(model: str, params: dict, sweep: bool) -> str:
-    if not sweep or not params:
+def child_label(model: str, params: dict, swept: list[str] | None) -> str:
+    """A sweep's trials are told apart by the parameters that vary; other batches by model."""
+    if not swept:
         return model_label(model)
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return ", ".join(f"{k}={params[k]:g}" if isinstance(params.get(k), float) else f"{k}={params.get(k)}"
+                     for k in swept)
+
+
+def swept_params(progress) -> list[str] | None:
+    if not progress.sweep:
+        return None
+    keys = sorted({k for c in progress.children for k in c.params})
+    return [k for k in keys if len({repr(c.params.get(k)) for c in progress.children}) > 1] or keys
 
 
 def show_batch(svc: SyncService, batch_id: str) -> None:
@@ -90,9 +99,10 @@ def _draw(view: BatchView) -> None:
     if progress is None:
         st.warning("Waiting for a worker to pick up this batch.")
         return
+    swept = swept_params(progress)
     for c in progress.children:
         pct = 100.0 if c.status == "completed" else view.child_percent.get(c.run_id or "", 0.0)
-        text = f"{child_label(c.model, c.params, progress.sweep)} · {c.status}"
+        text = f"{child_label(c.model, c.params, swept)} · {c.status}"
         if c.worker:
             text += f" · worker {c.worker}"
         if c.error:
@@ -105,7 +115,7 @@ def _draw(view: BatchView) -> None:
         return
     st.subheader(f"Leaderboard (by {metric.replace('_', ' ')})")
     table = pd.DataFrame([{"": "★" if r["best"] else "", "rank": r["rank"],
-                           "configuration": child_label(r["model"], r["params"], progress.sweep),
+                           "configuration": child_label(r["model"], r["params"], swept),
                            **{k: round(v, 4) for k, v in r.items() if isinstance(v, float) and k != "seconds"},
                            "seconds": round(r["seconds"] or 0, 1), "worker": r["worker"], "run": r["run_id"]}
                           for r in board])
@@ -114,14 +124,13 @@ def _draw(view: BatchView) -> None:
                        f"{view.batch_id}-leaderboard.csv", "text/csv", key="leaderboard_csv")
     left, right = st.columns(2)
     left.plotly_chart(charts.metric_bars(
-        [(child_label(r["model"], r["params"], progress.sweep), r[metric]) for r in board], metric),
+        [(child_label(r["model"], r["params"], swept), r[metric]) for r in board], metric),
         key="batch_metric_chart", width="stretch")
-    curves = charts.overlaid_curves([(child_label(c.model, c.params, progress.sweep), c.curve)
+    curves = charts.overlaid_curves([(child_label(c.model, c.params, swept), c.curve)
                                      for c in progress.children if c.status == "completed"])
     if curves is not None:
         right.plotly_chart(curves, key="batch_curves", width="stretch")
-    if progress.sweep:
-        names = sorted({k for r in board for k in r["params"]})
-        fig = charts.parallel_coordinates(board, names, metric)
+    if swept:
+        fig = charts.parallel_coordinates(board, swept, metric)
         if fig is not None:
             st.plotly_chart(fig, key="sweep_parcoords", width="stretch")

@@ -106,5 +106,5 @@ def parallel_coordinates(rows: list[dict[str, Any]], params: list[str], metric: 
     scores = [r[metric] for r in rows]
     dims.append(dict(label=metric, values=scores))
     fig = go.Figure(go.Parcoords(line=dict(color=scores, colorscale="Viridis", showscale=True), dimensions=dims))
-    fig.update_layout(title="Parameters vs score", **LAYOUT)
+    fig.update_layout(title="Parameters vs score", **{**LAYOUT, "margin": dict(l=40, r=40, t=90, b=20)})
     return fig
