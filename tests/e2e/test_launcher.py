@@ -29,9 +29,11 @@ def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
         assert second.passwords() == passwords
     finally:
         assert second.stop() == 0
-    # every child is gone: the ports are free again
+    # every child is gone: nothing listens on the ports any more (SO_REUSEADDR: ignore TIME_WAIT leftovers
+    # of closed connections, exactly as the launcher's own port check does)
     for port in (second.app_port, second.temporal_port):
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))
 
 
