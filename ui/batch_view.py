@@ -6,10 +6,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from orchestration.service import BatchView, NotFound
+from orchestration.service import BatchView
 from ui import charts
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
-from ui.runtime import SyncService, current_user, guard
+from ui.runtime import SyncService, current_user, fetch_owned, guard
 from ui.text import md
 
 PHASES = {"running": "running", "awaiting": "finished with failures: retry them or finish",
@@ -33,12 +33,7 @@ def swept_params(progress) -> list[str] | None:
 
 def show_batch(svc: SyncService, batch_id: str) -> None:
     user = current_user()
-    view = None
-    with guard("Reading the batch"):
-        try:
-            view = svc.get_batch(user, batch_id)
-        except NotFound:
-            st.error("Batch not found. It may belong to another user, or the link is wrong.")
+    view = fetch_owned("batch", lambda: svc.get_batch(user, batch_id))
     if view is None:
         return
     live = view.running and (view.progress is None or view.progress.phase != "awaiting")

@@ -6,9 +6,9 @@ import streamlit as st
 
 from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
-from orchestration.service import NotFound, RunView
+from orchestration.service import RunView
 from ui import charts
-from ui.runtime import SyncService, current_user, guard
+from ui.runtime import SyncService, current_user, fetch_owned, guard
 from ui.text import md
 
 POLL_SECONDS = 2.0
@@ -25,12 +25,7 @@ def model_label(key: str) -> str:
 
 def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> None:
     user = current_user()
-    view = None
-    with guard("Reading the run"):
-        try:
-            view = svc.get_run(user, run_id)
-        except NotFound:
-            st.error("Run not found. It may belong to another user, or the link is wrong.")
+    view = fetch_owned("run", lambda: svc.get_run(user, run_id))
     if view is None:
         return
     running = view.running

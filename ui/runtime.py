@@ -9,7 +9,7 @@ import asyncio
 import inspect
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ import streamlit as st
 from core.accounts import User
 from core.config import load_settings
 from orchestration.client import connect
-from orchestration.service import TrainEasyService, UserError
+from orchestration.service import NotFound, TrainEasyService, UserError
 from ui.text import md
 
 log = logging.getLogger("traineasy.ui")
@@ -67,6 +67,16 @@ def service() -> SyncService:
 def current_user() -> User:
     """The logged-in user as set by the gate in app.py (pages only run behind it)."""
     return User(st.session_state["username"], tuple(st.session_state.get("roles") or ("user",)))
+
+
+def fetch_owned(what: str, load: Callable[[], Any]) -> Any | None:
+    """`load()`, or None after saying why: not found (another user's, or a wrong link) or a failure."""
+    with guard(f"Reading the {what}"):
+        try:
+            return load()
+        except NotFound:
+            st.error(f"{what.capitalize()} not found. It may belong to another user, or the link is wrong.")
+    return None
 
 
 @contextmanager
