@@ -9,12 +9,13 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.db import open_db
 from core.names import check_username
 from core.storage import Storage
 
@@ -59,17 +60,13 @@ class ModelRecord:
 class Registry:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.path = storage.root / "app.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = storage.app_db
         with self._db() as db:
             db.executescript(SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.row_factory = sqlite3.Row
+        with open_db(self.path) as db:
             yield db
 
     def model_dir(self, owner: str, name: str, version: int) -> Path:

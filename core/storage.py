@@ -19,6 +19,10 @@ class Storage:
         return self.root / "auth"
 
     @property
+    def app_db(self) -> Path:
+        return self.root / "app.db"
+
+    @property
     def temporal_db(self) -> Path:
         return self.root / "temporal" / "temporal.db"
 
