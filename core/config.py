@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,17 @@ class Settings:
     task_queue: str
     workers: int
     max_upload_mb: int
+    session_hours: int = 12     # a sign-in lasts this long (server-side; revoked at logout)
+    tls_cert: str = ""          # certificate and key files: the app serves HTTPS when both are set
+    tls_key: str = ""
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.session_hours)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
 
     @property
     def temporal_target(self) -> str:
@@ -47,7 +59,7 @@ def load_settings() -> Settings:
     home = Path(os.environ.get("TRAINEASY_HOME") or PROJECT_ROOT / "var").expanduser().resolve()
     return Settings(
         home=home,
-        app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "0.0.0.0",
+        app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "127.0.0.1",
         app_port=_int("TRAINEASY_APP_PORT", 8501),
         temporal_port=_int("TRAINEASY_TEMPORAL_PORT", 7233),
         temporal_ui_port=_int("TRAINEASY_TEMPORAL_UI_PORT", 8233),
@@ -56,4 +68,7 @@ def load_settings() -> Settings:
         task_queue=os.environ.get("TRAINEASY_TASK_QUEUE", "").strip() or "traineasy",
         workers=_int("TRAINEASY_WORKERS", os.cpu_count() or 1),
         max_upload_mb=_int("TRAINEASY_MAX_UPLOAD_MB", 200),
+        session_hours=_int("TRAINEASY_SESSION_HOURS", 12),
+        tls_cert=os.environ.get("TRAINEASY_TLS_CERT", "").strip(),
+        tls_key=os.environ.get("TRAINEASY_TLS_KEY", "").strip(),
     )

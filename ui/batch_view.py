@@ -9,7 +9,8 @@ import streamlit as st
 from orchestration.service import BatchView
 from ui import charts
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
-from ui.runtime import SyncService, current_user, fetch_owned, guard
+from ui.auth import require_user
+from ui.runtime import SyncService, fetch_owned, guard
 from ui.text import md
 
 PHASES = {"running": "running", "awaiting": "finished with failures: retry them or finish",
@@ -32,7 +33,7 @@ def swept_params(progress) -> list[str] | None:
 
 
 def show_batch(svc: SyncService, batch_id: str) -> None:
-    user = current_user()
+    user = require_user()
     view = fetch_owned("batch", lambda: svc.get_batch(user, batch_id))
     if view is None:
         return
@@ -52,7 +53,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
 
 
 def _controls(svc: SyncService, view: BatchView) -> None:
-    user, progress = current_user(), view.progress
+    user, progress = require_user(), view.progress
     if not view.running:
         return
     edits: dict[int, dict] = {}
