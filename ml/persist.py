@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 from collections import OrderedDict
 from pathlib import Path
 from zipfile import BadZipFile, ZipFile
@@ -10,6 +9,8 @@ from zipfile import BadZipFile, ZipFile
 import skops.io as sio
 from skops.io._audit import Node, get_tree  # skops is pinned; tests/unit/test_persist.py guards this use
 from skops.io._utils import read_schema
+
+from core.storage import write_atomic
 
 # Every type a saved catalog pipeline contains, our own column step included. Nothing else loads:
 # not another scikit-learn class, not a numpy function. tests/unit/test_persist.py rebuilds this set
@@ -73,14 +74,7 @@ def _identity(path: Path) -> tuple:
 def save_model(pipeline, path: Path, remember: bool = False) -> None:
     """Write atomically, readable by this account only. `remember` keeps the object for load_model in
     this process: only for a finished model, never for a checkpoint of a fit that goes on changing it."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    data = sio.dumps(pipeline)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, 0o600)    # an older file left by a crash may have had a wider mode
-    tmp.replace(path)
+    write_atomic(path, sio.dumps(pipeline))   # 0600 in 0700 folders, whatever the umask
     if not remember:
         return
     _RECENT[_identity(path)] = pipeline
