@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from core.csvsafe import frame_to_csv
 from orchestration.service import BatchView
 from ui import charts
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
@@ -116,7 +117,7 @@ def _draw(view: BatchView) -> None:
                            "seconds": round(r["seconds"] or 0, 1), "worker": r["worker"], "run": r["run_id"]}
                           for r in board])
     st.dataframe(table, hide_index=True, key="leaderboard")
-    st.download_button("Download leaderboard (.csv)", table.to_csv(index=False).encode(),
+    st.download_button("Download leaderboard (.csv)", frame_to_csv(table),
                        f"{view.batch_id}-leaderboard.csv", "text/csv", key="leaderboard_csv")
     left, right = st.columns(2)
     left.plotly_chart(charts.metric_bars(
