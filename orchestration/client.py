@@ -1,6 +1,7 @@
 """Connecting to Temporal the way every Temporal tool does (temporalio.envconfig), plus cluster set-up."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
@@ -8,10 +9,25 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig
 
 from core.config import Settings
+from orchestration.codec import EncryptionCodec, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
+
+
+def payload_codec(settings: Settings, allow_plaintext: bool = False) -> EncryptionCodec:
+    """The AES-GCM codec with this installation's key ring (see orchestration/codec.py)."""
+    ring, reload = load_key_ring(settings.home)
+    return EncryptionCodec(ring, reload, allow_plaintext=allow_plaintext)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """What every client and worker of TrainEasy must use: payloads encrypted, and failure messages and
+    stack traces (which can name columns and files) moved into an encrypted attribute as well."""
+    return dataclasses.replace(DataConverter.default, payload_codec=payload_codec(settings),
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 async def connect(settings: Settings) -> Client:
@@ -19,7 +35,7 @@ async def connect(settings: Settings) -> Client:
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_target)
     config.setdefault("namespace", settings.namespace)
-    return await Client.connect(**config)
+    return await Client.connect(**config, data_converter=data_converter(settings))
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:
