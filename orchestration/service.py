@@ -523,10 +523,10 @@ async def _failure_text(converter: DataConverter, failure: Failure) -> str | Non
     copy = Failure()
     copy.CopyFrom(failure)
     try:
-        text = str(await converter.decode_failure(copy))
+        err = await converter.decode_failure(copy)
     except PayloadDecodeError:
         return "An error this process cannot decrypt (it was encrypted with a key it does not have)."
-    return text or None
+    return getattr(err, "message", None) or str(err) or None   # FailureError.message: without the type prefix
 
 
 async def _failed_progress(handle) -> RunProgress | None:
