@@ -4,10 +4,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
+    UpdateNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig
@@ -49,6 +55,23 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
         ))
     return missing
+
+
+async def history_retention(client: Client) -> timedelta:
+    desc = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    return desc.config.workflow_execution_retention_ttl.ToTimedelta()
+
+
+async def ensure_history_retention(client: Client, days: int) -> bool:
+    """Keep closed workflows' histories `days` days (the dev server's default is 1); True if it changed it.
+    Only the retention is sent: the server leaves the namespace's other settings as they are."""
+    wanted = timedelta(days=days)
+    if await history_retention(client) == wanted:
+        return False
+    await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+        namespace=client.namespace,
+        config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=int(wanted.total_seconds())))))
+    return True
 
 
 POLLER_FRESHNESS = timedelta(seconds=90)   # a live worker re-polls at least every ~70 s (long poll)
