@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +34,19 @@ class Settings:
     task_queue: str
     workers: int
     max_upload_mb: int
-    history_days: int           # how long Temporal keeps a closed workflow's history (namespace retention)
-    codec_origins: tuple[str, ...]   # browser origins (the Temporal UI) allowed to call the codec endpoint
+    history_days: int = 30      # how long Temporal keeps a closed workflow's history (namespace retention)
+    codec_origins: tuple[str, ...] = ()   # browser origins (the Temporal UI) allowed to call the codec endpoint
+    session_hours: int = 12     # a sign-in lasts this long (server-side; revoked at logout)
+    tls_cert: str = ""          # certificate and key files: the app serves HTTPS when both are set
+    tls_key: str = ""
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.session_hours)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
 
     @property
     def temporal_target(self) -> str:
@@ -50,7 +62,7 @@ def load_settings() -> Settings:
     ui_port = _int("TRAINEASY_TEMPORAL_UI_PORT", 8233)
     return Settings(
         home=home,
-        app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "0.0.0.0",
+        app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "127.0.0.1",
         app_port=_int("TRAINEASY_APP_PORT", 8501),
         temporal_port=_int("TRAINEASY_TEMPORAL_PORT", 7233),
         temporal_ui_port=ui_port,
@@ -61,6 +73,9 @@ def load_settings() -> Settings:
         max_upload_mb=_int("TRAINEASY_MAX_UPLOAD_MB", 200),
         history_days=_int("TRAINEASY_HISTORY_DAYS", 30),
         codec_origins=_origins(ui_port),
+        session_hours=_int("TRAINEASY_SESSION_HOURS", 12),
+        tls_cert=os.environ.get("TRAINEASY_TLS_CERT", "").strip(),
+        tls_key=os.environ.get("TRAINEASY_TLS_KEY", "").strip(),
     )
 
 
