@@ -72,3 +72,10 @@ with engine_tab, guard("The health check"):
     c2.metric("Worker processes polling", health["workers"], border=True)
     st.caption(f"Temporal at {svc.settings.temporal_target}, namespace {svc.settings.namespace}, "
                f"task queue {svc.settings.task_queue}; data in {svc.settings.home}")
+    st.markdown("**Decrypted payloads in the Temporal CLI**: workflow data is encrypted; the CLI can decode it "
+                "through this app's `/codec` endpoint with a short-lived admin token.")
+    if st.button("Create a 1-hour token", key="codec_token"):
+        token = svc_accounts.cli_token(admin)
+        st.code(f"export TEMPORAL_CODEC_ENDPOINT={st.context.url.rstrip('/').rsplit('/admin', 1)[0]}/codec\n"
+                f'export TEMPORAL_CODEC_AUTH="Bearer {token}"', language="bash")
+        st.caption("Shown once. It is a session of yours: signing out everywhere (a password change) ends it.")

@@ -179,3 +179,27 @@ def test_guessing_is_throttled_over_http_and_audited(fresh_app):
     assert "Too many failed sign-ins. Try again in" in body
     actions = [e.action for e in AuditLog(Storage(home)).query()]
     assert actions.count("login.failure") == 5 and actions.count("login.throttled") == 2
+
+
+def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
+    port, home = fresh_app
+    Accounts(Storage(home)).add("root", "roots-password", role="admin")
+    sessions = Sessions(Storage(home), timedelta(hours=1))
+    user, admin = sessions.create("alice"), sessions.create("root")
+
+    def decode(headers: dict[str, str]) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/codec/decode", data=b'{"payloads": []}',
+                                         headers={"Content-Type": "application/json", **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert decode({}) == 401
+    assert decode({"Cookie": f"{SESSION_COOKIE}={user}"}) == 403
+    assert decode({"Authorization": f"Bearer {user}"}) == 403
+    assert decode({"Cookie": f"{SESSION_COOKIE}={admin}"}) == 200
+    assert decode({"Authorization": f"Bearer {admin}"}) == 200
+    sessions.revoke(admin)
+    assert decode({"Authorization": f"Bearer {admin}"}) == 401
