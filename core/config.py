@@ -33,6 +33,12 @@ class Settings:
     task_queue: str
     workers: int
     max_upload_mb: int
+    # per-user quotas (defaults; an admin can override them per user, see core/quotas.py)
+    max_runs_in_flight: int = 3          # training runs queued or running; a batch counts its parallel slots
+    launches_per_minute: int = 10        # runs and batches started in any 60 s
+    max_stored_mb: int = 2048            # datasets + models + predictions under the user's folder
+    max_cells: int = 50_000_000          # rows x columns of one dataset
+    tasks_per_minute: int = 120          # uploads, data checks and predictions (short workflows) in any 60 s
 
     @property
     def temporal_target(self) -> str:
@@ -56,4 +62,9 @@ def load_settings() -> Settings:
         task_queue=os.environ.get("TRAINEASY_TASK_QUEUE", "").strip() or "traineasy",
         workers=_int("TRAINEASY_WORKERS", os.cpu_count() or 1),
         max_upload_mb=_int("TRAINEASY_MAX_UPLOAD_MB", 200),
+        max_runs_in_flight=_int("TRAINEASY_MAX_RUNS_IN_FLIGHT", 3),
+        launches_per_minute=_int("TRAINEASY_LAUNCHES_PER_MINUTE", 10),
+        max_stored_mb=_int("TRAINEASY_MAX_STORED_MB", 2048),
+        max_cells=_int("TRAINEASY_MAX_CELLS", 50_000_000),
+        tasks_per_minute=_int("TRAINEASY_TASKS_PER_MINUTE", 120),
     )
