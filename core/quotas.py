@@ -180,6 +180,8 @@ class Usage:
 
 def _mb(n: int) -> str:
     mb = n / 2**20
+    if 0 < mb < 0.1:
+        return "under 0.1 MB"
     return f"{mb:.0f} MB" if mb >= 10 or mb == int(mb) else f"{mb:.1f} MB"
 
 
