@@ -9,13 +9,14 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.accounts import bootstrap_demo_accounts, cookie_key, read_demo_accounts
+from core.accounts import bootstrap_demo_accounts, read_demo_accounts
 from core.config import PROJECT_ROOT, Settings, load_settings
 from core.storage import Storage
 from orchestration.contracts import SEARCH_ATTRIBUTES
@@ -111,9 +112,12 @@ async def wait_until(check, what: str, child: Child | None, timeout: float) -> N
 
 
 def http_ok(url: str):
+    # the health check only asks our own child on loopback whether it is up: no certificate check
+    insecure = ssl._create_unverified_context() if url.startswith("https") else None
+
     async def check() -> bool:
         def get() -> bool:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2, context=insecure) as resp:
                 return resp.status == 200
         return await asyncio.to_thread(get)
     return check
@@ -179,13 +183,16 @@ class Stack:
     async def start_app(self) -> None:
         s = self.settings
         s_ = step(f"starting the Streamlit app on port {s.app_port}")
-        argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(s.app_port),
+        argv = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(s.app_port),
                 "--server.address", s.app_address, "--server.headless", "true",
                 "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(s.max_upload_mb),
                 "--server.fileWatcherType", "none"]
+        if s.tls:
+            argv += ["--server.sslCertFile", s.tls_cert, "--server.sslKeyFile", s.tls_key]
         child = self._child("streamlit", argv)
         await child.start(self.env)
-        await wait_until(http_ok(f"http://127.0.0.1:{s.app_port}/_stcore/health"), "Streamlit", child, 90)
+        await wait_until(http_ok(f"{'https' if s.tls else 'http'}://127.0.0.1:{s.app_port}/_stcore/health"),
+                         "Streamlit", child, 90)
         done(s_)
 
     async def supervise(self, stop: asyncio.Event) -> int:
@@ -216,9 +223,21 @@ class Stack:
             await child.stop()
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """Passwords and session cookies cross the network in clear text when the app leaves loopback without TLS."""
+    if settings.app_address in LOOPBACK or settings.tls:
+        return None
+    return (f"warning: the app listens on {settings.app_address} without TLS: passwords and session cookies cross "
+            "the network unencrypted. Set TRAINEASY_TLS_CERT and TRAINEASY_TLS_KEY (see README, Security).")
+
+
 def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
     app_host = "localhost" if settings.app_address in ("0.0.0.0", "127.0.0.1") else settings.app_address
-    lines = ["", "TrainEasy is running.", f"  App:          http://{app_host}:{settings.app_port}"]
+    scheme = "https" if settings.tls else "http"
+    lines = ["", "TrainEasy is running.", f"  App:          {scheme}://{app_host}:{settings.app_port}"]
     if not settings.temporal_address:
         lines.append(f"  Temporal UI:  http://localhost:{settings.temporal_ui_port}")
     lines += [f"  Temporal:     {settings.temporal_target} (namespace {settings.namespace})",
@@ -239,7 +258,8 @@ async def launch() -> int:
     check_ports(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     created = bootstrap_demo_accounts(storage)
-    cookie_key(storage)
+    if warning := exposure_warning(settings):
+        print(warning, file=sys.stderr, flush=True)
     stack = Stack(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,17 @@ class Settings:
     max_stored_mb: int = 2048            # datasets + models + predictions under the user's folder
     max_cells: int = 50_000_000          # rows x columns of one dataset
     tasks_per_minute: int = 120          # uploads, data checks and predictions (short workflows) in any 60 s
+    session_hours: int = 12     # a sign-in lasts this long (server-side; revoked at logout)
+    tls_cert: str = ""          # certificate and key files: the app serves HTTPS when both are set
+    tls_key: str = ""
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.session_hours)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
 
     @property
     def temporal_target(self) -> str:
@@ -53,7 +65,7 @@ def load_settings() -> Settings:
     home = Path(os.environ.get("TRAINEASY_HOME") or PROJECT_ROOT / "var").expanduser().resolve()
     return Settings(
         home=home,
-        app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "0.0.0.0",
+        app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "127.0.0.1",
         app_port=_int("TRAINEASY_APP_PORT", 8501),
         temporal_port=_int("TRAINEASY_TEMPORAL_PORT", 7233),
         temporal_ui_port=_int("TRAINEASY_TEMPORAL_UI_PORT", 8233),
@@ -67,4 +79,7 @@ def load_settings() -> Settings:
         max_stored_mb=_int("TRAINEASY_MAX_STORED_MB", 2048),
         max_cells=_int("TRAINEASY_MAX_CELLS", 50_000_000),
         tasks_per_minute=_int("TRAINEASY_TASKS_PER_MINUTE", 120),
+        session_hours=_int("TRAINEASY_SESSION_HOURS", 12),
+        tls_cert=os.environ.get("TRAINEASY_TLS_CERT", "").strip(),
+        tls_key=os.environ.get("TRAINEASY_TLS_KEY", "").strip(),
     )

@@ -344,6 +344,7 @@ class DataActivities:
 
     @activity.defn
     def predict(self, req: PredictRequest) -> dict:
+        from core.csvsafe import frame_to_csv
         from core.datasets import DatasetError, decode_csv_text, parse_csv
         from core.registry import Registry
         from ml.persist import load_model
@@ -365,7 +366,7 @@ class DataActivities:
             for label, column in zip(pipeline[-1].classes_, pipeline.predict_proba(X).T):
                 out[f"probability_{label}"] = column.round(6)
         name = f"{secrets.token_hex(8)}.csv"
-        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, out.to_csv(index=False).encode())
+        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, frame_to_csv(out))   # formula-safe
         staged.unlink(missing_ok=True)
         preview = out.head(PREVIEW_ROWS)
         return {"rows": len(out), "notes": notes, "file": name, "model": record.label,

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.accounts import User
+from core.audit import AuditLog
 from core.config import Settings
 from core.datasets import DatasetInfo, list_datasets, load_info
 from core.names import PREDICTION_FILE_RE, InvalidName, check_username, new_run_id, parse_run_id
@@ -208,6 +209,7 @@ class TrainEasyService:
         self.storage = Storage(settings.home)
         self.registry = Registry(self.storage)
         self.quotas = Quotas(self.storage, settings)
+        self.audit = AuditLog(self.storage)
 
     # --- datasets ------------------------------------------------------------------------------
     def list_datasets(self, user: User) -> list[DatasetInfo]:
@@ -585,8 +587,10 @@ class TrainEasyService:
         return self.quotas.limits_for(user.name)
 
     # admin only
-    def _require_admin(self, admin: User) -> None:
+    def _require_admin(self, admin: User, action: str | None = None, obj: str = "") -> None:
         if not admin.is_admin:
+            if action:
+                self.audit.record(admin.name, action, obj, "refused", admin.address, "not an administrator")
             raise Forbidden("Only an administrator can see or change other users' quotas.")
 
     async def quota_overview(self, admin: User, usernames: list[str]) -> list[Usage]:
@@ -601,16 +605,21 @@ class TrainEasyService:
 
     def set_quota_override(self, admin: User, username: str, **limits: int | None) -> Limits:
         """Override some of a user's limits (None puts one back to the default); returns the new limits."""
-        self._require_admin(admin)
+        self._require_admin(admin, "admin.quota_set", username)
+        detail = ", ".join(f"{k}={'default' if v is None else v}" for k, v in sorted(limits.items()))
         try:
-            return self.quotas.set_override(_valid_username(username), set_by=admin.name, **limits)
-        except ValueError as exc:
+            result = self.quotas.set_override(_valid_username(username), set_by=admin.name, **limits)
+        except (ValueError, UserError) as exc:
+            self.audit.record(admin.name, "admin.quota_set", username, "refused", admin.address, str(exc))
             raise UserError(str(exc)) from None
+        self.audit.record(admin.name, "admin.quota_set", username, "ok", admin.address, detail)
+        return result
 
     def clear_quota_override(self, admin: User, username: str) -> Limits:
         """Back to the defaults for every limit of that user."""
-        self._require_admin(admin)
+        self._require_admin(admin, "admin.quota_clear", username)
         self.quotas.clear_override(_valid_username(username))
+        self.audit.record(admin.name, "admin.quota_clear", username, "ok", admin.address)
         return self.quotas.limits_for(username)
 
     async def health(self) -> dict[str, Any]:

@@ -7,10 +7,11 @@ from ml.catalog import ParamError, is_number, models_for
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.batch_view import show_batch
-from ui.runtime import current_user, guard, service
+from ui.auth import require_user
+from ui.runtime import guard, service
 from ui.text import md
 
-user = current_user()
+user = require_user()
 svc = service()
 batch_id = st.query_params.get("batch")
 if batch_id:

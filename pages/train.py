@@ -6,12 +6,13 @@ import streamlit as st
 
 from ml.catalog import Param, models_for
 from orchestration.contracts import TrainRequest
-from ui.runtime import current_user, guard, service
+from ui.auth import require_user
+from ui.runtime import guard, service
 from ui.text import md
 
 SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
 
-user = current_user()
+user = require_user()
 svc = service()
 pages = st.session_state["pages"]
 st.title("Train a model")

@@ -1,21 +1,27 @@
 """The admin's quota panel: each user's usage against their limits, and per-user overrides.
 
-Mounted on the Admin page: `show_quota_admin(service(), list_of_usernames)`. The service checks that the
-acting user is an admin on every call; this panel only draws.
+Mounted on the Admin page: `show_quota_admin(service(), admin, usernames)`. The service checks that the
+acting user is an admin on every call (and audits the changes); this panel only draws.
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from core.accounts import User
 from core.quotas import BOUNDS, LIMIT_FIELDS, LIMIT_LABELS, Limits, Usage
-from ui.runtime import current_user, guard
+from ui.runtime import guard
 
 FLASH = "quota_admin_flash"
 
 
-def show_quota_admin(svc, usernames: list[str]) -> None:
-    admin = current_user()
+def show_quota_admin(svc, admin: User | list[str], usernames: list[str] | None = None) -> None:
+    """Usage and limits of `usernames`, and a form to override them, for `admin`.
+    Also callable as `show_quota_admin(svc, usernames)`: the signed-in admin is then looked up."""
+    if usernames is None:
+        from ui.auth import require_user
+
+        admin, usernames = require_user("admin"), list(admin)   # type: ignore[arg-type]
     st.subheader("Quotas")
     if flash := st.session_state.pop(FLASH, None):
         st.success(flash)

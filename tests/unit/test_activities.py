@@ -357,3 +357,16 @@ def test_predict_refuses_a_file_missing_a_model_column(trained):
         ActivityEnvironment().run(DataActivities(storage).predict,
                                   PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
     assert _refusal(err.value)
+
+
+def test_predictions_csv_is_formula_safe(trained):
+    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    upload = (b"age,income,city,note\n"
+              b"30,-1.5,\"=cmd|' /C calc'!A0\",+1+1\n40,60.5,paris,@SUM(A1)\n50,40,lyon,-2+3\n")
+    staged = _stage(storage, upload, name="abababababababababababababababab.csv")
+    out = ActivityEnvironment().run(DataActivities(storage).predict,
+                                    PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
+    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out["file"])
+    assert written["city"].tolist() == ["'=cmd|' /C calc'!A0", "paris", "lyon"]
+    assert written["note"].tolist() == ["'+1+1", "'@SUM(A1)", "'-2+3"]
+    assert written["income"].tolist() == [-1.5, 60.5, 40.0] and written["age"].tolist() == [30, 40, 50]

@@ -17,6 +17,7 @@ import inspect
 from dataclasses import replace
 from pathlib import Path
 
+from core.accounts import User
 from core.config import load_settings
 from orchestration.service import TrainEasyService
 from ui.quota_admin import show_quota_admin
@@ -34,7 +35,7 @@ class Sync:   # what ui.runtime.SyncService does, without a Temporal client
 
 
 settings = replace(load_settings(), home=Path(HOME))
-show_quota_admin(Sync(TrainEasyService(None, settings)), ["alice", "bob"])
+show_quota_admin(Sync(TrainEasyService(None, settings)), User(NAME, ROLES), ["alice", "bob"])
 '''
 
 
@@ -51,11 +52,9 @@ def quotas(home):
 
 def _app(home, tmp_path, username: str, roles: list[str]) -> AppTest:
     script = tmp_path / "quota_admin_page.py"
-    script.write_text(SCRIPT.replace("HOME", repr(str(home))))
-    at = AppTest.from_file(str(script), default_timeout=30)
-    at.session_state["username"] = username
-    at.session_state["roles"] = roles
-    return at.run()
+    script.write_text(SCRIPT.replace("HOME", repr(str(home))).replace("NAME", repr(username))
+                      .replace("ROLES", repr(tuple(roles))))
+    return AppTest.from_file(str(script), default_timeout=30).run()
 
 
 def test_admin_sees_usage_and_sets_and_clears_overrides(home, tmp_path, quotas):

@@ -214,6 +214,13 @@ async def test_quota_admin_calls_need_an_admin(service, users):
     overview = await service.quota_overview(admin, [alice.name, bob.name])
     assert [u.limits.max_runs_in_flight for u in overview] == [5, 3]
     assert service.clear_quota_override(admin, alice.name).max_runs_in_flight == 3
+    trail = [(e.actor, e.action, e.object, e.outcome) for e in reversed(service.audit.query(action_prefix="admin.quota"))]
+    assert trail == [(alice.name, "admin.quota_set", alice.name, "refused"),
+                     (alice.name, "admin.quota_clear", alice.name, "refused"),
+                     ("admin", "admin.quota_set", alice.name, "ok"),
+                     ("admin", "admin.quota_set", alice.name, "refused"),
+                     ("admin", "admin.quota_set", "../etc", "refused"),
+                     ("admin", "admin.quota_clear", alice.name, "ok")]
 
 
 FIT_SECONDS = 3.0   # every fit takes this long (plus the real fit): long enough that queueing shows

@@ -1,0 +1,115 @@
+"""Every page gates itself: a raw websocket request naming a page, sent as the very first request to a
+freshly started server (Streamlit's old multipage mode, where page scripts run without app.py), gets
+the sign-in prompt and nothing else."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.sync.client import connect
+
+from core.accounts import Accounts
+from core.config import PROJECT_ROOT
+from core.sessions import SESSION_COOKIE, Sessions
+from core.storage import Storage
+from tests.e2e.conftest import free_port
+from ui.nav import PAGES
+
+PROMPT = [("heading", "Sign in to TrainEasy"), ("link_button", "Sign in")]
+
+
+def elements(port: int, page_name: str, cookie: str | None = None) -> list[tuple[str, str]]:
+    """(element type, its main text) of everything one script run draws, as the browser would get it."""
+    drawn = []
+    headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else None
+    with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], additional_headers=headers,
+                 open_timeout=20) as ws:
+        msg = BackMsg()
+        msg.rerun_script.page_name = page_name
+        msg.rerun_script.query_string = ""
+        ws.send(msg.SerializeToString())
+        while True:
+            forward = ForwardMsg()
+            forward.ParseFromString(ws.recv(timeout=30))
+            kind = forward.WhichOneof("type")
+            if kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
+                element = forward.delta.new_element
+                which = element.WhichOneof("type")
+                body = getattr(element, which)
+                drawn.append((which, getattr(body, "body", "") or getattr(body, "label", "")))
+            elif kind == "script_finished":
+                return drawn
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    """`streamlit run serve.py` (what the launcher runs) on a free port, never visited before."""
+    home = tmp_path / "home"
+    Accounts(Storage(home)).add("alice", "alices-password")
+    port = free_port()
+    env = {**os.environ, "TRAINEASY_HOME": str(home), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(port, proc, tmp_path / "streamlit.log")
+        yield port, home
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"streamlit not healthy:\n{log.read_text()}")
+
+
+def test_every_page_asked_for_first_and_raw_shows_only_the_sign_in_prompt(fresh_app):
+    port, _ = fresh_app
+    # pages other than home first: none of them runs app.py, so the server stays in its old multipage
+    # mode (page scripts run on their own) for every one of these first requests
+    names = [p.file.removeprefix("pages/").removesuffix(".py") for key, p in PAGES.items() if key != "home"]
+    for name in [*names, "home", ""]:
+        assert elements(port, name) == PROMPT, name
+
+
+def test_a_signed_in_user_asking_for_admin_raw_is_refused(fresh_app):
+    port, home = fresh_app
+    token = Sessions(Storage(home), timedelta(hours=1)).create("alice")
+    drawn = elements(port, "admin", cookie=token)
+    assert drawn == [("alert", "This page is for administrators only.")]
+
+
+def test_a_revoked_session_cookie_is_refused(fresh_app):
+    port, home = fresh_app
+    sessions = Sessions(Storage(home), timedelta(hours=1))
+    token = sessions.create("alice")
+    sessions.revoke(token)
+    assert elements(port, "datasets", cookie=token) == PROMPT
+
+
+def test_page_loads_without_a_session_go_to_the_login_page(fresh_app):
+    port, _ = fresh_app
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/models?x=1", timeout=10) as resp:
+        assert resp.url == f"http://127.0.0.1:{port}/auth/login?next=/models%3Fx%3D1"
+        page = resp.read().decode()
+    assert 'name="password"' in page and "Sign in to TrainEasy" in page
