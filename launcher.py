@@ -19,6 +19,7 @@ from pathlib import Path
 from core.accounts import bootstrap_demo_accounts, read_demo_accounts
 from core.config import PROJECT_ROOT, Settings, load_settings
 from core.storage import Storage
+from orchestration.codec import PayloadKeyError, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
@@ -142,11 +143,14 @@ class Stack:
             s_ = step(f"connecting to the Temporal server at {s.temporal_address} (TEMPORAL_ADDRESS)")
             await wait_until(self._temporal_ready, "Temporal", None, 60)
             done(s_)
+            await self.set_retention()
             return
         s_ = step(f"starting Temporal dev server on 127.0.0.1:{s.temporal_port}")
         self.storage.temporal_db.parent.mkdir(parents=True, exist_ok=True)
         argv = [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
-                "--ui-port", str(s.temporal_ui_port), "--db-filename", str(self.storage.temporal_db),
+                "--ui-ip", "127.0.0.1", "--ui-port", str(s.temporal_ui_port),   # both on loopback only
+                "--ui-codec-endpoint", codec_endpoint(s),   # the UI decrypts in the browser, via the app
+                "--db-filename", str(self.storage.temporal_db),
                 "--namespace", s.namespace, "--ui-disable-news-fetch", "--log-level", "warn"]
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]
@@ -154,6 +158,25 @@ class Stack:
         await child.start(self.env)
         await wait_until(self._temporal_ready, "Temporal", child, 90)
         done(s_)
+        await self.set_retention()
+
+    async def set_retention(self) -> None:
+        """Closed runs' histories are kept TRAINEASY_HISTORY_DAYS days (the dev server keeps 1). On an external
+        server the namespace may be managed by someone else: if we may not change it, say so and go on."""
+        from temporalio.service import RPCError
+
+        from orchestration.client import ensure_history_retention
+
+        days = self.settings.history_days
+        try:
+            if await ensure_history_retention(self.client, days):
+                print(f"  … workflow history retention of namespace {self.settings.namespace!r} set to {days} days",
+                      flush=True)
+        except RPCError as err:
+            if not self.settings.temporal_address:
+                raise LaunchError(f"Could not set the history retention to {days} days: {err.message}") from None
+            print(f"  ! could not set the history retention of namespace {self.settings.namespace!r} to {days} "
+                  f"days ({err.message}); keeping the server's setting", flush=True)
 
     async def _temporal_ready(self) -> bool:
         from orchestration.client import connect, ensure_search_attributes
@@ -234,10 +257,19 @@ def exposure_warning(settings: Settings) -> str | None:
             "the network unencrypted. Set TRAINEASY_TLS_CERT and TRAINEASY_TLS_KEY (see README, Security).")
 
 
+def app_url(settings: Settings) -> str:
+    host = "localhost" if settings.app_address in ("0.0.0.0", "127.0.0.1") else settings.app_address
+    return f"{'https' if settings.tls else 'http'}://{host}:{settings.app_port}"
+
+
+def codec_endpoint(settings: Settings) -> str:
+    """The app's codec routes, under the same host name as the app's URL in the banner: the browser sends
+    the login cookie only to the host the user signed in at (localhost and 127.0.0.1 are two hosts)."""
+    return f"{app_url(settings)}/codec"
+
+
 def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
-    app_host = "localhost" if settings.app_address in ("0.0.0.0", "127.0.0.1") else settings.app_address
-    scheme = "https" if settings.tls else "http"
-    lines = ["", "TrainEasy is running.", f"  App:          {scheme}://{app_host}:{settings.app_port}"]
+    lines = ["", "TrainEasy is running.", f"  App:          {app_url(settings)}"]
     if not settings.temporal_address:
         lines.append(f"  Temporal UI:  http://localhost:{settings.temporal_ui_port}")
     lines += [f"  Temporal:     {settings.temporal_target} (namespace {settings.namespace})",
@@ -258,6 +290,10 @@ async def launch() -> int:
     check_ports(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     created = bootstrap_demo_accounts(storage)
+    try:   # before any child starts, so that they all find the same key
+        load_key_ring(settings.home)
+    except PayloadKeyError as err:
+        raise LaunchError(str(err)) from None
     if warning := exposure_warning(settings):
         print(warning, file=sys.stderr, flush=True)
     stack = Stack(settings)

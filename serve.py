@@ -7,11 +7,11 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 from core.config import load_settings
-import os
+from core.storage import private_umask
 from ui.nav import PAGE_PATHS
 from ui.signin import RequireSession, SignInRoutes
 
-os.umask(0o077)   # staged uploads and predictions written by this process: owner only
+private_umask()   # staged uploads and predictions written by this process: owner only
 _signin = SignInRoutes(load_settings())
 app = st.App(
     "app.py",

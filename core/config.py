@@ -40,6 +40,8 @@ class Settings:
     max_stored_mb: int = 2048            # datasets + models + predictions under the user's folder
     max_cells: int = 50_000_000          # rows x columns of one dataset
     tasks_per_minute: int = 120          # uploads, data checks and predictions (short workflows) in any 60 s
+    history_days: int = 30      # how long Temporal keeps a closed workflow's history (namespace retention)
+    codec_origins: tuple[str, ...] = ()   # browser origins (the Temporal UI) allowed to call the codec endpoint
     session_hours: int = 12     # a sign-in lasts this long (server-side; revoked at logout)
     tls_cert: str = ""          # certificate and key files: the app serves HTTPS when both are set
     tls_key: str = ""
@@ -63,12 +65,13 @@ class Settings:
 
 def load_settings() -> Settings:
     home = Path(os.environ.get("TRAINEASY_HOME") or PROJECT_ROOT / "var").expanduser().resolve()
+    ui_port = _int("TRAINEASY_TEMPORAL_UI_PORT", 8233)
     return Settings(
         home=home,
         app_address=os.environ.get("TRAINEASY_APP_ADDRESS", "").strip() or "127.0.0.1",
         app_port=_int("TRAINEASY_APP_PORT", 8501),
         temporal_port=_int("TRAINEASY_TEMPORAL_PORT", 7233),
-        temporal_ui_port=_int("TRAINEASY_TEMPORAL_UI_PORT", 8233),
+        temporal_ui_port=ui_port,
         temporal_address=os.environ.get("TEMPORAL_ADDRESS", "").strip(),
         namespace=os.environ.get("TEMPORAL_NAMESPACE", "").strip() or "default",
         task_queue=os.environ.get("TRAINEASY_TASK_QUEUE", "").strip() or "traineasy",
@@ -79,7 +82,17 @@ def load_settings() -> Settings:
         max_stored_mb=_int("TRAINEASY_MAX_STORED_MB", 2048),
         max_cells=_int("TRAINEASY_MAX_CELLS", 50_000_000),
         tasks_per_minute=_int("TRAINEASY_TASKS_PER_MINUTE", 120),
+        history_days=_int("TRAINEASY_HISTORY_DAYS", 30),
+        codec_origins=_origins(ui_port),
         session_hours=_int("TRAINEASY_SESSION_HOURS", 12),
         tls_cert=os.environ.get("TRAINEASY_TLS_CERT", "").strip(),
         tls_key=os.environ.get("TRAINEASY_TLS_KEY", "").strip(),
     )
+
+
+def _origins(ui_port: int) -> tuple[str, ...]:
+    """TRAINEASY_CODEC_ORIGINS (comma-separated), else the embedded Temporal UI under both local names."""
+    raw = os.environ.get("TRAINEASY_CODEC_ORIGINS", "").strip()
+    if raw:
+        return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    return (f"http://localhost:{ui_port}", f"http://127.0.0.1:{ui_port}")

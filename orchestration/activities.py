@@ -30,7 +30,6 @@ WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"   # which worker process ran
 HEARTBEAT_SECONDS = 1.0
 # A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
 CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
-PREVIEW_ROWS = 20
 
 
 def _refuse(message: str) -> ApplicationError:
@@ -368,9 +367,8 @@ class DataActivities:
         name = f"{secrets.token_hex(8)}.csv"
         write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, frame_to_csv(out))   # formula-safe
         staged.unlink(missing_ok=True)
-        preview = out.head(PREVIEW_ROWS)
-        return {"rows": len(out), "notes": notes, "file": name, "model": record.label,
-                "preview": json.loads(preview.to_json(orient="records"))}
+        # no preview rows here: results travel in the workflow history; the service reads them from the file
+        return {"rows": len(out), "notes": notes, "file": name, "model": record.label}
 
 
 def conform(df, schema: list[dict[str, Any]]):

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.converter import value_to_type
+from temporalio.converter import DataConverter, value_to_type
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -27,6 +28,7 @@ from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Refusal, Usage
 from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
 from ml.catalog import ParamError, get_model
+from orchestration.codec import PayloadDecodeError
 from orchestration.contracts import (
     DATASET,
     MODEL,
@@ -57,6 +59,8 @@ from orchestration.workflows import (
 
 MAX_BATCH_ITEMS = 50
 MAX_PARALLEL = 16
+
+PREVIEW_ROWS = 20   # prediction rows shown on the Models page
 
 QUERY_TIMEOUT = timedelta(seconds=3)
 INGEST_TIMEOUT = timedelta(minutes=10)
@@ -460,10 +464,13 @@ class TrainEasyService:
                 waiting = status == "running"   # queries need a live worker; say so instead of hanging
         for pending in desc.raw_description.pending_activities:
             attempt = pending.attempt
-            if pending.HasField("last_failure") and pending.last_failure.message:
-                last_failure = pending.last_failure.message
+            if pending.HasField("last_failure"):
+                last_failure = await _failure_text(self.client.data_converter, pending.last_failure)
             if pending.HasField("heartbeat_details"):
-                decoded = await self.client.data_converter.decode(pending.heartbeat_details.payloads)
+                try:
+                    decoded = await self.client.data_converter.decode(pending.heartbeat_details.payloads)
+                except PayloadDecodeError:
+                    decoded = []   # not ours to read (see orchestration/codec.py): show no live details
                 live = decoded[-1] if decoded and isinstance(decoded[-1], dict) else {}
             if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED and pending.attempt == 1:
                 waiting = waiting or progress is None
@@ -532,18 +539,30 @@ class TrainEasyService:
             staged.append(self._stage_upload(user, data))
             return PredictRequest(user.name, model_id, staged[0].name, filename, self.settings.max_upload_bytes)
         try:   # the predictions file is about as large as the input: counted against stored bytes
-            return await self._data_task(user, "predict", PredictWorkflow.run, request, nbytes=len(data))
+            result = await self._data_task(user, "predict", PredictWorkflow.run, request, nbytes=len(data))
         finally:
             for path in staged:
                 path.unlink(missing_ok=True)
+        # the rows never travel through Temporal (its history keeps them): read them from the written file
+        return {**result, "preview": self.prediction_preview(user, result["file"])}
 
-    def prediction_file(self, user: User, name: str) -> bytes:
+    def _prediction_path(self, user: User, name: str):
         if not PREDICTION_FILE_RE.fullmatch(name or ""):
             raise NotFound("No such prediction file.")
         path = self.storage.user_dir(user.name) / "predictions" / name
         if not path.is_file():
             raise NotFound("No such prediction file.")
-        return path.read_bytes()
+        return path
+
+    def prediction_file(self, user: User, name: str) -> bytes:
+        return self._prediction_path(user, name).read_bytes()
+
+    def prediction_preview(self, user: User, name: str, rows: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+        """The first rows of a predictions file, typed as pandas reads them (NaN becomes None)."""
+        import pandas as pd  # only here: most service calls need no pandas
+
+        frame = pd.read_csv(self._prediction_path(user, name), nrows=rows)
+        return json.loads(frame.to_json(orient="records"))
 
     # --- quotas ---------------------------------------------------------------------------------
     async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
@@ -645,6 +664,18 @@ def _valid_username(name: str) -> str:
         return check_username(name)
     except InvalidName as exc:
         raise UserError(f"{name!r}: {exc}") from None
+
+
+async def _failure_text(converter: DataConverter, failure: Failure) -> str | None:
+    """The message of a raw failure proto. With encoded failure attributes the proto's own message is a
+    placeholder ("Encoded failure"): the real one is in the encrypted attributes, so decode a copy."""
+    copy = Failure()
+    copy.CopyFrom(failure)
+    try:
+        err = await converter.decode_failure(copy)
+    except PayloadDecodeError:
+        return "An error this process cannot decrypt (it was encrypted with a key it does not have)."
+    return getattr(err, "message", None) or str(err) or None   # FailureError.message: without the type prefix
 
 
 async def _failed_progress(handle) -> RunProgress | None:

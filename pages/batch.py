@@ -6,8 +6,8 @@ import streamlit as st
 from ml.catalog import ParamError, is_number, models_for
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
-from ui.batch_view import show_batch
 from ui.auth import require_user
+from ui.batch_view import show_batch
 from ui.runtime import guard, service
 from ui.text import md
 

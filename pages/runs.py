@@ -2,8 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from ui.run_view import model_label, show_run
 from ui.auth import require_user
+from ui.run_view import model_label, show_run
 from ui.runtime import guard, service
 
 user = require_user()

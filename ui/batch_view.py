@@ -9,8 +9,8 @@ import streamlit as st
 from core.csvsafe import frame_to_csv
 from orchestration.service import BatchView
 from ui import charts
-from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
 from ui.auth import require_user
+from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
 from ui.runtime import SyncService, fetch_owned, guard
 from ui.text import md
 

@@ -113,7 +113,8 @@ class SignInRoutes:
         audit = AuditLog(self.storage)
         actor = result.user.name if result.user else (username.strip().lower()[:64] or "-")
         if result.token is None:
-            await run_in_threadpool(audit.record, actor, "login.failure", actor, "refused", address, result.message)
+            action = "login.throttled" if result.locked_until else "login.failure"
+            await run_in_threadpool(audit.record, actor, action, actor, "refused", address, result.message)
             return self._form(next_url, result.message, username=username,
                               status=429 if result.locked_until else 401)
         await run_in_threadpool(audit.record, actor, "login.success", actor, "ok", address)

@@ -3,10 +3,14 @@ freshly started server (Streamlit's old multipage mode, where page scripts run w
 the sign-in prompt and nothing else."""
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +21,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
 from core.accounts import Accounts
+from core.audit import AuditLog
 from core.config import PROJECT_ROOT
 from core.sessions import SESSION_COOKIE, Sessions
 from core.storage import Storage
@@ -113,3 +118,64 @@ def test_page_loads_without_a_session_go_to_the_login_page(fresh_app):
         assert resp.url == f"http://127.0.0.1:{port}/auth/login?next=/models%3Fx%3D1"
         page = resp.read().decode()
     assert 'name="password"' in page and "Sign in to TrainEasy" in page
+
+
+def _login_page(opener, port: int, next_url: str = "/") -> str:
+    with opener.open(f"http://127.0.0.1:{port}/auth/login?next={next_url}", timeout=10) as resp:
+        page = resp.read().decode()
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def _post_login(opener, port: int, form: dict[str, str]):
+    data = urllib.parse.urlencode(form).encode()
+    try:
+        return opener.open(urllib.request.Request(f"http://127.0.0.1:{port}/auth/login", data=data), timeout=20)
+    except urllib.error.HTTPError as err:
+        return err
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _browser():
+    jar = http.cookiejar.CookieJar()
+    return jar, urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+
+
+def test_login_sets_an_httponly_session_cookie_and_goes_back_only_to_this_app(fresh_app):
+    port, home = fresh_app
+    jar, opener = _browser()
+    csrf = _login_page(opener, port)
+    resp = _post_login(opener, port, {"csrf": csrf, "next": "//evil.example/x", "username": "alice",
+                                      "password": "alices-password"})
+    assert resp.status == 303 and resp.headers["Location"] == "/"   # never another site
+    cookie = next(h for h in resp.headers.get_all("set-cookie") if h.startswith(SESSION_COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert Sessions(Storage(home), timedelta(hours=1)).user(token).name == "alice"
+    assert [e.action for e in AuditLog(Storage(home)).query()][:1] == ["login.success"]
+
+
+def test_login_without_the_form_token_is_refused(fresh_app):
+    port, _ = fresh_app
+    _, opener = _browser()
+    resp = _post_login(opener, port, {"csrf": "forged", "username": "alice", "password": "alices-password"})
+    assert resp.status == 400
+    assert SESSION_COOKIE not in (resp.headers.get("set-cookie") or "")
+
+
+def test_guessing_is_throttled_over_http_and_audited(fresh_app):
+    port, home = fresh_app
+    _, opener = _browser()
+    statuses = []
+    for _ in range(7):
+        csrf = _login_page(opener, port)
+        resp = _post_login(opener, port, {"csrf": csrf, "username": "alice", "password": "wrong-password"})
+        statuses.append(resp.status)
+        body = resp.read().decode()
+    assert statuses == [401] * 5 + [429, 429]
+    assert "Too many failed sign-ins. Try again in" in body
+    actions = [e.action for e in AuditLog(Storage(home)).query()]
+    assert actions.count("login.failure") == 5 and actions.count("login.throttled") == 2
