@@ -34,6 +34,12 @@ class Settings:
     task_queue: str
     workers: int
     max_upload_mb: int
+    # per-user quotas (defaults; an admin can override them per user, see core/quotas.py)
+    max_runs_in_flight: int = 3          # training runs queued or running; a batch counts its parallel slots
+    launches_per_minute: int = 10        # runs and batches started in any 60 s
+    max_stored_mb: int = 2048            # datasets + models + predictions under the user's folder
+    max_cells: int = 50_000_000          # rows x columns of one dataset
+    tasks_per_minute: int = 120          # uploads, data checks and predictions (short workflows) in any 60 s
     history_days: int = 30      # how long Temporal keeps a closed workflow's history (namespace retention)
     codec_origins: tuple[str, ...] = ()   # browser origins (the Temporal UI) allowed to call the codec endpoint
     session_hours: int = 12     # a sign-in lasts this long (server-side; revoked at logout)
@@ -71,6 +77,11 @@ def load_settings() -> Settings:
         task_queue=os.environ.get("TRAINEASY_TASK_QUEUE", "").strip() or "traineasy",
         workers=_int("TRAINEASY_WORKERS", os.cpu_count() or 1),
         max_upload_mb=_int("TRAINEASY_MAX_UPLOAD_MB", 200),
+        max_runs_in_flight=_int("TRAINEASY_MAX_RUNS_IN_FLIGHT", 3),
+        launches_per_minute=_int("TRAINEASY_LAUNCHES_PER_MINUTE", 10),
+        max_stored_mb=_int("TRAINEASY_MAX_STORED_MB", 2048),
+        max_cells=_int("TRAINEASY_MAX_CELLS", 50_000_000),
+        tasks_per_minute=_int("TRAINEASY_TASKS_PER_MINUTE", 120),
         history_days=_int("TRAINEASY_HISTORY_DAYS", 30),
         codec_origins=_origins(ui_port),
         session_hours=_int("TRAINEASY_SESSION_HOURS", 12),

@@ -123,6 +123,7 @@ class IngestRequest:
     upload_file: str   # name of the staged upload in the owner's upload folder
     filename: str      # as the user named it (display only)
     max_bytes: int
+    max_cells: int = 50_000_000   # rows x columns allowed for this user (quotas.limits_for(owner).max_cells)
 
 
 @dataclass

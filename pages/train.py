@@ -84,6 +84,8 @@ else:
     errors = []
     st.caption("Without the data check the run still starts; a worker validates the data again when it runs.")
 
+with guard("Reading your quota"):
+    st.caption(svc.usage(user).caption)
 if st.button("Start training", type="primary", disabled=bool(errors), key="start_training"):
     with guard("Starting the run"):
         run_id = svc.start_training(user, TrainRequest(
