@@ -1,11 +1,13 @@
 """The launcher behind `make run`: restart reuses state, an external Temporal, clear start-up errors."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 from core.config import PROJECT_ROOT
@@ -92,3 +94,59 @@ def test_a_busy_port_gives_one_clear_line(tmp_path):
     assert proc.returncode == 2
     assert f"Port {port} is already in use" in proc.stderr and "TRAINEASY_APP_PORT=<port>" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def _self_signed(folder) -> tuple[str, str]:
+    """A throwaway certificate for localhost (the `cryptography` package TrainEasy already uses)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_tls_settings_serve_https_only_and_beyond_loopback_without_tls_warns(tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    stack = Stack(tmp_path / "home", extra_env={"TRAINEASY_TLS_CERT": cert, "TRAINEASY_TLS_KEY": key})
+    try:
+        stack.wait_ready()
+        assert f"App:          https://localhost:{stack.app_port}" in stack.text()
+        context = ssl.create_default_context(cafile=cert)
+        with urllib.request.urlopen(f"https://localhost:{stack.app_port}/auth/login", context=context, timeout=10) as r:
+            assert r.status == 200
+            assert "; secure" in r.headers["set-cookie"].lower()   # the form's cookie is HTTPS-only
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{stack.app_port}/_stcore/health", timeout=5)
+            raise AssertionError("plain HTTP was answered")
+        except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
+            pass
+    finally:
+        assert stack.stop() == 0
+    assert "without TLS" not in stack.text()
+
+
+def test_serving_beyond_loopback_without_tls_warns():
+    from dataclasses import replace
+
+    from core.config import load_settings
+    from launcher import exposure_warning
+
+    settings = load_settings()
+    assert exposure_warning(replace(settings, app_address="127.0.0.1")) is None
+    assert "without TLS" in exposure_warning(replace(settings, app_address="0.0.0.0"))
+    assert exposure_warning(replace(settings, app_address="0.0.0.0", tls_cert="c.pem", tls_key="k.pem")) is None
