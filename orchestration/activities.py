@@ -37,6 +37,11 @@ def _refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID_INPUT, non_retryable=True)
 
 
+def _child_died(exc: Exception) -> ApplicationError:
+    """A fit process that died (out of memory, killed): retryable, with a message a user can read."""
+    return ApplicationError(str(exc), type="FitProcessDied")
+
+
 def rss_mb() -> float:
     """Resident memory of this process now (Linux), in MB."""
     try:
@@ -52,8 +57,10 @@ def rss_mb() -> float:
 def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, float]]:
     """Heartbeat `details()` every second from a side thread while the body runs in the activity thread.
 
-    A single long `fit` call then still reports progress and keeps the heartbeat timeout alive, and a
-    cancellation (raised by the SDK in the activity thread) still lands. Also samples peak memory.
+    A single long fit then still reports progress and keeps the heartbeat timeout alive, and a
+    cancellation (raised by the SDK in the activity thread) still lands: between increments, or in the
+    short polls with which the activity thread waits for a child-process fit (ml/child_fit.py), which is
+    then killed. Also samples peak memory (of this process; a child reports its own).
     """
     stop = threading.Event()
     peak = {"rss_mb": rss_mb()}
@@ -148,6 +155,7 @@ class TrainingActivities:
     @activity.defn
     def cross_validate(self, inp: TrainInput) -> StepResult:
         """k-fold on the training rows; each finished fold is saved, so a retry resumes after it."""
+        from ml.child_fit import ChildDied, fit_predict_in_child
         from ml.evaluation import cv_summary, metrics_for
         from ml.training import make_pipeline
 
@@ -162,11 +170,14 @@ class TrainingActivities:
             for k in range(len(done), k_total):
                 fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
                 X, y = prep.X.iloc[fit_rows], prep.y.iloc[fit_rows]
-                pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X).fit(X, y)
                 Xv, yv = prep.X.iloc[valid_rows], prep.y.iloc[valid_rows]
-                proba = pipeline.predict_proba(Xv) if hasattr(pipeline[-1], "predict_proba") else None
-                classes = getattr(pipeline[-1], "classes_", None)
-                done.append(metrics_for(spec.task, yv, pipeline.predict(Xv), proba, classes))
+                # one call per fold, in a child process that a cancel (or a failure) kills at once
+                try:
+                    predicted = fit_predict_in_child(make_pipeline(spec, inp.request.params, inp.request.seed, X),
+                                                     X, y, Xv).value
+                except ChildDied as exc:
+                    raise _child_died(exc) from None
+                done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.update(fold=k + 1, step=k + 1)
         return StepResult(activity.info().attempt, {"cv": cv_summary(done), "cv_resumed_from": resumed})
@@ -174,6 +185,7 @@ class TrainingActivities:
     @activity.defn
     def fit_model(self, inp: TrainInput) -> StepResult:
         """Fit on the training rows with live progress; ensembles checkpoint each increment for resume."""
+        from ml.child_fit import ChildDied, fit_in_child
         from ml.persist import load_model, save_model
         from ml.training import Curve, downsample, fit, live_probe, make_pipeline
 
@@ -190,10 +202,20 @@ class TrainingActivities:
             resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
         started, cpu0 = time.monotonic(), time.thread_time()
         state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
+        live: dict[str, Any] = {}      # what the child process reads from the estimator (an MLP's loss)
+        child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
 
         def details() -> dict[str, Any]:
-            live = state if spec.increments else {**state, **live_probe(pipeline)}
-            return {**live, "elapsed": round(time.monotonic() - started, 2)}
+            return {**state, **live, "elapsed": round(time.monotonic() - started, 2)}
+
+        def in_child(pipe, X, y):
+            """A single-call fit (no increments to stop between) runs in a child process that a cancel kills."""
+            try:
+                out = fit_in_child(pipe, X, y, on_live=live.update)
+            except ChildDied as exc:
+                raise _child_died(exc) from None
+            child.update(cpu_seconds=out.cpu_seconds, peak_rss_mb=out.peak_rss_mb)
+            return out.value
 
         last_checkpoint = [time.monotonic()]
 
@@ -212,14 +234,15 @@ class TrainingActivities:
 
         with heartbeating(details) as peak:
             pipeline, curve = fit(pipeline, spec, X, y, valid=(prep.X.iloc[test], prep.y.iloc[test]),
-                                  on_step=on_step, resume=resume)
+                                  on_step=on_step, resume=resume, single_fit=in_child)
         save_model(pipeline, run_dir / "model.skops", remember=True)
         losses = live_probe(pipeline).get("loss", [])
         curve_data = curve.as_dict() if curve.steps else {
             "metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}
         curve_data = {k: downsample(v) if isinstance(v, list) else v for k, v in curve_data.items()}
-        costs = {"fit_seconds": round(time.monotonic() - started, 3), "cpu_seconds": round(time.thread_time() - cpu0, 3),
-                 "peak_rss_mb": round(peak["rss_mb"], 1)}
+        costs = {"fit_seconds": round(time.monotonic() - started, 3),
+                 "cpu_seconds": round(time.thread_time() - cpu0 + child["cpu_seconds"], 3),
+                 "peak_rss_mb": round(max(peak["rss_mb"], child["peak_rss_mb"]), 1)}
         write_atomic(run_dir / "fit.json", json.dumps(costs).encode())   # for the model card
         return StepResult(activity.info().attempt, {**costs, "resumed_from_step": resume[1] if resume else 0,
                                                     "curve": curve_data, "worker": WORKER_ID})

@@ -57,6 +57,9 @@ def warm_up() -> None:
 
     import ml.evaluation  # noqa: F401  (pulls in pandas, numpy, scikit-learn)
     import ml.persist  # noqa: F401
+    from ml.child_fit import start
+
+    start()   # the fork server that single-call fits fork their child processes from
 
 
 async def serve(settings: Settings) -> None:
