@@ -33,6 +33,9 @@ class Settings:
     task_queue: str
     workers: int
     max_upload_mb: int
+    max_columns: int = 1000             # widest dataset accepted at upload (columns of the header)
+    max_cells: int = 50_000_000         # largest dataset accepted at upload (rows x columns), unless a caller's is lower
+    max_fit_minutes: int = 60           # a fit estimated to take longer is refused before it starts
 
     @property
     def temporal_target(self) -> str:
@@ -56,4 +59,7 @@ def load_settings() -> Settings:
         task_queue=os.environ.get("TRAINEASY_TASK_QUEUE", "").strip() or "traineasy",
         workers=_int("TRAINEASY_WORKERS", os.cpu_count() or 1),
         max_upload_mb=_int("TRAINEASY_MAX_UPLOAD_MB", 200),
+        max_columns=_int("TRAINEASY_MAX_COLUMNS", 1000),
+        max_cells=_int("TRAINEASY_MAX_CELLS", 50_000_000),
+        max_fit_minutes=_int("TRAINEASY_MAX_FIT_MINUTES", 60),
     )

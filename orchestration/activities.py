@@ -22,6 +22,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
 from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, StepResult, TagRequest, TrainInput
 
@@ -85,8 +86,9 @@ def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, fl
 
 
 class TrainingActivities:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         self.storage = storage
+        self.settings = settings or load_settings()
 
     # --- helpers -------------------------------------------------------------------------------
     def _run_dir(self, inp: TrainInput) -> Path:
@@ -119,7 +121,13 @@ class TrainingActivities:
     # --- activities ----------------------------------------------------------------------------
     @activity.defn
     def load_and_validate(self, inp: TrainInput) -> StepResult:
+        from ml.guardrails import fit_estimate, over_budget
+
         spec, prep = self._prepared(inp)
+        # the server-side side of the pre-launch check: a fit estimated beyond the budget never starts
+        refusal = over_budget(fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes)
+        if refusal:
+            raise _refuse(refusal)
         return StepResult(activity.info().attempt, {
             "task": spec.task, "rows": len(prep.y) + prep.dropped_missing_target, "used_rows": len(prep.y),
             "dropped_missing_target": prep.dropped_missing_target, "features": int(prep.X.shape[1]),
@@ -317,8 +325,9 @@ def input_schema(X) -> list[dict[str, Any]]:
 class DataActivities:
     """Short data tasks on the I/O queue: ingest an upload, check a dataset before training, predict."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         self.storage = storage
+        self.settings = settings or load_settings()
 
     def _staged(self, owner: str, name: str) -> Path:
         from core.names import display_name
@@ -334,7 +343,9 @@ class DataActivities:
 
         staged = self._staged(req.owner, req.upload_file)
         try:
-            info = ingest_csv(self.storage, req.owner, staged.read_bytes(), req.filename, req.max_bytes)
+            info = ingest_csv(self.storage, req.owner, staged.read_bytes(), req.filename, req.max_bytes,
+                              max_columns=req.max_columns or self.settings.max_columns,
+                              max_cells=req.max_cells or self.settings.max_cells)
         except DatasetError as exc:
             staged.unlink(missing_ok=True)
             raise _refuse(str(exc)) from None
@@ -355,7 +366,8 @@ class DataActivities:
             raise _refuse("The dataset no longer exists; upload it again.")
         try:
             spec = get_model(req.model)
-            return check_data(pd.read_parquet(path), req.target, spec, req.params, req.cv_folds).as_dict()
+            return check_data(pd.read_parquet(path), req.target, spec, req.params, req.cv_folds,
+                              max_fit_minutes=self.settings.max_fit_minutes).as_dict()
         except (ParamError, ValueError) as exc:
             raise _refuse(f"The data cannot be checked: {exc}") from None
 
@@ -426,8 +438,8 @@ def conform(df, schema: list[dict[str, Any]]):
     return X, notes
 
 
-def activity_list(storage: Storage) -> tuple[list, list]:
-    """(training activities, data activities) bound to one storage root."""
-    t, d = TrainingActivities(storage), DataActivities(storage)
+def activity_list(storage: Storage, settings: Settings | None = None) -> tuple[list, list]:
+    """(training activities, data activities) bound to one storage root and the worker's settings."""
+    t, d = TrainingActivities(storage, settings), DataActivities(storage, settings)
     return ([t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.save_model],
             [d.ingest_dataset, d.check_dataset, d.predict, d.tag_model])

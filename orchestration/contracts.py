@@ -123,6 +123,9 @@ class IngestRequest:
     upload_file: str   # name of the staged upload in the owner's upload folder
     filename: str      # as the user named it (display only)
     max_bytes: int
+    # caps on the dataset's shape; 0 (and histories from before these fields): the worker's settings
+    max_columns: int = 0   # TRAINEASY_MAX_COLUMNS
+    max_cells: int = 0     # rows x columns: the user's limit, else TRAINEASY_MAX_CELLS
 
 
 @dataclass
