@@ -9,15 +9,17 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.accounts import bootstrap_demo_accounts, cookie_key, read_demo_accounts
+from core.accounts import bootstrap_demo_accounts, read_demo_accounts
 from core.config import PROJECT_ROOT, Settings, load_settings
 from core.storage import Storage
+from orchestration.codec import PayloadKeyError, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
@@ -111,9 +113,12 @@ async def wait_until(check, what: str, child: Child | None, timeout: float) -> N
 
 
 def http_ok(url: str):
+    # the health check only asks our own child on loopback whether it is up: no certificate check
+    insecure = ssl._create_unverified_context() if url.startswith("https") else None
+
     async def check() -> bool:
         def get() -> bool:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2, context=insecure) as resp:
                 return resp.status == 200
         return await asyncio.to_thread(get)
     return check
@@ -138,11 +143,14 @@ class Stack:
             s_ = step(f"connecting to the Temporal server at {s.temporal_address} (TEMPORAL_ADDRESS)")
             await wait_until(self._temporal_ready, "Temporal", None, 60)
             done(s_)
+            await self.set_retention()
             return
         s_ = step(f"starting Temporal dev server on 127.0.0.1:{s.temporal_port}")
         self.storage.temporal_db.parent.mkdir(parents=True, exist_ok=True)
         argv = [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
-                "--ui-port", str(s.temporal_ui_port), "--db-filename", str(self.storage.temporal_db),
+                "--ui-ip", "127.0.0.1", "--ui-port", str(s.temporal_ui_port),   # both on loopback only
+                "--ui-codec-endpoint", codec_endpoint(s),   # the UI decrypts in the browser, via the app
+                "--db-filename", str(self.storage.temporal_db),
                 "--namespace", s.namespace, "--ui-disable-news-fetch", "--log-level", "warn"]
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]
@@ -150,6 +158,25 @@ class Stack:
         await child.start(self.env)
         await wait_until(self._temporal_ready, "Temporal", child, 90)
         done(s_)
+        await self.set_retention()
+
+    async def set_retention(self) -> None:
+        """Closed runs' histories are kept TRAINEASY_HISTORY_DAYS days (the dev server keeps 1). On an external
+        server the namespace may be managed by someone else: if we may not change it, say so and go on."""
+        from temporalio.service import RPCError
+
+        from orchestration.client import ensure_history_retention
+
+        days = self.settings.history_days
+        try:
+            if await ensure_history_retention(self.client, days):
+                print(f"  … workflow history retention of namespace {self.settings.namespace!r} set to {days} days",
+                      flush=True)
+        except RPCError as err:
+            if not self.settings.temporal_address:
+                raise LaunchError(f"Could not set the history retention to {days} days: {err.message}") from None
+            print(f"  ! could not set the history retention of namespace {self.settings.namespace!r} to {days} "
+                  f"days ({err.message}); keeping the server's setting", flush=True)
 
     async def _temporal_ready(self) -> bool:
         from orchestration.client import connect, ensure_search_attributes
@@ -179,13 +206,16 @@ class Stack:
     async def start_app(self) -> None:
         s = self.settings
         s_ = step(f"starting the Streamlit app on port {s.app_port}")
-        argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(s.app_port),
+        argv = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(s.app_port),
                 "--server.address", s.app_address, "--server.headless", "true",
                 "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(s.max_upload_mb),
                 "--server.fileWatcherType", "none"]
+        if s.tls:
+            argv += ["--server.sslCertFile", s.tls_cert, "--server.sslKeyFile", s.tls_key]
         child = self._child("streamlit", argv)
         await child.start(self.env)
-        await wait_until(http_ok(f"http://127.0.0.1:{s.app_port}/_stcore/health"), "Streamlit", child, 90)
+        await wait_until(http_ok(f"{'https' if s.tls else 'http'}://127.0.0.1:{s.app_port}/_stcore/health"),
+                         "Streamlit", child, 90)
         done(s_)
 
     async def supervise(self, stop: asyncio.Event) -> int:
@@ -216,9 +246,30 @@ class Stack:
             await child.stop()
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """Passwords and session cookies cross the network in clear text when the app leaves loopback without TLS."""
+    if settings.app_address in LOOPBACK or settings.tls:
+        return None
+    return (f"warning: the app listens on {settings.app_address} without TLS: passwords and session cookies cross "
+            "the network unencrypted. Set TRAINEASY_TLS_CERT and TRAINEASY_TLS_KEY (see README, Security).")
+
+
+def app_url(settings: Settings) -> str:
+    host = "localhost" if settings.app_address in ("0.0.0.0", "127.0.0.1") else settings.app_address
+    return f"{'https' if settings.tls else 'http'}://{host}:{settings.app_port}"
+
+
+def codec_endpoint(settings: Settings) -> str:
+    """The app's codec routes, under the same host name as the app's URL in the banner: the browser sends
+    the login cookie only to the host the user signed in at (localhost and 127.0.0.1 are two hosts)."""
+    return f"{app_url(settings)}/codec"
+
+
 def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
-    app_host = "localhost" if settings.app_address in ("0.0.0.0", "127.0.0.1") else settings.app_address
-    lines = ["", "TrainEasy is running.", f"  App:          http://{app_host}:{settings.app_port}"]
+    lines = ["", "TrainEasy is running.", f"  App:          {app_url(settings)}"]
     if not settings.temporal_address:
         lines.append(f"  Temporal UI:  http://localhost:{settings.temporal_ui_port}")
     lines += [f"  Temporal:     {settings.temporal_target} (namespace {settings.namespace})",
@@ -239,7 +290,12 @@ async def launch() -> int:
     check_ports(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     created = bootstrap_demo_accounts(storage)
-    cookie_key(storage)
+    try:   # before any child starts, so that they all find the same key
+        load_key_ring(settings.home)
+    except PayloadKeyError as err:
+        raise LaunchError(str(err)) from None
+    if warning := exposure_warning(settings):
+        print(warning, file=sys.stderr, flush=True)
     stack = Stack(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -60,14 +60,15 @@ async def run_batch(settings, dataset_id: str, workers: int) -> tuple[float, set
     from temporalio.testing import WorkflowEnvironment
 
     from core.accounts import User
-    from orchestration.client import count_pollers
+    from orchestration.client import count_pollers, data_converter
     from orchestration.contracts import SEARCH_ATTRIBUTES, BatchItem, BatchRequest
     from orchestration.service import TrainEasyService
     from tests.helpers import start_worker_process, stop_processes
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=list(SEARCH_ATTRIBUTES), dev_server_startup_timeout=timedelta(seconds=60))
+        search_attributes=list(SEARCH_ATTRIBUTES), dev_server_startup_timeout=timedelta(seconds=60),
+        data_converter=data_converter(settings))   # encrypted, as the workers (same home: same key file)
     procs = []
     try:
         address = env.client.service_client.config.target_host

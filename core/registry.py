@@ -17,7 +17,7 @@ from typing import Any
 
 from core.db import open_db
 from core.names import check_username
-from core.storage import Storage
+from core.storage import Storage, copy_private, write_atomic
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -92,10 +92,9 @@ class Registry:
                     version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE owner = ? AND name = ?",
                                          (owner, name)).fetchone()[0]
                     target = self.model_dir(owner, name, version)
-                    target.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(model_file, target / "model.skops")
+                    copy_private(model_file, target / "model.skops")   # 0600 in 0700 folders, whatever the umask
                     card = {**card, "name": name, "version": version}
-                    (target / "card.json").write_text(json.dumps(card, indent=2, default=str))
+                    write_atomic(target / "card.json", json.dumps(card, indent=2, default=str).encode())
                     db.execute(
                         "INSERT INTO models (owner, name, version, run_id, created_at, size_bytes, tags, card)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,19 +51,60 @@ class Storage:
         return self.user_dir(owner) / "runs" / run_id
 
 
+PRIVATE_UMASK = 0o077
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_umask() -> int:
+    """Files and folders this process creates from now on (SQLite, Parquet, Temporal's own files
+    included) are readable by this account only. Call it first thing in every process that writes
+    under the storage root; returns the previous umask."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def make_private_dirs(path: Path) -> None:
+    """mkdir -p where every folder created is 0700 whatever the umask (existing folders are left as they are)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:   # another writer made it first
+            continue
+        os.chmod(folder, DIR_MODE)
+
+
+def _open_private(path: Path, binary: bool = True):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)   # O_CREAT's mode is masked by the umask, and an old leftover keeps its mode
+    return os.fdopen(fd, "wb" if binary else "w")
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a secret file readable by its owner only (mode 0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
+    with _open_private(tmp, binary=False) as fh:
         fh.write(text)
-    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a file atomically, mode 0600 in 0700 folders whatever the umask."""
+    make_private_dirs(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # unique per writer thread
-    tmp.write_bytes(data)
+    with _open_private(tmp) as fh:
+        fh.write(data)
     os.replace(tmp, path)
+
+
+def copy_private(source: Path, target: Path) -> None:
+    """Copy a file to a new 0600 file, atomically (a model file into the registry)."""
+    make_private_dirs(target.parent)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(source, "rb") as src, _open_private(tmp) as dst:
+        shutil.copyfileobj(src, dst, 1024 * 1024)
+    os.replace(tmp, target)

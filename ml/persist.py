@@ -1,14 +1,59 @@
-"""Model files with skops: loading trusts only types from our own stack, never arbitrary pickles."""
+"""Model files with skops: loading trusts only the exact types our catalog's pipelines are made of."""
 from __future__ import annotations
 
-import importlib
+import io
 from collections import OrderedDict
 from pathlib import Path
+from zipfile import BadZipFile, ZipFile
 
 import skops.io as sio
+from skops.io._audit import Node, get_tree  # skops is pinned; tests/unit/test_persist.py guards this use
+from skops.io._utils import read_schema
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")       # classes only: no functions such as numpy's runstring
-TRUSTED_FUNCTIONS = {"ml.training.normalise_columns"}    # our own column step inside every pipeline
+from core.storage import write_atomic
+
+# Every type a saved catalog pipeline contains, our own column step included. Nothing else loads:
+# not another scikit-learn class, not a numpy function. tests/unit/test_persist.py rebuilds this set
+# by fitting every catalog model; a new model or library upgrade that changes it fails that test
+# until the set here is updated (after a look at what was added).
+TRUSTED_TYPES = frozenset({
+    "builtins.dict", "builtins.list", "builtins.str", "builtins.tuple",
+    "ml.training.normalise_columns",
+    "numpy.dtype", "numpy.float64", "numpy.int64", "numpy.ndarray", "numpy.uint64",
+    "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
+    "sklearn._loss._loss.CyHalfBinomialLoss", "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfSquaredError",
+    "sklearn._loss.link.IdentityLink", "sklearn._loss.link.Interval", "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss", "sklearn._loss.loss.HalfMultinomialLoss", "sklearn._loss.loss.HalfSquaredError",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.dummy.DummyClassifier",
+    "sklearn.ensemble._forest.ExtraTreesClassifier", "sklearn.ensemble._forest.ExtraTreesRegressor",
+    "sklearn.ensemble._forest.RandomForestClassifier", "sklearn.ensemble._forest.RandomForestRegressor",
+    "sklearn.ensemble._gb.GradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.linear_model._base.LinearRegression", "sklearn.linear_model._coordinate_descent.Lasso",
+    "sklearn.linear_model._logistic.LogisticRegression", "sklearn.linear_model._ridge.Ridge",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.naive_bayes.GaussianNB",
+    "sklearn.neighbors._classification.KNeighborsClassifier", "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._regression.KNeighborsRegressor",
+    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+    "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler", "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    "sklearn.preprocessing._label.LabelBinarizer", "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.svm._classes.SVC", "sklearn.svm._classes.SVR",
+    "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.tree._classes.ExtraTreeClassifier", "sklearn.tree._classes.ExtraTreeRegressor",
+    "sklearn.tree._tree.Tree",
+})
 
 
 class UntrustedModelFile(ValueError):
@@ -27,12 +72,9 @@ def _identity(path: Path) -> tuple:
 
 
 def save_model(pipeline, path: Path, remember: bool = False) -> None:
-    """Write atomically. `remember` keeps the object for load_model in this process: only for a
-    finished model, never for a checkpoint of a fit that goes on changing the object."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    sio.dump(pipeline, tmp)
-    tmp.replace(path)
+    """Write atomically, readable by this account only. `remember` keeps the object for load_model in
+    this process: only for a finished model, never for a checkpoint of a fit that goes on changing it."""
+    write_atomic(path, sio.dumps(pipeline))   # 0600 in 0700 folders, whatever the umask
     if not remember:
         return
     _RECENT[_identity(path)] = pipeline
@@ -41,26 +83,49 @@ def save_model(pipeline, path: Path, remember: bool = False) -> None:
 
 
 def load_model(path: Path):
-    """Load a model file, trusting only library classes and our own column step."""
+    """Load a model file whose every type is in TRUSTED_TYPES; refuse anything else."""
     cached = _RECENT.get(_identity(path))
     if cached is not None:
         return cached
-    return _load_file(path)
+    return load_model_bytes(path.read_bytes())
 
 
-def _load_file(path: Path):
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if t not in TRUSTED_FUNCTIONS and not _is_library_class(t)]
+def load_model_bytes(data: bytes):
+    """The same check and load on the bytes themselves (read once: nothing swaps the file in between)."""
+    used = types_in(data)
+    refused = sorted(used - TRUSTED_TYPES)
     if refused:
         raise UntrustedModelFile(f"model file uses untrusted types: {', '.join(refused[:5])}")
-    return sio.load(path, trusted=untrusted)
+    return sio.loads(data, trusted=sorted(used))
 
 
-def _is_library_class(name: str) -> bool:
-    if not name.startswith(TRUSTED_PREFIXES):
-        return False
-    module, _, attr = name.rpartition(".")
+def types_in(data: bytes) -> set[str]:
+    """Every type a skops file would build, including those skops itself trusts by default (all of
+    scikit-learn's estimators): our list is narrower than skops' default."""
     try:
-        return isinstance(getattr(importlib.import_module(module), attr), type)
-    except (ImportError, AttributeError):
-        return False
+        with ZipFile(io.BytesIO(data)) as zf:
+            schema, context = read_schema(zf)
+            tree = get_tree(schema, context, trusted=None)
+    except (BadZipFile, KeyError, ValueError, TypeError) as exc:
+        raise UntrustedModelFile(f"not a readable model file: {exc}") from None
+    _distrust_all([tree, *context.memo.values()])
+    return tree.get_unsafe_set()
+
+
+def _distrust_all(roots: list[object]) -> None:
+    """Empty the trusted list of every node, so that get_unsafe_set names every type in the tree."""
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Node):
+            node.trusted = []
+            stack.extend(node.children.values())
+            stack.append(getattr(node, "cached", None))   # a cached node points at a node built earlier
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())

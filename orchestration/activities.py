@@ -31,7 +31,6 @@ WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"   # which worker process ran
 HEARTBEAT_SECONDS = 1.0
 # A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
 CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
-PREVIEW_ROWS = 20
 
 
 def _refuse(message: str) -> ApplicationError:
@@ -379,6 +378,7 @@ class DataActivities:
 
     @activity.defn
     def predict(self, req: PredictRequest) -> dict:
+        from core.csvsafe import frame_to_csv
         from core.datasets import DatasetError, decode_csv_text, parse_csv
         from core.registry import Registry
         from ml.persist import load_model
@@ -400,11 +400,10 @@ class DataActivities:
             for label, column in zip(pipeline[-1].classes_, pipeline.predict_proba(X).T):
                 out[f"probability_{label}"] = column.round(6)
         name = f"{secrets.token_hex(8)}.csv"
-        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, out.to_csv(index=False).encode())
+        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, frame_to_csv(out))   # formula-safe
         staged.unlink(missing_ok=True)
-        preview = out.head(PREVIEW_ROWS)
-        return {"rows": len(out), "notes": notes, "file": name, "model": record.label,
-                "preview": json.loads(preview.to_json(orient="records"))}
+        # no preview rows here: results travel in the workflow history; the service reads them from the file
+        return {"rows": len(out), "notes": notes, "file": name, "model": record.label}
 
 
 def conform(df, schema: list[dict[str, Any]]):

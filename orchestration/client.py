@@ -1,17 +1,39 @@
 """Connecting to Temporal the way every Temporal tool does (temporalio.envconfig), plus cluster set-up."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
+    UpdateNamespaceRequest,
+)
 from temporalio.client import Client
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig
 
 from core.config import Settings
+from orchestration.codec import EncryptionCodec, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
+
+
+def payload_codec(settings: Settings, allow_plaintext: bool = False) -> EncryptionCodec:
+    """The AES-GCM codec with this installation's key ring (see orchestration/codec.py)."""
+    ring, reload = load_key_ring(settings.home)
+    return EncryptionCodec(ring, reload, allow_plaintext=allow_plaintext)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """What every client and worker of TrainEasy must use: payloads encrypted, and failure messages and
+    stack traces (which can name columns and files) moved into an encrypted attribute as well."""
+    return dataclasses.replace(DataConverter.default, payload_codec=payload_codec(settings),
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 async def connect(settings: Settings) -> Client:
@@ -19,7 +41,7 @@ async def connect(settings: Settings) -> Client:
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_target)
     config.setdefault("namespace", settings.namespace)
-    return await Client.connect(**config)
+    return await Client.connect(**config, data_converter=data_converter(settings))
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:
@@ -33,6 +55,23 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
         ))
     return missing
+
+
+async def history_retention(client: Client) -> timedelta:
+    desc = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    return desc.config.workflow_execution_retention_ttl.ToTimedelta()
+
+
+async def ensure_history_retention(client: Client, days: int) -> bool:
+    """Keep closed workflows' histories `days` days (the dev server's default is 1); True if it changed it.
+    Only the retention is sent: the server leaves the namespace's other settings as they are."""
+    wanted = timedelta(days=days)
+    if await history_retention(client) == wanted:
+        return False
+    await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+        namespace=client.namespace,
+        config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=int(wanted.total_seconds())))))
+    return True
 
 
 POLLER_FRESHNESS = timedelta(seconds=90)   # a live worker re-polls at least every ~70 s (long poll)

@@ -123,9 +123,8 @@ class IngestRequest:
     upload_file: str   # name of the staged upload in the owner's upload folder
     filename: str      # as the user named it (display only)
     max_bytes: int
-    # caps on the dataset's shape; 0 (and histories from before these fields): the worker's settings
-    max_columns: int = 0   # TRAINEASY_MAX_COLUMNS
-    max_cells: int = 0     # rows x columns: the user's limit, else TRAINEASY_MAX_CELLS
+    max_cells: int = 50_000_000   # rows x columns allowed for this user (quotas.limits_for(owner).max_cells)
+    max_columns: int = 0          # 0 (and histories from before this field): the worker's TRAINEASY_MAX_COLUMNS
 
 
 @dataclass

@@ -12,19 +12,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.converter import value_to_type
+from temporalio.converter import DataConverter, value_to_type
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.accounts import User
+from core.audit import AuditLog
 from core.config import Settings
 from core.datasets import DatasetInfo, list_datasets, load_info
-from core.names import PREDICTION_FILE_RE, InvalidName, new_run_id, parse_run_id
+from core.names import PREDICTION_FILE_RE, InvalidName, check_username, new_run_id, parse_run_id
+from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Refusal, Usage
 from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
 from ml.catalog import ParamError, get_model
+from orchestration.codec import PayloadDecodeError
 from orchestration.contracts import (
     DATASET,
     MODEL,
@@ -56,6 +60,8 @@ from orchestration.workflows import (
 MAX_BATCH_ITEMS = 50
 MAX_PARALLEL = 16
 
+PREVIEW_ROWS = 20   # prediction rows shown on the Models page
+
 QUERY_TIMEOUT = timedelta(seconds=3)
 INGEST_TIMEOUT = timedelta(minutes=10)
 
@@ -66,6 +72,22 @@ class UserError(Exception):
 
 class NotFound(UserError):
     pass
+
+
+class Forbidden(UserError):
+    """The acting user may not do this (an admin-only call by a non-admin)."""
+
+
+class QuotaExceeded(UserError):
+    """A per-user quota refused the request and nothing was started. The message says which limit, the
+    figures and when it frees up; the same figures are attributes (see core.quotas.Refusal)."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+        self.limit = refusal.limit
+        self.used, self.asked, self.allowed = refusal.used, refusal.asked, refusal.allowed
+        self.retry_after_s = refusal.retry_after_s
 
 
 @dataclass
@@ -190,6 +212,8 @@ class TrainEasyService:
         self.settings = settings
         self.storage = Storage(settings.home)
         self.registry = Registry(self.storage)
+        self.quotas = Quotas(self.storage, settings)
+        self.audit = AuditLog(self.storage)
 
     # --- datasets ------------------------------------------------------------------------------
     def list_datasets(self, user: User) -> list[DatasetInfo]:
@@ -206,12 +230,17 @@ class TrainEasyService:
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
-        staged = self._stage_upload(user, data)
+        staged = []
+
+        def request() -> IngestRequest:   # staged only once the quotas let it through
+            staged.append(self._stage_upload(user, data))
+            return IngestRequest(user.name, staged[0].name, filename, limit,
+                                 self.quotas.limits_for(user.name).max_cells)
         try:
-            return await self._data_task(user, "ingest", IngestWorkflow.run,
-                                         IngestRequest(user.name, staged.name, filename, limit))
+            return await self._data_task(user, "ingest", IngestWorkflow.run, request, nbytes=len(data))
         finally:
-            staged.unlink(missing_ok=True)
+            for path in staged:
+                path.unlink(missing_ok=True)
 
     def _stage_upload(self, user: User, data: bytes):
         staged = self.storage.upload_dir(user.name) / f"{secrets.token_hex(16)}.csv"
@@ -224,20 +253,32 @@ class TrainEasyService:
         self.get_dataset(user, dataset_id)
         _validated_params(model, params)
         return await self._data_task(user, "check", CheckDataWorkflow.run,
-                                     CheckRequest(user.name, dataset_id, target, model, params, cv_folds))
+                                     lambda: CheckRequest(user.name, dataset_id, target, model, params, cv_folds))
 
-    async def _data_task(self, user: User, kind: str, run, arg) -> dict:
+    async def _data_task(self, user: User, kind: str, run, make_arg, nbytes: int = 0) -> dict:
+        """Run a short workflow on the I/O queue and return its result. Counted against the user's data
+        tasks per minute (and, with `nbytes`, stored bytes); `make_arg()` runs only once that is granted."""
         from orchestration.client import count_pollers
 
         if await count_pollers(self.client, io_queue(self.settings.task_queue)) == 0:
             raise UserError("No worker process is running, so this cannot be done right now. "
                             "Start the stack with `make run` (or a worker with `python -m workers`).")
+        run_id = new_run_id(kind, user.name)
+        stored = self.quotas.stored_bytes(user.name) if nbytes else None
+        _enforce(self.quotas.reserve_task, user.name, run_id, kind, nbytes, stored)
         try:
-            return await self.client.execute_workflow(
-                run, arg, id=new_run_id(kind, user.name), task_queue=io_queue(self.settings.task_queue),
+            handle = await self.client.start_workflow(
+                run, make_arg(), id=run_id, task_queue=io_queue(self.settings.task_queue),
                 execution_timeout=INGEST_TIMEOUT, search_attributes=_attributes(user, kind))
+        except BaseException as err:
+            self._unreserve(run_id, err)
+            raise
+        try:
+            return await handle.result()
         except WorkflowFailureError as err:
             raise UserError(failure_message(err)) from None
+        finally:
+            self.quotas.mark_closed([run_id])   # still counts for the rate; its bytes are on disk now
 
     # --- training runs -------------------------------------------------------------------------
     async def start_training(self, user: User, request: TrainRequest) -> str:
@@ -246,9 +287,14 @@ class TrainEasyService:
         _, request.params = _validated_params(request.model, request.params)
         _check_split(request.test_size, request.seed, request.cv_folds)
         run_id = new_run_id("train", user.name)
-        await self.client.start_workflow(
-            TrainingWorkflow.run, TrainInput(run_id, request), id=run_id, task_queue=self.settings.task_queue,
-            search_attributes=_attributes(user, "train", request.dataset_id, request.model))
+        await self._reserve_run(user, run_id, "train", 1)
+        try:
+            await self.client.start_workflow(
+                TrainingWorkflow.run, TrainInput(run_id, request), id=run_id, task_queue=self.settings.task_queue,
+                search_attributes=_attributes(user, "train", request.dataset_id, request.model))
+        except BaseException as err:
+            self._unreserve(run_id, err)
+            raise
         return run_id
 
     def _check_target(self, user: User, dataset_id: str, target: str) -> None:
@@ -273,9 +319,20 @@ class TrainEasyService:
             raise UserError(f"Parallel runs must be between 1 and {MAX_PARALLEL}.")
         _check_split(request.test_size, request.seed, request.cv_folds)
         batch_id = new_run_id("batch", user.name)
-        await self.client.start_workflow(
-            BatchTrainingWorkflow.run, BatchInput(batch_id, request), id=batch_id, task_queue=self.settings.task_queue,
-            search_attributes=_attributes(user, "batch", request.dataset_id))
+        # A batch runs at most max_parallel children at once, so it holds that many of the owner's slots.
+        # With fewer free, it starts anyway, clamped to the free slots (it only takes longer); with none,
+        # it is refused like a single run. The caller reads the granted value back from the request.
+        wanted = min(request.max_parallel, len(request.items))
+        granted = await self._reserve_run(user, batch_id, "batch", wanted, min_slots=1)
+        if granted < wanted:
+            request.max_parallel = granted
+        try:
+            await self.client.start_workflow(
+                BatchTrainingWorkflow.run, BatchInput(batch_id, request), id=batch_id,
+                task_queue=self.settings.task_queue, search_attributes=_attributes(user, "batch", request.dataset_id))
+        except BaseException as err:
+            self._unreserve(batch_id, err)
+            raise
         return batch_id
 
     async def default_parallelism(self) -> int:
@@ -407,10 +464,13 @@ class TrainEasyService:
                 waiting = status == "running"   # queries need a live worker; say so instead of hanging
         for pending in desc.raw_description.pending_activities:
             attempt = pending.attempt
-            if pending.HasField("last_failure") and pending.last_failure.message:
-                last_failure = pending.last_failure.message
+            if pending.HasField("last_failure"):
+                last_failure = await _failure_text(self.client.data_converter, pending.last_failure)
             if pending.HasField("heartbeat_details"):
-                decoded = await self.client.data_converter.decode(pending.heartbeat_details.payloads)
+                try:
+                    decoded = await self.client.data_converter.decode(pending.heartbeat_details.payloads)
+                except PayloadDecodeError:
+                    decoded = []   # not ours to read (see orchestration/codec.py): show no live details
                 live = decoded[-1] if decoded and isinstance(decoded[-1], dict) else {}
             if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED and pending.attempt == 1:
                 waiting = waiting or progress is None
@@ -473,20 +533,113 @@ class TrainEasyService:
         self.get_model(user, model_id)
         if len(data) > self.settings.max_upload_bytes:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
-        staged = self._stage_upload(user, data)
-        try:
-            return await self._data_task(user, "predict", PredictWorkflow.run, PredictRequest(
-                user.name, model_id, staged.name, filename, self.settings.max_upload_bytes))
-        finally:
-            staged.unlink(missing_ok=True)
+        staged = []
 
-    def prediction_file(self, user: User, name: str) -> bytes:
+        def request() -> PredictRequest:
+            staged.append(self._stage_upload(user, data))
+            return PredictRequest(user.name, model_id, staged[0].name, filename, self.settings.max_upload_bytes)
+        try:   # the predictions file is about as large as the input: counted against stored bytes
+            result = await self._data_task(user, "predict", PredictWorkflow.run, request, nbytes=len(data))
+        finally:
+            for path in staged:
+                path.unlink(missing_ok=True)
+        # the rows never travel through Temporal (its history keeps them): read them from the written file
+        return {**result, "preview": self.prediction_preview(user, result["file"])}
+
+    def _prediction_path(self, user: User, name: str):
         if not PREDICTION_FILE_RE.fullmatch(name or ""):
             raise NotFound("No such prediction file.")
         path = self.storage.user_dir(user.name) / "predictions" / name
         if not path.is_file():
             raise NotFound("No such prediction file.")
-        return path.read_bytes()
+        return path
+
+    def prediction_file(self, user: User, name: str) -> bytes:
+        return self._prediction_path(user, name).read_bytes()
+
+    def prediction_preview(self, user: User, name: str, rows: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+        """The first rows of a predictions file, typed as pandas reads them (NaN becomes None)."""
+        import pandas as pd  # only here: most service calls need no pandas
+
+        frame = pd.read_csv(self._prediction_path(user, name), nrows=rows)
+        return json.loads(frame.to_json(orient="records"))
+
+    # --- quotas ---------------------------------------------------------------------------------
+    async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
+        await self._refresh_in_flight(user.name)
+        return _enforce(self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots,
+                        self.quotas.stored_bytes(user.name))
+
+    def _unreserve(self, run_id: str, err: BaseException) -> None:
+        """The start failed: drop the reservation. If we cannot tell whether the server started it (timeout,
+        cancelled call), keep it: the next refresh closes it once the grace period shows it does not exist."""
+        ambiguous = isinstance(err, asyncio.CancelledError | TimeoutError) or (
+            isinstance(err, RPCError) and err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED))
+        if not ambiguous:
+            self.quotas.release(run_id)
+
+    async def _refresh_in_flight(self, owner: str) -> None:
+        """Close the ledger entries of the owner's runs that Temporal says have closed (a few describes:
+        there are never more open entries than the owner's in-flight limit)."""
+        entries = self.quotas.open_runs(owner)
+        if not entries:
+            return
+        now = self.quotas.clock()
+
+        async def closed(entry) -> bool:
+            try:
+                desc = await self.client.get_workflow_handle(entry.run_id).describe(rpc_timeout=QUERY_TIMEOUT)
+            except RPCError as err:
+                # not found: the start failed in a process that died, or has not happened yet (another process
+                # between its commit and its start): closed only once older than the grace period
+                return err.status == RPCStatusCode.NOT_FOUND and now - entry.started_at > START_GRACE_S
+            return desc.status != WorkflowExecutionStatus.RUNNING
+        done = await asyncio.gather(*(closed(e) for e in entries))
+        self.quotas.mark_closed(e.run_id for e, d in zip(entries, done) if d)
+
+    async def usage(self, user: User) -> Usage:
+        """The user's runs in flight, launches in the last minute and stored bytes, each with its limit."""
+        await self._refresh_in_flight(user.name)
+        return self.quotas.usage(user.name)
+
+    def limits(self, user: User) -> Limits:
+        return self.quotas.limits_for(user.name)
+
+    # admin only
+    def _require_admin(self, admin: User, action: str | None = None, obj: str = "") -> None:
+        if not admin.is_admin:
+            if action:
+                self.audit.record(admin.name, action, obj, "refused", admin.address, "not an administrator")
+            raise Forbidden("Only an administrator can see or change other users' quotas.")
+
+    async def quota_overview(self, admin: User, usernames: list[str]) -> list[Usage]:
+        """Every named user's usage and limits (overridden limits are in `usage.limits.overridden`)."""
+        self._require_admin(admin)
+        names = [_valid_username(n) for n in usernames]
+        return list(await asyncio.gather(*(self.usage(User(n)) for n in names)))
+
+    def default_limits(self, admin: User) -> Limits:
+        self._require_admin(admin)
+        return self.quotas.defaults()
+
+    def set_quota_override(self, admin: User, username: str, **limits: int | None) -> Limits:
+        """Override some of a user's limits (None puts one back to the default); returns the new limits."""
+        self._require_admin(admin, "admin.quota_set", username)
+        detail = ", ".join(f"{k}={'default' if v is None else v}" for k, v in sorted(limits.items()))
+        try:
+            result = self.quotas.set_override(_valid_username(username), set_by=admin.name, **limits)
+        except (ValueError, UserError) as exc:
+            self.audit.record(admin.name, "admin.quota_set", username, "refused", admin.address, str(exc))
+            raise UserError(str(exc)) from None
+        self.audit.record(admin.name, "admin.quota_set", username, "ok", admin.address, detail)
+        return result
+
+    def clear_quota_override(self, admin: User, username: str) -> Limits:
+        """Back to the defaults for every limit of that user."""
+        self._require_admin(admin, "admin.quota_clear", username)
+        self.quotas.clear_override(_valid_username(username))
+        self.audit.record(admin.name, "admin.quota_clear", username, "ok", admin.address)
+        return self.quotas.limits_for(username)
 
     async def health(self) -> dict[str, Any]:
         from orchestration.client import count_pollers
@@ -496,6 +649,33 @@ class TrainEasyService:
             return {"temporal": True, "workers": workers}
         except (TimeoutError, RPCError) as err:
             return {"temporal": False, "workers": 0, "error": str(err)}
+
+
+def _enforce(reserve, *args):
+    """Call a Quotas.reserve_* function, turning a refusal into the UserError the pages and API show."""
+    try:
+        return reserve(*args)
+    except OverQuota as over:
+        raise QuotaExceeded(over.refusal) from None
+
+
+def _valid_username(name: str) -> str:
+    try:
+        return check_username(name)
+    except InvalidName as exc:
+        raise UserError(f"{name!r}: {exc}") from None
+
+
+async def _failure_text(converter: DataConverter, failure: Failure) -> str | None:
+    """The message of a raw failure proto. With encoded failure attributes the proto's own message is a
+    placeholder ("Encoded failure"): the real one is in the encrypted attributes, so decode a copy."""
+    copy = Failure()
+    copy.CopyFrom(failure)
+    try:
+        err = await converter.decode_failure(copy)
+    except PayloadDecodeError:
+        return "An error this process cannot decrypt (it was encrypted with a key it does not have)."
+    return getattr(err, "message", None) or str(err) or None   # FailureError.message: without the type prefix
 
 
 async def _failed_progress(handle) -> RunProgress | None:

@@ -1,21 +1,81 @@
-"""Admin: accounts and the state of the engine (Temporal, workers). Reached only through the role gate."""
+"""Admin: accounts (add, disable, re-enable, reset, change role), quotas, the audit log and the engine."""
 import pandas as pd
 import streamlit as st
+from ui.quota_admin import show_quota_admin
 
-from core.accounts import load_credentials
-from ui.runtime import guard, service
+from core.accounts import ROLES, AccountError
+from ui.audit_view import show_audit
+from ui.auth import require_user
+from ui.runtime import accounts_service, audit_log, guard, service
+from ui.text import md
 
+admin = require_user("admin")
 st.title("Administration")
-svc = service()
-st.subheader("Accounts")
-accounts = load_credentials(svc.storage)["usernames"]
-st.dataframe(pd.DataFrame([{"user": name, "roles": ", ".join(a.get("roles") or []), "email": a.get("email")}
-                           for name, a in accounts.items()]), hide_index=True, key="accounts_table")
-st.subheader("Engine")
-with guard("The health check"):
-    health = service().health()
+accounts_tab, quotas_tab, audit_tab, engine_tab = st.tabs(["Accounts", "Quotas", "Audit log", "Engine"])
+svc_accounts = accounts_service()
+
+
+def _apply(action, done: str) -> None:
+    """Run one account change; a refusal is shown, never raised."""
+    try:
+        result = action()
+    except AccountError as err:
+        st.error(md(err))
+        return
+    st.session_state["admin_notice"] = done.format(result=result)
+    st.rerun()
+
+
+with accounts_tab:
+    if notice := st.session_state.pop("admin_notice", None):
+        st.success(notice)
+    accounts = svc_accounts.list_accounts(admin)
+    st.dataframe(pd.DataFrame([{"user": a.name, "role": a.role, "status": "disabled" if a.disabled else "active",
+                                "email": a.email, "created": a.created_at, "last sign-in": a.last_login}
+                               for a in accounts]), hide_index=True, key="accounts_table")
+    left, right = st.columns(2)
+    with left.form("add_user_form", clear_on_submit=True):
+        st.markdown("**Add a user**")
+        name = st.text_input("User name", key="new_user_name", help="2-32 lower-case letters, digits or _")
+        email = st.text_input("E-mail (optional)", key="new_user_email")
+        role = st.selectbox("Role", ROLES, index=ROLES.index("user"), key="new_user_role")
+        if st.form_submit_button("Add user", type="primary"):
+            _apply(lambda: svc_accounts.add_user(admin, name.strip(), role, email.strip()),
+                   f"Added {name.strip()}. Their password (shown once, hand it over privately): {{result}}")
+    with right:
+        st.markdown("**Change a user**")
+        names = [a.name for a in accounts]
+        chosen = next(a for a in accounts if a.name == st.selectbox("User", names, key="admin_user_choice"))
+        if chosen.disabled:
+            if st.button("Re-enable", key="enable_user"):
+                _apply(lambda: svc_accounts.set_disabled(admin, chosen.name, False), f"{chosen.name} is enabled again.")
+        elif st.button("Disable (signs them out now)", key="disable_user"):
+            _apply(lambda: svc_accounts.set_disabled(admin, chosen.name, True), f"{chosen.name} is disabled.")
+        if st.button("Reset password", key="reset_password"):
+            _apply(lambda: svc_accounts.reset_password(admin, chosen.name),
+                   f"New password for {chosen.name} (shown once): {{result}}")
+        new_role = st.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"role_of_{chosen.name}")
+        if st.button("Change role", key="change_role", disabled=new_role == chosen.role):
+            _apply(lambda: svc_accounts.set_role(admin, chosen.name, new_role), f"{chosen.name} is now {new_role}.")
+
+with quotas_tab, guard("Quotas"):
+    show_quota_admin(service(), admin, [a.name for a in accounts])
+
+with audit_tab:
+    show_audit(audit_log(), actor=admin.name, address=admin.address)
+
+with engine_tab, guard("The health check"):
+    svc = service()
+    health = svc.health()
     c1, c2 = st.columns(2)
     c1.metric("Temporal", "up" if health["temporal"] else "down", border=True)
     c2.metric("Worker processes polling", health["workers"], border=True)
     st.caption(f"Temporal at {svc.settings.temporal_target}, namespace {svc.settings.namespace}, "
                f"task queue {svc.settings.task_queue}; data in {svc.settings.home}")
+    st.markdown("**Decrypted payloads in the Temporal CLI**: workflow data is encrypted; the CLI can decode it "
+                "through this app's `/codec` endpoint with a short-lived admin token.")
+    if st.button("Create a 1-hour token", key="codec_token"):
+        token = svc_accounts.cli_token(admin)
+        st.code(f"export TEMPORAL_CODEC_ENDPOINT={st.context.url.rstrip('/').rsplit('/admin', 1)[0]}/codec\n"
+                f'export TEMPORAL_CODEC_AUTH="Bearer {token}"', language="bash")
+        st.caption("Shown once. It is a session of yours: signing out everywhere (a password change) ends it.")

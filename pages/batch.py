@@ -6,17 +6,20 @@ import streamlit as st
 from ml.catalog import ParamError, is_number, models_for
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
+from ui.auth import require_user
 from ui.batch_view import show_batch
-from ui.runtime import current_user, guard, service
+from ui.runtime import guard, service
 from ui.text import md
 
-user = current_user()
+user = require_user()
 svc = service()
 batch_id = st.query_params.get("batch")
 if batch_id:
     if st.button("← New batch", key="back_to_batches"):
         del st.query_params["batch"]
         st.rerun()
+    if notice := st.session_state.pop("batch_notice", None):
+        st.info(notice)
     show_batch(svc, batch_id)
     st.stop()
 
@@ -96,11 +99,20 @@ for message in sorted(errors):
 wall = total / max(1, min(max_parallel, len(items) or 1))
 st.info(f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
         f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting.")
+with guard("Reading your quota"):
+    usage = svc.usage(user)
+    clamp = 0 < usage.free_slots < min(max_parallel, len(items) or 1)
+    st.caption(usage.caption + (f" — a batch holds one slot per run it trains at once, so this one would run at most "
+                                f"{usage.free_slots} at once" if clamp else ""))
 if st.button("Start batch", type="primary", disabled=not items or bool(errors), key="start_batch"):
     with guard("Starting the batch"):
-        new_id = svc.start_batch(user, BatchRequest(user.name, dataset.dataset_id, target, items, seed=seed,
-                                                    test_size=test_pct / 100, max_parallel=max_parallel,
-                                                    sweep=mode != "Several models"))
+        request = BatchRequest(user.name, dataset.dataset_id, target, items, seed=seed, test_size=test_pct / 100,
+                               max_parallel=max_parallel, sweep=mode != "Several models")
+        new_id = svc.start_batch(user, request)   # sets request.max_parallel to the slots it was granted
+        if request.max_parallel < max_parallel:
+            st.session_state["batch_notice"] = (
+                f"Started with at most {request.max_parallel} at once instead of {max_parallel}: your other runs hold "
+                "the rest of your quota of runs in flight. It does not speed up when they finish.")
         st.switch_page(st.session_state["pages"]["batch"], query_params={"batch": new_id})
 
 st.subheader("Your batches")

@@ -2,10 +2,11 @@
 import pandas as pd
 import streamlit as st
 
-from ui.runtime import current_user, guard, service
+from ui.auth import require_user
+from ui.runtime import guard, service
 from ui.text import md
 
-user = current_user()
+user = require_user()
 svc = service()
 st.title("Datasets")
 

@@ -1,9 +1,10 @@
 """Home: what to do next, and whether the engine behind the app is up."""
 import streamlit as st
 
-from ui.runtime import current_user, guard, service
+from ui.auth import require_user
+from ui.runtime import guard, service
 
-user = current_user()
+user = require_user()
 pages = st.session_state["pages"]
 st.title("TrainEasy")
 st.write(f"Welcome, **{user.name}**. Upload a CSV, pick a target and a model, and watch it train.")

@@ -3,12 +3,13 @@ import pandas as pd
 import streamlit as st
 
 from ui import charts
-from ui.runtime import current_user, guard, service
+from ui.auth import require_user
+from ui.runtime import guard, service
 from ui.text import md
 
 PRIMARY = {"classification": "balanced_accuracy", "regression": "r2"}
 
-user = current_user()
+user = require_user()
 svc = service()
 st.title("Models")
 models = svc.list_models(user)

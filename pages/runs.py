@@ -2,10 +2,11 @@
 import pandas as pd
 import streamlit as st
 
+from ui.auth import require_user
 from ui.run_view import model_label, show_run
-from ui.runtime import current_user, guard, service
+from ui.runtime import guard, service
 
-user = current_user()
+user = require_user()
 svc = service()
 names = {d.dataset_id: d.name for d in svc.list_datasets(user)}
 run_id = st.query_params.get("run")

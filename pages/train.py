@@ -6,12 +6,13 @@ import streamlit as st
 
 from ml.catalog import Param, models_for
 from orchestration.contracts import TrainRequest
-from ui.runtime import current_user, guard, service
+from ui.auth import require_user
+from ui.runtime import guard, service
 from ui.text import md
 
 SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
 
-user = current_user()
+user = require_user()
 svc = service()
 pages = st.session_state["pages"]
 st.title("Train a model")
@@ -83,6 +84,8 @@ else:
     errors = []
     st.caption("Without the data check the run still starts; a worker validates the data again when it runs.")
 
+with guard("Reading your quota"):
+    st.caption(svc.usage(user).caption)
 if st.button("Start training", type="primary", disabled=bool(errors), key="start_training"):
     with guard("Starting the run"):
         run_id = svc.start_training(user, TrainRequest(

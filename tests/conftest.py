@@ -1,13 +1,23 @@
-"""Session-wide fixtures: one real Temporal dev server (the pip-installed binary) for all workflow tests."""
+"""Session-wide fixtures: one real Temporal dev server (the pip-installed binary) for all workflow tests.
+
+Every payload is encrypted as in production. The payload key is set in the environment here, before
+anything starts, so the test clients, in-process workers, worker subprocesses and launched stacks share it.
+"""
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from core.config import load_settings
+from orchestration.client import data_converter
+from orchestration.codec import ENV_VAR, new_key_text
 from orchestration.contracts import SEARCH_ATTRIBUTES
 from tests.helpers import BIN
+
+os.environ[ENV_VAR] = new_key_text()   # a fresh key per test session; never a committed one
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -16,6 +26,7 @@ async def temporal_env():
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_startup_timeout=timedelta(seconds=60),
+        data_converter=data_converter(load_settings()),
     )
     yield env
     await env.shutdown()

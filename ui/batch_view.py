@@ -6,10 +6,12 @@ import json
 import pandas as pd
 import streamlit as st
 
+from core.csvsafe import frame_to_csv
 from orchestration.service import BatchView
 from ui import charts
+from ui.auth import require_user
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
-from ui.runtime import SyncService, current_user, fetch_owned, guard
+from ui.runtime import SyncService, fetch_owned, guard
 from ui.text import md
 
 PHASES = {"running": "running", "awaiting": "finished with failures: retry them or finish",
@@ -32,7 +34,7 @@ def swept_params(progress) -> list[str] | None:
 
 
 def show_batch(svc: SyncService, batch_id: str) -> None:
-    user = current_user()
+    user = require_user()
     view = fetch_owned("batch", lambda: svc.get_batch(user, batch_id))
     if view is None:
         return
@@ -52,7 +54,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
 
 
 def _controls(svc: SyncService, view: BatchView) -> None:
-    user, progress = current_user(), view.progress
+    user, progress = require_user(), view.progress
     if not view.running:
         return
     edits: dict[int, dict] = {}
@@ -115,7 +117,7 @@ def _draw(view: BatchView) -> None:
                            "seconds": round(r["seconds"] or 0, 1), "worker": r["worker"], "run": r["run_id"]}
                           for r in board])
     st.dataframe(table, hide_index=True, key="leaderboard")
-    st.download_button("Download leaderboard (.csv)", table.to_csv(index=False).encode(),
+    st.download_button("Download leaderboard (.csv)", frame_to_csv(table),
                        f"{view.batch_id}-leaderboard.csv", "text/csv", key="leaderboard_csv")
     left, right = st.columns(2)
     left.plotly_chart(charts.metric_bars(

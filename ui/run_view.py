@@ -8,7 +8,8 @@ from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
 from orchestration.service import RunView
 from ui import charts
-from ui.runtime import SyncService, current_user, fetch_owned, guard
+from ui.auth import require_user
+from ui.runtime import SyncService, fetch_owned, guard
 from ui.text import md
 
 POLL_SECONDS = 2.0
@@ -24,7 +25,7 @@ def model_label(key: str) -> str:
 
 
 def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> None:
-    user = current_user()
+    user = require_user()
     view = fetch_owned("run", lambda: svc.get_run(user, run_id))
     if view is None:
         return

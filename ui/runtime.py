@@ -16,7 +16,10 @@ from typing import Any
 import streamlit as st
 
 from core.accounts import User
+from core.audit import AuditLog
 from core.config import load_settings
+from core.storage import Storage
+from orchestration.account_service import AccountService
 from orchestration.client import connect
 from orchestration.service import NotFound, TrainEasyService, UserError
 from ui.text import md
@@ -64,9 +67,20 @@ def service() -> SyncService:
     return _backend()
 
 
-def current_user() -> User:
-    """The logged-in user as set by the gate in app.py (pages only run behind it)."""
-    return User(st.session_state["username"], tuple(st.session_state.get("roles") or ("user",)))
+@st.cache_resource(show_spinner=False)
+def accounts_service() -> AccountService:
+    """Accounts need no Temporal: they keep working while the engine is down."""
+    return AccountService(load_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def audit_log() -> AuditLog:
+    return AuditLog(Storage(load_settings().home))
+
+
+def audit(action: str, obj: str = "", *, user: User, outcome: str = "ok", detail: str = "") -> None:
+    """Record what a user did from a page (the service records what goes through it)."""
+    audit_log().record(user.name, action, obj, outcome, user.address, detail)
 
 
 def fetch_owned(what: str, load: Callable[[], Any]) -> Any | None:

@@ -6,6 +6,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 if __name__ == "__main__":
+    from core.storage import private_umask
+
+    private_umask()   # a worker started on its own (not by the launcher) writes private files too
     from workers.worker import main
 
     main()

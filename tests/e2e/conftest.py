@@ -133,11 +133,15 @@ def wait_for_app(page: Page, timeout: float = 60_000) -> None:
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
 
 
+def sign_in_form(page: Page, user: str, password: str) -> None:
+    """The plain login page every signed-out page load is sent to."""
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 def login(page: Page, stack: Stack, user: str, path: str = "") -> None:
     page.goto(f"{stack.url}/{path}")
-    wait_for_app(page)
-    page.get_by_role("textbox", name="Username").fill(user)
-    page.get_by_role("textbox", name="Password").fill(stack.passwords()[user])
-    page.get_by_role("button", name="Login").click()
+    sign_in_form(page, user, stack.passwords()[user])
     expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
     wait_for_app(page)

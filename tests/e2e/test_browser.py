@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import login, wait_for_app
+from core.config import PROJECT_ROOT
+from tests.e2e.conftest import login, sign_in_form, wait_for_app
 from tests.helpers import classification_csv
 
 RUN_URL = re.compile(r"/runs\?run=(train-alice-[0-9a-f]{32})")
@@ -90,11 +93,18 @@ def test_admin_sees_the_admin_page_and_users_are_refused_it(stack, new_page):
     login(admin, stack, "admin")
     go(admin, "Admin")
     expect(admin.get_by_text("Worker processes polling")).to_be_visible()
+    cookie = next(c for c in admin.context.cookies() if c["name"] == "traineasy_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     admin.get_by_role("button", name="Log out").click()
-    expect(admin.get_by_role("textbox", name="Username")).to_be_visible(timeout=30_000)
+    expect(admin.get_by_text("You are signed out.")).to_be_visible(timeout=30_000)
     admin.reload()
-    wait_for_app(admin)
-    expect(admin.get_by_role("textbox", name="Username")).to_be_visible()   # the cookie is gone too
+    expect(admin.get_by_label("Username")).to_be_visible()   # the session ended server-side
+    # a copy of the old cookie, replayed in a fresh browser, opens nothing
+    thief = new_page()
+    thief.context.add_cookies([{k: cookie[k] for k in ("name", "value", "domain", "path")}])
+    thief.goto(f"{stack.url}/admin")
+    expect(thief.get_by_label("Username")).to_be_visible()
+    expect(thief.get_by_text("Worker processes polling")).to_have_count(0)
     user = new_page()
     login(user, stack, "bob", path="admin")
     expect(user.get_by_text("for administrators only")).to_be_visible()
@@ -103,11 +113,24 @@ def test_admin_sees_the_admin_page_and_users_are_refused_it(stack, new_page):
 def test_wrong_password_is_refused(stack, new_page):
     page = new_page()
     page.goto(stack.url)
-    wait_for_app(page)
-    page.get_by_role("textbox", name="Username").fill("alice")
-    page.get_by_role("textbox", name="Password").fill("not-the-password")
-    page.get_by_role("button", name="Login").click()
+    sign_in_form(page, "alice", "not-the-password")
     expect(page.get_by_text("Wrong user name or password.")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+
+
+def test_password_guessing_locks_the_name_with_a_message(stack, new_page):
+    out = subprocess.run([sys.executable, "-m", "orchestration.accounts_cli", "--home", str(stack.home), "add", "carol"],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    password = out.rsplit("password: ", 1)[1].strip()
+    page = new_page()
+    page.goto(f"{stack.url}/train")
+    for _ in range(5):
+        sign_in_form(page, "carol", "guess-guess-guess")
+        expect(page.get_by_text("Wrong user name or password.")).to_be_visible()
+    sign_in_form(page, "carol", "guess-guess-guess")
+    expect(page.get_by_text(re.compile(r"Too many failed sign-ins\. Try again in \d+ s"))).to_be_visible()
+    sign_in_form(page, "carol", password)   # even the right password waits out the lock
+    expect(page.get_by_text(re.compile(r"Too many failed sign-ins"))).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_have_count(0)
 
 

@@ -1,32 +1,51 @@
 """The launcher behind `make run`: restart reuses state, an external Temporal, clear start-up errors."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import urllib.request
 
 from core.config import PROJECT_ROOT
+from orchestration.codec import ENV_VAR, key_file
 from tests.e2e.conftest import Stack, free_port
 from tests.helpers import BIN, stop_processes
 
 
 def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
-    first = Stack(tmp_path / "home")
+    no_env_key = {ENV_VAR: ""}   # this stack keeps its payload key in its own file
+    first = Stack(tmp_path / "home", extra_env=no_env_key)
     first.wait_ready()
     passwords = first.passwords()
-    assert first.stop() == 0 and "Stopped." in first.text()
+    try:
+        # the Temporal UI listens on loopback, decrypts through the app's codec routes, and the
+        # namespace keeps histories for TRAINEASY_HISTORY_DAYS (30 by default; the dev server keeps 1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{first.ui_port}/api/v1/settings", timeout=10) as resp:
+            ui = json.load(resp)
+        assert ui["Codec"]["Endpoint"] == f"http://localhost:{first.app_port}/codec"
+        described = subprocess.run([str(BIN / "temporal"), "operator", "namespace", "describe", "--namespace", "default",
+                                    "--address", f"127.0.0.1:{first.temporal_port}", "--output", "json"],
+                                   capture_output=True, text=True, timeout=30)
+        assert json.loads(described.stdout)["config"]["workflowExecutionRetentionTtl"] == f"{30 * 86400}s"
+    finally:
+        assert first.stop() == 0 and "Stopped." in first.text()
     assert set(passwords) == {"admin", "alice", "bob"}
     assert "Demo accounts (shown once" in first.text()
     assert (tmp_path / "home" / "temporal" / "temporal.db").is_file()
     assert oct((tmp_path / "home" / "demo-accounts.txt").stat().st_mode & 0o777) == "0o600"
+    keys = key_file(tmp_path / "home")
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    key_text = keys.read_text()
 
-    second = Stack(tmp_path / "home")
+    second = Stack(tmp_path / "home", extra_env=no_env_key)
     second.wait_ready()
     try:
         assert "Demo accounts (shown once" not in second.text()
         assert "demo passwords are in" in second.text()
         assert second.passwords() == passwords
+        assert keys.read_text() == key_text, "the same payload key: the stored histories stay readable"
     finally:
         assert second.stop() == 0
     # every child is gone: nothing listens on the ports any more (SO_REUSEADDR: ignore TIME_WAIT leftovers
@@ -50,6 +69,7 @@ def test_with_temporal_address_no_server_is_started(tmp_path):
         assert f"connecting to the Temporal server at {address}" in text
         assert "starting Temporal dev server" not in text and "Temporal UI" not in text
         assert not (tmp_path / "home" / "temporal").exists()
+        assert "history retention of namespace 'default' set to 30 days" in text   # that server allowed it
         # the launcher registered the search attributes the app filters on, on that server
         listed = subprocess.run([str(BIN / "temporal"), "operator", "search-attribute", "list", "--address", address],
                                 capture_output=True, text=True, timeout=30).stdout

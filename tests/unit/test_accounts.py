@@ -1,22 +1,16 @@
-"""core.accounts: bcrypt credentials, demo accounts on first start, the cookie key."""
+"""core.accounts: accounts in the app database, bcrypt hashes, roles, disabling, demo accounts."""
 from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
 
 import bcrypt
 import pytest
 
 from core import accounts
-from core.accounts import (
-    User,
-    add_account,
-    bootstrap_demo_accounts,
-    cookie_key,
-    credentials_path,
-    load_credentials,
-    read_demo_accounts,
-)
+from core.accounts import AccountError, Accounts, bootstrap_demo_accounts, read_demo_accounts
 from core.storage import Storage
 
 _REAL_GENSALT = bcrypt.gensalt
@@ -33,134 +27,84 @@ def cheap_bcrypt(monkeypatch):
     monkeypatch.setattr(accounts.bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": _REAL_GENSALT(4, prefix))
 
 
-def _mode(path) -> int:
-    return os.stat(path).st_mode & 0o777
-
-
-# --- demo accounts ------------------------------------------------------------------------------
-
-def test_bootstrap_creates_admin_alice_and_bob_with_roles(storage, cheap_bcrypt):
+def test_bootstrap_creates_admin_alice_and_bob_with_roles_once(storage, cheap_bcrypt):
     created = bootstrap_demo_accounts(storage)
     assert {name: role for name, (role, _) in created.items()} == {"admin": "admin", "alice": "user", "bob": "user"}
-    users = load_credentials(storage)["usernames"]
-    assert {name: u["roles"] for name, u in users.items()} == {"admin": ["admin"], "alice": ["user"], "bob": ["user"]}
-
-
-def test_bootstrap_stores_bcrypt_hashes_not_passwords(storage, cheap_bcrypt):
-    created = bootstrap_demo_accounts(storage)
-    raw = credentials_path(storage).read_text()
-    users = json.loads(raw)["usernames"]
-    for name, (_, password) in created.items():
-        assert password not in raw
-        assert users[name]["password"].startswith("$2")
-        assert bcrypt.checkpw(password.encode(), users[name]["password"].encode())
-
-
-def test_bootstrap_gives_each_account_a_different_password(storage, cheap_bcrypt):
-    created = bootstrap_demo_accounts(storage)
-    passwords = [pw for _, pw in created.values()]
-    assert len(set(passwords)) == 3
-    assert all(len(pw) >= 12 for pw in passwords)
-
-
-def test_bootstrap_writes_owner_only_files(storage, cheap_bcrypt):
-    bootstrap_demo_accounts(storage)
-    assert _mode(storage.demo_accounts_file) == 0o600
-    assert _mode(credentials_path(storage)) == 0o600
-
-
-def test_second_bootstrap_returns_none_and_keeps_passwords(storage, cheap_bcrypt):
-    bootstrap_demo_accounts(storage)
-    creds_before = credentials_path(storage).read_text()
-    demo_before = storage.demo_accounts_file.read_text()
+    assert {a.name: a.role for a in Accounts(storage).list()} == {"admin": "admin", "alice": "user", "bob": "user"}
     assert bootstrap_demo_accounts(storage) is None
-    assert credentials_path(storage).read_text() == creds_before
-    assert storage.demo_accounts_file.read_text() == demo_before
-
-
-def test_read_demo_accounts_parses_the_file(storage, cheap_bcrypt):
-    created = bootstrap_demo_accounts(storage)
     assert read_demo_accounts(storage) == {name: pw for name, (_, pw) in created.items()}
+    assert os.stat(storage.demo_accounts_file).st_mode & 0o777 == 0o600
 
 
-def test_read_demo_accounts_without_a_file_is_empty(storage):
-    assert read_demo_accounts(storage) == {}
+def test_passwords_are_stored_as_bcrypt_hashes(storage, cheap_bcrypt):
+    created = bootstrap_demo_accounts(storage)
+    raw = storage.app_db.read_bytes()
+    for name, (_, password) in created.items():
+        assert password.encode() not in raw
+        assert Accounts(storage).verify_password(name, password).name == name
+        assert Accounts(storage).verify_password(name, password + "x") is None
 
 
-def test_read_demo_accounts_ignores_comments_and_malformed_lines(storage):
-    storage.root.mkdir(parents=True)
-    storage.demo_accounts_file.write_text("# header\n\nalice\tuser\tpw1\nbroken line\nbob\tuser\tpw2\n")
-    assert read_demo_accounts(storage) == {"alice": "pw1", "bob": "pw2"}
+def test_unknown_user_and_wrong_password_both_fail(storage, cheap_bcrypt):
+    Accounts(storage).add("carol", "a-long-password")
+    assert Accounts(storage).verify_password("nobody", "a-long-password") is None
+    assert Accounts(storage).verify_password("carol", "") is None
 
 
-# --- add_account ---------------------------------------------------------------------------------
-
-def test_add_account_refuses_short_password(storage):
-    with pytest.raises(ValueError, match="8 characters"):
-        add_account(storage, "carol", "short7!")
-    assert not credentials_path(storage).exists()
+@pytest.mark.parametrize("name", ["", "A", "x" * 40, "../etc", "bob smith", "1abc"])
+def test_bad_user_names_are_refused(storage, cheap_bcrypt, name):
+    with pytest.raises(AccountError):
+        Accounts(storage).add(name, "a-long-password")
 
 
-@pytest.mark.parametrize("role", ["root", "Admin", "", "superuser"])
-def test_add_account_refuses_unknown_role(storage, role):
-    with pytest.raises(ValueError, match="role"):
-        add_account(storage, "carol", "long enough password", role)
-    assert not credentials_path(storage).exists()
+def test_short_passwords_and_taken_names_and_bad_roles_are_refused(storage, cheap_bcrypt):
+    acc = Accounts(storage)
+    with pytest.raises(AccountError, match="10"):
+        acc.add("carol", "short")
+    acc.add("carol", "a-long-password")
+    with pytest.raises(AccountError, match="taken"):
+        acc.add("carol", "another-password")
+    with pytest.raises(AccountError, match="role"):
+        acc.add("dave", "a-long-password", role="root")
 
 
-def test_add_account_refuses_invalid_username(storage, cheap_bcrypt):
-    with pytest.raises(ValueError):
-        add_account(storage, "../carol", "long enough password")
-    assert not credentials_path(storage).exists()
+def test_long_passwords_work(storage, cheap_bcrypt):
+    acc = Accounts(storage)
+    acc.add("carol", "p" * 100)
+    assert acc.verify_password("carol", "p" * 100) is not None
 
 
-def test_add_account_keeps_existing_accounts(storage, cheap_bcrypt):
-    add_account(storage, "carol", "first password", "user")
-    add_account(storage, "dave", "second password", "admin")
-    users = load_credentials(storage)["usernames"]
-    assert set(users) == {"carol", "dave"}
-    assert users["dave"]["roles"] == ["admin"]
+def test_the_last_enabled_admin_cannot_be_disabled_or_demoted(storage, cheap_bcrypt):
+    acc = Accounts(storage)
+    acc.add("root", "a-long-password", role="admin")
+    with pytest.raises(AccountError, match="no enabled administrator"):
+        acc.set_disabled("root", True)
+    with pytest.raises(AccountError, match="no enabled administrator"):
+        acc.set_role("root", "user")
+    acc.add("second", "a-long-password", role="admin")
+    acc.set_disabled("root", True)
+    assert acc.get("root").disabled
 
 
-def test_add_account_uses_the_default_bcrypt_cost(storage):
-    add_account(storage, "carol", "long enough password")
-    stored = load_credentials(storage)["usernames"]["carol"]["password"]
-    assert int(stored.split("$")[2]) >= 12
+def test_legacy_credentials_file_is_imported(storage, cheap_bcrypt):
+    storage.auth_dir.mkdir(parents=True)
+    hashed = bcrypt.hashpw(b"legacy-password", bcrypt.gensalt(4)).decode()
+    (storage.auth_dir / "credentials.json").write_text(json.dumps(
+        {"usernames": {"old": {"email": "o@x", "password": hashed, "roles": ["admin"]}}}))
+    acc = Accounts(storage)
+    assert acc.get("old").role == "admin"
+    assert acc.verify_password("old", "legacy-password") is not None
 
 
-def test_user_is_admin_only_with_admin_role():
-    assert User("admin", ("admin",)).is_admin
-    assert not User("alice").is_admin
-
-
-# --- cookie key -----------------------------------------------------------------------------------
-
-def test_cookie_key_is_generated_once_and_stable(storage, monkeypatch):
-    monkeypatch.delenv("TRAINEASY_COOKIE_KEY", raising=False)
-    first = cookie_key(storage)
-    assert len(first) >= 32
-    assert cookie_key(storage) == first
-
-
-def test_cookie_key_file_is_owner_only(storage, monkeypatch):
-    monkeypatch.delenv("TRAINEASY_COOKIE_KEY", raising=False)
-    cookie_key(storage)
-    assert _mode(storage.auth_dir / "cookie_key") == 0o600
-
-
-def test_cookie_keys_differ_between_installations(tmp_path, monkeypatch):
-    monkeypatch.delenv("TRAINEASY_COOKIE_KEY", raising=False)
-    assert cookie_key(Storage(tmp_path / "one")) != cookie_key(Storage(tmp_path / "two"))
-
-
-def test_cookie_key_environment_variable_overrides(storage, monkeypatch):
-    monkeypatch.delenv("TRAINEASY_COOKIE_KEY", raising=False)
-    cookie_key(storage)
-    monkeypatch.setenv("TRAINEASY_COOKIE_KEY", "from-the-environment")
-    assert cookie_key(storage) == "from-the-environment"
-
-
-def test_cookie_key_from_environment_writes_no_file(storage, monkeypatch):
-    monkeypatch.setenv("TRAINEASY_COOKIE_KEY", "from-the-environment")
-    cookie_key(storage)
-    assert not (storage.auth_dir / "cookie_key").exists()
+def test_unknown_names_take_as_long_as_known_ones(storage):
+    """No user enumeration by timing: an unknown name pays the same bcrypt check (real cost here)."""
+    acc = Accounts(storage)
+    acc.add("carol", "a-long-password")
+    known, unknown = [], []
+    for _ in range(7):   # interleaved, so machine load hits both alike
+        for name, times in (("carol", known), ("mallory", unknown)):
+            start = time.perf_counter()
+            acc.verify_password(name, "wrong-password")
+            times.append(time.perf_counter() - start)
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.6 < ratio < 1.6, (statistics.median(known), statistics.median(unknown))

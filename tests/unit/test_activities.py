@@ -359,7 +359,20 @@ def test_predict_refuses_a_file_missing_a_model_column(trained):
     assert _refusal(err.value)
 
 
-# --- caps and budgets that the worker enforces (its settings, or the caller's lower limit) -----------------
+def test_predictions_csv_is_formula_safe(trained):
+    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    upload = (b"age,income,city,note\n"
+              b"30,-1.5,\"=cmd|' /C calc'!A0\",+1+1\n40,60.5,paris,@SUM(A1)\n50,40,lyon,-2+3\n")
+    staged = _stage(storage, upload, name="abababababababababababababababab.csv")
+    out = ActivityEnvironment().run(DataActivities(storage).predict,
+                                    PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
+    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out["file"])
+    assert written["city"].tolist() == ["'=cmd|' /C calc'!A0", "paris", "lyon"]
+    assert written["note"].tolist() == ["'+1+1", "'@SUM(A1)", "'-2+3"]
+    assert written["income"].tolist() == [-1.5, 60.5, 40.0] and written["age"].tolist() == [30, 40, 50]
+
+
+# --- caps and budgets that the worker enforces (the caller's limit, else its own settings) ----------------
 
 def _limited(tmp_path, **limits):
     from dataclasses import replace
@@ -389,13 +402,13 @@ def test_ingest_applies_the_callers_cell_limit(tmp_path):
     assert _refusal(err.value)
 
 
-def test_an_ingest_request_from_before_the_caps_decodes_with_the_workers_settings():
+def test_an_ingest_request_from_before_the_caps_decodes_with_defaults():
     from temporalio.converter import DataConverter
 
     old = DataConverter.default.payload_converter.to_payloads(
         [{"owner": "alice", "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}])
     (req,) = DataConverter.default.payload_converter.from_payloads(old, [IngestRequest])
-    assert (req.max_columns, req.max_cells) == (0, 0)   # 0: the worker's TRAINEASY_MAX_COLUMNS / _CELLS
+    assert (req.max_columns, req.max_cells) == (0, 50_000_000)   # 0: the worker's TRAINEASY_MAX_COLUMNS
 
 
 def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_load_step(tmp_path):

@@ -1,6 +1,8 @@
 """ml.persist: skops model files; loading trusts only our own stack's types."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +97,84 @@ def test_the_model_just_saved_is_served_from_memory_until_the_file_changes(fitte
     assert load_model(path) is not pipeline
     save_model(pipeline, tmp_path / "checkpoint.skops")   # not remembered: a fit goes on changing it
     assert load_model(tmp_path / "checkpoint.skops") is not pipeline
+
+
+def _catalog_frames(task: str, classes: int, rows: int = 60, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Numeric, integer, categorical (with gaps), boolean and date columns: every path of the pipeline."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "x": rng.normal(size=rows), "count": rng.integers(0, 9, rows),
+        "colour": rng.choice(["red", "green", "blue"], rows), "flag": rng.choice([True, False], rows),
+        "day": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+    })
+    X.loc[::7, "x"] = np.nan
+    X.loc[::5, "colour"] = None
+    if task == "regression":
+        return X, pd.Series(2 * X.x.fillna(0) + rng.normal(size=rows))
+    return X, pd.Series(rng.choice(["a", "b", "c"][:classes], rows))
+
+
+def _catalog_types(tmp_path) -> set[str]:
+    from ml.catalog import MODELS
+    from ml.persist import types_in
+
+    found: set[str] = set()
+    for key, spec in MODELS.items():
+        variants = [(2, {}), (3, {})] if spec.task == "classification" else [(0, {})]
+        for classes, params in variants:
+            X, y = _catalog_frames(spec.task, classes)
+            pipeline = make_pipeline(spec, params, 0, X).fit(X, y)
+            path = tmp_path / f"{key}-{classes}.skops"
+            sio.dump(pipeline, path)
+            found |= types_in(path.read_bytes())
+            assert set(sio.get_untrusted_types(file=path)) <= found   # ours is never wider than skops' own check
+    return found
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_trusted_types_are_exactly_what_the_catalog_pipelines_use(tmp_path):
+    found = _catalog_types(tmp_path)
+    assert found - ml.persist.TRUSTED_TYPES == set(), "add these to ml.persist.TRUSTED_TYPES (after a look)"
+    assert ml.persist.TRUSTED_TYPES - found == set(), "no catalog model uses these any more: remove them"
+
+
+@pytest.mark.parametrize("extra", ["pca", "kmeans"])
+def test_a_library_class_outside_the_list_is_refused(tmp_path, extra):
+    """skops trusts every scikit-learn estimator by default; we trust only the catalog's."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    X, y = _frame()
+    pipeline = make_pipeline(get_model("logistic_regression"), {}, 0, X)
+    step = PCA(n_components=2) if extra == "pca" else KMeans(n_clusters=2, n_init=1, random_state=0)
+    pipeline.steps.insert(2, ("extra", step))
+    pipeline.fit(X, y)
+    saved(pipeline, tmp_path / "other.skops")
+    with pytest.raises(UntrustedModelFile, match="sklearn"):
+        load_model(tmp_path / "other.skops")
+
+
+def test_a_numpy_function_is_refused(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "fn.skops"
+    sio.dump(FunctionTransformer(np.log1p), path)
+    with pytest.raises(UntrustedModelFile, match="log1p"):
+        load_model(path)
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path):
+    path = tmp_path / "junk.skops"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(UntrustedModelFile):
+        load_model(path)
+
+
+def test_saved_model_is_private_whatever_the_umask(fitted, tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_model(fitted[0], tmp_path / "m" / "model.skops")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m" / "model.skops").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o700

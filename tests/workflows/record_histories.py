@@ -20,6 +20,7 @@ OUT = Path(__file__).parent / "histories"
 
 
 async def main() -> None:
+    # the default (unencrypted) converter on purpose: committed histories must replay without a secret key
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(BIN / "temporal"),
                                                 search_attributes=list(SEARCH_ATTRIBUTES),
                                                 dev_server_startup_timeout=timedelta(seconds=60))

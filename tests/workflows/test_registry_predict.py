@@ -48,6 +48,9 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
         new = "age,income,city,comment\n30,70.5,paris,hi\n61,20.0,berlin,yo\n45,,nice,\n"
         result = await service.predict(alice, model.id, "new.csv", new.encode())
         assert result["rows"] == 3
+        # the preview is read from the predictions file (the rows never travel through Temporal)
+        assert [row["income"] for row in result["preview"]] == [70.5, 20.0, None]
+        assert {"prediction", "probability_yes", "comment"} <= set(result["preview"][0])
         assert any("comment" in n for n in result["notes"])
         assert any("berlin" in n for n in result["notes"])
         out = pd.read_csv(io.BytesIO(service.prediction_file(alice, result["file"])))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 
@@ -58,19 +59,29 @@ async def test_failing_activity_is_retried_with_backoff(client, settings, servic
     ALICE, BOB = users
     real = TrainingActivities
     calls = []
+    seen = threading.Event()
 
     @activity.defn(name="fit_model")
     def flaky_fit(inp: TrainInput) -> StepResult:
         calls.append(activity.info().attempt)
         if activity.info().attempt == 1:
             raise RuntimeError("worker lost its disk for a moment")
+        seen.wait(15)   # the second attempt waits until the test has seen the first one's error
         return real(service.storage).fit_model(inp)
 
     async with running_workers(client, settings, {"fit_model": flaky_fit}):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         run_id = await service.start_training(
             ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "logistic_regression"))
+
+        async def retrying():
+            view = await service.get_run(ALICE, run_id)
+            return view if view.attempt == 2 else None
+        retry_view = await eventually(retrying, timeout=60, interval=0.2)
+        seen.set()
         view = await finished_run(service, ALICE, run_id)
+    # the error arrives encrypted (encoded failure attributes); the run view shows the real message
+    assert retry_view.last_failure == "worker lost its disk for a moment"
     assert view.status == "completed", view.error
     assert calls == [1, 2]
     assert next(s for s in view.stages if s.name == "fit").attempt == 2

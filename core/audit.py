@@ -1,0 +1,298 @@
+"""The audit log: append-only, hash-chained entries in the app database (who did what, from where, how it went).
+
+Each entry's hash is sha256 over the previous entry's hash and a canonical encoding of the entry, so
+editing, removing or reordering any entry breaks the chain from there on; `verify()` finds the first
+break. Appending holds the database's write lock (BEGIN IMMEDIATE) from reading the last hash to
+inserting, so two processes never fork the chain. SQL triggers refuse UPDATE and DELETE on the table.
+
+CLI (storage root from --home, else TRAINEASY_HOME, else the default of core.config):
+    python -m core.audit verify              exit 0 if intact, 1 with the first broken entry otherwise
+    python -m core.audit export [--since 2025-01-01] [--until ...] [--actor alice] [--action login] > audit.csv
+    python -m core.audit tail -n 20
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import astuple, dataclass, fields
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from core.csvsafe import rows_to_csv
+from core.db import open_db, write
+from core.storage import Storage
+
+# The documented actions (object in brackets). Any dotted lower-case name is accepted, so a new
+# feature can record before this list catches up; keep it current all the same.
+ACTIONS: dict[str, str] = {
+    "login.success": "signed in [user name]",
+    "login.failure": "wrong user name or password [user name as typed]",
+    "login.throttled": "refused: too many failed attempts [user name as typed]",
+    "logout": "signed out",
+    "session.expired": "a server-side session ended by timeout",
+    "password.change": "a user changed their own password",
+    "upload": "dataset uploaded [dataset id]",
+    "launch": "training run or batch started [run or batch id]; refused when over quota or rate limit",
+    "cancel": "run or batch cancelled [run or batch id]",
+    "stop": "batch stopped (running children finish) [batch id]",
+    "retry": "failed children of a batch restarted [batch id]",
+    "predict": "predictions made with a registered model [model id]",
+    "download": "model, predictions or leaderboard downloaded [model id, file or batch id]",
+    "delete": "model or dataset deleted [model id or dataset id]",
+    "retention": "keep-last-N setting changed and applied [user name]",
+    "tag": "tag added to a model [model id]",
+    "admin.user_add": "account created [user name]",
+    "admin.user_disable": "account disabled [user name]",
+    "admin.user_enable": "account enabled again [user name]",
+    "admin.password_reset": "password reset by an admin [user name]",
+    "admin.role_change": "role changed [user name]",
+    "admin.quota_change": "per-user quota changed [user name]",
+    "audit.export": "audit log exported as CSV",
+    "audit.verify": "audit chain verified (detail: result)",
+}
+OUTCOMES = ("ok", "refused", "error")
+ANONYMOUS = "-"
+GENESIS = "0" * 64
+ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+LIMITS = {"actor": 64, "address": 64, "action": 64, "object": 200, "detail": 500}
+DEFAULT_LIMIT = 1000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq        INTEGER PRIMARY KEY,      -- 1, 2, 3 ... without gaps
+    at         TEXT NOT NULL,            -- UTC, ISO 8601 with microseconds: sorts as text
+    actor      TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    object     TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    detail     TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, seq);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: str
+    actor: str
+    address: str
+    action: str
+    object: str
+    outcome: str
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+COLUMNS = tuple(f.name for f in fields(AuditEntry))
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int                  # entries read (up to and including the first broken one)
+    broken_seq: int | None = None  # the first entry where the chain does not hold
+    reason: str = ""
+    head: str = GENESIS           # hash of the last entry read: note it elsewhere to detect truncation later
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.checked} entries, head {self.head}"
+        return f"audit chain broken at entry #{self.broken_seq}: {self.reason} ({self.checked} entries read)"
+
+
+def canonical(seq: int, at: str, actor: str, address: str, action: str, obj: str, outcome: str, detail: str) -> bytes:
+    """The bytes an entry's hash covers besides the previous hash: JSON with sorted keys, no spaces."""
+    return json.dumps({"seq": seq, "at": at, "actor": actor, "address": address, "action": action,
+                       "object": obj, "outcome": outcome, "detail": detail},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
+
+
+def _clean(field: str, value: object) -> str:
+    """Single line, printable, bounded: a user name typed at the login form must not forge log lines."""
+    text = "".join(c if c.isprintable() else "\ufffd" for c in str(value))
+    limit = LIMITS[field]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _utc_text(moment: datetime | date | str) -> str:
+    """A bound for `at` comparisons, in the stored format (naive datetimes are taken as UTC)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time.min)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_READY: set[Path] = set()   # databases whose schema this process has already ensured
+
+
+class AuditLog:
+    def __init__(self, storage: Storage) -> None:
+        self.path = storage.app_db
+        if self.path not in _READY:
+            with open_db(self.path) as db:
+                db.executescript(SCHEMA)
+            _READY.add(self.path)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with open_db(self.path) as db:
+            yield db
+
+    def record(self, actor: str | None, action: str, obj: object = "", outcome: str = "ok",
+               address: str | None = None, detail: object = "") -> AuditEntry:
+        """Append one entry; returns it with its sequence number and hash. Raises ValueError for an
+        action that is not a dotted lower-case name or an unknown outcome (a programming error)."""
+        if not ACTION_RE.match(action) or len(action) > LIMITS["action"]:
+            raise ValueError(f"audit action must be a dotted lower-case name, got {action!r}")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"audit outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
+        actor_text = _clean("actor", actor) if actor else ANONYMOUS
+        address_text = _clean("address", address) if address else ANONYMOUS
+        obj_text, detail_text = _clean("object", obj), _clean("detail", detail)
+        with self._db() as db, write(db):
+            last = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
+            at = datetime.now(UTC).isoformat(timespec="microseconds")   # under the lock: time follows seq
+            digest = entry_hash(prev, canonical(seq, at, actor_text, address_text, action, obj_text, outcome,
+                                                detail_text))
+            entry = AuditEntry(seq, at, actor_text, address_text, action, obj_text, outcome, detail_text, prev, digest)
+            db.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                       astuple(entry))
+        return entry
+
+    def query(self, actor: str | None = None, action_prefix: str | None = None,
+              since: datetime | date | str | None = None, until: datetime | date | str | None = None,
+              outcome: str | None = None, limit: int | None = DEFAULT_LIMIT) -> list[AuditEntry]:
+        """Entries newest first. `since` is inclusive, `until` exclusive; `action_prefix` is a plain
+        prefix ("login" matches login.success and login.failure). limit=None returns all."""
+        where, args = [], []
+        if actor:
+            where.append("actor = ?")
+            args.append(actor)
+        if action_prefix:
+            where.append("substr(action, 1, ?) = ?")
+            args += [len(action_prefix), action_prefix]
+        if since is not None:
+            where.append("at >= ?")
+            args.append(_utc_text(since))
+        if until is not None:
+            where.append("at < ?")
+            args.append(_utc_text(until))
+        if outcome:
+            where.append("outcome = ?")
+            args.append(outcome)
+        sql = "SELECT * FROM audit_log" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(max(0, int(limit)))
+        with self._db() as db:
+            return [AuditEntry(**dict(row)) for row in db.execute(sql, args)]
+
+    def actors(self, limit: int = 500) -> list[str]:
+        """Distinct actors, for a filter's choices."""
+        with self._db() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT actor FROM audit_log ORDER BY actor LIMIT ?", (limit,))]
+
+    def count(self) -> int:
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+
+    def verify(self) -> VerifyResult:
+        """Walk the whole chain in order: sequence without gaps, each prev_hash the previous hash, each
+        hash recomputed. Stops at the first break."""
+        prev, expected, checked = GENESIS, 1, 0
+        with self._db() as db:
+            for row in db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY seq"):
+                e = AuditEntry(*row)
+                checked += 1
+                if e.seq != expected:
+                    missing = f"entry #{expected} is" if e.seq == expected + 1 else f"entries #{expected} to #{e.seq - 1} are"
+                    reason = f"{missing} missing (deleted?)" if e.seq > expected else f"sequence number {e.seq} out of order"
+                    return VerifyResult(False, checked, expected, reason, prev)
+                if e.prev_hash != prev:
+                    return VerifyResult(False, checked, e.seq, "prev_hash does not match the previous entry's hash", prev)
+                body = canonical(e.seq, e.at, e.actor, e.address, e.action, e.object, e.outcome, e.detail)
+                if entry_hash(prev, body) != e.hash:
+                    return VerifyResult(False, checked, e.seq, "hash does not match the entry (edited?)", prev)
+                prev, expected = e.hash, expected + 1
+        return VerifyResult(True, checked, None, "", prev)
+
+    @staticmethod
+    def export_csv(entries: list[AuditEntry]) -> bytes:
+        """Entries as CSV (in the order given), formula-safe for spreadsheets. Cells that start with
+        = + - @ get a leading quote, so recompute hashes from the database, not from this file."""
+        return rows_to_csv(COLUMNS, (astuple(e) for e in entries))
+
+
+def _line(e: AuditEntry) -> str:
+    text = f"#{e.seq:<6} {e.at}  {e.outcome:<7} {e.actor}@{e.address}  {e.action}"
+    return text + (f"  {e.object}" if e.object else "") + (f"  ({e.detail})" if e.detail else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.audit", description="TrainEasy's audit log.")
+    parser.add_argument("--home", type=Path, help="storage root (default: TRAINEASY_HOME or var/)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", type=Path, default=argparse.SUPPRESS, help="storage root")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("verify", parents=[common], help="check the hash chain; exit 1 at the first broken entry")
+    export = sub.add_parser("export", parents=[common], help="write entries as CSV to standard output, oldest first")
+    export.add_argument("--since", help="ISO date or time (UTC unless an offset is given), inclusive")
+    export.add_argument("--until", help="ISO date or time, exclusive")
+    export.add_argument("--actor")
+    export.add_argument("--action", help="action prefix, e.g. login or admin.")
+    export.add_argument("--outcome", choices=OUTCOMES)
+    tail = sub.add_parser("tail", parents=[common], help="print the last entries")
+    tail.add_argument("-n", type=int, default=20)
+    args = parser.parse_args(argv)
+
+    if args.home is None:
+        from core.config import load_settings
+
+        args.home = load_settings().home
+    if not (args.home / "app.db").is_file():
+        print(f"no app database under {args.home}", file=sys.stderr)
+        return 2
+    audit = AuditLog(Storage(args.home.resolve()))
+    if args.command == "verify":
+        result = audit.verify()
+        print(result, file=sys.stdout if result.ok else sys.stderr)
+        return 0 if result.ok else 1
+    if args.command == "export":
+        try:
+            entries = audit.query(actor=args.actor, action_prefix=args.action, since=args.since, until=args.until,
+                                  outcome=args.outcome, limit=None)
+        except ValueError as exc:
+            parser.error(f"bad date: {exc}")
+        sys.stdout.buffer.write(audit.export_csv(entries[::-1]))
+        return 0
+    for e in audit.query(limit=args.n)[::-1]:
+        print(_line(e))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

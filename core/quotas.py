@@ -1,0 +1,392 @@
+"""Per-user quotas: the limits (settings defaults, admin overrides in the app DB) and the launch ledger.
+
+The ledger is a table of the workflows the service started, one row per launch: run id, owner, kind,
+the training slots it holds, the bytes it is about to store, when it started, and whether it has
+closed. It is the one source of the numbers every quota is checked against, in every process that
+shares the app database (the Streamlit app, later the REST API):
+
+- runs in flight = the slots of the owner's open `train`/`batch` entries (a batch holds its
+  `max_parallel`, since it never runs more children at once; a batch waiting for "retry failed" keeps
+  them, as a retry runs that many again);
+- launches per minute = the owner's `train`/`batch` entries started in the last 60 s (a sliding window);
+- data tasks per minute = the same for `ingest`/`check`/`predict` (short workflows, a flood guard);
+- stored bytes = the size of the owner's datasets, models and predictions on disk, plus the bytes of
+  uploads and predictions in progress (open data-task entries).
+
+Every check-and-insert runs inside `write(db)` (BEGIN IMMEDIATE), so two processes can never both take
+the last slot. The service refreshes open entries from Temporal (describe) before reserving, starts the
+workflow after the commit, and deletes the reservation if the start fails. This module does no Temporal
+calls and imports nothing from orchestration/, so it is testable on its own.
+"""
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+
+from core.config import Settings
+from core.db import open_db, write
+from core.names import check_username
+from core.storage import Storage
+
+RUN_KINDS = ("train", "batch")                 # hold training slots until the workflow closes
+TASK_KINDS = ("ingest", "check", "predict")    # short data tasks: rate-limited, hold no slot
+WINDOW_S = 60.0                                # the sliding window of the per-minute limits
+START_GRACE_S = 60.0       # a reservation whose workflow does not exist yet is not "closed" before this age
+TASK_STALE_S = 15 * 60.0   # a data-task entry still open after this is a crashed caller (tasks time out at 10 min)
+KEEP_CLOSED_S = 3600.0     # closed entries are pruned after this (only the last minute is ever counted)
+STORED_FOLDERS = ("datasets", "models", "predictions")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS quota_overrides (
+    owner               TEXT PRIMARY KEY,
+    max_runs_in_flight  INTEGER,          -- NULL: the default from the settings
+    launches_per_minute INTEGER,
+    max_stored_mb       INTEGER,
+    max_cells           INTEGER,
+    tasks_per_minute    INTEGER,
+    set_by              TEXT,
+    set_at              TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS launch_ledger (
+    run_id      TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    slots       INTEGER NOT NULL DEFAULT 0,
+    bytes       INTEGER NOT NULL DEFAULT 0,
+    started_at  REAL NOT NULL,            -- Unix time of the reservation
+    closed      INTEGER NOT NULL DEFAULT 0,
+    closed_at   REAL
+);
+CREATE INDEX IF NOT EXISTS launch_ledger_owner ON launch_ledger (owner, closed, started_at);
+"""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_runs_in_flight: int
+    launches_per_minute: int
+    max_stored_mb: int
+    max_cells: int
+    tasks_per_minute: int
+    overridden: frozenset[str] = field(default=frozenset(), compare=False)   # fields set by an admin
+
+    @classmethod
+    def defaults(cls, settings: Settings) -> Limits:
+        return cls(**{name: getattr(settings, name) for name in LIMIT_FIELDS})
+
+    @property
+    def max_stored_bytes(self) -> int:
+        return self.max_stored_mb * 2**20
+
+
+LIMIT_FIELDS = tuple(f.name for f in fields(Limits) if f.name != "overridden")
+LIMIT_LABELS = {
+    "max_runs_in_flight": "runs in flight",
+    "launches_per_minute": "launches per minute",
+    "max_stored_mb": "stored data (MB)",
+    "max_cells": "cells per dataset (rows × columns)",
+    "tasks_per_minute": "data tasks per minute",
+}
+# what an admin may set: (lowest, highest)
+BOUNDS = {
+    "max_runs_in_flight": (1, 1000),
+    "launches_per_minute": (1, 100_000),
+    "max_stored_mb": (1, 100_000_000),
+    "max_cells": (1_000, 10**13),
+    "tasks_per_minute": (1, 100_000),
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request was refused: which limit, the figures, and when it frees up."""
+    limit: str                          # a LIMIT_FIELDS name
+    used: int                           # in the limit's unit (slots, launches, tasks, bytes)
+    asked: int                          # what this request needed on top
+    allowed: int                        # the limit, in the same unit
+    retry_after_s: int | None = None    # rate limits: seconds until the next one is allowed
+
+    @property
+    def message(self) -> str:
+        if self.limit == "max_runs_in_flight":
+            return (f"Quota: you have {self.used} of {self.allowed} runs in flight (queued or running; a batch counts "
+                    f"each run it may train at once), so this launch cannot start. A slot frees up when one of "
+                    f"them finishes or you cancel it.")
+        if self.limit == "launches_per_minute":
+            return (f"Quota: you started {self.used} runs or batches in the last minute; the limit is {self.allowed} "
+                    f"per minute. The next launch is allowed in {self.retry_after_s} s.")
+        if self.limit == "tasks_per_minute":
+            return (f"Quota: you ran {self.used} data tasks (uploads, data checks, predictions) in the last minute; "
+                    f"the limit is {self.allowed} per minute. Try again in {self.retry_after_s} s.")
+        if self.limit == "max_stored_mb":
+            what = f"This needs {_mb(self.asked)} more, but you" if self.asked else "You"
+            return (f"Quota: {what} already store {_mb(self.used)} of your {_mb(self.allowed)} (datasets, models "
+                    f"and predictions). Space frees up when you delete datasets or models.")
+        if self.limit == "max_cells":
+            return (f"Quota: this dataset has {self.asked:,} cells (rows × columns); the limit is {self.allowed:,}. "
+                    f"Upload fewer rows or columns.")
+        return f"Quota {self.limit}: {self.used} used, {self.asked} asked, {self.allowed} allowed."
+
+
+class OverQuota(Exception):
+    """A quota refused the request; `refusal` has the figures. The service turns it into a UserError."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    run_id: str
+    owner: str
+    kind: str
+    slots: int
+    bytes: int
+    started_at: float
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a user has used against their limits, for the pages and the admin view."""
+    user: str
+    limits: Limits
+    runs_in_flight: int
+    launches_last_minute: int
+    next_launch_in_s: int | None        # set when the launches-per-minute limit is reached
+    tasks_last_minute: int
+    stored_bytes: int
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.limits.max_runs_in_flight - self.runs_in_flight)
+
+    @property
+    def caption(self) -> str:
+        """E.g. "2 of 3 runs in flight · 4 of 10 launches in the last minute · 12 MB of 2048 MB stored"."""
+        parts = [f"{self.runs_in_flight} of {self.limits.max_runs_in_flight} runs in flight",
+                 f"{self.launches_last_minute} of {self.limits.launches_per_minute} launches in the last minute"]
+        if self.next_launch_in_s is not None:
+            parts[-1] += f" (next allowed in {self.next_launch_in_s} s)"
+        parts.append(f"{_mb(self.stored_bytes)} of {_mb(self.limits.max_stored_bytes)} stored")
+        return " · ".join(parts)
+
+
+def _mb(n: int) -> str:
+    mb = n / 2**20
+    if 0 < mb < 0.1:
+        return "under 0.1 MB"
+    return f"{mb:.0f} MB" if mb >= 10 or mb == int(mb) else f"{mb:.1f} MB"
+
+
+def _retry_after(starts: list[float], allowed: int, now: float) -> int:
+    """Seconds until fewer than `allowed` of `starts` (ascending) lie in the window."""
+    oldest_to_expire = starts[len(starts) - allowed]
+    return max(1, math.ceil(oldest_to_expire + WINDOW_S - now))
+
+
+def folder_size(path) -> int:
+    if not path.exists():
+        return 0
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+        except OSError:   # deleted while we walked
+            pass
+    return total
+
+
+class Quotas:
+    def __init__(self, storage: Storage, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.clock = clock      # wall clock: the ledger is shared by processes (tests may move it)
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with open_db(self.storage.app_db) as db:
+            yield db
+
+    # --- limits ---------------------------------------------------------------------------------
+    def defaults(self) -> Limits:
+        return Limits.defaults(self.settings)
+
+    def limits_for(self, user: str, db: sqlite3.Connection | None = None) -> Limits:
+        """The user's limits: the settings' defaults, with the admin's overrides on top."""
+        if db is None:
+            with self._db() as own:
+                return self.limits_for(user, own)
+        row = db.execute("SELECT * FROM quota_overrides WHERE owner = ?", (check_username(user),)).fetchone()
+        values = {name: getattr(self.settings, name) for name in LIMIT_FIELDS}
+        overridden = set()
+        for name in LIMIT_FIELDS:
+            if row is not None and row[name] is not None:
+                values[name] = row[name]
+                overridden.add(name)
+        return Limits(**values, overridden=frozenset(overridden))
+
+    def set_override(self, user: str, set_by: str | None = None, **limits: int | None) -> Limits:
+        """Override some limits of one user; a value of None puts that limit back to the default.
+        Limits not named keep their current override. Raises ValueError for unknown names or values."""
+        check_username(user)
+        unknown = set(limits) - set(LIMIT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+        for name, value in limits.items():
+            if value is None:
+                continue
+            low, high = BOUNDS[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{LIMIT_LABELS[name]} must be a whole number from {low:,} to {high:,}")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._db() as db, write(db):
+            db.execute("INSERT INTO quota_overrides (owner, set_at) VALUES (?, ?) ON CONFLICT(owner) DO NOTHING",
+                       (user, now))
+            for name, value in limits.items():   # names checked against LIMIT_FIELDS above
+                db.execute(f"UPDATE quota_overrides SET {name} = ? WHERE owner = ?", (value, user))
+            db.execute("UPDATE quota_overrides SET set_by = ?, set_at = ? WHERE owner = ?", (set_by, now, user))
+            empty = " AND ".join(f"{name} IS NULL" for name in LIMIT_FIELDS)
+            db.execute(f"DELETE FROM quota_overrides WHERE owner = ? AND {empty}", (user,))
+            return self.limits_for(user, db)
+
+    def clear_override(self, user: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM quota_overrides WHERE owner = ?", (check_username(user),))
+
+    # --- stored bytes ---------------------------------------------------------------------------
+    def stored_bytes(self, user: str) -> int:
+        """Datasets + models + predictions of the user, on disk now."""
+        home = self.storage.user_dir(user)
+        return sum(folder_size(home / name) for name in STORED_FOLDERS)
+
+    # --- the ledger -----------------------------------------------------------------------------
+    def open_runs(self, user: str) -> list[LedgerEntry]:
+        """The user's open run entries: what the service refreshes from Temporal before reserving."""
+        with self._db() as db:
+            rows = db.execute(
+                f"SELECT * FROM launch_ledger WHERE owner = ? AND closed = 0 AND kind IN {_in(RUN_KINDS)}"
+                " ORDER BY started_at", (check_username(user), *RUN_KINDS)).fetchall()
+        return [_entry(r) for r in rows]
+
+    def entry(self, run_id: str) -> LedgerEntry | None:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM launch_ledger WHERE run_id = ?", (run_id,)).fetchone()
+        return _entry(row) if row else None
+
+    def mark_closed(self, run_ids: Iterable[str]) -> None:
+        ids = list(run_ids)
+        if ids:
+            with self._db() as db:
+                db.executemany("UPDATE launch_ledger SET closed = 1, closed_at = ? WHERE run_id = ? AND closed = 0",
+                               [(self.clock(), r) for r in ids])
+
+    def release(self, run_id: str) -> None:
+        """Forget a reservation whose workflow did not start: it counts for nothing."""
+        with self._db() as db:
+            db.execute("DELETE FROM launch_ledger WHERE run_id = ?", (run_id,))
+
+    def reserve_run(self, user: str, run_id: str, kind: str, slots: int, min_slots: int | None = None,
+                    stored_bytes: int | None = None) -> int:
+        """Reserve up to `slots` training slots for a launch (at least `min_slots`, default all of them);
+        returns the slots granted. Raises OverQuota, reserving nothing, when the user is at a limit."""
+        if kind not in RUN_KINDS or slots < 1:
+            raise ValueError(f"a run launch is one of {RUN_KINDS} and holds at least one slot")
+        low = slots if min_slots is None else max(1, min(min_slots, slots))
+        with self._db() as db, write(db):
+            now = self.clock()
+            self._prune(db, now)
+            limits = self.limits_for(user, db)
+            in_flight = self._in_flight(db, user)
+            free = limits.max_runs_in_flight - in_flight
+            if free < low:
+                raise OverQuota(Refusal("max_runs_in_flight", in_flight, low, limits.max_runs_in_flight))
+            starts = self._starts(db, user, RUN_KINDS, now)
+            if len(starts) >= limits.launches_per_minute:
+                raise OverQuota(Refusal("launches_per_minute", len(starts), 1, limits.launches_per_minute,
+                                        _retry_after(starts, limits.launches_per_minute, now)))
+            if stored_bytes is not None and stored_bytes >= limits.max_stored_bytes:
+                raise OverQuota(Refusal("max_stored_mb", stored_bytes, 0, limits.max_stored_bytes))
+            granted = min(slots, free)
+            db.execute("INSERT INTO launch_ledger (run_id, owner, kind, slots, started_at) VALUES (?, ?, ?, ?, ?)",
+                       (run_id, user, kind, granted, now))
+            return granted
+
+    def reserve_task(self, user: str, run_id: str, kind: str, nbytes: int = 0,
+                     stored_bytes: int | None = None) -> None:
+        """Reserve a data task (and the bytes it will store); OverQuota when at the rate or storage limit.
+        `stored_bytes` is what the user stores on disk now; uploads in flight are added here."""
+        if kind not in TASK_KINDS:
+            raise ValueError(f"a data task is one of {TASK_KINDS}")
+        with self._db() as db, write(db):
+            now = self.clock()
+            self._prune(db, now)
+            limits = self.limits_for(user, db)
+            starts = self._starts(db, user, TASK_KINDS, now)
+            if len(starts) >= limits.tasks_per_minute:
+                raise OverQuota(Refusal("tasks_per_minute", len(starts), 1, limits.tasks_per_minute,
+                                        _retry_after(starts, limits.tasks_per_minute, now)))
+            if nbytes and stored_bytes is not None:
+                used = stored_bytes + self._pending_bytes(db, user, now)
+                if used + nbytes > limits.max_stored_bytes:
+                    raise OverQuota(Refusal("max_stored_mb", used, nbytes, limits.max_stored_bytes))
+            db.execute("INSERT INTO launch_ledger (run_id, owner, kind, bytes, started_at) VALUES (?, ?, ?, ?, ?)",
+                       (run_id, user, kind, int(nbytes), now))
+
+    def check_cells(self, user: str, cells: int) -> None:
+        limits = self.limits_for(user)
+        if cells > limits.max_cells:
+            raise OverQuota(Refusal("max_cells", 0, cells, limits.max_cells))
+
+    def usage(self, user: str, stored_bytes: int | None = None) -> Usage:
+        """The numbers as the ledger has them now (refresh open runs first for fresh figures)."""
+        with self._db() as db:
+            now = self.clock()
+            limits = self.limits_for(user, db)
+            starts = self._starts(db, user, RUN_KINDS, now)
+            next_in = (_retry_after(starts, limits.launches_per_minute, now)
+                       if len(starts) >= limits.launches_per_minute else None)
+            return Usage(user, limits, self._in_flight(db, user), len(starts), next_in,
+                         len(self._starts(db, user, TASK_KINDS, now)),
+                         self.stored_bytes(user) if stored_bytes is None else stored_bytes)
+
+    # --- inside a transaction -------------------------------------------------------------------
+    @staticmethod
+    def _in_flight(db: sqlite3.Connection, user: str) -> int:
+        return db.execute(f"SELECT COALESCE(SUM(slots), 0) FROM launch_ledger WHERE owner = ? AND closed = 0"
+                          f" AND kind IN {_in(RUN_KINDS)}", (user, *RUN_KINDS)).fetchone()[0]
+
+    @staticmethod
+    def _starts(db: sqlite3.Connection, user: str, kinds: tuple[str, ...], now: float) -> list[float]:
+        rows = db.execute(f"SELECT started_at FROM launch_ledger WHERE owner = ? AND kind IN {_in(kinds)}"
+                          " AND started_at > ? ORDER BY started_at", (user, *kinds, now - WINDOW_S)).fetchall()
+        return [r[0] for r in rows]
+
+    @staticmethod
+    def _pending_bytes(db: sqlite3.Connection, user: str, now: float) -> int:
+        return db.execute(f"SELECT COALESCE(SUM(bytes), 0) FROM launch_ledger WHERE owner = ? AND closed = 0"
+                          f" AND kind IN {_in(TASK_KINDS)} AND started_at > ?",
+                          (user, *TASK_KINDS, now - TASK_STALE_S)).fetchone()[0]
+
+    @staticmethod
+    def _prune(db: sqlite3.Connection, now: float) -> None:
+        db.execute("DELETE FROM launch_ledger WHERE started_at < ? AND (closed = 1 OR kind IN (?, ?, ?))",
+                   (now - KEEP_CLOSED_S, *TASK_KINDS))
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join("?" * len(values)) + ")"
+
+
+def _entry(row: sqlite3.Row) -> LedgerEntry:
+    return LedgerEntry(row["run_id"], row["owner"], row["kind"], row["slots"], row["bytes"], row["started_at"],
+                       bool(row["closed"]))

@@ -1,0 +1,205 @@
+"""Every page gates itself: a raw websocket request naming a page, sent as the very first request to a
+freshly started server (Streamlit's old multipage mode, where page scripts run without app.py), gets
+the sign-in prompt and nothing else."""
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.sync.client import connect
+
+from core.accounts import Accounts
+from core.audit import AuditLog
+from core.config import PROJECT_ROOT
+from core.sessions import SESSION_COOKIE, Sessions
+from core.storage import Storage
+from tests.e2e.conftest import free_port
+from ui.nav import PAGES
+
+PROMPT = [("heading", "Sign in to TrainEasy"), ("link_button", "Sign in")]
+
+
+def elements(port: int, page_name: str, cookie: str | None = None) -> list[tuple[str, str]]:
+    """(element type, its main text) of everything one script run draws, as the browser would get it."""
+    drawn = []
+    headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else None
+    with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], additional_headers=headers,
+                 open_timeout=20) as ws:
+        msg = BackMsg()
+        msg.rerun_script.page_name = page_name
+        msg.rerun_script.query_string = ""
+        ws.send(msg.SerializeToString())
+        while True:
+            forward = ForwardMsg()
+            forward.ParseFromString(ws.recv(timeout=30))
+            kind = forward.WhichOneof("type")
+            if kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
+                element = forward.delta.new_element
+                which = element.WhichOneof("type")
+                body = getattr(element, which)
+                drawn.append((which, getattr(body, "body", "") or getattr(body, "label", "")))
+            elif kind == "script_finished":
+                return drawn
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    """`streamlit run serve.py` (what the launcher runs) on a free port, never visited before."""
+    home = tmp_path / "home"
+    Accounts(Storage(home)).add("alice", "alices-password")
+    port = free_port()
+    env = {**os.environ, "TRAINEASY_HOME": str(home), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(port, proc, tmp_path / "streamlit.log")
+        yield port, home
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"streamlit not healthy:\n{log.read_text()}")
+
+
+def test_every_page_asked_for_first_and_raw_shows_only_the_sign_in_prompt(fresh_app):
+    port, _ = fresh_app
+    # pages other than home first: none of them runs app.py, so the server stays in its old multipage
+    # mode (page scripts run on their own) for every one of these first requests
+    names = [p.file.removeprefix("pages/").removesuffix(".py") for key, p in PAGES.items() if key != "home"]
+    for name in [*names, "home", ""]:
+        assert elements(port, name) == PROMPT, name
+
+
+def test_a_signed_in_user_asking_for_admin_raw_is_refused(fresh_app):
+    port, home = fresh_app
+    token = Sessions(Storage(home), timedelta(hours=1)).create("alice")
+    drawn = elements(port, "admin", cookie=token)
+    assert drawn == [("alert", "This page is for administrators only.")]
+
+
+def test_a_revoked_session_cookie_is_refused(fresh_app):
+    port, home = fresh_app
+    sessions = Sessions(Storage(home), timedelta(hours=1))
+    token = sessions.create("alice")
+    sessions.revoke(token)
+    assert elements(port, "datasets", cookie=token) == PROMPT
+
+
+def test_page_loads_without_a_session_go_to_the_login_page(fresh_app):
+    port, _ = fresh_app
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/models?x=1", timeout=10) as resp:
+        assert resp.url == f"http://127.0.0.1:{port}/auth/login?next=/models%3Fx%3D1"
+        page = resp.read().decode()
+    assert 'name="password"' in page and "Sign in to TrainEasy" in page
+
+
+def _login_page(opener, port: int, next_url: str = "/") -> str:
+    with opener.open(f"http://127.0.0.1:{port}/auth/login?next={next_url}", timeout=10) as resp:
+        page = resp.read().decode()
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def _post_login(opener, port: int, form: dict[str, str]):
+    data = urllib.parse.urlencode(form).encode()
+    try:
+        return opener.open(urllib.request.Request(f"http://127.0.0.1:{port}/auth/login", data=data), timeout=20)
+    except urllib.error.HTTPError as err:
+        return err
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _browser():
+    jar = http.cookiejar.CookieJar()
+    return jar, urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+
+
+def test_login_sets_an_httponly_session_cookie_and_goes_back_only_to_this_app(fresh_app):
+    port, home = fresh_app
+    jar, opener = _browser()
+    csrf = _login_page(opener, port)
+    resp = _post_login(opener, port, {"csrf": csrf, "next": "//evil.example/x", "username": "alice",
+                                      "password": "alices-password"})
+    assert resp.status == 303 and resp.headers["Location"] == "/"   # never another site
+    cookie = next(h for h in resp.headers.get_all("set-cookie") if h.startswith(SESSION_COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert Sessions(Storage(home), timedelta(hours=1)).user(token).name == "alice"
+    assert [e.action for e in AuditLog(Storage(home)).query()][:1] == ["login.success"]
+
+
+def test_login_without_the_form_token_is_refused(fresh_app):
+    port, _ = fresh_app
+    _, opener = _browser()
+    resp = _post_login(opener, port, {"csrf": "forged", "username": "alice", "password": "alices-password"})
+    assert resp.status == 400
+    assert SESSION_COOKIE not in (resp.headers.get("set-cookie") or "")
+
+
+def test_guessing_is_throttled_over_http_and_audited(fresh_app):
+    port, home = fresh_app
+    _, opener = _browser()
+    statuses = []
+    for _ in range(7):
+        csrf = _login_page(opener, port)
+        resp = _post_login(opener, port, {"csrf": csrf, "username": "alice", "password": "wrong-password"})
+        statuses.append(resp.status)
+        body = resp.read().decode()
+    assert statuses == [401] * 5 + [429, 429]
+    assert "Too many failed sign-ins. Try again in" in body
+    actions = [e.action for e in AuditLog(Storage(home)).query()]
+    assert actions.count("login.failure") == 5 and actions.count("login.throttled") == 2
+
+
+def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
+    port, home = fresh_app
+    Accounts(Storage(home)).add("root", "roots-password", role="admin")
+    sessions = Sessions(Storage(home), timedelta(hours=1))
+    user, admin = sessions.create("alice"), sessions.create("root")
+
+    def decode(headers: dict[str, str]) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/codec/decode", data=b'{"payloads": []}',
+                                         headers={"Content-Type": "application/json", **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert decode({}) == 401
+    assert decode({"Cookie": f"{SESSION_COOKIE}={user}"}) == 403
+    assert decode({"Authorization": f"Bearer {user}"}) == 403
+    assert decode({"Cookie": f"{SESSION_COOKIE}={admin}"}) == 200
+    assert decode({"Authorization": f"Bearer {admin}"}) == 200
+    sessions.revoke(admin)
+    assert decode({"Authorization": f"Bearer {admin}"}) == 401

@@ -1,0 +1,160 @@
+"""The HTTP side of signing in, served by the Streamlit server itself (st.App routes): a plain login
+page that sets an HttpOnly session cookie, sign-out, and a redirect of page loads without a session.
+
+A form outside Streamlit's websocket is what lets the server set a real HttpOnly, SameSite cookie;
+the Streamlit pages then only read it (ui/auth.py).
+"""
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from collections.abc import Callable
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from core.audit import AuditLog
+from core.config import Settings
+from core.sessions import SESSION_COOKIE, Sessions, sign_in
+from core.storage import Storage
+
+CSRF_COOKIE = "traineasy_csrf"
+# where a sign-in may send the browser back to: a path of this app, never another site
+_NEXT = re.compile(r"/(?!/)[A-Za-z0-9_\-/]*(\?[A-Za-z0-9_\-=&%.]*)?")
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · TrainEasy</title>
+<style>
+ body {{ font-family: system-ui, sans-serif; background: #f6f7fb; margin: 0; display: grid; place-items: center;
+        min-height: 100vh; color: #1f2430; }}
+ main {{ background: #fff; padding: 2rem 2.2rem; border-radius: 12px; box-shadow: 0 2px 14px #0001; width: 20rem; }}
+ h1 {{ font-size: 1.35rem; margin: 0 0 1.2rem; }}
+ label {{ display: block; font-size: .9rem; margin: .8rem 0 .3rem; }}
+ input {{ width: 100%; box-sizing: border-box; padding: .55rem .6rem; border: 1px solid #c8ccd6; border-radius: 6px;
+         font-size: 1rem; }}
+ button {{ margin-top: 1.3rem; width: 100%; padding: .6rem; border: 0; border-radius: 6px; background: #ff4b4b;
+          color: #fff; font-size: 1rem; cursor: pointer; }}
+ .msg {{ padding: .6rem .7rem; border-radius: 6px; font-size: .9rem; margin-bottom: .6rem; }}
+ .error {{ background: #fdecec; color: #8a1c1c; }} .info {{ background: #eaf2fd; color: #1c3f8a; }}
+ p.hint {{ font-size: .8rem; color: #666; margin-top: 1.2rem; }}
+</style></head>
+<body><main>
+<h1>Sign in to TrainEasy</h1>
+{message}
+<form method="post" action="/auth/login">
+ <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="next" value="{next}">
+ <label for="username">Username</label>
+ <input id="username" name="username" autocomplete="username" value="{username}" required autofocus maxlength="64">
+ <label for="password">Password</label>
+ <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="128">
+ <button type="submit">Sign in</button>
+</form>
+<p class="hint">First start? The demo accounts were printed by <code>make run</code> and are kept in
+var/demo-accounts.txt.</p>
+</main></body></html>"""
+
+
+def safe_next(raw: str | None) -> str:
+    return raw if raw and len(raw) <= 300 and _NEXT.fullmatch(raw) else "/"
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+class SignInRoutes:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.storage = Storage(settings.home)
+
+    def sessions(self) -> Sessions:
+        return Sessions(self.storage, self.settings.session_lifetime)
+
+    def _cookie(self, response: Response, name: str, value: str, max_age: int | None, samesite: str = "lax") -> None:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite=samesite, path="/",
+                            secure=self.settings.tls)
+
+    def _form(self, next_url: str, message: str = "", kind: str = "error", username: str = "",
+              status: int = 200) -> HTMLResponse:
+        csrf = secrets.token_urlsafe(24)
+        box = f'<div class="msg {kind}" role="alert">{html.escape(message)}</div>' if message else ""
+        response = HTMLResponse(_PAGE.format(message=box, csrf=csrf, next=html.escape(next_url),
+                                             username=html.escape(username)), status_code=status)
+        response.headers["Cache-Control"] = "no-store"
+        self._cookie(response, CSRF_COOKIE, csrf, None, samesite="strict")
+        return response
+
+    async def login_page(self, request: Request) -> Response:
+        next_url = safe_next(request.query_params.get("next"))
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and await run_in_threadpool(self.sessions().user, token):
+            return RedirectResponse(next_url, status_code=303)
+        note = "You are signed out." if "signed_out" in request.query_params else ""
+        response = self._form(next_url, note, kind="info")
+        if token:   # a stale or revoked session: forget it
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        next_url = safe_next(str(form.get("next") or "/"))
+        username = str(form.get("username") or "")[:64]
+        sent, expected = str(form.get("csrf") or ""), request.cookies.get(CSRF_COOKIE) or ""
+        if not expected or not secrets.compare_digest(sent, expected):
+            return self._form(next_url, "The form expired. Please sign in again.", username=username, status=400)
+        address = client_address(request)
+        result = await run_in_threadpool(sign_in, self.storage, self.settings.session_lifetime, username,
+                                         str(form.get("password") or "")[:1024], address)
+        audit = AuditLog(self.storage)
+        actor = result.user.name if result.user else (username.strip().lower()[:64] or "-")
+        if result.token is None:
+            action = "login.throttled" if result.locked_until else "login.failure"
+            await run_in_threadpool(audit.record, actor, action, actor, "refused", address, result.message)
+            return self._form(next_url, result.message, username=username,
+                              status=429 if result.locked_until else 401)
+        await run_in_threadpool(audit.record, actor, "login.success", actor, "ok", address)
+        response = RedirectResponse(next_url, status_code=303)
+        self._cookie(response, SESSION_COOKIE, result.token, int(self.settings.session_lifetime.total_seconds()))
+        response.delete_cookie(CSRF_COOKIE, path="/")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """POST only (a link on another site cannot sign anyone out); the session ends server-side."""
+        token = request.cookies.get(SESSION_COOKIE)
+        sessions = self.sessions()
+        user = await run_in_threadpool(sessions.user, token)
+        await run_in_threadpool(sessions.revoke, token)
+        if user:
+            await run_in_threadpool(AuditLog(self.storage).record, user.name, "logout", user.name, "ok",
+                                    client_address(request))
+        response = RedirectResponse("/auth/login?signed_out=1", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def routes(self) -> list[Route]:
+        return [Route("/auth/login", self.login_page, methods=["GET"]),
+                Route("/auth/login", self.login, methods=["POST"]),
+                Route("/auth/logout", self.logout, methods=["POST"])]
+
+
+class RequireSession:
+    """ASGI middleware: a page load without a live session goes to the login page first. Pages gate
+    themselves too (ui/auth.py); this only spares a signed-out visitor an empty app shell."""
+
+    def __init__(self, app, pages: Callable[[], set[str]], sessions: Callable[[], Sessions]) -> None:
+        self.app, self.pages, self.sessions = app, pages, sessions
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].strip("/") in self.pages():
+            request = Request(scope)
+            if await run_in_threadpool(self.sessions().user, request.cookies.get(SESSION_COOKIE)) is None:
+                target = scope["path"] + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
+                response = RedirectResponse(f"/auth/login?next={quote(safe_next(target), safe='/')}", status_code=303)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
