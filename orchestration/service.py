@@ -28,6 +28,7 @@ from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Refusal, Usage
 from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
 from ml.catalog import ParamError, get_model
+from orchestration.auditing import audited
 from orchestration.codec import PayloadDecodeError
 from orchestration.contracts import (
     DATASET,
@@ -225,6 +226,7 @@ class TrainEasyService:
             raise NotFound("No such dataset.")
         return info
 
+    @audited("upload", lambda a, r: (r or {}).get("dataset_id") or a[0], refused=(UserError,))
     async def upload_dataset(self, user: User, filename: str, data: bytes) -> dict:
         """Stage the bytes in the owner's folder; a worker validates, converts and profiles them."""
         limit = self.settings.max_upload_bytes
@@ -281,6 +283,7 @@ class TrainEasyService:
             self.quotas.mark_closed([run_id])   # still counts for the rate; its bytes are on disk now
 
     # --- training runs -------------------------------------------------------------------------
+    @audited("launch", lambda a, r: r or f"{a[0].model} on {a[0].dataset_id}", refused=(UserError,))
     async def start_training(self, user: User, request: TrainRequest) -> str:
         request.owner = user.name  # the acting user owns the run, whatever the request said
         self._check_target(user, request.dataset_id, request.target)
@@ -303,6 +306,7 @@ class TrainEasyService:
             raise UserError(f"The target column {target!r} is not in {dataset.name}.")
 
     # --- batches -------------------------------------------------------------------------------
+    @audited("launch", lambda a, r: r or f"batch on {a[0].dataset_id}", refused=(UserError,))
     async def start_batch(self, user: User, request: BatchRequest) -> str:
         request.owner = user.name
         self._check_target(user, request.dataset_id, request.target)
@@ -371,12 +375,14 @@ class TrainEasyService:
         return BatchView(batch_id, status, desc.start_time,
                          (end - desc.start_time).total_seconds() if desc.start_time else None, progress, percents)
 
+    @audited("stop", refused=(UserError,))
     async def stop_batch(self, user: User, batch_id: str) -> None:
         handle, desc = await self._owned_batch(user, batch_id)
         if _status(desc.status) != "running":
             raise UserError("This batch has already finished.")
         await handle.signal(BatchTrainingWorkflow.stop)
 
+    @audited("retry", refused=(UserError,))
     async def retry_failed(self, user: User, batch_id: str, edits: dict[int, dict] | None = None) -> None:
         handle, desc = await self._owned_batch(user, batch_id)
         view = await self.get_batch(user, batch_id)
@@ -395,10 +401,12 @@ class TrainEasyService:
                 raise UserError(str(exc)) from None
         await handle.signal(BatchTrainingWorkflow.retry_failed, clean)
 
+    @audited("finish", refused=(UserError,))
     async def finish_batch(self, user: User, batch_id: str) -> None:
         handle, _ = await self._owned_batch(user, batch_id)
         await handle.signal(BatchTrainingWorkflow.finish)
 
+    @audited("cancel", refused=(UserError,))
     async def cancel_batch(self, user: User, batch_id: str) -> None:
         handle, desc = await self._owned_batch(user, batch_id)
         if _status(desc.status) != "running":
@@ -497,6 +505,7 @@ class TrainEasyService:
             raise NotFound("No such run.") from None
         return json.loads(path.read_text()) if path.is_file() else None
 
+    @audited("cancel", refused=(UserError,))
     async def cancel_run(self, user: User, run_id: str) -> None:
         handle, desc = await self._owned_handle(user, run_id)
         if _status(desc.status) != "running":
@@ -513,22 +522,26 @@ class TrainEasyService:
             raise NotFound("No such model.")
         return record
 
+    @audited("download", lambda a, r: f"model {a[0]}", refused=(UserError,))
     def model_download(self, user: User, model_id: int) -> tuple[bytes, bytes]:
         """(model file, model card JSON) of one of the user's models."""
         record = self.get_model(user, model_id)
         card = json.dumps({**record.card, "registered_at": record.created_at}, indent=2, default=str).encode()
         return self.registry.model_file(record).read_bytes(), card
 
+    @audited("delete", lambda a, r: f"model {a[0]}", refused=(UserError,))
     def delete_model(self, user: User, model_id: int) -> int:
         self.get_model(user, model_id)
         return self.registry.delete(user.name, model_id)
 
+    @audited("retention", lambda a, r: f"keep last {a[0]}", refused=(UserError,))
     def set_retention(self, user: User, keep_last: int | None) -> int:
         try:
             return self.registry.set_keep_last(user.name, keep_last)
         except ValueError as exc:
             raise UserError(str(exc)) from None
 
+    @audited("predict", lambda a, r: f"model {a[0]}", refused=(UserError,))
     async def predict(self, user: User, model_id: int, filename: str, data: bytes) -> dict:
         self.get_model(user, model_id)
         if len(data) > self.settings.max_upload_bytes:
@@ -554,6 +567,7 @@ class TrainEasyService:
             raise NotFound("No such prediction file.")
         return path
 
+    @audited("download", refused=(UserError,))
     def prediction_file(self, user: User, name: str) -> bytes:
         return self._prediction_path(user, name).read_bytes()
 

@@ -1,0 +1,60 @@
+"""`@audited`: one audit entry per user action that goes through the service (pages and API alike).
+
+ok with the object it acted on; refused with the reason a user was shown; error with the exception's
+type (never its text, which can hold paths). Reads are not audited, only actions.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("traineasy.audit")
+Target = Callable[[tuple, Any], object]   # (call args after the user, result or None if refused) -> object
+
+
+def first_arg(args: tuple, _result: Any) -> object:
+    return args[0] if args else ""
+
+
+def audited(action: str, target: Target = first_arg, refused: tuple[type[Exception], ...] = ()) -> Callable:
+    """Decorate a service method `(self, user, *args)`; `refused` are the exception types that mean
+    "the user asked for something that cannot be done" (the service's UserError)."""
+    def record(service, user, args, result, outcome: str, detail: str = "") -> None:
+        try:
+            service.audit.record(user.name, action, target(args, result), outcome, user.address, detail)
+        except Exception:   # the audit must not turn a done action into an error the user retries
+            log.exception("could not record %s by %s", action, user.name)
+
+    def wrap(method: Callable) -> Callable:
+        if inspect.iscoroutinefunction(method):
+            @functools.wraps(method)
+            async def run_async(self, user, *args, **kwargs):
+                try:
+                    result = await method(self, user, *args, **kwargs)
+                except refused as err:
+                    record(self, user, args, None, "refused", str(err))
+                    raise
+                except Exception as err:
+                    record(self, user, args, None, "error", type(err).__name__)
+                    raise
+                record(self, user, args, result, "ok")
+                return result
+            return run_async
+
+        @functools.wraps(method)
+        def run(self, user, *args, **kwargs):
+            try:
+                result = method(self, user, *args, **kwargs)
+            except refused as err:
+                record(self, user, args, None, "refused", str(err))
+                raise
+            except Exception as err:
+                record(self, user, args, None, "error", type(err).__name__)
+                raise
+            record(self, user, args, result, "ok")
+            return result
+        return run
+    return wrap
