@@ -39,6 +39,8 @@ class Settings:
     launches_per_minute: int = 10        # runs and batches started in any 60 s
     max_stored_mb: int = 2048            # datasets + models + predictions under the user's folder
     max_cells: int = 50_000_000          # rows x columns of one dataset
+    max_columns: int = 1000              # widest dataset accepted at upload (columns of its header)
+    max_fit_minutes: int = 60            # a fit estimated to take longer is refused before it starts
     tasks_per_minute: int = 120          # uploads, data checks and predictions (short workflows) in any 60 s
     history_days: int = 30      # how long Temporal keeps a closed workflow's history (namespace retention)
     codec_origins: tuple[str, ...] = ()   # browser origins (the Temporal UI) allowed to call the codec endpoint
@@ -81,6 +83,8 @@ def load_settings() -> Settings:
         launches_per_minute=_int("TRAINEASY_LAUNCHES_PER_MINUTE", 10),
         max_stored_mb=_int("TRAINEASY_MAX_STORED_MB", 2048),
         max_cells=_int("TRAINEASY_MAX_CELLS", 50_000_000),
+        max_columns=_int("TRAINEASY_MAX_COLUMNS", 1000),
+        max_fit_minutes=_int("TRAINEASY_MAX_FIT_MINUTES", 60),
         tasks_per_minute=_int("TRAINEASY_TASKS_PER_MINUTE", 120),
         history_days=_int("TRAINEASY_HISTORY_DAYS", 30),
         codec_origins=_origins(ui_port),

@@ -65,8 +65,36 @@ def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[floa
     return round(seconds, 1), round(memory, 0)
 
 
+def encoded_width(X: pd.DataFrame) -> int:
+    """Columns after one-hot encoding (each text column counts its categories, up to the cap)."""
+    return sum(1 if pd.api.types.is_numeric_dtype(X[c]) else min(X[c].nunique(), MAX_CATEGORIES) for c in X.columns)
+
+
+def fit_estimate(spec: ModelSpec, params: dict | None, X: pd.DataFrame) -> tuple[float, float]:
+    """`estimate` for these prepared features (their rows and encoded width)."""
+    return estimate(spec, spec.validate(params or {}), len(X), encoded_width(X))
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"~{seconds / 60:.0f} min"
+    return f"~{round(seconds / 3600, 1):g} h"
+
+
+def over_budget(seconds: float, max_minutes: int | None) -> str | None:
+    """The refusal of a fit estimated beyond the budget (TRAINEASY_MAX_FIT_MINUTES), or None."""
+    if not max_minutes or seconds <= max_minutes * 60:
+        return None
+    return (f"Estimated fit time {duration(seconds)} exceeds the {max_minutes}-minute budget; "
+            "use fewer rows or a faster model.")
+
+
 def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | None = None,
-               cv_folds: int = 0) -> DataCheck:
+               cv_folds: int = 0, max_fit_minutes: int | None = None) -> DataCheck:
+    """`max_fit_minutes`: a fit estimated to take longer is an error finding (the UI then offers no
+    Start button; the load step of the training run refuses it as well)."""
     findings: list[Finding] = []
     if target not in df.columns:
         return DataCheck(len(df), 0, 0, [Finding("error", f"The target column {target!r} is not in this dataset.")])
@@ -100,6 +128,8 @@ def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | No
     elif y.nunique() <= 10:
         findings.append(Finding("warning", f"The target has only {y.nunique()} distinct values: "
                                            "is this really a regression problem?"))
-    width = sum(1 if pd.api.types.is_numeric_dtype(X[c]) else min(X[c].nunique(), MAX_CATEGORIES) for c in X.columns)
-    seconds, memory = estimate(spec, spec.validate(params or {}), len(y), width)
+    seconds, memory = fit_estimate(spec, params, X)
+    refusal = over_budget(seconds, max_fit_minutes)
+    if refusal:
+        findings.append(Finding("error", refusal))
     return DataCheck(len(df), len(y), X.shape[1], findings, seconds, memory)

@@ -193,6 +193,11 @@ def _score(model, features, y) -> float:
 
 
 StepCallback = Callable[[int, int, Curve], None]
+SingleFit = Callable[[Pipeline, pd.DataFrame, pd.Series], Pipeline]
+
+
+def _plain_fit(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
+    return pipeline.fit(X, y)
 
 
 def fit(
@@ -201,6 +206,7 @@ def fit(
     on_step: StepCallback = lambda done, total, curve: None,
     resume: tuple[Pipeline, int, Curve] | None = None,
     steps: int = 10,
+    single_fit: SingleFit = _plain_fit,
 ) -> tuple[Pipeline, Curve]:
     """Fit the pipeline. Ensembles grow in `steps` increments (warm_start), so progress and a learning
     curve are reported, cancellation lands between increments, and a retry can resume from a checkpoint
@@ -208,10 +214,13 @@ def fit(
 
     Growing with warm_start draws the same per-tree seeds as one fit, so the result equals plain
     `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model).
+
+    Models without increments are fitted in one `single_fit(pipeline, X, y)` call, which returns the fitted
+    pipeline: the worker passes one that fits in a child process a cancel can kill (ml/child_fit.py).
     """
     metric = "R²" if spec.task == "regression" else "accuracy"
     if spec.increments is None:
-        pipeline.fit(X, y)
+        pipeline = single_fit(pipeline, X, y)
         curve = Curve(metric)
         on_step(1, 1, curve)
         return pipeline, curve

@@ -22,6 +22,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
 from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, StepResult, TagRequest, TrainInput
 
@@ -34,6 +35,11 @@ CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
 
 def _refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID_INPUT, non_retryable=True)
+
+
+def _child_died(exc: Exception) -> ApplicationError:
+    """A fit process that died (out of memory, killed): retryable, with a message a user can read."""
+    return ApplicationError(str(exc), type="FitProcessDied")
 
 
 def rss_mb() -> float:
@@ -51,8 +57,10 @@ def rss_mb() -> float:
 def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, float]]:
     """Heartbeat `details()` every second from a side thread while the body runs in the activity thread.
 
-    A single long `fit` call then still reports progress and keeps the heartbeat timeout alive, and a
-    cancellation (raised by the SDK in the activity thread) still lands. Also samples peak memory.
+    A single long fit then still reports progress and keeps the heartbeat timeout alive, and a
+    cancellation (raised by the SDK in the activity thread) still lands: between increments, or in the
+    short polls with which the activity thread waits for a child-process fit (ml/child_fit.py), which is
+    then killed. Also samples peak memory (of this process; a child reports its own).
     """
     stop = threading.Event()
     peak = {"rss_mb": rss_mb()}
@@ -77,8 +85,9 @@ def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, fl
 
 
 class TrainingActivities:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         self.storage = storage
+        self.settings = settings or load_settings()
 
     # --- helpers -------------------------------------------------------------------------------
     def _run_dir(self, inp: TrainInput) -> Path:
@@ -111,7 +120,13 @@ class TrainingActivities:
     # --- activities ----------------------------------------------------------------------------
     @activity.defn
     def load_and_validate(self, inp: TrainInput) -> StepResult:
+        from ml.guardrails import fit_estimate, over_budget
+
         spec, prep = self._prepared(inp)
+        # the server-side side of the pre-launch check: a fit estimated beyond the budget never starts
+        refusal = over_budget(fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes)
+        if refusal:
+            raise _refuse(refusal)
         return StepResult(activity.info().attempt, {
             "task": spec.task, "rows": len(prep.y) + prep.dropped_missing_target, "used_rows": len(prep.y),
             "dropped_missing_target": prep.dropped_missing_target, "features": int(prep.X.shape[1]),
@@ -147,6 +162,7 @@ class TrainingActivities:
     @activity.defn
     def cross_validate(self, inp: TrainInput) -> StepResult:
         """k-fold on the training rows; each finished fold is saved, so a retry resumes after it."""
+        from ml.child_fit import ChildDied, fit_predict_in_child
         from ml.evaluation import cv_summary, metrics_for
         from ml.training import make_pipeline
 
@@ -161,11 +177,14 @@ class TrainingActivities:
             for k in range(len(done), k_total):
                 fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
                 X, y = prep.X.iloc[fit_rows], prep.y.iloc[fit_rows]
-                pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X).fit(X, y)
                 Xv, yv = prep.X.iloc[valid_rows], prep.y.iloc[valid_rows]
-                proba = pipeline.predict_proba(Xv) if hasattr(pipeline[-1], "predict_proba") else None
-                classes = getattr(pipeline[-1], "classes_", None)
-                done.append(metrics_for(spec.task, yv, pipeline.predict(Xv), proba, classes))
+                # one call per fold, in a child process that a cancel (or a failure) kills at once
+                try:
+                    predicted = fit_predict_in_child(make_pipeline(spec, inp.request.params, inp.request.seed, X),
+                                                     X, y, Xv).value
+                except ChildDied as exc:
+                    raise _child_died(exc) from None
+                done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.update(fold=k + 1, step=k + 1)
         return StepResult(activity.info().attempt, {"cv": cv_summary(done), "cv_resumed_from": resumed})
@@ -173,6 +192,7 @@ class TrainingActivities:
     @activity.defn
     def fit_model(self, inp: TrainInput) -> StepResult:
         """Fit on the training rows with live progress; ensembles checkpoint each increment for resume."""
+        from ml.child_fit import ChildDied, fit_in_child
         from ml.persist import load_model, save_model
         from ml.training import Curve, downsample, fit, live_probe, make_pipeline
 
@@ -189,10 +209,20 @@ class TrainingActivities:
             resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
         started, cpu0 = time.monotonic(), time.thread_time()
         state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
+        live: dict[str, Any] = {}      # what the child process reads from the estimator (an MLP's loss)
+        child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
 
         def details() -> dict[str, Any]:
-            live = state if spec.increments else {**state, **live_probe(pipeline)}
-            return {**live, "elapsed": round(time.monotonic() - started, 2)}
+            return {**state, **live, "elapsed": round(time.monotonic() - started, 2)}
+
+        def in_child(pipe, X, y):
+            """A single-call fit (no increments to stop between) runs in a child process that a cancel kills."""
+            try:
+                out = fit_in_child(pipe, X, y, on_live=live.update)
+            except ChildDied as exc:
+                raise _child_died(exc) from None
+            child.update(cpu_seconds=out.cpu_seconds, peak_rss_mb=out.peak_rss_mb)
+            return out.value
 
         last_checkpoint = [time.monotonic()]
 
@@ -211,14 +241,15 @@ class TrainingActivities:
 
         with heartbeating(details) as peak:
             pipeline, curve = fit(pipeline, spec, X, y, valid=(prep.X.iloc[test], prep.y.iloc[test]),
-                                  on_step=on_step, resume=resume)
+                                  on_step=on_step, resume=resume, single_fit=in_child)
         save_model(pipeline, run_dir / "model.skops", remember=True)
         losses = live_probe(pipeline).get("loss", [])
         curve_data = curve.as_dict() if curve.steps else {
             "metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}
         curve_data = {k: downsample(v) if isinstance(v, list) else v for k, v in curve_data.items()}
-        costs = {"fit_seconds": round(time.monotonic() - started, 3), "cpu_seconds": round(time.thread_time() - cpu0, 3),
-                 "peak_rss_mb": round(peak["rss_mb"], 1)}
+        costs = {"fit_seconds": round(time.monotonic() - started, 3),
+                 "cpu_seconds": round(time.thread_time() - cpu0 + child["cpu_seconds"], 3),
+                 "peak_rss_mb": round(max(peak["rss_mb"], child["peak_rss_mb"]), 1)}
         write_atomic(run_dir / "fit.json", json.dumps(costs).encode())   # for the model card
         return StepResult(activity.info().attempt, {**costs, "resumed_from_step": resume[1] if resume else 0,
                                                     "curve": curve_data, "worker": WORKER_ID})
@@ -293,8 +324,9 @@ def input_schema(X) -> list[dict[str, Any]]:
 class DataActivities:
     """Short data tasks on the I/O queue: ingest an upload, check a dataset before training, predict."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         self.storage = storage
+        self.settings = settings or load_settings()
 
     def _staged(self, owner: str, name: str) -> Path:
         from core.names import display_name
@@ -310,7 +342,9 @@ class DataActivities:
 
         staged = self._staged(req.owner, req.upload_file)
         try:
-            info = ingest_csv(self.storage, req.owner, staged.read_bytes(), req.filename, req.max_bytes)
+            info = ingest_csv(self.storage, req.owner, staged.read_bytes(), req.filename, req.max_bytes,
+                              max_columns=req.max_columns or self.settings.max_columns,
+                              max_cells=req.max_cells or self.settings.max_cells)
         except DatasetError as exc:
             staged.unlink(missing_ok=True)
             raise _refuse(str(exc)) from None
@@ -331,7 +365,8 @@ class DataActivities:
             raise _refuse("The dataset no longer exists; upload it again.")
         try:
             spec = get_model(req.model)
-            return check_data(pd.read_parquet(path), req.target, spec, req.params, req.cv_folds).as_dict()
+            return check_data(pd.read_parquet(path), req.target, spec, req.params, req.cv_folds,
+                              max_fit_minutes=self.settings.max_fit_minutes).as_dict()
         except (ParamError, ValueError) as exc:
             raise _refuse(f"The data cannot be checked: {exc}") from None
 
@@ -402,8 +437,8 @@ def conform(df, schema: list[dict[str, Any]]):
     return X, notes
 
 
-def activity_list(storage: Storage) -> tuple[list, list]:
-    """(training activities, data activities) bound to one storage root."""
-    t, d = TrainingActivities(storage), DataActivities(storage)
+def activity_list(storage: Storage, settings: Settings | None = None) -> tuple[list, list]:
+    """(training activities, data activities) bound to one storage root and the worker's settings."""
+    t, d = TrainingActivities(storage, settings), DataActivities(storage, settings)
     return ([t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.save_model],
             [d.ingest_dataset, d.check_dataset, d.predict, d.tag_model])

@@ -124,6 +124,7 @@ class IngestRequest:
     filename: str      # as the user named it (display only)
     max_bytes: int
     max_cells: int = 50_000_000   # rows x columns allowed for this user (quotas.limits_for(owner).max_cells)
+    max_columns: int = 0          # 0 (and histories from before this field): the worker's TRAINEASY_MAX_COLUMNS
 
 
 @dataclass

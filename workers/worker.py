@@ -35,7 +35,7 @@ IO_SLOTS = 2
 def build_workers(client: Client, settings: Settings, identity: str | None = None,
                   replace_activities: dict[str, Callable] | None = None) -> list[Worker]:
     """The training worker and the data-task worker; tests may swap an activity by name."""
-    training, data_tasks = activity_list(Storage(settings.home))
+    training, data_tasks = activity_list(Storage(settings.home), settings)
     training = [(replace_activities or {}).get(fn.__name__, fn) for fn in training]
     common = {"graceful_shutdown_timeout": timedelta(seconds=5),
               "max_heartbeat_throttle_interval": timedelta(seconds=1)}  # fresh progress for the UI
@@ -57,6 +57,9 @@ def warm_up() -> None:
 
     import ml.evaluation  # noqa: F401  (pulls in pandas, numpy, scikit-learn)
     import ml.persist  # noqa: F401
+    from ml.child_fit import start
+
+    start()   # the fork server that single-call fits fork their child processes from
 
 
 async def serve(settings: Settings) -> None:

@@ -20,7 +20,7 @@ from core.names import new_run_id
 from core.registry import Registry
 from core.storage import Storage
 from orchestration.activities import INVALID_INPUT, DataActivities, TrainingActivities
-from orchestration.contracts import IngestRequest, PredictRequest, TrainInput, TrainRequest
+from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, TrainInput, TrainRequest
 from tests.helpers import classification_csv
 
 LIMIT = 10 * 2**20
@@ -370,3 +370,72 @@ def test_predictions_csv_is_formula_safe(trained):
     assert written["city"].tolist() == ["'=cmd|' /C calc'!A0", "paris", "lyon"]
     assert written["note"].tolist() == ["'+1+1", "'@SUM(A1)", "'-2+3"]
     assert written["income"].tolist() == [-1.5, 60.5, 40.0] and written["age"].tolist() == [30, 40, 50]
+
+
+# --- caps and budgets that the worker enforces (the caller's limit, else its own settings) ----------------
+
+def _limited(tmp_path, **limits):
+    from dataclasses import replace
+
+    from core.config import load_settings
+
+    return replace(load_settings(), home=tmp_path, **limits)
+
+
+def test_ingest_refuses_more_columns_than_the_workers_setting(tmp_path):
+    storage = Storage(tmp_path)
+    staged = _stage(storage, classification_csv(rows=50))          # 4 columns
+    acts = DataActivities(storage, _limited(tmp_path, max_columns=3))
+    with pytest.raises(ApplicationError, match="4 columns; the limit is 3 columns") as err:
+        ActivityEnvironment().run(acts.ingest_dataset, IngestRequest("alice", staged.name, "wide.csv", LIMIT))
+    assert _refusal(err.value)
+    assert not staged.exists() and not storage.datasets_dir("alice").exists()
+
+
+def test_ingest_applies_the_callers_cell_limit(tmp_path):
+    storage = Storage(tmp_path)
+    acts = DataActivities(storage, _limited(tmp_path, max_cells=10**6))
+    staged = _stage(storage, classification_csv(rows=50))          # 200 cells
+    with pytest.raises(ApplicationError, match="200 cells; the limit is 199 cells") as err:
+        ActivityEnvironment().run(acts.ingest_dataset,
+                                  IngestRequest("alice", staged.name, "big.csv", LIMIT, max_cells=199))
+    assert _refusal(err.value)
+
+
+def test_an_ingest_request_from_before_the_caps_decodes_with_defaults():
+    from temporalio.converter import DataConverter
+
+    old = DataConverter.default.payload_converter.to_payloads(
+        [{"owner": "alice", "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}])
+    (req,) = DataConverter.default.payload_converter.from_payloads(old, [IngestRequest])
+    assert (req.max_columns, req.max_cells) == (0, 50_000_000)   # 0: the worker's TRAINEASY_MAX_COLUMNS
+
+
+def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_load_step(tmp_path):
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=1)
+    inp = _train_input(storage, model="svm_classifier", params={}, rows=40_000)   # SVC estimate: ~80 s
+    check = ActivityEnvironment().run(DataActivities(storage, settings).check_dataset, CheckRequest(
+        "alice", inp.request.dataset_id, "bought", "svm_classifier"))
+    errors = [f["message"] for f in check["findings"] if f["level"] == "error"]
+    assert errors == ["Estimated fit time ~80 s exceeds the 1-minute budget; use fewer rows or a faster model."]
+    with pytest.raises(ApplicationError, match="exceeds the 1-minute budget") as err:
+        ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
+    assert _refusal(err.value)
+    within = ActivityEnvironment().run(TrainingActivities(storage, _limited(tmp_path)).load_and_validate, inp)
+    assert within.facts["used_rows"] == 40_000
+
+
+def test_fit_limits_come_from_the_environment(monkeypatch):
+    from core.config import load_settings
+
+    monkeypatch.setenv("TRAINEASY_MAX_FIT_MINUTES", "5")
+    monkeypatch.setenv("TRAINEASY_MAX_COLUMNS", "20")
+    monkeypatch.setenv("TRAINEASY_MAX_CELLS", "1000")
+    s = load_settings()
+    assert (s.max_fit_minutes, s.max_columns, s.max_cells) == (5, 20, 1000)
+    monkeypatch.delenv("TRAINEASY_MAX_FIT_MINUTES")
+    monkeypatch.delenv("TRAINEASY_MAX_COLUMNS")
+    monkeypatch.delenv("TRAINEASY_MAX_CELLS")
+    s = load_settings()
+    assert (s.max_fit_minutes, s.max_columns, s.max_cells) == (60, 1000, 50_000_000)

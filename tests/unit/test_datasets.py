@@ -233,3 +233,101 @@ def test_prediction_files_may_have_a_single_column():
     from core.datasets import parse_csv
 
     assert list(parse_csv("x\n1\n2\n", min_columns=1).columns) == ["x"]
+
+
+# --- delimiter detection reads a bounded prefix in linear time ------------------------------------------
+
+def _quote_storm(delimiter: str, repeats: int = 21_000) -> bytes:
+    """A valid CSV whose second field is one ~63 KB quoted text full of delimiters and single quotes.
+
+    csv.Sniffer's quote-guessing regular expression backtracks over it: 8.2 s for the comma version on
+    the development machine (quadratic: 1.2 s at 24 KB), the time the old `_sniff_delimiter` took.
+    """
+    d = delimiter
+    return f'id{d}note\n1{d}"{(d + chr(39) + "a") * repeats}"\n2{d}ok\n'.encode()
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiter_detection_is_prompt_and_right_on_a_crafted_file(storage, delimiter):
+    from core.datasets import _sniff_delimiter
+
+    data = _quote_storm(delimiter)
+    assert len(data) > 60_000
+    assert _sniff_delimiter(data.decode()) == delimiter
+    info = ingest_csv(storage, "alice", data, "storm.csv", LIMIT)
+    assert info.column_names == ["id", "note"] and info.rows == 2
+
+
+@pytest.mark.timeout(5)
+def test_delimiter_detection_of_one_huge_line_of_candidates_is_prompt():
+    from core.datasets import _sniff_delimiter
+
+    line = ('a,"b;c|d' + '\t"' * 3) * 20_000       # 220 KB, no line break, quotes everywhere
+    assert _sniff_delimiter(line) in {",", ";", "\t", "|"}
+    assert _sniff_delimiter('"x' * 100_000) == ","   # an unterminated quote: the default
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('name,comment\n"Smith; John","a;b;c"\n"Doe; Jane","x;y"\n', ","),          # delimiters inside quotes
+    ('a;b\n"say ""hi"", ok";2\n"x";3\n', ";"),                                     # escaped quotes
+    ("id|price|label\n1|2,5|a\n2|3,5|b\n", "|"),
+    ("a\tb c\n1\tx y\n", "\t"),
+    ("a;b;c\n1;x;2,5\n2;y;3,5\n3;z;4\n", ";"),
+    ("age,income,label\n20,0.5,yes,\n30,1.5,no,\n", ","),                          # trailing delimiter
+    ("value\n1\n2\n", ","),                                                         # one column: the default
+    ("a,b\n\n1,2\n\n3,4\n", ","),                                                   # blank lines
+    ("a; b; c\n 1; 2,5; 3\n", ";"),
+])
+def test_delimiter_detection_of_ordinary_files(text, expected):
+    from core.datasets import _sniff_delimiter
+
+    assert _sniff_delimiter(text) == expected
+
+
+def test_pipe_separated_file_parses(storage):
+    info = ingest_csv(storage, "alice", b"a|b|c\n1|x|2.5\n2|y|3.5\n", "pipes.csv", LIMIT)
+    assert info.column_names == ["a", "b", "c"] and info.rows == 2
+
+
+def test_delimiter_detection_reads_only_a_prefix():
+    from core.datasets import SNIFF_CHARS, _sniff_delimiter
+
+    head = "a;b;c\n" + "1;2;3\n" * 100
+    assert _sniff_delimiter(head + "x,y,z,w\n" * 100_000) == ";"
+    assert len(head) < SNIFF_CHARS
+
+
+# --- caps on the dataset's shape ---------------------------------------------------------------------------
+
+def test_too_many_columns_are_refused_from_the_header_naming_both_figures(storage, monkeypatch):
+    header = ",".join(f"c{i}" for i in range(20_000))
+    data = (header + "\n" + ",".join(["1"] * 20_000) + "\n").encode()
+
+    def no_full_parse(*args, **kwargs):
+        raise AssertionError("the whole file was parsed before the column check")
+
+    monkeypatch.setattr(pd, "read_csv", no_full_parse)
+    with pytest.raises(DatasetError, match="20,000 columns; the limit is 1,000 columns"):
+        ingest_csv(storage, "alice", data, "wide.csv", LIMIT, max_columns=1000)
+    assert _stored_files(storage) == []
+
+
+def test_a_file_at_the_column_limit_is_accepted(storage):
+    assert len(ingest_csv(storage, "alice", GOOD, "ok.csv", LIMIT, max_columns=5).columns) == 5
+
+
+def test_too_many_cells_are_refused_naming_both_figures(storage):
+    data = classification_csv(rows=100)                      # 100 rows x 4 columns
+    with pytest.raises(DatasetError, match=r"100 rows x 4 columns = 400 cells; the limit is 399 cells"):
+        ingest_csv(storage, "alice", data, "big.csv", LIMIT, max_cells=399)
+    assert _stored_files(storage) == []
+
+
+def test_a_file_at_the_cell_limit_is_accepted(storage):
+    assert ingest_csv(storage, "alice", classification_csv(rows=100), "ok.csv", LIMIT, max_cells=400).rows == 100
+
+
+def test_quoted_line_breaks_do_not_refuse_a_file_under_the_cell_limit(storage):
+    data = b'a,b\n1,"two\nlines"\n2,"three\nmore\nlines"\n'   # 2 rows x 2 columns, 6 line breaks
+    assert ingest_csv(storage, "alice", data, "ok.csv", LIMIT, max_cells=4).rows == 2

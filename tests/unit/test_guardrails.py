@@ -75,3 +75,37 @@ def test_bigger_models_estimate_longer():
     small = check_data(df, "y", RF, {"n_estimators": 10})
     big = check_data(df, "y", RF, {"n_estimators": 400})
     assert big.estimate_seconds > small.estimate_seconds
+
+
+# --- the fit-time budget ------------------------------------------------------------------------------
+
+SVC = get_model("svm_classifier")
+
+
+def numbers(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n),
+                         "y": rng.choice(["p", "q"], n)})
+
+
+def test_a_fit_estimated_beyond_the_budget_is_an_error_naming_the_estimate_and_the_budget():
+    check = check_data(numbers(60_000), "y", SVC, max_fit_minutes=1)   # SVC: quadratic in rows, ~2 min
+    assert not check.ok
+    assert check.estimate_seconds > 60
+    assert ("Estimated fit time ~2 min exceeds the 1-minute budget; use fewer rows or a faster model."
+            in messages(check, "error"))
+
+
+def test_a_fit_within_the_budget_passes():
+    check = check_data(numbers(60_000), "y", SVC, max_fit_minutes=60)
+    assert check.ok and messages(check, "error") == ""
+    assert check_data(numbers(60_000), "y", SVC).ok      # no budget given: none applied
+
+
+def test_the_budget_message_reads_in_hours_for_long_fits():
+    from ml.guardrails import over_budget
+
+    assert over_budget(3 * 3600, 60) == ("Estimated fit time ~3 h exceeds the 60-minute budget; "
+                                         "use fewer rows or a faster model.")
+    assert over_budget(2.5 * 3600, 60).startswith("Estimated fit time ~2.5 h")
+    assert over_budget(3600, 60) is None and over_budget(10**9, None) is None

@@ -1,0 +1,84 @@
+"""What fitting in a child process (ml/child_fit.py) costs a tiny fit: in-process vs forked child.
+
+`python -m benchmarks.child_fit` from the project root. Prints medians and the ratio, for the bare fit
+(logistic regression on 200 rows) and for the whole fit_model activity (which also loads the dataset,
+writes the model and its costs). The fork server is started (and warmed) before timing, as a worker does
+at start-up.
+"""
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+REPEATS = 25
+
+
+def median_ms(fn, repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    import pandas as pd
+    from temporalio.testing import ActivityEnvironment
+
+    import ml.training as training
+    from core.datasets import ingest_csv
+    from core.names import new_run_id
+    from core.storage import Storage
+    from ml import child_fit
+    from ml.catalog import get_model
+    from orchestration.activities import TrainingActivities
+    from orchestration.contracts import TrainInput, TrainRequest
+    from tests.helpers import classification_csv
+
+    child_fit.start()
+    spec = get_model("logistic_regression")
+    prep = training.prepare(pd.read_csv(io.BytesIO(classification_csv(rows=200))), "bought", spec)
+    child_fit.fit_in_child(training.make_pipeline(spec, {}, 0, prep.X), prep.X, prep.y)   # waits for the server
+
+    def plain():
+        training.make_pipeline(spec, {}, 0, prep.X).fit(prep.X, prep.y)
+
+    def child():
+        child_fit.fit_in_child(training.make_pipeline(spec, {}, 0, prep.X), prep.X, prep.y)
+
+    with tempfile.TemporaryDirectory() as home:
+        storage = Storage(Path(home))
+        info = ingest_csv(storage, "bench", classification_csv(rows=200), "tiny.csv", 2**30)
+        inp = TrainInput(new_run_id("train", "bench"), TrainRequest("bench", info.dataset_id, "bought", spec.key))
+        acts, env = TrainingActivities(storage), ActivityEnvironment()
+        env.run(acts.preprocess_split, inp)
+
+        def activity():
+            env.run(acts.fit_model, inp)
+
+        real_fit = training.fit
+
+        def activity_in_process():
+            training.fit = lambda *a, single_fit=None, **k: real_fit(*a, **k)   # the old, in-process path
+            try:
+                env.run(acts.fit_model, inp)
+            finally:
+                training.fit = real_fit
+
+        rows = [("bare fit", median_ms(plain), median_ms(child)),
+                ("fit_model activity", median_ms(activity_in_process), median_ms(activity))]
+    print(f"{'tiny logistic regression, 200 rows':36} {'in-process':>11} {'child':>9} {'ratio':>7} {'added':>9}")
+    for name, a, b in rows:
+        print(f"{name:36} {a:9.1f}ms {b:7.1f}ms {b / a:6.2f}x {b - a:7.1f}ms")
+
+
+if __name__ == "__main__":
+    main()

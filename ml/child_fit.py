@@ -1,0 +1,195 @@
+"""Fits that a cancel can stop: one fresh child process per fit, killed when its caller stops waiting.
+
+A single C-level `fit` call (SVC, k-NN, a linear solver) never returns to Python bytecode, so the
+asynchronous CancelledError that the Temporal SDK raises in the activity thread waits for the whole
+fit (~26 s for a big SVC). Here the fit runs in a child process instead: the caller's thread only waits
+on a pipe in short polls, hears the cancel within one poll, and kills the child in a `finally` (so a
+failure or a timeout kills it too). Nothing keeps burning CPU after a cancel.
+
+Children are forked from a `forkserver` started once per worker process with the heavy modules already
+imported (`set_forkserver_preload`), so a fit pays for a fork and for pickling its data, not for a new
+interpreter and its imports. The child inherits the fork server's environment, where the native thread
+pools are capped at 1 as `workers/__main__.py` caps them.
+
+While it fits, a side thread in the child sends what `live_probe` reads from the estimator (an MLP's loss
+per epoch) to the parent every `PROBE_SECONDS`; those sends also tell the child when its parent is gone
+(a killed worker), and it exits instead of fitting for nobody.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import resource
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Imported by the fork server once, so that every child starts with them loaded.
+PRELOAD = ["numpy", "pandas", "sklearn", "ml.training", "ml.child_fit", "sklearn.svm", "sklearn.neighbors",
+           "sklearn.neural_network", "sklearn.linear_model", "sklearn.naive_bayes", "sklearn.tree",
+           "sklearn.ensemble", "ml.child_warmup"]
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PROBE_SECONDS = 0.5   # live progress from the child (and proof that its parent still listens)
+POLL_SECONDS = 0.1    # the waiting thread returns to bytecode this often: where a cancel can land
+
+_lock = threading.Lock()
+_context: Any = None
+_active: set[int] = set()   # pids of children running now (tests check that a cancel leaves none)
+
+
+class ChildDied(RuntimeError):
+    """The fitting process ended without a result (out of memory, killed): worth another attempt."""
+
+
+@dataclass
+class ChildResult:
+    value: Any              # the fitted pipeline, or (predictions, probabilities, classes)
+    cpu_seconds: float      # CPU the child used
+    peak_rss_mb: float      # the child's peak resident memory
+
+
+@dataclass
+class _Job:
+    pipeline: Any
+    X: Any
+    y: Any
+    X_valid: Any = None     # given: return predictions on these rows instead of the fitted pipeline
+    probe_seconds: float = PROBE_SECONDS
+
+
+def context():
+    """The forkserver context, its preload list set once per process."""
+    global _context
+    with _lock:
+        if _context is None:
+            for var in THREAD_VARS:      # before the fork server starts: its children inherit them
+                os.environ.setdefault(var, "1")
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(PRELOAD)
+            _context = ctx
+    return _context
+
+
+def start() -> None:
+    """Start the fork server now (at worker start-up), so the first fit does not wait for its imports."""
+    from multiprocessing import forkserver
+
+    context()
+    forkserver.ensure_running()
+
+
+def active_pids() -> set[int]:
+    return set(_active)
+
+
+def fit_in_child(pipeline, X, y, on_live: Callable[[dict[str, Any]], None] | None = None) -> ChildResult:
+    """`pipeline.fit(X, y)` in a child process; the result's value is the fitted pipeline."""
+    return _run(_Job(pipeline, X, y, probe_seconds=PROBE_SECONDS), on_live)
+
+
+def fit_predict_in_child(pipeline, X, y, X_valid) -> ChildResult:
+    """Fit in a child process and return only (predictions, probabilities or None, classes or None) on
+    `X_valid`: what a cross-validation fold needs, without shipping the model back."""
+    return _run(_Job(pipeline, X, y, X_valid, probe_seconds=PROBE_SECONDS), None)
+
+
+def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None) -> ChildResult:
+    ctx = context()
+    parent_end, child_end = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=_child_main, args=(child_end,), name="traineasy-fit", daemon=True)
+    proc.start()
+    _active.add(proc.pid)
+    child_end.close()
+    message = None
+    try:
+        try:
+            parent_end.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            while True:
+                if not parent_end.poll(POLL_SECONDS):
+                    if proc.is_alive() or parent_end.poll(0):
+                        continue
+                    break                                  # died without a word
+                message = pickle.loads(parent_end.recv_bytes())
+                if message[0] != "live":
+                    break
+                if on_live is not None and message[1]:
+                    on_live(message[1])
+                message = None
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            message = None                                 # the child's end closed: it died
+    finally:
+        # every way out (result, error, cancel, timeout) ends the child; a finished one is already exiting
+        if proc.exitcode is None:
+            proc.kill()
+        proc.join()
+        _active.discard(proc.pid)
+        parent_end.close()
+    if message is None:
+        raise ChildDied(_died(proc.exitcode))
+    kind, value, costs = message
+    if kind == "error":
+        raise value
+    return ChildResult(value, *costs)
+
+
+def _died(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory, or killed by the system)" if -exitcode == signal.SIGKILL else ""
+        return f"The training process stopped unexpectedly: {name}{hint}. It will be retried."
+    return f"The training process stopped unexpectedly (exit code {exitcode}). It will be retried."
+
+
+def _costs() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3), round(usage.ru_maxrss / 1024, 1)   # KB on Linux
+
+
+def _child_main(conn) -> None:
+    from ml.training import live_probe
+
+    job: _Job = pickle.loads(conn.recv_bytes())
+    send_lock = threading.Lock()
+    done = threading.Event()
+
+    def send(kind: str, value: Any, costs: tuple[float, float] | None = None) -> None:
+        data = pickle.dumps((kind, value, costs), protocol=pickle.HIGHEST_PROTOCOL)
+        with send_lock:
+            conn.send_bytes(data)
+
+    def report() -> None:
+        while not done.wait(job.probe_seconds):
+            try:
+                send("live", live_probe(job.pipeline))
+            except OSError:           # the parent is gone (a killed worker): stop fitting for nobody
+                os._exit(3)
+
+    threading.Thread(target=report, daemon=True).start()
+    try:
+        model = job.pipeline.fit(job.X, job.y)
+        value = model if job.X_valid is None else _predictions(model, job.X_valid)
+        outcome: tuple[str, Any] = ("done", value)
+    except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        outcome = ("error", _picklable(exc))
+    done.set()
+    send(*outcome, _costs())
+    conn.close()
+
+
+def _predictions(model, X_valid) -> tuple[Any, Any, Any]:
+    proba = model.predict_proba(X_valid) if hasattr(model[-1], "predict_proba") else None
+    return model.predict(X_valid), proba, getattr(model[-1], "classes_", None)
+
+
+def _picklable(exc: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any exception that does not travel becomes its text
+        return RuntimeError(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,165 @@
+"""ml.child_fit: single-call fits in a child process equal plain scikit-learn, report live progress,
+and never leave a process behind, whatever way the wait ends."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+import ml.child_fit as child_fit
+import orchestration.activities as activities
+from core.storage import Storage
+from ml.catalog import MODELS, get_model
+from ml.child_fit import ChildDied, fit_in_child, fit_predict_in_child
+from ml.training import fit, make_pipeline, reference_fit
+from tests.unit.test_activities import _train_input
+from tests.unit.test_training import classification, regression, train_rows
+
+SINGLE_CALL = [k for k, m in MODELS.items() if not m.increments]
+FAST = {"max_iter": 50, "hidden_units": 8}
+
+
+def _gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" in status.read_text()
+    except OSError:
+        return True
+
+
+class Dies(ClassifierMixin, BaseEstimator):
+    """Killed in the middle of its fit, as the kernel's OOM killer would."""
+
+    def fit(self, X, y):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Sleeps(ClassifierMixin, BaseEstimator):
+    """A long fit with a loss curve the child's probe thread reports."""
+
+    def fit(self, X, y):
+        self.loss_curve_ = [1.0]
+        time.sleep(60)
+
+
+class Refuses(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise ValueError("Input contains NaN, infinity or a value too large")
+
+
+def _pipeline(estimator):
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("model", estimator)])
+
+
+def _data(spec):
+    df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
+    return train_rows(df, target, spec)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("key", SINGLE_CALL)
+def test_a_fit_in_a_child_process_equals_plain_scikit_learn(key):
+    spec = MODELS[key]
+    params = {k: v for k, v in FAST.items() if k in {p.name for p in spec.params}}
+    X, y, X_test, y_test = _data(spec)
+    fitted, curve = fit(make_pipeline(spec, params, 11, X), spec, X, y,
+                        single_fit=lambda p, X, y: fit_in_child(p, X, y).value)
+    reference = reference_fit(spec, params, 11, X, y)
+    assert np.array_equal(fitted.predict(X_test), reference.predict(X_test))
+    if hasattr(reference[-1], "predict_proba"):
+        assert np.array_equal(fitted.predict_proba(X_test), reference.predict_proba(X_test))
+    assert not child_fit.active_pids()
+
+
+def test_a_fold_fitted_in_a_child_returns_the_plain_predictions():
+    spec = get_model("svm_classifier")
+    X, y, X_test, _ = _data(spec)
+    out = fit_predict_in_child(make_pipeline(spec, {}, 0, X), X, y, X_test)
+    predictions, proba, classes = out.value
+    reference = reference_fit(spec, {}, 0, X, y)
+    assert np.array_equal(predictions, reference.predict(X_test))
+    assert proba is None and list(classes) == ["no", "yes"]   # SVC without probability=True
+    assert out.cpu_seconds > 0 and out.peak_rss_mb > 0
+
+
+def test_the_mlp_loss_reaches_the_parent_while_the_child_fits(monkeypatch):
+    monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.01)
+    spec = get_model("mlp_classifier")
+    X, y, _, _ = _data(spec)
+    seen: list[dict] = []
+    out = fit_in_child(make_pipeline(spec, {"max_iter": 300, "hidden_units": 64, "alpha": 1e-6}, 0, X), X, y,
+                       on_live=seen.append)
+    assert seen, "no live progress from the child"
+    assert all(0 < len(s["loss"]) <= s["step"] for s in seen)
+    assert seen[-1]["step"] <= len(out.value[-1].loss_curve_)
+
+
+def test_a_child_that_dies_is_a_clear_error_not_a_hang():
+    X, y, _, _ = _data(get_model("svm_classifier"))
+    started = time.monotonic()
+    with pytest.raises(ChildDied, match="SIGKILL.*out of memory"):
+        fit_in_child(_pipeline(Dies()), X, y)
+    assert time.monotonic() - started < 10
+    assert not child_fit.active_pids()
+
+
+def test_an_error_in_the_child_is_raised_as_itself():
+    X, y, _, _ = _data(get_model("svm_classifier"))
+    with pytest.raises(ValueError, match="Input contains NaN"):
+        fit_in_child(_pipeline(Refuses()), X, y)
+
+
+class Stop(Exception):
+    """Stands in for the CancelledError the SDK raises in the activity thread."""
+
+
+@pytest.mark.timeout(30)
+def test_any_exception_while_waiting_kills_the_child(monkeypatch):
+    monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.05)
+    X, y, _, _ = _data(get_model("svm_classifier"))
+    pids = []
+
+    def interrupt(_live):
+        pids.extend(child_fit.active_pids())
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit_in_child(_pipeline(Sleeps()), X, y, on_live=interrupt)
+    assert pids and all(_gone(pid) for pid in pids)
+    assert not child_fit.active_pids()
+
+
+# --- the activity ---------------------------------------------------------------------------------------
+
+def test_fit_model_heartbeats_the_mlp_loss_from_the_child(tmp_path, monkeypatch):
+    from temporalio.testing import ActivityEnvironment
+
+    monkeypatch.setattr(activities, "HEARTBEAT_SECONDS", 0.01)
+    monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.01)
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, model="mlp_classifier", params={"max_iter": 300, "alpha": 1e-6}, rows=600)
+    acts, env = activities.TrainingActivities(storage), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    beats: list[dict] = []
+    lock = threading.Lock()
+
+    def on_heartbeat(*details):
+        with lock:
+            beats.append(details[0])
+
+    env.on_heartbeat = on_heartbeat
+    result = env.run(acts.fit_model, inp)
+    live = [b for b in beats if b.get("loss")]
+    assert live, "no heartbeat carried the loss curve"
+    assert all(b["of"] == 300 and 0 < len(b["loss"]) <= b["step"] for b in live)
+    curve = result.facts["curve"]
+    assert curve["metric"] == "training loss" and len(curve["train"]) >= len(live[-1]["loss"])
+    assert result.facts["cpu_seconds"] > 0 and result.facts["peak_rss_mb"] > 0
