@@ -1,11 +1,11 @@
 """Admin: accounts (add, disable, re-enable, reset, change role), quotas, the audit log and the engine."""
 import pandas as pd
 import streamlit as st
-from ui.quota_admin import show_quota_admin
 
 from core.accounts import ROLES, AccountError
 from ui.audit_view import show_audit
 from ui.auth import require_user
+from ui.quota_admin import show_quota_admin
 from ui.runtime import accounts_service, audit_log, guard, service
 from ui.text import md
 
