@@ -92,7 +92,10 @@ def test_admin_sees_the_admin_page_and_users_are_refused_it(stack, new_page):
     admin = new_page()
     login(admin, stack, "admin")
     go(admin, "Admin")
+    admin.get_by_role("tab", name="Engine").click()
     expect(admin.get_by_text("Worker processes polling")).to_be_visible()
+    admin.get_by_role("tab", name="Audit log").click()
+    expect(admin.get_by_role("button", name="Verify chain")).to_be_visible()
     cookie = next(c for c in admin.context.cookies() if c["name"] == "traineasy_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     admin.get_by_role("button", name="Log out").click()
