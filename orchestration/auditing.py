@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("traineasy.audit")
@@ -28,33 +29,32 @@ def audited(action: str, target: Target = first_arg, refused: tuple[type[Excepti
         except Exception:   # the audit must not turn a done action into an error the user retries
             log.exception("could not record %s by %s", action, user.name)
 
+    @contextmanager
+    def recording(service, user, args) -> Iterator[dict[str, Any]]:
+        outcome: dict[str, Any] = {}   # the body puts the method's result here
+        try:
+            yield outcome
+        except refused as err:
+            record(service, user, args, None, "refused", str(err))
+            raise
+        except Exception as err:
+            record(service, user, args, None, "error", type(err).__name__)
+            raise
+        record(service, user, args, outcome.get("result"), "ok")
+
     def wrap(method: Callable) -> Callable:
         if inspect.iscoroutinefunction(method):
             @functools.wraps(method)
             async def run_async(self, user, *args, **kwargs):
-                try:
-                    result = await method(self, user, *args, **kwargs)
-                except refused as err:
-                    record(self, user, args, None, "refused", str(err))
-                    raise
-                except Exception as err:
-                    record(self, user, args, None, "error", type(err).__name__)
-                    raise
-                record(self, user, args, result, "ok")
-                return result
+                with recording(self, user, args) as outcome:
+                    outcome["result"] = await method(self, user, *args, **kwargs)
+                return outcome["result"]
             return run_async
 
         @functools.wraps(method)
         def run(self, user, *args, **kwargs):
-            try:
-                result = method(self, user, *args, **kwargs)
-            except refused as err:
-                record(self, user, args, None, "refused", str(err))
-                raise
-            except Exception as err:
-                record(self, user, args, None, "error", type(err).__name__)
-                raise
-            record(self, user, args, result, "ok")
-            return result
+            with recording(self, user, args) as outcome:
+                outcome["result"] = method(self, user, *args, **kwargs)
+            return outcome["result"]
         return run
     return wrap
