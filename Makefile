@@ -41,6 +41,7 @@ test: $(VENV)/.installed-dev $(CHROMIUM)
 
 bench: $(VENV)/.installed-dev
 	@$(PY) -m benchmarks.batch
+	@$(PY) -m benchmarks.child_fit
 
 clean-venv:
 	rm -rf $(VENV)
