@@ -366,6 +366,8 @@ class TrainEasyService:
                                               result_type=BatchProgress)
             except RPCError:
                 progress = None
+        if progress is not None and progress.batch_id != batch_id:
+            raise NotFound("No such batch.")   # a result copied from another workflow: never shown
         percents: dict[str, float] = {}
         if progress is not None and status == "running":
             running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
@@ -470,6 +472,8 @@ class TrainEasyService:
                                               result_type=RunProgress)
             except RPCError:
                 waiting = status == "running"   # queries need a live worker; say so instead of hanging
+        if progress is not None and progress.run_id != run_id:
+            raise NotFound("No such run.")   # a result copied from another workflow: never shown
         for pending in desc.raw_description.pending_activities:
             attempt = pending.attempt
             if pending.HasField("last_failure"):

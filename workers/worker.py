@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from core.config import Settings, load_settings
 from core.storage import Storage
 from orchestration.activities import activity_list
+from orchestration.binding import BindInputsToWorkflow
 from orchestration.client import connect
 from orchestration.contracts import io_queue
 from orchestration.workflows import (
@@ -37,7 +38,7 @@ def build_workers(client: Client, settings: Settings, identity: str | None = Non
     """The training worker and the data-task worker; tests may swap an activity by name."""
     training, data_tasks = activity_list(Storage(settings.home), settings)
     training = [(replace_activities or {}).get(fn.__name__, fn) for fn in training]
-    common = {"graceful_shutdown_timeout": timedelta(seconds=5),
+    common = {"graceful_shutdown_timeout": timedelta(seconds=5), "interceptors": [BindInputsToWorkflow()],
               "max_heartbeat_throttle_interval": timedelta(seconds=1)}  # fresh progress for the UI
     if identity:
         common["identity"] = identity

@@ -153,3 +153,33 @@ async def test_history_retention_is_set_on_the_namespace(client, days):
     await ensure_history_retention(client, days)
     assert await history_retention(client) == timedelta(days=days)
     assert await ensure_history_retention(client, days) is False   # already so: nothing sent
+
+
+async def test_a_ciphertext_copied_into_another_users_workflow_is_refused(client, settings, service):
+    """Encryption hides the data but a valid ciphertext can be copied: a worker refuses input that names
+    another run or owner than its workflow id, and the app never shows a result copied from elsewhere."""
+    from temporalio.client import WorkflowFailureError
+    from temporalio.common import RawValue
+
+    from orchestration.service import NotFound
+
+    alice, bob = User(f"alice_{uuid.uuid4().hex[:6]}"), User(f"bob_{uuid.uuid4().hex[:6]}")
+    keyless = await Client.connect(client.service_client.config.target_host, namespace=client.namespace)
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(alice, FILE, _csv())
+        run_id = await service.start_training(alice, TrainRequest(alice.name, ds["dataset_id"], "zebra_bought_flag",
+                                                                  "logistic_regression"))
+        assert (await finished_run(service, alice, run_id)).status == "completed"
+        started = (await keyless.get_workflow_handle(run_id).fetch_history()).events[0]
+        alices_input = started.workflow_execution_started_event_attributes.input.payloads[0]
+        assert alices_input.metadata["encoding"] == b"binary/encrypted"
+        copied = f"train-{bob.name}-{uuid.uuid4().hex}"
+        await keyless.start_workflow("TrainingWorkflow", RawValue(alices_input), id=copied,
+                                     task_queue=settings.task_queue)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await client.get_workflow_handle(copied).result()
+    assert "Refused: the input belongs to another" in str(failed.value.cause)
+    assert not list((settings.home / "users").glob(f"{bob.name}/runs/*"))
+    assert len(service.list_models(alice)) == 1   # nothing ran again under alice's name either
+    with pytest.raises(NotFound):
+        await service.get_run(bob, copied)         # nor does bob get to see alice's run through it
