@@ -124,6 +124,20 @@ def http_ok(url: str):
     return check
 
 
+def app_command(s: Settings) -> tuple[list[str], dict[str, str]]:
+    """The web server's command line and the environment it needs on top of the launcher's."""
+    argv = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(s.app_port),
+            "--server.address", s.app_address, "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(s.max_upload_mb),
+            "--server.fileWatcherType", "none"]
+    if s.tls:
+        argv += ["--server.sslCertFile", s.tls_cert, "--server.sslKeyFile", s.tls_key]
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise (read before serve.py is
+    # imported): any local process could then choose the address that sign-in throttling and the audit
+    # log see. Only configured reverse proxies are believed.
+    return argv, {"FORWARDED_ALLOW_IPS": s.trusted_proxies}
+
+
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -206,14 +220,9 @@ class Stack:
     async def start_app(self) -> None:
         s = self.settings
         s_ = step(f"starting the Streamlit app on port {s.app_port}")
-        argv = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(s.app_port),
-                "--server.address", s.app_address, "--server.headless", "true",
-                "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(s.max_upload_mb),
-                "--server.fileWatcherType", "none"]
-        if s.tls:
-            argv += ["--server.sslCertFile", s.tls_cert, "--server.sslKeyFile", s.tls_key]
+        argv, env = app_command(s)
         child = self._child("streamlit", argv)
-        await child.start(self.env)
+        await child.start({**self.env, **env})
         await wait_until(http_ok(f"{'https' if s.tls else 'http'}://127.0.0.1:{s.app_port}/_stcore/health"),
                          "Streamlit", child, 90)
         done(s_)

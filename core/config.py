@@ -47,6 +47,7 @@ class Settings:
     session_hours: int = 12     # a sign-in lasts this long (server-side; revoked at logout)
     tls_cert: str = ""          # certificate and key files: the app serves HTTPS when both are set
     tls_key: str = ""
+    trusted_proxies: str = ""   # addresses whose X-Forwarded-For is believed (a reverse proxy in front)
 
     @property
     def session_lifetime(self) -> timedelta:
@@ -91,6 +92,7 @@ def load_settings() -> Settings:
         session_hours=_int("TRAINEASY_SESSION_HOURS", 12),
         tls_cert=os.environ.get("TRAINEASY_TLS_CERT", "").strip(),
         tls_key=os.environ.get("TRAINEASY_TLS_KEY", "").strip(),
+        trusted_proxies=os.environ.get("TRAINEASY_TRUSTED_PROXIES", "").strip(),
     )
 
 

@@ -3,12 +3,12 @@
 Disabling a user, resetting or changing a password ends that user's sessions at once."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.accounts import Account, AccountError, Accounts, User, check_password_rules, new_password
 from core.audit import AuditLog
 from core.config import Settings
-from core.sessions import Sessions
+from core.sessions import LoginThrottle, Sessions
 from core.storage import Storage
 
 
@@ -75,10 +75,20 @@ class AccountService:
         self.sessions.revoke_user(name)
         return password
 
+    def locked_names(self, actor: User) -> dict[str, datetime]:
+        """User names locked by failed sign-ins now, with when the lock ends."""
+        self._admin(actor, "admin.user_list", "")
+        return LoginThrottle(self.storage).locked_names()
+
+    def unlock(self, actor: User, name: str) -> None:
+        """Lift a sign-in lock: someone guessing at a name must not keep its owner out."""
+        self._do(actor, "admin.unlock", name, lambda: LoginThrottle(self.storage).unlock(name))
+
     def cli_token(self, actor: User) -> str:
-        """A one-hour session token for an admin's Temporal CLI (the codec endpoint's Bearer token)."""
+        """A one-hour token for an admin's Temporal CLI: it decodes through the codec endpoint and is no
+        browser session (it opens no page)."""
         self._admin(actor, "admin.cli_token", actor.name)
-        token = Sessions(self.storage, timedelta(hours=1)).create(actor.name, actor.address)
+        token = Sessions(self.storage, timedelta(hours=1)).create(actor.name, actor.address, kind="codec")
         self.audit.record(actor.name, "admin.cli_token", actor.name, "ok", actor.address, "valid 1 h")
         return token
 

@@ -1,6 +1,7 @@
 """`python -m orchestration.accounts_cli`: manage accounts from a shell on the server (audited as cli:<login>).
 
   list | add NAME [--role user|admin] [--email E] | disable NAME | enable NAME | reset NAME | role NAME ROLE
+  | unlock NAME (lift a lock left by failed sign-ins)
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--role", choices=ROLES, default="user")
     add.add_argument("--email", default="")
     for command, text in (("disable", "disable and sign out"), ("enable", "re-enable"),
-                          ("reset", "set and print a new password, sign out")):
+                          ("reset", "set and print a new password, sign out"),
+                          ("unlock", "lift the lock left by failed sign-ins")):
         sub.add_parser(command, help=text).add_argument("name")
     role = sub.add_parser("role", help="change a user's role")
     role.add_argument("name")
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in ("disable", "enable"):
             service.set_disabled(actor, args.name, args.command == "disable")
             print(f"{args.name} {args.command}d")
+        elif args.command == "unlock":
+            service.unlock(actor, args.name)
+            print(f"{args.name} may sign in again")
         elif args.command == "reset":
             print(f"new password for {args.name}: {service.reset_password(actor, args.name)}")
         else:

@@ -51,6 +51,11 @@ with accounts_tab:
                 _apply(lambda: svc_accounts.set_disabled(admin, chosen.name, False), f"{chosen.name} is enabled again.")
         elif st.button("Disable (signs them out now)", key="disable_user"):
             _apply(lambda: svc_accounts.set_disabled(admin, chosen.name, True), f"{chosen.name} is disabled.")
+        locked = svc_accounts.locked_names(admin)
+        if chosen.name in locked:
+            st.warning(f"Sign-in locked after failed attempts until {locked[chosen.name]:%H:%M:%S} UTC.")
+            if st.button("Unlock sign-in", key="unlock_user"):
+                _apply(lambda: svc_accounts.unlock(admin, chosen.name), f"{chosen.name} may sign in again.")
         if st.button("Reset password", key="reset_password"):
             _apply(lambda: svc_accounts.reset_password(admin, chosen.name),
                    f"New password for {chosen.name} (shown once): {{result}}")

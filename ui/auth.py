@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 import streamlit as st
 
 from core.accounts import User
+from core.audit import AuditLog
 from core.config import load_settings
 from core.sessions import SESSION_COOKIE, Sessions
 from core.storage import Storage
@@ -20,6 +21,11 @@ SIGNED_OUT = "_signed_out"   # set at logout: this tab's websocket still carries
 def sessions() -> Sessions:
     settings = load_settings()
     return Sessions(Storage(settings.home), settings.session_lifetime)
+
+
+@st.cache_resource(show_spinner=False)
+def audit_log() -> AuditLog:
+    return AuditLog(Storage(load_settings().home))
 
 
 def session_token() -> str | None:
@@ -43,10 +49,15 @@ def require_user(role: str | None = None) -> User:
         path = safe_next(urlsplit(st.context.url or "").path or "/")
         st.link_button("Sign in", f"/auth/login?next={quote(path, safe='/')}", type="primary")
         st.stop()
+    user = replace(user, address=st.context.ip_address or "")
     if role is not None and role not in user.roles:
-        st.error("This page is for administrators only.")
-        st.stop()
-    return replace(user, address=st.context.ip_address or "")
+        try:
+            audit_log().record(user.name, "page.refused", urlsplit(st.context.url or "").path, "refused", user.address,
+                                f"needs the {role} role")
+        finally:
+            st.error("This page is for administrators only.")
+            st.stop()
+    return user
 
 
 def sign_out() -> None:

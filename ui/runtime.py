@@ -16,12 +16,11 @@ from typing import Any
 import streamlit as st
 
 from core.accounts import User
-from core.audit import AuditLog
 from core.config import load_settings
-from core.storage import Storage
 from orchestration.account_service import AccountService
 from orchestration.client import connect
 from orchestration.service import NotFound, TrainEasyService, UserError
+from ui.auth import audit_log
 from ui.text import md
 
 log = logging.getLogger("traineasy.ui")
@@ -71,11 +70,6 @@ def service() -> SyncService:
 def accounts_service() -> AccountService:
     """Accounts need no Temporal: they keep working while the engine is down."""
     return AccountService(load_settings())
-
-
-@st.cache_resource(show_spinner=False)
-def audit_log() -> AuditLog:
-    return AuditLog(Storage(load_settings().home))
 
 
 def audit(action: str, obj: str = "", *, user: User, outcome: str = "ok", detail: str = "") -> None:

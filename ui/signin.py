@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 import re
 import secrets
+import time
 from collections.abc import Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -67,10 +68,35 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+def same_origin(request: Request) -> bool:
+    """A browser names the page that sent a POST; another site or another port of this host is refused
+    (cookies are shared across the ports of a host, so SameSite alone does not stop those)."""
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+
+
+class _Every:
+    """True at most once per `seconds` per key (in this process): a flood of refused sign-ins for one
+    name becomes a few audit entries, not thousands of writes."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.last = seconds, {}
+
+    def __call__(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self.last.get(key, -self.seconds) < self.seconds:
+            return False
+        if len(self.last) > 10_000:
+            self.last.clear()
+        self.last[key] = now
+        return True
+
+
 class SignInRoutes:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.storage = Storage(settings.home)
+        self._throttled_audit = _Every(30.0)
 
     def sessions(self) -> Sessions:
         return Sessions(self.storage, self.settings.session_lifetime)
@@ -101,6 +127,8 @@ class SignInRoutes:
         return response
 
     async def login(self, request: Request) -> Response:
+        if not same_origin(request):
+            return self._form("/", "Sign in from this app's own page.", status=403)
         form = await request.form()
         next_url = safe_next(str(form.get("next") or "/"))
         username = str(form.get("username") or "")[:64]
@@ -114,7 +142,8 @@ class SignInRoutes:
         actor = result.user.name if result.user else (username.strip().lower()[:64] or "-")
         if result.token is None:
             action = "login.throttled" if result.locked_until else "login.failure"
-            await run_in_threadpool(audit.record, actor, action, actor, "refused", address, result.message)
+            if action == "login.failure" or self._throttled_audit(actor):
+                await run_in_threadpool(audit.record, actor, action, actor, "refused", address, result.message)
             return self._form(next_url, result.message, username=username,
                               status=429 if result.locked_until else 401)
         await run_in_threadpool(audit.record, actor, "login.success", actor, "ok", address)
@@ -125,6 +154,8 @@ class SignInRoutes:
 
     async def logout(self, request: Request) -> Response:
         """POST only (a link on another site cannot sign anyone out); the session ends server-side."""
+        if not same_origin(request):
+            return Response("Sign out from this app's own page.", status_code=403)
         token = request.cookies.get(SESSION_COOKIE)
         sessions = self.sessions()
         user = await run_in_threadpool(sessions.user, token)
@@ -142,19 +173,44 @@ class SignInRoutes:
                 Route("/auth/logout", self.logout, methods=["POST"])]
 
 
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"SAMEORIGIN"),                       # no framing by another site or port
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+UPLOADS = "/_stcore/upload_file"
+
+
 class RequireSession:
-    """ASGI middleware: a page load without a live session goes to the login page first. Pages gate
-    themselves too (ui/auth.py); this only spares a signed-out visitor an empty app shell."""
+    """ASGI middleware in front of Streamlit: a page load without a live session goes to the login page
+    first; Streamlit's upload endpoint takes files only from a signed-in browser (it would otherwise
+    keep an anonymous visitor's uploads in memory); every response forbids framing by other origins.
+    Pages gate themselves too (ui/auth.py): this is not the only check."""
 
     def __init__(self, app, pages: Callable[[], set[str]], sessions: Callable[[], Sessions]) -> None:
         self.app, self.pages, self.sessions = app, pages, sessions
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].strip("/") in self.pages():
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        is_page = scope["method"] == "GET" and path.strip("/") in self.pages()
+        if is_page or path.startswith(UPLOADS):
             request = Request(scope)
             if await run_in_threadpool(self.sessions().user, request.cookies.get(SESSION_COOKIE)) is None:
-                target = scope["path"] + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
-                response = RedirectResponse(f"/auth/login?next={quote(safe_next(target), safe='/')}", status_code=303)
+                if is_page:
+                    target = path + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
+                    response = RedirectResponse(f"/auth/login?next={quote(safe_next(target), safe='/')}",
+                                                status_code=303)
+                else:
+                    response = Response("Sign in first.", status_code=401)
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+        await self.app(scope, receive, with_headers)

@@ -7,11 +7,11 @@ import http.cookiejar
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,9 +22,10 @@ from websockets.sync.client import connect
 
 from core.accounts import Accounts
 from core.audit import AuditLog
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, load_settings
 from core.sessions import SESSION_COOKIE, Sessions
 from core.storage import Storage
+from launcher import app_command
 from tests.e2e.conftest import free_port
 from ui.nav import PAGES
 
@@ -56,16 +57,17 @@ def elements(port: int, page_name: str, cookie: str | None = None) -> list[tuple
 
 @pytest.fixture
 def fresh_app(tmp_path):
-    """`streamlit run serve.py` (what the launcher runs) on a free port, never visited before."""
+    """The web server exactly as the launcher starts it (launcher.app_command), on a free port, never
+    visited before; no Temporal (the gate must not need it)."""
     home = tmp_path / "home"
     Accounts(Storage(home)).add("alice", "alices-password")
     port = free_port()
-    env = {**os.environ, "TRAINEASY_HOME": str(home), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    env = {**os.environ, "TRAINEASY_HOME": str(home), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+           "TRAINEASY_APP_PORT": str(port), "TRAINEASY_APP_ADDRESS": "127.0.0.1"}
+    env.pop("FORWARDED_ALLOW_IPS", None)
+    argv, extra = app_command(replace(load_settings(), home=home, app_port=port, app_address="127.0.0.1"))
     log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(port, proc, tmp_path / "streamlit.log")
         yield port, home
@@ -102,6 +104,8 @@ def test_a_signed_in_user_asking_for_admin_raw_is_refused(fresh_app):
     token = Sessions(Storage(home), timedelta(hours=1)).create("alice")
     drawn = elements(port, "admin", cookie=token)
     assert drawn == [("alert", "This page is for administrators only.")]
+    assert [(e.actor, e.action, e.outcome) for e in AuditLog(Storage(home)).query()] == [
+        ("alice", "page.refused", "refused")]
 
 
 def test_a_revoked_session_cookie_is_refused(fresh_app):
@@ -177,8 +181,41 @@ def test_guessing_is_throttled_over_http_and_audited(fresh_app):
         body = resp.read().decode()
     assert statuses == [401] * 5 + [429, 429]
     assert "Too many failed sign-ins. Try again in" in body
-    actions = [e.action for e in AuditLog(Storage(home)).query()]
-    assert actions.count("login.failure") == 5 and actions.count("login.throttled") == 2
+    entries = AuditLog(Storage(home)).query()
+    actions = [e.action for e in entries]
+    # a flood of refused attempts is a few entries, not one write per request
+    assert actions.count("login.failure") == 5 and actions.count("login.throttled") == 1
+    assert {e.address for e in entries} == {"127.0.0.1"}
+
+
+def test_a_forged_forwarded_address_is_not_believed(fresh_app):
+    port, home = fresh_app
+    _, opener = _browser()
+    opener.addheaders = [("X-Forwarded-For", "6.6.6.6")]
+    csrf = _login_page(opener, port)
+    _post_login(opener, port, {"csrf": csrf, "username": "alice", "password": "wrong-password"})
+    assert [e.address for e in AuditLog(Storage(home)).query()] == ["127.0.0.1"]
+
+
+def test_a_login_posted_from_another_origin_is_refused(fresh_app):
+    port, _ = fresh_app
+    _, opener = _browser()
+    csrf = _login_page(opener, port)
+    opener.addheaders = [("Origin", "http://127.0.0.1:9999")]   # another port of the same host
+    resp = _post_login(opener, port, {"csrf": csrf, "username": "alice", "password": "alices-password"})
+    assert resp.status == 403 and SESSION_COOKIE not in (resp.headers.get("set-cookie") or "")
+
+
+def test_anonymous_uploads_are_refused_and_no_page_may_be_framed(fresh_app):
+    port, _ = fresh_app
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_stcore/upload_file/abc/1", data=b"x" * 1000,
+                                     method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/auth/login", timeout=10) as resp:
+        assert resp.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert "frame-ancestors 'self'" in resp.headers["Content-Security-Policy"]
 
 
 def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
@@ -187,8 +224,8 @@ def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
     sessions = Sessions(Storage(home), timedelta(hours=1))
     user, admin = sessions.create("alice"), sessions.create("root")
 
-    def decode(headers: dict[str, str]) -> int:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/codec/decode", data=b'{"payloads": []}',
+    def decode(headers: dict[str, str], verb: str = "decode") -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/codec/{verb}", data=b'{"payloads": []}',
                                          headers={"Content-Type": "application/json", **headers})
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:
@@ -203,3 +240,10 @@ def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
     assert decode({"Authorization": f"Bearer {admin}"}) == 200
     sessions.revoke(admin)
     assert decode({"Authorization": f"Bearer {admin}"}) == 401
+    # the Admin page's CLI token decodes, but cannot encode (mint input a worker accepts) nor open a page
+    cli = sessions.create("root", kind="codec")
+    assert decode({"Authorization": f"Bearer {cli}"}) == 200
+    assert decode({"Authorization": f"Bearer {cli}"}, "encode") == 401
+    assert elements(port, "admin", cookie=cli) == PROMPT
+    refused = [e for e in AuditLog(Storage(home)).query(action_prefix="codec") if e.outcome == "refused"]
+    assert len(refused) == 5

@@ -101,10 +101,9 @@ def test_users_change_their_own_password_and_their_other_sessions_end(settings):
         ("carol", "password.change", "carol", "refused")] * 2 + [("carol", "password.change", "carol", "ok")]
 
 
-def test_a_cli_token_is_an_admins_short_session(settings):
+def test_only_admins_get_a_cli_token(settings):
     svc = AccountService(settings)
-    token = svc.cli_token(ROOT)
-    assert Sessions(Storage(settings.home), settings.session_lifetime).user(token).name == "root"
+    assert svc.cli_token(ROOT)
     with pytest.raises(AccountError):
         svc.cli_token(CAROL)
 
@@ -122,3 +121,25 @@ def test_the_cli_adds_disables_and_lists_users(settings):
     refused = cli("add", "Bad Name")
     assert refused.returncode == 1 and "user names" in refused.stderr
     assert any(actor.startswith("cli:") and action == "admin.user_disable" for actor, action, _, _ in _actions(settings))
+
+
+def test_admins_see_and_lift_sign_in_locks_from_the_page_service_and_the_cli(settings):
+    svc = AccountService(settings)
+    for _ in range(6):
+        sign_in(Storage(settings.home), settings.session_lifetime, "root", "guess")
+    assert "root" in svc.locked_names(ROOT)
+    with pytest.raises(AccountError):
+        svc.unlock(CAROL, "root")
+    result = subprocess.run([sys.executable, "-m", "orchestration.accounts_cli", "--home", str(settings.home),
+                             "unlock", "root"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert svc.locked_names(ROOT) == {}
+    assert _signed_in(settings, "root", "roots-password")
+    assert any(a[1] == "admin.unlock" and a[3] == "ok" for a in _actions(settings))
+
+
+def test_the_cli_token_opens_no_browser_session(settings):
+    token = AccountService(settings).cli_token(ROOT)
+    sessions = Sessions(Storage(settings.home), settings.session_lifetime)
+    assert sessions.user(token) is None
+    assert sessions.user(token, kinds=("web", "codec")).name == "root"

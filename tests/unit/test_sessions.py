@@ -99,3 +99,38 @@ def test_a_success_clears_the_names_count(storage):
     assert sign_in(storage, HOURS, "carol", "carols-password").token
     for _ in range(sessions.FREE_FAILURES["user"] - 1):
         assert sign_in(storage, HOURS, "carol", "guess").message == WRONG
+
+
+def test_parallel_guesses_are_checked_one_at_a_time_and_never_beyond_the_free_failures(storage):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: sign_in(storage, HOURS, "carol", "guess", "10.0.0.1"), range(60)))
+    checked = [r for r in results if r.message == WRONG]
+    assert 1 <= len(checked) <= sessions.FREE_FAILURES["user"]
+    assert all(r.token is None for r in results)
+
+
+def test_a_crashed_check_frees_the_name(storage, monkeypatch):
+    def boom(*_):
+        raise OSError("disk")
+    monkeypatch.setattr(Accounts, "verify_password", boom)
+    with pytest.raises(OSError):
+        sign_in(storage, HOURS, "carol", "carols-password")
+    monkeypatch.undo()
+    assert sign_in(storage, HOURS, "carol", "carols-password").token
+
+
+def test_an_admin_unlocks_a_locked_name(storage):
+    for _ in range(sessions.FREE_FAILURES["user"] + 1):
+        sign_in(storage, HOURS, "root", "guess", "10.0.0.1")
+    throttle = LoginThrottle(storage)
+    assert "root" in throttle.locked_names()
+    assert throttle.unlock("root")
+    assert sign_in(storage, HOURS, "root", "roots-password", "10.0.0.2").token
+
+
+def test_a_cli_decode_token_is_no_browser_session(storage):
+    token = Sessions(storage, HOURS).create("root", kind="codec")
+    assert Sessions(storage, HOURS).user(token) is None
+    assert Sessions(storage, HOURS).user(token, kinds=("web", "codec")).name == "root"
