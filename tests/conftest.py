@@ -6,8 +6,10 @@ anything starts, so the test clients, in-process workers, worker subprocesses an
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,6 +20,15 @@ from orchestration.contracts import SEARCH_ATTRIBUTES
 from tests.helpers import BIN
 
 os.environ[ENV_VAR] = new_key_text()   # a fresh key per test session; never a committed one
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest runs page scripts as `__main__` and leaves them there; a process forked afterwards for a
+    child-process fit would re-run that script. Put pytest's own main module back after every test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
