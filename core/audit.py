@@ -3,7 +3,9 @@
 Each entry's hash is sha256 over the previous entry's hash and a canonical encoding of the entry, so
 editing, removing or reordering any entry breaks the chain from there on; `verify()` finds the first
 break. Appending holds the database's write lock (BEGIN IMMEDIATE) from reading the last hash to
-inserting, so two processes never fork the chain. SQL triggers refuse UPDATE and DELETE on the table.
+inserting, so two processes never fork the chain. SQL triggers refuse UPDATE and DELETE on the table,
+and an INSERT whose seq is not past the last one: `INSERT OR REPLACE` (or `REPLACE INTO`) on an
+existing seq would otherwise delete the old row without firing the DELETE trigger.
 
 CLI (storage root from --home, else TRAINEASY_HOME, else the default of core.config):
     python -m core.audit verify              exit 0 if intact, 1 with the first broken entry otherwise
@@ -42,8 +44,9 @@ ACTIONS: dict[str, str] = {
     "cancel": "run or batch cancelled [run or batch id]",
     "stop": "batch stopped (running children finish) [batch id]",
     "retry": "failed children of a batch restarted [batch id]",
+    "finish": "batch awaiting a decision finished with what succeeded [batch id]",
     "predict": "predictions made with a registered model [model id]",
-    "download": "model, predictions or leaderboard downloaded [model id, file or batch id]",
+    "download": "model, predictions or leaderboard downloaded [model id, file, or \"leaderboard <batch id>\"]",
     "delete": "model or dataset deleted [model id or dataset id]",
     "retention": "keep-last-N setting changed and applied [user name]",
     "tag": "tag added to a model [model id]",
@@ -52,7 +55,13 @@ ACTIONS: dict[str, str] = {
     "admin.user_enable": "account enabled again [user name]",
     "admin.password_reset": "password reset by an admin [user name]",
     "admin.role_change": "role changed [user name]",
-    "admin.quota_change": "per-user quota changed [user name]",
+    "admin.user_list": "accounts listed (recorded when refused: not an administrator)",
+    "admin.quota_set": "per-user quota override set [user name] (detail: the limits)",
+    "admin.quota_clear": "per-user quota overrides cleared, back to the defaults [user name]",
+    "admin.cli_token": "one-hour token created for the Temporal CLI's codec access [admin's user name]",
+    "codec.decode": "payloads decoded through the /codec endpoint (Temporal Web UI or CLI)",
+    "codec.encode": "payloads encoded through the /codec endpoint (Temporal Web UI or CLI)",
+    "page.refused": "a page or endpoint refused: no live session, or not the role it needs [page]",
     "audit.export": "audit log exported as CSV",
     "audit.verify": "audit chain verified (detail: result)",
 }
@@ -82,6 +91,9 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_append_only BEFORE INSERT ON audit_log
+WHEN NEW.seq IS NULL OR NEW.seq <= (SELECT COALESCE(MAX(seq), 0) FROM audit_log)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: seq must follow the last entry'); END;
 """
 
 

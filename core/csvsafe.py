@@ -1,9 +1,14 @@
 """CSV files safe to open in a spreadsheet: no cell a spreadsheet would run as a formula (CSV injection).
 
 Follows OWASP's guidance: a text cell starting with = + - @ tab or carriage return gets a leading
-single quote, so Excel, LibreOffice and Google Sheets show it as text. Numbers stay numbers: numeric
-columns are not touched, nor is a text cell that is a plain decimal number such as "-1.5", or a lone
-"-" (neither can be a formula). Column names are treated like cells.
+single quote, so Excel, LibreOffice and Google Sheets show it as text. So does every line of a cell
+after an embedded line break (CR, LF or CRLF): a reader that splits rows at a bare CR must not find a
+formula at the start of a "row" either. Numbers stay numbers: numeric columns are not touched, nor is
+a text cell that is a plain decimal number such as "-1.5", or a lone "-" (neither can be a formula).
+Column names are treated like cells.
+
+Files are written the RFC 4180 way: CRLF between records, and every field holding a CR, an LF, the
+delimiter or a quote is quoted, so a line break inside a cell never reaches the file bare.
 """
 from __future__ import annotations
 
@@ -17,13 +22,26 @@ import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _HARMLESS = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|-")   # a plain number, or "-" alone
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
+LINE_TERMINATOR = "\r\n"   # RFC 4180; the csv module then quotes any field holding a CR or an LF
+
+
+def _risky(text: str) -> bool:
+    return text.startswith(FORMULA_STARTS) and not _HARMLESS.fullmatch(text)
 
 
 def safe_cell(value: Any) -> Any:
-    """The value itself, or the text with a leading quote if a spreadsheet would read it as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _HARMLESS.fullmatch(value):
-        return "'" + value
-    return value
+    """The value itself, or the text with a leading quote if a spreadsheet would read it as a formula;
+    each line after an embedded line break that would start a formula gets a quote as well."""
+    if not isinstance(value, str):
+        return value
+    if "\r" in value or "\n" in value:
+        parts = _LINE_BREAK.split(value)   # text, break, text, break, ..., text
+        for i in range(2, len(parts), 2):
+            if _risky(parts[i]):
+                parts[i] = "'" + parts[i]
+        value = "".join(parts)
+    return "'" + value if _risky(value) else value
 
 
 def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -42,7 +60,7 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def frame_to_csv(df: pd.DataFrame) -> bytes:
     """The DataFrame as UTF-8 CSV bytes (no index), safe to open in a spreadsheet."""
-    return safe_frame(df).to_csv(index=False).encode()
+    return safe_frame(df).to_csv(index=False, lineterminator=LINE_TERMINATOR).encode()
 
 
 def safe_rows(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
@@ -52,6 +70,6 @@ def safe_rows(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
 def rows_to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """Rows (a header first) as UTF-8 CSV bytes, safe to open in a spreadsheet."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator=LINE_TERMINATOR)
     writer.writerows(safe_rows([header, *rows]))
     return buf.getvalue().encode()

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.auth import require_user
-from ui.run_view import model_label, show_run
+from ui.run_view import model_name, show_run
 from ui.runtime import guard, service
 
 user = require_user()
@@ -26,7 +26,7 @@ with guard("Listing runs"):
         st.page_link(st.session_state["pages"]["train"], label="Train a model", icon=":material/play_arrow:")
         st.stop()
     table = pd.DataFrame([{
-        "status": r.status.replace("_", " "), "model": model_label(r.model),
+        "status": r.status.replace("_", " "), "model": model_name(r.model),
         "dataset": names.get(r.dataset_id, r.dataset_id), "started": r.started_at,
         "duration (s)": None if r.duration_s is None else round(r.duration_s, 1), "run": r.run_id,
     } for r in runs])

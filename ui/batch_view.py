@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
+from core.accounts import User
 from core.csvsafe import frame_to_csv
 from orchestration.service import BatchView
 from ui import charts
 from ui.auth import require_user
-from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label
-from ui.runtime import SyncService, fetch_owned, guard
+from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
+from ui.runtime import SyncService, audit, fetch_owned, guard
 from ui.text import md
 
 PHASES = {"running": "running", "awaiting": "finished with failures: retry them or finish",
@@ -19,9 +21,10 @@ PHASES = {"running": "running", "awaiting": "finished with failures: retry them 
 
 
 def child_label(model: str, params: dict, swept: list[str] | None) -> str:
-    """A sweep's trials are told apart by the parameters that vary; other batches by model."""
+    """A sweep's trials are told apart by the parameters that vary; other batches by model. Plain text
+    (read back from the workflow): pass it through md() before drawing it as markdown."""
     if not swept:
-        return model_label(model)
+        return model_name(model)
     return ", ".join(f"{k}={params[k]:g}" if isinstance(params.get(k), float) else f"{k}={params.get(k)}"
                      for k in swept)
 
@@ -44,7 +47,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
     def panel() -> None:
         with guard("Reading the batch"):
             current = svc.get_batch(user, batch_id)
-            _draw(current)
+            _draw(current, user)
             still = current.running and (current.progress is None or current.progress.phase != "awaiting")
             if live and not still:
                 st.rerun()   # stop polling; show the final controls
@@ -61,12 +64,12 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     if progress is not None and progress.phase == "awaiting":
         st.markdown("**Failed configurations**: retry them as they are, or edit their parameters first (JSON).")
         for c in (c for c in progress.children if c.status == "failed"):
-            raw = st.text_input(f"\\#{c.index} {model_label(c.model)}: {md(c.error)}", json.dumps(c.params),
+            raw = st.text_input(f"\\#{md(c.index)} {model_label(c.model)}: {md(c.error)}", json.dumps(c.params),
                                 key=f"retry_params_{c.index}_{c.attempts}")
             try:
                 edits[c.index] = json.loads(raw)
             except json.JSONDecodeError:
-                st.error(f"#{c.index}: the parameters are not valid JSON.")
+                st.error(f"\\#{md(c.index)}: the parameters are not valid JSON.")
                 edits[c.index] = None
     cols = st.columns(4)
     with guard("That action"):
@@ -86,13 +89,24 @@ def _controls(svc: SyncService, view: BatchView) -> None:
             st.rerun()
 
 
-def _draw(view: BatchView) -> None:
+def leaderboard_csv(table: pd.DataFrame, batch_id: str, user: User) -> Callable[[], bytes]:
+    """The leaderboard file (formula-safe), built when the user clicks Download, which is audited then."""
+    def build() -> bytes:
+        data = frame_to_csv(table)
+        audit("download", f"leaderboard {batch_id}", user=user)
+        return data
+    return build
+
+
+def _draw(view: BatchView, user: User) -> None:
     icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
     progress = view.progress
     st.subheader("Batch")
-    st.badge(view.status if progress is None else f"{view.status} · {PHASES[progress.phase]}", icon=icon, color=color)
+    # a badge escapes brackets itself (md() on top would undo that): only known phases are drawn
+    phase = "" if progress is None else PHASES.get(progress.phase, "unknown phase")
+    st.badge(f"{view.status} · {phase}" if phase else view.status, icon=icon, color=color)
     st.caption(f"`{view.batch_id}` · {len(progress.children) if progress else '…'} configurations"
-               f"{f' · at most {progress.max_parallel} at once' if progress else ''}")
+               f"{f' · at most {md(progress.max_parallel)} at once' if progress else ''}")
     if progress is None:
         st.warning("Waiting for a worker to pick up this batch.")
         return
@@ -110,14 +124,14 @@ def _draw(view: BatchView) -> None:
     metric = progress.primary_metric
     if not board:
         return
-    st.subheader(f"Leaderboard (by {metric.replace('_', ' ')})")
+    st.subheader(f"Leaderboard (by {md(str(metric).replace('_', ' '))})")
     table = pd.DataFrame([{"": "★" if r["best"] else "", "rank": r["rank"],
                            "configuration": child_label(r["model"], r["params"], swept),
                            **{k: round(v, 4) for k, v in r.items() if isinstance(v, float) and k != "seconds"},
                            "seconds": round(r["seconds"] or 0, 1), "worker": r["worker"], "run": r["run_id"]}
                           for r in board])
     st.dataframe(table, hide_index=True, key="leaderboard")
-    st.download_button("Download leaderboard (.csv)", frame_to_csv(table),
+    st.download_button("Download leaderboard (.csv)", leaderboard_csv(table, view.batch_id, user),
                        f"{view.batch_id}-leaderboard.csv", "text/csv", key="leaderboard_csv")
     left, right = st.columns(2)
     left.plotly_chart(charts.metric_bars(

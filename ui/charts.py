@@ -1,11 +1,28 @@
-"""Plotly figures for runs and models: pure functions from small dicts to figures (easy to test)."""
+"""Plotly figures for runs and models: pure functions from small dicts to figures (easy to test).
+
+Plotly renders a subset of HTML in every text it draws (tick labels, legends, hover labels, titles:
+<a href>, <b>, <br>, ...), so each label that comes from users (column names, class labels, model
+labels, sweep parameters, metric names read back from a workflow) goes through `_esc` first: `<`, `>`
+and `&` become entities, which Plotly shows as the literal characters.
+"""
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import plotly.graph_objects as go
 
 LAYOUT = dict(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+
+
+def _esc(value: Any) -> Any:
+    """Text as Plotly should show it literally; numbers and other values unchanged (they stay numeric).
+    No quote escaping: Plotly knows &lt; &gt; &amp; and numeric entities, not &quot;."""
+    return html.escape(value, quote=False) if isinstance(value, str) else value
+
+
+def _escs(values: list[Any]) -> list[Any]:
+    return [_esc(v) for v in values]
 
 
 def _fig(title: str, **axes: Any) -> go.Figure:
@@ -17,7 +34,7 @@ def _fig(title: str, **axes: Any) -> go.Figure:
 def learning_curve(curve: dict[str, Any]) -> go.Figure | None:
     if not curve.get("steps"):
         return None
-    fig = _fig(f"Learning curve ({curve.get('metric', 'score')})", xaxis_title="size (trees / iterations / epochs)")
+    fig = _fig(f"Learning curve ({_esc(str(curve.get('metric', 'score')))})", xaxis_title="size (trees / iterations / epochs)")
     fig.add_scatter(x=curve["steps"], y=curve["train"], mode="lines+markers", name="training")
     if curve.get("valid"):
         fig.add_scatter(x=curve["steps"][: len(curve["valid"])], y=curve["valid"], mode="lines+markers",
@@ -28,12 +45,12 @@ def learning_curve(curve: dict[str, Any]) -> go.Figure | None:
 def stage_times(stages: list[tuple[str, float]]) -> go.Figure:
     fig = _fig("Time per stage (s)", yaxis=dict(autorange="reversed"))
     fig.update_layout(height=260)
-    fig.add_bar(x=[s for _, s in stages], y=[n for n, _ in stages], orientation="h", marker_color="#4C78A8")
+    fig.add_bar(x=[s for _, s in stages], y=[_esc(n) for n, _ in stages], orientation="h", marker_color="#4C78A8")
     return fig
 
 
 def confusion(ev: dict[str, Any]) -> go.Figure:
-    labels = ev["labels"]
+    labels = _escs(ev["labels"])
     fig = _fig("Confusion matrix", xaxis_title="predicted", yaxis_title="actual", yaxis=dict(autorange="reversed"))
     fig.add_heatmap(z=ev["confusion"], x=labels, y=labels, colorscale="Blues", text=ev["confusion"],
                     texttemplate="%{text}", showscale=False)
@@ -44,14 +61,14 @@ def roc(ev: dict[str, Any]) -> go.Figure:
     fig = _fig("ROC curve", xaxis_title="false positive rate", yaxis_title="true positive rate")
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="chance")
     for c in ev["roc"]:
-        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=f"{c['label']} (AUC {c['auc']:.3f})")
+        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=f"{_esc(str(c['label']))} (AUC {c['auc']:.3f})")
     return fig
 
 
 def precision_recall(ev: dict[str, Any]) -> go.Figure:
     fig = _fig("Precision-recall curve", xaxis_title="recall", yaxis_title="precision")
     for c in ev["pr"]:
-        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=c["label"])
+        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=_esc(str(c["label"])))
     return fig
 
 
@@ -74,14 +91,14 @@ def residuals(ev: dict[str, Any]) -> go.Figure:
 
 def importance(items: list[dict[str, Any]]) -> go.Figure:
     fig = _fig("Feature importance (permutation, held-out rows)", yaxis=dict(autorange="reversed"))
-    fig.add_bar(x=[i["importance"] for i in items], y=[i["feature"] for i in items], orientation="h",
+    fig.add_bar(x=[i["importance"] for i in items], y=[_esc(i["feature"]) for i in items], orientation="h",
                 error_x=dict(type="data", array=[i["std"] for i in items]), marker_color="#72B7B2")
     return fig
 
 
 def metric_bars(rows: list[tuple[str, float]], metric: str) -> go.Figure:
-    fig = _fig(f"{metric} by model", yaxis_title=metric)
-    fig.add_bar(x=[r[0] for r in rows], y=[r[1] for r in rows], marker_color="#4C78A8")
+    fig = _fig(f"{_esc(metric)} by model", yaxis_title=_esc(metric))
+    fig.add_bar(x=[_esc(r[0]) for r in rows], y=[r[1] for r in rows], marker_color="#4C78A8")
     return fig
 
 
@@ -93,7 +110,8 @@ def overlaid_curves(curves: list[tuple[str, dict[str, Any]]]) -> go.Figure | Non
     fig = _fig("Learning curves", xaxis_title="size (trees / iterations / epochs)")
     for label, c in drawn:
         ys = c.get("valid") or c.get("train")
-        fig.add_scatter(x=c["steps"][: len(ys)], y=ys, mode="lines+markers", name=f"{label} ({c.get('metric', '')})")
+        name = f"{_esc(str(label))} ({_esc(str(c.get('metric', '')))})"
+        fig.add_scatter(x=c["steps"][: len(ys)], y=ys, mode="lines+markers", name=name)
     return fig
 
 
@@ -102,9 +120,9 @@ def parallel_coordinates(rows: list[dict[str, Any]], params: list[str], metric: 
     numeric = [p for p in params if all(isinstance(r["params"].get(p), (int, float)) for r in rows)]
     if not rows or not numeric:
         return None
-    dims = [dict(label=p, values=[r["params"][p] for r in rows]) for p in numeric]
+    dims = [dict(label=_esc(p), values=[r["params"][p] for r in rows]) for p in numeric]
     scores = [r[metric] for r in rows]
-    dims.append(dict(label=metric, values=scores))
+    dims.append(dict(label=_esc(metric), values=scores))
     fig = go.Figure(go.Parcoords(line=dict(color=scores, colorscale="Viridis", showscale=True), dimensions=dims))
     fig.update_layout(title="Parameters vs score", **{**LAYOUT, "margin": dict(l=40, r=40, t=90, b=20)})
     return fig

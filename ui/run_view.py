@@ -1,4 +1,10 @@
-"""The live view of one run: polled in a fragment while the run is going, still once it has finished."""
+"""The live view of one run: polled in a fragment while the run is going, still once it has finished.
+
+Values read back from Temporal (search attributes, workflow results, queries, heartbeat details) are
+not trusted: whoever can start a workflow can plant any text there. Wherever Streamlit renders
+markdown (subheaders, captions, labels, progress and alert texts) they go through `md()`, and a
+model key shows only as its catalog label, never as markdown of its own.
+"""
 from __future__ import annotations
 
 import pandas as pd
@@ -20,8 +26,16 @@ STATUS_STYLE = {"running": (":material/sync:", "blue"), "completed": (":material
 STAGE_ICONS = {"pending": "·", "running": "▶", "done": "✓", "skipped": "–", "failed": "✗", "cancelled": "■"}
 
 
-def model_label(key: str) -> str:
-    return MODELS[key].label if key in MODELS else key
+def model_name(key: object) -> str:
+    """Plain text (dataframes, CSV, charts, which escape it themselves): the catalog label of a known
+    model key, else the key as it is."""
+    return MODELS[key].label if isinstance(key, str) and key in MODELS else str(key)
+
+
+def model_label(key: object) -> str:
+    """Markdown-safe: the catalog label of a known model key (constant, plain text), else the key
+    escaped, so a planted search attribute cannot draw headings, colours or links."""
+    return MODELS[key].label if isinstance(key, str) and key in MODELS else md(key)
 
 
 def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> None:
@@ -50,6 +64,14 @@ def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> No
     _draw_results(view, svc.get_evaluation(user, run_id))
 
 
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _fmt_metric(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else md(value)
+
+
 def _fmt_seconds(s: float | None) -> str:
     if s is None:
         return "–"
@@ -63,8 +85,8 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     st.caption(f"Dataset **{md(dataset_names.get(view.dataset_id, view.dataset_id))}** · target **{md(view.target or '…')}** "
                f"· run `{view.run_id}`")
     cols = st.columns(4)
-    cols[0].metric("Stage", STAGE_LABELS.get(view.stage, "Finished" if view.stage == "done" else view.stage),
-                   border=True)
+    stage = STAGE_LABELS.get(view.stage) or ("Finished" if view.stage == "done" else md(view.stage))
+    cols[0].metric("Stage", stage, border=True)
     cols[1].metric("Elapsed", _fmt_seconds(view.duration_s), border=True)
     cols[2].metric("Time left", _fmt_seconds(view.eta_s) if view.running else "–", border=True)
     cols[3].metric("Attempt", view.attempt, border=True)
@@ -73,11 +95,11 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
                    "It will start as soon as one is running (`make run` starts them).")
     detail = ""
     if view.running and view.live.get("fold") is not None:
-        detail = f" · fold {view.live['fold']} of {view.live['of']}"
-    elif view.running and view.live.get("of", 0) > 1:
-        detail = f" · step {view.live['step']} of {view.live['of']}"
+        detail = f" · fold {md(view.live['fold'])} of {md(view.live.get('of'))}"
+    elif view.running and _number(view.live.get("of")) > 1:
+        detail = f" · step {md(view.live.get('step'))} of {md(view.live['of'])}"
     if view.live.get("resumed_from"):
-        detail += f" · resumed from checkpoint {view.live['resumed_from']}"
+        detail += f" · resumed from checkpoint {md(view.live['resumed_from'])}"
     st.progress(min(view.percent, 100.0) / 100, text=f"{view.percent:.0f}%{detail}")
     if view.last_failure and view.running:
         st.info(f"Attempt {view.attempt} after an error: {md(view.last_failure)}")
@@ -101,7 +123,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
         st.subheader("Test-set metrics")
         mcols = st.columns(len(view.metrics))
         for col, (name, value) in zip(mcols, view.metrics.items()):
-            col.metric(name.replace("_", " "), f"{value:.4f}", border=True)
+            col.metric(md(str(name).replace("_", " ")), _fmt_metric(value), border=True)
 
 
 def _draw_results(view: RunView, ev: dict | None) -> None:
@@ -115,7 +137,7 @@ def _draw_results(view: RunView, ev: dict | None) -> None:
     costs = {k: facts[k] for k in ("used_rows", "train_rows", "test_rows", "fit_seconds", "cpu_seconds",
                                    "peak_rss_mb", "model_version") if k in facts}
     if costs:
-        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in costs.items()))
+        st.caption(" · ".join(f"{k.replace('_', ' ')}: {md(v)}" for k, v in costs.items()))
     if not ev:
         return
     left, right = st.columns(2)
