@@ -59,6 +59,7 @@ ACTIONS: dict[str, str] = {
     "admin.quota_set": "per-user quota override set [user name] (detail: the limits)",
     "admin.quota_clear": "per-user quota overrides cleared, back to the defaults [user name]",
     "admin.cli_token": "one-hour token created for the Temporal CLI's codec access [admin's user name]",
+    "admin.unlock": "sign-in lock after failed attempts lifted [user name]",
     "codec.decode": "payloads decoded through the /codec endpoint (Temporal Web UI or CLI)",
     "codec.encode": "payloads encoded through the /codec endpoint (Temporal Web UI or CLI)",
     "page.refused": "a page or endpoint refused: no live session, or not the role it needs [page]",
