@@ -378,7 +378,10 @@ class DataActivities:
 
     @activity.defn
     def predict(self, req: PredictRequest) -> dict:
-        from core.csvsafe import frame_to_csv
+        """Predictions for an uploaded CSV, written to the owner's predictions folder. The input is parsed
+        with the upload caps (columns, cells), and the file is refused before it is written when it would
+        pass the cell limit (rows x output columns) or the storage the owner has left (`max_output_bytes`):
+        a classifier adds one probability column per class, so the output can dwarf the input."""
         from core.datasets import DatasetError, decode_csv_text, parse_csv
         from core.registry import Registry
         from ml.persist import load_model
@@ -388,22 +391,67 @@ class DataActivities:
         staged = self._staged(req.owner, req.upload_file)
         if record is None:
             raise _refuse("That model no longer exists.")
+        max_cells = req.max_cells or self.settings.max_cells
+        max_output = req.max_output_bytes or self.settings.max_stored_mb * 2**20
         try:
-            df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes), min_columns=1)
+            df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes), min_columns=1,
+                           max_columns=req.max_columns or self.settings.max_columns, max_cells=max_cells)
         except DatasetError as exc:
+            staged.unlink(missing_ok=True)
             raise _refuse(str(exc)) from None
         X, notes = conform(df, record.card["input_schema"])
         pipeline = load_model(registry.model_file(record))
+        classes = list(getattr(pipeline[-1], "classes_", [])) if hasattr(pipeline[-1], "predict_proba") else []
+        columns = df.shape[1] + 1 + len(classes)
+        if len(df) * columns > max_cells:   # checked before predicting: the probabilities alone are rows x classes
+            staged.unlink(missing_ok=True)
+            raise _refuse(f"The predictions would have {len(df):,} rows x {columns:,} columns (the file's "
+                          f"{df.shape[1]:,}, the prediction and {len(classes):,} class probabilities) = "
+                          f"{len(df) * columns:,} cells; the limit is {max_cells:,} cells. "
+                          "Predict on fewer rows or columns.")
         out = df.copy()
         out["prediction"] = pipeline.predict(X)
-        if hasattr(pipeline[-1], "predict_proba"):
+        if classes:
             for label, column in zip(pipeline[-1].classes_, pipeline.predict_proba(X).T):
                 out[f"probability_{label}"] = column.round(6)
         name = f"{secrets.token_hex(8)}.csv"
-        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, frame_to_csv(out))   # formula-safe
+        data = _bounded_csv(out, max_output, staged)
+        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, data)
         staged.unlink(missing_ok=True)
         # no preview rows here: results travel in the workflow history; the service reads them from the file
         return {"rows": len(out), "notes": notes, "file": name, "model": record.label}
+
+
+ESTIMATE_ROWS = 1000   # rows rendered to estimate the size of a predictions file before building it
+
+
+def _too_big(size: int, limit: int, about: bool) -> ApplicationError:
+    return _refuse(f"The predictions file would be {'about ' if about else ''}{_size(size)}, but only "
+                   f"{_size(limit)} of your storage quota is left. Predict on fewer rows, or delete "
+                   "datasets, models or predictions to make room.")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
+
+
+def _bounded_csv(out, limit: int, staged: Path) -> bytes:
+    """The formula-safe CSV of `out`, or a refusal when it would exceed `limit` bytes: estimated from the
+    first rows before the whole text is built, then checked exactly before anything is written."""
+    from core.csvsafe import frame_to_csv
+
+    n = len(out)
+    if n > ESTIMATE_ROWS:
+        sample = len(frame_to_csv(out.iloc[:ESTIMATE_ROWS]))
+        estimate = int(sample * n / ESTIMATE_ROWS)
+        if estimate > limit:
+            staged.unlink(missing_ok=True)
+            raise _too_big(estimate, limit, about=True)
+    data = frame_to_csv(out)
+    if len(data) > limit:
+        staged.unlink(missing_ok=True)
+        raise _too_big(len(data), limit, about=False)
+    return data
 
 
 def conform(df, schema: list[dict[str, Any]]):

@@ -372,6 +372,72 @@ def test_predictions_csv_is_formula_safe(trained):
     assert written["income"].tolist() == [-1.5, 60.5, 40.0] and written["age"].tolist() == [30, 40, 50]
 
 
+# --- predictions obey the upload caps and the storage left ------------------------------------------------
+
+def _predict(trained, data: bytes, settings=None, **caps):
+    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    staged = _stage(storage, data, name=f"{os.urandom(16).hex()}.csv")
+    return ActivityEnvironment().run(DataActivities(storage, settings).predict,
+                                     PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT, **caps))
+
+
+def _prediction_files(trained) -> set[str]:
+    folder = trained.storage.user_dir("alice") / "predictions"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def test_predict_refuses_output_beyond_the_cell_limit_before_predicting(trained):
+    before = _prediction_files(trained)
+    data = classification_csv(rows=30, seed=9)          # 30 rows x 4 columns = 120 cells: a valid upload
+    with pytest.raises(ApplicationError, match=r"30 rows x 7 columns .* = 210 cells; the limit is 200 cells") as err:
+        _predict(trained, data, max_cells=200)           # + prediction + 2 probabilities = 7 output columns
+    assert _refusal(err.value)
+    assert _prediction_files(trained) == before
+    assert _predict(trained, data, max_cells=210)["rows"] == 30
+
+
+def test_predict_parses_its_input_with_the_upload_caps(trained):
+    data = classification_csv(rows=30, seed=9)
+    with pytest.raises(ApplicationError, match="4 columns; the limit is 3 columns") as err:
+        _predict(trained, data, max_columns=3)
+    assert _refusal(err.value)
+    with pytest.raises(ApplicationError, match="120 cells; the limit is 100 cells") as err:
+        _predict(trained, data, max_cells=100)
+    assert _refusal(err.value)
+
+
+def test_predict_refuses_a_file_beyond_the_storage_left_before_writing_it(trained):
+    before = _prediction_files(trained)
+    data = classification_csv(rows=5000, seed=9)         # ~100 KB input, ~150 KB of predictions
+    with pytest.raises(ApplicationError, match=r"would be about 1\d\d\.\d KB, but only 100\.0 KB of your storage "
+                                               r"quota is left") as err:
+        _predict(trained, data, max_output_bytes=100 * 1024)
+    assert _refusal(err.value)
+    small = classification_csv(rows=40, seed=9)          # under the sampled estimate's row count: exact size
+    with pytest.raises(ApplicationError, match=r"would be 1\.\d KB, but only 1\.0 KB") as err:
+        _predict(trained, small, max_output_bytes=1024)
+    assert _prediction_files(trained) == before
+    out = _predict(trained, data, max_output_bytes=1024 * 1024)
+    assert out["rows"] == 5000 and _prediction_files(trained) == before | {out["file"]}
+
+
+def test_predict_falls_back_to_the_workers_settings(trained, tmp_path):
+    """A request from before the caps (or without them) gets the worker's TRAINEASY_MAX_CELLS, _COLUMNS, _STORED_MB."""
+    from temporalio.converter import DataConverter
+
+    old = DataConverter.default.payload_converter.to_payloads(
+        [{"owner": "alice", "model_id": 1, "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}])
+    (req,) = DataConverter.default.payload_converter.from_payloads(old, [PredictRequest])
+    assert (req.max_cells, req.max_columns, req.max_output_bytes) == (0, 0, 0)
+    data = classification_csv(rows=30, seed=9)
+    with pytest.raises(ApplicationError, match="the limit is 200 cells"):
+        _predict(trained, data, _limited(tmp_path, max_cells=200))
+    with pytest.raises(ApplicationError, match="the limit is 3 columns"):
+        _predict(trained, data, _limited(tmp_path, max_columns=3))
+    with pytest.raises(ApplicationError, match="storage quota is left"):
+        _predict(trained, classification_csv(rows=50_000, seed=9), _limited(tmp_path, max_stored_mb=1))
+
+
 # --- caps and budgets that the worker enforces (the caller's limit, else its own settings) ----------------
 
 def _limited(tmp_path, **limits):
