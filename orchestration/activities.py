@@ -263,8 +263,13 @@ class TrainingActivities:
         test = self._split(inp)["test"]
         pipeline = load_model(self._run_dir(inp) / "model.skops")
         X, y = prep.X.iloc[test], prep.y.iloc[test]
-        metrics, charts = evaluate(pipeline, spec.task, X, y)
-        charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
+        # Permutation importance costs up to features x repeats predictions: heartbeat, so a cancel reaches
+        # this thread (between those predictions) and the training slot is free when the run says "cancelled".
+        state = {"step": 0, "of": 2, "part": "metrics"}
+        with heartbeating(lambda: dict(state)):
+            metrics, charts = evaluate(pipeline, spec.task, X, y)
+            state.update(step=1, part="feature importance")
+            charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
         write_atomic(self._run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
         return StepResult(activity.info().attempt, {"metrics": metrics})
 
