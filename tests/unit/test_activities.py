@@ -505,3 +505,80 @@ def test_fit_limits_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("TRAINEASY_MAX_CELLS")
     s = load_settings()
     assert (s.max_fit_minutes, s.max_columns, s.max_cells) == (60, 1000, 50_000_000)
+
+
+# --- the hard wall: a fit running past 2 x TRAINEASY_MAX_FIT_MINUTES is stopped, whatever the estimate ------
+
+def _too_long(exc: ApplicationError) -> bool:
+    return exc.non_retryable and exc.type == activities.FIT_TOO_LONG
+
+
+def _timed(fn, *args):
+    started = time.monotonic()
+    try:
+        fn(*args)
+    except ApplicationError as exc:
+        return exc, time.monotonic() - started
+    raise AssertionError("the fit was not stopped")
+
+
+def test_a_single_call_fit_past_the_wall_is_killed_and_fails_for_good(tmp_path):
+    """A wide MLP: the estimate ignores its width, so the load step lets it through (0.02-minute budget,
+    ~0.8 s estimated); the fit would take minutes. The wall (2 x 1.2 s) kills the child process."""
+    import ml.child_fit as child_fit
+
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=0.02)
+    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4},
+                       rows=2000)
+    acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
+    env.run(acts.load_and_validate, inp)                 # within the budget, as estimated
+    env.run(acts.preprocess_split, inp)
+    exc, took = _timed(env.run, acts.fit_model, inp)
+    assert _too_long(exc), exc
+    assert "The fit ran longer than 2 × the 0.02-minute budget and was stopped;" in exc.message
+    assert took < 10, f"stopped after {took:.1f}s"
+    assert not child_fit.active_pids()
+    assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
+
+
+def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=0.01)   # wall: 1.2 s; 500 trees on 16 000 rows take far longer
+    inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)
+    acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    beats: list[dict] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    exc, took = _timed(env.run, acts.fit_model, inp)
+    assert _too_long(exc), exc
+    assert exc.message.startswith("The fit ran longer than 2 × the 0.01-minute budget and was stopped;")
+    assert max(b["step"] for b in beats) < 10, "the fit ran to its end"
+    assert took < 15, f"stopped after {took:.1f}s"
+    assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
+
+
+def test_a_cross_validation_fold_past_the_wall_is_killed_and_fails_for_good(tmp_path):
+    import ml.child_fit as child_fit
+
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=0.02)
+    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4},
+                       rows=2000, cv_folds=2)
+    acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    exc, took = _timed(env.run, acts.cross_validate, inp)
+    assert _too_long(exc), exc
+    assert exc.message.startswith("Cross-validation fold 1 of 2 ran longer than 2 × the 0.02-minute budget")
+    assert took < 10 and not child_fit.active_pids()
+
+
+def test_the_load_step_counts_every_cross_validation_fit_against_the_budget(tmp_path):
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=1)
+    inp = _train_input(storage, model="svm_classifier", params={}, rows=30_000)   # SVC estimate: ~45 s a fit
+    ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
+    inp.request.cv_folds = 5
+    with pytest.raises(ApplicationError, match=r"\(6 fits: 5 cross-validation folds and the final fit") as err:
+        ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
+    assert _refusal(err.value)
