@@ -582,3 +582,13 @@ def test_the_load_step_counts_every_cross_validation_fit_against_the_budget(tmp_
     with pytest.raises(ApplicationError, match=r"\(6 fits: 5 cross-validation folds and the final fit") as err:
         ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
     assert _refusal(err.value)
+
+
+def test_the_fit_stage_timeout_is_a_backstop_beyond_the_default_wall():
+    """A start-to-close timeout is retried: the wall (failing for good) must come first with the default budget."""
+    from core.config import Settings
+    from ml.guardrails import fit_wall_seconds
+    from orchestration.workflows import _STEPS
+
+    default = Settings.__dataclass_fields__["max_fit_minutes"].default
+    assert _STEPS["fit"][1].total_seconds() > fit_wall_seconds(default) + 30 * 60
