@@ -40,7 +40,7 @@ class Settings:
     max_stored_mb: int = 2048            # datasets + models + predictions under the user's folder
     max_cells: int = 50_000_000          # rows x columns of one dataset
     max_columns: int = 1000              # widest dataset accepted at upload (columns of its header)
-    max_fit_minutes: int = 60            # a fit estimated to take longer is refused before it starts
+    max_fit_minutes: float = 60          # a fit estimated longer is refused; one running 2x longer is stopped
     tasks_per_minute: int = 120          # uploads, data checks and predictions (short workflows) in any 60 s
     history_days: int = 30      # how long Temporal keeps a closed workflow's history (namespace retention)
     codec_origins: tuple[str, ...] = ()   # browser origins (the Temporal UI) allowed to call the codec endpoint

@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -157,6 +158,20 @@ def _lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
+_NEWLINE = re.compile(r"\r\n?")
+
+
+def normalise_newlines(text: str) -> str:
+    """Old Mac files end lines with a lone CR: read them as LF lines. Plain LF and Windows CRLF files
+    (which pandas reads as they are) are returned unchanged, without a copy."""
+    if "\r" not in text:
+        return text
+    crlf = text.count("\r\n")
+    if crlf == text.count("\r"):
+        return text
+    return _NEWLINE.sub("\n", text)
+
+
 def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, max_cells: int | None = None):
     """Parse CSV text into a DataFrame, or raise DatasetError naming the problem.
 
@@ -165,8 +180,12 @@ def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, m
     """
     import pandas as pd
 
+    text = normalise_newlines(text)   # before anything counts lines: a CR-only file is one "line" otherwise
     delimiter = _sniff_delimiter(text)
-    header = next(csv.reader(_lines(text), delimiter=delimiter), [])
+    try:
+        header = next(csv.reader(_lines(text), delimiter=delimiter), [])
+    except csv.Error as exc:   # e.g. a header field beyond the csv module's size limit
+        raise DatasetError(f"The header line could not be read: {exc}. Check the first line of the file.") from None
     if max_columns and len(header) > max_columns:
         raise DatasetError(f"The file has {len(header):,} columns; the limit is {max_columns:,} columns. "
                            "Keep the columns you need and upload it again.")

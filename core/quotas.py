@@ -10,8 +10,9 @@ shares the app database (the Streamlit app, later the REST API):
   them, as a retry runs that many again);
 - launches per minute = the owner's `train`/`batch` entries started in the last 60 s (a sliding window);
 - data tasks per minute = the same for `ingest`/`check`/`predict` (short workflows, a flood guard);
-- stored bytes = the size of the owner's datasets, models and predictions on disk, plus the bytes of
-  uploads and predictions in progress (open data-task entries).
+- stored bytes = the size of the owner's datasets, models, predictions and run folders (scratch files of
+  runs, including those a cancel or a failure left behind) on disk, plus the bytes of uploads and
+  predictions in progress (open data-task entries).
 
 Every check-and-insert runs inside `write(db)` (BEGIN IMMEDIATE), so two processes can never both take
 the last slot. The service refreshes open entries from Temporal (describe) before reserving, starts the
@@ -39,7 +40,7 @@ WINDOW_S = 60.0                                # the sliding window of the per-m
 START_GRACE_S = 60.0       # a reservation whose workflow does not exist yet is not "closed" before this age
 TASK_STALE_S = 15 * 60.0   # a data-task entry still open after this is a crashed caller (tasks time out at 10 min)
 KEEP_CLOSED_S = 3600.0     # closed entries are pruned after this (only the last minute is ever counted)
-STORED_FOLDERS = ("datasets", "models", "predictions")
+STORED_FOLDERS = ("datasets", "models", "predictions", "runs")   # runs/: scratch of unfinished runs too
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS quota_overrides (
@@ -125,8 +126,8 @@ class Refusal:
                     f"the limit is {self.allowed} per minute. Try again in {self.retry_after_s} s.")
         if self.limit == "max_stored_mb":
             what = f"This needs {_mb(self.asked)} more, but you" if self.asked else "You"
-            return (f"Quota: {what} already store {_mb(self.used)} of your {_mb(self.allowed)} (datasets, models "
-                    f"and predictions). Space frees up when you delete datasets or models.")
+            return (f"Quota: {what} already store {_mb(self.used)} of your {_mb(self.allowed)} (datasets, models, "
+                    f"predictions and run files). Space frees up when you delete datasets or models.")
         if self.limit == "max_cells":
             return (f"Quota: this dataset has {self.asked:,} cells (rows × columns); the limit is {self.allowed:,}. "
                     f"Upload fewer rows or columns.")
@@ -265,7 +266,7 @@ class Quotas:
 
     # --- stored bytes ---------------------------------------------------------------------------
     def stored_bytes(self, user: str) -> int:
-        """Datasets + models + predictions of the user, on disk now."""
+        """Datasets + models + predictions + run folders of the user, on disk now."""
         home = self.storage.user_dir(user)
         return sum(folder_size(home / name) for name in STORED_FOLDERS)
 

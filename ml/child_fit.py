@@ -4,7 +4,8 @@ A single C-level `fit` call (SVC, k-NN, a linear solver) never returns to Python
 asynchronous CancelledError that the Temporal SDK raises in the activity thread waits for the whole
 fit (~26 s for a big SVC). Here the fit runs in a child process instead: the caller's thread only waits
 on a pipe in short polls, hears the cancel within one poll, and kills the child in a `finally` (so a
-failure or a timeout kills it too). Nothing keeps burning CPU after a cancel.
+failure or a timeout kills it too). Nothing keeps burning CPU after a cancel. A `time_limit` (the
+hard wall of TRAINEASY_MAX_FIT_MINUTES, see ml/guardrails.py) kills a child still fitting after it.
 
 Children are forked from a `forkserver` started once per worker process with the heavy modules already
 imported (`set_forkserver_preload`), so a fit pays for a fork and for pickling its data, not for a new
@@ -23,6 +24,7 @@ import pickle
 import resource
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,14 @@ _active: set[int] = set()   # pids of children running now (tests check that a c
 
 class ChildDied(RuntimeError):
     """The fitting process ended without a result (out of memory, killed): worth another attempt."""
+
+
+class FitTooLong(RuntimeError):
+    """The fit ran past its time limit and its process was killed: another attempt would do the same."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The fit ran longer than its limit of {seconds:g} s and was stopped.")
+        self.seconds = seconds
 
 
 @dataclass
@@ -85,19 +95,22 @@ def active_pids() -> set[int]:
     return set(_active)
 
 
-def fit_in_child(pipeline, X, y, on_live: Callable[[dict[str, Any]], None] | None = None) -> ChildResult:
-    """`pipeline.fit(X, y)` in a child process; the result's value is the fitted pipeline."""
-    return _run(_Job(pipeline, X, y, probe_seconds=PROBE_SECONDS), on_live)
+def fit_in_child(pipeline, X, y, on_live: Callable[[dict[str, Any]], None] | None = None,
+                 time_limit: float | None = None) -> ChildResult:
+    """`pipeline.fit(X, y)` in a child process; the result's value is the fitted pipeline. A child still
+    fitting after `time_limit` seconds is killed and FitTooLong raised."""
+    return _run(_Job(pipeline, X, y, probe_seconds=PROBE_SECONDS), on_live, time_limit)
 
 
-def fit_predict_in_child(pipeline, X, y, X_valid) -> ChildResult:
+def fit_predict_in_child(pipeline, X, y, X_valid, time_limit: float | None = None) -> ChildResult:
     """Fit in a child process and return only (predictions, probabilities or None, classes or None) on
     `X_valid`: what a cross-validation fold needs, without shipping the model back."""
-    return _run(_Job(pipeline, X, y, X_valid, probe_seconds=PROBE_SECONDS), None)
+    return _run(_Job(pipeline, X, y, X_valid, probe_seconds=PROBE_SECONDS), None, time_limit)
 
 
-def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None) -> ChildResult:
+def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit: float | None = None) -> ChildResult:
     ctx = context()
+    deadline = time.monotonic() + time_limit if time_limit else None
     parent_end, child_end = ctx.Pipe(duplex=True)
     proc = ctx.Process(target=_child_main, args=(child_end,), name="traineasy-fit", daemon=True)
     proc.start()
@@ -108,6 +121,8 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None) -> ChildRe
         try:
             parent_end.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
             while True:
+                if deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
+                    raise FitTooLong(time_limit)           # the finally below kills the child
                 if not parent_end.poll(POLL_SECONDS):
                     if proc.is_alive() or parent_end.poll(0):
                         continue

@@ -83,18 +83,38 @@ def duration(seconds: float) -> str:
     return f"~{round(seconds / 3600, 1):g} h"
 
 
-def over_budget(seconds: float, max_minutes: int | None) -> str | None:
-    """The refusal of a fit estimated beyond the budget (TRAINEASY_MAX_FIT_MINUTES), or None."""
-    if not max_minutes or seconds <= max_minutes * 60:
+def over_budget(seconds: float, max_minutes: float | None, fits: int = 1) -> str | None:
+    """The refusal of a run whose fits are estimated beyond the budget (TRAINEASY_MAX_FIT_MINUTES), or None.
+    `fits`: how many fits the run makes of about this cost (k cross-validation folds + the final fit)."""
+    total = seconds * max(fits, 1)
+    if not max_minutes or total <= max_minutes * 60:
         return None
-    return (f"Estimated fit time {duration(seconds)} exceeds the {max_minutes}-minute budget; "
-            "use fewer rows or a faster model.")
+    what = (f"Estimated fit time {duration(total)} ({fits} fits: {fits - 1} cross-validation folds and the final "
+            f"fit, {duration(seconds)} each)" if fits > 1 else f"Estimated fit time {duration(total)}")
+    more = "fewer folds, " if fits > 1 else ""
+    return f"{what} exceeds the {max_minutes:g}-minute budget; use {more}fewer rows or a faster model."
+
+
+# The hard wall, whatever the estimate said (it ignores an MLP's width, an SVM's C...): a fit, or one
+# cross-validation fold, still running after this many budgets is stopped and the run fails for good.
+FIT_WALL_FACTOR = 2
+
+
+def fit_wall_seconds(max_minutes: float | None) -> float | None:
+    """Seconds one fit (or one fold) may run: FIT_WALL_FACTOR x TRAINEASY_MAX_FIT_MINUTES (None: no budget)."""
+    return max_minutes * 60 * FIT_WALL_FACTOR if max_minutes else None
+
+
+def over_wall(max_minutes: float, what: str = "The fit") -> str:
+    return (f"{what} ran longer than {FIT_WALL_FACTOR} × the {max_minutes:g}-minute budget and was stopped; "
+            "the estimate before launch was too low for these parameters. Use fewer rows, a smaller model "
+            "(fewer trees, iterations or hidden units, a smaller C) or a faster one.")
 
 
 def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | None = None,
-               cv_folds: int = 0, max_fit_minutes: int | None = None) -> DataCheck:
-    """`max_fit_minutes`: a fit estimated to take longer is an error finding (the UI then offers no
-    Start button; the load step of the training run refuses it as well)."""
+               cv_folds: int = 0, max_fit_minutes: float | None = None) -> DataCheck:
+    """`max_fit_minutes`: a run whose fits (each cross-validation fold and the final fit) are estimated to
+    take longer is an error finding (the UI then offers no Start button; the load step refuses it as well)."""
     findings: list[Finding] = []
     if target not in df.columns:
         return DataCheck(len(df), 0, 0, [Finding("error", f"The target column {target!r} is not in this dataset.")])
@@ -129,7 +149,7 @@ def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | No
         findings.append(Finding("warning", f"The target has only {y.nunique()} distinct values: "
                                            "is this really a regression problem?"))
     seconds, memory = fit_estimate(spec, params, X)
-    refusal = over_budget(seconds, max_fit_minutes)
+    refusal = over_budget(seconds, max_fit_minutes, fits=cv_folds + 1 if cv_folds else 1)
     if refusal:
         findings.append(Finding("error", refusal))
     return DataCheck(len(df), len(y), X.shape[1], findings, seconds, memory)

@@ -37,6 +37,15 @@ def _refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID_INPUT, non_retryable=True)
 
 
+FIT_TOO_LONG = "FitTooLong"      # non-retryable: the fit passed the hard wall of its time budget
+
+
+def _too_long(max_minutes: float, what: str = "The fit") -> ApplicationError:
+    from ml.guardrails import over_wall
+
+    return ApplicationError(over_wall(max_minutes, what), type=FIT_TOO_LONG, non_retryable=True)
+
+
 def _child_died(exc: Exception) -> ApplicationError:
     """A fit process that died (out of memory, killed): retryable, with a message a user can read."""
     return ApplicationError(str(exc), type="FitProcessDied")
@@ -124,7 +133,9 @@ class TrainingActivities:
 
         spec, prep = self._prepared(inp)
         # the server-side side of the pre-launch check: a fit estimated beyond the budget never starts
-        refusal = over_budget(fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes)
+        folds = inp.request.cv_folds
+        refusal = over_budget(fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes,
+                              fits=folds + 1 if folds else 1)
         if refusal:
             raise _refuse(refusal)
         return StepResult(activity.info().attempt, {
@@ -162,8 +173,9 @@ class TrainingActivities:
     @activity.defn
     def cross_validate(self, inp: TrainInput) -> StepResult:
         """k-fold on the training rows; each finished fold is saved, so a retry resumes after it."""
-        from ml.child_fit import ChildDied, fit_predict_in_child
+        from ml.child_fit import ChildDied, FitTooLong, fit_predict_in_child
         from ml.evaluation import cv_summary, metrics_for
+        from ml.guardrails import fit_wall_seconds
         from ml.training import make_pipeline
 
         spec, prep = self._prepared(inp)
@@ -173,6 +185,7 @@ class TrainingActivities:
         done: list[dict[str, float]] = json.loads(progress_file.read_text()) if progress_file.is_file() else []
         resumed = len(done)
         state = {"fold": len(done), "of": k_total, "step": len(done), "resumed_from": resumed}
+        wall = fit_wall_seconds(self.settings.max_fit_minutes)   # each fold, whatever the estimate said
         with heartbeating(lambda: dict(state)):
             for k in range(len(done), k_total):
                 fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
@@ -181,9 +194,12 @@ class TrainingActivities:
                 # one call per fold, in a child process that a cancel (or a failure) kills at once
                 try:
                     predicted = fit_predict_in_child(make_pipeline(spec, inp.request.params, inp.request.seed, X),
-                                                     X, y, Xv).value
+                                                     X, y, Xv, time_limit=wall).value
                 except ChildDied as exc:
                     raise _child_died(exc) from None
+                except FitTooLong:
+                    raise _too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") \
+                        from None
                 done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.update(fold=k + 1, step=k + 1)
@@ -192,7 +208,8 @@ class TrainingActivities:
     @activity.defn
     def fit_model(self, inp: TrainInput) -> StepResult:
         """Fit on the training rows with live progress; ensembles checkpoint each increment for resume."""
-        from ml.child_fit import ChildDied, fit_in_child
+        from ml.child_fit import ChildDied, FitTooLong, fit_in_child
+        from ml.guardrails import fit_wall_seconds
         from ml.persist import load_model, save_model
         from ml.training import Curve, downsample, fit, live_probe, make_pipeline
 
@@ -208,6 +225,7 @@ class TrainingActivities:
             saved = json.loads(checkpoint.read_text())
             resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
         started, cpu0 = time.monotonic(), time.thread_time()
+        wall = fit_wall_seconds(self.settings.max_fit_minutes)   # the hard wall, whatever the estimate said
         state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
         live: dict[str, Any] = {}      # what the child process reads from the estimator (an MLP's loss)
         child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
@@ -218,9 +236,11 @@ class TrainingActivities:
         def in_child(pipe, X, y):
             """A single-call fit (no increments to stop between) runs in a child process that a cancel kills."""
             try:
-                out = fit_in_child(pipe, X, y, on_live=live.update)
+                out = fit_in_child(pipe, X, y, on_live=live.update, time_limit=wall)
             except ChildDied as exc:
                 raise _child_died(exc) from None
+            except FitTooLong:
+                raise _too_long(self.settings.max_fit_minutes) from None
             child.update(cpu_seconds=out.cpu_seconds, peak_rss_mb=out.peak_rss_mb)
             return out.value
 
@@ -228,6 +248,8 @@ class TrainingActivities:
 
         def on_step(done: int, total: int, curve: Curve) -> None:
             state.update(step=done, of=total, curve=curve.as_dict())
+            if wall and done < total and time.monotonic() - started > wall:
+                raise _too_long(self.settings.max_fit_minutes)   # an incremental fit stops between increments
             if spec.increments and done < total and time.monotonic() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
                 # the model file first, under its step's name; the JSON that points at it last, so a
                 # kill between the two leaves the previous, consistent checkpoint in force
@@ -263,8 +285,13 @@ class TrainingActivities:
         test = self._split(inp)["test"]
         pipeline = load_model(self._run_dir(inp) / "model.skops")
         X, y = prep.X.iloc[test], prep.y.iloc[test]
-        metrics, charts = evaluate(pipeline, spec.task, X, y)
-        charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
+        # Permutation importance costs up to features x repeats predictions: heartbeat, so a cancel reaches
+        # this thread (between those predictions) and the training slot is free when the run says "cancelled".
+        state = {"step": 0, "of": 2, "part": "metrics"}
+        with heartbeating(lambda: dict(state)):
+            metrics, charts = evaluate(pipeline, spec.task, X, y)
+            state.update(step=1, part="feature importance")
+            charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
         write_atomic(self._run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
         return StepResult(activity.info().attempt, {"metrics": metrics})
 
@@ -378,7 +405,10 @@ class DataActivities:
 
     @activity.defn
     def predict(self, req: PredictRequest) -> dict:
-        from core.csvsafe import frame_to_csv
+        """Predictions for an uploaded CSV, written to the owner's predictions folder. The input is parsed
+        with the upload caps (columns, cells), and the file is refused before it is written when it would
+        pass the cell limit (rows x output columns) or the storage the owner has left (`max_output_bytes`):
+        a classifier adds one probability column per class, so the output can dwarf the input."""
         from core.datasets import DatasetError, decode_csv_text, parse_csv
         from core.registry import Registry
         from ml.persist import load_model
@@ -388,22 +418,67 @@ class DataActivities:
         staged = self._staged(req.owner, req.upload_file)
         if record is None:
             raise _refuse("That model no longer exists.")
+        max_cells = req.max_cells or self.settings.max_cells
+        max_output = req.max_output_bytes or self.settings.max_stored_mb * 2**20
         try:
-            df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes), min_columns=1)
+            df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes), min_columns=1,
+                           max_columns=req.max_columns or self.settings.max_columns, max_cells=max_cells)
         except DatasetError as exc:
+            staged.unlink(missing_ok=True)
             raise _refuse(str(exc)) from None
         X, notes = conform(df, record.card["input_schema"])
         pipeline = load_model(registry.model_file(record))
+        classes = list(getattr(pipeline[-1], "classes_", [])) if hasattr(pipeline[-1], "predict_proba") else []
+        columns = df.shape[1] + 1 + len(classes)
+        if len(df) * columns > max_cells:   # checked before predicting: the probabilities alone are rows x classes
+            staged.unlink(missing_ok=True)
+            raise _refuse(f"The predictions would have {len(df):,} rows x {columns:,} columns (the file's "
+                          f"{df.shape[1]:,}, the prediction and {len(classes):,} class probabilities) = "
+                          f"{len(df) * columns:,} cells; the limit is {max_cells:,} cells. "
+                          "Predict on fewer rows or columns.")
         out = df.copy()
         out["prediction"] = pipeline.predict(X)
-        if hasattr(pipeline[-1], "predict_proba"):
+        if classes:
             for label, column in zip(pipeline[-1].classes_, pipeline.predict_proba(X).T):
                 out[f"probability_{label}"] = column.round(6)
         name = f"{secrets.token_hex(8)}.csv"
-        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, frame_to_csv(out))   # formula-safe
+        data = _bounded_csv(out, max_output, staged)
+        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, data)
         staged.unlink(missing_ok=True)
         # no preview rows here: results travel in the workflow history; the service reads them from the file
         return {"rows": len(out), "notes": notes, "file": name, "model": record.label}
+
+
+ESTIMATE_ROWS = 1000   # rows rendered to estimate the size of a predictions file before building it
+
+
+def _too_big(size: int, limit: int, about: bool) -> ApplicationError:
+    return _refuse(f"The predictions file would be {'about ' if about else ''}{_size(size)}, but only "
+                   f"{_size(limit)} of your storage quota is left. Predict on fewer rows, or delete "
+                   "datasets, models or predictions to make room.")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
+
+
+def _bounded_csv(out, limit: int, staged: Path) -> bytes:
+    """The formula-safe CSV of `out`, or a refusal when it would exceed `limit` bytes: estimated from the
+    first rows before the whole text is built, then checked exactly before anything is written."""
+    from core.csvsafe import frame_to_csv
+
+    n = len(out)
+    if n > ESTIMATE_ROWS:
+        sample = len(frame_to_csv(out.iloc[:ESTIMATE_ROWS]))
+        estimate = int(sample * n / ESTIMATE_ROWS)
+        if estimate > limit:
+            staged.unlink(missing_ok=True)
+            raise _too_big(estimate, limit, about=True)
+    data = frame_to_csv(out)
+    if len(data) > limit:
+        staged.unlink(missing_ok=True)
+        raise _too_big(len(data), limit, about=False)
+    return data
 
 
 def conform(df, schema: list[dict[str, Any]]):

@@ -144,6 +144,10 @@ class PredictRequest:
     upload_file: str
     filename: str
     max_bytes: int
+    # Caps with defaults, so requests from before them decode; 0 means "the worker's own setting".
+    max_cells: int = 0          # rows x columns of the input, and of the predictions file (the user's max_cells)
+    max_columns: int = 0        # columns of the input's header (TRAINEASY_MAX_COLUMNS)
+    max_output_bytes: int = 0   # size of the predictions file: the user's storage quota left (0: TRAINEASY_MAX_STORED_MB)
 
 
 @dataclass

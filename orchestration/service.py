@@ -554,8 +554,14 @@ class TrainEasyService:
 
         def request() -> PredictRequest:
             staged.append(self._stage_upload(user, data))
-            return PredictRequest(user.name, model_id, staged[0].name, filename, self.settings.max_upload_bytes)
-        try:   # the predictions file is about as large as the input: counted against stored bytes
+            limits = self.quotas.limits_for(user.name)
+            # the file may be far larger than the input (a probability column per class): the worker refuses
+            # one beyond the cells limit or the storage left, before writing it
+            left = limits.max_stored_bytes - self.quotas.stored_bytes(user.name)
+            return PredictRequest(user.name, model_id, staged[0].name, filename, self.settings.max_upload_bytes,
+                                  max_cells=limits.max_cells, max_columns=self.settings.max_columns,
+                                  max_output_bytes=max(1, left))
+        try:   # the input's size is reserved against stored bytes while the prediction runs
             result = await self._data_task(user, "predict", PredictWorkflow.run, request, nbytes=len(data))
         finally:
             for path in staged:

@@ -43,9 +43,12 @@ _STEPS: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "load": (TrainingActivities.load_and_validate, timedelta(minutes=10), None),
     "preprocess": (TrainingActivities.preprocess_split, timedelta(minutes=10), None),
     "cv": (TrainingActivities.cross_validate, timedelta(hours=4), timedelta(seconds=20)),
-    # fit heartbeats every increment; a dead worker is noticed after the heartbeat timeout
-    "fit": (TrainingActivities.fit_model, timedelta(hours=2), timedelta(seconds=20)),
-    "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), None),
+    # fit heartbeats every increment; a dead worker is noticed after the heartbeat timeout. The worker stops a
+    # fit at 2 x TRAINEASY_MAX_FIT_MINUTES (2 h by default) and fails it for good; this timeout is only a
+    # backstop above that wall (a timeout would be retried), so it must stay longer than the default wall.
+    "fit": (TrainingActivities.fit_model, timedelta(hours=3), timedelta(seconds=20)),
+    # evaluate heartbeats too: permutation importance can take a while, and a cancel must stop it
+    "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), timedelta(seconds=20)),
     "save": (TrainingActivities.save_model, timedelta(minutes=10), None),
 }
 assert tuple(_STEPS) == STAGES
@@ -94,7 +97,7 @@ class TrainingWorkflow:
         try:
             result = await workflow.execute_activity_method(
                 activity_fn, inp, start_to_close_timeout=timeout, heartbeat_timeout=heartbeat, retry_policy=RETRY,
-                # A heartbeating stage (fit, cv) hears the cancel and stops: wait for it, so "cancelled" means
+                # A heartbeating stage (cv, fit, evaluate) hears the cancel and stops: wait for it, so "cancelled" means
                 # stopped. A short stage without heartbeats would never hear it and its result would swallow
                 # the cancel; it is idempotent, so let the workflow move on at once.
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED if heartbeat

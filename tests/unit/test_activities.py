@@ -372,6 +372,72 @@ def test_predictions_csv_is_formula_safe(trained):
     assert written["income"].tolist() == [-1.5, 60.5, 40.0] and written["age"].tolist() == [30, 40, 50]
 
 
+# --- predictions obey the upload caps and the storage left ------------------------------------------------
+
+def _predict(trained, data: bytes, settings=None, **caps):
+    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    staged = _stage(storage, data, name=f"{os.urandom(16).hex()}.csv")
+    return ActivityEnvironment().run(DataActivities(storage, settings).predict,
+                                     PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT, **caps))
+
+
+def _prediction_files(trained) -> set[str]:
+    folder = trained.storage.user_dir("alice") / "predictions"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def test_predict_refuses_output_beyond_the_cell_limit_before_predicting(trained):
+    before = _prediction_files(trained)
+    data = classification_csv(rows=30, seed=9)          # 30 rows x 4 columns = 120 cells: a valid upload
+    with pytest.raises(ApplicationError, match=r"30 rows x 7 columns .* = 210 cells; the limit is 200 cells") as err:
+        _predict(trained, data, max_cells=200)           # + prediction + 2 probabilities = 7 output columns
+    assert _refusal(err.value)
+    assert _prediction_files(trained) == before
+    assert _predict(trained, data, max_cells=210)["rows"] == 30
+
+
+def test_predict_parses_its_input_with_the_upload_caps(trained):
+    data = classification_csv(rows=30, seed=9)
+    with pytest.raises(ApplicationError, match="4 columns; the limit is 3 columns") as err:
+        _predict(trained, data, max_columns=3)
+    assert _refusal(err.value)
+    with pytest.raises(ApplicationError, match="120 cells; the limit is 100 cells") as err:
+        _predict(trained, data, max_cells=100)
+    assert _refusal(err.value)
+
+
+def test_predict_refuses_a_file_beyond_the_storage_left_before_writing_it(trained):
+    before = _prediction_files(trained)
+    data = classification_csv(rows=5000, seed=9)         # ~100 KB input, ~150 KB of predictions
+    with pytest.raises(ApplicationError, match=r"would be about 1\d\d\.\d KB, but only 100\.0 KB of your storage "
+                                               r"quota is left") as err:
+        _predict(trained, data, max_output_bytes=100 * 1024)
+    assert _refusal(err.value)
+    small = classification_csv(rows=40, seed=9)          # under the sampled estimate's row count: exact size
+    with pytest.raises(ApplicationError, match=r"would be 1\.\d KB, but only 1\.0 KB") as err:
+        _predict(trained, small, max_output_bytes=1024)
+    assert _prediction_files(trained) == before
+    out = _predict(trained, data, max_output_bytes=1024 * 1024)
+    assert out["rows"] == 5000 and _prediction_files(trained) == before | {out["file"]}
+
+
+def test_predict_falls_back_to_the_workers_settings(trained, tmp_path):
+    """A request from before the caps (or without them) gets the worker's TRAINEASY_MAX_CELLS, _COLUMNS, _STORED_MB."""
+    from temporalio.converter import DataConverter
+
+    old = DataConverter.default.payload_converter.to_payloads(
+        [{"owner": "alice", "model_id": 1, "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}])
+    (req,) = DataConverter.default.payload_converter.from_payloads(old, [PredictRequest])
+    assert (req.max_cells, req.max_columns, req.max_output_bytes) == (0, 0, 0)
+    data = classification_csv(rows=30, seed=9)
+    with pytest.raises(ApplicationError, match="the limit is 200 cells"):
+        _predict(trained, data, _limited(tmp_path, max_cells=200))
+    with pytest.raises(ApplicationError, match="the limit is 3 columns"):
+        _predict(trained, data, _limited(tmp_path, max_columns=3))
+    with pytest.raises(ApplicationError, match="storage quota is left"):
+        _predict(trained, classification_csv(rows=50_000, seed=9), _limited(tmp_path, max_stored_mb=1))
+
+
 # --- caps and budgets that the worker enforces (the caller's limit, else its own settings) ----------------
 
 def _limited(tmp_path, **limits):
@@ -439,3 +505,90 @@ def test_fit_limits_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("TRAINEASY_MAX_CELLS")
     s = load_settings()
     assert (s.max_fit_minutes, s.max_columns, s.max_cells) == (60, 1000, 50_000_000)
+
+
+# --- the hard wall: a fit running past 2 x TRAINEASY_MAX_FIT_MINUTES is stopped, whatever the estimate ------
+
+def _too_long(exc: ApplicationError) -> bool:
+    return exc.non_retryable and exc.type == activities.FIT_TOO_LONG
+
+
+def _timed(fn, *args):
+    started = time.monotonic()
+    try:
+        fn(*args)
+    except ApplicationError as exc:
+        return exc, time.monotonic() - started
+    raise AssertionError("the fit was not stopped")
+
+
+def test_a_single_call_fit_past_the_wall_is_killed_and_fails_for_good(tmp_path):
+    """A wide MLP: the estimate ignores its width, so the load step lets it through (0.02-minute budget,
+    ~0.8 s estimated); the fit would take minutes. The wall (2 x 1.2 s) kills the child process."""
+    import ml.child_fit as child_fit
+
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=0.02)
+    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4},
+                       rows=2000)
+    acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
+    env.run(acts.load_and_validate, inp)                 # within the budget, as estimated
+    env.run(acts.preprocess_split, inp)
+    exc, took = _timed(env.run, acts.fit_model, inp)
+    assert _too_long(exc), exc
+    assert "The fit ran longer than 2 × the 0.02-minute budget and was stopped;" in exc.message
+    assert took < 10, f"stopped after {took:.1f}s"
+    assert not child_fit.active_pids()
+    assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
+
+
+def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=0.01)   # wall: 1.2 s; 500 trees on 16 000 rows take far longer
+    inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)
+    acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    beats: list[dict] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    exc, took = _timed(env.run, acts.fit_model, inp)
+    assert _too_long(exc), exc
+    assert exc.message.startswith("The fit ran longer than 2 × the 0.01-minute budget and was stopped;")
+    assert max(b["step"] for b in beats) < 10, "the fit ran to its end"
+    assert took < 15, f"stopped after {took:.1f}s"
+    assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
+
+
+def test_a_cross_validation_fold_past_the_wall_is_killed_and_fails_for_good(tmp_path):
+    import ml.child_fit as child_fit
+
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=0.02)
+    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4},
+                       rows=2000, cv_folds=2)
+    acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    exc, took = _timed(env.run, acts.cross_validate, inp)
+    assert _too_long(exc), exc
+    assert exc.message.startswith("Cross-validation fold 1 of 2 ran longer than 2 × the 0.02-minute budget")
+    assert took < 10 and not child_fit.active_pids()
+
+
+def test_the_load_step_counts_every_cross_validation_fit_against_the_budget(tmp_path):
+    storage = Storage(tmp_path)
+    settings = _limited(tmp_path, max_fit_minutes=1)
+    inp = _train_input(storage, model="svm_classifier", params={}, rows=30_000)   # SVC estimate: ~45 s a fit
+    ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
+    inp.request.cv_folds = 5
+    with pytest.raises(ApplicationError, match=r"\(6 fits: 5 cross-validation folds and the final fit") as err:
+        ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
+    assert _refusal(err.value)
+
+
+def test_the_fit_stage_timeout_is_a_backstop_beyond_the_default_wall():
+    """A start-to-close timeout is retried: the wall (failing for good) must come first with the default budget."""
+    from core.config import Settings
+    from ml.guardrails import fit_wall_seconds
+    from orchestration.workflows import _STEPS
+
+    default = Settings.__dataclass_fields__["max_fit_minutes"].default
+    assert _STEPS["fit"][1].total_seconds() > fit_wall_seconds(default) + 30 * 60

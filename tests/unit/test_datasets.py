@@ -331,3 +331,32 @@ def test_a_file_at_the_cell_limit_is_accepted(storage):
 def test_quoted_line_breaks_do_not_refuse_a_file_under_the_cell_limit(storage):
     data = b'a,b\n1,"two\nlines"\n2,"three\nmore\nlines"\n'   # 2 rows x 2 columns, 6 line breaks
     assert ingest_csv(storage, "alice", data, "ok.csv", LIMIT, max_cells=4).rows == 2
+
+
+# --- line endings ----------------------------------------------------------------------------------------
+
+def test_a_file_with_old_mac_cr_only_line_endings_is_read_like_any_other(storage):
+    info = ingest_csv(storage, "alice", GOOD.replace(b"\n", b"\r"), "mac.csv", LIMIT)
+    assert info.rows == 4 and info.column_names == ["age", "city", "income", "member", "bought"]
+    assert info.preview[0] == {"age": 30.0, "city": "paris", "income": 50.5, "member": True, "bought": "yes"}
+
+
+def test_windows_and_mixed_line_endings_are_read_too(storage):
+    from core.datasets import parse_csv
+
+    assert parse_csv("a,b\r\n1,x\r\n2,y\r\n")["b"].tolist() == ["x", "y"]
+    assert parse_csv("a,b\r1,x\r\n2,y\n3,z\r")["b"].tolist() == ["x", "y", "z"]
+
+
+def test_cr_only_files_obey_the_cell_limit(storage):
+    """Counting lines on LF only would see one line in a CR-only file and let any size through."""
+    with pytest.raises(DatasetError, match=r"100 rows x 4 columns = 400 cells; the limit is 399 cells"):
+        ingest_csv(storage, "alice", classification_csv(rows=100).replace(b"\n", b"\r"), "big.csv", LIMIT,
+                   max_cells=399)
+
+
+def test_an_unreadable_header_is_a_plain_dataset_error_not_a_csv_module_error(storage):
+    header = "a," + "x" * 200_000 + "\n1,2\n"       # a field beyond the csv module's field size limit
+    with pytest.raises(DatasetError, match="header line could not be read"):
+        ingest_csv(storage, "alice", header.encode(), "odd.csv", LIMIT)
+    assert _stored_files(storage) == []

@@ -109,3 +109,20 @@ def test_the_budget_message_reads_in_hours_for_long_fits():
                                          "use fewer rows or a faster model.")
     assert over_budget(2.5 * 3600, 60).startswith("Estimated fit time ~2.5 h")
     assert over_budget(3600, 60) is None and over_budget(10**9, None) is None
+
+
+def test_with_cross_validation_the_budget_covers_every_fold_and_the_final_fit():
+    """Each of k folds fits about as much again: ~48 s alone is within 1 minute, x(5 + 1) is not."""
+    data = numbers(40_000)                                           # SVC estimate: ~48 s per fit
+    assert check_data(data, "y", SVC, max_fit_minutes=1).ok
+    check = check_data(data, "y", SVC, cv_folds=5, max_fit_minutes=1)
+    assert not check.ok
+    assert ("Estimated fit time ~5 min (6 fits: 5 cross-validation folds and the final fit, ~48 s each) exceeds "
+            "the 1-minute budget; use fewer folds, fewer rows or a faster model." in messages(check, "error"))
+
+
+def test_the_hard_wall_is_twice_the_budget():
+    from ml.guardrails import FIT_WALL_FACTOR, fit_wall_seconds, over_wall
+
+    assert FIT_WALL_FACTOR == 2 and fit_wall_seconds(60) == 7200 and fit_wall_seconds(None) is None
+    assert over_wall(60).startswith("The fit ran longer than 2 × the 60-minute budget and was stopped; ")

@@ -149,13 +149,15 @@ def test_launches_are_refused_once_the_user_stores_too_much(quotas):
     assert quotas.reserve_run("alice", "r0", "train", 1, stored_bytes=2**20 - 1) == 1
 
 
-def test_stored_bytes_counts_datasets_models_and_predictions_only(quotas):
+def test_stored_bytes_counts_datasets_models_predictions_and_runs_only(quotas):
+    """runs/ holds the scratch of runs that were cancelled or failed (model, split, checkpoints): it counts."""
     home = quotas.storage.user_dir("alice")
     for sub, size in (("datasets/abc/data.parquet", 1000), ("models/rf/v1/model.skops", 500),
-                      ("predictions/x.csv", 20), ("uploads/staged.csv", 10_000), ("runs/r/evaluation.json", 7)):
+                      ("predictions/x.csv", 20), ("uploads/staged.csv", 10_000), ("runs/r/evaluation.json", 7),
+                      ("runs/cancelled/model.skops", 3000), ("runs/cancelled/checkpoint-4.skops", 400)):
         (home / sub).parent.mkdir(parents=True, exist_ok=True)
         (home / sub).write_bytes(b"x" * size)
-    assert quotas.stored_bytes("alice") == 1520
+    assert quotas.stored_bytes("alice") == 1520 + 7 + 3400
     assert quotas.stored_bytes("bob") == 0
 
 

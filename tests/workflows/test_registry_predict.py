@@ -82,3 +82,29 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
     assert service.set_retention(alice, 1) == 0
     with pytest.raises(UserError):
         service.set_retention(alice, 0)
+
+
+async def test_predictions_are_bounded_by_the_storage_the_user_has_left(client, settings, service):
+    """The hostile case: a many-class model turns a small one-column file into a file ~50x larger (a
+    probability column per class). The service passes the storage left; the worker refuses before writing."""
+    import numpy as np
+
+    user = User(f"reg_q_{uuid.uuid4().hex[:6]}")
+    service.quotas.set_override(user.name, max_stored_mb=1)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 60, 600)
+    train = pd.DataFrame({"x": (labels + rng.normal(0, 0.3, 600)).round(3), "c": [f"k{v}" for v in labels]})
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(user, "classes.csv", train.to_csv(index=False).encode())
+        run_id = await service.start_training(user, TrainRequest(user.name, ds["dataset_id"], "c", "gaussian_nb"))
+        view = await finished_run(service, user, run_id)
+        assert view.status == "completed", view.error
+        new = pd.DataFrame({"x": rng.uniform(0, 60, 20_000).round(3)}).to_csv(index=False).encode()   # ~140 KB
+        left = 2**20 - service.quotas.stored_bytes(user.name)
+        assert len(new) < left, "the input itself fits in the quota"
+        (model,) = service.list_models(user)
+        with pytest.raises(UserError, match=r"would be about \d+\.\d MB, but only \d+\.\d KB of your storage quota"):
+            await service.predict(user, model.id, "new.csv", new)
+        predictions = service.storage.user_dir(user.name) / "predictions"
+        assert not predictions.exists() or not any(predictions.iterdir())
+        assert service.quotas.stored_bytes(user.name) < 2**20
