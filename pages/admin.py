@@ -45,7 +45,8 @@ with accounts_tab:
     with right:
         st.markdown("**Change a user**")
         names = [a.name for a in accounts]
-        chosen = next(a for a in accounts if a.name == st.selectbox("User", names, key="admin_user_choice"))
+        picked = st.selectbox("User", names, key="admin_user_choice")
+        chosen = next(a for a in accounts if a.name == picked)
         if chosen.disabled:
             if st.button("Re-enable", key="enable_user"):
                 _apply(lambda: svc_accounts.set_disabled(admin, chosen.name, False), f"{chosen.name} is enabled again.")

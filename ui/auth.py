@@ -39,6 +39,18 @@ def signed_in_user() -> User | None:
         return None
 
 
+def client_address() -> str:
+    """The browser's address for the audit log. `st.context.ip_address` hides loopback (None), so read
+    the connection's own address; X-Forwarded-For counts only from configured proxies (see launcher)."""
+    try:
+        from streamlit.runtime.context import _get_client_context  # no public API shows loopback
+
+        context = _get_client_context()
+        return (context.remote_ip or "") if context is not None else ""
+    except Exception:
+        return st.context.ip_address or ""
+
+
 def require_user(role: str | None = None) -> User:
     """The signed-in user, or stop after drawing only the sign-in prompt (or a refusal for a role)."""
     user = signed_in_user()
@@ -49,7 +61,7 @@ def require_user(role: str | None = None) -> User:
         path = safe_next(urlsplit(st.context.url or "").path or "/")
         st.link_button("Sign in", f"/auth/login?next={quote(path, safe='/')}", type="primary")
         st.stop()
-    user = replace(user, address=st.context.ip_address or "")
+    user = replace(user, address=client_address())
     if role is not None and role not in user.roles:
         try:
             audit_log().record(user.name, "page.refused", urlsplit(st.context.url or "").path, "refused", user.address,

@@ -108,7 +108,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
 
     stages = pd.DataFrame([{
         "stage": STAGE_LABELS[s.name], "status": f"{STAGE_ICONS[s.status]} {s.status}",
-        "seconds": float("nan") if s.seconds is None else round(s.seconds, 2), "attempt": s.attempt or "",
+        "seconds": float("nan") if s.seconds is None else round(s.seconds, 2), "attempt": s.attempt or None,
     } for s in view.stages])
     left, right = st.columns([2, 3])
     left.dataframe(stages, hide_index=True, key="stages_table")

@@ -7,7 +7,9 @@ import sys
 
 from playwright.sync_api import Page, expect
 
+from core.audit import AuditLog
 from core.config import PROJECT_ROOT
+from core.storage import Storage
 from tests.e2e.conftest import login, sign_in_form, wait_for_app
 from tests.helpers import classification_csv
 
@@ -181,3 +183,31 @@ def test_cancel_from_the_run_page_stops_the_fit(stack, new_page, tmp_path):
     page.get_by_role("button", name="Cancel run").click()
     expect(status_badge(page)).to_have_text(re.compile(r"cancelled$"), timeout=30_000)
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+
+
+def test_an_admin_adds_and_disables_a_user_in_the_browser(stack, new_page):
+    admin = new_page()
+    login(admin, stack, "admin")
+    go(admin, "Admin")
+    admin.get_by_label("User name").fill("dave")
+    admin.get_by_role("button", name="Add user").click()
+    wait_for_app(admin)
+    notice = admin.get_by_text(re.compile(r"Added dave\. Their password"))
+    expect(notice).to_be_visible()
+    password = notice.inner_text().rsplit(": ", 1)[1].strip()
+    dave = new_page()
+    dave.goto(stack.url)
+    sign_in_form(dave, "dave", password)
+    expect(dave.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
+    # pick dave (not the first account in the list) and disable him: his open session ends at once
+    admin.get_by_role("combobox", name="User", exact=True).click()
+    admin.get_by_role("option", name="dave", exact=True).click()
+    wait_for_app(admin)
+    admin.get_by_role("button", name="Disable (signs them out now)").click()
+    wait_for_app(admin)
+    expect(admin.get_by_text("dave is disabled.")).to_be_visible()
+    dave.reload()
+    expect(dave.get_by_label("Username")).to_be_visible()
+    entries = AuditLog(Storage(stack.home)).query(actor="admin", action_prefix="admin.user")
+    assert {(e.action, e.object, e.address) for e in entries} >= {("admin.user_add", "dave", "127.0.0.1"),
+                                                                   ("admin.user_disable", "dave", "127.0.0.1")}
