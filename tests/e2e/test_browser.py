@@ -189,7 +189,7 @@ def test_an_admin_adds_and_disables_a_user_in_the_browser(stack, new_page):
     admin = new_page()
     login(admin, stack, "admin")
     go(admin, "Admin")
-    admin.get_by_label("User name").fill("dave")
+    admin.get_by_role("textbox", name="User name").fill("dave")
     admin.get_by_role("button", name="Add user").click()
     wait_for_app(admin)
     notice = admin.get_by_text(re.compile(r"Added dave\. Their password"))
