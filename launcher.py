@@ -287,7 +287,8 @@ def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
         lines += ["", "Demo accounts (shown once; also in " + str(storage.demo_accounts_file) + ", mode 0600):"]
         lines += [f"  {name:<8} {role:<6} password: {pw}" for name, (role, pw) in created.items()]
     elif read_demo_accounts(storage):
-        lines.append(f"  Accounts:     demo passwords are in {storage.demo_accounts_file}")
+        lines.append(f"  Accounts:     demo passwords are in {storage.demo_accounts_file} (as first set; a changed "
+                     "password is not written back)")
     lines += ["", "Press Ctrl-C to stop everything.", ""]
     return "\n".join(lines)
 
