@@ -1,8 +1,7 @@
 """The pre-launch check of a dataset and target: what will go wrong, what will be dropped, what it costs."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -34,9 +33,6 @@ class DataCheck:
     @property
     def ok(self) -> bool:
         return not any(f.level == "error" for f in self.findings)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _family(spec: ModelSpec) -> str:
