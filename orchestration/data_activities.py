@@ -1,4 +1,4 @@
-"""Short data tasks on the I/O queue as activities: ingest an upload, check a dataset, predict, tag a model."""
+"""Short data tasks on the I/O queue as activities: ingest an upload, the data check, predict, tag a model."""
 from __future__ import annotations
 
 import secrets
@@ -25,7 +25,7 @@ ESTIMATE_ROWS = 1000   # rows rendered to estimate the size of a predictions fil
 
 
 class DataActivities:
-    """Short data tasks on the I/O queue: ingest an upload, check a dataset before training, predict."""
+    """Short data tasks on the I/O queue: ingest an upload, the data check before training, predict."""
 
     def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         self.storage = storage

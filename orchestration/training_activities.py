@@ -68,7 +68,7 @@ class TrainingActivities:
         from ml.guardrails import fit_estimate, over_budget
 
         spec, prep = self._prepared(inp)
-        # the server-side side of the pre-launch check: a fit estimated beyond the budget never starts
+        # the server side of the data check: a fit estimated beyond the budget never starts
         folds = inp.request.cv_folds
         refusal = over_budget(fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes,
                               fits=folds + 1 if folds else 1)
