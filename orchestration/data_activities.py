@@ -116,9 +116,9 @@ class DataActivities:
         if len(df) * columns > max_cells:   # checked before predicting: the probabilities alone are rows x classes
             staged.unlink(missing_ok=True)
             raise refuse(f"The predictions would have {len(df):,} rows x {columns:,} columns (the file's "
-                          f"{df.shape[1]:,}, the prediction and {len(classes):,} class probabilities) = "
-                          f"{len(df) * columns:,} cells; the limit is {max_cells:,} cells. "
-                          "Predict on fewer rows or columns.")
+                         f"{df.shape[1]:,}, the prediction and {len(classes):,} class probabilities) = "
+                         f"{len(df) * columns:,} cells; the limit is {max_cells:,} cells. "
+                         "Predict on fewer rows or columns.")
         out = df.copy()
         out["prediction"] = pipeline.predict(X)
         if classes:
@@ -135,8 +135,8 @@ class DataActivities:
 
 def _too_big(size: int, limit: int, about: bool) -> ApplicationError:
     return refuse(f"The predictions file would be {'about ' if about else ''}{_size(size)}, but only "
-                   f"{_size(limit)} of your storage quota is left. Predict on fewer rows, or delete "
-                   "datasets, models or predictions to make room.")
+                  f"{_size(limit)} of your storage quota is left. Predict on fewer rows, or delete "
+                  "datasets, models or predictions to make room.")
 
 
 def _size(n: int) -> str:

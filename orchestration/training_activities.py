@@ -210,7 +210,7 @@ class TrainingActivities:
                  "peak_rss_mb": round(max(peak["rss_mb"], child["peak_rss_mb"]), 1)}
         write_atomic(run_dir / "fit.json", json.dumps(costs).encode())   # for the model card
         return StageResult(activity.info().attempt, {**costs, "resumed_from_step": resume[1] if resume else 0,
-                                                    "curve": curve_data, "worker": WORKER_ID})
+                                                     "curve": curve_data, "worker": WORKER_ID})
 
     @activity.defn
     def evaluate_model(self, inp: TrainInput) -> StageResult:
@@ -252,4 +252,4 @@ class TrainingActivities:
         for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
             scratch.unlink(missing_ok=True)
         return StageResult(activity.info().attempt,
-                          {"model_id": record.id, "model_name": record.name, "model_version": record.version})
+                           {"model_id": record.id, "model_name": record.name, "model_version": record.version})
