@@ -39,8 +39,8 @@ def main() -> None:
     from core.storage import Storage
     from ml import child_fit
     from ml.catalog import get_model
-    from orchestration.activities import TrainingActivities
     from orchestration.contracts import TrainInput, TrainRequest
+    from orchestration.training_activities import TrainingActivities
     from tests.helpers import classification_csv
 
     child_fit.start()

@@ -1,8 +1,7 @@
-"""The pre-launch check of a dataset and target: what will go wrong, what will be dropped, what it costs."""
+"""The data check of a dataset and target before a launch: what will go wrong, be dropped, and cost."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -34,9 +33,6 @@ class DataCheck:
     @property
     def ok(self) -> bool:
         return not any(f.level == "error" for f in self.findings)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _family(spec: ModelSpec) -> str:
@@ -114,7 +110,7 @@ def over_wall(max_minutes: float, what: str = "The fit") -> str:
 def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | None = None,
                cv_folds: int = 0, max_fit_minutes: float | None = None) -> DataCheck:
     """`max_fit_minutes`: a run whose fits (each cross-validation fold and the final fit) are estimated to
-    take longer is an error finding (the UI then offers no Start button; the load step refuses it as well)."""
+    take longer is an error finding (the UI then offers no Start button; the load stage refuses it as well)."""
     findings: list[Finding] = []
     if target not in df.columns:
         return DataCheck(len(df), 0, 0, [Finding("error", f"The target column {target!r} is not in this dataset.")])

@@ -1,4 +1,4 @@
-"""Training steps as pure functions on DataFrames: no files, no Temporal. The seed is always a parameter."""
+"""Training stages as pure functions on DataFrames: no files, no Temporal. The seed is always a parameter."""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -138,6 +138,32 @@ class CheckRequest:
 
 
 @dataclass
+class IngestResult:
+    """A stored dataset, as the Datasets page reports it after an upload."""
+    dataset_id: str
+    name: str
+    rows: int
+    columns: int
+
+
+@dataclass
+class CheckFinding:
+    level: str      # error (refused) | warning | info
+    message: str
+
+
+@dataclass
+class CheckReport:
+    """The data check of a dataset and target for one model (ml.guardrails.DataCheck, as it travels)."""
+    rows: int
+    usable_rows: int
+    features: int
+    findings: list[CheckFinding] = field(default_factory=list)
+    estimate_seconds: float | None = None
+    estimate_memory_mb: float | None = None
+
+
+@dataclass
 class PredictRequest:
     owner: str
     model_id: int
@@ -151,8 +177,19 @@ class PredictRequest:
 
 
 @dataclass
-class StepResult:
-    """What one training activity hands back: small facts, and which attempt produced them."""
+class PredictResult:
+    """A written predictions file: its name in the owner's predictions folder, row count and notes."""
+    rows: int
+    notes: list[str]
+    file: str
+    model: str      # the model's label
+    # the first rows of the file; the service fills them in from the file, they never travel through Temporal
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StageResult:
+    """What one training stage hands back: small facts, and which attempt produced them."""
     attempt: int
     facts: dict[str, Any] = field(default_factory=dict)
 

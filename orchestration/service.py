@@ -40,9 +40,12 @@ from orchestration.contracts import (
     BatchInput,
     BatchProgress,
     BatchRequest,
+    CheckReport,
     CheckRequest,
     IngestRequest,
+    IngestResult,
     PredictRequest,
+    PredictResult,
     RunProgress,
     StageProgress,
     TrainInput,
@@ -226,8 +229,8 @@ class TrainEasyService:
             raise NotFound("No such dataset.")
         return info
 
-    @audited("upload", lambda a, r: (r or {}).get("dataset_id") or a[0], refused=(UserError,))
-    async def upload_dataset(self, user: User, filename: str, data: bytes) -> dict:
+    @audited("upload", lambda a, r: getattr(r, "dataset_id", None) or a[0], refused=(UserError,))
+    async def upload_dataset(self, user: User, filename: str, data: bytes) -> IngestResult:
         """Stage the bytes in the owner's folder; a worker validates, converts and profiles them."""
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
@@ -250,14 +253,14 @@ class TrainEasyService:
         return staged
 
     async def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict,
-                         cv_folds: int = 0) -> dict:
-        """The guardrail report for a dataset, target and model, computed by a worker."""
+                         cv_folds: int = 0) -> CheckReport:
+        """The data check of a dataset, target and model, computed by a worker."""
         self.get_dataset(user, dataset_id)
         _validated_params(model, params)
         return await self._data_task(user, "check", CheckDataWorkflow.run,
                                      lambda: CheckRequest(user.name, dataset_id, target, model, params, cv_folds))
 
-    async def _data_task(self, user: User, kind: str, run, make_arg, nbytes: int = 0) -> dict:
+    async def _data_task(self, user: User, kind: str, run, make_arg, nbytes: int = 0) -> Any:
         """Run a short workflow on the I/O queue and return its result. Counted against the user's data
         tasks per minute (and, with `nbytes`, stored bytes); `make_arg()` runs only once that is granted."""
         from orchestration.client import count_pollers
@@ -546,7 +549,7 @@ class TrainEasyService:
             raise UserError(str(exc)) from None
 
     @audited("predict", lambda a, r: f"model {a[0]}", refused=(UserError,))
-    async def predict(self, user: User, model_id: int, filename: str, data: bytes) -> dict:
+    async def predict(self, user: User, model_id: int, filename: str, data: bytes) -> PredictResult:
         self.get_model(user, model_id)
         if len(data) > self.settings.max_upload_bytes:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
@@ -567,7 +570,8 @@ class TrainEasyService:
             for path in staged:
                 path.unlink(missing_ok=True)
         # the rows never travel through Temporal (its history keeps them): read them from the written file
-        return {**result, "preview": self.prediction_preview(user, result["file"])}
+        result.preview = self.prediction_preview(user, result.file)
+        return result
 
     def _prediction_path(self, user: User, name: str):
         if not PREDICTION_FILE_RE.fullmatch(name or ""):

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttri
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from orchestration.activities import INVALID_INPUT, DataActivities, TrainingActivities
+    from orchestration.activity_errors import INVALID_INPUT
     from orchestration.contracts import (
         DATASET,
         MODEL,
@@ -20,10 +20,13 @@ with workflow.unsafe.imports_passed_through():
         STAGES,
         BatchInput,
         BatchProgress,
+        CheckReport,
         CheckRequest,
         ChildState,
         IngestRequest,
+        IngestResult,
         PredictRequest,
+        PredictResult,
         RunProgress,
         StageProgress,
         TagRequest,
@@ -31,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         TrainRequest,
         io_queue,
     )
+    from orchestration.data_activities import DataActivities
+    from orchestration.training_activities import TrainingActivities
 
 # One retry layer: Temporal's, with exponential backoff. Bad input is refused at once.
 RETRY = RetryPolicy(
@@ -39,7 +44,7 @@ RETRY = RetryPolicy(
 )
 
 # stage -> (activity, start-to-close timeout, heartbeat timeout)
-_STEPS: dict[str, tuple[Any, timedelta, timedelta | None]] = {
+_STAGE_ACTIVITIES: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "load": (TrainingActivities.load_and_validate, timedelta(minutes=10), None),
     "preprocess": (TrainingActivities.preprocess_split, timedelta(minutes=10), None),
     "cv": (TrainingActivities.cross_validate, timedelta(hours=4), timedelta(seconds=20)),
@@ -51,7 +56,7 @@ _STEPS: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), timedelta(seconds=20)),
     "save": (TrainingActivities.save_model, timedelta(minutes=10), None),
 }
-assert tuple(_STEPS) == STAGES
+assert tuple(_STAGE_ACTIVITIES) == STAGES
 
 
 def failure_message(err: BaseException) -> str:
@@ -89,7 +94,7 @@ class TrainingWorkflow:
         return progress
 
     async def _run_stage(self, stage: StageProgress, inp: TrainInput) -> None:
-        activity_fn, timeout, heartbeat = _STEPS[stage.name]
+        activity_fn, timeout, heartbeat = _STAGE_ACTIVITIES[stage.name]
         assert self._progress is not None
         self._progress.stage = stage.name
         stage.status, stage.started_at = "running", workflow.now().isoformat()
@@ -131,17 +136,17 @@ class IngestWorkflow:
     """Validate, convert and profile an uploaded CSV (the bytes stay on disk)."""
 
     @workflow.run
-    async def run(self, req: IngestRequest) -> dict:
+    async def run(self, req: IngestRequest) -> IngestResult:
         return await _data_task(DataActivities.ingest_dataset, req)
 
 
 @workflow.defn
 class CheckDataWorkflow:
-    """The pre-launch check of a dataset and target for one model."""
+    """The data check of a dataset and target for one model, before a launch."""
 
     @workflow.run
-    async def run(self, req: CheckRequest) -> dict:
-        return await _data_task(DataActivities.check_dataset, req)
+    async def run(self, req: CheckRequest) -> CheckReport:
+        return await _data_task(DataActivities.check_data, req)
 
 
 @workflow.defn
@@ -149,7 +154,7 @@ class PredictWorkflow:
     """Predictions of a registered model for an uploaded CSV, written to the owner's folder."""
 
     @workflow.run
-    async def run(self, req: PredictRequest) -> dict:
+    async def run(self, req: PredictRequest) -> PredictResult:
         return await _data_task(DataActivities.predict, req)
 
 

@@ -92,8 +92,8 @@ with guard("Checking the data"):
         key = json.dumps([dataset.dataset_id, target, item.model, item.params], sort_keys=True, default=str)
         if key not in estimates:
             estimates[key] = svc.check_data(user, dataset.dataset_id, target, item.model, item.params)
-        total += estimates[key].get("estimate_seconds") or 0.0
-        errors |= {f["message"] for f in estimates[key]["findings"] if f["level"] == "error"}
+        total += estimates[key].estimate_seconds or 0.0
+        errors |= {f.message for f in estimates[key].findings if f.level == "error"}
 for message in sorted(errors):
     st.error(md(message))
 wall = total / max(1, min(max_parallel, len(items) or 1))

@@ -19,8 +19,8 @@ if submitted:
     else:
         with st.spinner(f"Checking and profiling {md(upload.name)}…"), guard("The upload"):
             added = svc.upload_dataset(user, upload.name, upload.getvalue())
-            st.session_state["dataset_choice"] = added["dataset_id"]
-            st.success(f"Stored **{md(added['name'])}**: {added['rows']:,} rows × {added['columns']} columns.")
+            st.session_state["dataset_choice"] = added.dataset_id
+            st.success(f"Stored **{md(added.name)}**: {added.rows:,} rows × {added.columns} columns.")
 
 datasets = svc.list_datasets(user)
 if not datasets:

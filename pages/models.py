@@ -57,11 +57,11 @@ if st.button("Predict", key="predict_button", disabled=upload is None):
         st.session_state["prediction"] = svc.predict(user, model.id, upload.name, upload.getvalue())
 result = st.session_state.get("prediction")
 if result:
-    st.success(f"{result['rows']:,} predictions with {result['model']}.")
-    for note in result["notes"]:
+    st.success(f"{result.rows:,} predictions with {result.model}.")
+    for note in result.notes:
         st.info(md(note))
-    st.dataframe(pd.DataFrame(result["preview"]), hide_index=True, key="prediction_preview")
-    st.download_button("Download predictions (.csv)", lambda: svc.prediction_file(user, result["file"]),
+    st.dataframe(pd.DataFrame(result.preview), hide_index=True, key="prediction_preview")
+    st.download_button("Download predictions (.csv)", lambda: svc.prediction_file(user, result.file),
                        "predictions.csv", "text/csv", key="download_predictions")
 
 st.subheader("Housekeeping")

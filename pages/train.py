@@ -70,15 +70,15 @@ if report is None:
     with st.spinner("A worker is checking the data…"), guard("The data check"):
         report = checks[check_key] = svc.check_data(user, dataset.dataset_id, target, spec.key, params, cv_folds)
 if report:
-    errors = [f for f in report["findings"] if f["level"] == "error"]
-    for f in sorted(report["findings"], key=lambda f: list(SHOW).index(f["level"])):
-        SHOW[f["level"]](md(f["message"]))
-    if not report["findings"]:
+    errors = [f for f in report.findings if f.level == "error"]
+    for f in sorted(report.findings, key=lambda f: list(SHOW).index(f.level)):
+        SHOW[f.level](md(f.message))
+    if not report.findings:
         st.success("No problems found.")
-    if report.get("estimate_seconds") is not None:
-        secs = report["estimate_seconds"]
-        st.caption(f"{report['usable_rows']:,} usable rows × {report['features']} features. Rough estimate for one "
-                   f"fit: {'under a second' if secs < 1 else f'~{secs:.0f} s'} and ~{report['estimate_memory_mb']:.0f} MB"
+    if report.estimate_seconds is not None:
+        secs = report.estimate_seconds
+        st.caption(f"{report.usable_rows:,} usable rows × {report.features} features. Rough estimate for one "
+                   f"fit: {'under a second' if secs < 1 else f'~{secs:.0f} s'} and ~{report.estimate_memory_mb:.0f} MB"
                    f"{f', times {cv_folds + 1} with cross-validation' if cv_folds else ''}.")
 else:
     errors = []

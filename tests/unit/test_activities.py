@@ -14,13 +14,16 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
-import orchestration.activities as activities
+import orchestration.heartbeat as heartbeat
+import orchestration.training_activities as training_activities
 from core.datasets import ingest_csv
 from core.names import new_run_id
 from core.registry import Registry
 from core.storage import Storage
-from orchestration.activities import INVALID_INPUT, DataActivities, TrainingActivities
+from orchestration.activity_errors import FIT_TOO_LONG, INVALID_INPUT
 from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, TrainInput, TrainRequest
+from orchestration.data_activities import DataActivities
+from orchestration.training_activities import TrainingActivities
 from tests.helpers import classification_csv
 
 LIMIT = 10 * 2**20
@@ -39,7 +42,7 @@ def _train_input(storage: Storage, owner: str = "alice", target: str = "bought",
 class Run:
     storage: Storage
     inp: TrainInput
-    results: dict      # activity name -> StepResult
+    results: dict      # activity name -> StageResult
     beats: dict        # activity name -> heartbeat details it sent
     after_fit: set     # names of the files in the run folder right after fit_model
     split: dict        # the arrays preprocess_split wrote (save_model removes the file later)
@@ -62,8 +65,8 @@ def trained(tmp_path_factory) -> Run:
     results, beats_by_step, after_fit, split = {}, {}, set(), {}
     run_dir = storage.run_dir(inp.request.owner, inp.run_id)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(activities, "HEARTBEAT_SECONDS", 0.005)
-        mp.setattr(activities, "CHECKPOINT_SECONDS", 0.0)
+        mp.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.005)
+        mp.setattr(training_activities, "CHECKPOINT_SECONDS", 0.0)
         for name in STEPS:
             start = len(beats)
             results[name] = env.run(getattr(acts, name), inp)
@@ -197,7 +200,7 @@ def test_missing_dataset_is_refused(tmp_path):
 def test_retried_fit_resumes_from_its_checkpoint_and_gives_the_same_model(tmp_path, monkeypatch):
     from ml.persist import load_model
 
-    monkeypatch.setattr(activities, "CHECKPOINT_SECONDS", 0.0)   # checkpoint after every increment
+    monkeypatch.setattr(training_activities, "CHECKPOINT_SECONDS", 0.0)   # checkpoint after every increment
     storage = Storage(tmp_path)
     inp = _train_input(storage, params={"n_estimators": 20})
     acts, env = TrainingActivities(storage), ActivityEnvironment()
@@ -216,9 +219,9 @@ def test_cancel_stops_a_long_fit_quickly(tmp_path, monkeypatch):
     """Cancel once the side thread heartbeats, i.e. while the forest is growing (500 trees, 16 000 rows).
 
     Cancelling at the very first heartbeat (sent from the activity thread just before it starts the
-    heartbeat thread) can hang fit_model for good: see the report on heartbeating() in activities.py.
+    heartbeat thread) can hang fit_model for good: see the report on heartbeating() in heartbeat.py.
     """
-    monkeypatch.setattr(activities, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.05)
     storage = Storage(tmp_path)
     inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)
     acts, env = TrainingActivities(storage), ActivityEnvironment()
@@ -306,8 +309,8 @@ def test_ingest_dataset_returns_a_summary_and_removes_the_staged_file(tmp_path):
     staged = _stage(storage, classification_csv(rows=50))
     summary = ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
                                         IngestRequest("alice", staged.name, "shop.csv", LIMIT))
-    assert summary["rows"] == 50 and summary["columns"] == 4 and summary["name"] == "shop.csv"
-    assert (storage.dataset_dir("alice", summary["dataset_id"]) / "meta.json").is_file()
+    assert summary.rows == 50 and summary.columns == 4 and summary.name == "shop.csv"
+    assert (storage.dataset_dir("alice", summary.dataset_id) / "meta.json").is_file()
     assert not staged.exists()
 
 
@@ -344,8 +347,8 @@ def test_predict_with_a_registered_model_writes_predictions(trained):
     staged = _stage(storage, classification_csv(rows=30, seed=9), name="fedcba9876543210fedcba9876543210.csv")
     out = ActivityEnvironment().run(DataActivities(storage).predict,
                                     PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
-    assert out["rows"] == 30 and not staged.exists()
-    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out["file"])
+    assert out.rows == 30 and not staged.exists()
+    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out.file)
     assert set(written["prediction"]) <= {"yes", "no"}
     assert {"probability_yes", "probability_no"} <= set(written.columns)
 
@@ -366,7 +369,7 @@ def test_predictions_csv_is_formula_safe(trained):
     staged = _stage(storage, upload, name="abababababababababababababababab.csv")
     out = ActivityEnvironment().run(DataActivities(storage).predict,
                                     PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
-    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out["file"])
+    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out.file)
     assert written["city"].tolist() == ["'=cmd|' /C calc'!A0", "paris", "lyon"]
     assert written["note"].tolist() == ["'+1+1", "'@SUM(A1)", "'-2+3"]
     assert written["income"].tolist() == [-1.5, 60.5, 40.0] and written["age"].tolist() == [30, 40, 50]
@@ -393,7 +396,7 @@ def test_predict_refuses_output_beyond_the_cell_limit_before_predicting(trained)
         _predict(trained, data, max_cells=200)           # + prediction + 2 probabilities = 7 output columns
     assert _refusal(err.value)
     assert _prediction_files(trained) == before
-    assert _predict(trained, data, max_cells=210)["rows"] == 30
+    assert _predict(trained, data, max_cells=210).rows == 30
 
 
 def test_predict_parses_its_input_with_the_upload_caps(trained):
@@ -418,7 +421,7 @@ def test_predict_refuses_a_file_beyond_the_storage_left_before_writing_it(traine
         _predict(trained, small, max_output_bytes=1024)
     assert _prediction_files(trained) == before
     out = _predict(trained, data, max_output_bytes=1024 * 1024)
-    assert out["rows"] == 5000 and _prediction_files(trained) == before | {out["file"]}
+    assert out.rows == 5000 and _prediction_files(trained) == before | {out.file}
 
 
 def test_predict_falls_back_to_the_workers_settings(trained, tmp_path):
@@ -481,9 +484,9 @@ def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_l
     storage = Storage(tmp_path)
     settings = _limited(tmp_path, max_fit_minutes=1)
     inp = _train_input(storage, model="svm_classifier", params={}, rows=40_000)   # SVC estimate: ~80 s
-    check = ActivityEnvironment().run(DataActivities(storage, settings).check_dataset, CheckRequest(
+    check = ActivityEnvironment().run(DataActivities(storage, settings).check_data, CheckRequest(
         "alice", inp.request.dataset_id, "bought", "svm_classifier"))
-    errors = [f["message"] for f in check["findings"] if f["level"] == "error"]
+    errors = [f.message for f in check.findings if f.level == "error"]
     assert errors == ["Estimated fit time ~80 s exceeds the 1-minute budget; use fewer rows or a faster model."]
     with pytest.raises(ApplicationError, match="exceeds the 1-minute budget") as err:
         ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
@@ -510,7 +513,7 @@ def test_fit_limits_come_from_the_environment(monkeypatch):
 # --- the hard wall: a fit running past 2 x TRAINEASY_MAX_FIT_MINUTES is stopped, whatever the estimate ------
 
 def _too_long(exc: ApplicationError) -> bool:
-    return exc.non_retryable and exc.type == activities.FIT_TOO_LONG
+    return exc.non_retryable and exc.type == FIT_TOO_LONG
 
 
 def _timed(fn, *args):
@@ -588,7 +591,7 @@ def test_the_fit_stage_timeout_is_a_backstop_beyond_the_default_wall():
     """A start-to-close timeout is retried: the wall (failing for good) must come first with the default budget."""
     from core.config import Settings
     from ml.guardrails import fit_wall_seconds
-    from orchestration.workflows import _STEPS
+    from orchestration.workflows import _STAGE_ACTIVITIES
 
     default = Settings.__dataclass_fields__["max_fit_minutes"].default
-    assert _STEPS["fit"][1].total_seconds() > fit_wall_seconds(default) + 30 * 60
+    assert _STAGE_ACTIVITIES["fit"][1].total_seconds() > fit_wall_seconds(default) + 30 * 60

@@ -13,11 +13,12 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 import ml.child_fit as child_fit
-import orchestration.activities as activities
+import orchestration.heartbeat as heartbeat
 from core.storage import Storage
 from ml.catalog import MODELS, get_model
 from ml.child_fit import ChildDied, fit_in_child, fit_predict_in_child
 from ml.training import fit, make_pipeline, reference_fit
+from orchestration.training_activities import TrainingActivities
 from tests.unit.test_activities import _train_input
 from tests.unit.test_training import classification, regression, train_rows
 
@@ -142,11 +143,11 @@ def test_any_exception_while_waiting_kills_the_child(monkeypatch):
 def test_fit_model_heartbeats_the_mlp_loss_from_the_child(tmp_path, monkeypatch):
     from temporalio.testing import ActivityEnvironment
 
-    monkeypatch.setattr(activities, "HEARTBEAT_SECONDS", 0.01)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.01)
     monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.01)
     storage = Storage(tmp_path)
     inp = _train_input(storage, model="mlp_classifier", params={"max_iter": 300, "alpha": 1e-6}, rows=600)
-    acts, env = activities.TrainingActivities(storage), ActivityEnvironment()
+    acts, env = TrainingActivities(storage), ActivityEnvironment()
     env.run(acts.preprocess_split, inp)
     beats: list[dict] = []
     lock = threading.Lock()

@@ -32,10 +32,10 @@ async def main() -> None:
             async with running_workers(env.client, settings):
                 ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=150))
                 run_id = await service.start_training(user, TrainRequest(
-                    user.name, ds["dataset_id"], "bought", "random_forest_classifier", {"n_estimators": 20}, cv_folds=3))
+                    user.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 20}, cv_folds=3))
                 await finished_run(service, user, run_id)
                 batch_id = await service.start_batch(user, BatchRequest(
-                    user.name, ds["dataset_id"], "bought", [BatchItem("gaussian_nb"), BatchItem("logistic_regression")]))
+                    user.name, ds.dataset_id, "bought", [BatchItem("gaussian_nb"), BatchItem("logistic_regression")]))
                 await env.client.get_workflow_handle(batch_id).result()
             for name, wid in (("training", run_id), ("batch", batch_id)):
                 history = await env.client.get_workflow_handle(wid).fetch_history()

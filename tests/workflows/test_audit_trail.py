@@ -18,7 +18,7 @@ async def test_upload_launch_download_delete_and_refusals_are_audited(client, se
         ds = await service.upload_dataset(alice, "shop.csv", classification_csv())
         with pytest.raises(UserError):
             await service.upload_dataset(alice, "empty.csv", b"")
-        run_id = await service.start_training(alice, TrainRequest(alice.name, ds["dataset_id"], "bought",
+        run_id = await service.start_training(alice, TrainRequest(alice.name, ds.dataset_id, "bought",
                                                                   "logistic_regression"))
         await finished_run(service, alice, run_id)
         with pytest.raises(NotFound):
@@ -27,7 +27,7 @@ async def test_upload_launch_download_delete_and_refusals_are_audited(client, se
         service.model_download(alice, model.id)
         service.delete_model(alice, model.id)
     mine = {(e.action, e.outcome, e.object) for e in service.audit.query(actor=alice.name)}
-    assert ("upload", "ok", ds["dataset_id"]) in mine
+    assert ("upload", "ok", ds.dataset_id) in mine
     assert ("upload", "refused", "empty.csv") in mine
     assert ("launch", "ok", run_id) in mine
     assert ("download", "ok", f"model {model.id}") in mine

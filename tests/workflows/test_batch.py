@@ -10,9 +10,9 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 
 from core.accounts import User
-from orchestration.activities import TrainingActivities
-from orchestration.contracts import BatchItem, BatchRequest, StepResult, TrainInput
+from orchestration.contracts import BatchItem, BatchRequest, StageResult, TrainInput
 from orchestration.service import NotFound, UserError
+from orchestration.training_activities import TrainingActivities
 from tests.helpers import (
     classification_csv,
     eventually,
@@ -60,7 +60,7 @@ async def test_batch_on_two_worker_processes_ranks_and_tags_the_best(client, set
                  BatchItem("gradient_boosting_classifier", {"n_estimators": 60}),
                  BatchItem("random_forest_classifier", {"n_estimators": 60, "max_depth": 3})]
         assert await service.default_parallelism() == 2
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds["dataset_id"], "bought", items,
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
                                                                 max_parallel=2))
         view = await _settled(service, user, batch_id)
     assert view.status == "completed"
@@ -82,7 +82,7 @@ async def test_concurrency_cap_is_respected(client, settings, service, user):
     async with two_worker_processes(client, settings):
         ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=400))
         items = [BatchItem("logistic_regression"), BatchItem("gaussian_nb"), BatchItem("decision_tree_classifier")]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds["dataset_id"], "bought", items,
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
                                                                 max_parallel=1))
         view = await _settled(service, user, batch_id)
     assert view.status == "completed"
@@ -96,7 +96,7 @@ async def test_a_failing_child_does_not_fail_the_batch_and_retry_failed_reruns_o
     real = TrainingActivities
 
     @activity.defn(name="fit_model")
-    def fit_refusing_default_smoothing(inp: TrainInput) -> StepResult:
+    def fit_refusing_default_smoothing(inp: TrainInput) -> StageResult:
         if inp.request.model == "gaussian_nb" and inp.request.params["var_smoothing"] == 1e-9:
             from temporalio.exceptions import ApplicationError
             raise ApplicationError("var_smoothing too small for this data", type="InvalidInput", non_retryable=True)
@@ -105,7 +105,7 @@ async def test_a_failing_child_does_not_fail_the_batch_and_retry_failed_reruns_o
     async with running_workers(client, settings, {"fit_model": fit_refusing_default_smoothing}):
         ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=300))
         items = [BatchItem("logistic_regression"), BatchItem("gaussian_nb"), BatchItem("decision_tree_classifier")]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds["dataset_id"], "bought", items,
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
                                                                 max_parallel=2))
         view = await _settled(service, user, batch_id)
         assert view.status == "running" and view.progress.phase == "awaiting"
@@ -132,7 +132,7 @@ async def test_stop_keeps_finished_children_and_the_best(client, settings, servi
     async with two_worker_processes(client, settings):
         ds = await service.upload_dataset(user, "big.csv", classification_csv(rows=20000))
         items = [BatchItem("gaussian_nb"), BatchItem("random_forest_classifier", {"n_estimators": 500})]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds["dataset_id"], "bought", items,
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
                                                                 max_parallel=2))
 
         async def nb_done_rf_fitting():
@@ -158,7 +158,7 @@ async def test_cancelling_a_batch_cancels_its_children_within_seconds(client, se
         items = [BatchItem("random_forest_classifier", {"n_estimators": 500}),
                  BatchItem("extra_trees_classifier", {"n_estimators": 500}),
                  BatchItem("random_forest_classifier", {"n_estimators": 400})]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds["dataset_id"], "bought", items,
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
                                                                 max_parallel=2))
 
         async def two_fitting():

@@ -13,8 +13,8 @@ from temporalio import activity
 
 from core.accounts import User
 from core.storage import Storage
-from orchestration.activities import TrainingActivities
-from orchestration.contracts import StepResult, TrainInput, TrainRequest
+from orchestration.contracts import StageResult, TrainInput, TrainRequest
+from orchestration.training_activities import TrainingActivities
 from tests.helpers import eventually, finished_run, running_workers
 
 
@@ -33,7 +33,7 @@ async def test_cancel_during_evaluate_stops_it_before_the_run_says_cancelled(cli
     events: dict[str, float] = {}
 
     @activity.defn(name="evaluate_model")
-    def evaluate_model(inp: TrainInput) -> StepResult:
+    def evaluate_model(inp: TrainInput) -> StageResult:
         events["started"] = time.monotonic()
         try:
             return real.evaluate_model(inp)
@@ -42,7 +42,7 @@ async def test_cancel_during_evaluate_stops_it_before_the_run_says_cancelled(cli
 
     async with running_workers(client, settings, {"evaluate_model": evaluate_model}):
         ds = await service.upload_dataset(user, "wide.csv", wide_csv())
-        run_id = await service.start_training(user, TrainRequest(user.name, ds["dataset_id"], "label",
+        run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "label",
                                                                  "knn_classifier"))
 
         async def evaluating():

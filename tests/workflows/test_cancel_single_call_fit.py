@@ -43,7 +43,7 @@ async def test_cancel_during_a_long_svc_fit_lands_within_5s_and_kills_the_fit_pr
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, "noise.csv", noise_csv(20_000))
         run_id = await service.start_training(user, TrainRequest(
-            user.name, ds["dataset_id"], "label", "svm_classifier", {"C": 1000.0}))
+            user.name, ds.dataset_id, "label", "svm_classifier", {"C": 1000.0}))
 
         async def fitting_in_a_child():
             view = await service.get_run(user, run_id)

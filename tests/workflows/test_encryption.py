@@ -74,22 +74,22 @@ async def test_history_holds_no_plaintext_data(client, settings, service, tmp_pa
     user = User(f"enc_{uuid.uuid4().hex[:6]}")
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, FILE, _csv())
-        assert ds["name"] == FILE   # the keyed client reads the encrypted result
+        assert ds.name == FILE   # the keyed client reads the encrypted result
         run_id = await service.start_training(user, TrainRequest(
-            user.name, ds["dataset_id"], "zebra_bought_flag", "logistic_regression", {"C": C_VALUE}))
+            user.name, ds.dataset_id, "zebra_bought_flag", "logistic_regression", {"C": C_VALUE}))
         view = await finished_run(service, user, run_id)
         assert view.status == "completed", view.error
         assert view.facts and view.metrics
         # a failed run: its message names the column, and travels as an encrypted failure attribute
         failed_id = await service.start_training(user, TrainRequest(
-            user.name, ds["dataset_id"], "zebra_bought_flag", "linear_regression"))
+            user.name, ds.dataset_id, "zebra_bought_flag", "linear_regression"))
         failed = await finished_run(service, user, failed_id)
         assert failed.status == "failed" and "zebra_bought_flag" in failed.error
         model = service.list_models(user)[0]
         rows = "zebra_income_col,city,zebra_comment_col\n12345.678,quokkatown,narwhal-note\n40.5,wombatcity,\n"
         result = await service.predict(user, model.id, PREDICT_FILE, rows.encode())
-    assert result["rows"] == 2 and any("quokkatown" in n for n in result["notes"])
-    assert result["preview"][0]["zebra_comment_col"] == "narwhal-note"
+    assert result.rows == 2 and any("quokkatown" in n for n in result.notes)
+    assert result.preview[0]["zebra_comment_col"] == "narwhal-note"
 
     workflow_ids = [run_id, failed_id]
     async for wf in client.list_workflows(f"Owner = '{user.name}'"):
@@ -123,7 +123,7 @@ async def test_a_client_without_the_key_gets_nothing_executed(client, settings, 
         await asyncio.sleep(6)   # long enough for a worker that accepted it to schedule an activity
         # meanwhile the keyed service is served by the same workers on the same queues
         ds = await service.upload_dataset(user, FILE, _csv())
-        assert ds["rows"] == 120
+        assert ds.rows == 120
         histories = [await h.fetch_history() for h in handles]
     try:
         for history in histories:
@@ -167,7 +167,7 @@ async def test_a_ciphertext_copied_into_another_users_workflow_is_refused(client
     keyless = await Client.connect(client.service_client.config.target_host, namespace=client.namespace)
     async with running_workers(client, settings):
         ds = await service.upload_dataset(alice, FILE, _csv())
-        run_id = await service.start_training(alice, TrainRequest(alice.name, ds["dataset_id"], "zebra_bought_flag",
+        run_id = await service.start_training(alice, TrainRequest(alice.name, ds.dataset_id, "zebra_bought_flag",
                                                                   "logistic_regression"))
         assert (await finished_run(service, alice, run_id)).status == "completed"
         started = (await keyless.get_workflow_handle(run_id).fetch_history()).events[0]

@@ -34,7 +34,7 @@ async def test_standalone_worker_writes_private_files(client, settings, service)
     stored = settings.home / "users" / user.name
     files = [p for p in stored.rglob("*") if p.is_file()]
     folders = [stored, *(p for p in stored.rglob("*") if p.is_dir())]
-    assert any(ds["dataset_id"] in str(p) for p in files)
+    assert any(ds.dataset_id in str(p) for p in files)
     loose = {str(p.relative_to(settings.home)): oct(stat.S_IMODE(p.stat().st_mode))
              for p in files + folders if p.stat().st_mode & 0o077}
     assert loose == {}, f"group/world can read: {loose}"

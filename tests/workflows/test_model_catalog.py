@@ -31,7 +31,7 @@ async def test_every_model_family_trains_and_registers(client, settings, service
         for key, spec in MODELS.items():
             dataset, target = (cls, "bought") if spec.task == "classification" else (reg, "y")
             runs[key] = await service.start_training(user, TrainRequest(
-                user.name, dataset["dataset_id"], target, key, fast_params(key), seed=7))
+                user.name, dataset.dataset_id, target, key, fast_params(key), seed=7))
 
         async def all_done():
             views = await asyncio.gather(*(service.get_run(user, r) for r in runs.values()))
@@ -61,7 +61,7 @@ async def test_cross_validation_reports_mean_and_std(client, settings, service, 
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, "cls.csv", classification_csv(rows=200))
         run_id = await service.start_training(user, TrainRequest(
-            user.name, ds["dataset_id"], "bought", "logistic_regression", cv_folds=folds))
+            user.name, ds.dataset_id, "bought", "logistic_regression", cv_folds=folds))
         view = await finished_run(service, user, run_id)
     assert view.status == "completed", view.error
     cv = view.facts["cv"]

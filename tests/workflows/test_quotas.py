@@ -13,9 +13,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.accounts import User
 from core.datasets import ingest_csv
-from orchestration.activities import TrainingActivities
-from orchestration.contracts import BatchItem, BatchRequest, StepResult, TrainInput, TrainRequest
+from orchestration.contracts import BatchItem, BatchRequest, StageResult, TrainInput, TrainRequest
 from orchestration.service import Forbidden, QuotaExceeded, UserError
+from orchestration.training_activities import TrainingActivities
 from tests.helpers import classification_csv, eventually, running_workers
 
 
@@ -182,13 +182,13 @@ async def test_uploads_beyond_stored_bytes_and_data_task_floods_are_refused(clie
         assert err.limit == "max_stored_mb" and (err.used, err.asked, err.allowed) == (stored, len(big), 2**20)
         assert "already store" in str(err) and "of your 1 MB" in str(err) and "delete datasets or models" in str(err)
         assert not any(service.storage.upload_dir(alice.name).glob("*")), "nothing was staged"
-        assert [d.dataset_id for d in service.list_datasets(alice)] == [first["dataset_id"]]
+        assert [d.dataset_id for d in service.list_datasets(alice)] == [first.dataset_id]
 
         # data tasks: 3 a minute here (the upload above was one); the next says when to try again
         for _ in range(2):
-            await service.check_data(alice, first["dataset_id"], "bought", "gaussian_nb", {})
+            await service.check_data(alice, first.dataset_id, "bought", "gaussian_nb", {})
         with pytest.raises(QuotaExceeded) as info:
-            await service.check_data(alice, first["dataset_id"], "bought", "gaussian_nb", {})
+            await service.check_data(alice, first.dataset_id, "bought", "gaussian_nb", {})
         assert info.value.limit == "tasks_per_minute" and 1 <= info.value.retry_after_s <= 60
         assert f"Try again in {info.value.retry_after_s} s" in str(info.value)
         assert (await service.usage(alice)).tasks_last_minute == 3
@@ -233,7 +233,7 @@ async def test_one_users_flood_does_not_delay_another_users_first_run(client, se
     real = TrainingActivities
 
     @activity.defn(name="fit_model")
-    def slow_fit(inp: TrainInput) -> StepResult:
+    def slow_fit(inp: TrainInput) -> StageResult:
         time.sleep(FIT_SECONDS)   # not CPU: the two slots overlap even on a loaded machine
         return real(service.storage).fit_model(inp)
 
@@ -241,8 +241,8 @@ async def test_one_users_flood_does_not_delay_another_users_first_run(client, se
     # per process); the fits sleep, so the two slots truly overlap
     monkeypatch.setattr("workers.worker.TRAIN_SLOTS", 2)
     async with running_workers(client, settings, {"fit_model": slow_fit}):
-        ds_a = (await service.upload_dataset(alice, "a.csv", classification_csv()))["dataset_id"]
-        ds_b = (await service.upload_dataset(bob, "b.csv", classification_csv()))["dataset_id"]
+        ds_a = (await service.upload_dataset(alice, "a.csv", classification_csv())).dataset_id
+        ds_b = (await service.upload_dataset(bob, "b.csv", classification_csv())).dataset_id
 
         async def duration(run_id: str) -> float:
             async def closed():

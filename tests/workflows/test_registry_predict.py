@@ -26,8 +26,8 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
     alice, bob = User(f"reg_a_{tag}"), User(f"reg_b_{tag}")
     async with running_workers(client, settings):
         ds = await service.upload_dataset(alice, "shop.csv", classification_csv(rows=150))
-        first = await _train(service, alice, ds["dataset_id"])
-        second = await _train(service, alice, ds["dataset_id"])
+        first = await _train(service, alice, ds.dataset_id)
+        second = await _train(service, alice, ds.dataset_id)
         models = service.list_models(alice)
         assert [m.version for m in models] == [2, 1]
         model = models[0]
@@ -47,13 +47,13 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
         # predict in a worker: extra column ignored, unseen category reported, probabilities returned
         new = "age,income,city,comment\n30,70.5,paris,hi\n61,20.0,berlin,yo\n45,,nice,\n"
         result = await service.predict(alice, model.id, "new.csv", new.encode())
-        assert result["rows"] == 3
+        assert result.rows == 3
         # the preview is read from the predictions file (the rows never travel through Temporal)
-        assert [row["income"] for row in result["preview"]] == [70.5, 20.0, None]
-        assert {"prediction", "probability_yes", "comment"} <= set(result["preview"][0])
-        assert any("comment" in n for n in result["notes"])
-        assert any("berlin" in n for n in result["notes"])
-        out = pd.read_csv(io.BytesIO(service.prediction_file(alice, result["file"])))
+        assert [row["income"] for row in result.preview] == [70.5, 20.0, None]
+        assert {"prediction", "probability_yes", "comment"} <= set(result.preview[0])
+        assert any("comment" in n for n in result.notes)
+        assert any("berlin" in n for n in result.notes)
+        out = pd.read_csv(io.BytesIO(service.prediction_file(alice, result.file)))
         assert set(out["prediction"]) <= {"yes", "no"}
         assert {"probability_yes", "probability_no"} <= set(out.columns)
 
@@ -68,7 +68,7 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
         with pytest.raises(NotFound):
             await service.predict(bob, model.id, "new.csv", new.encode())
         with pytest.raises(NotFound):
-            service.prediction_file(bob, result["file"])
+            service.prediction_file(bob, result.file)
         with pytest.raises(NotFound):
             service.prediction_file(alice, "../../auth/credentials.json")
 
@@ -96,7 +96,7 @@ async def test_predictions_are_bounded_by_the_storage_the_user_has_left(client, 
     train = pd.DataFrame({"x": (labels + rng.normal(0, 0.3, 600)).round(3), "c": [f"k{v}" for v in labels]})
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, "classes.csv", train.to_csv(index=False).encode())
-        run_id = await service.start_training(user, TrainRequest(user.name, ds["dataset_id"], "c", "gaussian_nb"))
+        run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "c", "gaussian_nb"))
         view = await finished_run(service, user, run_id)
         assert view.status == "completed", view.error
         new = pd.DataFrame({"x": rng.uniform(0, 60, 20_000).round(3)}).to_csv(index=False).encode()   # ~140 KB

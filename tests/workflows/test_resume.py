@@ -39,7 +39,7 @@ async def test_killed_worker_process_resumes_from_checkpoint(client, settings, s
         await wait_for_workers(client, settings, 1)
         ds = await service.upload_dataset(user, "big.csv", classification_csv(rows=30000))
         run_id = await service.start_training(user, TrainRequest(
-            user.name, ds["dataset_id"], "bought", "random_forest_classifier", PARAMS, seed=3))
+            user.name, ds.dataset_id, "bought", "random_forest_classifier", PARAMS, seed=3))
         checkpoint = service.storage.run_dir(user.name, run_id) / "checkpoint.json"
 
         async def checkpointed():
@@ -58,7 +58,7 @@ async def test_killed_worker_process_resumes_from_checkpoint(client, settings, s
 
     # the resumed model is the model an uninterrupted fit gives
     spec = get_model("random_forest_classifier")
-    prep = prepare(pd.read_parquet(dataset_path(service.storage, user.name, ds["dataset_id"])), "bought", spec)
+    prep = prepare(pd.read_parquet(dataset_path(service.storage, user.name, ds.dataset_id)), "bought", spec)
     train, test = split(prep, 0.2, 3, stratify=True)
     ref = await asyncio.to_thread(reference_fit, spec, PARAMS, 3, prep.X.iloc[train], prep.y.iloc[train])
     expected = metrics_for("classification", prep.y.iloc[test], ref.predict(prep.X.iloc[test]))

@@ -11,9 +11,9 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 
 from core.accounts import User
-from orchestration.activities import TrainingActivities
-from orchestration.contracts import StepResult, TrainInput, TrainRequest
+from orchestration.contracts import StageResult, TrainInput, TrainRequest
 from orchestration.service import NotFound, UserError
+from orchestration.training_activities import TrainingActivities
 from orchestration.workflows import TrainingWorkflow
 from tests.helpers import classification_csv, eventually, finished_run, regression_csv, running_workers
 
@@ -30,7 +30,7 @@ async def test_training_run_completes_with_metrics_and_saved_model(client, setti
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         run_id = await service.start_training(
-            ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "random_forest_classifier", {"n_estimators": 20}))
+            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 20}))
         view = await finished_run(service, ALICE, run_id)
         # the same progress the UI shows is what the CLI's `temporal workflow query --name progress` reads
         queried = await client.get_workflow_handle(run_id).query(TrainingWorkflow.progress)
@@ -49,7 +49,7 @@ async def test_regression_run_reports_regression_metrics(client, settings, servi
     ALICE, BOB = users
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "reg.csv", regression_csv())
-        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "y", "linear_regression"))
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "y", "linear_regression"))
         view = await finished_run(service, ALICE, run_id)
     assert view.status == "completed", view.error
     assert view.metrics["r2"] > 0.9 and view.metrics["rmse"] < 1.0
@@ -62,7 +62,7 @@ async def test_failing_activity_is_retried_with_backoff(client, settings, servic
     seen = threading.Event()
 
     @activity.defn(name="fit_model")
-    def flaky_fit(inp: TrainInput) -> StepResult:
+    def flaky_fit(inp: TrainInput) -> StageResult:
         calls.append(activity.info().attempt)
         if activity.info().attempt == 1:
             raise RuntimeError("worker lost its disk for a moment")
@@ -72,7 +72,7 @@ async def test_failing_activity_is_retried_with_backoff(client, settings, servic
     async with running_workers(client, settings, {"fit_model": flaky_fit}):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         run_id = await service.start_training(
-            ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "logistic_regression"))
+            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
 
         async def retrying():
             view = await service.get_run(ALICE, run_id)
@@ -93,7 +93,7 @@ async def test_bad_data_fails_fast_with_a_plain_message(client, settings, servic
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         # a regression model on a yes/no target: refused by the worker, not retried
         run_id = await service.start_training(
-            ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "linear_regression"))
+            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "linear_regression"))
         view = await finished_run(service, ALICE, run_id)
     assert view.status == "failed"
     assert "predicts numbers" in view.error
@@ -104,7 +104,7 @@ async def test_request_validation_names_the_field(client, settings, service, use
     ALICE, BOB = users
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-    did = ds["dataset_id"]
+    did = ds.dataset_id
     with pytest.raises(UserError, match="n_estimators"):
         await service.start_training(ALICE, TrainRequest(ALICE.name, did, "bought", "random_forest_classifier",
                                                          {"n_estimators": 100000}))
@@ -124,7 +124,7 @@ async def test_another_users_run_is_not_found(client, settings, service, users):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         # a request claiming to be bob's is still owned by the acting user
         run_id = await service.start_training(
-            ALICE, TrainRequest(BOB.name, ds["dataset_id"], "bought", "logistic_regression"))
+            ALICE, TrainRequest(BOB.name, ds.dataset_id, "bought", "logistic_regression"))
         await finished_run(service, ALICE, run_id)
     assert run_id.startswith(f"train-{ALICE.name}-")
     for bad_id in (run_id, run_id.replace(ALICE.name, BOB.name), f"train-{ALICE.name}-../../etc", "'; DROP", ""):
@@ -145,7 +145,7 @@ async def test_run_without_worker_says_waiting_for_a_worker(client, settings, se
     ALICE, BOB = users
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-    run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought", "logistic_regression"))
+    run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
     view = await service.get_run(ALICE, run_id)
     assert view.status == "running" and view.waiting_for_worker
     async with running_workers(client, settings):   # a worker arrives: the run proceeds
@@ -158,7 +158,7 @@ async def test_cancel_stops_the_fit_within_seconds(client, settings, service, us
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "big.csv", classification_csv(rows=20000))
         run_id = await service.start_training(ALICE, TrainRequest(
-            ALICE.name, ds["dataset_id"], "bought", "random_forest_classifier", {"n_estimators": 500}))
+            ALICE.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 500}))
 
         async def fitting():
             view = await service.get_run(ALICE, run_id)
@@ -191,13 +191,13 @@ async def test_cancel_during_a_short_stage_is_not_lost(client, settings, service
     real = TrainingActivities
 
     @activity.defn(name="evaluate_model")
-    def slow_evaluate(inp: TrainInput) -> StepResult:
+    def slow_evaluate(inp: TrainInput) -> StageResult:
         time.sleep(4)   # a stage without heartbeats: it never hears the cancel itself
         return real(service.storage).evaluate_model(inp)
 
     async with running_workers(client, settings, {"evaluate_model": slow_evaluate}):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds["dataset_id"], "bought",
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought",
                                                                   "logistic_regression"))
 
         async def evaluating():

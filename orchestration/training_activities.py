@@ -1,0 +1,255 @@
+"""The training stages as activities: load, split, cross-validate, fit, evaluate and register one model.
+
+Heavy libraries are imported inside the bodies so that the UI can import workflow definitions cheaply.
+Every activity is idempotent: files are written atomically under the run's own folder, and the
+registry registers a run once. Bad input is refused as a non-retryable error with a plain message.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from core.config import Settings, load_settings
+from core.storage import Storage, write_atomic
+from orchestration.activity_errors import child_died, refuse, too_long
+from orchestration.contracts import StageResult, TrainInput
+from orchestration.heartbeat import heartbeating
+
+WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"   # which worker process ran a fit
+# A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
+CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
+
+
+class TrainingActivities:
+    """One activity per training stage; a run's stages share its folder under the storage root."""
+
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
+        self.storage = storage
+        self.settings = settings or load_settings()
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _run_dir(self, inp: TrainInput) -> Path:
+        return self.storage.run_dir(inp.request.owner, inp.run_id)
+
+    def _prepared(self, inp: TrainInput):
+        import pandas as pd
+
+        from core.datasets import dataset_path
+        from ml.catalog import ParamError, get_model
+        from ml.training import DataError, prepare
+
+        req = inp.request
+        path = dataset_path(self.storage, req.owner, req.dataset_id)
+        if not path.is_file():
+            raise refuse("The dataset no longer exists; upload it again.")
+        try:
+            spec = get_model(req.model)
+            spec.validate(req.params)
+            return spec, prepare(pd.read_parquet(path), req.target, spec)
+        except (DataError, ParamError) as exc:
+            raise refuse(str(exc)) from None
+
+    def _split(self, inp: TrainInput) -> dict[str, Any]:
+        import numpy as np
+
+        with np.load(self._run_dir(inp) / "split.npz") as z:
+            return {k: z[k] for k in z.files}
+
+    # --- activities ----------------------------------------------------------------------------
+    @activity.defn
+    def load_and_validate(self, inp: TrainInput) -> StageResult:
+        from ml.guardrails import fit_estimate, over_budget
+
+        spec, prep = self._prepared(inp)
+        # the server side of the data check: a fit estimated beyond the budget never starts
+        folds = inp.request.cv_folds
+        refusal = over_budget(fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes,
+                              fits=folds + 1 if folds else 1)
+        if refusal:
+            raise refuse(refusal)
+        return StageResult(activity.info().attempt, {
+            "task": spec.task, "rows": len(prep.y) + prep.dropped_missing_target, "used_rows": len(prep.y),
+            "dropped_missing_target": prep.dropped_missing_target, "features": int(prep.X.shape[1]),
+            "classes": prep.classes, "notes": list(prep.notes),
+        })
+
+    @activity.defn
+    def preprocess_split(self, inp: TrainInput) -> StageResult:
+        import numpy as np
+
+        from ml.training import DataError, Prepared, folds, split
+
+        spec, prep = self._prepared(inp)
+        stratify = spec.task == "classification"
+        try:
+            train, test = split(prep, inp.request.test_size, inp.request.seed, stratify=stratify)
+        except DataError as exc:
+            raise refuse(str(exc)) from None
+        arrays = {"train": train, "test": test}
+        if inp.request.cv_folds:
+            on_train = Prepared(prep.X.iloc[train], prep.y.iloc[train], 0, prep.classes)
+            try:
+                fold_rows = folds(on_train, inp.request.cv_folds, inp.request.seed, stratify)
+            except DataError as exc:
+                raise refuse(str(exc)) from None
+            for k, (fit_rows, valid_rows) in enumerate(fold_rows):
+                arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"] = train[fit_rows], train[valid_rows]
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_atomic(self._run_dir(inp) / "split.npz", buf.getvalue())
+        return StageResult(activity.info().attempt, {"train_rows": int(len(train)), "test_rows": int(len(test))})
+
+    @activity.defn
+    def cross_validate(self, inp: TrainInput) -> StageResult:
+        """k-fold on the training rows; each finished fold is saved, so a retry resumes after it."""
+        from ml.child_fit import ChildDied, FitTooLong, fit_predict_in_child
+        from ml.evaluation import cv_summary, metrics_for
+        from ml.guardrails import fit_wall_seconds
+        from ml.training import make_pipeline
+
+        spec, prep = self._prepared(inp)
+        arrays = self._split(inp)
+        k_total = inp.request.cv_folds
+        progress_file = self._run_dir(inp) / "cv.json"
+        done: list[dict[str, float]] = json.loads(progress_file.read_text()) if progress_file.is_file() else []
+        resumed = len(done)
+        state = {"fold": len(done), "of": k_total, "step": len(done), "resumed_from": resumed}
+        wall = fit_wall_seconds(self.settings.max_fit_minutes)   # each fold, whatever the estimate said
+        with heartbeating(lambda: dict(state)):
+            for k in range(len(done), k_total):
+                fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
+                X, y = prep.X.iloc[fit_rows], prep.y.iloc[fit_rows]
+                Xv, yv = prep.X.iloc[valid_rows], prep.y.iloc[valid_rows]
+                # one call per fold, in a child process that a cancel (or a failure) kills at once
+                try:
+                    predicted = fit_predict_in_child(make_pipeline(spec, inp.request.params, inp.request.seed, X),
+                                                     X, y, Xv, time_limit=wall).value
+                except ChildDied as exc:
+                    raise child_died(exc) from None
+                except FitTooLong:
+                    raise too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") \
+                        from None
+                done.append(metrics_for(spec.task, yv, *predicted))
+                write_atomic(progress_file, json.dumps(done).encode())
+                state.update(fold=k + 1, step=k + 1)
+        return StageResult(activity.info().attempt, {"cv": cv_summary(done), "cv_resumed_from": resumed})
+
+    @activity.defn
+    def fit_model(self, inp: TrainInput) -> StageResult:
+        """Fit on the training rows with live progress; ensembles checkpoint each increment for resume."""
+        from ml.child_fit import ChildDied, FitTooLong, fit_in_child
+        from ml.guardrails import fit_wall_seconds
+        from ml.persist import load_model, save_model
+        from ml.training import Curve, downsample, fit, live_probe, make_pipeline
+
+        spec, prep = self._prepared(inp)
+        arrays = self._split(inp)
+        run_dir = self._run_dir(inp)
+        train, test = arrays["train"], arrays["test"]
+        X, y = prep.X.iloc[train], prep.y.iloc[train]
+        pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X)
+        resume = None
+        checkpoint = run_dir / "checkpoint.json"
+        if activity.info().attempt > 1 and checkpoint.is_file() and spec.increments:
+            saved = json.loads(checkpoint.read_text())
+            resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
+        started, cpu0 = time.monotonic(), time.thread_time()
+        wall = fit_wall_seconds(self.settings.max_fit_minutes)   # the hard wall, whatever the estimate said
+        state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
+        live: dict[str, Any] = {}      # what the child process reads from the estimator (an MLP's loss)
+        child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
+
+        def details() -> dict[str, Any]:
+            return {**state, **live, "elapsed": round(time.monotonic() - started, 2)}
+
+        def in_child(pipe, X, y):
+            """A single-call fit (no increments to stop between) runs in a child process that a cancel kills."""
+            try:
+                out = fit_in_child(pipe, X, y, on_live=live.update, time_limit=wall)
+            except ChildDied as exc:
+                raise child_died(exc) from None
+            except FitTooLong:
+                raise too_long(self.settings.max_fit_minutes) from None
+            child.update(cpu_seconds=out.cpu_seconds, peak_rss_mb=out.peak_rss_mb)
+            return out.value
+
+        last_checkpoint = [time.monotonic()]
+
+        def on_step(done: int, total: int, curve: Curve) -> None:
+            state.update(step=done, of=total, curve=curve.as_dict())
+            if wall and done < total and time.monotonic() - started > wall:
+                raise too_long(self.settings.max_fit_minutes)   # an incremental fit stops between increments
+            if spec.increments and done < total and time.monotonic() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
+                # the model file first, under its step's name; the JSON that points at it last, so a
+                # kill between the two leaves the previous, consistent checkpoint in force
+                name = f"checkpoint-{done}.skops"
+                save_model(pipeline, run_dir / name)
+                write_atomic(checkpoint, json.dumps({"done": done, "file": name, "curve": curve.as_dict()}).encode())
+                for old in run_dir.glob("checkpoint-*.skops"):
+                    if old.name != name:
+                        old.unlink(missing_ok=True)
+                last_checkpoint[0] = time.monotonic()
+
+        with heartbeating(details) as peak:
+            pipeline, curve = fit(pipeline, spec, X, y, valid=(prep.X.iloc[test], prep.y.iloc[test]),
+                                  on_step=on_step, resume=resume, single_fit=in_child)
+        save_model(pipeline, run_dir / "model.skops", remember=True)
+        losses = live_probe(pipeline).get("loss", [])
+        curve_data = curve.as_dict() if curve.steps else {
+            "metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}
+        curve_data = {k: downsample(v) if isinstance(v, list) else v for k, v in curve_data.items()}
+        costs = {"fit_seconds": round(time.monotonic() - started, 3),
+                 "cpu_seconds": round(time.thread_time() - cpu0 + child["cpu_seconds"], 3),
+                 "peak_rss_mb": round(max(peak["rss_mb"], child["peak_rss_mb"]), 1)}
+        write_atomic(run_dir / "fit.json", json.dumps(costs).encode())   # for the model card
+        return StageResult(activity.info().attempt, {**costs, "resumed_from_step": resume[1] if resume else 0,
+                                                     "curve": curve_data, "worker": WORKER_ID})
+
+    @activity.defn
+    def evaluate_model(self, inp: TrainInput) -> StageResult:
+        from ml.evaluation import evaluate, feature_importance
+        from ml.persist import load_model
+
+        spec, prep = self._prepared(inp)
+        test = self._split(inp)["test"]
+        pipeline = load_model(self._run_dir(inp) / "model.skops")
+        X, y = prep.X.iloc[test], prep.y.iloc[test]
+        # Permutation importance costs up to features x repeats predictions: heartbeat, so a cancel reaches
+        # this thread (between those predictions) and the training slot is free when the run says "cancelled".
+        state = {"step": 0, "of": 2, "part": "metrics"}
+        with heartbeating(lambda: dict(state)):
+            metrics, charts = evaluate(pipeline, spec.task, X, y)
+            state.update(step=1, part="feature importance")
+            charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
+        write_atomic(self._run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
+        return StageResult(activity.info().attempt, {"metrics": metrics})
+
+    @activity.defn
+    def save_model(self, inp: TrainInput) -> StageResult:
+        """Register a new version in the model registry with its model card (idempotent per run)."""
+        from core.datasets import load_info
+        from core.registry import Registry
+        from ml.model_card import model_card
+
+        spec, prep = self._prepared(inp)
+        run_dir, req = self._run_dir(inp), inp.request
+        info = load_info(self.storage, req.owner, req.dataset_id)
+        evaluation = json.loads((run_dir / "evaluation.json").read_text())
+        card = model_card(
+            spec, prep, run_id=inp.run_id, owner=req.owner, model=req.model, params=req.params, seed=req.seed,
+            test_size=req.test_size, cv_folds=req.cv_folds, target=req.target, dataset_id=req.dataset_id,
+            dataset_name=info.name if info else None, dataset_sha256=info.sha256 if info else None,
+            metrics=evaluation["metrics"], costs=json.loads((run_dir / "fit.json").read_text()))
+        record = Registry(self.storage).register(req.owner, req.model, inp.run_id, run_dir / "model.skops", card)
+        # the registry holds the model now; the run keeps only its small evaluation.json for the run page
+        for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
+            scratch.unlink(missing_ok=True)
+        return StageResult(activity.info().attempt,
+                           {"model_id": record.id, "model_name": record.name, "model_version": record.version})
