@@ -12,7 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from core.accounts import User
 from orchestration.activities import TrainingActivities
 from orchestration.contracts import BatchItem, BatchRequest, StepResult, TrainInput
-from orchestration.service import NotFound, UserError
+from orchestration.errors import NotFound, UserError
 from tests.helpers import (
     classification_csv,
     eventually,

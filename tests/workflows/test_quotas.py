@@ -15,7 +15,7 @@ from core.accounts import User
 from core.datasets import ingest_csv
 from orchestration.activities import TrainingActivities
 from orchestration.contracts import BatchItem, BatchRequest, StepResult, TrainInput, TrainRequest
-from orchestration.service import Forbidden, QuotaExceeded, UserError
+from orchestration.errors import Forbidden, QuotaExceeded, UserError
 from tests.helpers import classification_csv, eventually, running_workers
 
 

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 from core.accounts import User
 from orchestration.activities import TrainingActivities
 from orchestration.contracts import StepResult, TrainInput, TrainRequest
-from orchestration.service import NotFound, UserError
+from orchestration.errors import NotFound, UserError
 from orchestration.workflows import TrainingWorkflow
 from tests.helpers import classification_csv, eventually, finished_run, regression_csv, running_workers
 
