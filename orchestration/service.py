@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.accounts import User
@@ -18,7 +18,7 @@ from core.audit import AuditLog
 from core.config import Settings
 from core.datasets import DatasetInfo, list_datasets, load_info
 from core.names import PREDICTION_FILE_RE, InvalidName, new_run_id, parse_run_id
-from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Usage
+from core.quotas import Quotas
 from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
 from orchestration.auditing import audited
@@ -36,14 +36,14 @@ from orchestration.contracts import (
     io_queue,
     run_attributes,
 )
-from orchestration.errors import Forbidden, NotFound, QuotaExceeded, UserError
-from orchestration.run_reader import QUERY_TIMEOUT, batch_progress, pending_activities, run_progress
+from orchestration.errors import Forbidden, NotFound, UserError
+from orchestration.quota_calls import QuotaCalls, enforce_quota
+from orchestration.run_reader import batch_progress, pending_activities, run_progress
 from orchestration.validation import (
     MAX_PARALLEL,
     check_batch,
     check_split,
     retry_edits,
-    valid_username,
     validated_params,
 )
 from orchestration.views import BatchView, EngineInfo, RunSummary, RunView, build_run_view, elapsed_s, status_name
@@ -61,7 +61,9 @@ PREVIEW_ROWS = 20   # prediction rows shown on the Models page
 INGEST_TIMEOUT = timedelta(minutes=10)
 
 
-class TrainEasyService:
+class TrainEasyService(QuotaCalls):
+    """Datasets, runs, batches and models of the acting user; the quota calls come from QuotaCalls."""
+
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
         self.settings = settings
@@ -121,7 +123,7 @@ class TrainEasyService:
                             "Start the stack with `make run` (or a worker with `python -m workers`).")
         run_id = new_run_id(kind, user.name)
         stored = self.quotas.stored_bytes(user.name) if nbytes else None
-        _enforce(self.quotas.reserve_task, user.name, run_id, kind, nbytes, stored)
+        enforce_quota(self.quotas.reserve_task, user.name, run_id, kind, nbytes, stored)
         try:
             handle = await self.client.start_workflow(
                 run, make_arg(), id=run_id, task_queue=io_queue(self.settings.task_queue),
@@ -380,83 +382,6 @@ class TrainEasyService:
         frame = pd.read_csv(self._prediction_path(user, name), nrows=rows)
         return json.loads(frame.to_json(orient="records"))
 
-    # --- quotas ---------------------------------------------------------------------------------
-    async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
-        await self._refresh_in_flight(user.name)
-        return _enforce(self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots,
-                        self.quotas.stored_bytes(user.name))
-
-    def _unreserve(self, run_id: str, err: BaseException) -> None:
-        """The start failed: drop the reservation. If we cannot tell whether the server started it (timeout,
-        cancelled call), keep it: the next refresh closes it once the grace period shows it does not exist."""
-        ambiguous = isinstance(err, asyncio.CancelledError | TimeoutError) or (
-            isinstance(err, RPCError) and err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED))
-        if not ambiguous:
-            self.quotas.release(run_id)
-
-    async def _refresh_in_flight(self, owner: str) -> None:
-        """Close the ledger entries of the owner's runs that Temporal says have closed (a few describes:
-        there are never more open entries than the owner's in-flight limit)."""
-        entries = self.quotas.open_runs(owner)
-        if not entries:
-            return
-        now = self.quotas.clock()
-
-        async def closed(entry) -> bool:
-            try:
-                desc = await self.client.get_workflow_handle(entry.run_id).describe(rpc_timeout=QUERY_TIMEOUT)
-            except RPCError as err:
-                # not found: the start failed in a process that died, or has not happened yet (another process
-                # between its commit and its start): closed only once older than the grace period
-                return err.status == RPCStatusCode.NOT_FOUND and now - entry.started_at > START_GRACE_S
-            return desc.status != WorkflowExecutionStatus.RUNNING
-        done = await asyncio.gather(*(closed(e) for e in entries))
-        self.quotas.mark_closed(e.run_id for e, d in zip(entries, done) if d)
-
-    async def usage(self, user: User) -> Usage:
-        """The user's runs in flight, launches in the last minute and stored bytes, each with its limit."""
-        await self._refresh_in_flight(user.name)
-        return self.quotas.usage(user.name)
-
-    def limits(self, user: User) -> Limits:
-        return self.quotas.limits_for(user.name)
-
-    # admin only
-    def _require_admin(self, admin: User, action: str | None = None, obj: str = "") -> None:
-        if not admin.is_admin:
-            if action:
-                self.audit.record(admin.name, action, obj, "refused", admin.address, "not an administrator")
-            raise Forbidden("Only an administrator can see or change other users' quotas.")
-
-    async def quota_overview(self, admin: User, usernames: list[str]) -> list[Usage]:
-        """Every named user's usage and limits (overridden limits are in `usage.limits.overridden`)."""
-        self._require_admin(admin)
-        names = [valid_username(n) for n in usernames]
-        return list(await asyncio.gather(*(self.usage(User(n)) for n in names)))
-
-    def default_limits(self, admin: User) -> Limits:
-        self._require_admin(admin)
-        return self.quotas.defaults()
-
-    def set_quota_override(self, admin: User, username: str, **limits: int | None) -> Limits:
-        """Override some of a user's limits (None puts one back to the default); returns the new limits."""
-        self._require_admin(admin, "admin.quota_set", username)
-        detail = ", ".join(f"{k}={'default' if v is None else v}" for k, v in sorted(limits.items()))
-        try:
-            result = self.quotas.set_override(valid_username(username), set_by=admin.name, **limits)
-        except (ValueError, UserError) as exc:
-            self.audit.record(admin.name, "admin.quota_set", username, "refused", admin.address, str(exc))
-            raise UserError(str(exc)) from None
-        self.audit.record(admin.name, "admin.quota_set", username, "ok", admin.address, detail)
-        return result
-
-    def clear_quota_override(self, admin: User, username: str) -> Limits:
-        """Back to the defaults for every limit of that user."""
-        self._require_admin(admin, "admin.quota_clear", username)
-        self.quotas.clear_override(valid_username(username))
-        self.audit.record(admin.name, "admin.quota_clear", username, "ok", admin.address)
-        return self.quotas.limits_for(username)
-
     def engine_info(self, admin: User) -> EngineInfo:
         if not admin.is_admin:
             raise Forbidden("Only an administrator can see the engine's settings.")
@@ -471,11 +396,3 @@ class TrainEasyService:
             return {"temporal": True, "workers": workers}
         except (TimeoutError, RPCError) as err:
             return {"temporal": False, "workers": 0, "error": str(err)}
-
-
-def _enforce(reserve, *args):
-    """Call a Quotas.reserve_* function, turning a refusal into the UserError the pages and API show."""
-    try:
-        return reserve(*args)
-    except OverQuota as over:
-        raise QuotaExceeded(over.refusal) from None
