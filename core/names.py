@@ -27,8 +27,14 @@ def check_dataset_id(dataset_id: str) -> str:
     return dataset_id
 
 
+def format_run_id(kind: str, owner: str, hex_id: str) -> str:
+    """The one shape of a workflow id, `<kind>-<owner>-<32 hex>` (RUN_ID_RE). Pure, so workflow code can
+    use it with `workflow.uuid4().hex`."""
+    return f"{kind}-{owner}-{hex_id}"
+
+
 def new_run_id(kind: str, owner: str) -> str:
-    return f"{kind}-{check_username(owner)}-{uuid.uuid4().hex}"
+    return format_run_id(kind, check_username(owner), uuid.uuid4().hex)
 
 
 def parse_run_id(run_id: str) -> tuple[str, str]:

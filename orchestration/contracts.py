@@ -7,13 +7,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 OWNER = SearchAttributeKey.for_keyword("Owner")
 RUN_KIND = SearchAttributeKey.for_keyword("RunKind")
 MODEL = SearchAttributeKey.for_keyword("Model")
 DATASET = SearchAttributeKey.for_keyword("DatasetId")
 SEARCH_ATTRIBUTES = (OWNER, RUN_KIND, MODEL, DATASET)
+
+
+def run_attributes(owner: str, kind: str, dataset_id: str | None = None,
+                   model: str | None = None) -> TypedSearchAttributes:
+    """Search attributes of a workflow we start (the service's and a batch's children alike): the owner
+    always, so ownership can be checked, and the kind, dataset and model the run list filters on."""
+    pairs = [SearchAttributePair(OWNER, owner), SearchAttributePair(RUN_KIND, kind)]
+    if dataset_id:
+        pairs.append(SearchAttributePair(DATASET, dataset_id))
+    if model:
+        pairs.append(SearchAttributePair(MODEL, model))
+    return TypedSearchAttributes(pairs)
 
 STAGES = ("load", "preprocess", "cv", "fit", "evaluate", "save")
 STAGE_LABELS = {

@@ -7,38 +7,26 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.api.failure.v1 import Failure
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.converter import DataConverter, value_to_type
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.accounts import User
 from core.audit import AuditLog
 from core.config import Settings
 from core.datasets import DatasetInfo, list_datasets, load_info
-from core.names import PREDICTION_FILE_RE, InvalidName, check_username, new_run_id, parse_run_id
-from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Refusal, Usage
+from core.names import PREDICTION_FILE_RE, InvalidName, new_run_id, parse_run_id
+from core.quotas import Quotas
 from core.registry import ModelRecord, Registry
 from core.storage import Storage, write_atomic
-from ml.catalog import ParamError, get_model
 from orchestration.auditing import audited
-from orchestration.codec import PayloadDecodeError
 from orchestration.contracts import (
     DATASET,
     MODEL,
     OWNER,
-    RUN_KIND,
-    STAGE_WEIGHTS,
-    STAGES,
     BatchInput,
-    BatchProgress,
     BatchRequest,
     CheckReport,
     CheckRequest,
@@ -46,12 +34,22 @@ from orchestration.contracts import (
     IngestResult,
     PredictRequest,
     PredictResult,
-    RunProgress,
-    StageProgress,
     TrainInput,
     TrainRequest,
     io_queue,
+    run_attributes,
 )
+from orchestration.errors import Forbidden, NotFound, UserError
+from orchestration.quota_calls import QuotaCalls, enforce_quota
+from orchestration.run_reader import batch_progress, pending_activities, run_progress
+from orchestration.validation import (
+    MAX_PARALLEL,
+    check_batch,
+    check_split,
+    retry_edits,
+    validated_params,
+)
+from orchestration.views import BatchView, EngineInfo, RunSummary, RunView, build_run_view, elapsed_s, status_name
 from orchestration.workflows import (
     BatchTrainingWorkflow,
     CheckDataWorkflow,
@@ -61,156 +59,14 @@ from orchestration.workflows import (
     failure_message,
 )
 
-MAX_BATCH_ITEMS = 50
-MAX_PARALLEL = 16
-
 PREVIEW_ROWS = 20   # prediction rows shown on the Models page
 
-QUERY_TIMEOUT = timedelta(seconds=3)
 INGEST_TIMEOUT = timedelta(minutes=10)
 
 
-class UserError(Exception):
-    """Something the user asked for cannot be done; the message says why and is safe to show."""
+class TrainEasyService(QuotaCalls):
+    """Datasets, runs, batches and models of the acting user; the quota calls come from QuotaCalls."""
 
-
-class NotFound(UserError):
-    pass
-
-
-class Forbidden(UserError):
-    """The acting user may not do this (an admin-only call by a non-admin)."""
-
-
-class QuotaExceeded(UserError):
-    """A per-user quota refused the request and nothing was started. The message says which limit, the
-    figures and when it frees up; the same figures are attributes (see core.quotas.Refusal)."""
-
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.message)
-        self.refusal = refusal
-        self.limit = refusal.limit
-        self.used, self.asked, self.allowed = refusal.used, refusal.asked, refusal.allowed
-        self.retry_after_s = refusal.retry_after_s
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    status: str
-    model: str
-    dataset_id: str
-    started_at: datetime | None
-    duration_s: float | None
-
-
-@dataclass
-class RunView:
-    """Everything the run page shows, merged from the workflow's progress query, describe() and the result."""
-    run_id: str
-    status: str                       # running | completed | failed | cancelled | terminated | timed_out
-    model: str
-    dataset_id: str
-    target: str
-    started_at: datetime | None
-    duration_s: float | None
-    stage: str
-    percent: float
-    stages: list[StageProgress] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    waiting_for_worker: bool = False
-    live: dict[str, Any] = field(default_factory=dict)   # heartbeat details of the running activity
-    attempt: int = 1
-    last_failure: str | None = None
-    eta_s: float | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
-    @property
-    def curve(self) -> dict[str, Any]:
-        """The learning curve: live from the heartbeat while fitting, else the one the fit returned."""
-        return self.live.get("curve") or self.facts.get("curve") or {}
-
-
-@dataclass
-class BatchView:
-    batch_id: str
-    status: str
-    started_at: datetime | None
-    duration_s: float | None
-    progress: BatchProgress | None          # None: no worker has answered yet
-    child_percent: dict[str, float] = field(default_factory=dict)   # run id -> percent, running children
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
-    def leaderboard(self) -> list[dict[str, Any]]:
-        """Finished children, best first by the primary metric."""
-        if self.progress is None:
-            return []
-        metric = self.progress.primary_metric
-        done = [c for c in self.progress.children if c.status == "completed" and metric in c.metrics]
-        done.sort(key=lambda c: c.metrics[metric], reverse=True)
-        return [{"rank": i + 1, "model": c.model, "params": c.params, **c.metrics, "seconds": c.seconds,
-                 "worker": c.worker, "run_id": c.run_id, "best": c.run_id == self.progress.best_run_id}
-                for i, c in enumerate(done)]
-
-
-def _status(s: WorkflowExecutionStatus | None) -> str:
-    names = {WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.CONTINUED_AS_NEW: "running"}
-    return names.get(s, s.name.lower()) if s else "unknown"
-
-
-def _percent(stages: list[StageProgress], live: dict[str, Any]) -> float:
-    counted = [s for s in stages if s.status != "skipped"]
-    done = sum(STAGE_WEIGHTS[s.name] for s in counted if s.status == "done")
-    running = next((s for s in counted if s.status == "running"), None)
-    if running is not None and live.get("of"):
-        done += STAGE_WEIGHTS[running.name] * min(1.0, live.get("step", 0) / live["of"])
-    return round(100.0 * done / sum(STAGE_WEIGHTS[s.name] for s in counted), 1)
-
-
-def _attributes(user: User, kind: str, dataset_id: str | None = None, model: str | None = None):
-    """Search attributes of a workflow the service starts: the owner always, so ownership can be checked."""
-    pairs = [SearchAttributePair(OWNER, user.name), SearchAttributePair(RUN_KIND, kind)]
-    if dataset_id:
-        pairs.append(SearchAttributePair(DATASET, dataset_id))
-    if model:
-        pairs.append(SearchAttributePair(MODEL, model))
-    return TypedSearchAttributes(pairs)
-
-
-def _validated_params(model: str, params: dict):
-    """(model spec, cleaned parameters), or a UserError naming the field."""
-    try:
-        spec = get_model(model)
-        return spec, spec.validate(params)
-    except ParamError as exc:
-        raise UserError(str(exc)) from None
-
-
-def _check_split(test_size: float, seed: int, cv_folds: int) -> None:
-    if not 0.05 <= test_size <= 0.5:
-        raise UserError("The test split must be between 5% and 50% of the rows.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        raise UserError("The seed must be a whole number between 0 and 2147483647.")
-    if cv_folds not in (0, *range(2, 11)):
-        raise UserError("Cross-validation takes 2 to 10 folds (0 turns it off).")
-
-
-def _eta(percent: float, elapsed: float | None) -> float | None:
-    """Remaining seconds at the pace so far; None until there is enough progress to say."""
-    if elapsed is None or not 5.0 <= percent < 100.0:
-        return None
-    return round(elapsed * (100.0 - percent) / percent, 1)
-
-
-class TrainEasyService:
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
         self.settings = settings
@@ -256,7 +112,7 @@ class TrainEasyService:
                          cv_folds: int = 0) -> CheckReport:
         """The data check of a dataset, target and model, computed by a worker."""
         self.get_dataset(user, dataset_id)
-        _validated_params(model, params)
+        validated_params(model, params)
         return await self._data_task(user, "check", CheckDataWorkflow.run,
                                      lambda: CheckRequest(user.name, dataset_id, target, model, params, cv_folds))
 
@@ -270,11 +126,11 @@ class TrainEasyService:
                             "Start the stack with `make run` (or a worker with `python -m workers`).")
         run_id = new_run_id(kind, user.name)
         stored = self.quotas.stored_bytes(user.name) if nbytes else None
-        _enforce(self.quotas.reserve_task, user.name, run_id, kind, nbytes, stored)
+        enforce_quota(self.quotas.reserve_task, user.name, run_id, kind, nbytes, stored)
         try:
             handle = await self.client.start_workflow(
                 run, make_arg(), id=run_id, task_queue=io_queue(self.settings.task_queue),
-                execution_timeout=INGEST_TIMEOUT, search_attributes=_attributes(user, kind))
+                execution_timeout=INGEST_TIMEOUT, search_attributes=run_attributes(user.name, kind))
         except BaseException as err:
             self._unreserve(run_id, err)
             raise
@@ -290,14 +146,14 @@ class TrainEasyService:
     async def start_training(self, user: User, request: TrainRequest) -> str:
         request.owner = user.name  # the acting user owns the run, whatever the request said
         self._check_target(user, request.dataset_id, request.target)
-        _, request.params = _validated_params(request.model, request.params)
-        _check_split(request.test_size, request.seed, request.cv_folds)
+        _, request.params = validated_params(request.model, request.params)
+        check_split(request.test_size, request.seed, request.cv_folds)
         run_id = new_run_id("train", user.name)
         await self._reserve_run(user, run_id, "train", 1)
         try:
             await self.client.start_workflow(
                 TrainingWorkflow.run, TrainInput(run_id, request), id=run_id, task_queue=self.settings.task_queue,
-                search_attributes=_attributes(user, "train", request.dataset_id, request.model))
+                search_attributes=run_attributes(user.name, "train", request.dataset_id, request.model))
         except BaseException as err:
             self._unreserve(run_id, err)
             raise
@@ -313,18 +169,7 @@ class TrainEasyService:
     async def start_batch(self, user: User, request: BatchRequest) -> str:
         request.owner = user.name
         self._check_target(user, request.dataset_id, request.target)
-        if not 1 <= len(request.items) <= MAX_BATCH_ITEMS:
-            raise UserError(f"A batch holds 1 to {MAX_BATCH_ITEMS} configurations; this one has {len(request.items)}.")
-        tasks = set()
-        for item in request.items:
-            spec, item.params = _validated_params(item.model, item.params)
-            tasks.add(spec.task)
-        if len(tasks) > 1:
-            raise UserError("A batch trains models for one task: all classification or all regression.")
-        request.task = tasks.pop()
-        if not 1 <= request.max_parallel <= MAX_PARALLEL:
-            raise UserError(f"Parallel runs must be between 1 and {MAX_PARALLEL}.")
-        _check_split(request.test_size, request.seed, request.cv_folds)
+        check_batch(request)
         batch_id = new_run_id("batch", user.name)
         # A batch runs at most max_parallel children at once, so it holds that many of the owner's slots.
         # With fewer free, it starts anyway, clamped to the free slots (it only takes longer); with none,
@@ -336,7 +181,7 @@ class TrainEasyService:
         try:
             await self.client.start_workflow(
                 BatchTrainingWorkflow.run, BatchInput(batch_id, request), id=batch_id,
-                task_queue=self.settings.task_queue, search_attributes=_attributes(user, "batch", request.dataset_id))
+                task_queue=self.settings.task_queue, search_attributes=run_attributes(user.name, "batch", request.dataset_id))
         except BaseException as err:
             self._unreserve(batch_id, err)
             raise
@@ -359,16 +204,8 @@ class TrainEasyService:
 
     async def get_batch(self, user: User, batch_id: str) -> BatchView:
         handle, desc = await self._owned_batch(user, batch_id)
-        status = _status(desc.status)
-        progress: BatchProgress | None = None
-        if status == "completed":
-            progress = await handle.result()
-        else:
-            try:
-                progress = await handle.query(BatchTrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT,
-                                              result_type=BatchProgress)
-            except RPCError:
-                progress = None
+        status = status_name(desc.status)
+        progress = await batch_progress(handle, status)
         if progress is not None and progress.batch_id != batch_id:
             raise NotFound("No such batch.")   # a result copied from another workflow: never shown
         percents: dict[str, float] = {}
@@ -376,14 +213,13 @@ class TrainEasyService:
             running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
             views = await asyncio.gather(*(self.get_run(user, r) for r in running), return_exceptions=True)
             percents = {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
-        end = desc.close_time or datetime.now(UTC)
         return BatchView(batch_id, status, desc.start_time,
-                         (end - desc.start_time).total_seconds() if desc.start_time else None, progress, percents)
+                         elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)), progress, percents)
 
     @audited("stop", refused=(UserError,))
     async def stop_batch(self, user: User, batch_id: str) -> None:
         handle, desc = await self._owned_batch(user, batch_id)
-        if _status(desc.status) != "running":
+        if status_name(desc.status) != "running":
             raise UserError("This batch has already finished.")
         await handle.signal(BatchTrainingWorkflow.stop)
 
@@ -393,18 +229,7 @@ class TrainEasyService:
         view = await self.get_batch(user, batch_id)
         if view.progress is None or view.progress.phase != "awaiting":
             raise UserError("Nothing to retry: the batch has no failed runs waiting.")
-        clean: dict[str, dict] = {}
-        for index, params in (edits or {}).items():
-            child = next((c for c in view.progress.children if c.index == int(index)), None)
-            if child is None or child.status != "failed":
-                raise UserError(f"Configuration {index} did not fail.")
-            if not isinstance(params, dict):
-                raise UserError(f"The parameters of configuration {index} must be a mapping of names to values.")
-            try:
-                clean[str(index)] = get_model(child.model).validate(params)
-            except ParamError as exc:
-                raise UserError(str(exc)) from None
-        await handle.signal(BatchTrainingWorkflow.retry_failed, clean)
+        await handle.signal(BatchTrainingWorkflow.retry_failed, retry_edits(view.progress.children, edits))
 
     @audited("finish", refused=(UserError,))
     async def finish_batch(self, user: User, batch_id: str) -> None:
@@ -414,7 +239,7 @@ class TrainEasyService:
     @audited("cancel", refused=(UserError,))
     async def cancel_batch(self, user: User, batch_id: str) -> None:
         handle, desc = await self._owned_batch(user, batch_id)
-        if _status(desc.status) != "running":
+        if status_name(desc.status) != "running":
             raise UserError("This batch has already finished.")
         await handle.cancel()
 
@@ -426,11 +251,10 @@ class TrainEasyService:
         runs = []
         async for wf in self.client.list_workflows(query, limit=limit):
             attrs = wf.typed_search_attributes
-            end = wf.close_time or datetime.now(UTC)
             runs.append(RunSummary(
-                run_id=wf.id, status=_status(wf.status), model=attrs.get(MODEL) or "",
+                run_id=wf.id, status=status_name(wf.status), model=attrs.get(MODEL) or "",
                 dataset_id=attrs.get(DATASET) or "", started_at=wf.start_time,
-                duration_s=(end - wf.start_time).total_seconds() if wf.start_time else None,
+                duration_s=elapsed_s(wf.start_time, wf.close_time, datetime.now(UTC)),
             ))
         return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
@@ -458,51 +282,17 @@ class TrainEasyService:
         return handle, desc
 
     async def get_run(self, user: User, run_id: str) -> RunView:
+        """The run as its page shows it: see orchestration.views.build_run_view for how the sources merge."""
         handle, desc = await self._owned_handle(user, run_id)
+        status = status_name(desc.status)
+        progress, query_failed = await run_progress(handle, status)
+        # another run's progress is refused by build_run_view before anything of this one is read
+        same_run = progress is None or progress.run_id == run_id
+        pending = await pending_activities(self.client.data_converter, desc) if same_run else []
         attrs = desc.typed_search_attributes
-        status = _status(desc.status)
-        progress: RunProgress | None = None
-        waiting = False
-        live: dict[str, Any] = {}
-        attempt, last_failure = 1, None
-        if status == "completed":
-            progress = await handle.result()
-        elif status == "failed":
-            progress = await _failed_progress(handle)
-        if progress is None:
-            try:
-                progress = await handle.query(TrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT,
-                                              result_type=RunProgress)
-            except RPCError:
-                waiting = status == "running"   # queries need a live worker; say so instead of hanging
-        if progress is not None and progress.run_id != run_id:
-            raise NotFound("No such run.")   # a result copied from another workflow: never shown
-        for pending in desc.raw_description.pending_activities:
-            attempt = pending.attempt
-            if pending.HasField("last_failure"):
-                last_failure = await _failure_text(self.client.data_converter, pending.last_failure)
-            if pending.HasField("heartbeat_details"):
-                try:
-                    decoded = await self.client.data_converter.decode(pending.heartbeat_details.payloads)
-                except PayloadDecodeError:
-                    decoded = []   # not ours to read (see orchestration/codec.py): show no live details
-                live = decoded[-1] if decoded and isinstance(decoded[-1], dict) else {}
-            if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED and pending.attempt == 1:
-                waiting = waiting or progress is None
-        if progress is None:
-            progress = RunProgress(run_id, attrs.get(MODEL) or "", attrs.get(DATASET) or "", "",
-                                   stage="load", stages=[StageProgress(s) for s in STAGES])
-        end = desc.close_time or datetime.now(UTC)
-        duration = (end - desc.start_time).total_seconds() if desc.start_time else None
-        percent = 100.0 if status == "completed" else _percent(progress.stages, live)
-        return RunView(
-            run_id=run_id, status=status, model=progress.model, dataset_id=progress.dataset_id,
-            target=progress.target, started_at=desc.start_time, duration_s=duration,
-            stage=progress.stage, percent=percent,
-            stages=progress.stages, facts=progress.facts, metrics=progress.metrics, error=progress.error,
-            waiting_for_worker=waiting, live=live, attempt=attempt, last_failure=last_failure,
-            eta_s=_eta(percent, duration) if status == "running" else None,
-        )
+        return build_run_view(run_id, status, progress, query_failed=query_failed, pending=pending,
+                              model=attrs.get(MODEL) or "", dataset_id=attrs.get(DATASET) or "",
+                              started_at=desc.start_time, closed_at=desc.close_time, now=datetime.now(UTC))
 
     def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
         """Chart data of a finished run (confusion matrix, curves, importance), from the run's folder."""
@@ -515,7 +305,7 @@ class TrainEasyService:
     @audited("cancel", refused=(UserError,))
     async def cancel_run(self, user: User, run_id: str) -> None:
         handle, desc = await self._owned_handle(user, run_id)
-        if _status(desc.status) != "running":
+        if status_name(desc.status) != "running":
             raise UserError("This run has already finished.")
         await handle.cancel()
 
@@ -540,6 +330,10 @@ class TrainEasyService:
     def delete_model(self, user: User, model_id: int) -> int:
         self.get_model(user, model_id)
         return self.registry.delete(user.name, model_id)
+
+    def keep_last(self, user: User) -> int | None:
+        """The user's retention: versions kept per model (None: all)."""
+        return self.registry.keep_last(user.name)
 
     @audited("retention", lambda a, r: f"keep last {a[0]}", refused=(UserError,))
     def set_retention(self, user: User, keep_last: int | None) -> int:
@@ -592,82 +386,11 @@ class TrainEasyService:
         frame = pd.read_csv(self._prediction_path(user, name), nrows=rows)
         return json.loads(frame.to_json(orient="records"))
 
-    # --- quotas ---------------------------------------------------------------------------------
-    async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
-        await self._refresh_in_flight(user.name)
-        return _enforce(self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots,
-                        self.quotas.stored_bytes(user.name))
-
-    def _unreserve(self, run_id: str, err: BaseException) -> None:
-        """The start failed: drop the reservation. If we cannot tell whether the server started it (timeout,
-        cancelled call), keep it: the next refresh closes it once the grace period shows it does not exist."""
-        ambiguous = isinstance(err, asyncio.CancelledError | TimeoutError) or (
-            isinstance(err, RPCError) and err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED))
-        if not ambiguous:
-            self.quotas.release(run_id)
-
-    async def _refresh_in_flight(self, owner: str) -> None:
-        """Close the ledger entries of the owner's runs that Temporal says have closed (a few describes:
-        there are never more open entries than the owner's in-flight limit)."""
-        entries = self.quotas.open_runs(owner)
-        if not entries:
-            return
-        now = self.quotas.clock()
-
-        async def closed(entry) -> bool:
-            try:
-                desc = await self.client.get_workflow_handle(entry.run_id).describe(rpc_timeout=QUERY_TIMEOUT)
-            except RPCError as err:
-                # not found: the start failed in a process that died, or has not happened yet (another process
-                # between its commit and its start): closed only once older than the grace period
-                return err.status == RPCStatusCode.NOT_FOUND and now - entry.started_at > START_GRACE_S
-            return desc.status != WorkflowExecutionStatus.RUNNING
-        done = await asyncio.gather(*(closed(e) for e in entries))
-        self.quotas.mark_closed(e.run_id for e, d in zip(entries, done) if d)
-
-    async def usage(self, user: User) -> Usage:
-        """The user's runs in flight, launches in the last minute and stored bytes, each with its limit."""
-        await self._refresh_in_flight(user.name)
-        return self.quotas.usage(user.name)
-
-    def limits(self, user: User) -> Limits:
-        return self.quotas.limits_for(user.name)
-
-    # admin only
-    def _require_admin(self, admin: User, action: str | None = None, obj: str = "") -> None:
+    def engine_info(self, admin: User) -> EngineInfo:
         if not admin.is_admin:
-            if action:
-                self.audit.record(admin.name, action, obj, "refused", admin.address, "not an administrator")
-            raise Forbidden("Only an administrator can see or change other users' quotas.")
-
-    async def quota_overview(self, admin: User, usernames: list[str]) -> list[Usage]:
-        """Every named user's usage and limits (overridden limits are in `usage.limits.overridden`)."""
-        self._require_admin(admin)
-        names = [_valid_username(n) for n in usernames]
-        return list(await asyncio.gather(*(self.usage(User(n)) for n in names)))
-
-    def default_limits(self, admin: User) -> Limits:
-        self._require_admin(admin)
-        return self.quotas.defaults()
-
-    def set_quota_override(self, admin: User, username: str, **limits: int | None) -> Limits:
-        """Override some of a user's limits (None puts one back to the default); returns the new limits."""
-        self._require_admin(admin, "admin.quota_set", username)
-        detail = ", ".join(f"{k}={'default' if v is None else v}" for k, v in sorted(limits.items()))
-        try:
-            result = self.quotas.set_override(_valid_username(username), set_by=admin.name, **limits)
-        except (ValueError, UserError) as exc:
-            self.audit.record(admin.name, "admin.quota_set", username, "refused", admin.address, str(exc))
-            raise UserError(str(exc)) from None
-        self.audit.record(admin.name, "admin.quota_set", username, "ok", admin.address, detail)
-        return result
-
-    def clear_quota_override(self, admin: User, username: str) -> Limits:
-        """Back to the defaults for every limit of that user."""
-        self._require_admin(admin, "admin.quota_clear", username)
-        self.quotas.clear_override(_valid_username(username))
-        self.audit.record(admin.name, "admin.quota_clear", username, "ok", admin.address)
-        return self.quotas.limits_for(username)
+            raise Forbidden("Only an administrator can see the engine's settings.")
+        s = self.settings
+        return EngineInfo(s.temporal_target, s.namespace, s.task_queue, str(s.home))
 
     async def health(self) -> dict[str, Any]:
         from orchestration.client import count_pollers
@@ -677,41 +400,3 @@ class TrainEasyService:
             return {"temporal": True, "workers": workers}
         except (TimeoutError, RPCError) as err:
             return {"temporal": False, "workers": 0, "error": str(err)}
-
-
-def _enforce(reserve, *args):
-    """Call a Quotas.reserve_* function, turning a refusal into the UserError the pages and API show."""
-    try:
-        return reserve(*args)
-    except OverQuota as over:
-        raise QuotaExceeded(over.refusal) from None
-
-
-def _valid_username(name: str) -> str:
-    try:
-        return check_username(name)
-    except InvalidName as exc:
-        raise UserError(f"{name!r}: {exc}") from None
-
-
-async def _failure_text(converter: DataConverter, failure: Failure) -> str | None:
-    """The message of a raw failure proto. With encoded failure attributes the proto's own message is a
-    placeholder ("Encoded failure"): the real one is in the encrypted attributes, so decode a copy."""
-    copy = Failure()
-    copy.CopyFrom(failure)
-    try:
-        err = await converter.decode_failure(copy)
-    except PayloadDecodeError:
-        return "An error this process cannot decrypt (it was encrypted with a key it does not have)."
-    return getattr(err, "message", None) or str(err) or None   # FailureError.message: without the type prefix
-
-
-async def _failed_progress(handle) -> RunProgress | None:
-    """A failed run carries its progress in the failure details (see TrainingWorkflow)."""
-    try:
-        await handle.result()
-    except WorkflowFailureError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.details:
-            return value_to_type(RunProgress, cause.details[0])
-    return None

@@ -6,17 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from core.names import format_run_id
     from orchestration.activity_errors import INVALID_INPUT
     from orchestration.contracts import (
-        DATASET,
-        MODEL,
-        OWNER,
         PRIMARY_METRIC,
-        RUN_KIND,
         STAGES,
         BatchInput,
         BatchProgress,
@@ -33,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TrainInput,
         TrainRequest,
         io_queue,
+        run_attributes,
     )
     from orchestration.data_activities import DataActivities
     from orchestration.training_activities import TrainingActivities
@@ -230,7 +228,7 @@ class BatchTrainingWorkflow:
 
     async def _run_child(self, inp: BatchInput, child: ChildState) -> None:
         req = inp.request
-        run_id = f"train-{req.owner}-{workflow.uuid4().hex}"
+        run_id = format_run_id("train", req.owner, workflow.uuid4().hex)
         child.run_id, child.status, child.attempts = run_id, "running", child.attempts + 1
         started = workflow.now()
         try:
@@ -240,9 +238,7 @@ class BatchTrainingWorkflow:
                                                 req.seed, req.test_size, req.cv_folds)),
                 id=run_id, parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 # children do not inherit search attributes: the run list and ownership checks need them
-                search_attributes=TypedSearchAttributes([
-                    SearchAttributePair(OWNER, req.owner), SearchAttributePair(RUN_KIND, "train"),
-                    SearchAttributePair(MODEL, child.model), SearchAttributePair(DATASET, req.dataset_id)]),
+                search_attributes=run_attributes(req.owner, "train", req.dataset_id, child.model),
             )
             child.status, child.metrics = "completed", dict(result.metrics)
             child.worker, child.curve = result.facts.get("worker"), dict(result.facts.get("curve") or {})

@@ -76,8 +76,9 @@ with engine_tab, guard("The health check"):
     c1, c2 = st.columns(2)
     c1.metric("Temporal", "up" if health["temporal"] else "down", border=True)
     c2.metric("Worker processes polling", health["workers"], border=True)
-    st.caption(f"Temporal at {svc.settings.temporal_target}, namespace {svc.settings.namespace}, "
-               f"task queue {svc.settings.task_queue}; data in {svc.settings.home}")
+    engine = svc.engine_info(admin)
+    st.caption(f"Temporal at {engine.temporal_target}, namespace {engine.namespace}, "
+               f"task queue {engine.task_queue}; data in {engine.home}")
     st.markdown("**Decrypted payloads in the Temporal CLI**: workflow data is encrypted; the CLI can decode it "
                 "through this app's `/codec` endpoint with a short-lived admin token.")
     if st.button("Create a 1-hour token", key="codec_token"):

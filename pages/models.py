@@ -72,7 +72,7 @@ if st.button("Delete model", disabled=not confirm, key="delete_model"):
         st.session_state.pop("prediction", None)
         st.toast(f"Deleted {model.label}; {freed / 1024:.1f} KB reclaimed.")
         st.rerun()
-current = svc.registry.keep_last(user.name)
+current = svc.keep_last(user)
 keep = st.number_input("Keep the last N versions of each model (0 = keep all)", 0, 1000, current or 0,
                        key="keep_last")
 if st.button("Apply retention", key="apply_retention"):

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.accounts import User
 from core.csvsafe import frame_to_csv
-from orchestration.service import BatchView
+from orchestration.views import BatchView
 from ui import charts
 from ui.auth import require_user
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name

@@ -10,12 +10,12 @@ import streamlit as st
 
 from core.accounts import User
 from core.quotas import BOUNDS, LIMIT_FIELDS, LIMIT_LABELS, Limits, Usage
-from ui.runtime import guard
+from ui.runtime import SyncService, guard
 
 FLASH = "quota_admin_flash"
 
 
-def show_quota_admin(svc, admin: User | list[str], usernames: list[str] | None = None) -> None:
+def show_quota_admin(svc: SyncService, admin: User | list[str], usernames: list[str] | None = None) -> None:
     """Usage and limits of `usernames`, and a form to override them, for `admin`.
     Also callable as `show_quota_admin(svc, usernames)`: the signed-in admin is then looked up."""
     if usernames is None:
@@ -53,7 +53,7 @@ def _row(usage: Usage) -> dict[str, str]:
     }
 
 
-def _override_form(svc, admin, limits_by_user: dict[str, Limits], defaults: Limits) -> None:
+def _override_form(svc: SyncService, admin: User, limits_by_user: dict[str, Limits], defaults: Limits) -> None:
     who = st.selectbox("Change the limits of", list(limits_by_user), key="quota_admin_user")
     current = limits_by_user[who]
     keys = {name: f"quota_admin_{name}_{who}" for name in LIMIT_FIELDS}

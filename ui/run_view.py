@@ -12,7 +12,7 @@ import streamlit as st
 
 from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
-from orchestration.service import RunView
+from orchestration.views import RunView
 from ui import charts
 from ui.auth import require_user
 from ui.runtime import SyncService, fetch_owned, guard

@@ -6,26 +6,33 @@ thread: so every call is submitted to the one loop that owns the client.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import streamlit as st
 
 from core.accounts import User
 from core.config import load_settings
+from core.datasets import DatasetInfo
+from core.quotas import Limits, Usage
+from core.registry import ModelRecord
 from orchestration.account_service import AccountService
 from orchestration.client import connect
-from orchestration.service import NotFound, TrainEasyService, UserError
+from orchestration.contracts import BatchRequest, CheckReport, IngestResult, PredictResult, TrainRequest
+from orchestration.errors import NotFound, UserError
+from orchestration.service import TrainEasyService
+from orchestration.views import BatchView, EngineInfo, RunSummary, RunView
 from ui.auth import audit_log
 from ui.text import md
 
 log = logging.getLogger("traineasy.ui")
-SLOW_CALLS = {"upload_dataset": 660.0, "predict": 660.0, "check_data": 120.0}   # data tasks run in a worker
 DEFAULT_TIMEOUT = 20.0
+DATA_TASK_TIMEOUT = 660.0   # uploads and predictions run in a worker (the service allows them 10 minutes)
+CHECK_TIMEOUT = 120.0       # the guardrail report, also computed by a worker
+T = TypeVar("T")
 
 
 class Unavailable(Exception):
@@ -33,20 +40,112 @@ class Unavailable(Exception):
 
 
 class SyncService:
-    """The async service facade, callable from Streamlit's script threads."""
+    """The service's calls for Streamlit's script threads, typed one by one: each coroutine runs on the
+    client's loop with its timeout; the synchronous calls (files and the app database) run here."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, service: TrainEasyService) -> None:
         self._loop, self._service = loop, service
 
-    def __getattr__(self, name: str):
-        attr = getattr(self._service, name)
-        if not inspect.iscoroutinefunction(attr):
-            return attr
+    def _run(self, call: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT) -> T:
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result(timeout)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            future = asyncio.run_coroutine_threadsafe(attr(*args, **kwargs), self._loop)
-            return future.result(SLOW_CALLS.get(name, DEFAULT_TIMEOUT))
-        return call
+    # --- engine -----------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._run(self._service.health())
+
+    def engine_info(self, admin: User) -> EngineInfo:
+        return self._service.engine_info(admin)
+
+    # --- datasets ---------------------------------------------------------------------------------
+    def list_datasets(self, user: User) -> list[DatasetInfo]:
+        return self._service.list_datasets(user)
+
+    def upload_dataset(self, user: User, filename: str, data: bytes) -> IngestResult:
+        return self._run(self._service.upload_dataset(user, filename, data), DATA_TASK_TIMEOUT)
+
+    def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict,
+                   cv_folds: int = 0) -> CheckReport:
+        return self._run(self._service.check_data(user, dataset_id, target, model, params, cv_folds),
+                         CHECK_TIMEOUT)
+
+    # --- training runs ----------------------------------------------------------------------------
+    def start_training(self, user: User, request: TrainRequest) -> str:
+        return self._run(self._service.start_training(user, request))
+
+    def list_runs(self, user: User) -> list[RunSummary]:
+        return self._run(self._service.list_runs(user))
+
+    def get_run(self, user: User, run_id: str) -> RunView:
+        return self._run(self._service.get_run(user, run_id))
+
+    def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
+        return self._service.get_evaluation(user, run_id)
+
+    def cancel_run(self, user: User, run_id: str) -> None:
+        return self._run(self._service.cancel_run(user, run_id))
+
+    # --- batches ----------------------------------------------------------------------------------
+    def default_parallelism(self) -> int:
+        return self._run(self._service.default_parallelism())
+
+    def start_batch(self, user: User, request: BatchRequest) -> str:
+        return self._run(self._service.start_batch(user, request))
+
+    def list_batches(self, user: User) -> list[RunSummary]:
+        return self._run(self._service.list_batches(user))
+
+    def get_batch(self, user: User, batch_id: str) -> BatchView:
+        return self._run(self._service.get_batch(user, batch_id))
+
+    def stop_batch(self, user: User, batch_id: str) -> None:
+        return self._run(self._service.stop_batch(user, batch_id))
+
+    def retry_failed(self, user: User, batch_id: str, edits: dict[int, dict] | None = None) -> None:
+        return self._run(self._service.retry_failed(user, batch_id, edits))
+
+    def finish_batch(self, user: User, batch_id: str) -> None:
+        return self._run(self._service.finish_batch(user, batch_id))
+
+    def cancel_batch(self, user: User, batch_id: str) -> None:
+        return self._run(self._service.cancel_batch(user, batch_id))
+
+    # --- models -----------------------------------------------------------------------------------
+    def list_models(self, user: User) -> list[ModelRecord]:
+        return self._service.list_models(user)
+
+    def model_download(self, user: User, model_id: int) -> tuple[bytes, bytes]:
+        return self._service.model_download(user, model_id)
+
+    def delete_model(self, user: User, model_id: int) -> int:
+        return self._service.delete_model(user, model_id)
+
+    def keep_last(self, user: User) -> int | None:
+        return self._service.keep_last(user)
+
+    def set_retention(self, user: User, keep_last: int | None) -> int:
+        return self._service.set_retention(user, keep_last)
+
+    def predict(self, user: User, model_id: int, filename: str, data: bytes) -> PredictResult:
+        return self._run(self._service.predict(user, model_id, filename, data), DATA_TASK_TIMEOUT)
+
+    def prediction_file(self, user: User, name: str) -> bytes:
+        return self._service.prediction_file(user, name)
+
+    # --- quotas -----------------------------------------------------------------------------------
+    def usage(self, user: User) -> Usage:
+        return self._run(self._service.usage(user))
+
+    def quota_overview(self, admin: User, usernames: list[str]) -> list[Usage]:
+        return self._run(self._service.quota_overview(admin, usernames))
+
+    def default_limits(self, admin: User) -> Limits:
+        return self._service.default_limits(admin)
+
+    def set_quota_override(self, admin: User, username: str, **limits: int | None) -> Limits:
+        return self._service.set_quota_override(admin, username, **limits)
+
+    def clear_quota_override(self, admin: User, username: str) -> Limits:
+        return self._service.clear_quota_override(admin, username)
 
 
 @st.cache_resource(show_spinner=False)

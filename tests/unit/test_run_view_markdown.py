@@ -18,7 +18,7 @@ UNESCAPED = re.compile(r"(?<!\\)[\[\]*:]")   # markdown-active characters withou
 
 
 def _run_page(planted: str) -> None:
-    from orchestration.service import RunView
+    from orchestration.views import RunView
     from ui.run_view import _draw_results, _draw_status
 
     view = RunView(run_id="train-alice-" + "a" * 32, status="running", model=planted, dataset_id="0123456789abcdef",
@@ -32,7 +32,7 @@ def _run_page(planted: str) -> None:
 def _batch_page(planted: str) -> None:
     from core.accounts import User
     from orchestration.contracts import BatchProgress, ChildState
-    from orchestration.service import BatchView
+    from orchestration.views import BatchView
     from ui.batch_view import _draw
 
     children = [ChildState(index=0, model=planted, params={}, run_id="train-alice-" + "b" * 32, status="completed",
@@ -73,7 +73,7 @@ def test_run_view_shows_a_planted_model_as_text():
 
 def test_run_view_shows_a_catalog_label_for_a_known_model():
     def page() -> None:
-        from orchestration.service import RunView
+        from orchestration.views import RunView
         from ui.run_view import _draw_status
 
         _draw_status(RunView("train-alice-" + "a" * 32, "completed", "random_forest_classifier", "d", "y", None, 1.0,

@@ -7,7 +7,7 @@ import pytest
 
 from core.accounts import User
 from orchestration.contracts import TrainRequest
-from orchestration.service import NotFound, UserError
+from orchestration.errors import NotFound, UserError
 from tests.helpers import classification_csv, finished_run, running_workers
 
 

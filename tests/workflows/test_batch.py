@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from core.accounts import User
 from orchestration.contracts import BatchItem, BatchRequest, StageResult, TrainInput
-from orchestration.service import NotFound, UserError
+from orchestration.errors import NotFound, UserError
 from orchestration.training_activities import TrainingActivities
 from tests.helpers import (
     classification_csv,

@@ -161,7 +161,7 @@ async def test_a_ciphertext_copied_into_another_users_workflow_is_refused(client
     from temporalio.client import WorkflowFailureError
     from temporalio.common import RawValue
 
-    from orchestration.service import NotFound
+    from orchestration.errors import NotFound
 
     alice, bob = User(f"alice_{uuid.uuid4().hex[:6]}"), User(f"bob_{uuid.uuid4().hex[:6]}")
     keyless = await Client.connect(client.service_client.config.target_host, namespace=client.namespace)

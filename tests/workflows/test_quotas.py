@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.accounts import User
 from core.datasets import ingest_csv
 from orchestration.contracts import BatchItem, BatchRequest, StageResult, TrainInput, TrainRequest
-from orchestration.service import Forbidden, QuotaExceeded, UserError
+from orchestration.errors import Forbidden, QuotaExceeded, UserError
 from orchestration.training_activities import TrainingActivities
 from tests.helpers import classification_csv, eventually, running_workers
 

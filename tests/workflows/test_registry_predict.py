@@ -10,7 +10,7 @@ import pytest
 from core.accounts import User
 from ml.persist import load_model
 from orchestration.contracts import TrainRequest
-from orchestration.service import NotFound, UserError
+from orchestration.errors import NotFound, UserError
 from tests.helpers import classification_csv, finished_run, running_workers
 
 

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from core.accounts import User
 from orchestration.contracts import StageResult, TrainInput, TrainRequest
-from orchestration.service import NotFound, UserError
+from orchestration.errors import NotFound, UserError
 from orchestration.training_activities import TrainingActivities
 from orchestration.workflows import TrainingWorkflow
 from tests.helpers import classification_csv, eventually, finished_run, regression_csv, running_workers

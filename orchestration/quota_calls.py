@@ -1,0 +1,105 @@
+"""The service's quota calls: reserve a user's slots before a start, refresh them from Temporal, admin overrides."""
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.accounts import User
+from core.audit import AuditLog
+from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Usage
+from orchestration.errors import Forbidden, QuotaExceeded, UserError
+from orchestration.run_reader import QUERY_TIMEOUT
+from orchestration.validation import valid_username
+
+
+class QuotaCalls:
+    """Mixed into TrainEasyService, whose client, quotas and audit log these calls use."""
+    client: Client
+    quotas: Quotas
+    audit: AuditLog
+
+    async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
+        await self._refresh_in_flight(user.name)
+        return enforce_quota(self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots,
+                             self.quotas.stored_bytes(user.name))
+
+    def _unreserve(self, run_id: str, err: BaseException) -> None:
+        """The start failed: drop the reservation. If we cannot tell whether the server started it (timeout,
+        cancelled call), keep it: the next refresh closes it once the grace period shows it does not exist."""
+        ambiguous = isinstance(err, asyncio.CancelledError | TimeoutError) or (
+            isinstance(err, RPCError) and err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED))
+        if not ambiguous:
+            self.quotas.release(run_id)
+
+    async def _refresh_in_flight(self, owner: str) -> None:
+        """Close the ledger entries of the owner's runs that Temporal says have closed (a few describes:
+        there are never more open entries than the owner's in-flight limit)."""
+        entries = self.quotas.open_runs(owner)
+        if not entries:
+            return
+        now = self.quotas.clock()
+
+        async def closed(entry) -> bool:
+            try:
+                desc = await self.client.get_workflow_handle(entry.run_id).describe(rpc_timeout=QUERY_TIMEOUT)
+            except RPCError as err:
+                # not found: the start failed in a process that died, or has not happened yet (another process
+                # between its commit and its start): closed only once older than the grace period
+                return err.status == RPCStatusCode.NOT_FOUND and now - entry.started_at > START_GRACE_S
+            return desc.status != WorkflowExecutionStatus.RUNNING
+        done = await asyncio.gather(*(closed(e) for e in entries))
+        self.quotas.mark_closed(e.run_id for e, d in zip(entries, done) if d)
+
+    async def usage(self, user: User) -> Usage:
+        """The user's runs in flight, launches in the last minute and stored bytes, each with its limit."""
+        await self._refresh_in_flight(user.name)
+        return self.quotas.usage(user.name)
+
+    def limits(self, user: User) -> Limits:
+        return self.quotas.limits_for(user.name)
+
+    # admin only
+    def _require_admin(self, admin: User, action: str | None = None, obj: str = "") -> None:
+        if not admin.is_admin:
+            if action:
+                self.audit.record(admin.name, action, obj, "refused", admin.address, "not an administrator")
+            raise Forbidden("Only an administrator can see or change other users' quotas.")
+
+    async def quota_overview(self, admin: User, usernames: list[str]) -> list[Usage]:
+        """Every named user's usage and limits (overridden limits are in `usage.limits.overridden`)."""
+        self._require_admin(admin)
+        names = [valid_username(n) for n in usernames]
+        return list(await asyncio.gather(*(self.usage(User(n)) for n in names)))
+
+    def default_limits(self, admin: User) -> Limits:
+        self._require_admin(admin)
+        return self.quotas.defaults()
+
+    def set_quota_override(self, admin: User, username: str, **limits: int | None) -> Limits:
+        """Override some of a user's limits (None puts one back to the default); returns the new limits."""
+        self._require_admin(admin, "admin.quota_set", username)
+        detail = ", ".join(f"{k}={'default' if v is None else v}" for k, v in sorted(limits.items()))
+        try:
+            result = self.quotas.set_override(valid_username(username), set_by=admin.name, **limits)
+        except (ValueError, UserError) as exc:
+            self.audit.record(admin.name, "admin.quota_set", username, "refused", admin.address, str(exc))
+            raise UserError(str(exc)) from None
+        self.audit.record(admin.name, "admin.quota_set", username, "ok", admin.address, detail)
+        return result
+
+    def clear_quota_override(self, admin: User, username: str) -> Limits:
+        """Back to the defaults for every limit of that user."""
+        self._require_admin(admin, "admin.quota_clear", username)
+        self.quotas.clear_override(valid_username(username))
+        self.audit.record(admin.name, "admin.quota_clear", username, "ok", admin.address)
+        return self.quotas.limits_for(username)
+
+
+def enforce_quota(reserve, *args):
+    """Call a Quotas.reserve_* function, turning a refusal into the UserError the pages and API show."""
+    try:
+        return reserve(*args)
+    except OverQuota as over:
+        raise QuotaExceeded(over.refusal) from None

@@ -1,0 +1,47 @@
+"""ui.runtime.SyncService: explicit calls only, coroutines run on the client's loop (no server)."""
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from ui.runtime import SyncService
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pages_call_only_what_the_facade_defines():
+    called = set()
+    for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py")]:
+        called |= set(re.findall(r"\bsvc\.([A-Za-z_]\w*)", path.read_text()))
+    assert called, "the pattern still finds the pages' calls"
+    assert not {name for name in called if not callable(getattr(SyncService, name, None))}
+    assert not hasattr(SyncService, "__getattr__")
+
+
+class _Service:
+    async def list_runs(self, user):
+        return asyncio.get_running_loop(), user
+
+    def list_datasets(self, user):
+        return threading.current_thread(), user
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def test_coroutines_run_on_the_clients_loop_and_sync_calls_here(loop):
+    svc = SyncService(loop, _Service())
+    assert svc.list_runs("alice") == (loop, "alice")
+    assert svc.list_datasets("alice") == (threading.current_thread(), "alice")
