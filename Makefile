@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test bench clean-venv
+.PHONY: run lint unit test bench clean-venv
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -35,8 +35,16 @@ $(CHROMIUM):
 	 else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi || { \
 	  echo "error: could not install chromium; install it yourself (apt-get install chromium) and rerun make test"; exit 1; }
 
-test: $(VENV)/.installed-dev $(CHROMIUM)
+# the fast loop, in order of speed: lint (seconds), unit (under a minute, no server), test (everything)
+lint: $(VENV)/.installed-dev
 	@$(PY) -m ruff check --quiet .
+	@$(PY) -m ruff format --check --quiet .
+	@$(PY) -m mypy
+
+unit: $(VENV)/.installed-dev
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test: lint $(CHROMIUM)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

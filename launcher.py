@@ -57,15 +57,20 @@ class Child:
         except OSError:
             return ""
 
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc is not None else None
+
     async def stop(self, grace: float = 10.0) -> None:
-        if not self.alive:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(self.proc.wait(), grace)
+            await asyncio.wait_for(proc.wait(), grace)
         except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+            proc.kill()
+            await proc.wait()
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -237,11 +242,11 @@ class Stack:
                     child.restarts = 0   # it ran fine for a while: an occasional crash is not a crash loop
                 if child.name.startswith("worker") and child.restarts < 5:
                     child.restarts += 1
-                    print(f"  ! {child.name} exited (code {child.proc.returncode}); restarting "
+                    print(f"  ! {child.name} exited (code {child.returncode}); restarting "
                           f"({child.restarts}/5). Log: {child.log}", flush=True)
                     await child.start(self.env)
                 else:
-                    print(f"  ! {child.name} exited (code {child.proc.returncode}); stopping. "
+                    print(f"  ! {child.name} exited (code {child.returncode}); stopping. "
                           f"Last lines of {child.log}:\n{child.tail()}", flush=True)
                     return 1
             try:

@@ -25,7 +25,7 @@ _codec = payload_codec(_settings, allow_plaintext=True)   # decoding for display
 
 
 _audit = AuditLog(Storage(_settings.home))
-_decodes_noted = set()   # (user, action) already audited by this process: one entry each, not one per call
+_decodes_noted: set[tuple[str, str]] = set()   # (user, action) already audited by this process: one entry each, not one per call
 
 
 async def _admin_only(request: Request) -> bool | None:

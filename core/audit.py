@@ -201,7 +201,8 @@ class AuditLog:
               outcome: str | None = None, limit: int | None = DEFAULT_LIMIT) -> list[AuditEntry]:
         """Entries newest first. `since` is inclusive, `until` exclusive; `action_prefix` is a plain
         prefix ("login" matches login.success and login.failure). limit=None returns all."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if actor:
             where.append("actor = ?")
             args.append(actor)

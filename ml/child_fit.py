@@ -121,7 +121,7 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
         try:
             parent_end.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
             while True:
-                if deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
+                if time_limit and deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
                     raise FitTooLong(time_limit)           # the finally below kills the child
                 if not parent_end.poll(POLL_SECONDS):
                     if proc.is_alive() or parent_end.poll(0):

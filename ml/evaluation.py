@@ -55,8 +55,8 @@ def evaluate(pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series) -> tu
     y = np.asarray(y)
     if task == "regression":
         idx = downsample(list(range(len(y))), MAX_POINTS)
-        charts = {"actual": [float(y[i]) for i in idx], "predicted": [float(pred[i]) for i in idx]}
-        return metrics_for(task, y, pred), charts
+        scatter = {"actual": [float(y[i]) for i in idx], "predicted": [float(pred[i]) for i in idx]}
+        return metrics_for(task, y, pred), scatter
     classes = list(pipeline[-1].classes_)
     proba = _proba(pipeline, X)
     labels = [str(c) for c in classes]

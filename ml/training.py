@@ -234,6 +234,7 @@ def fit(
         curve = Curve(metric)
         features = pipeline[:-1].fit_transform(X, y)
     valid_features = pipeline[:-1].transform(valid[0]) if valid is not None else None
+    valid_y = np.asarray(valid[1]) if valid is not None else None
     model = pipeline[-1]
     y_arr = np.asarray(y)
     model.set_params(warm_start=True)
@@ -245,7 +246,7 @@ def fit(
         curve.steps.append(size)
         curve.train.append(_score(model, features, y_arr))
         if valid_features is not None:
-            curve.valid.append(_score(model, valid_features, np.asarray(valid[1])))
+            curve.valid.append(_score(model, valid_features, valid_y))
         on_step(done, len(sizes), curve)
     model.set_params(warm_start=False)
     return pipeline, curve

@@ -42,8 +42,9 @@ def check_binding(workflow_id: str, arg: Any) -> None:
 
 class _Inbound(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        workflow_id = activity.info().workflow_id or ""   # not started by a workflow: refused below
         for arg in input.args:
-            check_binding(activity.info().workflow_id, arg)
+            check_binding(workflow_id, arg)
         return await super().execute_activity(input)
 
 

@@ -28,8 +28,7 @@ async def run_progress(handle: WorkflowHandle, status: str) -> tuple[RunProgress
         progress = await _failed_progress(handle)
     if progress is None:
         try:
-            progress = await handle.query(TrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT,
-                                          result_type=RunProgress)
+            progress = await handle.query(TrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
         except RPCError:
             return None, True
     return progress, False
@@ -40,8 +39,7 @@ async def batch_progress(handle: WorkflowHandle, status: str) -> BatchProgress |
     if status == "completed":
         return await handle.result()
     try:
-        return await handle.query(BatchTrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT,
-                                  result_type=BatchProgress)
+        return await handle.query(BatchTrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
     except RPCError:
         return None
 

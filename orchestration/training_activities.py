@@ -102,7 +102,7 @@ class TrainingActivities:
             for k, (fit_rows, valid_rows) in enumerate(fold_rows):
                 arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"] = train[fit_rows], train[valid_rows]
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         write_atomic(self._run_dir(inp) / "split.npz", buf.getvalue())
         return StageResult(activity.info().attempt, {"train_rows": int(len(train)), "test_rows": int(len(test))})
 

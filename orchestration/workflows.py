@@ -59,8 +59,9 @@ assert tuple(_STAGE_ACTIVITIES) == STAGES
 
 def failure_message(err: BaseException) -> str:
     """The innermost message of a failure chain: what the activity itself said."""
-    while getattr(err, "cause", None) is not None:
-        err = err.cause  # type: ignore[assignment]
+    cause: BaseException | None = err
+    while cause is not None:
+        err, cause = cause, getattr(cause, "cause", None)
     return str(err) or type(err).__name__
 
 

@@ -83,6 +83,6 @@ with engine_tab, guard("The health check"):
                 "through this app's `/codec` endpoint with a short-lived admin token.")
     if st.button("Create a 1-hour token", key="codec_token"):
         token = svc_accounts.cli_token(admin)
-        st.code(f"export TEMPORAL_CODEC_ENDPOINT={st.context.url.rstrip('/').rsplit('/admin', 1)[0]}/codec\n"
+        st.code(f"export TEMPORAL_CODEC_ENDPOINT={(st.context.url or '').rstrip('/').rsplit('/admin', 1)[0]}/codec\n"
                 f'export TEMPORAL_CODEC_AUTH="Bearer {token}"', language="bash")
         st.caption("Shown once. It is a session of yours: signing out everywhere (a password change) ends it.")

@@ -1,9 +1,10 @@
 """Batch: several models, or a parameter sweep of one, trained in parallel; `?batch=<id>` opens its view."""
 import json
+from typing import Any
 
 import streamlit as st
 
-from ml.catalog import ParamError, is_number, models_for
+from ml.catalog import ParamError, Task, is_number, models_for
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.auth import require_user
@@ -35,9 +36,10 @@ dataset = by_id[st.selectbox("Dataset", list(by_id), format_func=lambda i: by_id
 columns = {c.name: c for c in dataset.columns}
 target = st.selectbox("Target column", list(columns), index=len(columns) - 1, key=f"batch_target_{dataset.dataset_id}")
 col = columns[target]
-guess = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
-task = st.radio("Task", ["classification", "regression"], index=["classification", "regression"].index(guess),
-                horizontal=True, key=f"batch_task_{dataset.dataset_id}_{target}")
+guess: Task = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
+TASKS: list[Task] = ["classification", "regression"]
+task: Task = st.radio("Task", TASKS, index=TASKS.index(guess),
+                      horizontal=True, key=f"batch_task_{dataset.dataset_id}_{target}") or guess
 choices = {m.key: m for m in models_for(task)}
 
 mode = st.radio("What to train", ["Several models", "Parameter sweep of one model"], horizontal=True, key="batch_mode")
@@ -55,7 +57,7 @@ with guard("Building the batch"):
         swept = [p for p in spec.params if p.type in ("int", "float") or kind == "grid"]
         chosen = st.multiselect("Parameters to sweep", [p.name for p in swept], default=[p.name for p in swept][:2],
                                 key=f"sweep_params_{spec.key}")
-        space = {}
+        space: dict[str, Any] = {}   # a parameter's grid values, or its (low, high) range for a random search
         for p in (p for p in swept if p.name in chosen):
             if kind == "grid":
                 hint = ", ".join(map(str, p.choices)) if p.type == "choice" else f"{p.default}, …"
@@ -67,6 +69,7 @@ with guard("Building the batch"):
                 else:
                     space[p.name] = [float(t) if is_number(t) else t for t in texts]
             else:
+                assert p.min is not None and p.max is not None   # only numeric parameters get a range
                 lo, hi = st.columns(2)
                 space[p.name] = (lo.number_input(f"{p.name} from", float(p.min), float(p.max), float(p.min),
                                                  key=f"rnd_lo_{spec.key}_{p.name}", format="%g"),

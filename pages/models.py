@@ -52,7 +52,7 @@ with st.expander("Model card"):
 
 st.markdown("**Predict** with this model")
 upload = st.file_uploader("CSV with the same columns as the training data", type=["csv"], key="predict_file")
-if st.button("Predict", key="predict_button", disabled=upload is None):
+if st.button("Predict", key="predict_button", disabled=upload is None) and upload is not None:
     with st.spinner("A worker is predicting…"), guard("Prediction"):
         st.session_state["prediction"] = svc.predict(user, model.id, upload.name, upload.getvalue())
 result = st.session_state.get("prediction")
@@ -61,7 +61,8 @@ if result:
     for note in result.notes:
         st.info(md(note))
     st.dataframe(pd.DataFrame(result.preview), hide_index=True, key="prediction_preview")
-    st.download_button("Download predictions (.csv)", lambda: svc.prediction_file(user, result.file),
+    predictions_file = result.file
+    st.download_button("Download predictions (.csv)", lambda: svc.prediction_file(user, predictions_file),
                        "predictions.csv", "text/csv", key="download_predictions")
 
 st.subheader("Housekeeping")

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from ml.catalog import Param, models_for
+from ml.catalog import Param, Task, models_for
 from orchestration.contracts import TrainRequest
 from ui.auth import require_user
 from ui.runtime import guard, service
@@ -30,10 +30,11 @@ columns = {c.name: c for c in dataset.columns}
 target = st.selectbox("Target column (what to predict)", list(columns), index=len(columns) - 1,
                       key=f"train_target_{dataset.dataset_id}")
 col = columns[target]
-guess = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
-task = st.radio("Task", ["classification", "regression"], index=["classification", "regression"].index(guess),
-                horizontal=True, key=f"train_task_{dataset.dataset_id}_{target}",
-                help="Detected from the target column; change it if the guess is wrong.")
+guess: Task = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
+TASKS: list[Task] = ["classification", "regression"]
+task: Task = st.radio("Task", TASKS, index=TASKS.index(guess), horizontal=True,
+                      key=f"train_task_{dataset.dataset_id}_{target}",
+                      help="Detected from the target column; change it if the guess is wrong.") or guess
 models = {m.key: m for m in models_for(task)}
 spec = models[st.selectbox("Model", list(models), format_func=lambda k: models[k].label, key=f"train_model_{task}")]
 
@@ -42,6 +43,7 @@ def param_input(p: Param, where):
     key = f"param_{spec.key}_{p.name}"
     if p.type == "choice":
         return where.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
+    assert p.min is not None and p.max is not None   # numeric parameters are bounded (ml/catalog.py)
     if p.type == "int":
         label = f"{p.name} (0 = {p.none_label})" if p.none_label else p.name
         low = 0 if p.none_label else int(p.min)

@@ -41,7 +41,7 @@ def test_settings(home: Path, **overrides) -> Settings:
     return replace(load_settings(), home=home, task_queue=f"tq-{uuid.uuid4().hex[:8]}", **overrides)
 
 
-test_settings.__test__ = False  # a factory, not a test
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a factory, not a test
 
 
 @asynccontextmanager

@@ -71,8 +71,9 @@ def show_audit(audit: AuditLog, actor: str | None = None, address: str | None = 
         if actor:
             audit.record(actor, "audit.verify", outcome="ok" if result.ok else "error", address=address,
                          detail=str(result))
-    result = st.session_state.get("audit_verify_result")
-    if result is not None:
+    shown = st.session_state.get("audit_verify_result")
+    if shown is not None:
+        result = shown
         if result.ok:
             st.success(md(f"Chain intact: {result.checked} entries checked. Head hash {result.head}."))
         else:

@@ -60,7 +60,7 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     user, progress = require_user(), view.progress
     if not view.running:
         return
-    edits: dict[int, dict] = {}
+    edits: dict[int, dict | None] = {}   # None: not valid JSON (retrying is disabled until it is)
     if progress is not None and progress.phase == "awaiting":
         st.markdown("**Failed configurations**: retry them as they are, or edit their parameters first (JSON).")
         for c in (c for c in progress.children if c.status == "failed"):
@@ -75,7 +75,7 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     with guard("That action"):
         if progress is not None and progress.phase == "awaiting":
             if cols[0].button("Retry failed", type="primary", key="batch_retry", disabled=None in edits.values()):
-                svc.retry_failed(user, view.batch_id, edits)
+                svc.retry_failed(user, view.batch_id, {i: p for i, p in edits.items() if p is not None})
                 st.rerun()
             if cols[1].button("Finish with what succeeded", key="batch_finish"):
                 svc.finish_batch(user, view.batch_id)

@@ -109,7 +109,7 @@ def overlaid_curves(curves: list[tuple[str, dict[str, Any]]]) -> go.Figure | Non
         return None
     fig = _fig("Learning curves", xaxis_title="size (trees / iterations / epochs)")
     for label, c in drawn:
-        ys = c.get("valid") or c.get("train")
+        ys = c.get("valid") or c.get("train") or []
         name = f"{_esc(str(label))} ({_esc(str(c.get('metric', '')))})"
         fig.add_scatter(x=c["steps"][: len(ys)], y=ys, mode="lines+markers", name=name)
     return fig

@@ -15,13 +15,8 @@ from ui.runtime import SyncService, guard
 FLASH = "quota_admin_flash"
 
 
-def show_quota_admin(svc: SyncService, admin: User | list[str], usernames: list[str] | None = None) -> None:
-    """Usage and limits of `usernames`, and a form to override them, for `admin`.
-    Also callable as `show_quota_admin(svc, usernames)`: the signed-in admin is then looked up."""
-    if usernames is None:
-        from ui.auth import require_user
-
-        admin, usernames = require_user("admin"), list(admin)   # type: ignore[arg-type]
+def show_quota_admin(svc: SyncService, admin: User, usernames: list[str]) -> None:
+    """Usage and limits of `usernames`, and a form to override them, for `admin`."""
     st.subheader("Quotas")
     if flash := st.session_state.pop(FLASH, None):
         st.success(flash)

@@ -7,6 +7,8 @@ model key shows only as its catalog label, never as markdown of its own.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import pandas as pd
 import streamlit as st
 
@@ -20,9 +22,11 @@ from ui.text import md
 
 POLL_SECONDS = 2.0
 # (Material icon, badge colour) per status: icons render everywhere, unlike emoji on font-poor machines
-STATUS_STYLE = {"running": (":material/sync:", "blue"), "completed": (":material/check_circle:", "green"),
-                "failed": (":material/error:", "red"), "cancelled": (":material/stop_circle:", "gray"),
-                "terminated": (":material/stop_circle:", "gray"), "timed_out": (":material/timer_off:", "orange")}
+BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
+STATUS_STYLE: dict[str, tuple[str | None, BadgeColor]] = {
+    "running": (":material/sync:", "blue"), "completed": (":material/check_circle:", "green"),
+    "failed": (":material/error:", "red"), "cancelled": (":material/stop_circle:", "gray"),
+    "terminated": (":material/stop_circle:", "gray"), "timed_out": (":material/timer_off:", "orange")}
 STAGE_ICONS = {"pending": "·", "running": "▶", "done": "✓", "skipped": "–", "failed": "✗", "cancelled": "■"}
 
 

@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -80,7 +81,7 @@ class _Every:
     name becomes a few audit entries, not thousands of writes."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds, self.last = seconds, {}
+        self.seconds, self.last = seconds, dict[str, float]()
 
     def __call__(self, key: str) -> bool:
         now = time.monotonic()
@@ -101,7 +102,8 @@ class SignInRoutes:
     def sessions(self) -> Sessions:
         return Sessions(self.storage, self.settings.session_lifetime)
 
-    def _cookie(self, response: Response, name: str, value: str, max_age: int | None, samesite: str = "lax") -> None:
+    def _cookie(self, response: Response, name: str, value: str, max_age: int | None,
+                samesite: Literal["lax", "strict"] = "lax") -> None:
         response.set_cookie(name, value, max_age=max_age, httponly=True, samesite=samesite, path="/",
                             secure=self.settings.tls)
 
@@ -118,7 +120,8 @@ class SignInRoutes:
     async def login_page(self, request: Request) -> Response:
         next_url = safe_next(request.query_params.get("next"))
         token = request.cookies.get(SESSION_COOKIE)
-        if token and await run_in_threadpool(self.sessions().user, token):
+        signed_in = bool(token) and await run_in_threadpool(self.sessions().user, token, ("web",)) is not None
+        if signed_in:
             return RedirectResponse(next_url, status_code=303)
         note = "You are signed out." if "signed_out" in request.query_params else ""
         response = self._form(next_url, note, kind="info")
@@ -188,7 +191,7 @@ class RequireSession:
     keep an anonymous visitor's uploads in memory); every response forbids framing by other origins.
     Pages gate themselves too (ui/auth.py): this is not the only check."""
 
-    def __init__(self, app, pages: Callable[[], set[str]], sessions: Callable[[], Sessions]) -> None:
+    def __init__(self, app, pages: Callable[[], frozenset[str]], sessions: Callable[[], Sessions]) -> None:
         self.app, self.pages, self.sessions = app, pages, sessions
 
     async def __call__(self, scope, receive, send) -> None:
@@ -200,6 +203,7 @@ class RequireSession:
         if is_page or path.startswith(UPLOADS):
             request = Request(scope)
             if await run_in_threadpool(self.sessions().user, request.cookies.get(SESSION_COOKIE)) is None:
+                response: Response
                 if is_page:
                     target = path + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
                     response = RedirectResponse(f"/auth/login?next={quote(safe_next(target), safe='/')}",

@@ -38,18 +38,16 @@ def build_workers(client: Client, settings: Settings, identity: str | None = Non
     """The training worker and the data-task worker; tests may swap an activity by name."""
     training, data_tasks = activity_list(Storage(settings.home), settings)
     training = [(replace_activities or {}).get(fn.__name__, fn) for fn in training]
-    common = {"graceful_shutdown_timeout": timedelta(seconds=5), "interceptors": [BindInputsToWorkflow()],
-              "max_heartbeat_throttle_interval": timedelta(seconds=1)}  # fresh progress for the UI
-    if identity:
-        common["identity"] = identity
-    return [
-        Worker(client, task_queue=settings.task_queue, workflows=[TrainingWorkflow, BatchTrainingWorkflow],
-               activities=training,
-               activity_executor=ThreadPoolExecutor(TRAIN_SLOTS), max_concurrent_activities=TRAIN_SLOTS, **common),
-        Worker(client, task_queue=io_queue(settings.task_queue), activities=data_tasks,
-               workflows=[IngestWorkflow, CheckDataWorkflow, PredictWorkflow],
-               activity_executor=ThreadPoolExecutor(IO_SLOTS), max_concurrent_activities=IO_SLOTS, **common),
-    ]
+
+    def worker(task_queue: str, workflows: list[type], activities: list[Callable], slots: int) -> Worker:
+        return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities,
+                      activity_executor=ThreadPoolExecutor(slots), max_concurrent_activities=slots,
+                      graceful_shutdown_timeout=timedelta(seconds=5), interceptors=[BindInputsToWorkflow()],
+                      max_heartbeat_throttle_interval=timedelta(seconds=1),   # fresh progress for the UI
+                      identity=identity)
+    return [worker(settings.task_queue, [TrainingWorkflow, BatchTrainingWorkflow], training, TRAIN_SLOTS),
+            worker(io_queue(settings.task_queue), [IngestWorkflow, CheckDataWorkflow, PredictWorkflow], data_tasks,
+                   IO_SLOTS)]
 
 
 def warm_up() -> None:
@@ -76,8 +74,8 @@ async def serve(settings: Settings) -> None:
     await asyncio.wait([*runs, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     for task in runs:
-        if task.done() and task.exception():
-            raise task.exception()  # a worker that died on its own is an error, not a clean stop
+        if task.done() and (error := task.exception()) is not None:
+            raise error  # a worker that died on its own is an error, not a clean stop
 
 
 def main() -> None:
