@@ -7,6 +7,7 @@ pages reach the session's Temporal dev server through TEMPORAL_ADDRESS, as NOTES
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -15,9 +16,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.accounts import Accounts
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, load_settings
+from core.datasets import ingest_csv
 from core.sessions import Sessions
 from core.storage import Storage
+from tests.helpers import classification_csv, running_workers
 from ui.nav import PAGES
 
 PASSWORD = "correct horse battery staple"
@@ -42,8 +45,10 @@ def tokens(temporal_env, tmp_path_factory):
         accounts = Accounts(storage)
         accounts.add("alice", PASSWORD)
         accounts.add("root", PASSWORD, role="admin")
+        accounts.add("dana", PASSWORD)   # dana has a dataset, stored as the ingest activity stores it
+        ingest_csv(storage, "dana", classification_csv(rows=60), "shop.csv", 1 << 20)
         sessions = Sessions(storage, timedelta(hours=1))
-        yield {"alice": sessions.create("alice"), "root": sessions.create("root")}
+        yield {name: sessions.create(name) for name in ("alice", "root", "dana")}
         st.cache_resource.clear()
 
 
@@ -126,3 +131,25 @@ def test_the_admin_page_opens_for_an_admin(sign_in):
     assert [t.label for t in at.tabs] == ["Accounts", "Quotas", "Audit log", "Engine"]
     assert {"alice", "root"} <= set(at.dataframe[0].value["user"])
 
+
+
+def test_the_datasets_page_profiles_a_stored_dataset(sign_in):
+    sign_in("dana")
+    at = open_page("datasets")
+    assert not at.exception and not at.error
+    assert r"Profile: shop\.csv" in [h.value for h in at.subheader]   # markdown-escaped by ui.text.md
+    assert [m.value for m in at.metric][:2] == ["60", "4"]
+
+
+@pytest.mark.parametrize("key", ["train", "batch"])
+async def test_the_launch_forms_check_a_stored_dataset_with_a_worker(client, sign_in, key):
+    """Train and Batch ask a worker to check the data before launch: real in-process workers answer."""
+    sign_in("dana")
+    async with running_workers(client, load_settings()):   # the page's settings: same home and task queue
+        at = await asyncio.to_thread(open_page, key)   # the script blocks; the workers need this loop
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert TITLES[key] in [t.value for t in at.title]
+    assert at.button(key="start_training" if key == "train" else "start_batch")
+    reports = at.session_state["data_checks" if key == "train" else "batch_estimates"]
+    assert reports and all("findings" in r for r in reports.values()), "a worker answered the data check"
