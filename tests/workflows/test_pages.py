@@ -20,6 +20,7 @@ from core.config import PROJECT_ROOT, load_settings
 from core.datasets import ingest_csv
 from core.sessions import Sessions
 from core.storage import Storage
+from orchestration.contracts import CheckReport
 from tests.helpers import classification_csv, running_workers
 from ui.nav import PAGES
 
@@ -152,4 +153,4 @@ async def test_the_launch_forms_check_a_stored_dataset_with_a_worker(client, sig
     assert TITLES[key] in [t.value for t in at.title]
     assert at.button(key="start_training" if key == "train" else "start_batch")
     reports = at.session_state["data_checks" if key == "train" else "batch_estimates"]
-    assert reports and all("findings" in r for r in reports.values()), "a worker answered the data check"
+    assert reports and all(isinstance(r, CheckReport) for r in reports.values()), "a worker answered the data check"

@@ -21,14 +21,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.config import load_settings
 from core.names import new_run_id
-from orchestration.activities import INVALID_INPUT
+from orchestration.activity_errors import INVALID_INPUT
 from orchestration.client import data_converter
 from orchestration.contracts import (
     SEARCH_ATTRIBUTES,
     BatchInput,
     BatchItem,
     BatchRequest,
-    StepResult,
+    StageResult,
     TrainInput,
     TrainRequest,
 )
@@ -61,10 +61,10 @@ async def skipping_env():
 def _step(name: str, facts: Callable[[TrainInput], dict] | None = None, fail: Callable[[TrainInput], None] | None = None):
     """A fake training activity registered under the real name `name`."""
     @activity.defn(name=name)
-    def step(inp: TrainInput) -> StepResult:
+    def step(inp: TrainInput) -> StageResult:
         if fail is not None:
             fail(inp)
-        return StepResult(activity.info().attempt, facts(inp) if facts else {})
+        return StageResult(activity.info().attempt, facts(inp) if facts else {})
     return step
 
 
