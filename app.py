@@ -1,4 +1,5 @@
 """TrainEasy entry point: the sign-in gate, then navigation built from the user's role."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -10,8 +11,10 @@ from ui.runtime import Unavailable, audit, service
 st.set_page_config(page_title="TrainEasy", page_icon=":material/model_training:", layout="wide")
 
 # Register every page first: a deep link must survive the gate's first run.
-pages = {key: st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=key == "home")
-         for key, p in PAGES.items()}
+pages = {
+    key: st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=key == "home")
+    for key, p in PAGES.items()
+}
 page = st.navigation(list(pages.values()), position="hidden")
 st.session_state["pages"] = pages
 

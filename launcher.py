@@ -3,6 +3,7 @@
 Each child runs in its own session so that Ctrl-C reaches the launcher only, which then stops the
 children in reverse order. Logs go to <home>/logs/; a child that dies early gets its log tail printed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ from orchestration.codec import PayloadKeyError, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
-RESTART_WINDOW = 600.0   # seconds a worker must run for its crash count to start again
+RESTART_WINDOW = 600.0  # seconds a worker must run for its crash count to start again
 
 
 class LaunchError(Exception):
@@ -43,8 +44,14 @@ class Child:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+                *self.argv,
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.started = time.monotonic()
 
     @property
@@ -86,12 +93,13 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 def check_ports(settings: Settings) -> None:
     wanted = [("TRAINEASY_APP_PORT", settings.app_port)]
     if not settings.temporal_address:
-        wanted += [("TRAINEASY_TEMPORAL_PORT", settings.temporal_port),
-                   ("TRAINEASY_TEMPORAL_UI_PORT", settings.temporal_ui_port)]
+        wanted += [("TRAINEASY_TEMPORAL_PORT", settings.temporal_port), ("TRAINEASY_TEMPORAL_UI_PORT", settings.temporal_ui_port)]
     for var, port in wanted:
         if not port_free(port, "0.0.0.0" if var == "TRAINEASY_APP_PORT" else "127.0.0.1"):
-            raise LaunchError(f"Port {port} is already in use (is TrainEasy already running?). "
-                              f"Stop that process or choose another port: {var}=<port> make run")
+            raise LaunchError(
+                f"Port {port} is already in use (is TrainEasy already running?). "
+                f"Stop that process or choose another port: {var}=<port> make run"
+            )
 
 
 def step(message: str) -> float:
@@ -125,16 +133,33 @@ def http_ok(url: str):
         def get() -> bool:
             with urllib.request.urlopen(url, timeout=2, context=insecure) as resp:
                 return resp.status == 200
+
         return await asyncio.to_thread(get)
+
     return check
 
 
 def app_command(s: Settings) -> tuple[list[str], dict[str, str]]:
     """The web server's command line and the environment it needs on top of the launcher's."""
-    argv = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(s.app_port),
-            "--server.address", s.app_address, "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(s.max_upload_mb),
-            "--server.fileWatcherType", "none"]
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "serve.py",
+        "--server.port",
+        str(s.app_port),
+        "--server.address",
+        s.app_address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.maxUploadSize",
+        str(s.max_upload_mb),
+        "--server.fileWatcherType",
+        "none",
+    ]
     if s.tls:
         argv += ["--server.sslCertFile", s.tls_cert, "--server.sslKeyFile", s.tls_key]
     # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise (read before serve.py is
@@ -166,11 +191,28 @@ class Stack:
             return
         s_ = step(f"starting Temporal dev server on 127.0.0.1:{s.temporal_port}")
         self.storage.temporal_db.parent.mkdir(parents=True, exist_ok=True)
-        argv = [str(BIN / "temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
-                "--ui-ip", "127.0.0.1", "--ui-port", str(s.temporal_ui_port),   # both on loopback only
-                "--ui-codec-endpoint", codec_endpoint(s),   # the UI decrypts in the browser, via the app
-                "--db-filename", str(self.storage.temporal_db),
-                "--namespace", s.namespace, "--ui-disable-news-fetch", "--log-level", "warn"]
+        argv = [
+            str(BIN / "temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(s.temporal_port),
+            "--ui-ip",
+            "127.0.0.1",
+            "--ui-port",
+            str(s.temporal_ui_port),  # both on loopback only
+            "--ui-codec-endpoint",
+            codec_endpoint(s),  # the UI decrypts in the browser, via the app
+            "--db-filename",
+            str(self.storage.temporal_db),
+            "--namespace",
+            s.namespace,
+            "--ui-disable-news-fetch",
+            "--log-level",
+            "warn",
+        ]
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]
         child = self._child("temporal", argv)
@@ -189,19 +231,21 @@ class Stack:
         days = self.settings.history_days
         try:
             if await ensure_history_retention(self.client, days):
-                print(f"  … workflow history retention of namespace {self.settings.namespace!r} set to {days} days",
-                      flush=True)
+                print(f"  … workflow history retention of namespace {self.settings.namespace!r} set to {days} days", flush=True)
         except RPCError as err:
             if not self.settings.temporal_address:
                 raise LaunchError(f"Could not set the history retention to {days} days: {err.message}") from None
-            print(f"  ! could not set the history retention of namespace {self.settings.namespace!r} to {days} "
-                  f"days ({err.message}); keeping the server's setting", flush=True)
+            print(
+                f"  ! could not set the history retention of namespace {self.settings.namespace!r} to {days} "
+                f"days ({err.message}); keeping the server's setting",
+                flush=True,
+            )
 
     async def _temporal_ready(self) -> bool:
         from orchestration.client import connect, ensure_search_attributes
 
         client = await asyncio.wait_for(connect(self.settings), 5)
-        await ensure_search_attributes(client)   # no-op on the dev server; registers them on a cluster
+        await ensure_search_attributes(client)  # no-op on the dev server; registers them on a cluster
         self.client = client
         return True
 
@@ -219,6 +263,7 @@ class Stack:
                 dead = next(w for w in workers if not w.alive)
                 raise LaunchError(f"{dead.name} exited while starting; last lines of {dead.log}:\n{dead.tail()}")
             return await count_pollers(self.client, self.settings.task_queue) >= n
+
         await wait_until(polling, "the workers", None, 120)
         done(s_)
 
@@ -228,8 +273,9 @@ class Stack:
         argv, env = app_command(s)
         child = self._child("streamlit", argv)
         await child.start({**self.env, **env})
-        await wait_until(http_ok(f"{'https' if s.tls else 'http'}://127.0.0.1:{s.app_port}/_stcore/health"),
-                         "Streamlit", child, 90)
+        await wait_until(
+            http_ok(f"{'https' if s.tls else 'http'}://127.0.0.1:{s.app_port}/_stcore/health"), "Streamlit", child, 90
+        )
         done(s_)
 
     async def supervise(self, stop: asyncio.Event) -> int:
@@ -239,15 +285,20 @@ class Stack:
                 if child.alive:
                     continue
                 if child.name.startswith("worker") and time.monotonic() - child.started > RESTART_WINDOW:
-                    child.restarts = 0   # it ran fine for a while: an occasional crash is not a crash loop
+                    child.restarts = 0  # it ran fine for a while: an occasional crash is not a crash loop
                 if child.name.startswith("worker") and child.restarts < 5:
                     child.restarts += 1
-                    print(f"  ! {child.name} exited (code {child.returncode}); restarting "
-                          f"({child.restarts}/5). Log: {child.log}", flush=True)
+                    print(
+                        f"  ! {child.name} exited (code {child.returncode}); restarting ({child.restarts}/5). Log: {child.log}",
+                        flush=True,
+                    )
                     await child.start(self.env)
                 else:
-                    print(f"  ! {child.name} exited (code {child.returncode}); stopping. "
-                          f"Last lines of {child.log}:\n{child.tail()}", flush=True)
+                    print(
+                        f"  ! {child.name} exited (code {child.returncode}); stopping. "
+                        f"Last lines of {child.log}:\n{child.tail()}",
+                        flush=True,
+                    )
                     return 1
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
@@ -267,8 +318,10 @@ def exposure_warning(settings: Settings) -> str | None:
     """Passwords and session cookies cross the network in clear text when the app leaves loopback without TLS."""
     if settings.app_address in LOOPBACK or settings.tls:
         return None
-    return (f"warning: the app listens on {settings.app_address} without TLS: passwords and session cookies cross "
-            "the network unencrypted. Set TRAINEASY_TLS_CERT and TRAINEASY_TLS_KEY (see README, Security).")
+    return (
+        f"warning: the app listens on {settings.app_address} without TLS: passwords and session cookies cross "
+        "the network unencrypted. Set TRAINEASY_TLS_CERT and TRAINEASY_TLS_KEY (see README, Security)."
+    )
 
 
 def app_url(settings: Settings) -> str:
@@ -286,26 +339,31 @@ def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
     lines = ["", "TrainEasy is running.", f"  App:          {app_url(settings)}"]
     if not settings.temporal_address:
         lines.append(f"  Temporal UI:  http://localhost:{settings.temporal_ui_port}")
-    lines += [f"  Temporal:     {settings.temporal_target} (namespace {settings.namespace})",
-              f"  Data:         {settings.home}", f"  Logs:         {settings.home / 'logs'}"]
+    lines += [
+        f"  Temporal:     {settings.temporal_target} (namespace {settings.namespace})",
+        f"  Data:         {settings.home}",
+        f"  Logs:         {settings.home / 'logs'}",
+    ]
     if created:
         lines += ["", "Demo accounts (shown once; also in " + str(storage.demo_accounts_file) + ", mode 0600):"]
         lines += [f"  {name:<8} {role:<6} password: {pw}" for name, (role, pw) in created.items()]
     elif read_demo_accounts(storage):
-        lines.append(f"  Accounts:     demo passwords are in {storage.demo_accounts_file} (as first set; a changed "
-                     "password is not written back)")
+        lines.append(
+            f"  Accounts:     demo passwords are in {storage.demo_accounts_file} (as first set; a changed "
+            "password is not written back)"
+        )
     lines += ["", "Press Ctrl-C to stop everything.", ""]
     return "\n".join(lines)
 
 
 async def launch() -> int:
-    os.umask(0o077)   # datasets, models, the app and Temporal databases: readable by this account only
+    os.umask(0o077)  # datasets, models, the app and Temporal databases: readable by this account only
     settings = load_settings()
     storage = Storage(settings.home)
     check_ports(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     created = bootstrap_demo_accounts(storage)
-    try:   # before any child starts, so that they all find the same key
+    try:  # before any child starts, so that they all find the same key
         load_key_ring(settings.home)
     except PayloadKeyError as err:
         raise LaunchError(str(err)) from None

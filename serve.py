@@ -4,6 +4,7 @@ the admins-only codec endpoint that lets the Temporal Web UI and CLI show decryp
 `streamlit run serve.py` finds `app` (an ASGI app) and serves it with uvicorn, honouring the usual
 `--server.*` flags (port, address, TLS certificate and key).
 """
+
 import streamlit as st
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -18,14 +19,14 @@ from orchestration.codec_server import codec_routes
 from ui.nav import PAGE_PATHS
 from ui.signin import RequireSession, SignInRoutes, client_address
 
-private_umask()   # staged uploads and everything else this process writes: owner only
+private_umask()  # staged uploads and everything else this process writes: owner only
 _settings = load_settings()
 _signin = SignInRoutes(_settings)
-_codec = payload_codec(_settings, allow_plaintext=True)   # decoding for display only
+_codec = payload_codec(_settings, allow_plaintext=True)  # decoding for display only
 
 
 _audit = AuditLog(Storage(_settings.home))
-_decodes_noted: set[tuple[str, str]] = set()   # (user, action) already audited by this process: one entry each, not one per call
+_decodes_noted: set[tuple[str, str]] = set()  # (user, action) already audited by this process: one entry each, not one per call
 
 
 async def _admin_only(request: Request) -> bool | None:
@@ -40,8 +41,15 @@ async def _admin_only(request: Request) -> bool | None:
     user = await run_in_threadpool(_signin.sessions().user, token, kinds)
     address = client_address(request)
     if user is None or not user.is_admin:
-        await run_in_threadpool(_audit.record, user.name if user else "-", action, "", "refused", address,
-                                "not signed in" if user is None else "not an administrator")
+        await run_in_threadpool(
+            _audit.record,
+            user.name if user else "-",
+            action,
+            "",
+            "refused",
+            address,
+            "not signed in" if user is None else "not an administrator",
+        )
         return None if user is None else False
     if (user.name, action) not in _decodes_noted:
         _decodes_noted.add((user.name, action))

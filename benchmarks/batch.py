@@ -8,6 +8,7 @@ A job is what a TrainEasy run computes: prepare + split, the (incremental) fit, 
 permutation importance. The loop and joblib run exactly that in memory; the batch also loads Parquet,
 saves the model and registers it, which is its real overhead. Ratios are wall-time ratios.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -67,8 +68,10 @@ async def run_batch(settings, dataset_id: str, workers: int) -> tuple[float, set
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=list(SEARCH_ATTRIBUTES), dev_server_startup_timeout=timedelta(seconds=60),
-        data_converter=data_converter(settings))   # encrypted, as the workers (same home: same key file)
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_startup_timeout=timedelta(seconds=60),
+        data_converter=data_converter(settings),
+    )  # encrypted, as the workers (same home: same key file)
     procs = []
     try:
         address = env.client.service_client.config.target_host
@@ -78,8 +81,9 @@ async def run_batch(settings, dataset_id: str, workers: int) -> tuple[float, set
         service = TrainEasyService(env.client, settings)
         user = User(OWNER)
         started = time.perf_counter()
-        batch_id = await service.start_batch(user, BatchRequest(
-            OWNER, dataset_id, "label", [BatchItem(m, p) for m, p in JOBS], max_parallel=workers))
+        batch_id = await service.start_batch(
+            user, BatchRequest(OWNER, dataset_id, "label", [BatchItem(m, p) for m, p in JOBS], max_parallel=workers)
+        )
         result = await env.client.get_workflow_handle(batch_id).result()
         elapsed = time.perf_counter() - started
         failed = [c for c in result["children"] if c["status"] != "completed"]
@@ -118,7 +122,7 @@ def main() -> None:
         print(f"  speed-up over sequential: joblib {sequential / joblib_s:.2f}x, TrainEasy batch {sequential / batch_s:.2f}x")
         print(f"  TrainEasy batch wall time / joblib wall time: {batch_s / joblib_s:.2f} (target <= 1.10)")
     sys.stdout.flush()
-    os._exit(0)   # sdk-python #300: avoid a crash in interpreter teardown after using Temporal
+    os._exit(0)  # sdk-python #300: avoid a crash in interpreter teardown after using Temporal
 
 
 if __name__ == "__main__":

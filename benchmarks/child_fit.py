@@ -5,6 +5,7 @@
 writes the model and its costs). The fork server is started (and warmed) before timing, as a worker does
 at start-up.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,7 +47,7 @@ def main() -> None:
     child_fit.start()
     spec = get_model("logistic_regression")
     prep = training.prepare(pd.read_csv(io.BytesIO(classification_csv(rows=200))), "bought", spec)
-    child_fit.fit_in_child(training.make_pipeline(spec, {}, 0, prep.X), prep.X, prep.y)   # waits for the server
+    child_fit.fit_in_child(training.make_pipeline(spec, {}, 0, prep.X), prep.X, prep.y)  # waits for the server
 
     def plain():
         training.make_pipeline(spec, {}, 0, prep.X).fit(prep.X, prep.y)
@@ -67,14 +68,16 @@ def main() -> None:
         real_fit = training.fit
 
         def activity_in_process():
-            training.fit = lambda *a, single_fit=None, **k: real_fit(*a, **k)   # the old, in-process path
+            training.fit = lambda *a, single_fit=None, **k: real_fit(*a, **k)  # the old, in-process path
             try:
                 env.run(acts.fit_model, inp)
             finally:
                 training.fit = real_fit
 
-        rows = [("bare fit", median_ms(plain), median_ms(child)),
-                ("fit_model activity", median_ms(activity_in_process), median_ms(activity))]
+        rows = [
+            ("bare fit", median_ms(plain), median_ms(child)),
+            ("fit_model activity", median_ms(activity_in_process), median_ms(activity)),
+        ]
     print(f"{'tiny logistic regression, 200 rows':36} {'in-process':>11} {'child':>9} {'ratio':>7} {'added':>9}")
     for name, a, b in rows:
         print(f"{name:36} {a:9.1f}ms {b:7.1f}ms {b / a:6.2f}x {b - a:7.1f}ms")

@@ -1,4 +1,5 @@
 """Accounts in the app database: bcrypt password hashes, roles, disabling; demo accounts on first start."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from core.storage import Storage, write_private
 ROLES = ("admin", "user")
 DEMO_ACCOUNTS = (("admin", "admin"), ("alice", "user"), ("bob", "user"))
 MIN_PASSWORD = 10
-MAX_PASSWORD = 128   # bcrypt reads 72 bytes; a longer limit only stops absurd inputs
+MAX_PASSWORD = 128  # bcrypt reads 72 bytes; a longer limit only stops absurd inputs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -38,9 +39,10 @@ class AccountError(ValueError):
 @dataclass(frozen=True)
 class User:
     """The acting user: every service call takes one and checks ownership against it."""
+
     name: str
     roles: tuple[str, ...] = ("user",)
-    address: str = ""      # where the request came from, for the audit log
+    address: str = ""  # where the request came from, for the audit log
 
     @property
     def is_admin(self) -> bool:
@@ -66,7 +68,7 @@ def _now() -> str:
 
 
 def _secret(password: str) -> bytes:
-    return password.encode()[:72]   # bcrypt reads 72 bytes (and bcrypt 5 refuses more)
+    return password.encode()[:72]  # bcrypt reads 72 bytes (and bcrypt 5 refuses more)
 
 
 def hash_password(password: str) -> str:
@@ -98,9 +100,10 @@ class Accounts:
             return
         for name, acc in json.loads(path.read_text()).get("usernames", {}).items():
             role = (acc.get("roles") or ["user"])[0]
-            db.execute("INSERT OR IGNORE INTO users (name, email, role, pw_hash, created_at, pw_changed) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (name, acc.get("email") or "", role if role in ROLES else "user",
-                                                      acc["password"], _now(), _now()))
+            db.execute(
+                "INSERT OR IGNORE INTO users (name, email, role, pw_hash, created_at, pw_changed) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, acc.get("email") or "", role if role in ROLES else "user", acc["password"], _now(), _now()),
+            )
 
     # --- reading -------------------------------------------------------------------------------
     def list(self) -> list[Account]:
@@ -137,8 +140,10 @@ class Accounts:
         with open_db(self.storage.app_db) as db:
             if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise AccountError(f"The user name {name!r} is taken.")
-            db.execute("INSERT INTO users (name, email, role, pw_hash, created_at, pw_changed) VALUES (?, ?, ?, ?, ?, ?)",
-                       (name, email[:200], role, hashed, _now(), _now()))
+            db.execute(
+                "INSERT INTO users (name, email, role, pw_hash, created_at, pw_changed) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, email[:200], role, hashed, _now(), _now()),
+            )
         return self._existing(name)
 
     def set_password(self, name: str, password: str) -> None:
@@ -170,10 +175,10 @@ class Accounts:
 
     @staticmethod
     def _keep_an_admin(db, name: str) -> None:
-        others = db.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND name != ?",
-                            (name,)).fetchone()[0]
-        is_admin = db.execute("SELECT 1 FROM users WHERE name = ? AND role = 'admin' AND disabled = 0",
-                              (name,)).fetchone()
+        others = db.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND name != ?", (name,)).fetchone()[
+            0
+        ]
+        is_admin = db.execute("SELECT 1 FROM users WHERE name = ? AND role = 'admin' AND disabled = 0", (name,)).fetchone()
         if is_admin and others == 0:
             raise AccountError("That would leave no enabled administrator.")
 
@@ -199,8 +204,10 @@ def bootstrap_demo_accounts(storage: Storage) -> dict[str, tuple[str, str]] | No
     created = {name: (role, new_password()) for name, role in DEMO_ACCOUNTS}
     for name, (role, password) in created.items():
         accounts.add(name, password, role, f"{name}@traineasy.local")
-    lines = ["# TrainEasy demo accounts (created on first start). Change or remove them for real use.",
-             *(f"{name}\t{role}\t{pw}" for name, (role, pw) in created.items())]
+    lines = [
+        "# TrainEasy demo accounts (created on first start). Change or remove them for real use.",
+        *(f"{name}\t{role}\t{pw}" for name, (role, pw) in created.items()),
+    ]
     write_private(storage.demo_accounts_file, "\n".join(lines) + "\n")
     return created
 

@@ -12,6 +12,7 @@ CLI (storage root from --home, else TRAINEASY_HOME, else the default of core.con
     python -m core.audit export [--since 2025-01-01] [--until ...] [--actor alice] [--action login] > audit.csv
     python -m core.audit tail -n 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ ACTIONS: dict[str, str] = {
     "retry": "failed children of a batch restarted [batch id]",
     "finish": "batch awaiting a decision finished with what succeeded [batch id]",
     "predict": "predictions made with a registered model [model id]",
-    "download": "model, predictions or leaderboard downloaded [model id, file, or \"leaderboard <batch id>\"]",
+    "download": 'model, predictions or leaderboard downloaded [model id, file, or "leaderboard <batch id>"]',
     "delete": "model or dataset deleted [model id or dataset id]",
     "retention": "keep-last-N setting changed and applied [user name]",
     "tag": "tag added to a model [model id]",
@@ -118,10 +119,10 @@ COLUMNS = tuple(f.name for f in fields(AuditEntry))
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
-    checked: int                  # entries read (up to and including the first broken one)
+    checked: int  # entries read (up to and including the first broken one)
     broken_seq: int | None = None  # the first entry where the chain does not hold
     reason: str = ""
-    head: str = GENESIS           # hash of the last entry read: note it elsewhere to detect truncation later
+    head: str = GENESIS  # hash of the last entry read: note it elsewhere to detect truncation later
 
     def __str__(self) -> str:
         if self.ok:
@@ -131,9 +132,21 @@ class VerifyResult:
 
 def canonical(seq: int, at: str, actor: str, address: str, action: str, obj: str, outcome: str, detail: str) -> bytes:
     """The bytes an entry's hash covers besides the previous hash: JSON with sorted keys, no spaces."""
-    return json.dumps({"seq": seq, "at": at, "actor": actor, "address": address, "action": action,
-                       "object": obj, "outcome": outcome, "detail": detail},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "address": address,
+            "action": action,
+            "object": obj,
+            "outcome": outcome,
+            "detail": detail,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
 
 
 def entry_hash(prev_hash: str, body: bytes) -> str:
@@ -158,7 +171,7 @@ def _utc_text(moment: datetime | date | str) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-_READY: set[Path] = set()   # databases whose schema this process has already ensured
+_READY: set[Path] = set()  # databases whose schema this process has already ensured
 
 
 class AuditLog:
@@ -174,8 +187,15 @@ class AuditLog:
         with open_db(self.path) as db:
             yield db
 
-    def record(self, actor: str | None, action: str, obj: object = "", outcome: str = "ok",
-               address: str | None = None, detail: object = "") -> AuditEntry:
+    def record(
+        self,
+        actor: str | None,
+        action: str,
+        obj: object = "",
+        outcome: str = "ok",
+        address: str | None = None,
+        detail: object = "",
+    ) -> AuditEntry:
         """Append one entry; returns it with its sequence number and hash. Raises ValueError for an
         action that is not a dotted lower-case name or an unknown outcome (a programming error)."""
         if not ACTION_RE.match(action) or len(action) > LIMITS["action"]:
@@ -188,17 +208,21 @@ class AuditLog:
         with self._db() as db, write(db):
             last = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
-            at = datetime.now(UTC).isoformat(timespec="microseconds")   # under the lock: time follows seq
-            digest = entry_hash(prev, canonical(seq, at, actor_text, address_text, action, obj_text, outcome,
-                                                detail_text))
+            at = datetime.now(UTC).isoformat(timespec="microseconds")  # under the lock: time follows seq
+            digest = entry_hash(prev, canonical(seq, at, actor_text, address_text, action, obj_text, outcome, detail_text))
             entry = AuditEntry(seq, at, actor_text, address_text, action, obj_text, outcome, detail_text, prev, digest)
-            db.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                       astuple(entry))
+            db.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", astuple(entry))
         return entry
 
-    def query(self, actor: str | None = None, action_prefix: str | None = None,
-              since: datetime | date | str | None = None, until: datetime | date | str | None = None,
-              outcome: str | None = None, limit: int | None = DEFAULT_LIMIT) -> list[AuditEntry]:
+    def query(
+        self,
+        actor: str | None = None,
+        action_prefix: str | None = None,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
+        outcome: str | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+    ) -> list[AuditEntry]:
         """Entries newest first. `since` is inclusive, `until` exclusive; `action_prefix` is a plain
         prefix ("login" matches login.success and login.failure). limit=None returns all."""
         where: list[str] = []
@@ -297,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if result.ok else 1
     if args.command == "export":
         try:
-            entries = audit.query(actor=args.actor, action_prefix=args.action, since=args.since, until=args.until,
-                                  outcome=args.outcome, limit=None)
+            entries = audit.query(
+                actor=args.actor, action_prefix=args.action, since=args.since, until=args.until, outcome=args.outcome, limit=None
+            )
         except ValueError as exc:
             parser.error(f"bad date: {exc}")
         sys.stdout.buffer.write(audit.export_csv(entries[::-1]))

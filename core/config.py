@@ -1,4 +1,5 @@
 """Settings read from the environment once, with embedded defaults (see README 'Configuration')."""
+
 from __future__ import annotations
 
 import os
@@ -24,30 +25,30 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    home: Path                  # the storage root: datasets, models, app state, Temporal's SQLite file
+    home: Path  # the storage root: datasets, models, app state, Temporal's SQLite file
     app_address: str
     app_port: int
     temporal_port: int
     temporal_ui_port: int
-    temporal_address: str       # empty: the launcher starts its own dev server
+    temporal_address: str  # empty: the launcher starts its own dev server
     namespace: str
     task_queue: str
     workers: int
     max_upload_mb: int
     # per-user quotas (defaults; an admin can override them per user, see core/quotas.py)
-    max_runs_in_flight: int = 3          # training runs queued or running; a batch counts its parallel slots
-    launches_per_minute: int = 10        # runs and batches started in any 60 s
-    max_stored_mb: int = 2048            # datasets + models + predictions under the user's folder
-    max_cells: int = 50_000_000          # rows x columns of one dataset
-    max_columns: int = 1000              # widest dataset accepted at upload (columns of its header)
-    max_fit_minutes: float = 60          # a fit estimated longer is refused; one running 2x longer is stopped
-    tasks_per_minute: int = 120          # uploads, data checks and predictions (short workflows) in any 60 s
-    history_days: int = 30      # how long Temporal keeps a closed workflow's history (namespace retention)
-    codec_origins: tuple[str, ...] = ()   # browser origins (the Temporal UI) allowed to call the codec endpoint
-    session_hours: int = 12     # a sign-in lasts this long (server-side; revoked at logout)
-    tls_cert: str = ""          # certificate and key files: the app serves HTTPS when both are set
+    max_runs_in_flight: int = 3  # training runs queued or running; a batch counts its parallel slots
+    launches_per_minute: int = 10  # runs and batches started in any 60 s
+    max_stored_mb: int = 2048  # datasets + models + predictions under the user's folder
+    max_cells: int = 50_000_000  # rows x columns of one dataset
+    max_columns: int = 1000  # widest dataset accepted at upload (columns of its header)
+    max_fit_minutes: float = 60  # a fit estimated longer is refused; one running 2x longer is stopped
+    tasks_per_minute: int = 120  # uploads, data checks and predictions (short workflows) in any 60 s
+    history_days: int = 30  # how long Temporal keeps a closed workflow's history (namespace retention)
+    codec_origins: tuple[str, ...] = ()  # browser origins (the Temporal UI) allowed to call the codec endpoint
+    session_hours: int = 12  # a sign-in lasts this long (server-side; revoked at logout)
+    tls_cert: str = ""  # certificate and key files: the app serves HTTPS when both are set
     tls_key: str = ""
-    trusted_proxies: str = ""   # addresses whose X-Forwarded-For is believed (a reverse proxy in front)
+    trusted_proxies: str = ""  # addresses whose X-Forwarded-For is believed (a reverse proxy in front)
 
     @property
     def session_lifetime(self) -> timedelta:

@@ -10,6 +10,7 @@ Column names are treated like cells.
 Files are written the RFC 4180 way: CRLF between records, and every field holding a CR, an LF, the
 delimiter or a quote is quoted, so a line break inside a cell never reaches the file bare.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,9 +22,9 @@ from typing import Any
 import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_HARMLESS = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|-")   # a plain number, or "-" alone
+_HARMLESS = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|-")  # a plain number, or "-" alone
 _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
-LINE_TERMINATOR = "\r\n"   # RFC 4180; the csv module then quotes any field holding a CR or an LF
+LINE_TERMINATOR = "\r\n"  # RFC 4180; the csv module then quotes any field holding a CR or an LF
 
 
 def _risky(text: str) -> bool:
@@ -36,7 +37,7 @@ def safe_cell(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     if "\r" in value or "\n" in value:
-        parts = _LINE_BREAK.split(value)   # text, break, text, break, ..., text
+        parts = _LINE_BREAK.split(value)  # text, break, text, break, ..., text
         for i in range(2, len(parts), 2):
             if _risky(parts[i]):
                 parts[i] = "'" + parts[i]

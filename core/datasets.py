@@ -1,4 +1,5 @@
 """Turning an uploaded CSV into a stored, profiled Parquet dataset, with messages a user can act on."""
+
 from __future__ import annotations
 
 import csv
@@ -34,7 +35,7 @@ class DatasetError(ValueError):
 class ColumnProfile:
     name: str
     dtype: str
-    kind: str        # numeric | categorical | boolean
+    kind: str  # numeric | categorical | boolean
     missing: int
     unique: int
 
@@ -81,8 +82,8 @@ def decode_csv_text(data: bytes, max_bytes: int) -> str:
         ) from None
 
 
-DELIMITERS = (",", ";", "\t", "|")   # in order of preference when two read equally well
-SNIFF_CHARS = 8 * 1024                # the prefix delimiter detection reads, whatever the file's size
+DELIMITERS = (",", ";", "\t", "|")  # in order of preference when two read equally well
+SNIFF_CHARS = 8 * 1024  # the prefix delimiter detection reads, whatever the file's size
 SNIFF_LINES = 50
 
 
@@ -114,7 +115,7 @@ def _delimiter_counts(sample: str, delimiter: str, cut: bool) -> list[int]:
     double quotes as CSV does: a quote opens a field only at its start, and `""` inside one is a quote.
     The last line is left out when the sample was cut from a longer text, unless it is the only one."""
     if '"' not in sample:
-        lines = sample.split("\n")[:SNIFF_LINES + 1]
+        lines = sample.split("\n")[: SNIFF_LINES + 1]
         if cut and len(lines) > 1:
             lines.pop()
         return [line.count(delimiter) for line in lines[:SNIFF_LINES] if line.strip()]
@@ -127,7 +128,7 @@ def _delimiter_counts(sample: str, delimiter: str, cut: bool) -> list[int]:
         if in_quotes:
             if ch == '"':
                 if i < n and sample[i] == '"':
-                    i += 1            # an escaped quote inside the field
+                    i += 1  # an escaped quote inside the field
                 else:
                     in_quotes = False
             continue
@@ -142,7 +143,7 @@ def _delimiter_counts(sample: str, delimiter: str, cut: bool) -> list[int]:
         elif not ch.isspace():
             field_start, content = False, True
     if content and (not cut or not counts) and len(counts) < SNIFF_LINES:
-        counts.append(found)          # the last line: complete, or the only (partial) one there is
+        counts.append(found)  # the last line: complete, or the only (partial) one there is
     return counts
 
 
@@ -154,7 +155,7 @@ def _lines(text: str) -> Iterator[str]:
         if end < 0:
             yield text[start:]
             return
-        yield text[start:end + 1]
+        yield text[start : end + 1]
         start = end + 1
 
 
@@ -180,36 +181,39 @@ def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, m
     """
     import pandas as pd
 
-    text = normalise_newlines(text)   # before anything counts lines: a CR-only file is one "line" otherwise
+    text = normalise_newlines(text)  # before anything counts lines: a CR-only file is one "line" otherwise
     delimiter = _sniff_delimiter(text)
     try:
         header = next(csv.reader(_lines(text), delimiter=delimiter), [])
-    except csv.Error as exc:   # e.g. a header field beyond the csv module's size limit
+    except csv.Error as exc:  # e.g. a header field beyond the csv module's size limit
         raise DatasetError(f"The header line could not be read: {exc}. Check the first line of the file.") from None
     if max_columns and len(header) > max_columns:
-        raise DatasetError(f"The file has {len(header):,} columns; the limit is {max_columns:,} columns. "
-                           "Keep the columns you need and upload it again.")
+        raise DatasetError(
+            f"The file has {len(header):,} columns; the limit is {max_columns:,} columns. "
+            "Keep the columns you need and upload it again."
+        )
     names = [h.strip() for h in header]
     dupes = sorted(n for n, k in Counter(names).items() if n and k > 1)
     if dupes:
         raise DatasetError(f"Column names must be unique; repeated: {', '.join(map(repr, dupes[:5]))}.")
     nrows = None
     columns = max(len(header), 1)
-    lines = text.count("\n") + (not text.endswith("\n")) - 1   # data lines, at most (quoted line breaks count)
+    lines = text.count("\n") + (not text.endswith("\n")) - 1  # data lines, at most (quoted line breaks count)
     if max_cells and lines * columns > max_cells:
-        nrows = max_cells // columns + 1     # enough to know whether the limit is really passed
+        nrows = max_cells // columns + 1  # enough to know whether the limit is really passed
     try:
         # index_col=False: a trailing delimiter on every row must not turn the first column into the index
-        df = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, low_memory=False, index_col=False,
-                         nrows=nrows)
+        df = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, low_memory=False, index_col=False, nrows=nrows)
     except pd.errors.ParserError as exc:
         detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         raise DatasetError(f"The CSV could not be parsed: {detail}. Check quoting and the number of fields per line.") from None
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         raise DatasetError(f"The CSV could not be parsed: {exc}.") from None
     if max_cells and len(df) * columns > max_cells:
-        raise DatasetError(f"The file has about {lines:,} rows x {columns:,} columns = {lines * columns:,} cells; "
-                           f"the limit is {max_cells:,} cells. Use fewer rows or columns.")
+        raise DatasetError(
+            f"The file has about {lines:,} rows x {columns:,} columns = {lines * columns:,} cells; "
+            f"the limit is {max_cells:,} cells. Use fewer rows or columns."
+        )
     df.columns = [str(c).strip() for c in df.columns]
     if len(df.columns) < min_columns:
         raise DatasetError(
@@ -234,8 +238,11 @@ def _kind(series) -> str:
 def profile(df) -> tuple[list[ColumnProfile], list[dict[str, Any]]]:
     cols = [
         ColumnProfile(
-            name=str(c), dtype=str(df[c].dtype), kind=_kind(df[c]),
-            missing=int(df[c].isna().sum()), unique=int(df[c].nunique(dropna=True)),
+            name=str(c),
+            dtype=str(df[c].dtype),
+            kind=_kind(df[c]),
+            missing=int(df[c].isna().sum()),
+            unique=int(df[c].nunique(dropna=True)),
         )
         for c in df.columns
     ]
@@ -244,8 +251,15 @@ def profile(df) -> tuple[list[ColumnProfile], list[dict[str, Any]]]:
     return cols, preview
 
 
-def ingest_csv(storage: Storage, owner: str, data: bytes, filename: str, max_bytes: int,
-               max_columns: int | None = None, max_cells: int | None = None) -> DatasetInfo:
+def ingest_csv(
+    storage: Storage,
+    owner: str,
+    data: bytes,
+    filename: str,
+    max_bytes: int,
+    max_columns: int | None = None,
+    max_cells: int | None = None,
+) -> DatasetInfo:
     """Validate, convert and profile an upload; store nothing unless every check passes."""
     text = decode_csv_text(data, max_bytes)
     digest = hashlib.sha256(data).hexdigest()
@@ -256,15 +270,20 @@ def ingest_csv(storage: Storage, owner: str, data: bytes, filename: str, max_byt
     df = parse_csv(text, max_columns=max_columns, max_cells=max_cells)
     columns, preview = profile(df)
     info = DatasetInfo(
-        dataset_id=dataset_id, name=display_name(filename), sha256=digest, size_bytes=len(data),
-        rows=int(len(df)), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        columns=columns, preview=preview,
+        dataset_id=dataset_id,
+        name=display_name(filename),
+        sha256=digest,
+        size_bytes=len(data),
+        rows=int(len(df)),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        columns=columns,
+        preview=preview,
     )
     target = storage.dataset_dir(owner, dataset_id)
     buf = io.BytesIO()
     try:
         df.to_parquet(buf, index=False)
-    except (ValueError, OverflowError, TypeError) as exc:   # e.g. an integer beyond 64 bits
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. an integer beyond 64 bits
         raise DatasetError(f"The data could not be stored: {exc}. Check the column types.") from None
     write_atomic(target / "data.parquet", buf.getvalue())
     # meta.json last: its presence marks a complete dataset

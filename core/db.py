@@ -3,6 +3,7 @@
 Every module opens its own short-lived connection through `open_db`; WAL lets readers and one writer
 work at once across the app, API and worker processes.
 """
+
 from __future__ import annotations
 
 import os

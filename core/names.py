@@ -1,4 +1,5 @@
 """Validation of every identifier that comes back from a user, a URL or a file name."""
+
 from __future__ import annotations
 
 import re
@@ -50,4 +51,4 @@ def display_name(raw: str, fallback: str = "dataset", limit: int = 80) -> str:
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C")
     name = name.strip().strip(".")
-    return (name[:limit].strip() or fallback)
+    return name[:limit].strip() or fallback

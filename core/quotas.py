@@ -19,6 +19,7 @@ the last slot. The service refreshes open entries from Temporal (describe) befor
 workflow after the commit, and deletes the reservation if the start fails. This module does no Temporal
 calls and imports nothing from orchestration/, so it is testable on its own.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,13 +35,13 @@ from core.db import open_db, write
 from core.names import check_username
 from core.storage import Storage
 
-RUN_KINDS = ("train", "batch")                 # hold training slots until the workflow closes
-TASK_KINDS = ("ingest", "check", "predict")    # short data tasks: rate-limited, hold no slot
-WINDOW_S = 60.0                                # the sliding window of the per-minute limits
-START_GRACE_S = 60.0       # a reservation whose workflow does not exist yet is not "closed" before this age
-TASK_STALE_S = 15 * 60.0   # a data-task entry still open after this is a crashed caller (tasks time out at 10 min)
-KEEP_CLOSED_S = 3600.0     # closed entries are pruned after this (only the last minute is ever counted)
-STORED_FOLDERS = ("datasets", "models", "predictions", "runs")   # runs/: scratch of unfinished runs too
+RUN_KINDS = ("train", "batch")  # hold training slots until the workflow closes
+TASK_KINDS = ("ingest", "check", "predict")  # short data tasks: rate-limited, hold no slot
+WINDOW_S = 60.0  # the sliding window of the per-minute limits
+START_GRACE_S = 60.0  # a reservation whose workflow does not exist yet is not "closed" before this age
+TASK_STALE_S = 15 * 60.0  # a data-task entry still open after this is a crashed caller (tasks time out at 10 min)
+KEEP_CLOSED_S = 3600.0  # closed entries are pruned after this (only the last minute is ever counted)
+STORED_FOLDERS = ("datasets", "models", "predictions", "runs")  # runs/: scratch of unfinished runs too
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS quota_overrides (
@@ -74,7 +75,7 @@ class Limits:
     max_stored_mb: int
     max_cells: int
     tasks_per_minute: int
-    overridden: frozenset[str] = field(default=frozenset(), compare=False)   # fields set by an admin
+    overridden: frozenset[str] = field(default=frozenset(), compare=False)  # fields set by an admin
 
     @classmethod
     def defaults(cls, settings: Settings) -> Limits:
@@ -106,31 +107,42 @@ BOUNDS = {
 @dataclass(frozen=True)
 class Refusal:
     """Why a request was refused: which limit, the figures, and when it frees up."""
-    limit: str                          # a LIMIT_FIELDS name
-    used: int                           # in the limit's unit (slots, launches, tasks, bytes)
-    asked: int                          # what this request needed on top
-    allowed: int                        # the limit, in the same unit
-    retry_after_s: int | None = None    # rate limits: seconds until the next one is allowed
+
+    limit: str  # a LIMIT_FIELDS name
+    used: int  # in the limit's unit (slots, launches, tasks, bytes)
+    asked: int  # what this request needed on top
+    allowed: int  # the limit, in the same unit
+    retry_after_s: int | None = None  # rate limits: seconds until the next one is allowed
 
     @property
     def message(self) -> str:
         if self.limit == "max_runs_in_flight":
-            return (f"Quota: you have {self.used} of {self.allowed} runs in flight (queued or running; a batch counts "
-                    f"each run it may train at once), so this launch cannot start. A slot frees up when one of "
-                    f"them finishes or you cancel it.")
+            return (
+                f"Quota: you have {self.used} of {self.allowed} runs in flight (queued or running; a batch counts "
+                f"each run it may train at once), so this launch cannot start. A slot frees up when one of "
+                f"them finishes or you cancel it."
+            )
         if self.limit == "launches_per_minute":
-            return (f"Quota: you started {self.used} runs or batches in the last minute; the limit is {self.allowed} "
-                    f"per minute. The next launch is allowed in {self.retry_after_s} s.")
+            return (
+                f"Quota: you started {self.used} runs or batches in the last minute; the limit is {self.allowed} "
+                f"per minute. The next launch is allowed in {self.retry_after_s} s."
+            )
         if self.limit == "tasks_per_minute":
-            return (f"Quota: you ran {self.used} data tasks (uploads, data checks, predictions) in the last minute; "
-                    f"the limit is {self.allowed} per minute. Try again in {self.retry_after_s} s.")
+            return (
+                f"Quota: you ran {self.used} data tasks (uploads, data checks, predictions) in the last minute; "
+                f"the limit is {self.allowed} per minute. Try again in {self.retry_after_s} s."
+            )
         if self.limit == "max_stored_mb":
             what = f"This needs {_mb(self.asked)} more, but you" if self.asked else "You"
-            return (f"Quota: {what} already store {_mb(self.used)} of your {_mb(self.allowed)} (datasets, models, "
-                    f"predictions and run files). Space frees up when you delete datasets or models.")
+            return (
+                f"Quota: {what} already store {_mb(self.used)} of your {_mb(self.allowed)} (datasets, models, "
+                f"predictions and run files). Space frees up when you delete datasets or models."
+            )
         if self.limit == "max_cells":
-            return (f"Quota: this dataset has {self.asked:,} cells (rows × columns); the limit is {self.allowed:,}. "
-                    f"Upload fewer rows or columns.")
+            return (
+                f"Quota: this dataset has {self.asked:,} cells (rows × columns); the limit is {self.allowed:,}. "
+                f"Upload fewer rows or columns."
+            )
         return f"Quota {self.limit}: {self.used} used, {self.asked} asked, {self.allowed} allowed."
 
 
@@ -156,11 +168,12 @@ class LedgerEntry:
 @dataclass(frozen=True)
 class Usage:
     """What a user has used against their limits, for the pages and the admin view."""
+
     user: str
     limits: Limits
     runs_in_flight: int
     launches_last_minute: int
-    next_launch_in_s: int | None        # set when the launches-per-minute limit is reached
+    next_launch_in_s: int | None  # set when the launches-per-minute limit is reached
     tasks_last_minute: int
     stored_bytes: int
 
@@ -171,8 +184,10 @@ class Usage:
     @property
     def caption(self) -> str:
         """E.g. "2 of 3 runs in flight · 4 of 10 launches in the last minute · 12 MB of 2048 MB stored"."""
-        parts = [f"{self.runs_in_flight} of {self.limits.max_runs_in_flight} runs in flight",
-                 f"{self.launches_last_minute} of {self.limits.launches_per_minute} launches in the last minute"]
+        parts = [
+            f"{self.runs_in_flight} of {self.limits.max_runs_in_flight} runs in flight",
+            f"{self.launches_last_minute} of {self.limits.launches_per_minute} launches in the last minute",
+        ]
         if self.next_launch_in_s is not None:
             parts[-1] += f" (next allowed in {self.next_launch_in_s} s)"
         parts.append(f"{_mb(self.stored_bytes)} of {_mb(self.limits.max_stored_bytes)} stored")
@@ -200,7 +215,7 @@ def folder_size(path) -> int:
         try:
             if p.is_file() and not p.is_symlink():
                 total += p.stat().st_size
-        except OSError:   # deleted while we walked
+        except OSError:  # deleted while we walked
             pass
     return total
 
@@ -209,7 +224,7 @@ class Quotas:
     def __init__(self, storage: Storage, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.storage = storage
         self.settings = settings
-        self.clock = clock      # wall clock: the ledger is shared by processes (tests may move it)
+        self.clock = clock  # wall clock: the ledger is shared by processes (tests may move it)
         with self._db() as db:
             db.executescript(SCHEMA)
 
@@ -251,9 +266,8 @@ class Quotas:
                 raise ValueError(f"{LIMIT_LABELS[name]} must be a whole number from {low:,} to {high:,}")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._db() as db, write(db):
-            db.execute("INSERT INTO quota_overrides (owner, set_at) VALUES (?, ?) ON CONFLICT(owner) DO NOTHING",
-                       (user, now))
-            for name, value in limits.items():   # names checked against LIMIT_FIELDS above
+            db.execute("INSERT INTO quota_overrides (owner, set_at) VALUES (?, ?) ON CONFLICT(owner) DO NOTHING", (user, now))
+            for name, value in limits.items():  # names checked against LIMIT_FIELDS above
                 db.execute(f"UPDATE quota_overrides SET {name} = ? WHERE owner = ?", (value, user))
             db.execute("UPDATE quota_overrides SET set_by = ?, set_at = ? WHERE owner = ?", (set_by, now, user))
             empty = " AND ".join(f"{name} IS NULL" for name in LIMIT_FIELDS)
@@ -275,8 +289,9 @@ class Quotas:
         """The user's open run entries: what the service refreshes from Temporal before reserving."""
         with self._db() as db:
             rows = db.execute(
-                f"SELECT * FROM launch_ledger WHERE owner = ? AND closed = 0 AND kind IN {_in(RUN_KINDS)}"
-                " ORDER BY started_at", (check_username(user), *RUN_KINDS)).fetchall()
+                f"SELECT * FROM launch_ledger WHERE owner = ? AND closed = 0 AND kind IN {_in(RUN_KINDS)} ORDER BY started_at",
+                (check_username(user), *RUN_KINDS),
+            ).fetchall()
         return [_entry(r) for r in rows]
 
     def entry(self, run_id: str) -> LedgerEntry | None:
@@ -288,16 +303,19 @@ class Quotas:
         ids = list(run_ids)
         if ids:
             with self._db() as db:
-                db.executemany("UPDATE launch_ledger SET closed = 1, closed_at = ? WHERE run_id = ? AND closed = 0",
-                               [(self.clock(), r) for r in ids])
+                db.executemany(
+                    "UPDATE launch_ledger SET closed = 1, closed_at = ? WHERE run_id = ? AND closed = 0",
+                    [(self.clock(), r) for r in ids],
+                )
 
     def release(self, run_id: str) -> None:
         """Forget a reservation whose workflow did not start: it counts for nothing."""
         with self._db() as db:
             db.execute("DELETE FROM launch_ledger WHERE run_id = ?", (run_id,))
 
-    def reserve_run(self, user: str, run_id: str, kind: str, slots: int, min_slots: int | None = None,
-                    stored_bytes: int | None = None) -> int:
+    def reserve_run(
+        self, user: str, run_id: str, kind: str, slots: int, min_slots: int | None = None, stored_bytes: int | None = None
+    ) -> int:
         """Reserve up to `slots` training slots for a launch (at least `min_slots`, default all of them);
         returns the slots granted. Raises OverQuota, reserving nothing, when the user is at a limit."""
         if kind not in RUN_KINDS or slots < 1:
@@ -313,17 +331,25 @@ class Quotas:
                 raise OverQuota(Refusal("max_runs_in_flight", in_flight, low, limits.max_runs_in_flight))
             starts = self._starts(db, user, RUN_KINDS, now)
             if len(starts) >= limits.launches_per_minute:
-                raise OverQuota(Refusal("launches_per_minute", len(starts), 1, limits.launches_per_minute,
-                                        _retry_after(starts, limits.launches_per_minute, now)))
+                raise OverQuota(
+                    Refusal(
+                        "launches_per_minute",
+                        len(starts),
+                        1,
+                        limits.launches_per_minute,
+                        _retry_after(starts, limits.launches_per_minute, now),
+                    )
+                )
             if stored_bytes is not None and stored_bytes >= limits.max_stored_bytes:
                 raise OverQuota(Refusal("max_stored_mb", stored_bytes, 0, limits.max_stored_bytes))
             granted = min(slots, free)
-            db.execute("INSERT INTO launch_ledger (run_id, owner, kind, slots, started_at) VALUES (?, ?, ?, ?, ?)",
-                       (run_id, user, kind, granted, now))
+            db.execute(
+                "INSERT INTO launch_ledger (run_id, owner, kind, slots, started_at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, user, kind, granted, now),
+            )
             return granted
 
-    def reserve_task(self, user: str, run_id: str, kind: str, nbytes: int = 0,
-                     stored_bytes: int | None = None) -> None:
+    def reserve_task(self, user: str, run_id: str, kind: str, nbytes: int = 0, stored_bytes: int | None = None) -> None:
         """Reserve a data task (and the bytes it will store); OverQuota when at the rate or storage limit.
         `stored_bytes` is what the user stores on disk now; uploads in flight are added here."""
         if kind not in TASK_KINDS:
@@ -334,14 +360,23 @@ class Quotas:
             limits = self.limits_for(user, db)
             starts = self._starts(db, user, TASK_KINDS, now)
             if len(starts) >= limits.tasks_per_minute:
-                raise OverQuota(Refusal("tasks_per_minute", len(starts), 1, limits.tasks_per_minute,
-                                        _retry_after(starts, limits.tasks_per_minute, now)))
+                raise OverQuota(
+                    Refusal(
+                        "tasks_per_minute",
+                        len(starts),
+                        1,
+                        limits.tasks_per_minute,
+                        _retry_after(starts, limits.tasks_per_minute, now),
+                    )
+                )
             if nbytes and stored_bytes is not None:
                 used = stored_bytes + self._pending_bytes(db, user, now)
                 if used + nbytes > limits.max_stored_bytes:
                     raise OverQuota(Refusal("max_stored_mb", used, nbytes, limits.max_stored_bytes))
-            db.execute("INSERT INTO launch_ledger (run_id, owner, kind, bytes, started_at) VALUES (?, ?, ?, ?, ?)",
-                       (run_id, user, kind, int(nbytes), now))
+            db.execute(
+                "INSERT INTO launch_ledger (run_id, owner, kind, bytes, started_at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, user, kind, int(nbytes), now),
+            )
 
     def check_cells(self, user: str, cells: int) -> None:
         limits = self.limits_for(user)
@@ -354,34 +389,48 @@ class Quotas:
             now = self.clock()
             limits = self.limits_for(user, db)
             starts = self._starts(db, user, RUN_KINDS, now)
-            next_in = (_retry_after(starts, limits.launches_per_minute, now)
-                       if len(starts) >= limits.launches_per_minute else None)
-            return Usage(user, limits, self._in_flight(db, user), len(starts), next_in,
-                         len(self._starts(db, user, TASK_KINDS, now)),
-                         self.stored_bytes(user) if stored_bytes is None else stored_bytes)
+            next_in = _retry_after(starts, limits.launches_per_minute, now) if len(starts) >= limits.launches_per_minute else None
+            return Usage(
+                user,
+                limits,
+                self._in_flight(db, user),
+                len(starts),
+                next_in,
+                len(self._starts(db, user, TASK_KINDS, now)),
+                self.stored_bytes(user) if stored_bytes is None else stored_bytes,
+            )
 
     # --- inside a transaction -------------------------------------------------------------------
     @staticmethod
     def _in_flight(db: sqlite3.Connection, user: str) -> int:
-        return db.execute(f"SELECT COALESCE(SUM(slots), 0) FROM launch_ledger WHERE owner = ? AND closed = 0"
-                          f" AND kind IN {_in(RUN_KINDS)}", (user, *RUN_KINDS)).fetchone()[0]
+        return db.execute(
+            f"SELECT COALESCE(SUM(slots), 0) FROM launch_ledger WHERE owner = ? AND closed = 0 AND kind IN {_in(RUN_KINDS)}",
+            (user, *RUN_KINDS),
+        ).fetchone()[0]
 
     @staticmethod
     def _starts(db: sqlite3.Connection, user: str, kinds: tuple[str, ...], now: float) -> list[float]:
-        rows = db.execute(f"SELECT started_at FROM launch_ledger WHERE owner = ? AND kind IN {_in(kinds)}"
-                          " AND started_at > ? ORDER BY started_at", (user, *kinds, now - WINDOW_S)).fetchall()
+        rows = db.execute(
+            f"SELECT started_at FROM launch_ledger WHERE owner = ? AND kind IN {_in(kinds)}"
+            " AND started_at > ? ORDER BY started_at",
+            (user, *kinds, now - WINDOW_S),
+        ).fetchall()
         return [r[0] for r in rows]
 
     @staticmethod
     def _pending_bytes(db: sqlite3.Connection, user: str, now: float) -> int:
-        return db.execute(f"SELECT COALESCE(SUM(bytes), 0) FROM launch_ledger WHERE owner = ? AND closed = 0"
-                          f" AND kind IN {_in(TASK_KINDS)} AND started_at > ?",
-                          (user, *TASK_KINDS, now - TASK_STALE_S)).fetchone()[0]
+        return db.execute(
+            f"SELECT COALESCE(SUM(bytes), 0) FROM launch_ledger WHERE owner = ? AND closed = 0"
+            f" AND kind IN {_in(TASK_KINDS)} AND started_at > ?",
+            (user, *TASK_KINDS, now - TASK_STALE_S),
+        ).fetchone()[0]
 
     @staticmethod
     def _prune(db: sqlite3.Connection, now: float) -> None:
-        db.execute("DELETE FROM launch_ledger WHERE started_at < ? AND (closed = 1 OR kind IN (?, ?, ?))",
-                   (now - KEEP_CLOSED_S, *TASK_KINDS))
+        db.execute(
+            "DELETE FROM launch_ledger WHERE started_at < ? AND (closed = 1 OR kind IN (?, ?, ?))",
+            (now - KEEP_CLOSED_S, *TASK_KINDS),
+        )
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -389,5 +438,6 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 def _entry(row: sqlite3.Row) -> LedgerEntry:
-    return LedgerEntry(row["run_id"], row["owner"], row["kind"], row["slots"], row["bytes"], row["started_at"],
-                       bool(row["closed"]))
+    return LedgerEntry(
+        row["run_id"], row["owner"], row["kind"], row["slots"], row["bytes"], row["started_at"], bool(row["closed"])
+    )

@@ -3,6 +3,7 @@
 A record and its files are created and deleted together; registering is idempotent per workflow run,
 so a retried activity never makes a second version.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,29 +78,48 @@ class Registry:
 
     @staticmethod
     def _record(row: sqlite3.Row) -> ModelRecord:
-        return ModelRecord(id=row["id"], owner=row["owner"], name=row["name"], version=row["version"],
-                           run_id=row["run_id"], created_at=row["created_at"], size_bytes=row["size_bytes"],
-                           tags=tuple(json.loads(row["tags"])), card=json.loads(row["card"]))
+        return ModelRecord(
+            id=row["id"],
+            owner=row["owner"],
+            name=row["name"],
+            version=row["version"],
+            run_id=row["run_id"],
+            created_at=row["created_at"],
+            size_bytes=row["size_bytes"],
+            tags=tuple(json.loads(row["tags"])),
+            card=json.loads(row["card"]),
+        )
 
-    def register(self, owner: str, name: str, run_id: str, model_file: Path, card: dict[str, Any],
-                 tags: tuple[str, ...] = ()) -> ModelRecord:
+    def register(
+        self, owner: str, name: str, run_id: str, model_file: Path, card: dict[str, Any], tags: tuple[str, ...] = ()
+    ) -> ModelRecord:
         check_username(owner)
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")   # one writer at a time: versions are numbered without gaps
+            db.execute("BEGIN IMMEDIATE")  # one writer at a time: versions are numbered without gaps
             try:
                 row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
                 if row is None:
-                    version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE owner = ? AND name = ?",
-                                         (owner, name)).fetchone()[0]
+                    version = db.execute(
+                        "SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE owner = ? AND name = ?", (owner, name)
+                    ).fetchone()[0]
                     target = self.model_dir(owner, name, version)
-                    copy_private(model_file, target / "model.skops")   # 0600 in 0700 folders, whatever the umask
+                    copy_private(model_file, target / "model.skops")  # 0600 in 0700 folders, whatever the umask
                     card = {**card, "name": name, "version": version}
                     write_atomic(target / "card.json", json.dumps(card, indent=2, default=str).encode())
                     db.execute(
                         "INSERT INTO models (owner, name, version, run_id, created_at, size_bytes, tags, card)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (owner, name, version, run_id, datetime.now(UTC).isoformat(timespec="seconds"),
-                         _size(target), json.dumps(list(tags)), json.dumps(card, default=str)))
+                        (
+                            owner,
+                            name,
+                            version,
+                            run_id,
+                            datetime.now(UTC).isoformat(timespec="seconds"),
+                            _size(target),
+                            json.dumps(list(tags)),
+                            json.dumps(card, default=str),
+                        ),
+                    )
                     row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
                 db.execute("COMMIT")
             except BaseException:
@@ -111,8 +131,9 @@ class Registry:
 
     def list(self, owner: str) -> list[ModelRecord]:
         with self._db() as db:
-            rows = db.execute("SELECT * FROM models WHERE owner = ? ORDER BY created_at DESC, id DESC",
-                              (check_username(owner),)).fetchall()
+            rows = db.execute(
+                "SELECT * FROM models WHERE owner = ? ORDER BY created_at DESC, id DESC", (check_username(owner),)
+            ).fetchall()
         return [self._record(r) for r in rows]
 
     def get(self, owner: str, model_id: int) -> ModelRecord | None:
@@ -157,8 +178,11 @@ class Registry:
         if keep is not None and not 1 <= keep <= 1000:
             raise ValueError("keep-last must be between 1 and 1000 versions")
         with self._db() as db:
-            db.execute("INSERT INTO user_settings (owner, keep_last) VALUES (?, ?) "
-                       "ON CONFLICT(owner) DO UPDATE SET keep_last = excluded.keep_last", (check_username(owner), keep))
+            db.execute(
+                "INSERT INTO user_settings (owner, keep_last) VALUES (?, ?) "
+                "ON CONFLICT(owner) DO UPDATE SET keep_last = excluded.keep_last",
+                (check_username(owner), keep),
+            )
         names = {r.name for r in self.list(owner)}
         return sum(self.apply_retention(owner, name) for name in names)
 
@@ -167,8 +191,9 @@ class Registry:
         if keep is None:
             return 0
         with self._db() as db:
-            old = db.execute("SELECT id FROM models WHERE owner = ? AND name = ? ORDER BY version DESC LIMIT -1 OFFSET ?",
-                             (owner, name, keep)).fetchall()
+            old = db.execute(
+                "SELECT id FROM models WHERE owner = ? AND name = ? ORDER BY version DESC LIMIT -1 OFFSET ?", (owner, name, keep)
+            ).fetchall()
         return sum(self.delete(owner, row["id"]) for row in old)
 
 

@@ -1,5 +1,6 @@
 """Signing in: server-side sessions (a random id in the cookie, its hash in the app database) and
 throttling of failed attempts per user name and per client address, kept in the same database."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,15 +15,15 @@ from core.db import open_db, write
 from core.storage import Storage
 
 SESSION_COOKIE = "traineasy_session"
-TOUCH_EVERY = timedelta(minutes=1)       # last_seen is written at most this often per session
+TOUCH_EVERY = timedelta(minutes=1)  # last_seen is written at most this often per session
 
 # A name may fail FREE_FAILURES times; each further failure locks it for twice as long as the last.
 # An address (a whole office behind one NAT) gets more room before it is locked.
 FREE_FAILURES = {"user": 5, "addr": 20}
 FIRST_LOCK = timedelta(seconds=30)
 MAX_LOCK = timedelta(minutes=30)
-FORGET_AFTER = timedelta(hours=1)        # failures older than this no longer count
-CHECK_HOLD = timedelta(seconds=5)        # a crashed check frees its name after this at the latest
+FORGET_AFTER = timedelta(hours=1)  # failures older than this no longer count
+CHECK_HOLD = timedelta(seconds=5)  # a crashed check frees its name after this at the latest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -68,10 +69,11 @@ class Sessions:
         token = secrets.token_urlsafe(32)
         now = _now()
         with open_db(self.storage.app_db) as db:
-            db.execute("INSERT INTO sessions (token_hash, username, created_at, expires_at, last_seen, address, kind) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (_hash(token), name, now.isoformat(),
-                                                        (now + self.lifetime).isoformat(), now.isoformat(), address[:64],
-                                                        kind))
+            db.execute(
+                "INSERT INTO sessions (token_hash, username, created_at, expires_at, last_seen, address, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_hash(token), name, now.isoformat(), (now + self.lifetime).isoformat(), now.isoformat(), address[:64], kind),
+            )
         return token
 
     def user(self, token: str | None, kinds: tuple[str, ...] = ("web",)) -> User | None:
@@ -84,7 +86,9 @@ class Sessions:
             row = db.execute(
                 "SELECT s.token_hash, s.expires_at, s.last_seen, s.kind, u.name, u.role FROM sessions s "
                 "JOIN users u ON u.name = s.username WHERE s.token_hash = ? AND s.revoked_at IS NULL "
-                "AND u.disabled = 0", (_hash(token),)).fetchone()
+                "AND u.disabled = 0",
+                (_hash(token),),
+            ).fetchone()
             if row is not None and row["kind"] not in kinds:
                 return None
             if row is None or datetime.fromisoformat(row["expires_at"]) <= now:
@@ -96,14 +100,18 @@ class Sessions:
     def revoke(self, token: str | None) -> None:
         if token:
             with open_db(self.storage.app_db) as db:
-                db.execute("UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
-                           (_now().isoformat(), _hash(token)))
+                db.execute(
+                    "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                    (_now().isoformat(), _hash(token)),
+                )
 
     def revoke_user(self, name: str, keep: str | None = None) -> int:
         """End every session of a user (all but `keep`, the caller's own, when changing a password)."""
         with open_db(self.storage.app_db) as db:
-            cur = db.execute("UPDATE sessions SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL "
-                             "AND token_hash != ?", (_now().isoformat(), name, _hash(keep) if keep else ""))
+            cur = db.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL AND token_hash != ?",
+                (_now().isoformat(), name, _hash(keep) if keep else ""),
+            )
         return cur.rowcount
 
 
@@ -123,17 +131,20 @@ class LoginThrottle:
         now = _now()
         keys = self._keys(name, address)
         with open_db(self.storage.app_db) as db, write(db):
-            rows = db.execute(f"SELECT key, locked_until, checking_until FROM login_failures WHERE key IN "
-                              f"({','.join('?' * len(keys))})", keys).fetchall()
+            rows = db.execute(
+                f"SELECT key, locked_until, checking_until FROM login_failures WHERE key IN ({','.join('?' * len(keys))})", keys
+            ).fetchall()
             locks = [datetime.fromisoformat(r["locked_until"]) for r in rows if r["locked_until"]]
             if (lock := max((t for t in locks if t > now), default=None)) is not None:
                 return "locked", lock
             checking = next((r["checking_until"] for r in rows if r["key"] == keys[0] and r["checking_until"]), None)
             if checking and datetime.fromisoformat(checking) > now:
                 return "busy", datetime.fromisoformat(checking)
-            db.execute("INSERT INTO login_failures (key, failures, last_failure, checking_until) VALUES (?, 0, ?, ?) "
-                       "ON CONFLICT (key) DO UPDATE SET checking_until = excluded.checking_until",
-                       (keys[0], now.isoformat(), (now + CHECK_HOLD).isoformat()))
+            db.execute(
+                "INSERT INTO login_failures (key, failures, last_failure, checking_until) VALUES (?, 0, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET checking_until = excluded.checking_until",
+                (keys[0], now.isoformat(), (now + CHECK_HOLD).isoformat()),
+            )
         return None
 
     def unlock(self, name: str) -> bool:
@@ -144,8 +155,9 @@ class LoginThrottle:
     def locked_names(self) -> dict[str, datetime]:
         now = _now()
         with open_db(self.storage.app_db) as db:
-            rows = db.execute("SELECT key, locked_until FROM login_failures WHERE key LIKE 'user:%' "
-                              "AND locked_until IS NOT NULL").fetchall()
+            rows = db.execute(
+                "SELECT key, locked_until FROM login_failures WHERE key LIKE 'user:%' AND locked_until IS NOT NULL"
+            ).fetchall()
         return {r["key"][5:]: t for r in rows if (t := datetime.fromisoformat(r["locked_until"])) > now}
 
     def failure(self, name: str, address: str) -> datetime | None:
@@ -162,9 +174,11 @@ class LoginThrottle:
                 if excess > 0:
                     lock = now + min(MAX_LOCK, FIRST_LOCK * 2 ** min(excess - 1, 16))
                     locks.append(lock)
-                db.execute("INSERT OR REPLACE INTO login_failures (key, failures, last_failure, locked_until, "
-                           "checking_until) VALUES (?, ?, ?, ?, NULL)",
-                           (key, failures, now.isoformat(), lock.isoformat() if lock else None))
+                db.execute(
+                    "INSERT OR REPLACE INTO login_failures (key, failures, last_failure, locked_until, "
+                    "checking_until) VALUES (?, ?, ?, ?, NULL)",
+                    (key, failures, now.isoformat(), lock.isoformat() if lock else None),
+                )
         return max(locks, default=None)
 
     def release(self, name: str) -> None:
@@ -181,6 +195,7 @@ class LoginThrottle:
 @dataclass(frozen=True)
 class SignIn:
     """The outcome of one attempt: a session token, or a message for the form."""
+
     token: str | None
     user: User | None
     message: str = ""
@@ -208,7 +223,7 @@ def sign_in(storage: Storage, lifetime: timedelta, name: str, password: str, add
     try:
         account = Accounts(storage).verify_password(name, password or "")
     except BaseException:
-        throttle.release(name)   # an error is no evidence of guessing: free the slot, count nothing
+        throttle.release(name)  # an error is no evidence of guessing: free the slot, count nothing
         raise
     if account is None:
         lock = throttle.failure(name, address)

@@ -1,4 +1,5 @@
 """The storage root layout. Every path is built here from validated ids, never from raw user input."""
+
 from __future__ import annotations
 
 import os
@@ -72,14 +73,14 @@ def make_private_dirs(path: Path) -> None:
     for folder in reversed(missing):
         try:
             folder.mkdir(mode=DIR_MODE)
-        except FileExistsError:   # another writer made it first
+        except FileExistsError:  # another writer made it first
             continue
         os.chmod(folder, DIR_MODE)
 
 
 def _open_private(path: Path, binary: bool = True):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)   # O_CREAT's mode is masked by the umask, and an old leftover keeps its mode
+    os.fchmod(fd, FILE_MODE)  # O_CREAT's mode is masked by the umask, and an old leftover keeps its mode
     return os.fdopen(fd, "wb" if binary else "w")
 
 
@@ -95,7 +96,7 @@ def write_private(path: Path, text: str) -> None:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file atomically, mode 0600 in 0700 folders whatever the umask."""
     make_private_dirs(path.parent)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # unique per writer thread
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer thread
     with _open_private(tmp) as fh:
         fh.write(data)
     os.replace(tmp, path)

@@ -2,6 +2,7 @@
 
 Importing this module does not import scikit-learn, so the UI can build forms from it cheaply.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,7 +27,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[Any, ...] = ()
-    log: bool = False          # a log-scale parameter (the form steps through decades)
+    log: bool = False  # a log-scale parameter (the form steps through decades)
     none_label: str | None = None  # for ints: 0 stands for None ("unlimited")
 
     def clean(self, value: Any) -> Any:
@@ -58,13 +59,13 @@ class ModelSpec:
     key: str
     label: str
     task: Task
-    estimator: str                      # import path of the scikit-learn class
+    estimator: str  # import path of the scikit-learn class
     params: tuple[Param, ...]
     needs_scaling: bool = False
-    increments: str | None = None       # parameter grown step by step (warm_start) for progress + cancel
-    seeded: bool = True                 # takes random_state
+    increments: str | None = None  # parameter grown step by step (warm_start) for progress + cancel
+    seeded: bool = True  # takes random_state
     fixed: dict[str, Any] = field(default_factory=dict)
-    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None   # schema params -> estimator kwargs
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # schema params -> estimator kwargs
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -96,8 +97,13 @@ def _trees(default_features: Any) -> tuple[Param, ...]:
         Param("n_estimators", "int", 100, "Number of trees. More trees: steadier results, slower training.", 1, 500),
         Param("max_depth", "int", 0, "Deepest a tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
         Param("min_samples_leaf", "int", 1, "Fewest samples allowed in a leaf; higher values smooth the model.", 1, 1000),
-        Param("max_features", "choice", default_features, "Share of features considered at each split.",
-              choices=tuple(dict.fromkeys((default_features, "sqrt", "log2", 1.0)))),
+        Param(
+            "max_features",
+            "choice",
+            default_features,
+            "Share of features considered at each split.",
+            choices=tuple(dict.fromkeys((default_features, "sqrt", "log2", 1.0))),
+        ),
     )
 
 
@@ -144,57 +150,154 @@ def _mlp_kwargs(p: dict[str, Any]) -> dict[str, Any]:
 
 _SPECS = (
     # classification
-    ModelSpec("logistic_regression", "Logistic regression", "classification", "sklearn.linear_model.LogisticRegression",
-              (Param("C", "float", 1.0, "Inverse regularisation strength: smaller values regularise more.",
-                     1e-4, 1e4, log=True),
-               Param("max_iter", "int", 500, "Most solver iterations.", 10, 10_000)), needs_scaling=True),
-    ModelSpec("decision_tree_classifier", "Decision tree (classification)", "classification",
-              "sklearn.tree.DecisionTreeClassifier",
-              _TREE + (Param("criterion", "choice", "gini", "Split quality measure.",
-                             choices=("gini", "entropy", "log_loss")),)),
-    ModelSpec("random_forest_classifier", "Random forest (classification)", "classification",
-              "sklearn.ensemble.RandomForestClassifier", _trees("sqrt"), increments="n_estimators",
-              fixed={"n_jobs": 1}),
-    ModelSpec("extra_trees_classifier", "Extra trees (classification)", "classification",
-              "sklearn.ensemble.ExtraTreesClassifier", _trees("sqrt"), increments="n_estimators",
-              fixed={"n_jobs": 1}),
-    ModelSpec("gradient_boosting_classifier", "Gradient boosting (classification)", "classification",
-              "sklearn.ensemble.GradientBoostingClassifier", _GB, increments="n_estimators"),
-    ModelSpec("hist_gradient_boosting_classifier", "Histogram gradient boosting (classification)", "classification",
-              "sklearn.ensemble.HistGradientBoostingClassifier", _HGB, increments="max_iter",
-              fixed={"early_stopping": False}),
-    ModelSpec("svm_classifier", "Support vector machine (classification)", "classification", "sklearn.svm.SVC",
-              _SVM, needs_scaling=True),
-    ModelSpec("knn_classifier", "k-nearest neighbours (classification)", "classification",
-              "sklearn.neighbors.KNeighborsClassifier", _KNN, needs_scaling=True, seeded=False),
-    ModelSpec("mlp_classifier", "Neural network / MLP (classification)", "classification",
-              "sklearn.neural_network.MLPClassifier", _MLP, needs_scaling=True, adapt=_mlp_kwargs),
-    ModelSpec("gaussian_nb", "Gaussian naive Bayes", "classification", "sklearn.naive_bayes.GaussianNB",
-              (Param("var_smoothing", "float", 1e-9, "Added variance for stability.", 1e-12, 1.0, log=True),),
-              seeded=False),
+    ModelSpec(
+        "logistic_regression",
+        "Logistic regression",
+        "classification",
+        "sklearn.linear_model.LogisticRegression",
+        (
+            Param("C", "float", 1.0, "Inverse regularisation strength: smaller values regularise more.", 1e-4, 1e4, log=True),
+            Param("max_iter", "int", 500, "Most solver iterations.", 10, 10_000),
+        ),
+        needs_scaling=True,
+    ),
+    ModelSpec(
+        "decision_tree_classifier",
+        "Decision tree (classification)",
+        "classification",
+        "sklearn.tree.DecisionTreeClassifier",
+        _TREE + (Param("criterion", "choice", "gini", "Split quality measure.", choices=("gini", "entropy", "log_loss")),),
+    ),
+    ModelSpec(
+        "random_forest_classifier",
+        "Random forest (classification)",
+        "classification",
+        "sklearn.ensemble.RandomForestClassifier",
+        _trees("sqrt"),
+        increments="n_estimators",
+        fixed={"n_jobs": 1},
+    ),
+    ModelSpec(
+        "extra_trees_classifier",
+        "Extra trees (classification)",
+        "classification",
+        "sklearn.ensemble.ExtraTreesClassifier",
+        _trees("sqrt"),
+        increments="n_estimators",
+        fixed={"n_jobs": 1},
+    ),
+    ModelSpec(
+        "gradient_boosting_classifier",
+        "Gradient boosting (classification)",
+        "classification",
+        "sklearn.ensemble.GradientBoostingClassifier",
+        _GB,
+        increments="n_estimators",
+    ),
+    ModelSpec(
+        "hist_gradient_boosting_classifier",
+        "Histogram gradient boosting (classification)",
+        "classification",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        _HGB,
+        increments="max_iter",
+        fixed={"early_stopping": False},
+    ),
+    ModelSpec(
+        "svm_classifier", "Support vector machine (classification)", "classification", "sklearn.svm.SVC", _SVM, needs_scaling=True
+    ),
+    ModelSpec(
+        "knn_classifier",
+        "k-nearest neighbours (classification)",
+        "classification",
+        "sklearn.neighbors.KNeighborsClassifier",
+        _KNN,
+        needs_scaling=True,
+        seeded=False,
+    ),
+    ModelSpec(
+        "mlp_classifier",
+        "Neural network / MLP (classification)",
+        "classification",
+        "sklearn.neural_network.MLPClassifier",
+        _MLP,
+        needs_scaling=True,
+        adapt=_mlp_kwargs,
+    ),
+    ModelSpec(
+        "gaussian_nb",
+        "Gaussian naive Bayes",
+        "classification",
+        "sklearn.naive_bayes.GaussianNB",
+        (Param("var_smoothing", "float", 1e-9, "Added variance for stability.", 1e-12, 1.0, log=True),),
+        seeded=False,
+    ),
     # regression
-    ModelSpec("linear_regression", "Linear regression", "regression", "sklearn.linear_model.LinearRegression",
-              (), needs_scaling=True, seeded=False),
-    ModelSpec("ridge", "Ridge regression", "regression", "sklearn.linear_model.Ridge", _ALPHA, needs_scaling=True,
-              seeded=False),
-    ModelSpec("lasso", "Lasso regression", "regression", "sklearn.linear_model.Lasso",
-              _ALPHA + (Param("max_iter", "int", 1000, "Most coordinate-descent iterations.", 10, 100_000),),
-              needs_scaling=True),
-    ModelSpec("decision_tree_regressor", "Decision tree (regression)", "regression",
-              "sklearn.tree.DecisionTreeRegressor", _TREE),
-    ModelSpec("random_forest_regressor", "Random forest (regression)", "regression",
-              "sklearn.ensemble.RandomForestRegressor", _trees(1.0), increments="n_estimators", fixed={"n_jobs": 1}),
-    ModelSpec("extra_trees_regressor", "Extra trees (regression)", "regression",
-              "sklearn.ensemble.ExtraTreesRegressor", _trees(1.0), increments="n_estimators", fixed={"n_jobs": 1}),
-    ModelSpec("hist_gradient_boosting_regressor", "Histogram gradient boosting (regression)", "regression",
-              "sklearn.ensemble.HistGradientBoostingRegressor", _HGB, increments="max_iter",
-              fixed={"early_stopping": False}),
-    ModelSpec("svr", "Support vector regression", "regression", "sklearn.svm.SVR",
-              _SVM, needs_scaling=True, seeded=False),
-    ModelSpec("knn_regressor", "k-nearest neighbours (regression)", "regression",
-              "sklearn.neighbors.KNeighborsRegressor", _KNN, needs_scaling=True, seeded=False),
-    ModelSpec("mlp_regressor", "Neural network / MLP (regression)", "regression",
-              "sklearn.neural_network.MLPRegressor", _MLP, needs_scaling=True, adapt=_mlp_kwargs),
+    ModelSpec(
+        "linear_regression",
+        "Linear regression",
+        "regression",
+        "sklearn.linear_model.LinearRegression",
+        (),
+        needs_scaling=True,
+        seeded=False,
+    ),
+    ModelSpec("ridge", "Ridge regression", "regression", "sklearn.linear_model.Ridge", _ALPHA, needs_scaling=True, seeded=False),
+    ModelSpec(
+        "lasso",
+        "Lasso regression",
+        "regression",
+        "sklearn.linear_model.Lasso",
+        _ALPHA + (Param("max_iter", "int", 1000, "Most coordinate-descent iterations.", 10, 100_000),),
+        needs_scaling=True,
+    ),
+    ModelSpec("decision_tree_regressor", "Decision tree (regression)", "regression", "sklearn.tree.DecisionTreeRegressor", _TREE),
+    ModelSpec(
+        "random_forest_regressor",
+        "Random forest (regression)",
+        "regression",
+        "sklearn.ensemble.RandomForestRegressor",
+        _trees(1.0),
+        increments="n_estimators",
+        fixed={"n_jobs": 1},
+    ),
+    ModelSpec(
+        "extra_trees_regressor",
+        "Extra trees (regression)",
+        "regression",
+        "sklearn.ensemble.ExtraTreesRegressor",
+        _trees(1.0),
+        increments="n_estimators",
+        fixed={"n_jobs": 1},
+    ),
+    ModelSpec(
+        "hist_gradient_boosting_regressor",
+        "Histogram gradient boosting (regression)",
+        "regression",
+        "sklearn.ensemble.HistGradientBoostingRegressor",
+        _HGB,
+        increments="max_iter",
+        fixed={"early_stopping": False},
+    ),
+    ModelSpec("svr", "Support vector regression", "regression", "sklearn.svm.SVR", _SVM, needs_scaling=True, seeded=False),
+    ModelSpec(
+        "knn_regressor",
+        "k-nearest neighbours (regression)",
+        "regression",
+        "sklearn.neighbors.KNeighborsRegressor",
+        _KNN,
+        needs_scaling=True,
+        seeded=False,
+    ),
+    ModelSpec(
+        "mlp_regressor",
+        "Neural network / MLP (regression)",
+        "regression",
+        "sklearn.neural_network.MLPRegressor",
+        _MLP,
+        needs_scaling=True,
+        adapt=_mlp_kwargs,
+    ),
 )
 MODELS: dict[str, ModelSpec] = {m.key: m for m in _SPECS}
 

@@ -16,6 +16,7 @@ While it fits, a side thread in the child sends what `live_probe` reads from the
 per epoch) to the parent every `PROBE_SECONDS`; those sends also tell the child when its parent is gone
 (a killed worker), and it exits instead of fitting for nobody.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -30,16 +31,28 @@ from dataclasses import dataclass
 from typing import Any
 
 # Imported by the fork server once, so that every child starts with them loaded.
-PRELOAD = ["numpy", "pandas", "sklearn", "ml.training", "ml.child_fit", "sklearn.svm", "sklearn.neighbors",
-           "sklearn.neural_network", "sklearn.linear_model", "sklearn.naive_bayes", "sklearn.tree",
-           "sklearn.ensemble", "ml.child_warmup"]
+PRELOAD = [
+    "numpy",
+    "pandas",
+    "sklearn",
+    "ml.training",
+    "ml.child_fit",
+    "sklearn.svm",
+    "sklearn.neighbors",
+    "sklearn.neural_network",
+    "sklearn.linear_model",
+    "sklearn.naive_bayes",
+    "sklearn.tree",
+    "sklearn.ensemble",
+    "ml.child_warmup",
+]
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-PROBE_SECONDS = 0.5   # live progress from the child (and proof that its parent still listens)
-POLL_SECONDS = 0.1    # the waiting thread returns to bytecode this often: where a cancel can land
+PROBE_SECONDS = 0.5  # live progress from the child (and proof that its parent still listens)
+POLL_SECONDS = 0.1  # the waiting thread returns to bytecode this often: where a cancel can land
 
 _lock = threading.Lock()
 _context: Any = None
-_active: set[int] = set()   # pids of children running now (tests check that a cancel leaves none)
+_active: set[int] = set()  # pids of children running now (tests check that a cancel leaves none)
 
 
 class ChildDied(RuntimeError):
@@ -56,9 +69,9 @@ class FitTooLong(RuntimeError):
 
 @dataclass
 class ChildResult:
-    value: Any              # the fitted pipeline, or (predictions, probabilities, classes)
-    cpu_seconds: float      # CPU the child used
-    peak_rss_mb: float      # the child's peak resident memory
+    value: Any  # the fitted pipeline, or (predictions, probabilities, classes)
+    cpu_seconds: float  # CPU the child used
+    peak_rss_mb: float  # the child's peak resident memory
 
 
 @dataclass
@@ -66,7 +79,7 @@ class _Job:
     pipeline: Any
     X: Any
     y: Any
-    X_valid: Any = None     # given: return predictions on these rows instead of the fitted pipeline
+    X_valid: Any = None  # given: return predictions on these rows instead of the fitted pipeline
     probe_seconds: float = PROBE_SECONDS
 
 
@@ -75,7 +88,7 @@ def context():
     global _context
     with _lock:
         if _context is None:
-            for var in THREAD_VARS:      # before the fork server starts: its children inherit them
+            for var in THREAD_VARS:  # before the fork server starts: its children inherit them
                 os.environ.setdefault(var, "1")
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(PRELOAD)
@@ -95,8 +108,9 @@ def active_pids() -> set[int]:
     return set(_active)
 
 
-def fit_in_child(pipeline, X, y, on_live: Callable[[dict[str, Any]], None] | None = None,
-                 time_limit: float | None = None) -> ChildResult:
+def fit_in_child(
+    pipeline, X, y, on_live: Callable[[dict[str, Any]], None] | None = None, time_limit: float | None = None
+) -> ChildResult:
     """`pipeline.fit(X, y)` in a child process; the result's value is the fitted pipeline. A child still
     fitting after `time_limit` seconds is killed and FitTooLong raised."""
     return _run(_Job(pipeline, X, y, probe_seconds=PROBE_SECONDS), on_live, time_limit)
@@ -122,11 +136,11 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
             parent_end.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
             while True:
                 if time_limit and deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
-                    raise FitTooLong(time_limit)           # the finally below kills the child
+                    raise FitTooLong(time_limit)  # the finally below kills the child
                 if not parent_end.poll(POLL_SECONDS):
                     if proc.is_alive() or parent_end.poll(0):
                         continue
-                    break                                  # died without a word
+                    break  # died without a word
                 message = pickle.loads(parent_end.recv_bytes())
                 if message[0] != "live":
                     break
@@ -134,7 +148,7 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
                     on_live(message[1])
                 message = None
         except (EOFError, BrokenPipeError, ConnectionResetError):
-            message = None                                 # the child's end closed: it died
+            message = None  # the child's end closed: it died
     finally:
         # every way out (result, error, cancel, timeout) ends the child; a finished one is already exiting
         if proc.exitcode is None:
@@ -163,7 +177,7 @@ def _died(exitcode: int | None) -> str:
 
 def _costs() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return round(usage.ru_utime + usage.ru_stime, 3), round(usage.ru_maxrss / 1024, 1)   # KB on Linux
+    return round(usage.ru_utime + usage.ru_stime, 3), round(usage.ru_maxrss / 1024, 1)  # KB on Linux
 
 
 def _child_main(conn) -> None:
@@ -182,7 +196,7 @@ def _child_main(conn) -> None:
         while not done.wait(job.probe_seconds):
             try:
                 send("live", live_probe(job.pipeline))
-            except OSError:           # the parent is gone (a killed worker): stop fitting for nobody
+            except OSError:  # the parent is gone (a killed worker): stop fitting for nobody
                 os._exit(3)
 
     threading.Thread(target=report, daemon=True).start()

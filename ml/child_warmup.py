@@ -5,6 +5,7 @@ A tiny fit of every model family here runs the code paths that scikit-learn only
 about what it costs in-process. `gc.freeze()` then keeps the collector from touching (and so copying)
 the fork server's objects in every child.
 """
+
 from __future__ import annotations
 
 import gc

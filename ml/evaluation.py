@@ -1,4 +1,5 @@
 """Held-out evaluation: metrics, chart data (small, downsampled) and feature importance."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,9 +12,9 @@ from sklearn.pipeline import Pipeline
 
 from ml.training import downsample
 
-MAX_POINTS = 1000           # scatter points kept for regression charts
-MAX_CURVE_CLASSES = 10      # one-vs-rest ROC/PR curves drawn for at most this many classes
-IMPORTANCE_ROWS = 1000      # held-out rows used for permutation importance (its cost grows with both)
+MAX_POINTS = 1000  # scatter points kept for regression charts
+MAX_CURVE_CLASSES = 10  # one-vs-rest ROC/PR curves drawn for at most this many classes
+IMPORTANCE_ROWS = 1000  # held-out rows used for permutation importance (its cost grows with both)
 IMPORTANCE_REPEATS = 3
 TOP_FEATURES = 20
 
@@ -37,9 +38,9 @@ def metrics_for(task: str, y, pred, proba=None, classes=None) -> dict[str, float
                 out["roc_auc"] = float(m.roc_auc_score(y, proba[:, 1]))
             else:
                 out["roc_auc"] = float(m.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
-        except ValueError:   # a class absent from the test rows: AUC is undefined, not an error
+        except ValueError:  # a class absent from the test rows: AUC is undefined, not an error
             pass
-        if set(np.unique(y)) <= set(labels):   # a class unseen in training makes log loss undefined
+        if set(np.unique(y)) <= set(labels):  # a class unseen in training makes log loss undefined
             out["log_loss"] = float(m.log_loss(y, proba, labels=labels))
     return out
 
@@ -63,7 +64,8 @@ def evaluate(pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series) -> tu
     charts: dict[str, Any] = {
         "labels": labels,
         "confusion": m.confusion_matrix(y, pred, labels=classes).tolist(),
-        "roc": [], "pr": [],
+        "roc": [],
+        "pr": [],
     }
     if proba is not None:
         shown = range(1, 2) if len(classes) == 2 else range(min(len(classes), MAX_CURVE_CLASSES))
@@ -73,8 +75,9 @@ def evaluate(pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series) -> tu
                 continue
             fpr, tpr, _ = m.roc_curve(truth, proba[:, k])
             prec, rec, _ = m.precision_recall_curve(truth, proba[:, k])
-            charts["roc"].append({"label": labels[k], "x": downsample(fpr.tolist()), "y": downsample(tpr.tolist()),
-                                  "auc": float(m.auc(fpr, tpr))})
+            charts["roc"].append(
+                {"label": labels[k], "x": downsample(fpr.tolist()), "y": downsample(tpr.tolist()), "auc": float(m.auc(fpr, tpr))}
+            )
             charts["pr"].append({"label": labels[k], "x": downsample(rec.tolist()), "y": downsample(prec.tolist())})
     return metrics_for(task, y, pred, proba, classes), charts
 
@@ -91,5 +94,7 @@ def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, seed: 
 def cv_summary(fold_metrics: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Mean and standard deviation of each metric over the folds."""
     names = fold_metrics[0].keys() if fold_metrics else []
-    return {k: {"mean": float(np.mean([f[k] for f in fold_metrics])), "std": float(np.std([f[k] for f in fold_metrics]))}
-            for k in names}
+    return {
+        k: {"mean": float(np.mean([f[k] for f in fold_metrics])), "std": float(np.std([f[k] for f in fold_metrics]))}
+        for k in names
+    }

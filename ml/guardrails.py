@@ -1,4 +1,5 @@
 """The data check of a dataset and target before a launch: what will go wrong, be dropped, and cost."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,13 +12,20 @@ from ml.training import MAX_CATEGORIES, DataError, is_id_like, prepare
 # Rough seconds per million (row x feature) cells for one default fit on one core of a small machine;
 # multiplied by the model's own size parameter where it has one. An order of magnitude, not a promise.
 _SECONDS_PER_MCELL = {
-    "linear": 0.3, "tree": 1.5, "forest": 25.0, "boosting": 15.0, "hist": 4.0, "knn": 0.5, "mlp": 40.0, "nb": 0.2,
+    "linear": 0.3,
+    "tree": 1.5,
+    "forest": 25.0,
+    "boosting": 15.0,
+    "hist": 4.0,
+    "knn": 0.5,
+    "mlp": 40.0,
+    "nb": 0.2,
 }
 
 
 @dataclass
 class Finding:
-    level: str      # error (refused) | warning | info
+    level: str  # error (refused) | warning | info
     message: str
 
 
@@ -37,8 +45,16 @@ class DataCheck:
 
 def _family(spec: ModelSpec) -> str:
     k = spec.key
-    for key, fam in (("forest", "forest"), ("extra_trees", "forest"), ("hist_", "hist"), ("gradient", "boosting"),
-                     ("tree", "tree"), ("knn", "knn"), ("mlp", "mlp"), ("nb", "nb")):
+    for key, fam in (
+        ("forest", "forest"),
+        ("extra_trees", "forest"),
+        ("hist_", "hist"),
+        ("gradient", "boosting"),
+        ("tree", "tree"),
+        ("knn", "knn"),
+        ("mlp", "mlp"),
+        ("nb", "nb"),
+    ):
         if key in k:
             return fam
     return "svm" if k in ("svm_classifier", "svr") else "linear"
@@ -49,7 +65,7 @@ def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[floa
     family = _family(spec)
     cells = rows * max(width, 1) / 1e6
     if family == "svm":
-        seconds = (rows / 1000) ** 2 * max(width, 1) * 0.002 * 5   # quadratic in rows; x5 for probability CV
+        seconds = (rows / 1000) ** 2 * max(width, 1) * 0.002 * 5  # quadratic in rows; x5 for probability CV
     else:
         seconds = cells * _SECONDS_PER_MCELL[family]
     size = params.get("n_estimators") or params.get("max_iter") or 100
@@ -85,8 +101,12 @@ def over_budget(seconds: float, max_minutes: float | None, fits: int = 1) -> str
     total = seconds * max(fits, 1)
     if not max_minutes or total <= max_minutes * 60:
         return None
-    what = (f"Estimated fit time {duration(total)} ({fits} fits: {fits - 1} cross-validation folds and the final "
-            f"fit, {duration(seconds)} each)" if fits > 1 else f"Estimated fit time {duration(total)}")
+    what = (
+        f"Estimated fit time {duration(total)} ({fits} fits: {fits - 1} cross-validation folds and the final "
+        f"fit, {duration(seconds)} each)"
+        if fits > 1
+        else f"Estimated fit time {duration(total)}"
+    )
     more = "fewer folds, " if fits > 1 else ""
     return f"{what} exceeds the {max_minutes:g}-minute budget; use {more}fewer rows or a faster model."
 
@@ -102,13 +122,21 @@ def fit_wall_seconds(max_minutes: float | None) -> float | None:
 
 
 def over_wall(max_minutes: float, what: str = "The fit") -> str:
-    return (f"{what} ran longer than {FIT_WALL_FACTOR} × the {max_minutes:g}-minute budget and was stopped; "
-            "the estimate before launch was too low for these parameters. Use fewer rows, a smaller model "
-            "(fewer trees, iterations or hidden units, a smaller C) or a faster one.")
+    return (
+        f"{what} ran longer than {FIT_WALL_FACTOR} × the {max_minutes:g}-minute budget and was stopped; "
+        "the estimate before launch was too low for these parameters. Use fewer rows, a smaller model "
+        "(fewer trees, iterations or hidden units, a smaller C) or a faster one."
+    )
 
 
-def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | None = None,
-               cv_folds: int = 0, max_fit_minutes: float | None = None) -> DataCheck:
+def check_data(
+    df: pd.DataFrame,
+    target: str,
+    spec: ModelSpec,
+    params: dict | None = None,
+    cv_folds: int = 0,
+    max_fit_minutes: float | None = None,
+) -> DataCheck:
     """`max_fit_minutes`: a run whose fits (each cross-validation fold and the final fit) are estimated to
     take longer is an error finding (the UI then offers no Start button; the load stage refuses it as well)."""
     findings: list[Finding] = []
@@ -136,14 +164,25 @@ def check_data(df: pd.DataFrame, target: str, spec: ModelSpec, params: dict | No
         counts = y.value_counts()
         smallest = float(counts.min() / counts.sum())
         if counts.min() < 2:
-            findings.append(Finding("warning", f"Class {counts.idxmin()!r} has a single row: the split cannot be "
-                                               "stratified and the class may be missing from the test set."))
+            findings.append(
+                Finding(
+                    "warning",
+                    f"Class {counts.idxmin()!r} has a single row: the split cannot be "
+                    "stratified and the class may be missing from the test set.",
+                )
+            )
         if smallest < 0.1:
-            findings.append(Finding("warning", f"Classes are imbalanced: {counts.idxmin()!r} is only {smallest:.1%} of "
-                                               "rows. Watch balanced accuracy and F1 rather than accuracy."))
+            findings.append(
+                Finding(
+                    "warning",
+                    f"Classes are imbalanced: {counts.idxmin()!r} is only {smallest:.1%} of "
+                    "rows. Watch balanced accuracy and F1 rather than accuracy.",
+                )
+            )
     elif y.nunique() <= 10:
-        findings.append(Finding("warning", f"The target has only {y.nunique()} distinct values: "
-                                           "is this really a regression problem?"))
+        findings.append(
+            Finding("warning", f"The target has only {y.nunique()} distinct values: is this really a regression problem?")
+        )
     seconds, memory = fit_estimate(spec, params, X)
     refusal = over_budget(seconds, max_fit_minutes, fits=cv_folds + 1 if cv_folds else 1)
     if refusal:

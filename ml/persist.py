@@ -1,4 +1,5 @@
 """Model files with skops: loading trusts only the exact types our catalog's pipelines are made of."""
+
 from __future__ import annotations
 
 import io
@@ -16,44 +17,69 @@ from core.storage import write_atomic
 # not another scikit-learn class, not a numpy function. tests/unit/test_persist.py rebuilds this set
 # by fitting every catalog model; a new model or library upgrade that changes it fails that test
 # until the set here is updated (after a look at what was added).
-TRUSTED_TYPES = frozenset({
-    "builtins.dict", "builtins.list", "builtins.str", "builtins.tuple",
-    "ml.training.normalise_columns",
-    "numpy.dtype", "numpy.float64", "numpy.int64", "numpy.ndarray", "numpy.uint64",
-    "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
-    "sklearn._loss._loss.CyHalfBinomialLoss", "sklearn._loss._loss.CyHalfMultinomialLoss",
-    "sklearn._loss._loss.CyHalfSquaredError",
-    "sklearn._loss.link.IdentityLink", "sklearn._loss.link.Interval", "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.MultinomialLogit",
-    "sklearn._loss.loss.HalfBinomialLoss", "sklearn._loss.loss.HalfMultinomialLoss", "sklearn._loss.loss.HalfSquaredError",
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.dummy.DummyClassifier",
-    "sklearn.ensemble._forest.ExtraTreesClassifier", "sklearn.ensemble._forest.ExtraTreesRegressor",
-    "sklearn.ensemble._forest.RandomForestClassifier", "sklearn.ensemble._forest.RandomForestRegressor",
-    "sklearn.ensemble._gb.GradientBoostingClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.linear_model._base.LinearRegression", "sklearn.linear_model._coordinate_descent.Lasso",
-    "sklearn.linear_model._logistic.LogisticRegression", "sklearn.linear_model._ridge.Ridge",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.naive_bayes.GaussianNB",
-    "sklearn.neighbors._classification.KNeighborsClassifier", "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._regression.KNeighborsRegressor",
-    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
-    "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler", "sklearn.preprocessing._encoders.OneHotEncoder",
-    "sklearn.preprocessing._function_transformer.FunctionTransformer",
-    "sklearn.preprocessing._label.LabelBinarizer", "sklearn.preprocessing._label.LabelEncoder",
-    "sklearn.svm._classes.SVC", "sklearn.svm._classes.SVR",
-    "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._classes.DecisionTreeRegressor",
-    "sklearn.tree._classes.ExtraTreeClassifier", "sklearn.tree._classes.ExtraTreeRegressor",
-    "sklearn.tree._tree.Tree",
-})
+TRUSTED_TYPES = frozenset(
+    {
+        "builtins.dict",
+        "builtins.list",
+        "builtins.str",
+        "builtins.tuple",
+        "ml.training.normalise_columns",
+        "numpy.dtype",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.ndarray",
+        "numpy.uint64",
+        "numpy.random._generator.Generator",
+        "numpy.random.mtrand.RandomState",
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "sklearn._loss._loss.CyHalfSquaredError",
+        "sklearn._loss.link.IdentityLink",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn._loss.loss.HalfSquaredError",
+        "sklearn.compose._column_transformer.ColumnTransformer",
+        "sklearn.dummy.DummyClassifier",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.ensemble._forest.ExtraTreesRegressor",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.RandomForestRegressor",
+        "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.impute._base.SimpleImputer",
+        "sklearn.linear_model._base.LinearRegression",
+        "sklearn.linear_model._coordinate_descent.Lasso",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.naive_bayes.GaussianNB",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._regression.KNeighborsRegressor",
+        "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+        "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.preprocessing._encoders.OneHotEncoder",
+        "sklearn.preprocessing._function_transformer.FunctionTransformer",
+        "sklearn.preprocessing._label.LabelBinarizer",
+        "sklearn.preprocessing._label.LabelEncoder",
+        "sklearn.svm._classes.SVC",
+        "sklearn.svm._classes.SVR",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeRegressor",
+        "sklearn.tree._tree.Tree",
+    }
+)
 
 
 class UntrustedModelFile(ValueError):
@@ -74,7 +100,7 @@ def _identity(path: Path) -> tuple:
 def save_model(pipeline, path: Path, remember: bool = False) -> None:
     """Write atomically, readable by this account only. `remember` keeps the object for load_model in
     this process: only for a finished model, never for a checkpoint of a fit that goes on changing it."""
-    write_atomic(path, sio.dumps(pipeline))   # 0600 in 0700 folders, whatever the umask
+    write_atomic(path, sio.dumps(pipeline))  # 0600 in 0700 folders, whatever the umask
     if not remember:
         return
     _RECENT[_identity(path)] = pipeline
@@ -124,7 +150,7 @@ def _distrust_all(roots: list[object]) -> None:
         if isinstance(node, Node):
             node.trusted = []
             stack.extend(node.children.values())
-            stack.append(getattr(node, "cached", None))   # a cached node points at a node built earlier
+            stack.append(getattr(node, "cached", None))  # a cached node points at a node built earlier
         elif isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, dict):

@@ -1,4 +1,5 @@
 """A model's input schema: the columns it was trained on, and new data conformed to them before predicting."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,7 @@ def input_schema(X: pd.DataFrame) -> list[dict[str, Any]]:
     schema = []
     for c in X.columns:
         numeric = pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
-        entry: dict[str, Any] = {"name": str(c), "kind": "numeric" if numeric else "categorical",
-                                 "dtype": str(X[c].dtype)}
+        entry: dict[str, Any] = {"name": str(c), "kind": "numeric" if numeric else "categorical", "dtype": str(X[c].dtype)}
         if not numeric:
             entry["categories"] = sorted(map(str, X[c].dropna().unique()))[:1000]
         schema.append(entry)
@@ -28,8 +28,9 @@ def conform(df: pd.DataFrame, schema: list[dict[str, Any]]) -> tuple[pd.DataFram
     names = [c["name"] for c in schema]
     missing = [n for n in names if n not in df.columns]
     if missing:
-        raise SchemaError(f"The file lacks column(s) the model needs: {', '.join(missing[:10])}"
-                          f"{' …' if len(missing) > 10 else ''}.")
+        raise SchemaError(
+            f"The file lacks column(s) the model needs: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}."
+        )
     notes = []
     extra = [c for c in df.columns if c not in names]
     if extra:
@@ -47,6 +48,8 @@ def conform(df: pd.DataFrame, schema: list[dict[str, Any]]) -> tuple[pd.DataFram
             unseen = sorted(set(X[name].dropna().astype(str)) - set(col.get("categories", [])))
             if unseen and len(col.get("categories", [])) < 1000:
                 shown = ", ".join(map(repr, unseen[:5]))
-                notes.append(f"{name!r}: {len(unseen)} value(s) never seen in training ({shown}"
-                             f"{' …' if len(unseen) > 5 else ''}); treated as unknown.")
+                notes.append(
+                    f"{name!r}: {len(unseen)} value(s) never seen in training ({shown}"
+                    f"{' …' if len(unseen) > 5 else ''}); treated as unknown."
+                )
     return X, notes

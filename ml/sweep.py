@@ -1,4 +1,5 @@
 """Parameter sweeps: grid and random search over a model's schema, deterministic for a seed."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """Training stages as pure functions on DataFrames: no files, no Temporal. The seed is always a parameter."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from ml.catalog import ModelSpec, is_number
 
-MAX_CATEGORIES = 50      # one-hot width per column: keeps a wide text column from exploding memory
+MAX_CATEGORIES = 50  # one-hot width per column: keeps a wide text column from exploding memory
 CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point; keeps the curve cheap on big data
 DATE_PARTS = ("year", "month", "day", "dayofweek")
 
@@ -30,8 +31,8 @@ class Prepared:
     X: pd.DataFrame
     y: pd.Series
     dropped_missing_target: int
-    classes: int                      # 0 for regression
-    notes: tuple[str, ...] = ()       # what preparation did on its own, in plain words
+    classes: int  # 0 for regression
+    notes: tuple[str, ...] = ()  # what preparation did on its own, in plain words
 
 
 def is_id_like(s: pd.Series) -> bool:
@@ -67,7 +68,7 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
     notes = []
     if missing.any():
         notes.append(f"{int(missing.sum())} rows without a value for {target!r} were left out.")
-    dates = date_columns(X)   # before the identifier check: a daily series has one date per row
+    dates = date_columns(X)  # before the identifier check: a daily series has one date per row
     ids = [c for c in X.columns if c not in dates and is_id_like(X[c])]
     leaks = [c for c in X.columns if c not in ids and X[c].equals(y)]
     if ids:
@@ -125,10 +126,13 @@ def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tu
 
 def folds(prepared: Prepared, k: int, seed: int, stratify: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     if k > len(prepared.y) // 2:
-        raise DataError(f"{k}-fold cross-validation needs at least {2 * k} training rows; there are "
-                        f"{len(prepared.y)}. Use fewer folds or turn cross-validation off.")
+        raise DataError(
+            f"{k}-fold cross-validation needs at least {2 * k} training rows; there are "
+            f"{len(prepared.y)}. Use fewer folds or turn cross-validation off."
+        )
     splitter = (StratifiedKFold if stratify and prepared.y.value_counts().min() >= k else KFold)(
-        n_splits=k, shuffle=True, random_state=seed)
+        n_splits=k, shuffle=True, random_state=seed
+    )
     return list(splitter.split(np.zeros(len(prepared.y)), prepared.y))
 
 
@@ -140,7 +144,7 @@ def normalise_columns(X: pd.DataFrame, dates: tuple[str, ...] = ()) -> pd.DataFr
     out = X.copy()
     for c in dates:
         if c in out.columns:
-            parsed = pd.to_datetime(out[c], errors="coerce", format="mixed", utc=True)   # mixed offsets (DST)
+            parsed = pd.to_datetime(out[c], errors="coerce", format="mixed", utc=True)  # mixed offsets (DST)
             for part in DATE_PARTS:
                 out[f"{c}__{part}"] = getattr(parsed.dt, part).astype("float64")
             out = out.drop(columns=[c])
@@ -169,16 +173,19 @@ def build_preprocessor(X: pd.DataFrame, scale: bool) -> ColumnTransformer:
 def make_pipeline(spec: ModelSpec, params: dict, seed: int, X: pd.DataFrame) -> Pipeline:
     dates = tuple(date_columns(X))
     columns = FunctionTransformer(normalise_columns, kw_args={"dates": dates})
-    return Pipeline([
-        ("columns", columns),
-        ("preprocess", build_preprocessor(normalise_columns(X.head(50), dates), spec.needs_scaling)),
-        ("model", spec.build(params, seed)),
-    ])
+    return Pipeline(
+        [
+            ("columns", columns),
+            ("preprocess", build_preprocessor(normalise_columns(X.head(50), dates), spec.needs_scaling)),
+            ("model", spec.build(params, seed)),
+        ]
+    )
 
 
 @dataclass
 class Curve:
     """Learning curve: score on (a sample of) the training rows and on held-out rows, per step."""
+
     metric: str
     steps: list[int] = field(default_factory=list)
     train: list[float] = field(default_factory=list)
@@ -201,7 +208,11 @@ def _plain_fit(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
 
 
 def fit(
-    pipeline: Pipeline, spec: ModelSpec, X: pd.DataFrame, y: pd.Series, *,
+    pipeline: Pipeline,
+    spec: ModelSpec,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
     valid: tuple[pd.DataFrame, pd.Series] | None = None,
     on_step: StepCallback = lambda done, total, curve: None,
     resume: tuple[Pipeline, int, Curve] | None = None,
@@ -258,8 +269,11 @@ def live_probe(pipeline: Pipeline) -> dict[str, Any]:
     losses = getattr(model, "loss_curve_", None)
     if not losses:
         return {}
-    return {"step": len(losses), "of": int(model.get_params().get("max_iter", len(losses))),
-            "loss": [float(v) for v in downsample(list(losses))]}
+    return {
+        "step": len(losses),
+        "of": int(model.get_params().get("max_iter", len(losses))),
+        "loss": [float(v) for v in downsample(list(losses))],
+    }
 
 
 def downsample(values: list, limit: int = 200) -> list:

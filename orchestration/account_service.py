@@ -1,6 +1,7 @@
 """Account management for pages, the CLI and (later) the API: authorised, audited, one place.
 
 Disabling a user, resetting or changing a password ends that user's sessions at once."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -94,4 +95,4 @@ class AccountService:
 
     def set_role(self, actor: User, name: str, role: str) -> None:
         self._do(actor, "admin.role_change", name, lambda: self.accounts.set_role(name, role), f"to {role}")
-        self.sessions.revoke_user(name)   # the new role applies from the next sign-in, never half-way
+        self.sessions.revoke_user(name)  # the new role applies from the next sign-in, never half-way

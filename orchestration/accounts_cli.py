@@ -1,8 +1,9 @@
 """`python -m orchestration.accounts_cli`: manage accounts from a shell on the server (audited as cli:<login>).
 
-  list | add NAME [--role user|admin] [--email E] | disable NAME | enable NAME | reset NAME | role NAME ROLE
-  | unlock NAME (lift a lock left by failed sign-ins)
+list | add NAME [--role user|admin] [--email E] | disable NAME | enable NAME | reset NAME | role NAME ROLE
+| unlock NAME (lift a lock left by failed sign-ins)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, default="user")
     add.add_argument("--email", default="")
-    for command, text in (("disable", "disable and sign out"), ("enable", "re-enable"),
-                          ("reset", "set and print a new password, sign out"),
-                          ("unlock", "lift the lock left by failed sign-ins")):
+    for command, text in (
+        ("disable", "disable and sign out"),
+        ("enable", "re-enable"),
+        ("reset", "set and print a new password, sign out"),
+        ("unlock", "lift the lock left by failed sign-ins"),
+    ):
         sub.add_parser(command, help=text).add_argument("name")
     role = sub.add_parser("role", help="change a user's role")
     role.add_argument("name")

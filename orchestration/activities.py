@@ -1,4 +1,5 @@
 """The activity list a worker registers: training stages on the main queue, data tasks on the I/O queue."""
+
 from __future__ import annotations
 
 from core.config import Settings
@@ -10,5 +11,7 @@ from orchestration.training_activities import TrainingActivities
 def activity_list(storage: Storage, settings: Settings | None = None) -> tuple[list, list]:
     """(training activities, data activities) bound to one storage root and the worker's settings."""
     t, d = TrainingActivities(storage, settings), DataActivities(storage, settings)
-    return ([t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.save_model],
-            [d.ingest_dataset, d.check_data, d.predict, d.tag_model])
+    return (
+        [t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.save_model],
+        [d.ingest_dataset, d.check_data, d.predict, d.tag_model],
+    )

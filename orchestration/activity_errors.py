@@ -1,10 +1,11 @@
 """The application errors activities raise: the types a retry policy names, and the messages a user reads."""
+
 from __future__ import annotations
 
 from temporalio.exceptions import ApplicationError
 
-INVALID_INPUT = "InvalidInput"   # non-retryable: the user must change something
-FIT_TOO_LONG = "FitTooLong"      # non-retryable: the fit passed the hard wall of its time budget
+INVALID_INPUT = "InvalidInput"  # non-retryable: the user must change something
+FIT_TOO_LONG = "FitTooLong"  # non-retryable: the fit passed the hard wall of its time budget
 
 
 def refuse(message: str) -> ApplicationError:

@@ -3,6 +3,7 @@
 ok with the object it acted on; refused with the reason a user was shown; error with the exception's
 type (never its text, which can hold paths). Reads are not audited, only actions.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("traineasy.audit")
-Target = Callable[[tuple, Any], object]   # (call args after the user, result or None if refused) -> object
+Target = Callable[[tuple, Any], object]  # (call args after the user, result or None if refused) -> object
 
 
 def first_arg(args: tuple, _result: Any) -> object:
@@ -23,15 +24,16 @@ def first_arg(args: tuple, _result: Any) -> object:
 def audited(action: str, target: Target = first_arg, refused: tuple[type[Exception], ...] = ()) -> Callable:
     """Decorate a service method `(self, user, *args)`; `refused` are the exception types that mean
     "the user asked for something that cannot be done" (the service's UserError)."""
+
     def record(service, user, args, result, outcome: str, detail: str = "") -> None:
         try:
             service.audit.record(user.name, action, target(args, result), outcome, user.address, detail)
-        except Exception:   # the audit must not turn a done action into an error the user retries
+        except Exception:  # the audit must not turn a done action into an error the user retries
             log.exception("could not record %s by %s", action, user.name)
 
     @contextmanager
     def recording(service, user, args) -> Iterator[dict[str, Any]]:
-        outcome: dict[str, Any] = {}   # the body puts the method's result here
+        outcome: dict[str, Any] = {}  # the body puts the method's result here
         try:
             yield outcome
         except refused as err:
@@ -44,11 +46,13 @@ def audited(action: str, target: Target = first_arg, refused: tuple[type[Excepti
 
     def wrap(method: Callable) -> Callable:
         if inspect.iscoroutinefunction(method):
+
             @functools.wraps(method)
             async def run_async(self, user, *args, **kwargs):
                 with recording(self, user, args) as outcome:
                     outcome["result"] = await method(self, user, *args, **kwargs)
                 return outcome["result"]
+
             return run_async
 
         @functools.wraps(method)
@@ -56,5 +60,7 @@ def audited(action: str, target: Target = first_arg, refused: tuple[type[Excepti
             with recording(self, user, args) as outcome:
                 outcome["result"] = method(self, user, *args, **kwargs)
             return outcome["result"]
+
         return run
+
     return wrap

@@ -1,4 +1,5 @@
 """Connecting to Temporal the way every Temporal tool does (temporalio.envconfig), plus cluster set-up."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,11 @@ def payload_codec(settings: Settings, allow_plaintext: bool = False) -> Encrypti
 def data_converter(settings: Settings) -> DataConverter:
     """What every client and worker of TrainEasy must use: payloads encrypted, and failure messages and
     stack traces (which can name columns and files) moved into an encrypted attribute as well."""
-    return dataclasses.replace(DataConverter.default, payload_codec=payload_codec(settings),
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        DataConverter.default,
+        payload_codec=payload_codec(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings) -> Client:
@@ -46,14 +50,15 @@ async def connect(settings: Settings) -> Client:
 
 async def ensure_search_attributes(client: Client) -> list[str]:
     """Register the custom search attributes the app filters on; returns the ones it added."""
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace))
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=client.namespace))
     missing = [key.name for key in SEARCH_ATTRIBUTES if key.name not in existing.custom_attributes]
     if missing:
-        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
-        ))
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+            )
+        )
     return missing
 
 
@@ -68,13 +73,16 @@ async def ensure_history_retention(client: Client, days: int) -> bool:
     wanted = timedelta(days=days)
     if await history_retention(client) == wanted:
         return False
-    await client.workflow_service.update_namespace(UpdateNamespaceRequest(
-        namespace=client.namespace,
-        config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=int(wanted.total_seconds())))))
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace,
+            config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=int(wanted.total_seconds()))),
+        )
+    )
     return True
 
 
-POLLER_FRESHNESS = timedelta(seconds=90)   # a live worker re-polls at least every ~70 s (long poll)
+POLLER_FRESHNESS = timedelta(seconds=90)  # a live worker re-polls at least every ~70 s (long poll)
 
 
 async def count_pollers(client: Client, task_queue: str) -> int:
@@ -84,8 +92,8 @@ async def count_pollers(client: Client, task_queue: str) -> int:
     now = datetime.now(UTC)
     alive = set()
     for kind in (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW):
-        resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-            namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind))
-        alive |= {p.identity for p in resp.pollers
-                  if now - p.last_access_time.ToDatetime(tzinfo=UTC) <= POLLER_FRESHNESS}
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind)
+        )
+        alive |= {p.identity for p in resp.pollers if now - p.last_access_time.ToDatetime(tzinfo=UTC) <= POLLER_FRESHNESS}
     return len(alive)

@@ -5,6 +5,7 @@ still decrypt) or else from `<home>/secrets/payload-keys.json` (mode 0600, gener
 Decoding refuses plaintext: a worker must never run work that a client without the key sent it.
 Rotate the file with `python -m orchestration.codec rotate`; print a key for the env var with `new-key`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,8 +30,8 @@ from temporalio.converter import PayloadCodec
 ENV_VAR = "TRAINEASY_PAYLOAD_KEYS"
 ENCODING = b"binary/encrypted"
 KEY_ID_META = "encryption-key-id"
-KEY_BYTES = 32            # AES-256
-NONCE_BYTES = 12          # AES-GCM's standard nonce; random per payload
+KEY_BYTES = 32  # AES-256
+NONCE_BYTES = 12  # AES-GCM's standard nonce; random per payload
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -44,8 +45,8 @@ class PayloadDecodeError(ValueError):
 
 @dataclass(frozen=True)
 class KeyRing:
-    current: str                                    # the id new payloads are encrypted with
-    keys: Mapping[str, bytes] = field(repr=False)   # id -> key; older ids only decrypt
+    current: str  # the id new payloads are encrypted with
+    keys: Mapping[str, bytes] = field(repr=False)  # id -> key; older ids only decrypt
 
     def __post_init__(self) -> None:
         for key_id, key in self.keys.items():
@@ -63,8 +64,9 @@ class KeyRing:
         return KeyRing(key_id, {key_id: os.urandom(KEY_BYTES), **(older.keys if older else {})})
 
     def to_json(self) -> str:
-        return json.dumps({"current": self.current,
-                           "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()}}, indent=2)
+        return json.dumps(
+            {"current": self.current, "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()}}, indent=2
+        )
 
     @staticmethod
     def from_json(text: str, where: str) -> KeyRing:
@@ -118,7 +120,7 @@ def ensure_key_file(path: Path) -> KeyRing:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.fchmod(fd, 0o600)   # the umask can only narrow the mode; make it exact
+        os.fchmod(fd, 0o600)  # the umask can only narrow the mode; make it exact
         with os.fdopen(fd, "w") as fh:
             fh.write(KeyRing.generate().to_json())
             fh.flush()
@@ -126,7 +128,7 @@ def ensure_key_file(path: Path) -> KeyRing:
         try:
             os.link(tmp, path)
         except FileExistsError:
-            pass   # another process won the race: use its key
+            pass  # another process won the race: use its key
     finally:
         tmp.unlink(missing_ok=True)
     return _read_key_file(path)
@@ -164,8 +166,7 @@ class EncryptionCodec(PayloadCodec):
     endpoint): a worker or client must keep the default and refuse unencrypted payloads.
     """
 
-    def __init__(self, ring: KeyRing, reload: Callable[[], KeyRing] | None = None,
-                 allow_plaintext: bool = False) -> None:
+    def __init__(self, ring: KeyRing, reload: Callable[[], KeyRing] | None = None, allow_plaintext: bool = False) -> None:
         super().__init__()
         self._ring = ring
         self._reload = reload
@@ -180,7 +181,7 @@ class EncryptionCodec(PayloadCodec):
     def _cipher(self, key_id: str) -> AESGCM | None:
         key = self._ring.keys.get(key_id)
         if key is None and self._reload is not None:
-            with self._lock:   # a key rotated in by another process since we loaded the file
+            with self._lock:  # a key rotated in by another process since we loaded the file
                 try:
                     self._ring = self._reload()
                 except (OSError, PayloadKeyError):
@@ -214,17 +215,22 @@ class EncryptionCodec(PayloadCodec):
                 encoding = p.metadata.get("encoding", b"").decode(errors="replace") or "none"
                 raise PayloadDecodeError(
                     f"Refusing an unencrypted payload (encoding {encoding!r}): it was sent by a client without "
-                    f"TrainEasy's payload key ({ENV_VAR} or <home>/secrets/payload-keys.json).")
+                    f"TrainEasy's payload key ({ENV_VAR} or <home>/secrets/payload-keys.json)."
+                )
             key_id = p.metadata.get(KEY_ID_META, b"").decode(errors="replace")
             cipher = self._cipher(key_id)
             if cipher is None:
-                raise PayloadDecodeError(f"Payload encrypted with unknown key id {key_id!r}; this process knows "
-                                         f"{sorted(self._ring.keys)}. Give it that key ({ENV_VAR}).")
+                raise PayloadDecodeError(
+                    f"Payload encrypted with unknown key id {key_id!r}; this process knows "
+                    f"{sorted(self._ring.keys)}. Give it that key ({ENV_VAR})."
+                )
             try:
                 plain = cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], key_id.encode())
             except InvalidTag:
-                raise PayloadDecodeError(f"Payload with key id {key_id!r} failed authentication: "
-                                         "it was altered, or encrypted with a different key under that id.") from None
+                raise PayloadDecodeError(
+                    f"Payload with key id {key_id!r} failed authentication: "
+                    "it was altered, or encrypted with a different key under that id."
+                ) from None
             out.append(Payload.FromString(plain))
         return out
 
@@ -243,8 +249,11 @@ def main(argv: list[str]) -> int:
         return 0
     if argv == ["rotate"]:
         if os.environ.get(ENV_VAR, "").strip():
-            print(f"{ENV_VAR} is set, so the key file is not used: put a new key first in that variable "
-                  f"(get one with `python -m orchestration.codec new-key`) and restart.", file=sys.stderr)
+            print(
+                f"{ENV_VAR} is set, so the key file is not used: put a new key first in that variable "
+                f"(get one with `python -m orchestration.codec new-key`) and restart.",
+                file=sys.stderr,
+            )
             return 2
         path = key_file(load_settings().home)
         ring = rotate_key_file(path)

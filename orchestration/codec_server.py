@@ -4,6 +4,7 @@ in the Streamlit server. The browser calls it directly, so decrypted data never 
 `POST <prefix>/decode` and `POST <prefix>/encode` take and return `{"payloads": [...]}` (the protobuf JSON
 of `temporal.api.common.v1.Payloads`, as the UI and `temporal --codec-endpoint` send it).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -26,8 +27,9 @@ ALLOWED_HEADERS = "content-type, x-namespace, authorization"
 Authorize = Callable[[Request], bool | None | Awaitable[bool | None]]
 
 
-def codec_routes(codec_factory: Callable[[], PayloadCodec], authorize: Authorize,
-                 allowed_origins: Sequence[str], prefix: str = "/codec") -> list[Route]:
+def codec_routes(
+    codec_factory: Callable[[], PayloadCodec], authorize: Authorize, allowed_origins: Sequence[str], prefix: str = "/codec"
+) -> list[Route]:
     """Routes for `<prefix>/decode` and `<prefix>/encode`.
 
     `codec_factory` is called per request (cache it yourself if building it is costly). `authorize`
@@ -54,10 +56,18 @@ def codec_routes(codec_factory: Callable[[], PayloadCodec], authorize: Authorize
             origin = request.headers.get("origin")
             if origin is not None and origin not in origins:
                 return JSONResponse({"error": "This origin may not use the codec."}, status_code=403)
-            if request.method == "OPTIONS":   # preflight: carries no cookie, so no authorization yet
-                return with_cors(request, Response(status_code=204, headers={
-                    "Access-Control-Allow-Methods": "POST, OPTIONS", "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-                    "Access-Control-Max-Age": "600"}))
+            if request.method == "OPTIONS":  # preflight: carries no cookie, so no authorization yet
+                return with_cors(
+                    request,
+                    Response(
+                        status_code=204,
+                        headers={
+                            "Access-Control-Allow-Methods": "POST, OPTIONS",
+                            "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                            "Access-Control-Max-Age": "600",
+                        },
+                    ),
+                )
             verdict = authorize(request)
             if inspect.isawaitable(verdict):
                 verdict = await verdict
@@ -77,8 +87,11 @@ def codec_routes(codec_factory: Callable[[], PayloadCodec], authorize: Authorize
                 return error(request, 400, str(exc))
             body = json_format.MessageToJson(Payloads(payloads=result))
             return with_cors(request, Response(body, media_type="application/json"))
+
         handle.__name__ = f"codec_{operation}"
         return handle
 
-    return [Route(f"{prefix}/{op}", endpoint(op), methods=["POST", "OPTIONS"], max_body_size=MAX_BODY_BYTES)
-            for op in ("decode", "encode")]
+    return [
+        Route(f"{prefix}/{op}", endpoint(op), methods=["POST", "OPTIONS"], max_body_size=MAX_BODY_BYTES)
+        for op in ("decode", "encode")
+    ]

@@ -2,6 +2,7 @@
 
 Only ids, paths and small results travel here; datasets and models stay in the storage root.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,8 +17,7 @@ DATASET = SearchAttributeKey.for_keyword("DatasetId")
 SEARCH_ATTRIBUTES = (OWNER, RUN_KIND, MODEL, DATASET)
 
 
-def run_attributes(owner: str, kind: str, dataset_id: str | None = None,
-                   model: str | None = None) -> TypedSearchAttributes:
+def run_attributes(owner: str, kind: str, dataset_id: str | None = None, model: str | None = None) -> TypedSearchAttributes:
     """Search attributes of a workflow we start (the service's and a batch's children alike): the owner
     always, so ownership can be checked, and the kind, dataset and model the run list filters on."""
     pairs = [SearchAttributePair(OWNER, owner), SearchAttributePair(RUN_KIND, kind)]
@@ -26,6 +26,7 @@ def run_attributes(owner: str, kind: str, dataset_id: str | None = None,
     if model:
         pairs.append(SearchAttributePair(MODEL, model))
     return TypedSearchAttributes(pairs)
+
 
 STAGES = ("load", "preprocess", "cv", "fit", "evaluate", "save")
 STAGE_LABELS = {
@@ -40,7 +41,7 @@ STAGE_LABELS = {
 STAGE_WEIGHTS = {"load": 5, "preprocess": 5, "cv": 30, "fit": 45, "evaluate": 10, "save": 5}
 
 
-PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}   # higher is better for both
+PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}  # higher is better for both
 
 
 def io_queue(task_queue: str) -> str:
@@ -57,7 +58,7 @@ class TrainRequest:
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 42
     test_size: float = 0.2
-    cv_folds: int = 0          # 0: no cross-validation; else k-fold on the training rows
+    cv_folds: int = 0  # 0: no cross-validation; else k-fold on the training rows
 
 
 @dataclass
@@ -76,7 +77,7 @@ class BatchRequest:
     test_size: float = 0.2
     cv_folds: int = 0
     max_parallel: int = 2
-    sweep: bool = False        # the items come from a parameter sweep of one model
+    sweep: bool = False  # the items come from a parameter sweep of one model
     task: str = "classification"
 
 
@@ -89,17 +90,18 @@ class BatchInput:
 @dataclass
 class ChildState:
     """One configuration of a batch, as the batch's `progress` query reports it."""
+
     index: int
     model: str
     params: dict[str, Any]
     run_id: str | None = None
-    status: str = "pending"     # pending | running | completed | failed | cancelled
+    status: str = "pending"  # pending | running | completed | failed | cancelled
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     worker: str | None = None
     seconds: float | None = None
     curve: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 0           # how many times this configuration was started (retry-failed adds one)
+    attempts: int = 0  # how many times this configuration was started (retry-failed adds one)
 
 
 @dataclass
@@ -112,7 +114,7 @@ class BatchProgress:
     max_parallel: int
     sweep: bool
     children: list[ChildState] = field(default_factory=list)
-    phase: str = "running"      # running | awaiting (failures: retry or finish) | stopping | done
+    phase: str = "running"  # running | awaiting (failures: retry or finish) | stopping | done
     best_run_id: str | None = None
 
 
@@ -132,11 +134,11 @@ class TrainInput:
 @dataclass
 class IngestRequest:
     owner: str
-    upload_file: str   # name of the staged upload in the owner's upload folder
-    filename: str      # as the user named it (display only)
+    upload_file: str  # name of the staged upload in the owner's upload folder
+    filename: str  # as the user named it (display only)
     max_bytes: int
-    max_cells: int = 50_000_000   # rows x columns allowed for this user (quotas.limits_for(owner).max_cells)
-    max_columns: int = 0          # 0 (and histories from before this field): the worker's TRAINEASY_MAX_COLUMNS
+    max_cells: int = 50_000_000  # rows x columns allowed for this user (quotas.limits_for(owner).max_cells)
+    max_columns: int = 0  # 0 (and histories from before this field): the worker's TRAINEASY_MAX_COLUMNS
 
 
 @dataclass
@@ -152,6 +154,7 @@ class CheckRequest:
 @dataclass
 class IngestResult:
     """A stored dataset, as the Datasets page reports it after an upload."""
+
     dataset_id: str
     name: str
     rows: int
@@ -160,13 +163,14 @@ class IngestResult:
 
 @dataclass
 class CheckFinding:
-    level: str      # error (refused) | warning | info
+    level: str  # error (refused) | warning | info
     message: str
 
 
 @dataclass
 class CheckReport:
     """The data check of a dataset and target for one model (ml.guardrails.DataCheck, as it travels)."""
+
     rows: int
     usable_rows: int
     features: int
@@ -183,18 +187,19 @@ class PredictRequest:
     filename: str
     max_bytes: int
     # Caps with defaults, so requests from before them decode; 0 means "the worker's own setting".
-    max_cells: int = 0          # rows x columns of the input, and of the predictions file (the user's max_cells)
-    max_columns: int = 0        # columns of the input's header (TRAINEASY_MAX_COLUMNS)
-    max_output_bytes: int = 0   # size of the predictions file: the user's storage quota left (0: TRAINEASY_MAX_STORED_MB)
+    max_cells: int = 0  # rows x columns of the input, and of the predictions file (the user's max_cells)
+    max_columns: int = 0  # columns of the input's header (TRAINEASY_MAX_COLUMNS)
+    max_output_bytes: int = 0  # size of the predictions file: the user's storage quota left (0: TRAINEASY_MAX_STORED_MB)
 
 
 @dataclass
 class PredictResult:
     """A written predictions file: its name in the owner's predictions folder, row count and notes."""
+
     rows: int
     notes: list[str]
     file: str
-    model: str      # the model's label
+    model: str  # the model's label
     # the first rows of the file; the service fills them in from the file, they never travel through Temporal
     preview: list[dict[str, Any]] = field(default_factory=list)
 
@@ -202,6 +207,7 @@ class PredictResult:
 @dataclass
 class StageResult:
     """What one training stage hands back: small facts, and which attempt produced them."""
+
     attempt: int
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -209,7 +215,7 @@ class StageResult:
 @dataclass
 class StageProgress:
     name: str
-    status: str = "pending"          # pending | running | done | skipped | failed | cancelled
+    status: str = "pending"  # pending | running | done | skipped | failed | cancelled
     started_at: str | None = None
     seconds: float | None = None
     attempt: int = 0
@@ -218,6 +224,7 @@ class StageProgress:
 @dataclass
 class RunProgress:
     """The workflow's own record of a run: answered by the `progress` query and returned at the end."""
+
     run_id: str
     model: str
     dataset_id: str

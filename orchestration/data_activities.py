@@ -1,4 +1,5 @@
 """Short data tasks on the I/O queue as activities: ingest an upload, the data check, predict, tag a model."""
+
 from __future__ import annotations
 
 import secrets
@@ -21,7 +22,7 @@ from orchestration.contracts import (
     TagRequest,
 )
 
-ESTIMATE_ROWS = 1000   # rows rendered to estimate the size of a predictions file before building it
+ESTIMATE_ROWS = 1000  # rows rendered to estimate the size of a predictions file before building it
 
 
 class DataActivities:
@@ -45,9 +46,15 @@ class DataActivities:
 
         staged = self._staged(req.owner, req.upload_file)
         try:
-            info = ingest_csv(self.storage, req.owner, staged.read_bytes(), req.filename, req.max_bytes,
-                              max_columns=req.max_columns or self.settings.max_columns,
-                              max_cells=req.max_cells or self.settings.max_cells)
+            info = ingest_csv(
+                self.storage,
+                req.owner,
+                staged.read_bytes(),
+                req.filename,
+                req.max_bytes,
+                max_columns=req.max_columns or self.settings.max_columns,
+                max_cells=req.max_cells or self.settings.max_cells,
+            )
         except DatasetError as exc:
             staged.unlink(missing_ok=True)
             raise refuse(str(exc)) from None
@@ -55,7 +62,7 @@ class DataActivities:
         staged.unlink(missing_ok=True)
         return IngestResult(info.dataset_id, info.name, info.rows, len(info.columns))
 
-    @activity.defn(name="check_dataset")   # the registered name predates "data check"; it stays for replay
+    @activity.defn(name="check_dataset")  # the registered name predates "data check"; it stays for replay
     def check_data(self, req: CheckRequest) -> CheckReport:
         import pandas as pd
 
@@ -68,13 +75,19 @@ class DataActivities:
             raise refuse("The dataset no longer exists; upload it again.")
         try:
             spec = get_model(req.model)
-            check = check_data(pd.read_parquet(path), req.target, spec, req.params, req.cv_folds,
-                               max_fit_minutes=self.settings.max_fit_minutes)
+            check = check_data(
+                pd.read_parquet(path), req.target, spec, req.params, req.cv_folds, max_fit_minutes=self.settings.max_fit_minutes
+            )
         except (ParamError, ValueError) as exc:
             raise refuse(f"The data cannot be checked: {exc}") from None
-        return CheckReport(check.rows, check.usable_rows, check.features,
-                           [CheckFinding(f.level, f.message) for f in check.findings],
-                           check.estimate_seconds, check.estimate_memory_mb)
+        return CheckReport(
+            check.rows,
+            check.usable_rows,
+            check.features,
+            [CheckFinding(f.level, f.message) for f in check.findings],
+            check.estimate_seconds,
+            check.estimate_memory_mb,
+        )
 
     @activity.defn
     def tag_model(self, req: TagRequest) -> bool:
@@ -101,8 +114,12 @@ class DataActivities:
         max_cells = req.max_cells or self.settings.max_cells
         max_output = req.max_output_bytes or self.settings.max_stored_mb * 2**20
         try:
-            df = parse_csv(decode_csv_text(staged.read_bytes(), req.max_bytes), min_columns=1,
-                           max_columns=req.max_columns or self.settings.max_columns, max_cells=max_cells)
+            df = parse_csv(
+                decode_csv_text(staged.read_bytes(), req.max_bytes),
+                min_columns=1,
+                max_columns=req.max_columns or self.settings.max_columns,
+                max_cells=max_cells,
+            )
         except DatasetError as exc:
             staged.unlink(missing_ok=True)
             raise refuse(str(exc)) from None
@@ -113,12 +130,14 @@ class DataActivities:
         pipeline = load_model(registry.model_file(record))
         classes = list(getattr(pipeline[-1], "classes_", [])) if hasattr(pipeline[-1], "predict_proba") else []
         columns = df.shape[1] + 1 + len(classes)
-        if len(df) * columns > max_cells:   # checked before predicting: the probabilities alone are rows x classes
+        if len(df) * columns > max_cells:  # checked before predicting: the probabilities alone are rows x classes
             staged.unlink(missing_ok=True)
-            raise refuse(f"The predictions would have {len(df):,} rows x {columns:,} columns (the file's "
-                         f"{df.shape[1]:,}, the prediction and {len(classes):,} class probabilities) = "
-                         f"{len(df) * columns:,} cells; the limit is {max_cells:,} cells. "
-                         "Predict on fewer rows or columns.")
+            raise refuse(
+                f"The predictions would have {len(df):,} rows x {columns:,} columns (the file's "
+                f"{df.shape[1]:,}, the prediction and {len(classes):,} class probabilities) = "
+                f"{len(df) * columns:,} cells; the limit is {max_cells:,} cells. "
+                "Predict on fewer rows or columns."
+            )
         out = df.copy()
         out["prediction"] = pipeline.predict(X)
         if classes:
@@ -132,11 +151,12 @@ class DataActivities:
         return PredictResult(len(out), notes, name, record.label)
 
 
-
 def _too_big(size: int, limit: int, about: bool) -> ApplicationError:
-    return refuse(f"The predictions file would be {'about ' if about else ''}{_size(size)}, but only "
-                  f"{_size(limit)} of your storage quota is left. Predict on fewer rows, or delete "
-                  "datasets, models or predictions to make room.")
+    return refuse(
+        f"The predictions file would be {'about ' if about else ''}{_size(size)}, but only "
+        f"{_size(limit)} of your storage quota is left. Predict on fewer rows, or delete "
+        "datasets, models or predictions to make room."
+    )
 
 
 def _size(n: int) -> str:
@@ -160,4 +180,3 @@ def _bounded_csv(out, limit: int, staged: Path) -> bytes:
         staged.unlink(missing_ok=True)
         raise _too_big(len(data), limit, about=False)
     return data
-

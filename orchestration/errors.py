@@ -1,4 +1,5 @@
 """The typed errors the service raises; pages and the API turn them into messages at the edge."""
+
 from __future__ import annotations
 
 from core.quotas import Refusal

@@ -1,4 +1,5 @@
 """Heartbeats from a side thread while an activity's body runs, and the process's memory as it goes."""
+
 from __future__ import annotations
 
 import contextvars
@@ -53,4 +54,3 @@ def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, fl
         stop.set()
         thread.join()
         peak["rss_mb"] = max(peak["rss_mb"], rss_mb())
-

@@ -1,4 +1,5 @@
 """The service's quota calls: reserve a user's slots before a start, refresh them from Temporal, admin overrides."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,20 +17,23 @@ from orchestration.validation import valid_username
 
 class QuotaCalls:
     """Mixed into TrainEasyService, whose client, quotas and audit log these calls use."""
+
     client: Client
     quotas: Quotas
     audit: AuditLog
 
     async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
         await self._refresh_in_flight(user.name)
-        return enforce_quota(self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots,
-                             self.quotas.stored_bytes(user.name))
+        return enforce_quota(
+            self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots, self.quotas.stored_bytes(user.name)
+        )
 
     def _unreserve(self, run_id: str, err: BaseException) -> None:
         """The start failed: drop the reservation. If we cannot tell whether the server started it (timeout,
         cancelled call), keep it: the next refresh closes it once the grace period shows it does not exist."""
         ambiguous = isinstance(err, asyncio.CancelledError | TimeoutError) or (
-            isinstance(err, RPCError) and err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED))
+            isinstance(err, RPCError) and err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+        )
         if not ambiguous:
             self.quotas.release(run_id)
 
@@ -49,6 +53,7 @@ class QuotaCalls:
                 # between its commit and its start): closed only once older than the grace period
                 return err.status == RPCStatusCode.NOT_FOUND and now - entry.started_at > START_GRACE_S
             return desc.status != WorkflowExecutionStatus.RUNNING
+
         done = await asyncio.gather(*(closed(e) for e in entries))
         self.quotas.mark_closed(e.run_id for e, d in zip(entries, done) if d)
 

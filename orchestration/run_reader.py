@@ -1,4 +1,5 @@
 """Reading a workflow's state from Temporal (result, failure details, progress query, describe) for the views."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -55,7 +56,7 @@ async def pending_activities(converter: DataConverter, desc: WorkflowExecutionDe
             try:
                 decoded = await converter.decode(pending.heartbeat_details.payloads)
             except PayloadDecodeError:
-                decoded = []   # not ours to read (see orchestration/codec.py): show no live details
+                decoded = []  # not ours to read (see orchestration/codec.py): show no live details
             live = decoded[-1] if decoded and isinstance(decoded[-1], dict) else {}
         scheduled = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
         found.append(PendingActivity(pending.attempt, scheduled, last_failure, live))
@@ -71,7 +72,7 @@ async def _failure_text(converter: DataConverter, failure: Failure) -> str | Non
         err = await converter.decode_failure(copy)
     except PayloadDecodeError:
         return "An error this process cannot decrypt (it was encrypted with a key it does not have)."
-    return getattr(err, "message", None) or str(err) or None   # FailureError.message: without the type prefix
+    return getattr(err, "message", None) or str(err) or None  # FailureError.message: without the type prefix
 
 
 async def _failed_progress(handle: WorkflowHandle) -> RunProgress | None:

@@ -2,6 +2,7 @@
 
 Every call takes the acting user and enforces ownership itself; another user's run is "not found".
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,7 +60,7 @@ from orchestration.workflows import (
     failure_message,
 )
 
-PREVIEW_ROWS = 20   # prediction rows shown on the Models page
+PREVIEW_ROWS = 20  # prediction rows shown on the Models page
 
 INGEST_TIMEOUT = timedelta(minutes=10)
 
@@ -93,10 +94,10 @@ class TrainEasyService(QuotaCalls):
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
         staged = []
 
-        def request() -> IngestRequest:   # staged only once the quotas let it through
+        def request() -> IngestRequest:  # staged only once the quotas let it through
             staged.append(self._stage_upload(user, data))
-            return IngestRequest(user.name, staged[0].name, filename, limit,
-                                 self.quotas.limits_for(user.name).max_cells)
+            return IngestRequest(user.name, staged[0].name, filename, limit, self.quotas.limits_for(user.name).max_cells)
+
         try:
             return await self._data_task(user, "ingest", IngestWorkflow.run, request, nbytes=len(data))
         finally:
@@ -108,13 +109,15 @@ class TrainEasyService(QuotaCalls):
         write_atomic(staged, data)
         return staged
 
-    async def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict,
-                         cv_folds: int = 0) -> CheckReport:
+    async def check_data(
+        self, user: User, dataset_id: str, target: str, model: str, params: dict, cv_folds: int = 0
+    ) -> CheckReport:
         """The data check of a dataset, target and model, computed by a worker."""
         self.get_dataset(user, dataset_id)
         validated_params(model, params)
-        return await self._data_task(user, "check", CheckDataWorkflow.run,
-                                     lambda: CheckRequest(user.name, dataset_id, target, model, params, cv_folds))
+        return await self._data_task(
+            user, "check", CheckDataWorkflow.run, lambda: CheckRequest(user.name, dataset_id, target, model, params, cv_folds)
+        )
 
     async def _data_task(self, user: User, kind: str, run, make_arg, nbytes: int = 0) -> Any:
         """Run a short workflow on the I/O queue and return its result. Counted against the user's data
@@ -122,15 +125,22 @@ class TrainEasyService(QuotaCalls):
         from orchestration.client import count_pollers
 
         if await count_pollers(self.client, io_queue(self.settings.task_queue)) == 0:
-            raise UserError("No worker process is running, so this cannot be done right now. "
-                            "Start the stack with `make run` (or a worker with `python -m workers`).")
+            raise UserError(
+                "No worker process is running, so this cannot be done right now. "
+                "Start the stack with `make run` (or a worker with `python -m workers`)."
+            )
         run_id = new_run_id(kind, user.name)
         stored = self.quotas.stored_bytes(user.name) if nbytes else None
         enforce_quota(self.quotas.reserve_task, user.name, run_id, kind, nbytes, stored)
         try:
             handle = await self.client.start_workflow(
-                run, make_arg(), id=run_id, task_queue=io_queue(self.settings.task_queue),
-                execution_timeout=INGEST_TIMEOUT, search_attributes=run_attributes(user.name, kind))
+                run,
+                make_arg(),
+                id=run_id,
+                task_queue=io_queue(self.settings.task_queue),
+                execution_timeout=INGEST_TIMEOUT,
+                search_attributes=run_attributes(user.name, kind),
+            )
         except BaseException as err:
             self._unreserve(run_id, err)
             raise
@@ -139,7 +149,7 @@ class TrainEasyService(QuotaCalls):
         except WorkflowFailureError as err:
             raise UserError(failure_message(err)) from None
         finally:
-            self.quotas.mark_closed([run_id])   # still counts for the rate; its bytes are on disk now
+            self.quotas.mark_closed([run_id])  # still counts for the rate; its bytes are on disk now
 
     # --- training runs -------------------------------------------------------------------------
     @audited("launch", lambda a, r: r or f"{a[0].model} on {a[0].dataset_id}", refused=(UserError,))
@@ -152,8 +162,12 @@ class TrainEasyService(QuotaCalls):
         await self._reserve_run(user, run_id, "train", 1)
         try:
             await self.client.start_workflow(
-                TrainingWorkflow.run, TrainInput(run_id, request), id=run_id, task_queue=self.settings.task_queue,
-                search_attributes=run_attributes(user.name, "train", request.dataset_id, request.model))
+                TrainingWorkflow.run,
+                TrainInput(run_id, request),
+                id=run_id,
+                task_queue=self.settings.task_queue,
+                search_attributes=run_attributes(user.name, "train", request.dataset_id, request.model),
+            )
         except BaseException as err:
             self._unreserve(run_id, err)
             raise
@@ -180,8 +194,12 @@ class TrainEasyService(QuotaCalls):
             request.max_parallel = granted
         try:
             await self.client.start_workflow(
-                BatchTrainingWorkflow.run, BatchInput(batch_id, request), id=batch_id,
-                task_queue=self.settings.task_queue, search_attributes=run_attributes(user.name, "batch", request.dataset_id))
+                BatchTrainingWorkflow.run,
+                BatchInput(batch_id, request),
+                id=batch_id,
+                task_queue=self.settings.task_queue,
+                search_attributes=run_attributes(user.name, "batch", request.dataset_id),
+            )
         except BaseException as err:
             self._unreserve(batch_id, err)
             raise
@@ -207,14 +225,15 @@ class TrainEasyService(QuotaCalls):
         status = status_name(desc.status)
         progress = await batch_progress(handle, status)
         if progress is not None and progress.batch_id != batch_id:
-            raise NotFound("No such batch.")   # a result copied from another workflow: never shown
+            raise NotFound("No such batch.")  # a result copied from another workflow: never shown
         percents: dict[str, float] = {}
         if progress is not None and status == "running":
             running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
             views = await asyncio.gather(*(self.get_run(user, r) for r in running), return_exceptions=True)
             percents = {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
-        return BatchView(batch_id, status, desc.start_time,
-                         elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)), progress, percents)
+        return BatchView(
+            batch_id, status, desc.start_time, elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)), progress, percents
+        )
 
     @audited("stop", refused=(UserError,))
     async def stop_batch(self, user: User, batch_id: str) -> None:
@@ -251,11 +270,16 @@ class TrainEasyService(QuotaCalls):
         runs = []
         async for wf in self.client.list_workflows(query, limit=limit):
             attrs = wf.typed_search_attributes
-            runs.append(RunSummary(
-                run_id=wf.id, status=status_name(wf.status), model=attrs.get(MODEL) or "",
-                dataset_id=attrs.get(DATASET) or "", started_at=wf.start_time,
-                duration_s=elapsed_s(wf.start_time, wf.close_time, datetime.now(UTC)),
-            ))
+            runs.append(
+                RunSummary(
+                    run_id=wf.id,
+                    status=status_name(wf.status),
+                    model=attrs.get(MODEL) or "",
+                    dataset_id=attrs.get(DATASET) or "",
+                    started_at=wf.start_time,
+                    duration_s=elapsed_s(wf.start_time, wf.close_time, datetime.now(UTC)),
+                )
+            )
         return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
     async def _owned_handle(self, user: User, run_id: str):
@@ -290,9 +314,18 @@ class TrainEasyService(QuotaCalls):
         same_run = progress is None or progress.run_id == run_id
         pending = await pending_activities(self.client.data_converter, desc) if same_run else []
         attrs = desc.typed_search_attributes
-        return build_run_view(run_id, status, progress, query_failed=query_failed, pending=pending,
-                              model=attrs.get(MODEL) or "", dataset_id=attrs.get(DATASET) or "",
-                              started_at=desc.start_time, closed_at=desc.close_time, now=datetime.now(UTC))
+        return build_run_view(
+            run_id,
+            status,
+            progress,
+            query_failed=query_failed,
+            pending=pending,
+            model=attrs.get(MODEL) or "",
+            dataset_id=attrs.get(DATASET) or "",
+            started_at=desc.start_time,
+            closed_at=desc.close_time,
+            now=datetime.now(UTC),
+        )
 
     def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
         """Chart data of a finished run (confusion matrix, curves, importance), from the run's folder."""
@@ -355,10 +388,18 @@ class TrainEasyService(QuotaCalls):
             # the file may be far larger than the input (a probability column per class): the worker refuses
             # one beyond the cells limit or the storage left, before writing it
             left = limits.max_stored_bytes - self.quotas.stored_bytes(user.name)
-            return PredictRequest(user.name, model_id, staged[0].name, filename, self.settings.max_upload_bytes,
-                                  max_cells=limits.max_cells, max_columns=self.settings.max_columns,
-                                  max_output_bytes=max(1, left))
-        try:   # the input's size is reserved against stored bytes while the prediction runs
+            return PredictRequest(
+                user.name,
+                model_id,
+                staged[0].name,
+                filename,
+                self.settings.max_upload_bytes,
+                max_cells=limits.max_cells,
+                max_columns=self.settings.max_columns,
+                max_output_bytes=max(1, left),
+            )
+
+        try:  # the input's size is reserved against stored bytes while the prediction runs
             result = await self._data_task(user, "predict", PredictWorkflow.run, request, nbytes=len(data))
         finally:
             for path in staged:

@@ -4,6 +4,7 @@ Heavy libraries are imported inside the bodies so that the UI can import workflo
 Every activity is idempotent: files are written atomically under the run's own folder, and the
 registry registers a run once. Bad input is refused as a non-retryable error with a plain message.
 """
+
 from __future__ import annotations
 
 import io
@@ -22,7 +23,7 @@ from orchestration.activity_errors import child_died, refuse, too_long
 from orchestration.contracts import StageResult, TrainInput
 from orchestration.heartbeat import heartbeating
 
-WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"   # which worker process ran a fit
+WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
 # A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
 CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
 
@@ -70,15 +71,23 @@ class TrainingActivities:
         spec, prep = self._prepared(inp)
         # the server side of the data check: a fit estimated beyond the budget never starts
         folds = inp.request.cv_folds
-        refusal = over_budget(fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes,
-                              fits=folds + 1 if folds else 1)
+        refusal = over_budget(
+            fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes, fits=folds + 1 if folds else 1
+        )
         if refusal:
             raise refuse(refusal)
-        return StageResult(activity.info().attempt, {
-            "task": spec.task, "rows": len(prep.y) + prep.dropped_missing_target, "used_rows": len(prep.y),
-            "dropped_missing_target": prep.dropped_missing_target, "features": int(prep.X.shape[1]),
-            "classes": prep.classes, "notes": list(prep.notes),
-        })
+        return StageResult(
+            activity.info().attempt,
+            {
+                "task": spec.task,
+                "rows": len(prep.y) + prep.dropped_missing_target,
+                "used_rows": len(prep.y),
+                "dropped_missing_target": prep.dropped_missing_target,
+                "features": int(prep.X.shape[1]),
+                "classes": prep.classes,
+                "notes": list(prep.notes),
+            },
+        )
 
     @activity.defn
     def preprocess_split(self, inp: TrainInput) -> StageResult:
@@ -121,7 +130,7 @@ class TrainingActivities:
         done: list[dict[str, float]] = json.loads(progress_file.read_text()) if progress_file.is_file() else []
         resumed = len(done)
         state = {"fold": len(done), "of": k_total, "step": len(done), "resumed_from": resumed}
-        wall = fit_wall_seconds(self.settings.max_fit_minutes)   # each fold, whatever the estimate said
+        wall = fit_wall_seconds(self.settings.max_fit_minutes)  # each fold, whatever the estimate said
         with heartbeating(lambda: dict(state)):
             for k in range(len(done), k_total):
                 fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
@@ -129,13 +138,13 @@ class TrainingActivities:
                 Xv, yv = prep.X.iloc[valid_rows], prep.y.iloc[valid_rows]
                 # one call per fold, in a child process that a cancel (or a failure) kills at once
                 try:
-                    predicted = fit_predict_in_child(make_pipeline(spec, inp.request.params, inp.request.seed, X),
-                                                     X, y, Xv, time_limit=wall).value
+                    predicted = fit_predict_in_child(
+                        make_pipeline(spec, inp.request.params, inp.request.seed, X), X, y, Xv, time_limit=wall
+                    ).value
                 except ChildDied as exc:
                     raise child_died(exc) from None
                 except FitTooLong:
-                    raise too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") \
-                        from None
+                    raise too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") from None
                 done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.update(fold=k + 1, step=k + 1)
@@ -161,9 +170,9 @@ class TrainingActivities:
             saved = json.loads(checkpoint.read_text())
             resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
         started, cpu0 = time.monotonic(), time.thread_time()
-        wall = fit_wall_seconds(self.settings.max_fit_minutes)   # the hard wall, whatever the estimate said
+        wall = fit_wall_seconds(self.settings.max_fit_minutes)  # the hard wall, whatever the estimate said
         state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
-        live: dict[str, Any] = {}      # what the child process reads from the estimator (an MLP's loss)
+        live: dict[str, Any] = {}  # what the child process reads from the estimator (an MLP's loss)
         child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
 
         def details() -> dict[str, Any]:
@@ -185,7 +194,7 @@ class TrainingActivities:
         def on_step(done: int, total: int, curve: Curve) -> None:
             state.update(step=done, of=total, curve=curve.as_dict())
             if wall and done < total and time.monotonic() - started > wall:
-                raise too_long(self.settings.max_fit_minutes)   # an incremental fit stops between increments
+                raise too_long(self.settings.max_fit_minutes)  # an incremental fit stops between increments
             if spec.increments and done < total and time.monotonic() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
                 # the model file first, under its step's name; the JSON that points at it last, so a
                 # kill between the two leaves the previous, consistent checkpoint in force
@@ -198,19 +207,34 @@ class TrainingActivities:
                 last_checkpoint[0] = time.monotonic()
 
         with heartbeating(details) as peak:
-            pipeline, curve = fit(pipeline, spec, X, y, valid=(prep.X.iloc[test], prep.y.iloc[test]),
-                                  on_step=on_step, resume=resume, single_fit=in_child)
+            pipeline, curve = fit(
+                pipeline,
+                spec,
+                X,
+                y,
+                valid=(prep.X.iloc[test], prep.y.iloc[test]),
+                on_step=on_step,
+                resume=resume,
+                single_fit=in_child,
+            )
         save_model(pipeline, run_dir / "model.skops", remember=True)
         losses = live_probe(pipeline).get("loss", [])
-        curve_data = curve.as_dict() if curve.steps else {
-            "metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}
+        curve_data = (
+            curve.as_dict()
+            if curve.steps
+            else {"metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}
+        )
         curve_data = {k: downsample(v) if isinstance(v, list) else v for k, v in curve_data.items()}
-        costs = {"fit_seconds": round(time.monotonic() - started, 3),
-                 "cpu_seconds": round(time.thread_time() - cpu0 + child["cpu_seconds"], 3),
-                 "peak_rss_mb": round(max(peak["rss_mb"], child["peak_rss_mb"]), 1)}
-        write_atomic(run_dir / "fit.json", json.dumps(costs).encode())   # for the model card
-        return StageResult(activity.info().attempt, {**costs, "resumed_from_step": resume[1] if resume else 0,
-                                                     "curve": curve_data, "worker": WORKER_ID})
+        costs = {
+            "fit_seconds": round(time.monotonic() - started, 3),
+            "cpu_seconds": round(time.thread_time() - cpu0 + child["cpu_seconds"], 3),
+            "peak_rss_mb": round(max(peak["rss_mb"], child["peak_rss_mb"]), 1),
+        }
+        write_atomic(run_dir / "fit.json", json.dumps(costs).encode())  # for the model card
+        return StageResult(
+            activity.info().attempt,
+            {**costs, "resumed_from_step": resume[1] if resume else 0, "curve": curve_data, "worker": WORKER_ID},
+        )
 
     @activity.defn
     def evaluate_model(self, inp: TrainInput) -> StageResult:
@@ -243,13 +267,26 @@ class TrainingActivities:
         info = load_info(self.storage, req.owner, req.dataset_id)
         evaluation = json.loads((run_dir / "evaluation.json").read_text())
         card = model_card(
-            spec, prep, run_id=inp.run_id, owner=req.owner, model=req.model, params=req.params, seed=req.seed,
-            test_size=req.test_size, cv_folds=req.cv_folds, target=req.target, dataset_id=req.dataset_id,
-            dataset_name=info.name if info else None, dataset_sha256=info.sha256 if info else None,
-            metrics=evaluation["metrics"], costs=json.loads((run_dir / "fit.json").read_text()))
+            spec,
+            prep,
+            run_id=inp.run_id,
+            owner=req.owner,
+            model=req.model,
+            params=req.params,
+            seed=req.seed,
+            test_size=req.test_size,
+            cv_folds=req.cv_folds,
+            target=req.target,
+            dataset_id=req.dataset_id,
+            dataset_name=info.name if info else None,
+            dataset_sha256=info.sha256 if info else None,
+            metrics=evaluation["metrics"],
+            costs=json.loads((run_dir / "fit.json").read_text()),
+        )
         record = Registry(self.storage).register(req.owner, req.model, inp.run_id, run_dir / "model.skops", card)
         # the registry holds the model now; the run keeps only its small evaluation.json for the run page
         for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
             scratch.unlink(missing_ok=True)
-        return StageResult(activity.info().attempt,
-                           {"model_id": record.id, "model_name": record.name, "model_version": record.version})
+        return StageResult(
+            activity.info().attempt, {"model_id": record.id, "model_name": record.name, "model_version": record.version}
+        )

@@ -1,4 +1,5 @@
 """Checks on what a user asks the service for (parameters, split, batches, retries), as UserErrors."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """What the pages show of runs and batches, and the pure maths that builds it (status, percent, ETA)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,8 +26,9 @@ class RunSummary:
 @dataclass
 class RunView:
     """Everything the run page shows, merged from the workflow's progress query, describe() and the result."""
+
     run_id: str
-    status: str                       # running | completed | failed | cancelled | terminated | timed_out
+    status: str  # running | completed | failed | cancelled | terminated | timed_out
     model: str
     dataset_id: str
     target: str
@@ -39,7 +41,7 @@ class RunView:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     waiting_for_worker: bool = False
-    live: dict[str, Any] = field(default_factory=dict)   # heartbeat details of the running activity
+    live: dict[str, Any] = field(default_factory=dict)  # heartbeat details of the running activity
     attempt: int = 1
     last_failure: str | None = None
     eta_s: float | None = None
@@ -60,8 +62,8 @@ class BatchView:
     status: str
     started_at: datetime | None
     duration_s: float | None
-    progress: BatchProgress | None          # None: no worker has answered yet
-    child_percent: dict[str, float] = field(default_factory=dict)   # run id -> percent, running children
+    progress: BatchProgress | None  # None: no worker has answered yet
+    child_percent: dict[str, float] = field(default_factory=dict)  # run id -> percent, running children
 
     @property
     def running(self) -> bool:
@@ -74,14 +76,25 @@ class BatchView:
         metric = self.progress.primary_metric
         done = [c for c in self.progress.children if c.status == "completed" and metric in c.metrics]
         done.sort(key=lambda c: c.metrics[metric], reverse=True)
-        return [{"rank": i + 1, "model": c.model, "params": c.params, **c.metrics, "seconds": c.seconds,
-                 "worker": c.worker, "run_id": c.run_id, "best": c.run_id == self.progress.best_run_id}
-                for i, c in enumerate(done)]
+        return [
+            {
+                "rank": i + 1,
+                "model": c.model,
+                "params": c.params,
+                **c.metrics,
+                "seconds": c.seconds,
+                "worker": c.worker,
+                "run_id": c.run_id,
+                "best": c.run_id == self.progress.best_run_id,
+            }
+            for i, c in enumerate(done)
+        ]
 
 
 @dataclass
 class EngineInfo:
     """Where this app's engine is, for the Admin page."""
+
     temporal_target: str
     namespace: str
     task_queue: str
@@ -91,10 +104,11 @@ class EngineInfo:
 @dataclass
 class PendingActivity:
     """One activity in flight as describe() reports it, already decoded (see orchestration.run_reader)."""
+
     attempt: int
-    scheduled: bool                        # scheduled, not yet picked up by a worker
-    last_failure: str | None = None        # None: no failure reported
-    live: dict[str, Any] | None = None     # heartbeat details; None: no heartbeat reported
+    scheduled: bool  # scheduled, not yet picked up by a worker
+    last_failure: str | None = None  # None: no failure reported
+    live: dict[str, Any] | None = None  # heartbeat details; None: no heartbeat reported
 
 
 def status_name(s: WorkflowExecutionStatus | None) -> str:
@@ -125,10 +139,19 @@ def remaining_s(percent: float, elapsed: float | None) -> float | None:
     return round(elapsed * (100.0 - percent) / percent, 1)
 
 
-def build_run_view(run_id: str, status: str, progress: RunProgress | None, *, query_failed: bool = False,
-                   pending: Sequence[PendingActivity] = (), model: str = "", dataset_id: str = "",
-                   started_at: datetime | None = None, closed_at: datetime | None = None,
-                   now: datetime) -> RunView:
+def build_run_view(
+    run_id: str,
+    status: str,
+    progress: RunProgress | None,
+    *,
+    query_failed: bool = False,
+    pending: Sequence[PendingActivity] = (),
+    model: str = "",
+    dataset_id: str = "",
+    started_at: datetime | None = None,
+    closed_at: datetime | None = None,
+    now: datetime,
+) -> RunView:
     """Merge what is known of a run into the view the page shows. Pure: the caller reads Temporal.
 
     `progress` is the workflow's own account (its result, its failure details or the `progress` query;
@@ -139,7 +162,7 @@ def build_run_view(run_id: str, status: str, progress: RunProgress | None, *, qu
     """
     if progress is not None and progress.run_id != run_id:
         raise NotFound("No such run.")
-    waiting = query_failed and status == "running"   # queries need a live worker; say so instead of hanging
+    waiting = query_failed and status == "running"  # queries need a live worker; say so instead of hanging
     live: dict[str, Any] = {}
     attempt, last_failure = 1, None
     for activity in pending:
@@ -155,10 +178,22 @@ def build_run_view(run_id: str, status: str, progress: RunProgress | None, *, qu
     duration = elapsed_s(started_at, closed_at, now)
     percent = 100.0 if status == "completed" else percent_done(progress.stages, live)
     return RunView(
-        run_id=run_id, status=status, model=progress.model, dataset_id=progress.dataset_id,
-        target=progress.target, started_at=started_at, duration_s=duration,
-        stage=progress.stage, percent=percent,
-        stages=progress.stages, facts=progress.facts, metrics=progress.metrics, error=progress.error,
-        waiting_for_worker=waiting, live=live, attempt=attempt, last_failure=last_failure,
+        run_id=run_id,
+        status=status,
+        model=progress.model,
+        dataset_id=progress.dataset_id,
+        target=progress.target,
+        started_at=started_at,
+        duration_s=duration,
+        stage=progress.stage,
+        percent=percent,
+        stages=progress.stages,
+        facts=progress.facts,
+        metrics=progress.metrics,
+        error=progress.error,
+        waiting_for_worker=waiting,
+        live=live,
+        attempt=attempt,
+        last_failure=last_failure,
         eta_s=remaining_s(percent, duration) if status == "running" else None,
     )

@@ -1,4 +1,5 @@
 """Workflows: deterministic glue only. No I/O, no pandas/sklearn; activity handles come through pass-through."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,11 @@ with workflow.unsafe.imports_passed_through():
 
 # One retry layer: Temporal's, with exponential backoff. Bad input is refused at once.
 RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5, non_retryable_error_types=[INVALID_INPUT],
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=[INVALID_INPUT],
 )
 
 # stage -> (activity, start-to-close timeout, heartbeat timeout)
@@ -74,7 +78,10 @@ class TrainingWorkflow:
     async def run(self, inp: TrainInput) -> RunProgress:
         req = inp.request
         self._progress = progress = RunProgress(
-            run_id=inp.run_id, model=req.model, dataset_id=req.dataset_id, target=req.target,
+            run_id=inp.run_id,
+            model=req.model,
+            dataset_id=req.dataset_id,
+            target=req.target,
             stages=[StageProgress(name) for name in STAGES],
         )
         for stage in progress.stages:
@@ -100,11 +107,16 @@ class TrainingWorkflow:
         started = workflow.now()
         try:
             result = await workflow.execute_activity_method(
-                activity_fn, inp, start_to_close_timeout=timeout, heartbeat_timeout=heartbeat, retry_policy=RETRY,
+                activity_fn,
+                inp,
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=heartbeat,
+                retry_policy=RETRY,
                 # A heartbeating stage (cv, fit, evaluate) hears the cancel and stops: wait for it, so "cancelled" means
                 # stopped. A short stage without heartbeats would never hear it and its result would swallow
                 # the cancel; it is idempotent, so let the workflow move on at once.
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED if heartbeat
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                if heartbeat
                 else workflow.ActivityCancellationType.TRY_CANCEL,
             )
         except BaseException as err:
@@ -126,8 +138,7 @@ DATA_TASK_TIMEOUT = timedelta(minutes=10)
 
 
 async def _data_task(activity_fn, req):
-    return await workflow.execute_activity_method(
-        activity_fn, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
+    return await workflow.execute_activity_method(activity_fn, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
 
 
 @workflow.defn
@@ -157,7 +168,7 @@ class PredictWorkflow:
         return await _data_task(DataActivities.predict, req)
 
 
-AWAIT_DECISION = timedelta(days=1)   # how long a batch with failures waits for "retry failed" or "finish"
+AWAIT_DECISION = timedelta(days=1)  # how long a batch with failures waits for "retry failed" or "finish"
 
 
 @workflow.defn
@@ -181,8 +192,13 @@ class BatchTrainingWorkflow:
     async def run(self, inp: BatchInput) -> BatchProgress:
         req = inp.request
         self._progress = progress = BatchProgress(
-            batch_id=inp.batch_id, dataset_id=req.dataset_id, target=req.target, task=req.task,
-            primary_metric=PRIMARY_METRIC[req.task], max_parallel=req.max_parallel, sweep=req.sweep,
+            batch_id=inp.batch_id,
+            dataset_id=req.dataset_id,
+            target=req.target,
+            task=req.task,
+            primary_metric=PRIMARY_METRIC[req.task],
+            max_parallel=req.max_parallel,
+            sweep=req.sweep,
             children=[ChildState(i, item.model, dict(item.params)) for i, item in enumerate(req.items)],
         )
         slots = asyncio.Semaphore(req.max_parallel)
@@ -196,8 +212,9 @@ class BatchTrainingWorkflow:
                 break
             progress.phase = "awaiting"
             try:
-                await workflow.wait_condition(lambda: self._retry is not None or self._finish or self._stop,
-                                              timeout=AWAIT_DECISION)
+                await workflow.wait_condition(
+                    lambda: self._retry is not None or self._finish or self._stop, timeout=AWAIT_DECISION
+                )
             except TimeoutError:
                 break
             if self._retry is None:
@@ -209,9 +226,12 @@ class BatchTrainingWorkflow:
             self._retry, progress.phase = None, "running"
         if progress.best_run_id:
             await workflow.execute_activity_method(
-                DataActivities.tag_model, TagRequest(req.owner, progress.best_run_id, f"best of {inp.batch_id}"),
-                task_queue=io_queue(workflow.info().task_queue), start_to_close_timeout=DATA_TASK_TIMEOUT,
-                retry_policy=RETRY)
+                DataActivities.tag_model,
+                TagRequest(req.owner, progress.best_run_id, f"best of {inp.batch_id}"),
+                task_queue=io_queue(workflow.info().task_queue),
+                start_to_close_timeout=DATA_TASK_TIMEOUT,
+                retry_policy=RETRY,
+            )
         progress.phase = "done"
         return progress
 
@@ -225,7 +245,7 @@ class BatchTrainingWorkflow:
         except asyncio.CancelledError:
             child.status = "cancelled"
             if not self._stop:
-                raise   # the whole batch is being cancelled, not stopped
+                raise  # the whole batch is being cancelled, not stopped
 
     async def _run_child(self, inp: BatchInput, child: ChildState) -> None:
         req = inp.request
@@ -235,9 +255,14 @@ class BatchTrainingWorkflow:
         try:
             result = await workflow.execute_child_workflow(
                 TrainingWorkflow.run,
-                TrainInput(run_id, TrainRequest(req.owner, req.dataset_id, req.target, child.model, child.params,
-                                                req.seed, req.test_size, req.cv_folds)),
-                id=run_id, parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                TrainInput(
+                    run_id,
+                    TrainRequest(
+                        req.owner, req.dataset_id, req.target, child.model, child.params, req.seed, req.test_size, req.cv_folds
+                    ),
+                ),
+                id=run_id,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 # children do not inherit search attributes: the run list and ownership checks need them
                 search_attributes=run_attributes(req.owner, "train", req.dataset_id, child.model),
             )

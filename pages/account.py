@@ -1,4 +1,5 @@
 """Account: the signed-in user changes their own password (their other sessions end)."""
+
 import streamlit as st
 
 from core.accounts import AccountError

@@ -1,4 +1,5 @@
 """Admin: accounts (add, disable, re-enable, reset, change role), quotas, the audit log and the engine."""
+
 import pandas as pd
 import streamlit as st
 
@@ -30,9 +31,23 @@ with accounts_tab:
     if notice := st.session_state.pop("admin_notice", None):
         st.success(notice)
     accounts = svc_accounts.list_accounts(admin)
-    st.dataframe(pd.DataFrame([{"user": a.name, "role": a.role, "status": "disabled" if a.disabled else "active",
-                                "email": a.email, "created": a.created_at, "last sign-in": a.last_login}
-                               for a in accounts]), hide_index=True, key="accounts_table")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "user": a.name,
+                    "role": a.role,
+                    "status": "disabled" if a.disabled else "active",
+                    "email": a.email,
+                    "created": a.created_at,
+                    "last sign-in": a.last_login,
+                }
+                for a in accounts
+            ]
+        ),
+        hide_index=True,
+        key="accounts_table",
+    )
     left, right = st.columns(2)
     with left.form("add_user_form", clear_on_submit=True):
         st.markdown("**Add a user**")
@@ -40,8 +55,10 @@ with accounts_tab:
         email = st.text_input("E-mail (optional)", key="new_user_email")
         role = st.selectbox("Role", ROLES, index=ROLES.index("user"), key="new_user_role")
         if st.form_submit_button("Add user", type="primary"):
-            _apply(lambda: svc_accounts.add_user(admin, name.strip(), role, email.strip()),
-                   f"Added {name.strip()}. Their password (shown once, hand it over privately): {{result}}")
+            _apply(
+                lambda: svc_accounts.add_user(admin, name.strip(), role, email.strip()),
+                f"Added {name.strip()}. Their password (shown once, hand it over privately): {{result}}",
+            )
     with right:
         st.markdown("**Change a user**")
         names = [a.name for a in accounts]
@@ -58,8 +75,10 @@ with accounts_tab:
             if st.button("Unlock sign-in", key="unlock_user"):
                 _apply(lambda: svc_accounts.unlock(admin, chosen.name), f"{chosen.name} may sign in again.")
         if st.button("Reset password", key="reset_password"):
-            _apply(lambda: svc_accounts.reset_password(admin, chosen.name),
-                   f"New password for {chosen.name} (shown once): {{result}}")
+            _apply(
+                lambda: svc_accounts.reset_password(admin, chosen.name),
+                f"New password for {chosen.name} (shown once): {{result}}",
+            )
         new_role = st.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"role_of_{chosen.name}")
         if st.button("Change role", key="change_role", disabled=new_role == chosen.role):
             _apply(lambda: svc_accounts.set_role(admin, chosen.name, new_role), f"{chosen.name} is now {new_role}.")
@@ -77,12 +96,19 @@ with engine_tab, guard("The health check"):
     c1.metric("Temporal", "up" if health["temporal"] else "down", border=True)
     c2.metric("Worker processes polling", health["workers"], border=True)
     engine = svc.engine_info(admin)
-    st.caption(f"Temporal at {engine.temporal_target}, namespace {engine.namespace}, "
-               f"task queue {engine.task_queue}; data in {engine.home}")
-    st.markdown("**Decrypted payloads in the Temporal CLI**: workflow data is encrypted; the CLI can decode it "
-                "through this app's `/codec` endpoint with a short-lived admin token.")
+    st.caption(
+        f"Temporal at {engine.temporal_target}, namespace {engine.namespace}, "
+        f"task queue {engine.task_queue}; data in {engine.home}"
+    )
+    st.markdown(
+        "**Decrypted payloads in the Temporal CLI**: workflow data is encrypted; the CLI can decode it "
+        "through this app's `/codec` endpoint with a short-lived admin token."
+    )
     if st.button("Create a 1-hour token", key="codec_token"):
         token = svc_accounts.cli_token(admin)
-        st.code(f"export TEMPORAL_CODEC_ENDPOINT={(st.context.url or '').rstrip('/').rsplit('/admin', 1)[0]}/codec\n"
-                f'export TEMPORAL_CODEC_AUTH="Bearer {token}"', language="bash")
+        st.code(
+            f"export TEMPORAL_CODEC_ENDPOINT={(st.context.url or '').rstrip('/').rsplit('/admin', 1)[0]}/codec\n"
+            f'export TEMPORAL_CODEC_AUTH="Bearer {token}"',
+            language="bash",
+        )
         st.caption("Shown once. It is a session of yours: signing out everywhere (a password change) ends it.")

@@ -1,4 +1,5 @@
 """Batch: several models, or a parameter sweep of one, trained in parallel; `?batch=<id>` opens its view."""
+
 import json
 from typing import Any
 
@@ -25,7 +26,6 @@ if batch_id:
     st.stop()
 
 
-
 st.title("Batch training")
 datasets = svc.list_datasets(user)
 if not datasets:
@@ -38,43 +38,57 @@ target = st.selectbox("Target column", list(columns), index=len(columns) - 1, ke
 col = columns[target]
 guess: Task = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
 TASKS: list[Task] = ["classification", "regression"]
-task: Task = st.radio("Task", TASKS, index=TASKS.index(guess),
-                      horizontal=True, key=f"batch_task_{dataset.dataset_id}_{target}") or guess
+task: Task = (
+    st.radio("Task", TASKS, index=TASKS.index(guess), horizontal=True, key=f"batch_task_{dataset.dataset_id}_{target}") or guess
+)
 choices = {m.key: m for m in models_for(task)}
 
 mode = st.radio("What to train", ["Several models", "Parameter sweep of one model"], horizontal=True, key="batch_mode")
 items: list[BatchItem] = []
 with guard("Building the batch"):
     if mode == "Several models":
-        picked = st.multiselect("Models (default parameters)", list(choices), default=list(choices)[:3],
-                                format_func=lambda k: choices[k].label, key=f"batch_models_{task}")
+        picked = st.multiselect(
+            "Models (default parameters)",
+            list(choices),
+            default=list(choices)[:3],
+            format_func=lambda k: choices[k].label,
+            key=f"batch_models_{task}",
+        )
         items = [BatchItem(k, choices[k].defaults()) for k in picked]
     else:
-        spec = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label,
-                                    key=f"sweep_model_{task}")]
+        spec = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"sweep_model_{task}")]
         kind = st.radio("Search", ["grid", "random"], horizontal=True, key="sweep_kind")
         budget = int(st.number_input("Trial budget", 1, MAX_TRIALS, 8, key="sweep_budget"))
         swept = [p for p in spec.params if p.type in ("int", "float") or kind == "grid"]
-        chosen = st.multiselect("Parameters to sweep", [p.name for p in swept], default=[p.name for p in swept][:2],
-                                key=f"sweep_params_{spec.key}")
-        space: dict[str, Any] = {}   # a parameter's grid values, or its (low, high) range for a random search
+        chosen = st.multiselect(
+            "Parameters to sweep", [p.name for p in swept], default=[p.name for p in swept][:2], key=f"sweep_params_{spec.key}"
+        )
+        space: dict[str, Any] = {}  # a parameter's grid values, or its (low, high) range for a random search
         for p in (p for p in swept if p.name in chosen):
             if kind == "grid":
                 hint = ", ".join(map(str, p.choices)) if p.type == "choice" else f"{p.default}, …"
-                raw = st.text_input(f"{p.name}: values, comma-separated", hint if p.type == "choice" else str(p.default),
-                                    key=f"grid_{spec.key}_{p.name}", help=p.help)
+                raw = st.text_input(
+                    f"{p.name}: values, comma-separated",
+                    hint if p.type == "choice" else str(p.default),
+                    key=f"grid_{spec.key}_{p.name}",
+                    help=p.help,
+                )
                 texts = [v.strip() for v in raw.split(",") if v.strip()]
-                if p.type == "choice":   # back to the schema's own values: "1.0" means the float 1.0
+                if p.type == "choice":  # back to the schema's own values: "1.0" means the float 1.0
                     space[p.name] = [next((c for c in p.choices if str(c) == t), t) for t in texts]
                 else:
                     space[p.name] = [float(t) if is_number(t) else t for t in texts]
             else:
-                assert p.min is not None and p.max is not None   # only numeric parameters get a range
+                assert p.min is not None and p.max is not None  # only numeric parameters get a range
                 lo, hi = st.columns(2)
-                space[p.name] = (lo.number_input(f"{p.name} from", float(p.min), float(p.max), float(p.min),
-                                                 key=f"rnd_lo_{spec.key}_{p.name}", format="%g"),
-                                 hi.number_input(f"{p.name} to", float(p.min), float(p.max), float(p.max),
-                                                 key=f"rnd_hi_{spec.key}_{p.name}", format="%g"))
+                space[p.name] = (
+                    lo.number_input(
+                        f"{p.name} from", float(p.min), float(p.max), float(p.min), key=f"rnd_lo_{spec.key}_{p.name}", format="%g"
+                    ),
+                    hi.number_input(
+                        f"{p.name} to", float(p.min), float(p.max), float(p.max), key=f"rnd_hi_{spec.key}_{p.name}", format="%g"
+                    ),
+                )
         try:
             trials = grid(spec, space, budget) if kind == "grid" else random_search(spec, space, budget, seed=42)
             items = [BatchItem(spec.key, t) for t in trials]
@@ -83,8 +97,16 @@ with guard("Building the batch"):
 
 default_parallel = svc.default_parallelism()
 c1, c2, c3 = st.columns(3)
-max_parallel = int(c1.number_input("At most this many at once", 1, 16, default_parallel, key="batch_parallel",
-                                   help=f"{default_parallel} worker slot(s) are polling now."))
+max_parallel = int(
+    c1.number_input(
+        "At most this many at once",
+        1,
+        16,
+        default_parallel,
+        key="batch_parallel",
+        help=f"{default_parallel} worker slot(s) are polling now.",
+    )
+)
 seed = int(c2.number_input("Random seed", 0, 2**31 - 1, 42, key="batch_seed"))
 test_pct = c3.slider("Test split (%)", 5, 50, 20, key="batch_test_pct")
 
@@ -100,26 +122,46 @@ with guard("Checking the data"):
 for message in sorted(errors):
     st.error(md(message))
 wall = total / max(1, min(max_parallel, len(items) or 1))
-st.info(f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
-        f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting.")
+st.info(
+    f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
+    f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting."
+)
 with guard("Reading your quota"):
     usage = svc.usage(user)
     clamp = 0 < usage.free_slots < min(max_parallel, len(items) or 1)
-    st.caption(usage.caption + (f" — a batch holds one slot per run it trains at once, so this one would run at most "
-                                f"{usage.free_slots} at once" if clamp else ""))
+    st.caption(
+        usage.caption
+        + (
+            f" — a batch holds one slot per run it trains at once, so this one would run at most {usage.free_slots} at once"
+            if clamp
+            else ""
+        )
+    )
 if st.button("Start batch", type="primary", disabled=not items or bool(errors), key="start_batch"):
     with guard("Starting the batch"):
-        request = BatchRequest(user.name, dataset.dataset_id, target, items, seed=seed, test_size=test_pct / 100,
-                               max_parallel=max_parallel, sweep=mode != "Several models")
-        new_id = svc.start_batch(user, request)   # sets request.max_parallel to the slots it was granted
+        request = BatchRequest(
+            user.name,
+            dataset.dataset_id,
+            target,
+            items,
+            seed=seed,
+            test_size=test_pct / 100,
+            max_parallel=max_parallel,
+            sweep=mode != "Several models",
+        )
+        new_id = svc.start_batch(user, request)  # sets request.max_parallel to the slots it was granted
         if request.max_parallel < max_parallel:
             st.session_state["batch_notice"] = (
                 f"Started with at most {request.max_parallel} at once instead of {max_parallel}: your other runs hold "
-                "the rest of your quota of runs in flight. It does not speed up when they finish.")
+                "the rest of your quota of runs in flight. It does not speed up when they finish."
+            )
         st.switch_page(st.session_state["pages"]["batch"], query_params={"batch": new_id})
 
 st.subheader("Your batches")
 with guard("Listing batches"):
     for b in svc.list_batches(user)[:20]:
-        st.page_link(st.session_state["pages"]["batch"], label=f"{b.started_at:%Y-%m-%d %H:%M} · {b.status} · {b.run_id}",
-                     query_params={"batch": b.run_id})
+        st.page_link(
+            st.session_state["pages"]["batch"],
+            label=f"{b.started_at:%Y-%m-%d %H:%M} · {b.status} · {b.run_id}",
+            query_params={"batch": b.run_id},
+        )

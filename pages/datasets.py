@@ -1,4 +1,5 @@
 """Datasets: upload a CSV (a worker validates, converts and profiles it) and inspect what is stored."""
+
 import pandas as pd
 import streamlit as st
 
@@ -29,9 +30,21 @@ if not datasets:
 
 st.subheader("Your datasets")
 st.dataframe(
-    pd.DataFrame([{"name": d.name, "rows": d.rows, "columns": len(d.columns), "size (KB)": round(d.size_bytes / 1024, 1),
-                   "uploaded": d.created_at, "id": d.dataset_id} for d in datasets]),
-    hide_index=True, key="datasets_table",
+    pd.DataFrame(
+        [
+            {
+                "name": d.name,
+                "rows": d.rows,
+                "columns": len(d.columns),
+                "size (KB)": round(d.size_bytes / 1024, 1),
+                "uploaded": d.created_at,
+                "id": d.dataset_id,
+            }
+            for d in datasets
+        ]
+    ),
+    hide_index=True,
+    key="datasets_table",
 )
 ids = [d.dataset_id for d in datasets]
 by_id = {d.dataset_id: d for d in datasets}
@@ -45,10 +58,21 @@ c1.metric("Rows", f"{chosen.rows:,}")
 c2.metric("Columns", len(chosen.columns))
 c3.metric("Missing cells", f"{sum(c.missing for c in chosen.columns):,}")
 st.dataframe(
-    pd.DataFrame([{"column": c.name, "type": c.dtype, "kind": c.kind, "missing": c.missing,
-                   "missing %": round(100 * c.missing / max(chosen.rows, 1), 1), "distinct": c.unique}
-                  for c in chosen.columns]),
-    hide_index=True, key="profile_table",
+    pd.DataFrame(
+        [
+            {
+                "column": c.name,
+                "type": c.dtype,
+                "kind": c.kind,
+                "missing": c.missing,
+                "missing %": round(100 * c.missing / max(chosen.rows, 1), 1),
+                "distinct": c.unique,
+            }
+            for c in chosen.columns
+        ]
+    ),
+    hide_index=True,
+    key="profile_table",
 )
 st.caption("Preview (first rows)")
 st.dataframe(pd.DataFrame(chosen.preview, columns=chosen.column_names), hide_index=True, key="preview_table")

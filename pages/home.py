@@ -1,4 +1,5 @@
 """Home: what to do next, and whether the engine behind the app is up."""
+
 import streamlit as st
 
 from ui.auth import require_user

@@ -1,4 +1,5 @@
 """Runs: the user's training runs; `?run=<id>` opens the live view of one."""
+
 import pandas as pd
 import streamlit as st
 
@@ -25,11 +26,19 @@ with guard("Listing runs"):
         st.info("No runs yet. Start one on the Train page.")
         st.page_link(st.session_state["pages"]["train"], label="Train a model", icon=":material/play_arrow:")
         st.stop()
-    table = pd.DataFrame([{
-        "status": r.status.replace("_", " "), "model": model_name(r.model),
-        "dataset": names.get(r.dataset_id, r.dataset_id), "started": r.started_at,
-        "duration (s)": None if r.duration_s is None else round(r.duration_s, 1), "run": r.run_id,
-    } for r in runs])
+    table = pd.DataFrame(
+        [
+            {
+                "status": r.status.replace("_", " "),
+                "model": model_name(r.model),
+                "dataset": names.get(r.dataset_id, r.dataset_id),
+                "started": r.started_at,
+                "duration (s)": None if r.duration_s is None else round(r.duration_s, 1),
+                "run": r.run_id,
+            }
+            for r in runs
+        ]
+    )
     st.caption("Select a row to open the run.")
     picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table")
     if picked.selection.rows:

@@ -1,5 +1,6 @@
 """Train: pick a dataset, a target and a model; the form comes from the model's parameter schema, and a
 worker checks the data before launch."""
+
 import json
 
 import streamlit as st
@@ -24,17 +25,27 @@ if not datasets:
     st.stop()
 
 by_id = {d.dataset_id: d for d in datasets}
-dataset = by_id[st.selectbox("Dataset", list(by_id), format_func=lambda i: f"{by_id[i].name} ({by_id[i].rows:,} rows)",
-                             key="train_dataset")]
+dataset = by_id[
+    st.selectbox("Dataset", list(by_id), format_func=lambda i: f"{by_id[i].name} ({by_id[i].rows:,} rows)", key="train_dataset")
+]
 columns = {c.name: c for c in dataset.columns}
-target = st.selectbox("Target column (what to predict)", list(columns), index=len(columns) - 1,
-                      key=f"train_target_{dataset.dataset_id}")
+target = st.selectbox(
+    "Target column (what to predict)", list(columns), index=len(columns) - 1, key=f"train_target_{dataset.dataset_id}"
+)
 col = columns[target]
 guess: Task = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
 TASKS: list[Task] = ["classification", "regression"]
-task: Task = st.radio("Task", TASKS, index=TASKS.index(guess), horizontal=True,
-                      key=f"train_task_{dataset.dataset_id}_{target}",
-                      help="Detected from the target column; change it if the guess is wrong.") or guess
+task: Task = (
+    st.radio(
+        "Task",
+        TASKS,
+        index=TASKS.index(guess),
+        horizontal=True,
+        key=f"train_task_{dataset.dataset_id}_{target}",
+        help="Detected from the target column; change it if the guess is wrong.",
+    )
+    or guess
+)
 models = {m.key: m for m in models_for(task)}
 spec = models[st.selectbox("Model", list(models), format_func=lambda k: models[k].label, key=f"train_model_{task}")]
 
@@ -43,13 +54,23 @@ def param_input(p: Param, where):
     key = f"param_{spec.key}_{p.name}"
     if p.type == "choice":
         return where.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
-    assert p.min is not None and p.max is not None   # numeric parameters are bounded (ml/catalog.py)
+    assert p.min is not None and p.max is not None  # numeric parameters are bounded (ml/catalog.py)
     if p.type == "int":
         label = f"{p.name} (0 = {p.none_label})" if p.none_label else p.name
         low = 0 if p.none_label else int(p.min)
         return int(where.number_input(label, low, int(p.max), int(p.default), step=1, help=p.help, key=key))
-    return float(where.number_input(p.name, float(p.min), float(p.max), float(p.default), help=p.help, key=key,
-                                    format="%g", step=max(p.default / 10, 1e-6) if p.log else 0.01))
+    return float(
+        where.number_input(
+            p.name,
+            float(p.min),
+            float(p.max),
+            float(p.default),
+            help=p.help,
+            key=key,
+            format="%g",
+            step=max(p.default / 10, 1e-6) if p.log else 0.01,
+        )
+    )
 
 
 st.markdown(f"**{spec.label}** parameters")
@@ -58,11 +79,15 @@ params = {p.name: param_input(p, grid[i % 3]) for i, p in enumerate(spec.params)
 if not spec.params:
     st.caption("This model has no parameters to tune.")
 c1, c2, c3 = st.columns(3)
-seed = int(c1.number_input("Random seed", 0, 2**31 - 1, 42, step=1, key="train_seed",
-                           help="Same data, parameters and seed give the same model."))
+seed = int(
+    c1.number_input(
+        "Random seed", 0, 2**31 - 1, 42, step=1, key="train_seed", help="Same data, parameters and seed give the same model."
+    )
+)
 test_pct = c2.slider("Test split (%)", 5, 50, 20, key="train_test_pct", help="Rows held out to measure the model.")
-cv_folds = c3.selectbox("Cross-validation", [0, 3, 5, 10], key="train_cv",
-                        format_func=lambda k: "off" if k == 0 else f"{k}-fold on the training rows")
+cv_folds = c3.selectbox(
+    "Cross-validation", [0, 3, 5, 10], key="train_cv", format_func=lambda k: "off" if k == 0 else f"{k}-fold on the training rows"
+)
 
 st.subheader("Data check")
 check_key = json.dumps([dataset.dataset_id, target, spec.key, params, cv_folds], sort_keys=True, default=str)
@@ -79,9 +104,11 @@ if report:
         st.success("No problems found.")
     if report.estimate_seconds is not None:
         secs = report.estimate_seconds
-        st.caption(f"{report.usable_rows:,} usable rows × {report.features} features. Rough estimate for one "
-                   f"fit: {'under a second' if secs < 1 else f'~{secs:.0f} s'} and ~{report.estimate_memory_mb:.0f} MB"
-                   f"{f', times {cv_folds + 1} with cross-validation' if cv_folds else ''}.")
+        st.caption(
+            f"{report.usable_rows:,} usable rows × {report.features} features. Rough estimate for one "
+            f"fit: {'under a second' if secs < 1 else f'~{secs:.0f} s'} and ~{report.estimate_memory_mb:.0f} MB"
+            f"{f', times {cv_folds + 1} with cross-validation' if cv_folds else ''}."
+        )
 else:
     errors = []
     st.caption("Without the data check the run still starts; a worker validates the data again when it runs.")
@@ -90,7 +117,17 @@ with guard("Reading your quota"):
     st.caption(svc.usage(user).caption)
 if st.button("Start training", type="primary", disabled=bool(errors), key="start_training"):
     with guard("Starting the run"):
-        run_id = svc.start_training(user, TrainRequest(
-            owner=user.name, dataset_id=dataset.dataset_id, target=target, model=spec.key, params=params,
-            seed=seed, test_size=test_pct / 100, cv_folds=cv_folds))
+        run_id = svc.start_training(
+            user,
+            TrainRequest(
+                owner=user.name,
+                dataset_id=dataset.dataset_id,
+                target=target,
+                model=spec.key,
+                params=params,
+                seed=seed,
+                test_size=test_pct / 100,
+                cv_folds=cv_folds,
+            ),
+        )
         st.switch_page(pages["runs"], query_params={"run": run_id})

@@ -3,6 +3,7 @@
 Every payload is encrypted as in production. The payload key is set in the environment here, before
 anything starts, so the test clients, in-process workers, worker subprocesses and launched stacks share it.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ from orchestration.codec import ENV_VAR, new_key_text
 from orchestration.contracts import SEARCH_ATTRIBUTES
 from tests.helpers import BIN
 
-os.environ[ENV_VAR] = new_key_text()   # a fresh key per test session; never a committed one
+os.environ[ENV_VAR] = new_key_text()  # a fresh key per test session; never a committed one
 
 
 @pytest.fixture(autouse=True)

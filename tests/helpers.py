@@ -1,4 +1,5 @@
 """Shared test helpers: small CSVs made in the test, polling, and running workers in-process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,11 +22,13 @@ BIN = Path(sys.executable).parent
 
 def classification_csv(rows: int = 200, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "age": rng.integers(18, 80, rows),
-        "income": rng.normal(50, 15, rows).round(2),
-        "city": rng.choice(["paris", "lyon", "nice"], rows),
-    })
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, rows),
+            "income": rng.normal(50, 15, rows).round(2),
+            "city": rng.choice(["paris", "lyon", "nice"], rows),
+        }
+    )
     df["bought"] = np.where(df.income + 10 * (df.city == "paris") + rng.normal(0, 5, rows) > 55, "yes", "no")
     return df.to_csv(index=False).encode()
 
@@ -67,6 +70,7 @@ async def wait_for_workers(client, settings: Settings, n: int, timeout: float = 
     async def polling():
         counts = [await count_pollers(client, q) for q in (settings.task_queue, io_queue(settings.task_queue))]
         return min(counts) >= n
+
     await eventually(polling, timeout=timeout, interval=0.1)
 
 
@@ -84,9 +88,11 @@ async def eventually(fn, timeout: float = 60.0, interval: float = 0.3):
 
 async def finished_run(service, user, run_id: str, timeout: float = 120.0):
     """The run's view once it is no longer running."""
+
     async def done():
         view = await service.get_run(user, run_id)
         return view if not view.running else None
+
     return await eventually(done, timeout=timeout)
 
 
@@ -94,10 +100,16 @@ def start_worker_process(settings: Settings, address: str, **env: str) -> subpro
     """A real `python -m workers` process for these settings (its own pid: a separate worker)."""
     from core.config import PROJECT_ROOT
 
-    full_env = {**os.environ, "TEMPORAL_ADDRESS": address, "TRAINEASY_HOME": str(settings.home),
-                "TRAINEASY_TASK_QUEUE": settings.task_queue, **env}
-    return subprocess.Popen([sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=full_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    full_env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": address,
+        "TRAINEASY_HOME": str(settings.home),
+        "TRAINEASY_TASK_QUEUE": settings.task_queue,
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def stop_processes(*procs) -> None:

@@ -1,5 +1,6 @@
 """The gate every page calls first: a signed-in user (server-side session) with the right role, or
 nothing but the sign-in prompt. Pages must not rely on app.py having run (see DESIGN: old multipage mode)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -14,7 +15,7 @@ from core.sessions import SESSION_COOKIE, Sessions
 from core.storage import Storage
 from ui.signin import safe_next
 
-SIGNED_OUT = "_signed_out"   # set at logout: this tab's websocket still carries the old cookie
+SIGNED_OUT = "_signed_out"  # set at logout: this tab's websocket still carries the old cookie
 
 
 @st.cache_resource(show_spinner=False)
@@ -35,7 +36,7 @@ def session_token() -> str | None:
 def signed_in_user() -> User | None:
     try:
         return sessions().user(session_token())
-    except Exception:   # an unreadable database must not open the door: treat as signed out
+    except Exception:  # an unreadable database must not open the door: treat as signed out
         return None
 
 
@@ -64,8 +65,9 @@ def require_user(role: str | None = None) -> User:
     user = replace(user, address=client_address())
     if role is not None and role not in user.roles:
         try:
-            audit_log().record(user.name, "page.refused", urlsplit(st.context.url or "").path, "refused", user.address,
-                                f"needs the {role} role")
+            audit_log().record(
+                user.name, "page.refused", urlsplit(st.context.url or "").path, "refused", user.address, f"needs the {role} role"
+            )
         finally:
             st.error("This page is for administrators only.")
             st.stop()

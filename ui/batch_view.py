@@ -1,4 +1,5 @@
 """The live view of a batch: per-model progress, a leaderboard that fills in, charts, and the controls."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
 from ui.runtime import SyncService, audit, fetch_owned, guard
 from ui.text import md
 
-PHASES = {"running": "running", "awaiting": "finished with failures: retry them or finish",
-          "stopping": "stopping", "done": "done"}
+PHASES = {
+    "running": "running",
+    "awaiting": "finished with failures: retry them or finish",
+    "stopping": "stopping",
+    "done": "done",
+}
 
 
 def child_label(model: str, params: dict, swept: list[str] | None) -> str:
@@ -25,8 +30,7 @@ def child_label(model: str, params: dict, swept: list[str] | None) -> str:
     (read back from the workflow): pass it through md() before drawing it as markdown."""
     if not swept:
         return model_name(model)
-    return ", ".join(f"{k}={params[k]:g}" if isinstance(params.get(k), float) else f"{k}={params.get(k)}"
-                     for k in swept)
+    return ", ".join(f"{k}={params[k]:g}" if isinstance(params.get(k), float) else f"{k}={params.get(k)}" for k in swept)
 
 
 def swept_params(progress) -> list[str] | None:
@@ -50,7 +54,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
             _draw(current, user)
             still = current.running and (current.progress is None or current.progress.phase != "awaiting")
             if live and not still:
-                st.rerun()   # stop polling; show the final controls
+                st.rerun()  # stop polling; show the final controls
 
     panel()
     _controls(svc, view)
@@ -60,12 +64,15 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     user, progress = require_user(), view.progress
     if not view.running:
         return
-    edits: dict[int, dict | None] = {}   # None: not valid JSON (retrying is disabled until it is)
+    edits: dict[int, dict | None] = {}  # None: not valid JSON (retrying is disabled until it is)
     if progress is not None and progress.phase == "awaiting":
         st.markdown("**Failed configurations**: retry them as they are, or edit their parameters first (JSON).")
         for c in (c for c in progress.children if c.status == "failed"):
-            raw = st.text_input(f"\\#{md(c.index)} {model_label(c.model)}: {md(c.error)}", json.dumps(c.params),
-                                key=f"retry_params_{c.index}_{c.attempts}")
+            raw = st.text_input(
+                f"\\#{md(c.index)} {model_label(c.model)}: {md(c.error)}",
+                json.dumps(c.params),
+                key=f"retry_params_{c.index}_{c.attempts}",
+            )
             try:
                 edits[c.index] = json.loads(raw)
             except json.JSONDecodeError:
@@ -80,8 +87,9 @@ def _controls(svc: SyncService, view: BatchView) -> None:
             if cols[1].button("Finish with what succeeded", key="batch_finish"):
                 svc.finish_batch(user, view.batch_id)
                 st.rerun()
-        elif cols[0].button("Stop and keep the best", key="batch_stop",
-                            help="Cancel running children; finished ones and the leaderboard stay."):
+        elif cols[0].button(
+            "Stop and keep the best", key="batch_stop", help="Cancel running children; finished ones and the leaderboard stay."
+        ):
             svc.stop_batch(user, view.batch_id)
             st.rerun()
         if cols[3].button("Cancel batch", key="batch_cancel", help="Cancel every child now."):
@@ -91,10 +99,12 @@ def _controls(svc: SyncService, view: BatchView) -> None:
 
 def leaderboard_csv(table: pd.DataFrame, batch_id: str, user: User) -> Callable[[], bytes]:
     """The leaderboard file (formula-safe), built when the user clicks Download, which is audited then."""
+
     def build() -> bytes:
         data = frame_to_csv(table)
         audit("download", f"leaderboard {batch_id}", user=user)
         return data
+
     return build
 
 
@@ -105,8 +115,10 @@ def _draw(view: BatchView, user: User) -> None:
     # a badge escapes brackets itself (md() on top would undo that): only known phases are drawn
     phase = "" if progress is None else PHASES.get(progress.phase, "unknown phase")
     st.badge(f"{view.status} · {phase}" if phase else view.status, icon=icon, color=color)
-    st.caption(f"`{view.batch_id}` · {len(progress.children) if progress else '…'} configurations"
-               f"{f' · at most {md(progress.max_parallel)} at once' if progress else ''}")
+    st.caption(
+        f"`{view.batch_id}` · {len(progress.children) if progress else '…'} configurations"
+        f"{f' · at most {md(progress.max_parallel)} at once' if progress else ''}"
+    )
     if progress is None:
         st.warning("Waiting for a worker to pick up this batch.")
         return
@@ -125,20 +137,37 @@ def _draw(view: BatchView, user: User) -> None:
     if not board:
         return
     st.subheader(f"Leaderboard (by {md(str(metric).replace('_', ' '))})")
-    table = pd.DataFrame([{"": "★" if r["best"] else "", "rank": r["rank"],
-                           "configuration": child_label(r["model"], r["params"], swept),
-                           **{k: round(v, 4) for k, v in r.items() if isinstance(v, float) and k != "seconds"},
-                           "seconds": round(r["seconds"] or 0, 1), "worker": r["worker"], "run": r["run_id"]}
-                          for r in board])
+    table = pd.DataFrame(
+        [
+            {
+                "": "★" if r["best"] else "",
+                "rank": r["rank"],
+                "configuration": child_label(r["model"], r["params"], swept),
+                **{k: round(v, 4) for k, v in r.items() if isinstance(v, float) and k != "seconds"},
+                "seconds": round(r["seconds"] or 0, 1),
+                "worker": r["worker"],
+                "run": r["run_id"],
+            }
+            for r in board
+        ]
+    )
     st.dataframe(table, hide_index=True, key="leaderboard")
-    st.download_button("Download leaderboard (.csv)", leaderboard_csv(table, view.batch_id, user),
-                       f"{view.batch_id}-leaderboard.csv", "text/csv", key="leaderboard_csv")
+    st.download_button(
+        "Download leaderboard (.csv)",
+        leaderboard_csv(table, view.batch_id, user),
+        f"{view.batch_id}-leaderboard.csv",
+        "text/csv",
+        key="leaderboard_csv",
+    )
     left, right = st.columns(2)
-    left.plotly_chart(charts.metric_bars(
-        [(child_label(r["model"], r["params"], swept), r[metric]) for r in board], metric),
-        key="batch_metric_chart", width="stretch")
-    curves = charts.overlaid_curves([(child_label(c.model, c.params, swept), c.curve)
-                                     for c in progress.children if c.status == "completed"])
+    left.plotly_chart(
+        charts.metric_bars([(child_label(r["model"], r["params"], swept), r[metric]) for r in board], metric),
+        key="batch_metric_chart",
+        width="stretch",
+    )
+    curves = charts.overlaid_curves(
+        [(child_label(c.model, c.params, swept), c.curve) for c in progress.children if c.status == "completed"]
+    )
     if curves is not None:
         right.plotly_chart(curves, key="batch_curves", width="stretch")
     if swept:

@@ -5,6 +5,7 @@ Plotly renders a subset of HTML in every text it draws (tick labels, legends, ho
 labels, sweep parameters, metric names read back from a workflow) goes through `_esc` first: `<`, `>`
 and `&` become entities, which Plotly shows as the literal characters.
 """
+
 from __future__ import annotations
 
 import html
@@ -37,8 +38,7 @@ def learning_curve(curve: dict[str, Any]) -> go.Figure | None:
     fig = _fig(f"Learning curve ({_esc(str(curve.get('metric', 'score')))})", xaxis_title="size (trees / iterations / epochs)")
     fig.add_scatter(x=curve["steps"], y=curve["train"], mode="lines+markers", name="training")
     if curve.get("valid"):
-        fig.add_scatter(x=curve["steps"][: len(curve["valid"])], y=curve["valid"], mode="lines+markers",
-                        name="held-out")
+        fig.add_scatter(x=curve["steps"][: len(curve["valid"])], y=curve["valid"], mode="lines+markers", name="held-out")
     return fig
 
 
@@ -52,8 +52,9 @@ def stage_times(stages: list[tuple[str, float]]) -> go.Figure:
 def confusion(ev: dict[str, Any]) -> go.Figure:
     labels = _escs(ev["labels"])
     fig = _fig("Confusion matrix", xaxis_title="predicted", yaxis_title="actual", yaxis=dict(autorange="reversed"))
-    fig.add_heatmap(z=ev["confusion"], x=labels, y=labels, colorscale="Blues", text=ev["confusion"],
-                    texttemplate="%{text}", showscale=False)
+    fig.add_heatmap(
+        z=ev["confusion"], x=labels, y=labels, colorscale="Blues", text=ev["confusion"], texttemplate="%{text}", showscale=False
+    )
     return fig
 
 
@@ -76,8 +77,7 @@ def predicted_vs_actual(ev: dict[str, Any]) -> go.Figure:
     lo, hi = min(ev["actual"] + ev["predicted"]), max(ev["actual"] + ev["predicted"])
     fig = _fig("Predicted vs actual", xaxis_title="actual", yaxis_title="predicted")
     fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="grey"), name="perfect")
-    fig.add_scatter(x=ev["actual"], y=ev["predicted"], mode="markers", marker=dict(size=5, opacity=0.6),
-                    name="test rows")
+    fig.add_scatter(x=ev["actual"], y=ev["predicted"], mode="markers", marker=dict(size=5, opacity=0.6), name="test rows")
     return fig
 
 
@@ -91,8 +91,13 @@ def residuals(ev: dict[str, Any]) -> go.Figure:
 
 def importance(items: list[dict[str, Any]]) -> go.Figure:
     fig = _fig("Feature importance (permutation, held-out rows)", yaxis=dict(autorange="reversed"))
-    fig.add_bar(x=[i["importance"] for i in items], y=[_esc(i["feature"]) for i in items], orientation="h",
-                error_x=dict(type="data", array=[i["std"] for i in items]), marker_color="#72B7B2")
+    fig.add_bar(
+        x=[i["importance"] for i in items],
+        y=[_esc(i["feature"]) for i in items],
+        orientation="h",
+        error_x=dict(type="data", array=[i["std"] for i in items]),
+        marker_color="#72B7B2",
+    )
     return fig
 
 

@@ -1,4 +1,5 @@
 """The app's pages and who may open them: one table for the router, the gate and the sign-in redirect."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,8 @@ class PageDef:
     file: str
     title: str
     icon: str
-    url_path: str          # "" for the home page
-    role: str = "user"     # the role a user needs: "user" (everyone signed in) or "admin"
+    url_path: str  # "" for the home page
+    role: str = "user"  # the role a user needs: "user" (everyone signed in) or "admin"
 
 
 PAGES = {

@@ -5,6 +5,7 @@ not trusted: whoever can start a workflow can plant any text there. Wherever Str
 markdown (subheaders, captions, labels, progress and alert texts) they go through `md()`, and a
 model key shows only as its catalog label, never as markdown of its own.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -24,9 +25,13 @@ POLL_SECONDS = 2.0
 # (Material icon, badge colour) per status: icons render everywhere, unlike emoji on font-poor machines
 BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
 STATUS_STYLE: dict[str, tuple[str | None, BadgeColor]] = {
-    "running": (":material/sync:", "blue"), "completed": (":material/check_circle:", "green"),
-    "failed": (":material/error:", "red"), "cancelled": (":material/stop_circle:", "gray"),
-    "terminated": (":material/stop_circle:", "gray"), "timed_out": (":material/timer_off:", "orange")}
+    "running": (":material/sync:", "blue"),
+    "completed": (":material/check_circle:", "green"),
+    "failed": (":material/error:", "red"),
+    "cancelled": (":material/stop_circle:", "gray"),
+    "terminated": (":material/stop_circle:", "gray"),
+    "timed_out": (":material/timer_off:", "orange"),
+}
 STAGE_ICONS = {"pending": "·", "running": "▶", "done": "✓", "skipped": "–", "failed": "✗", "cancelled": "■"}
 
 
@@ -86,8 +91,10 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
     st.subheader(model_label(view.model))
     st.badge(view.status.replace("_", " "), icon=icon, color=color)
-    st.caption(f"Dataset **{md(dataset_names.get(view.dataset_id, view.dataset_id))}** · target **{md(view.target or '…')}** "
-               f"· run `{view.run_id}`")
+    st.caption(
+        f"Dataset **{md(dataset_names.get(view.dataset_id, view.dataset_id))}** · target **{md(view.target or '…')}** "
+        f"· run `{view.run_id}`"
+    )
     cols = st.columns(4)
     stage = STAGE_LABELS.get(view.stage) or ("Finished" if view.stage == "done" else md(view.stage))
     cols[0].metric("Stage", stage, border=True)
@@ -95,8 +102,10 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     cols[2].metric("Time left", _fmt_seconds(view.eta_s) if view.running else "–", border=True)
     cols[3].metric("Attempt", view.attempt, border=True)
     if view.waiting_for_worker:
-        st.warning("Waiting for a worker: no worker process is picking up this run right now. "
-                   "It will start as soon as one is running (`make run` starts them).")
+        st.warning(
+            "Waiting for a worker: no worker process is picking up this run right now. "
+            "It will start as soon as one is running (`make run` starts them)."
+        )
     detail = ""
     if view.running and view.live.get("fold") is not None:
         detail = f" · fold {md(view.live['fold'])} of {md(view.live.get('of'))}"
@@ -110,10 +119,17 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     if view.error:
         st.error(f"The run failed: {md(view.error)}")
 
-    stages = pd.DataFrame([{
-        "stage": STAGE_LABELS[s.name], "status": f"{STAGE_ICONS[s.status]} {s.status}",
-        "seconds": float("nan") if s.seconds is None else round(s.seconds, 2), "attempt": s.attempt or None,
-    } for s in view.stages])
+    stages = pd.DataFrame(
+        [
+            {
+                "stage": STAGE_LABELS[s.name],
+                "status": f"{STAGE_ICONS[s.status]} {s.status}",
+                "seconds": float("nan") if s.seconds is None else round(s.seconds, 2),
+                "attempt": s.attempt or None,
+            }
+            for s in view.stages
+        ]
+    )
     left, right = st.columns([2, 3])
     left.dataframe(stages, hide_index=True, key="stages_table")
     curve = charts.learning_curve(view.curve)
@@ -136,10 +152,18 @@ def _draw_results(view: RunView, ev: dict | None) -> None:
         st.info("\n".join(f"- {md(n)}" for n in facts["notes"]))
     if facts.get("cv"):
         st.subheader("Cross-validation (training rows)")
-        st.dataframe(pd.DataFrame([{"metric": k, "mean": round(v["mean"], 4), "± std": round(v["std"], 4)}
-                                   for k, v in facts["cv"].items()]), hide_index=True, key="cv_table")
-    costs = {k: facts[k] for k in ("used_rows", "train_rows", "test_rows", "fit_seconds", "cpu_seconds",
-                                   "peak_rss_mb", "model_version") if k in facts}
+        st.dataframe(
+            pd.DataFrame(
+                [{"metric": k, "mean": round(v["mean"], 4), "± std": round(v["std"], 4)} for k, v in facts["cv"].items()]
+            ),
+            hide_index=True,
+            key="cv_table",
+        )
+    costs = {
+        k: facts[k]
+        for k in ("used_rows", "train_rows", "test_rows", "fit_seconds", "cpu_seconds", "peak_rss_mb", "model_version")
+        if k in facts
+    }
     if costs:
         st.caption(" · ".join(f"{k.replace('_', ' ')}: {md(v)}" for k, v in costs.items()))
     if not ev:
@@ -155,4 +179,5 @@ def _draw_results(view: RunView, ev: dict | None) -> None:
         right.plotly_chart(charts.residuals(ev), key="residual_chart", width="stretch")
     if ev.get("importance"):
         (right if "confusion" in ev and ev.get("roc") else left).plotly_chart(
-            charts.importance(ev["importance"]), key="importance_chart", width="stretch")
+            charts.importance(ev["importance"]), key="importance_chart", width="stretch"
+        )

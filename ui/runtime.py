@@ -3,6 +3,7 @@
 The Temporal client is asyncio-based and not thread-safe, while Streamlit runs each session in its own
 thread: so every call is submitted to the one loop that owns the client.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,8 @@ from ui.text import md
 
 log = logging.getLogger("traineasy.ui")
 DEFAULT_TIMEOUT = 20.0
-DATA_TASK_TIMEOUT = 660.0   # uploads and predictions run in a worker (the service allows them 10 minutes)
-CHECK_TIMEOUT = 120.0       # the guardrail report, also computed by a worker
+DATA_TASK_TIMEOUT = 660.0  # uploads and predictions run in a worker (the service allows them 10 minutes)
+CHECK_TIMEOUT = 120.0  # the guardrail report, also computed by a worker
 T = TypeVar("T")
 
 
@@ -63,10 +64,8 @@ class SyncService:
     def upload_dataset(self, user: User, filename: str, data: bytes) -> IngestResult:
         return self._run(self._service.upload_dataset(user, filename, data), DATA_TASK_TIMEOUT)
 
-    def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict,
-                   cv_folds: int = 0) -> CheckReport:
-        return self._run(self._service.check_data(user, dataset_id, target, model, params, cv_folds),
-                         CHECK_TIMEOUT)
+    def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict, cv_folds: int = 0) -> CheckReport:
+        return self._run(self._service.check_data(user, dataset_id, target, model, params, cv_folds), CHECK_TIMEOUT)
 
     # --- training runs ----------------------------------------------------------------------------
     def start_training(self, user: User, request: TrainRequest) -> str:

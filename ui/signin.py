@@ -4,6 +4,7 @@ page that sets an HttpOnly session cookie, sign-out, and a redirect of page load
 A form outside Streamlit's websocket is what lets the server set a real HttpOnly, SameSite cookie;
 the Streamlit pages then only read it (ui/auth.py).
 """
+
 from __future__ import annotations
 
 import html
@@ -102,17 +103,17 @@ class SignInRoutes:
     def sessions(self) -> Sessions:
         return Sessions(self.storage, self.settings.session_lifetime)
 
-    def _cookie(self, response: Response, name: str, value: str, max_age: int | None,
-                samesite: Literal["lax", "strict"] = "lax") -> None:
-        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite=samesite, path="/",
-                            secure=self.settings.tls)
+    def _cookie(
+        self, response: Response, name: str, value: str, max_age: int | None, samesite: Literal["lax", "strict"] = "lax"
+    ) -> None:
+        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite=samesite, path="/", secure=self.settings.tls)
 
-    def _form(self, next_url: str, message: str = "", kind: str = "error", username: str = "",
-              status: int = 200) -> HTMLResponse:
+    def _form(self, next_url: str, message: str = "", kind: str = "error", username: str = "", status: int = 200) -> HTMLResponse:
         csrf = secrets.token_urlsafe(24)
         box = f'<div class="msg {kind}" role="alert">{html.escape(message)}</div>' if message else ""
-        response = HTMLResponse(_PAGE.format(message=box, csrf=csrf, next=html.escape(next_url),
-                                             username=html.escape(username)), status_code=status)
+        response = HTMLResponse(
+            _PAGE.format(message=box, csrf=csrf, next=html.escape(next_url), username=html.escape(username)), status_code=status
+        )
         response.headers["Cache-Control"] = "no-store"
         self._cookie(response, CSRF_COOKIE, csrf, None, samesite="strict")
         return response
@@ -125,7 +126,7 @@ class SignInRoutes:
             return RedirectResponse(next_url, status_code=303)
         note = "You are signed out." if "signed_out" in request.query_params else ""
         response = self._form(next_url, note, kind="info")
-        if token:   # a stale or revoked session: forget it
+        if token:  # a stale or revoked session: forget it
             response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
@@ -139,16 +140,16 @@ class SignInRoutes:
         if not expected or not secrets.compare_digest(sent, expected):
             return self._form(next_url, "The form expired. Please sign in again.", username=username, status=400)
         address = client_address(request)
-        result = await run_in_threadpool(sign_in, self.storage, self.settings.session_lifetime, username,
-                                         str(form.get("password") or "")[:1024], address)
+        result = await run_in_threadpool(
+            sign_in, self.storage, self.settings.session_lifetime, username, str(form.get("password") or "")[:1024], address
+        )
         audit = AuditLog(self.storage)
         actor = result.user.name if result.user else (username.strip().lower()[:64] or "-")
         if result.token is None:
             action = "login.throttled" if result.locked_until else "login.failure"
             if action == "login.failure" or self._throttled_audit(actor):
                 await run_in_threadpool(audit.record, actor, action, actor, "refused", address, result.message)
-            return self._form(next_url, result.message, username=username,
-                              status=429 if result.locked_until else 401)
+            return self._form(next_url, result.message, username=username, status=429 if result.locked_until else 401)
         await run_in_threadpool(audit.record, actor, "login.success", actor, "ok", address)
         response = RedirectResponse(next_url, status_code=303)
         self._cookie(response, SESSION_COOKIE, result.token, int(self.settings.session_lifetime.total_seconds()))
@@ -164,20 +165,21 @@ class SignInRoutes:
         user = await run_in_threadpool(sessions.user, token)
         await run_in_threadpool(sessions.revoke, token)
         if user:
-            await run_in_threadpool(AuditLog(self.storage).record, user.name, "logout", user.name, "ok",
-                                    client_address(request))
+            await run_in_threadpool(AuditLog(self.storage).record, user.name, "logout", user.name, "ok", client_address(request))
         response = RedirectResponse("/auth/login?signed_out=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     def routes(self) -> list[Route]:
-        return [Route("/auth/login", self.login_page, methods=["GET"]),
-                Route("/auth/login", self.login, methods=["POST"]),
-                Route("/auth/logout", self.logout, methods=["POST"])]
+        return [
+            Route("/auth/login", self.login_page, methods=["GET"]),
+            Route("/auth/login", self.login, methods=["POST"]),
+            Route("/auth/logout", self.logout, methods=["POST"]),
+        ]
 
 
 SECURITY_HEADERS = [
-    (b"x-frame-options", b"SAMEORIGIN"),                       # no framing by another site or port
+    (b"x-frame-options", b"SAMEORIGIN"),  # no framing by another site or port
     (b"content-security-policy", b"frame-ancestors 'self'"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -206,8 +208,7 @@ class RequireSession:
                 response: Response
                 if is_page:
                     target = path + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
-                    response = RedirectResponse(f"/auth/login?next={quote(safe_next(target), safe='/')}",
-                                                status_code=303)
+                    response = RedirectResponse(f"/auth/login?next={quote(safe_next(target), safe='/')}", status_code=303)
                 else:
                     response = Response("Sign in first.", status_code=401)
                 await response(scope, receive, send)
@@ -217,4 +218,5 @@ class RequireSession:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
+
         await self.app(scope, receive, with_headers)

@@ -1,4 +1,5 @@
 """`python -m workers`: one worker process."""
+
 import os
 
 # Before numpy loads: N worker processes x M native threads each would oversubscribe the cores.
@@ -8,7 +9,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 if __name__ == "__main__":
     from core.storage import private_umask
 
-    private_umask()   # a worker started on its own (not by the launcher) writes private files too
+    private_umask()  # a worker started on its own (not by the launcher) writes private files too
     from workers.worker import main
 
     main()

@@ -3,6 +3,7 @@
 sklearn fits hold the GIL, so each process trains one model at a time (one activity slot, native
 threads capped at 1) and parallelism comes from running one process per core.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,21 +34,31 @@ TRAIN_SLOTS = 1
 IO_SLOTS = 2
 
 
-def build_workers(client: Client, settings: Settings, identity: str | None = None,
-                  replace_activities: dict[str, Callable] | None = None) -> list[Worker]:
+def build_workers(
+    client: Client, settings: Settings, identity: str | None = None, replace_activities: dict[str, Callable] | None = None
+) -> list[Worker]:
     """The training worker and the data-task worker; tests may swap an activity by name."""
     training, data_tasks = activity_list(Storage(settings.home), settings)
     training = [(replace_activities or {}).get(fn.__name__, fn) for fn in training]
 
     def worker(task_queue: str, workflows: list[type], activities: list[Callable], slots: int) -> Worker:
-        return Worker(client, task_queue=task_queue, workflows=workflows, activities=activities,
-                      activity_executor=ThreadPoolExecutor(slots), max_concurrent_activities=slots,
-                      graceful_shutdown_timeout=timedelta(seconds=5), interceptors=[BindInputsToWorkflow()],
-                      max_heartbeat_throttle_interval=timedelta(seconds=1),   # fresh progress for the UI
-                      identity=identity)
-    return [worker(settings.task_queue, [TrainingWorkflow, BatchTrainingWorkflow], training, TRAIN_SLOTS),
-            worker(io_queue(settings.task_queue), [IngestWorkflow, CheckDataWorkflow, PredictWorkflow], data_tasks,
-                   IO_SLOTS)]
+        return Worker(
+            client,
+            task_queue=task_queue,
+            workflows=workflows,
+            activities=activities,
+            activity_executor=ThreadPoolExecutor(slots),
+            max_concurrent_activities=slots,
+            graceful_shutdown_timeout=timedelta(seconds=5),
+            interceptors=[BindInputsToWorkflow()],
+            max_heartbeat_throttle_interval=timedelta(seconds=1),  # fresh progress for the UI
+            identity=identity,
+        )
+
+    return [
+        worker(settings.task_queue, [TrainingWorkflow, BatchTrainingWorkflow], training, TRAIN_SLOTS),
+        worker(io_queue(settings.task_queue), [IngestWorkflow, CheckDataWorkflow, PredictWorkflow], data_tasks, IO_SLOTS),
+    ]
 
 
 def warm_up() -> None:
@@ -58,7 +69,7 @@ def warm_up() -> None:
     import ml.persist  # noqa: F401
     from ml.child_fit import start
 
-    start()   # the fork server that single-call fits fork their child processes from
+    start()  # the fork server that single-call fits fork their child processes from
 
 
 async def serve(settings: Settings) -> None:

@@ -1,5 +1,6 @@
 """The whole stack as a user gets it: `launcher.py` (dev server, worker process, Streamlit) on free ports,
 driven by Debian's chromium through Playwright."""
+
 from __future__ import annotations
 
 import os
@@ -32,14 +33,21 @@ class Stack:
         self.home = home
         self.app_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
         self.output = home / "launcher.out"
-        env = {**os.environ, "TRAINEASY_HOME": str(home), "TRAINEASY_APP_PORT": str(self.app_port),
-               "TRAINEASY_APP_ADDRESS": "127.0.0.1", "TRAINEASY_TEMPORAL_PORT": str(self.temporal_port),
-               "TRAINEASY_TEMPORAL_UI_PORT": str(self.ui_port), "TRAINEASY_WORKERS": "1"}
+        env = {
+            **os.environ,
+            "TRAINEASY_HOME": str(home),
+            "TRAINEASY_APP_PORT": str(self.app_port),
+            "TRAINEASY_APP_ADDRESS": "127.0.0.1",
+            "TRAINEASY_TEMPORAL_PORT": str(self.temporal_port),
+            "TRAINEASY_TEMPORAL_UI_PORT": str(self.ui_port),
+            "TRAINEASY_WORKERS": "1",
+        }
         env.pop("TEMPORAL_ADDRESS", None)
         env.update(extra_env or {})
         home.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env,
-                                     stdout=open(self.output, "wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env, stdout=open(self.output, "wb"), stderr=subprocess.STDOUT
+        )
 
     @property
     def url(self) -> str:
@@ -60,7 +68,7 @@ class Stack:
 
     def stop(self) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)   # what Ctrl-C does
+            self.proc.send_signal(signal.SIGINT)  # what Ctrl-C does
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
@@ -89,9 +97,19 @@ def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-dev-shm-usage",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -110,7 +128,7 @@ def new_page(browser, request):
     yield make
     report = getattr(request.node, "rep_call", None)
     for i, ctx in enumerate(contexts):
-        if report is not None and report.failed:   # keep what the browser showed, for the CI log reader
+        if report is not None and report.failed:  # keep what the browser showed, for the CI log reader
             out = PROJECT_ROOT / "test-artifacts"
             out.mkdir(exist_ok=True)
             for j, pg in enumerate(ctx.pages):
@@ -128,8 +146,7 @@ def pytest_runtest_makereport(item, call):
 def wait_for_app(page: Page, timeout: float = 60_000) -> None:
     """Streamlit's own idea of 'done': connected, script not running, no skeletons."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", re.compile("notRunning"),
-                                                           timeout=timeout)
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", re.compile("notRunning"), timeout=timeout)
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
 
 

@@ -1,4 +1,5 @@
 """A user in a real browser: log in, upload, train, watch the run finish; isolation and roles."""
+
 from __future__ import annotations
 
 import re
@@ -103,7 +104,7 @@ def test_admin_sees_the_admin_page_and_users_are_refused_it(stack, new_page):
     admin.get_by_role("button", name="Log out").click()
     expect(admin.get_by_text("You are signed out.")).to_be_visible(timeout=30_000)
     admin.reload()
-    expect(admin.get_by_label("Username")).to_be_visible()   # the session ended server-side
+    expect(admin.get_by_label("Username")).to_be_visible()  # the session ended server-side
     # a copy of the old cookie, replayed in a fresh browser, opens nothing
     thief = new_page()
     thief.context.add_cookies([{k: cookie[k] for k in ("name", "value", "domain", "path")}])
@@ -124,8 +125,13 @@ def test_wrong_password_is_refused(stack, new_page):
 
 
 def test_password_guessing_locks_the_name_with_a_message(stack, new_page):
-    out = subprocess.run([sys.executable, "-m", "orchestration.accounts_cli", "--home", str(stack.home), "add", "carol"],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestration.accounts_cli", "--home", str(stack.home), "add", "carol"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     password = out.rsplit("password: ", 1)[1].strip()
     page = new_page()
     page.goto(f"{stack.url}/train")
@@ -134,7 +140,7 @@ def test_password_guessing_locks_the_name_with_a_message(stack, new_page):
         expect(page.get_by_text("Wrong user name or password.")).to_be_visible()
     sign_in_form(page, "carol", "guess-guess-guess")
     expect(page.get_by_text(re.compile(r"Too many failed sign-ins\. Try again in \d+ s"))).to_be_visible()
-    sign_in_form(page, "carol", password)   # even the right password waits out the lock
+    sign_in_form(page, "carol", password)  # even the right password waits out the lock
     expect(page.get_by_text(re.compile(r"Too many failed sign-ins"))).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_have_count(0)
 
@@ -143,7 +149,7 @@ def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
     page = new_page()
     login(page, stack, "bob")
     go(page, "Datasets")
-    data = tmp_path / "**bob**[site](http:evil.example).csv"   # a hostile file name stays plain text
+    data = tmp_path / "**bob**[site](http:evil.example).csv"  # a hostile file name stays plain text
     data.write_bytes(classification_csv(rows=200, seed=5))
     upload(page, data)
     expect(page.get_by_text("Stored **bob**[site](http:evil.example).csv")).to_be_visible(timeout=60_000)
@@ -179,7 +185,7 @@ def test_cancel_from_the_run_page_stops_the_fit(stack, new_page, tmp_path):
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(RUN_URL, timeout=30_000)
-    expect(page.get_by_text(re.compile(r"step \d+ of \d+"))).to_be_visible(timeout=120_000)   # fitting
+    expect(page.get_by_text(re.compile(r"step \d+ of \d+"))).to_be_visible(timeout=120_000)  # fitting
     page.get_by_role("button", name="Cancel run").click()
     expect(status_badge(page)).to_have_text(re.compile(r"cancelled$"), timeout=30_000)
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
@@ -209,5 +215,7 @@ def test_an_admin_adds_and_disables_a_user_in_the_browser(stack, new_page):
     dave.reload()
     expect(dave.get_by_label("Username")).to_be_visible()
     entries = AuditLog(Storage(stack.home)).query(actor="admin", action_prefix="admin.user")
-    assert {(e.action, e.object, e.address) for e in entries} >= {("admin.user_add", "dave", "127.0.0.1"),
-                                                                   ("admin.user_disable", "dave", "127.0.0.1")}
+    assert {(e.action, e.object, e.address) for e in entries} >= {
+        ("admin.user_add", "dave", "127.0.0.1"),
+        ("admin.user_disable", "dave", "127.0.0.1"),
+    }

@@ -1,6 +1,7 @@
 """Every page gates itself: a raw websocket request naming a page, sent as the very first request to a
 freshly started server (Streamlit's old multipage mode, where page scripts run without app.py), gets
 the sign-in prompt and nothing else."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -36,8 +37,9 @@ def elements(port: int, page_name: str, cookie: str | None = None) -> list[tuple
     """(element type, its main text) of everything one script run draws, as the browser would get it."""
     drawn = []
     headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else None
-    with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], additional_headers=headers,
-                 open_timeout=20) as ws:
+    with connect(
+        f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], additional_headers=headers, open_timeout=20
+    ) as ws:
         msg = BackMsg()
         msg.rerun_script.page_name = page_name
         msg.rerun_script.query_string = ""
@@ -62,8 +64,13 @@ def fresh_app(tmp_path):
     home = tmp_path / "home"
     Accounts(Storage(home)).add("alice", "alices-password")
     port = free_port()
-    env = {**os.environ, "TRAINEASY_HOME": str(home), "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-           "TRAINEASY_APP_PORT": str(port), "TRAINEASY_APP_ADDRESS": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "TRAINEASY_HOME": str(home),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "TRAINEASY_APP_PORT": str(port),
+        "TRAINEASY_APP_ADDRESS": "127.0.0.1",
+    }
     env.pop("FORWARDED_ALLOW_IPS", None)
     argv, extra = app_command(replace(load_settings(), home=home, app_port=port, app_address="127.0.0.1"))
     log = open(tmp_path / "streamlit.log", "wb")
@@ -104,8 +111,7 @@ def test_a_signed_in_user_asking_for_admin_raw_is_refused(fresh_app):
     token = Sessions(Storage(home), timedelta(hours=1)).create("alice")
     drawn = elements(port, "admin", cookie=token)
     assert drawn == [("alert", "This page is for administrators only.")]
-    assert [(e.actor, e.action, e.outcome) for e in AuditLog(Storage(home)).query()] == [
-        ("alice", "page.refused", "refused")]
+    assert [(e.actor, e.action, e.outcome) for e in AuditLog(Storage(home)).query()] == [("alice", "page.refused", "refused")]
 
 
 def test_a_revoked_session_cookie_is_refused(fresh_app):
@@ -152,9 +158,10 @@ def test_login_sets_an_httponly_session_cookie_and_goes_back_only_to_this_app(fr
     port, home = fresh_app
     jar, opener = _browser()
     csrf = _login_page(opener, port)
-    resp = _post_login(opener, port, {"csrf": csrf, "next": "//evil.example/x", "username": "alice",
-                                      "password": "alices-password"})
-    assert resp.status == 303 and resp.headers["Location"] == "/"   # never another site
+    resp = _post_login(
+        opener, port, {"csrf": csrf, "next": "//evil.example/x", "username": "alice", "password": "alices-password"}
+    )
+    assert resp.status == 303 and resp.headers["Location"] == "/"  # never another site
     cookie = next(h for h in resp.headers.get_all("set-cookie") if h.startswith(SESSION_COOKIE))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     token = cookie.split(";")[0].split("=", 1)[1]
@@ -201,15 +208,14 @@ def test_a_login_posted_from_another_origin_is_refused(fresh_app):
     port, _ = fresh_app
     _, opener = _browser()
     csrf = _login_page(opener, port)
-    opener.addheaders = [("Origin", "http://127.0.0.1:9999")]   # another port of the same host
+    opener.addheaders = [("Origin", "http://127.0.0.1:9999")]  # another port of the same host
     resp = _post_login(opener, port, {"csrf": csrf, "username": "alice", "password": "alices-password"})
     assert resp.status == 403 and SESSION_COOKIE not in (resp.headers.get("set-cookie") or "")
 
 
 def test_anonymous_uploads_are_refused_and_no_page_may_be_framed(fresh_app):
     port, _ = fresh_app
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/_stcore/upload_file/abc/1", data=b"x" * 1000,
-                                     method="PUT")
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_stcore/upload_file/abc/1", data=b"x" * 1000, method="PUT")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
@@ -225,8 +231,11 @@ def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
     user, admin = sessions.create("alice"), sessions.create("root")
 
     def decode(headers: dict[str, str], verb: str = "decode") -> int:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/codec/{verb}", data=b'{"payloads": []}',
-                                         headers={"Content-Type": "application/json", **headers})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/codec/{verb}",
+            data=b'{"payloads": []}',
+            headers={"Content-Type": "application/json", **headers},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:
                 return resp.status

@@ -1,4 +1,5 @@
 """The launcher behind `make run`: restart reuses state, an external Temporal, clear start-up errors."""
+
 from __future__ import annotations
 
 import http.client
@@ -17,7 +18,7 @@ from tests.helpers import BIN, stop_processes
 
 
 def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
-    no_env_key = {ENV_VAR: ""}   # this stack keeps its payload key in its own file
+    no_env_key = {ENV_VAR: ""}  # this stack keeps its payload key in its own file
     first = Stack(tmp_path / "home", extra_env=no_env_key)
     first.wait_ready()
     passwords = first.passwords()
@@ -27,9 +28,23 @@ def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{first.ui_port}/api/v1/settings", timeout=10) as resp:
             ui = json.load(resp)
         assert ui["Codec"]["Endpoint"] == f"http://localhost:{first.app_port}/codec"
-        described = subprocess.run([str(BIN / "temporal"), "operator", "namespace", "describe", "--namespace", "default",
-                                    "--address", f"127.0.0.1:{first.temporal_port}", "--output", "json"],
-                                   capture_output=True, text=True, timeout=30)
+        described = subprocess.run(
+            [
+                str(BIN / "temporal"),
+                "operator",
+                "namespace",
+                "describe",
+                "--namespace",
+                "default",
+                "--address",
+                f"127.0.0.1:{first.temporal_port}",
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert json.loads(described.stdout)["config"]["workflowExecutionRetentionTtl"] == f"{30 * 86400}s"
     finally:
         assert first.stop() == 0 and "Stopped." in first.text()
@@ -61,9 +76,22 @@ def test_a_second_start_reuses_accounts_and_temporal_state(tmp_path):
 def test_with_temporal_address_no_server_is_started(tmp_path):
     port = free_port()
     address = f"127.0.0.1:{port}"
-    server = subprocess.Popen([str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-                               "--port", str(port), "--log-level", "error"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            str(BIN / "temporal"),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     stack = Stack(tmp_path / "home", extra_env={"TEMPORAL_ADDRESS": address})
     try:
         stack.wait_ready()
@@ -71,10 +99,14 @@ def test_with_temporal_address_no_server_is_started(tmp_path):
         assert f"connecting to the Temporal server at {address}" in text
         assert "starting Temporal dev server" not in text and "Temporal UI" not in text
         assert not (tmp_path / "home" / "temporal").exists()
-        assert "history retention of namespace 'default' set to 30 days" in text   # that server allowed it
+        assert "history retention of namespace 'default' set to 30 days" in text  # that server allowed it
         # the launcher registered the search attributes the app filters on, on that server
-        listed = subprocess.run([str(BIN / "temporal"), "operator", "search-attribute", "list", "--address", address],
-                                capture_output=True, text=True, timeout=30).stdout
+        listed = subprocess.run(
+            [str(BIN / "temporal"), "operator", "search-attribute", "list", "--address", address],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
         assert all(name in listed for name in ("Owner", "RunKind", "Model", "DatasetId"))
     finally:
         rc = stack.stop()
@@ -89,8 +121,9 @@ def test_a_busy_port_gives_one_clear_line(tmp_path):
         busy.listen()
         env = {**os.environ, "TRAINEASY_HOME": str(tmp_path), "TRAINEASY_APP_PORT": str(port)}
         env.pop("TEMPORAL_ADDRESS", None)
-        proc = subprocess.run([sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                              text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
     assert proc.returncode == 2
     assert f"Port {port} is already in use" in proc.stderr and "TRAINEASY_APP_PORT=<port>" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -108,13 +141,21 @@ def _self_signed(folder) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_path), str(key_path)
 
 
@@ -129,7 +170,7 @@ def test_tls_settings_serve_https_only_and_beyond_loopback_without_tls_warns(tmp
         context = ssl.create_default_context(cafile=cert)
         with urllib.request.urlopen(f"https://localhost:{stack.app_port}/auth/login", context=context, timeout=10) as r:
             assert r.status == 200
-            assert "; secure" in r.headers["set-cookie"].lower()   # the form's cookie is HTTPS-only
+            assert "; secure" in r.headers["set-cookie"].lower()  # the form's cookie is HTTPS-only
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{stack.app_port}/_stcore/health", timeout=5)
             raise AssertionError("plain HTTP was answered")

@@ -1,4 +1,5 @@
 """orchestration.account_service and its CLI: admin-only, audited, and every change takes effect at once."""
+
 from __future__ import annotations
 
 import subprocess
@@ -48,8 +49,12 @@ def test_admins_add_users_with_a_generated_password_that_works(settings):
 
 def test_plain_users_cannot_administer_and_the_attempt_is_audited(settings):
     svc = AccountService(settings)
-    for attempt in (lambda: svc.add_user(CAROL, "dave"), lambda: svc.set_role(CAROL, "carol", "admin"),
-                    lambda: svc.list_accounts(CAROL), lambda: svc.reset_password(CAROL, "root")):
+    for attempt in (
+        lambda: svc.add_user(CAROL, "dave"),
+        lambda: svc.set_role(CAROL, "carol", "admin"),
+        lambda: svc.list_accounts(CAROL),
+        lambda: svc.reset_password(CAROL, "root"),
+    ):
         with pytest.raises(AccountError, match="administrators"):
             attempt()
     assert Accounts(Storage(settings.home)).get("carol").role == "user"
@@ -98,7 +103,8 @@ def test_users_change_their_own_password_and_their_other_sessions_end(settings):
     assert sessions.user(here) is not None and sessions.user(elsewhere) is None
     assert _signed_in(settings, "carol", "new-password-1")
     assert [a for a in _actions(settings) if a[1] == "password.change"] == [
-        ("carol", "password.change", "carol", "refused")] * 2 + [("carol", "password.change", "carol", "ok")]
+        ("carol", "password.change", "carol", "refused")
+    ] * 2 + [("carol", "password.change", "carol", "ok")]
 
 
 def test_only_admins_get_a_cli_token(settings):
@@ -110,8 +116,14 @@ def test_only_admins_get_a_cli_token(settings):
 
 def test_the_cli_adds_disables_and_lists_users(settings):
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "orchestration.accounts_cli", "--home", str(settings.home), *args],
-                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "orchestration.accounts_cli", "--home", str(settings.home), *args],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     added = cli("add", "erin", "--role", "user")
     assert added.returncode == 0, added.stderr
     password = added.stdout.rsplit("password: ", 1)[1].strip()
@@ -130,8 +142,13 @@ def test_admins_see_and_lift_sign_in_locks_from_the_page_service_and_the_cli(set
     assert "root" in svc.locked_names(ROOT)
     with pytest.raises(AccountError):
         svc.unlock(CAROL, "root")
-    result = subprocess.run([sys.executable, "-m", "orchestration.accounts_cli", "--home", str(settings.home),
-                             "unlock", "root"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.accounts_cli", "--home", str(settings.home), "unlock", "root"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert svc.locked_names(ROOT) == {}
     assert _signed_in(settings, "root", "roots-password")

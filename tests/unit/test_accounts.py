@@ -1,4 +1,5 @@
 """core.accounts: accounts in the app database, bcrypt hashes, roles, disabling, demo accounts."""
+
 from __future__ import annotations
 
 import json
@@ -89,8 +90,9 @@ def test_the_last_enabled_admin_cannot_be_disabled_or_demoted(storage, cheap_bcr
 def test_legacy_credentials_file_is_imported(storage, cheap_bcrypt):
     storage.auth_dir.mkdir(parents=True)
     hashed = bcrypt.hashpw(b"legacy-password", bcrypt.gensalt(4)).decode()
-    (storage.auth_dir / "credentials.json").write_text(json.dumps(
-        {"usernames": {"old": {"email": "o@x", "password": hashed, "roles": ["admin"]}}}))
+    (storage.auth_dir / "credentials.json").write_text(
+        json.dumps({"usernames": {"old": {"email": "o@x", "password": hashed, "roles": ["admin"]}}})
+    )
     acc = Accounts(storage)
     assert acc.get("old").role == "admin"
     assert acc.verify_password("old", "legacy-password") is not None
@@ -101,7 +103,7 @@ def test_unknown_names_take_as_long_as_known_ones(storage):
     acc = Accounts(storage)
     acc.add("carol", "a-long-password")
     known, unknown = [], []
-    for _ in range(7):   # interleaved, so machine load hits both alike
+    for _ in range(7):  # interleaved, so machine load hits both alike
         for name, times in (("carol", known), ("mallory", unknown)):
             start = time.perf_counter()
             acc.verify_password(name, "wrong-password")

@@ -1,4 +1,5 @@
 """Training and data activities run in temporalio's ActivityEnvironment: no server, real files."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,11 +31,25 @@ LIMIT = 10 * 2**20
 STEPS = ("load_and_validate", "preprocess_split", "fit_model", "evaluate_model", "save_model")
 
 
-def _train_input(storage: Storage, owner: str = "alice", target: str = "bought", model: str = "random_forest_classifier",
-                 params: dict | None = None, rows: int = 200, **request) -> TrainInput:
+def _train_input(
+    storage: Storage,
+    owner: str = "alice",
+    target: str = "bought",
+    model: str = "random_forest_classifier",
+    params: dict | None = None,
+    rows: int = 200,
+    **request,
+) -> TrainInput:
     info = ingest_csv(storage, owner, classification_csv(rows=rows), "shop.csv", LIMIT)
-    req = TrainRequest(owner=owner, dataset_id=info.dataset_id, target=target, model=model,
-                       params=params if params is not None else {"n_estimators": 50}, seed=3, **request)
+    req = TrainRequest(
+        owner=owner,
+        dataset_id=info.dataset_id,
+        target=target,
+        model=model,
+        params=params if params is not None else {"n_estimators": 50},
+        seed=3,
+        **request,
+    )
     return TrainInput(new_run_id("train", owner), req)
 
 
@@ -42,11 +57,11 @@ def _train_input(storage: Storage, owner: str = "alice", target: str = "bought",
 class Run:
     storage: Storage
     inp: TrainInput
-    results: dict      # activity name -> StageResult
-    beats: dict        # activity name -> heartbeat details it sent
-    after_fit: set     # names of the files in the run folder right after fit_model
-    split: dict        # the arrays preprocess_split wrote (save_model removes the file later)
-    after_save: set    # names of the files left in the run folder at the end
+    results: dict  # activity name -> StageResult
+    beats: dict  # activity name -> heartbeat details it sent
+    after_fit: set  # names of the files in the run folder right after fit_model
+    split: dict  # the arrays preprocess_split wrote (save_model removes the file later)
+    after_save: set  # names of the files left in the run folder at the end
 
     @property
     def run_dir(self):
@@ -80,6 +95,7 @@ def trained(tmp_path_factory) -> Run:
 
 
 # --- the five steps in order ----------------------------------------------------------------------
+
 
 def test_load_and_validate_reports_the_data(trained):
     facts = trained.results["load_and_validate"].facts
@@ -156,6 +172,7 @@ def test_save_model_twice_registers_one_version(trained):
 
 # --- refusals -----------------------------------------------------------------------------------------
 
+
 def _refusal(exc: ApplicationError) -> bool:
     return exc.non_retryable and exc.type == INVALID_INPUT
 
@@ -187,9 +204,10 @@ def test_bad_parameter_is_refused(tmp_path):
 
 def test_missing_dataset_is_refused(tmp_path):
     storage = Storage(tmp_path)
-    inp = TrainInput(new_run_id("train", "alice"),
-                     TrainRequest(owner="alice", dataset_id="0123456789abcdef", target="bought",
-                                  model="random_forest_classifier"))
+    inp = TrainInput(
+        new_run_id("train", "alice"),
+        TrainRequest(owner="alice", dataset_id="0123456789abcdef", target="bought", model="random_forest_classifier"),
+    )
     with pytest.raises(ApplicationError, match="no longer exists") as err:
         ActivityEnvironment().run(TrainingActivities(storage).load_and_validate, inp)
     assert _refusal(err.value)
@@ -197,15 +215,16 @@ def test_missing_dataset_is_refused(tmp_path):
 
 # --- retry and cancel ---------------------------------------------------------------------------------
 
+
 def test_retried_fit_resumes_from_its_checkpoint_and_gives_the_same_model(tmp_path, monkeypatch):
     from ml.persist import load_model
 
-    monkeypatch.setattr(training_activities, "CHECKPOINT_SECONDS", 0.0)   # checkpoint after every increment
+    monkeypatch.setattr(training_activities, "CHECKPOINT_SECONDS", 0.0)  # checkpoint after every increment
     storage = Storage(tmp_path)
     inp = _train_input(storage, params={"n_estimators": 20})
     acts, env = TrainingActivities(storage), ActivityEnvironment()
     env.run(acts.preprocess_split, inp)
-    env.run(acts.fit_model, inp)                     # attempt 1 leaves the checkpoint of step 9
+    env.run(acts.fit_model, inp)  # attempt 1 leaves the checkpoint of step 9
     run_dir = storage.run_dir("alice", inp.run_id)
     first = load_model(run_dir / "model.skops")
     env.info = dataclasses.replace(env.info, attempt=2)
@@ -250,7 +269,7 @@ def test_cancel_stops_a_long_fit_quickly(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")   # the killed heartbeat thread
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the killed heartbeat thread
 def test_cancel_while_the_heartbeat_thread_starts_still_cancels(tmp_path, monkeypatch):
     """The cancel arrives right as fit_model starts its heartbeat thread, as a real cancel can.
 
@@ -284,7 +303,7 @@ def test_cancel_while_the_heartbeat_thread_starts_still_cancels(tmp_path, monkey
             return ident
 
         monkeypatch.setattr(threading, "_start_new_thread", start_then_cancel)
-        os.sched_setaffinity(0, {min(cpus)})   # this thread, and the threads it starts, on one CPU
+        os.sched_setaffinity(0, {min(cpus)})  # this thread, and the threads it starts, on one CPU
         try:
             worker.start()
             worker.join(3)
@@ -297,6 +316,7 @@ def test_cancel_while_the_heartbeat_thread_starts_still_cancels(tmp_path, monkey
 
 # --- data activities ------------------------------------------------------------------------------------
 
+
 def _stage(storage: Storage, data: bytes, owner: str = "alice", name: str = "0123456789abcdef0123456789abcdef.csv"):
     path = storage.upload_dir(owner) / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,8 +327,9 @@ def _stage(storage: Storage, data: bytes, owner: str = "alice", name: str = "012
 def test_ingest_dataset_returns_a_summary_and_removes_the_staged_file(tmp_path):
     storage = Storage(tmp_path)
     staged = _stage(storage, classification_csv(rows=50))
-    summary = ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
-                                        IngestRequest("alice", staged.name, "shop.csv", LIMIT))
+    summary = ActivityEnvironment().run(
+        DataActivities(storage).ingest_dataset, IngestRequest("alice", staged.name, "shop.csv", LIMIT)
+    )
     assert summary.rows == 50 and summary.columns == 4 and summary.name == "shop.csv"
     assert (storage.dataset_dir("alice", summary.dataset_id) / "meta.json").is_file()
     assert not staged.exists()
@@ -318,8 +339,7 @@ def test_ingest_dataset_refuses_a_bad_upload_and_removes_the_staged_file(tmp_pat
     storage = Storage(tmp_path)
     staged = _stage(storage, b"PK\x03\x04 not a csv")
     with pytest.raises(ApplicationError, match="not a CSV") as err:
-        ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
-                                  IngestRequest("alice", staged.name, "book.xlsx", LIMIT))
+        ActivityEnvironment().run(DataActivities(storage).ingest_dataset, IngestRequest("alice", staged.name, "book.xlsx", LIMIT))
     assert _refusal(err.value)
     assert not staged.exists()
     assert not storage.datasets_dir("alice").exists()
@@ -328,8 +348,7 @@ def test_ingest_dataset_refuses_a_bad_upload_and_removes_the_staged_file(tmp_pat
 def test_ingest_dataset_refuses_a_missing_upload(tmp_path):
     storage = Storage(tmp_path)
     with pytest.raises(ApplicationError, match="not found") as err:
-        ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
-                                  IngestRequest("alice", "gone.csv", "shop.csv", LIMIT))
+        ActivityEnvironment().run(DataActivities(storage).ingest_dataset, IngestRequest("alice", "gone.csv", "shop.csv", LIMIT))
     assert _refusal(err.value)
 
 
@@ -337,16 +356,18 @@ def test_ingest_dataset_only_reads_from_the_owners_upload_folder(tmp_path):
     storage = Storage(tmp_path)
     _stage(storage, classification_csv(rows=50), owner="bob", name="secret.csv")
     with pytest.raises(ApplicationError, match="not found"):
-        ActivityEnvironment().run(DataActivities(storage).ingest_dataset,
-                                  IngestRequest("alice", "../../bob/uploads/secret.csv", "x.csv", LIMIT))
+        ActivityEnvironment().run(
+            DataActivities(storage).ingest_dataset, IngestRequest("alice", "../../bob/uploads/secret.csv", "x.csv", LIMIT)
+        )
     assert (storage.upload_dir("bob") / "secret.csv").exists()
 
 
 def test_predict_with_a_registered_model_writes_predictions(trained):
     storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
     staged = _stage(storage, classification_csv(rows=30, seed=9), name="fedcba9876543210fedcba9876543210.csv")
-    out = ActivityEnvironment().run(DataActivities(storage).predict,
-                                    PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
+    out = ActivityEnvironment().run(
+        DataActivities(storage).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT)
+    )
     assert out.rows == 30 and not staged.exists()
     written = pd.read_csv(storage.user_dir("alice") / "predictions" / out.file)
     assert set(written["prediction"]) <= {"yes", "no"}
@@ -357,18 +378,19 @@ def test_predict_refuses_a_file_missing_a_model_column(trained):
     storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
     staged = _stage(storage, b"age,city\n30,paris\n40,lyon\n", name="00000000000000000000000000000000.csv")
     with pytest.raises(ApplicationError, match="income") as err:
-        ActivityEnvironment().run(DataActivities(storage).predict,
-                                  PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
+        ActivityEnvironment().run(
+            DataActivities(storage).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT)
+        )
     assert _refusal(err.value)
 
 
 def test_predictions_csv_is_formula_safe(trained):
     storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
-    upload = (b"age,income,city,note\n"
-              b"30,-1.5,\"=cmd|' /C calc'!A0\",+1+1\n40,60.5,paris,@SUM(A1)\n50,40,lyon,-2+3\n")
+    upload = b"age,income,city,note\n30,-1.5,\"=cmd|' /C calc'!A0\",+1+1\n40,60.5,paris,@SUM(A1)\n50,40,lyon,-2+3\n"
     staged = _stage(storage, upload, name="abababababababababababababababab.csv")
-    out = ActivityEnvironment().run(DataActivities(storage).predict,
-                                    PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT))
+    out = ActivityEnvironment().run(
+        DataActivities(storage).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT)
+    )
     written = pd.read_csv(storage.user_dir("alice") / "predictions" / out.file)
     assert written["city"].tolist() == ["'=cmd|' /C calc'!A0", "paris", "lyon"]
     assert written["note"].tolist() == ["'+1+1", "'@SUM(A1)", "'-2+3"]
@@ -377,11 +399,13 @@ def test_predictions_csv_is_formula_safe(trained):
 
 # --- predictions obey the upload caps and the storage left ------------------------------------------------
 
+
 def _predict(trained, data: bytes, settings=None, **caps):
     storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
     staged = _stage(storage, data, name=f"{os.urandom(16).hex()}.csv")
-    return ActivityEnvironment().run(DataActivities(storage, settings).predict,
-                                     PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT, **caps))
+    return ActivityEnvironment().run(
+        DataActivities(storage, settings).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT, **caps)
+    )
 
 
 def _prediction_files(trained) -> set[str]:
@@ -391,9 +415,9 @@ def _prediction_files(trained) -> set[str]:
 
 def test_predict_refuses_output_beyond_the_cell_limit_before_predicting(trained):
     before = _prediction_files(trained)
-    data = classification_csv(rows=30, seed=9)          # 30 rows x 4 columns = 120 cells: a valid upload
+    data = classification_csv(rows=30, seed=9)  # 30 rows x 4 columns = 120 cells: a valid upload
     with pytest.raises(ApplicationError, match=r"30 rows x 7 columns .* = 210 cells; the limit is 200 cells") as err:
-        _predict(trained, data, max_cells=200)           # + prediction + 2 probabilities = 7 output columns
+        _predict(trained, data, max_cells=200)  # + prediction + 2 probabilities = 7 output columns
     assert _refusal(err.value)
     assert _prediction_files(trained) == before
     assert _predict(trained, data, max_cells=210).rows == 30
@@ -411,12 +435,15 @@ def test_predict_parses_its_input_with_the_upload_caps(trained):
 
 def test_predict_refuses_a_file_beyond_the_storage_left_before_writing_it(trained):
     before = _prediction_files(trained)
-    data = classification_csv(rows=5000, seed=9)         # ~100 KB input, ~150 KB of predictions
-    with pytest.raises(ApplicationError, match=r"would be about 1\d\d\.\d KB, but only 100\.0 KB of your storage "
-                                               r"quota is left") as err:
+    data = classification_csv(rows=5000, seed=9)  # ~100 KB input, ~150 KB of predictions
+    with pytest.raises(
+        ApplicationError,
+        match=r"would be about 1\d\d\.\d KB, but only 100\.0 KB of your storage "
+        r"quota is left",
+    ) as err:
         _predict(trained, data, max_output_bytes=100 * 1024)
     assert _refusal(err.value)
-    small = classification_csv(rows=40, seed=9)          # under the sampled estimate's row count: exact size
+    small = classification_csv(rows=40, seed=9)  # under the sampled estimate's row count: exact size
     with pytest.raises(ApplicationError, match=r"would be 1\.\d KB, but only 1\.0 KB") as err:
         _predict(trained, small, max_output_bytes=1024)
     assert _prediction_files(trained) == before
@@ -429,7 +456,8 @@ def test_predict_falls_back_to_the_workers_settings(trained, tmp_path):
     from temporalio.converter import DataConverter
 
     old = DataConverter.default.payload_converter.to_payloads(
-        [{"owner": "alice", "model_id": 1, "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}])
+        [{"owner": "alice", "model_id": 1, "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}]
+    )
     (req,) = DataConverter.default.payload_converter.from_payloads(old, [PredictRequest])
     assert (req.max_cells, req.max_columns, req.max_output_bytes) == (0, 0, 0)
     data = classification_csv(rows=30, seed=9)
@@ -443,6 +471,7 @@ def test_predict_falls_back_to_the_workers_settings(trained, tmp_path):
 
 # --- caps and budgets that the worker enforces (the caller's limit, else its own settings) ----------------
 
+
 def _limited(tmp_path, **limits):
     from dataclasses import replace
 
@@ -453,7 +482,7 @@ def _limited(tmp_path, **limits):
 
 def test_ingest_refuses_more_columns_than_the_workers_setting(tmp_path):
     storage = Storage(tmp_path)
-    staged = _stage(storage, classification_csv(rows=50))          # 4 columns
+    staged = _stage(storage, classification_csv(rows=50))  # 4 columns
     acts = DataActivities(storage, _limited(tmp_path, max_columns=3))
     with pytest.raises(ApplicationError, match="4 columns; the limit is 3 columns") as err:
         ActivityEnvironment().run(acts.ingest_dataset, IngestRequest("alice", staged.name, "wide.csv", LIMIT))
@@ -464,10 +493,9 @@ def test_ingest_refuses_more_columns_than_the_workers_setting(tmp_path):
 def test_ingest_applies_the_callers_cell_limit(tmp_path):
     storage = Storage(tmp_path)
     acts = DataActivities(storage, _limited(tmp_path, max_cells=10**6))
-    staged = _stage(storage, classification_csv(rows=50))          # 200 cells
+    staged = _stage(storage, classification_csv(rows=50))  # 200 cells
     with pytest.raises(ApplicationError, match="200 cells; the limit is 199 cells") as err:
-        ActivityEnvironment().run(acts.ingest_dataset,
-                                  IngestRequest("alice", staged.name, "big.csv", LIMIT, max_cells=199))
+        ActivityEnvironment().run(acts.ingest_dataset, IngestRequest("alice", staged.name, "big.csv", LIMIT, max_cells=199))
     assert _refusal(err.value)
 
 
@@ -475,17 +503,19 @@ def test_an_ingest_request_from_before_the_caps_decodes_with_defaults():
     from temporalio.converter import DataConverter
 
     old = DataConverter.default.payload_converter.to_payloads(
-        [{"owner": "alice", "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}])
+        [{"owner": "alice", "upload_file": "x.csv", "filename": "x.csv", "max_bytes": LIMIT}]
+    )
     (req,) = DataConverter.default.payload_converter.from_payloads(old, [IngestRequest])
-    assert (req.max_columns, req.max_cells) == (0, 50_000_000)   # 0: the worker's TRAINEASY_MAX_COLUMNS
+    assert (req.max_columns, req.max_cells) == (0, 50_000_000)  # 0: the worker's TRAINEASY_MAX_COLUMNS
 
 
 def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_load_step(tmp_path):
     storage = Storage(tmp_path)
     settings = _limited(tmp_path, max_fit_minutes=1)
-    inp = _train_input(storage, model="svm_classifier", params={}, rows=40_000)   # SVC estimate: ~80 s
-    check = ActivityEnvironment().run(DataActivities(storage, settings).check_data, CheckRequest(
-        "alice", inp.request.dataset_id, "bought", "svm_classifier"))
+    inp = _train_input(storage, model="svm_classifier", params={}, rows=40_000)  # SVC estimate: ~80 s
+    check = ActivityEnvironment().run(
+        DataActivities(storage, settings).check_data, CheckRequest("alice", inp.request.dataset_id, "bought", "svm_classifier")
+    )
     errors = [f.message for f in check.findings if f.level == "error"]
     assert errors == ["Estimated fit time ~80 s exceeds the 1-minute budget; use fewer rows or a faster model."]
     with pytest.raises(ApplicationError, match="exceeds the 1-minute budget") as err:
@@ -512,6 +542,7 @@ def test_fit_limits_come_from_the_environment(monkeypatch):
 
 # --- the hard wall: a fit running past 2 x TRAINEASY_MAX_FIT_MINUTES is stopped, whatever the estimate ------
 
+
 def _too_long(exc: ApplicationError) -> bool:
     return exc.non_retryable and exc.type == FIT_TOO_LONG
 
@@ -532,10 +563,9 @@ def test_a_single_call_fit_past_the_wall_is_killed_and_fails_for_good(tmp_path):
 
     storage = Storage(tmp_path)
     settings = _limited(tmp_path, max_fit_minutes=0.02)
-    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4},
-                       rows=2000)
+    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4}, rows=2000)
     acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
-    env.run(acts.load_and_validate, inp)                 # within the budget, as estimated
+    env.run(acts.load_and_validate, inp)  # within the budget, as estimated
     env.run(acts.preprocess_split, inp)
     exc, took = _timed(env.run, acts.fit_model, inp)
     assert _too_long(exc), exc
@@ -547,7 +577,7 @@ def test_a_single_call_fit_past_the_wall_is_killed_and_fails_for_good(tmp_path):
 
 def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
     storage = Storage(tmp_path)
-    settings = _limited(tmp_path, max_fit_minutes=0.01)   # wall: 1.2 s; 500 trees on 16 000 rows take far longer
+    settings = _limited(tmp_path, max_fit_minutes=0.01)  # wall: 1.2 s; 500 trees on 16 000 rows take far longer
     inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)
     acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
     env.run(acts.preprocess_split, inp)
@@ -566,8 +596,7 @@ def test_a_cross_validation_fold_past_the_wall_is_killed_and_fails_for_good(tmp_
 
     storage = Storage(tmp_path)
     settings = _limited(tmp_path, max_fit_minutes=0.02)
-    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4},
-                       rows=2000, cv_folds=2)
+    inp = _train_input(storage, model="mlp_classifier", params={"hidden_units": 512, "hidden_layers": 4}, rows=2000, cv_folds=2)
     acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
     env.run(acts.preprocess_split, inp)
     exc, took = _timed(env.run, acts.cross_validate, inp)
@@ -579,7 +608,7 @@ def test_a_cross_validation_fold_past_the_wall_is_killed_and_fails_for_good(tmp_
 def test_the_load_step_counts_every_cross_validation_fit_against_the_budget(tmp_path):
     storage = Storage(tmp_path)
     settings = _limited(tmp_path, max_fit_minutes=1)
-    inp = _train_input(storage, model="svm_classifier", params={}, rows=30_000)   # SVC estimate: ~45 s a fit
+    inp = _train_input(storage, model="svm_classifier", params={}, rows=30_000)  # SVC estimate: ~45 s a fit
     ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
     inp.request.cv_folds = 5
     with pytest.raises(ApplicationError, match=r"\(6 fits: 5 cross-validation folds and the final fit") as err:

@@ -1,5 +1,6 @@
 """core.audit: the hash chain verifies, tampering is found (API and CLI), appends from two processes
 keep one chain, the table refuses UPDATE and DELETE."""
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,13 @@ def _raw(storage) -> sqlite3.Connection:
 
 
 def _cli(storage, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.audit", *args, "--home", str(storage.root)],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "core.audit", *args, "--home", str(storage.root)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_fresh_chain_verifies(audit):
@@ -58,8 +64,7 @@ def test_entries_link_to_each_other(audit):
     assert entries[0].prev_hash == "0" * 64
     assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:]))
     first = entries[0]
-    body = canonical(first.seq, first.at, first.actor, first.address, first.action, first.object, first.outcome,
-                     first.detail)
+    body = canonical(first.seq, first.at, first.actor, first.address, first.action, first.object, first.outcome, first.detail)
     assert first.hash == entry_hash("0" * 64, body)
 
 
@@ -86,7 +91,7 @@ def test_update_and_delete_are_refused_by_the_database(audit, storage):
 def test_an_edited_entry_is_found_by_verify_and_the_cli(audit, storage):
     with _raw(storage) as db:
         db.execute("DROP TRIGGER audit_log_no_update")
-        db.execute("UPDATE audit_log SET outcome = 'ok' WHERE seq = 4")   # hide a refusal
+        db.execute("UPDATE audit_log SET outcome = 'ok' WHERE seq = 4")  # hide a refusal
     result = audit.verify()
     assert not result.ok and result.broken_seq == 4 and "hash" in result.reason and result.checked == 4
     cli = _cli(storage, "verify")
@@ -130,20 +135,29 @@ def test_cli_tail_and_export(audit, storage):
 
 
 def test_cli_on_a_missing_database_says_so(tmp_path):
-    cli = subprocess.run([sys.executable, "-m", "core.audit", "--home", str(tmp_path / "none"), "verify"],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, "-m", "core.audit", "--home", str(tmp_path / "none"), "verify"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 2 and "no app database" in cli.stderr
 
 
 def test_concurrent_appends_from_two_processes_keep_one_chain(storage, tmp_path):
     AuditLog(storage)
     go = tmp_path / "go"
-    script = ("import sys, time; from pathlib import Path; from core.audit import AuditLog; from core.storage import Storage\n"
-              "log = AuditLog(Storage(Path(sys.argv[1])))\n"
-              "while not Path(sys.argv[3]).exists(): time.sleep(0.005)\n"     # both start appending together
-              "for i in range(150): log.record(sys.argv[2], 'launch', str(i))\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(storage.root), who, str(go)], cwd=PROJECT_ROOT)
-             for who in ("alice", "bob")]
+    script = (
+        "import sys, time; from pathlib import Path; from core.audit import AuditLog; from core.storage import Storage\n"
+        "log = AuditLog(Storage(Path(sys.argv[1])))\n"
+        "while not Path(sys.argv[3]).exists(): time.sleep(0.005)\n"  # both start appending together
+        "for i in range(150): log.record(sys.argv[2], 'launch', str(i))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(storage.root), who, str(go)], cwd=PROJECT_ROOT)
+        for who in ("alice", "bob")
+    ]
     go.touch()
     assert [p.wait(120) for p in procs] == [0, 0]
     audit = AuditLog(storage)
@@ -197,4 +211,4 @@ def test_export_is_formula_safe(audit):
     assert rows[0][:3] == ["seq", "at", "actor"]
     assert rows[1][5] == "'=cmd|' /C calc'!A0" and rows[1][7] == "'@SUM(A1)"
     assert rows[1][0] == "6"
-    assert [r[2] for r in rows[1:]].count("-") == 1     # the anonymous actor stays a plain dash
+    assert [r[2] for r in rows[1:]].count("-") == 1  # the anonymous actor stays a plain dash

@@ -1,5 +1,6 @@
 """core.audit hardening: REPLACE cannot rewrite an entry past the triggers; the documented ACTIONS list
 covers every action the code records; the batch leaderboard download is audited and formula-safe."""
+
 from __future__ import annotations
 
 import ast
@@ -47,8 +48,7 @@ def _forged_row(audit: AuditLog, seq: int) -> tuple:
 def test_an_existing_seq_cannot_be_replaced(audit, storage, verb, seq):
     before = audit.query(limit=None)
     with _raw(storage) as db, pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        db.execute(f"{verb} audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                   _forged_row(audit, seq))
+        db.execute(f"{verb} audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", _forged_row(audit, seq))
     assert audit.query(limit=None) == before and audit.verify().ok
 
 
@@ -56,8 +56,10 @@ def test_a_seq_below_the_last_or_none_is_refused(audit, storage):
     with _raw(storage) as db:
         for seq in (0, -5, None):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                db.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                           (seq, *_forged_row(audit, 3)[1:]))
+                db.execute(
+                    f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                    (seq, *_forged_row(audit, 3)[1:]),
+                )
     assert audit.count() == 3 and audit.verify().ok
 
 
@@ -78,8 +80,9 @@ def test_appending_still_works_and_the_trigger_exists_on_an_old_database(tmp_pat
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "audit_log_append_only" in names
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute(f"REPLACE INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                       _forged_row(log, 1))
+            db.execute(
+                f"REPLACE INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", _forged_row(log, 1)
+            )
     assert log.verify().ok and log.count() == 2
 
 
@@ -122,8 +125,11 @@ def _resolve(expr: ast.expr, scopes: list[ast.AST], where: str) -> set[str]:
         for func in scopes:
             if expr.id in {a.arg for a in ast.walk(func.args) if isinstance(a, ast.arg)}:
                 return set()
-            values = [n.value for n in ast.walk(func) if isinstance(n, ast.Assign)
-                      and any(isinstance(t, ast.Name) and t.id == expr.id for t in n.targets)]
+            values = [
+                n.value
+                for n in ast.walk(func)
+                if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == expr.id for t in n.targets)
+            ]
             if values:
                 return set().union(*(_resolve(v, scopes, where) for v in values))
     raise AssertionError(f"{where}: cannot tell which audit action {ast.unparse(expr)!r} is; use a literal")
@@ -138,8 +144,10 @@ def recorded_actions() -> dict[str, str]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or (arg := _action_arg(node)) is None:
                 continue
-            scopes = sorted((f for f in funcs if f.lineno <= node.lineno <= (f.end_lineno or f.lineno)),
-                            key=lambda f: (f.end_lineno or f.lineno) - f.lineno)
+            scopes = sorted(
+                (f for f in funcs if f.lineno <= node.lineno <= (f.end_lineno or f.lineno)),
+                key=lambda f: (f.end_lineno or f.lineno) - f.lineno,
+            )
             where = f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}"
             for action in _resolve(arg, scopes, where):
                 found.setdefault(action, where)
@@ -149,16 +157,35 @@ def recorded_actions() -> dict[str, str]:
 def test_every_recorded_action_is_documented():
     found = recorded_actions()
     # the scan sees the usual suspects, whichever way they are recorded
-    assert {"launch", "download", "finish", "admin.quota_set", "admin.quota_clear", "admin.cli_token",
-            "login.success", "login.failure", "login.throttled", "logout", "audit.export"} <= found.keys()
+    assert {
+        "launch",
+        "download",
+        "finish",
+        "admin.quota_set",
+        "admin.quota_clear",
+        "admin.cli_token",
+        "login.success",
+        "login.failure",
+        "login.throttled",
+        "logout",
+        "audit.export",
+    } <= found.keys()
     missing = {a: w for a, w in found.items() if a not in ACTIONS}
     assert not missing, f"recorded but not in core.audit.ACTIONS: {missing}"
 
 
 def test_documented_quota_actions_are_the_recorded_ones():
     assert "admin.quota_change" not in ACTIONS
-    for action in ("admin.quota_set", "admin.quota_clear", "admin.cli_token", "codec.decode", "codec.encode",
-                   "page.refused", "login.throttled", "finish"):
+    for action in (
+        "admin.quota_set",
+        "admin.quota_clear",
+        "admin.cli_token",
+        "codec.decode",
+        "codec.encode",
+        "page.refused",
+        "login.throttled",
+        "finish",
+    ):
         assert action in ACTIONS
 
 
@@ -171,10 +198,10 @@ def test_leaderboard_download_is_audited_and_formula_safe(monkeypatch):
     table = pd.DataFrame({"rank": [1, 2], "configuration": ["Logistic regression", PAYLOAD], "accuracy": [0.9, 0.8]})
     alice = User("alice", address="10.0.0.7")
     build = batch_view.leaderboard_csv(table, "batch-alice-" + "c" * 32, alice)
-    assert calls == []                                     # nothing recorded until the file is produced
+    assert calls == []  # nothing recorded until the file is produced
     data = build()
     assert calls == [(("download", "leaderboard batch-alice-" + "c" * 32), {"user": alice})]
-    assert b"\r=" not in data and b'"Smith\r\'=cmd' in data
+    assert b"\r=" not in data and b"\"Smith\r'=cmd" in data
     rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
     assert rows[2] == ["2", "Smith\r'=cmd|' /C calc'!A0", "0.8"]
 
@@ -190,17 +217,21 @@ def test_leaderboard_download_records_in_the_audit_log(monkeypatch, tmp_path):
     batch_view.leaderboard_csv(pd.DataFrame({"a": [1]}), "batch-alice-" + "d" * 32, User("alice", address="10.0.0.7"))()
     entry = log.query(limit=1)[0]
     assert (entry.actor, entry.action, entry.object, entry.address, entry.outcome) == (
-        "alice", "download", "leaderboard batch-alice-" + "d" * 32, "10.0.0.7", "ok")
+        "alice",
+        "download",
+        "leaderboard batch-alice-" + "d" * 32,
+        "10.0.0.7",
+        "ok",
+    )
 
 
 def test_audit_export_with_a_carriage_return_in_a_cell():
     """Entries written by the app are single-line, but the export must hold even for a row someone put
     into the database directly."""
-    entry = AuditEntry(7, "2025-01-01T00:00:00.000000+00:00", "alice", "-", "upload", PAYLOAD, "ok", "-x\n@y",
-                       "0" * 64, "f" * 64)
+    entry = AuditEntry(7, "2025-01-01T00:00:00.000000+00:00", "alice", "-", "upload", PAYLOAD, "ok", "-x\n@y", "0" * 64, "f" * 64)
     data = AuditLog.export_csv([entry])
     assert data.endswith(b"\r\n") and b"\r=" not in data and b"\n@" not in data and b"\n-" not in data
-    assert b'"Smith\r\'=cmd|\' /C calc\'!A0"' in data
+    assert b"\"Smith\r'=cmd|' /C calc'!A0\"" in data
     rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
     assert rows[1][5] == "Smith\r'=cmd|' /C calc'!A0" and rows[1][7] == "'-x\n'@y"
     assert astuple(entry)[0] == 7

@@ -1,4 +1,5 @@
 """ui.audit_view rendered with AppTest on a temporary storage root: filters, table, verify result."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -40,7 +41,7 @@ def test_table_shows_the_newest_entries_first(home):
     at = _app(home)
     table = at.dataframe[0].value
     assert table["action"].tolist() == ["launch", "login.failure", "login.success"]
-    assert table["object"][1] == "[x](http://evil)"     # a dataframe cell: shown as text, never as markdown
+    assert table["object"][1] == "[x](http://evil)"  # a dataframe cell: shown as text, never as markdown
 
 
 def test_filters_narrow_the_table(home):

@@ -1,4 +1,5 @@
 """ml.catalog: typed, bounded parameter schemas; bad requests are refused naming the field."""
+
 from __future__ import annotations
 
 import math
@@ -17,6 +18,7 @@ LOGREG = get_model("logistic_regression")
 
 # --- validate -------------------------------------------------------------------------------------
 
+
 def test_validate_fills_defaults():
     assert FOREST.validate({}) == FOREST.defaults()
     assert FOREST.validate({})["n_estimators"] == 100
@@ -33,13 +35,16 @@ def test_validate_refuses_unknown_parameter_naming_it():
         FOREST.validate({"n_trees": 10})
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"n_estimators": 0}, "n_estimators"),
-    ({"n_estimators": 501}, "n_estimators"),
-    ({"max_depth": -1}, "max_depth"),
-    ({"max_depth": 51}, "max_depth"),
-    ({"min_samples_leaf": 0}, "min_samples_leaf"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"n_estimators": 0}, "n_estimators"),
+        ({"n_estimators": 501}, "n_estimators"),
+        ({"max_depth": -1}, "max_depth"),
+        ({"max_depth": 51}, "max_depth"),
+        ({"min_samples_leaf": 0}, "min_samples_leaf"),
+    ],
+)
 def test_validate_refuses_out_of_range_naming_the_field(params, field):
     with pytest.raises(ParamError, match=f"'{field}'.*between"):
         FOREST.validate(params)
@@ -117,6 +122,7 @@ def test_max_depth_in_range_is_passed_through():
 
 # --- build ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key", [k for k, m in MODELS.items() if m.seeded])
 def test_build_passes_the_seed_to_seeded_models(key):
     assert get_model(key).build({}, seed=1234).get_params()["random_state"] == 1234
@@ -150,6 +156,7 @@ def test_build_passes_the_cleaned_values():
 
 # --- lookup -------------------------------------------------------------------------------------------
 
+
 def test_get_model_returns_the_spec():
     assert get_model("random_forest_classifier").key == "random_forest_classifier"
 
@@ -177,6 +184,12 @@ def test_incremental_models_grow_a_real_parameter():
 
 
 def test_importing_the_catalog_does_not_import_sklearn():
-    out = subprocess.run([sys.executable, "-c", "import ml.catalog, sys; print('sklearn' in sys.modules)"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import ml.catalog, sys; print('sklearn' in sys.modules)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == "False"

@@ -1,5 +1,6 @@
 """ui.charts: user-supplied labels (column names, class labels, model labels, sweep parameters) reach
 Plotly escaped, so Plotly's HTML subset (<a href>, <b>, <br>, ...) cannot render from them."""
+
 from __future__ import annotations
 
 import html
@@ -43,26 +44,32 @@ def _escaped(label: str) -> str:
 
 def _classification_ev() -> dict:
     labels = HOSTILE[:3]
-    return {"labels": labels, "confusion": [[3, 1, 0], [0, 4, 1], [1, 0, 5]],
-            "roc": [{"label": lab, "x": [0, 0.5, 1], "y": [0, 0.8, 1], "auc": 0.8} for lab in labels],
-            "pr": [{"label": lab, "x": [0, 0.5, 1], "y": [1, 0.7, 0.5]} for lab in labels]}
+    return {
+        "labels": labels,
+        "confusion": [[3, 1, 0], [0, 4, 1], [1, 0, 5]],
+        "roc": [{"label": lab, "x": [0, 0.5, 1], "y": [0, 0.8, 1], "auc": 0.8} for lab in labels],
+        "pr": [{"label": lab, "x": [0, 0.5, 1], "y": [1, 0.7, 0.5]} for lab in labels],
+    }
 
 
 FIGURES = {
-    "importance": lambda: charts.importance([{"feature": lab, "importance": 0.1 * i, "std": 0.01}
-                                             for i, lab in enumerate(HOSTILE)]),
+    "importance": lambda: charts.importance(
+        [{"feature": lab, "importance": 0.1 * i, "std": 0.01} for i, lab in enumerate(HOSTILE)]
+    ),
     "confusion": lambda: charts.confusion(_classification_ev()),
     "roc": lambda: charts.roc(_classification_ev()),
     "precision_recall": lambda: charts.precision_recall(_classification_ev()),
     "metric_bars": lambda: charts.metric_bars([(lab, 0.5) for lab in HOSTILE], "<b>f1</b>"),
     "overlaid_curves": lambda: charts.overlaid_curves(
-        [(lab, {"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3, 0.4], "metric": "<i>m</i>"}) for lab in HOSTILE]),
-    "learning_curve": lambda: charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3],
-                                                     "metric": BOLD}),
+        [(lab, {"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3, 0.4], "metric": "<i>m</i>"}) for lab in HOSTILE]
+    ),
+    "learning_curve": lambda: charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3], "metric": BOLD}),
     "stage_times": lambda: charts.stage_times([(lab, 1.0) for lab in HOSTILE]),
     "parallel_coordinates": lambda: charts.parallel_coordinates(
         [{"params": {LINK: 1, BOLD: 2.5}, "<b>acc</b>": 0.9}, {"params": {LINK: 3, BOLD: 0.5}, "<b>acc</b>": 0.7}],
-        [LINK, BOLD], "<b>acc</b>"),
+        [LINK, BOLD],
+        "<b>acc</b>",
+    ),
 }
 
 
@@ -78,14 +85,14 @@ def test_importance_shows_the_column_names_literally():
     fig = charts.importance([{"feature": lab, "importance": 0.5, "std": 0.1} for lab in HOSTILE])
     assert list(fig.data[0].y) == [_escaped(lab) for lab in HOSTILE]
     assert fig.data[0].y[0] == '&lt;a href="https://evil.example/phish"&gt;x&lt;/a&gt;'
-    assert fig.data[0].y[3] == "a &amp; b &lt;i&gt;"   # & itself escaped: Plotly shows "a & b <i>"
+    assert fig.data[0].y[3] == "a &amp; b &lt;i&gt;"  # & itself escaped: Plotly shows "a & b <i>"
 
 
 def test_confusion_ticks_and_legends():
     ev = _classification_ev()
     fig = charts.confusion(ev)
     assert list(fig.data[0].x) == list(fig.data[0].y) == [_escaped(lab) for lab in ev["labels"]]
-    assert charts.roc(ev).data[1].name == "&lt;a href=\"https://evil.example/phish\"&gt;x&lt;/a&gt; (AUC 0.800)"
+    assert charts.roc(ev).data[1].name == '&lt;a href="https://evil.example/phish"&gt;x&lt;/a&gt; (AUC 0.800)'
     assert [t.name for t in charts.precision_recall(ev).data][1] == "&lt;b&gt;x&lt;/b&gt;"
 
 

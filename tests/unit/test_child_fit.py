@@ -1,5 +1,6 @@
 """ml.child_fit: single-call fits in a child process equal plain scikit-learn, report live progress,
 and never leave a process behind, whatever way the wait ends."""
+
 from __future__ import annotations
 
 import os
@@ -71,8 +72,7 @@ def test_a_fit_in_a_child_process_equals_plain_scikit_learn(key):
     spec = MODELS[key]
     params = {k: v for k, v in FAST.items() if k in {p.name for p in spec.params}}
     X, y, X_test, y_test = _data(spec)
-    fitted, curve = fit(make_pipeline(spec, params, 11, X), spec, X, y,
-                        single_fit=lambda p, X, y: fit_in_child(p, X, y).value)
+    fitted, curve = fit(make_pipeline(spec, params, 11, X), spec, X, y, single_fit=lambda p, X, y: fit_in_child(p, X, y).value)
     reference = reference_fit(spec, params, 11, X, y)
     assert np.array_equal(fitted.predict(X_test), reference.predict(X_test))
     if hasattr(reference[-1], "predict_proba"):
@@ -87,7 +87,7 @@ def test_a_fold_fitted_in_a_child_returns_the_plain_predictions():
     predictions, proba, classes = out.value
     reference = reference_fit(spec, {}, 0, X, y)
     assert np.array_equal(predictions, reference.predict(X_test))
-    assert proba is None and list(classes) == ["no", "yes"]   # SVC without probability=True
+    assert proba is None and list(classes) == ["no", "yes"]  # SVC without probability=True
     assert out.cpu_seconds > 0 and out.peak_rss_mb > 0
 
 
@@ -96,8 +96,7 @@ def test_the_mlp_loss_reaches_the_parent_while_the_child_fits(monkeypatch):
     spec = get_model("mlp_classifier")
     X, y, _, _ = _data(spec)
     seen: list[dict] = []
-    out = fit_in_child(make_pipeline(spec, {"max_iter": 300, "hidden_units": 64, "alpha": 1e-6}, 0, X), X, y,
-                       on_live=seen.append)
+    out = fit_in_child(make_pipeline(spec, {"max_iter": 300, "hidden_units": 64, "alpha": 1e-6}, 0, X), X, y, on_live=seen.append)
     assert seen, "no live progress from the child"
     assert all(0 < len(s["loss"]) <= s["step"] for s in seen)
     assert seen[-1]["step"] <= len(out.value[-1].loss_curve_)
@@ -139,6 +138,7 @@ def test_any_exception_while_waiting_kills_the_child(monkeypatch):
 
 
 # --- the activity ---------------------------------------------------------------------------------------
+
 
 def test_fit_model_heartbeats_the_mlp_loss_from_the_child(tmp_path, monkeypatch):
     from temporalio.testing import ActivityEnvironment

@@ -1,4 +1,5 @@
 """The AES-GCM payload codec: round trip, key rotation, and every refusal (plaintext, unknown key, tampering)."""
+
 from __future__ import annotations
 
 import base64
@@ -72,7 +73,7 @@ async def test_tampered_payload_is_refused(where):
     codec = EncryptionCodec(ring)
     sealed = (await codec.encode(await _payloads()))[0]
     data = bytearray(sealed.data)
-    if where == "key id":   # relabelled to the other (known) key: the key id is bound to the ciphertext
+    if where == "key id":  # relabelled to the other (known) key: the key id is bound to the ciphertext
         other = next(k for k in ring.keys if k != ring.current)
         sealed.metadata[KEY_ID_META] = other.encode()
     else:
@@ -89,13 +90,12 @@ async def test_unencrypted_payload_is_refused():
     with pytest.raises(PayloadDecodeError, match="unencrypted"):
         await codec.decode([Payload(metadata={"encoding": b"binary/null"})])
     # only a display tool may pass plaintext through
-    assert await EncryptionCodec(KeyRing.generate(), allow_plaintext=True).decode(await _payloads()) == \
-        await _payloads()
+    assert await EncryptionCodec(KeyRing.generate(), allow_plaintext=True).decode(await _payloads()) == await _payloads()
 
 
 def test_key_file_is_created_once_with_mode_0600(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
-    old_umask = os.umask(0o022)                  # a lax umask must not make the key readable
+    old_umask = os.umask(0o022)  # a lax umask must not make the key readable
     try:
         ring, reload = load_key_ring(tmp_path)
     finally:
@@ -120,7 +120,7 @@ def test_processes_starting_together_agree_on_one_key(tmp_path, monkeypatch):
     procs = [ctx.Process(target=_load_in_child, args=(tmp_path, go, queue)) for _ in range(6)]
     for p in procs:
         p.start()
-    go.set()   # all at once: none of them finds the file
+    go.set()  # all at once: none of them finds the file
     for p in procs:
         p.join(30)
     assert len({queue.get(timeout=5) for _ in procs}) == 1
@@ -136,7 +136,7 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path, monkeypatch):
 
 async def test_rotated_key_file_is_picked_up_by_a_running_process(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
-    running = EncryptionCodec(*load_key_ring(tmp_path))   # started before the rotation
+    running = EncryptionCodec(*load_key_ring(tmp_path))  # started before the rotation
     old_id = running.current_key_id
     rotated = rotate_key_file(key_file(tmp_path))
     assert rotated.current != old_id and old_id in rotated.keys
@@ -154,8 +154,15 @@ def test_env_var_wins_and_lists_the_current_key_first(tmp_path):
     assert reload is None and not key_file(tmp_path).exists()
 
 
-@pytest.mark.parametrize("text", ["nocolon", "a:notbase64!!", f"a:{base64.b64encode(b'short').decode()}",
-                                  f"bad id:{base64.b64encode(os.urandom(32)).decode()}"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nocolon",
+        "a:notbase64!!",
+        f"a:{base64.b64encode(b'short').decode()}",
+        f"bad id:{base64.b64encode(os.urandom(32)).decode()}",
+    ],
+)
 def test_malformed_env_var_is_a_clear_error(tmp_path, text):
     with pytest.raises(PayloadKeyError):
         load_key_ring(tmp_path, {ENV_VAR: text})

@@ -1,4 +1,5 @@
 """The codec endpoint for the Temporal UI/CLI, served by uvicorn on a free port and called over HTTP."""
+
 from __future__ import annotations
 
 import asyncio
@@ -94,7 +95,7 @@ def test_non_admins_are_refused(server, who, expected):
         status, headers, text = call(f"{server}/{op}", body, who=who)
         assert status == expected, op
         assert b"secret-plans" not in text
-        assert headers["Access-Control-Allow-Origin"] == UI   # so the UI can tell the user why
+        assert headers["Access-Control-Allow-Origin"] == UI  # so the UI can tell the user why
 
 
 def test_preflight_answers_the_ui_origin_only(server):
@@ -124,8 +125,7 @@ def test_bad_requests_are_refused_plainly(server):
     host, port = server.split("/")[2].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     conn.putrequest("POST", "/codec/decode")
-    for name, value in (("Content-Type", "application/json"), ("Cookie", "who=admin"),
-                        ("Content-Length", str(17 * 1024 * 1024))):
+    for name, value in (("Content-Type", "application/json"), ("Cookie", "who=admin"), ("Content-Length", str(17 * 1024 * 1024))):
         conn.putheader(name, value)
     conn.endheaders()
     assert conn.getresponse().status == 413

@@ -1,4 +1,5 @@
 """core.datasets: an upload becomes a stored, profiled dataset, or a message the user can act on."""
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,7 @@ from core.storage import Storage
 from tests.helpers import classification_csv
 
 LIMIT = 10 * 2**20
-GOOD = (
-    b"age,city,income,member,bought\n"
-    b"30,paris,50.5,True,yes\n"
-    b",lyon,,False,no\n"
-    b"45,,61.0,True,yes\n"
-    b"52,nice,70.25,False,no\n"
-)
+GOOD = b"age,city,income,member,bought\n30,paris,50.5,True,yes\n,lyon,,False,no\n45,,61.0,True,yes\n52,nice,70.25,False,no\n"
 
 
 @pytest.fixture
@@ -32,6 +27,7 @@ def _stored_files(storage):
 
 
 # --- a good upload ------------------------------------------------------------------------------
+
 
 def test_good_csv_is_stored_as_parquet_and_meta(storage):
     info = ingest_csv(storage, "alice", GOOD, "people.csv", LIMIT)
@@ -59,8 +55,7 @@ def test_profile_counts_missing_values(storage):
 def test_profile_tells_numeric_from_categorical(storage):
     info = ingest_csv(storage, "alice", GOOD, "people.csv", LIMIT)
     kinds = {c.name: c.kind for c in info.columns}
-    assert kinds == {"age": "numeric", "city": "categorical", "income": "numeric", "member": "boolean",
-                     "bought": "categorical"}
+    assert kinds == {"age": "numeric", "city": "categorical", "income": "numeric", "member": "boolean", "bought": "categorical"}
 
 
 def test_profile_counts_distinct_values(storage):
@@ -173,6 +168,7 @@ def test_latin1_upload_is_refused_naming_utf8_and_the_line(storage):
 
 # --- listing and loading -------------------------------------------------------------------------
 
+
 class _Clock:
     """Stands in for datetime in core.datasets: each now() is one minute later."""
 
@@ -207,7 +203,7 @@ def test_list_datasets_of_a_new_user_is_empty(storage):
 
 
 def test_list_datasets_skips_incomplete_folders(storage):
-    (storage.datasets_dir("alice") / "0123456789abcdef").mkdir(parents=True)   # no meta.json yet
+    (storage.datasets_dir("alice") / "0123456789abcdef").mkdir(parents=True)  # no meta.json yet
     (storage.datasets_dir("alice") / "not-a-dataset").mkdir()
     assert list_datasets(storage, "alice") == []
 
@@ -237,6 +233,7 @@ def test_prediction_files_may_have_a_single_column():
 
 # --- delimiter detection reads a bounded prefix in linear time ------------------------------------------
 
+
 def _quote_storm(delimiter: str, repeats: int = 21_000) -> bytes:
     """A valid CSV whose second field is one ~63 KB quoted text full of delimiters and single quotes.
 
@@ -263,22 +260,25 @@ def test_delimiter_detection_is_prompt_and_right_on_a_crafted_file(storage, deli
 def test_delimiter_detection_of_one_huge_line_of_candidates_is_prompt():
     from core.datasets import _sniff_delimiter
 
-    line = ('a,"b;c|d' + '\t"' * 3) * 20_000       # 220 KB, no line break, quotes everywhere
+    line = ('a,"b;c|d' + '\t"' * 3) * 20_000  # 220 KB, no line break, quotes everywhere
     assert _sniff_delimiter(line) in {",", ";", "\t", "|"}
-    assert _sniff_delimiter('"x' * 100_000) == ","   # an unterminated quote: the default
+    assert _sniff_delimiter('"x' * 100_000) == ","  # an unterminated quote: the default
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('name,comment\n"Smith; John","a;b;c"\n"Doe; Jane","x;y"\n', ","),          # delimiters inside quotes
-    ('a;b\n"say ""hi"", ok";2\n"x";3\n', ";"),                                     # escaped quotes
-    ("id|price|label\n1|2,5|a\n2|3,5|b\n", "|"),
-    ("a\tb c\n1\tx y\n", "\t"),
-    ("a;b;c\n1;x;2,5\n2;y;3,5\n3;z;4\n", ";"),
-    ("age,income,label\n20,0.5,yes,\n30,1.5,no,\n", ","),                          # trailing delimiter
-    ("value\n1\n2\n", ","),                                                         # one column: the default
-    ("a,b\n\n1,2\n\n3,4\n", ","),                                                   # blank lines
-    ("a; b; c\n 1; 2,5; 3\n", ";"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('name,comment\n"Smith; John","a;b;c"\n"Doe; Jane","x;y"\n', ","),  # delimiters inside quotes
+        ('a;b\n"say ""hi"", ok";2\n"x";3\n', ";"),  # escaped quotes
+        ("id|price|label\n1|2,5|a\n2|3,5|b\n", "|"),
+        ("a\tb c\n1\tx y\n", "\t"),
+        ("a;b;c\n1;x;2,5\n2;y;3,5\n3;z;4\n", ";"),
+        ("age,income,label\n20,0.5,yes,\n30,1.5,no,\n", ","),  # trailing delimiter
+        ("value\n1\n2\n", ","),  # one column: the default
+        ("a,b\n\n1,2\n\n3,4\n", ","),  # blank lines
+        ("a; b; c\n 1; 2,5; 3\n", ";"),
+    ],
+)
 def test_delimiter_detection_of_ordinary_files(text, expected):
     from core.datasets import _sniff_delimiter
 
@@ -300,6 +300,7 @@ def test_delimiter_detection_reads_only_a_prefix():
 
 # --- caps on the dataset's shape ---------------------------------------------------------------------------
 
+
 def test_too_many_columns_are_refused_from_the_header_naming_both_figures(storage, monkeypatch):
     header = ",".join(f"c{i}" for i in range(20_000))
     data = (header + "\n" + ",".join(["1"] * 20_000) + "\n").encode()
@@ -318,7 +319,7 @@ def test_a_file_at_the_column_limit_is_accepted(storage):
 
 
 def test_too_many_cells_are_refused_naming_both_figures(storage):
-    data = classification_csv(rows=100)                      # 100 rows x 4 columns
+    data = classification_csv(rows=100)  # 100 rows x 4 columns
     with pytest.raises(DatasetError, match=r"100 rows x 4 columns = 400 cells; the limit is 399 cells"):
         ingest_csv(storage, "alice", data, "big.csv", LIMIT, max_cells=399)
     assert _stored_files(storage) == []
@@ -329,11 +330,12 @@ def test_a_file_at_the_cell_limit_is_accepted(storage):
 
 
 def test_quoted_line_breaks_do_not_refuse_a_file_under_the_cell_limit(storage):
-    data = b'a,b\n1,"two\nlines"\n2,"three\nmore\nlines"\n'   # 2 rows x 2 columns, 6 line breaks
+    data = b'a,b\n1,"two\nlines"\n2,"three\nmore\nlines"\n'  # 2 rows x 2 columns, 6 line breaks
     assert ingest_csv(storage, "alice", data, "ok.csv", LIMIT, max_cells=4).rows == 2
 
 
 # --- line endings ----------------------------------------------------------------------------------------
+
 
 def test_a_file_with_old_mac_cr_only_line_endings_is_read_like_any_other(storage):
     info = ingest_csv(storage, "alice", GOOD.replace(b"\n", b"\r"), "mac.csv", LIMIT)
@@ -351,12 +353,11 @@ def test_windows_and_mixed_line_endings_are_read_too(storage):
 def test_cr_only_files_obey_the_cell_limit(storage):
     """Counting lines on LF only would see one line in a CR-only file and let any size through."""
     with pytest.raises(DatasetError, match=r"100 rows x 4 columns = 400 cells; the limit is 399 cells"):
-        ingest_csv(storage, "alice", classification_csv(rows=100).replace(b"\n", b"\r"), "big.csv", LIMIT,
-                   max_cells=399)
+        ingest_csv(storage, "alice", classification_csv(rows=100).replace(b"\n", b"\r"), "big.csv", LIMIT, max_cells=399)
 
 
 def test_an_unreadable_header_is_a_plain_dataset_error_not_a_csv_module_error(storage):
-    header = "a," + "x" * 200_000 + "\n1,2\n"       # a field beyond the csv module's field size limit
+    header = "a," + "x" * 200_000 + "\n1,2\n"  # a field beyond the csv module's field size limit
     with pytest.raises(DatasetError, match="header line could not be read"):
         ingest_csv(storage, "alice", header.encode(), "odd.csv", LIMIT)
     assert _stored_files(storage) == []

@@ -1,4 +1,5 @@
 """Files under the storage root are private (0600 files, 0700 folders) whatever the process umask."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The pre-launch data check: each guardrail says what is wrong in plain words."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,7 @@ LIN = get_model("linear_regression")
 
 def frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({"x": rng.normal(size=n), "cat": rng.choice(["a", "b"], n), "const": 1,
-                       "id": [f"u{i}" for i in range(n)]})
+    df = pd.DataFrame({"x": rng.normal(size=n), "cat": rng.choice(["a", "b"], n), "const": 1, "id": [f"u{i}" for i in range(n)]})
     df["y"] = np.where(df.x > 0, "yes", "no")
     df["copy"] = df["y"]
     return df
@@ -47,7 +47,7 @@ def test_missing_target_rows_are_counted_and_missing_values_reported():
     df.loc[:149, "x"] = np.nan
     check = check_data(df, "y", RF)
     assert "10 rows without a value for 'y' were left out" in messages(check, "info")
-    assert "'x' is 74% missing" in messages(check, "warning")   # 140 of the 190 usable rows
+    assert "'x' is 74% missing" in messages(check, "warning")  # 140 of the 190 usable rows
     assert check.usable_rows == 190
 
 
@@ -84,41 +84,44 @@ SVC = get_model("svm_classifier")
 
 def numbers(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n),
-                         "y": rng.choice(["p", "q"], n)})
+    return pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n), "y": rng.choice(["p", "q"], n)}
+    )
 
 
 def test_a_fit_estimated_beyond_the_budget_is_an_error_naming_the_estimate_and_the_budget():
-    check = check_data(numbers(60_000), "y", SVC, max_fit_minutes=1)   # SVC: quadratic in rows, ~2 min
+    check = check_data(numbers(60_000), "y", SVC, max_fit_minutes=1)  # SVC: quadratic in rows, ~2 min
     assert not check.ok
     assert check.estimate_seconds > 60
-    assert ("Estimated fit time ~2 min exceeds the 1-minute budget; use fewer rows or a faster model."
-            in messages(check, "error"))
+    assert "Estimated fit time ~2 min exceeds the 1-minute budget; use fewer rows or a faster model." in messages(check, "error")
 
 
 def test_a_fit_within_the_budget_passes():
     check = check_data(numbers(60_000), "y", SVC, max_fit_minutes=60)
     assert check.ok and messages(check, "error") == ""
-    assert check_data(numbers(60_000), "y", SVC).ok      # no budget given: none applied
+    assert check_data(numbers(60_000), "y", SVC).ok  # no budget given: none applied
 
 
 def test_the_budget_message_reads_in_hours_for_long_fits():
     from ml.guardrails import over_budget
 
-    assert over_budget(3 * 3600, 60) == ("Estimated fit time ~3 h exceeds the 60-minute budget; "
-                                         "use fewer rows or a faster model.")
+    assert over_budget(3 * 3600, 60) == (
+        "Estimated fit time ~3 h exceeds the 60-minute budget; use fewer rows or a faster model."
+    )
     assert over_budget(2.5 * 3600, 60).startswith("Estimated fit time ~2.5 h")
     assert over_budget(3600, 60) is None and over_budget(10**9, None) is None
 
 
 def test_with_cross_validation_the_budget_covers_every_fold_and_the_final_fit():
     """Each of k folds fits about as much again: ~48 s alone is within 1 minute, x(5 + 1) is not."""
-    data = numbers(40_000)                                           # SVC estimate: ~48 s per fit
+    data = numbers(40_000)  # SVC estimate: ~48 s per fit
     assert check_data(data, "y", SVC, max_fit_minutes=1).ok
     check = check_data(data, "y", SVC, cv_folds=5, max_fit_minutes=1)
     assert not check.ok
-    assert ("Estimated fit time ~5 min (6 fits: 5 cross-validation folds and the final fit, ~48 s each) exceeds "
-            "the 1-minute budget; use fewer folds, fewer rows or a faster model." in messages(check, "error"))
+    assert (
+        "Estimated fit time ~5 min (6 fits: 5 cross-validation folds and the final fit, ~48 s each) exceeds "
+        "the 1-minute budget; use fewer folds, fewer rows or a faster model." in messages(check, "error")
+    )
 
 
 def test_the_hard_wall_is_twice_the_budget():

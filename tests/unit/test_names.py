@@ -1,4 +1,5 @@
 """core.names: every identifier that comes back from a user, a URL or a file name."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,13 +11,15 @@ HEX32 = "0123456789abcdef" * 2
 
 # --- check_username ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["alice", "bob", "a1", "data_scientist_2", "x" * 32])
 def test_check_username_accepts_lowercase_names(name):
     assert check_username(name) == name
 
 
-@pytest.mark.parametrize("name", ["al-ice", "Alice", "../alice", "al/ice", "al\\ice", "x" * 33, "", "a",
-                                  "1alice", "_alice", "alice bob"])
+@pytest.mark.parametrize(
+    "name", ["al-ice", "Alice", "../alice", "al/ice", "al\\ice", "x" * 33, "", "a", "1alice", "_alice", "alice bob"]
+)
 def test_check_username_refuses_bad_shapes(name):
     with pytest.raises(InvalidName):
         check_username(name)
@@ -34,6 +37,7 @@ def test_invalid_name_is_a_value_error():
 
 # --- run ids ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["train", "batch", "ingest", "check", "predict"])
 def test_parse_run_id_round_trips_new_run_id(kind):
     assert parse_run_id(new_run_id(kind, "alice")) == (kind, "alice")
@@ -48,18 +52,21 @@ def test_new_run_id_refuses_bad_owner():
         new_run_id("train", "../alice")
 
 
-@pytest.mark.parametrize("run_id", [
-    "train-alice-../../x",
-    f"train-alice-{HEX32}/../../bob",
-    f"deploy-alice-{HEX32}",               # unknown kind
-    f"Train-alice-{HEX32}",
-    f"train-Alice-{HEX32}",
-    f"train-alice-{HEX32[:31]}",           # hex too short
-    f"train-alice-{HEX32}0",               # hex too long
-    f"train-alice-{HEX32.upper()}",
-    f"train--{HEX32}",
-    "",
-])
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "train-alice-../../x",
+        f"train-alice-{HEX32}/../../bob",
+        f"deploy-alice-{HEX32}",  # unknown kind
+        f"Train-alice-{HEX32}",
+        f"train-Alice-{HEX32}",
+        f"train-alice-{HEX32[:31]}",  # hex too short
+        f"train-alice-{HEX32}0",  # hex too long
+        f"train-alice-{HEX32.upper()}",
+        f"train--{HEX32}",
+        "",
+    ],
+)
 def test_parse_run_id_refuses_hostile_ids(run_id):
     with pytest.raises(InvalidName):
         parse_run_id(run_id)
@@ -71,17 +78,22 @@ def test_parse_run_id_refuses_non_strings(run_id):
         parse_run_id(run_id)
 
 
-@pytest.mark.parametrize("check, value", [
-    (check_username, "alice\n"),
-    (check_dataset_id, "0123456789abcdef\n"),
-    (parse_run_id, f"train-alice-{HEX32}\n"),
-], ids=["username", "dataset_id", "run_id"])
+@pytest.mark.parametrize(
+    "check, value",
+    [
+        (check_username, "alice\n"),
+        (check_dataset_id, "0123456789abcdef\n"),
+        (parse_run_id, f"train-alice-{HEX32}\n"),
+    ],
+    ids=["username", "dataset_id", "run_id"],
+)
 def test_validators_refuse_a_trailing_newline(check, value):
     with pytest.raises(InvalidName):
         check(value)
 
 
 # --- display_name -------------------------------------------------------------------------------
+
 
 def test_display_name_keeps_a_plain_name():
     assert display_name("sales 2024.csv") == "sales 2024.csv"

@@ -1,4 +1,5 @@
 """ml.persist: skops model files; loading trusts only our own stack's types."""
+
 from __future__ import annotations
 
 import os
@@ -92,21 +93,25 @@ def test_the_model_just_saved_is_served_from_memory_until_the_file_changes(fitte
     pipeline, _ = fitted
     path = tmp_path / "model.skops"
     save_model(pipeline, path, remember=True)
-    assert load_model(path) is pipeline          # the next stage on this worker skips the read
-    sio.dump(pipeline, path)                     # rewritten elsewhere (another worker's retry)
+    assert load_model(path) is pipeline  # the next stage on this worker skips the read
+    sio.dump(pipeline, path)  # rewritten elsewhere (another worker's retry)
     assert load_model(path) is not pipeline
-    save_model(pipeline, tmp_path / "checkpoint.skops")   # not remembered: a fit goes on changing it
+    save_model(pipeline, tmp_path / "checkpoint.skops")  # not remembered: a fit goes on changing it
     assert load_model(tmp_path / "checkpoint.skops") is not pipeline
 
 
 def _catalog_frames(task: str, classes: int, rows: int = 60, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     """Numeric, integer, categorical (with gaps), boolean and date columns: every path of the pipeline."""
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({
-        "x": rng.normal(size=rows), "count": rng.integers(0, 9, rows),
-        "colour": rng.choice(["red", "green", "blue"], rows), "flag": rng.choice([True, False], rows),
-        "day": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
-    })
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "count": rng.integers(0, 9, rows),
+            "colour": rng.choice(["red", "green", "blue"], rows),
+            "flag": rng.choice([True, False], rows),
+            "day": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+        }
+    )
     X.loc[::7, "x"] = np.nan
     X.loc[::5, "colour"] = None
     if task == "regression":
@@ -127,7 +132,7 @@ def _catalog_types(tmp_path) -> set[str]:
             path = tmp_path / f"{key}-{classes}.skops"
             sio.dump(pipeline, path)
             found |= types_in(path.read_bytes())
-            assert set(sio.get_untrusted_types(file=path)) <= found   # ours is never wider than skops' own check
+            assert set(sio.get_untrusted_types(file=path)) <= found  # ours is never wider than skops' own check
     return found
 
 

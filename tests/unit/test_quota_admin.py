@@ -1,5 +1,6 @@
 """The admin's quota panel, run by Streamlit's AppTest against the real service's quota calls (no Temporal:
 nobody has a run in flight, so nothing needs describing)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,7 +12,7 @@ from core.config import load_settings
 from core.quotas import Quotas
 from core.storage import Storage
 
-SCRIPT = '''
+SCRIPT = """
 import asyncio
 import inspect
 from dataclasses import replace
@@ -36,7 +37,7 @@ class Sync:   # what ui.runtime.SyncService does, without a Temporal client
 
 settings = replace(load_settings(), home=Path(HOME))
 show_quota_admin(Sync(TrainEasyService(None, settings)), User(NAME, ROLES), ["alice", "bob"])
-'''
+"""
 
 
 @pytest.fixture
@@ -52,8 +53,9 @@ def quotas(home):
 
 def _app(home, tmp_path, username: str, roles: list[str]) -> AppTest:
     script = tmp_path / "quota_admin_page.py"
-    script.write_text(SCRIPT.replace("HOME", repr(str(home))).replace("NAME", repr(username))
-                      .replace("ROLES", repr(tuple(roles))))
+    script.write_text(
+        SCRIPT.replace("HOME", repr(str(home))).replace("NAME", repr(username)).replace("ROLES", repr(tuple(roles)))
+    )
     return AppTest.from_file(str(script), default_timeout=30).run()
 
 
@@ -67,7 +69,7 @@ def test_admin_sees_usage_and_sets_and_clears_overrides(home, tmp_path, quotas):
     assert list(table["stored"]) == ["0.0 / 2,048 MB", "0.0 / 5 MB *"]
 
     at.number_input(key="quota_admin_max_runs_in_flight_alice").set_value(7)
-    at.number_input(key="quota_admin_launches_per_minute_alice").set_value(10)   # the default: no override
+    at.number_input(key="quota_admin_launches_per_minute_alice").set_value(10)  # the default: no override
     at.button(key="quota_admin_save_alice").click()
     at.run()
     assert not at.exception and not at.error

@@ -1,4 +1,5 @@
 """Quotas without Temporal: limits and overrides, the launch ledger, the sliding window, stored bytes, races."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -74,8 +75,17 @@ def test_overrides_are_per_user_partial_and_clearable(quotas):
     assert quotas.set_override("bob", max_cells=None).overridden == frozenset()
 
 
-@pytest.mark.parametrize("bad", [{"max_runs_in_flight": 0}, {"launches_per_minute": -1}, {"max_cells": 10},
-                                 {"max_stored_mb": 1.5}, {"tasks_per_minute": True}, {"nonsense": 3}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_runs_in_flight": 0},
+        {"launches_per_minute": -1},
+        {"max_cells": 10},
+        {"max_stored_mb": 1.5},
+        {"tasks_per_minute": True},
+        {"nonsense": 3},
+    ],
+)
 def test_bad_overrides_are_refused(quotas, bad):
     with pytest.raises(ValueError):
         quotas.set_override("alice", **bad)
@@ -114,19 +124,19 @@ def test_release_forgets_a_reservation_whose_start_failed(quotas):
 
 def test_launches_per_minute_is_a_sliding_window_with_a_retry_after(quotas, clock):
     quotas.set_override("alice", max_runs_in_flight=100, launches_per_minute=3)
-    for i, dt in enumerate((0, 10, 20)):   # launches at t0, t0+10, t0+20
+    for i, dt in enumerate((0, 10, 20)):  # launches at t0, t0+10, t0+20
         clock.t = 1_000_000.0 + dt
         quotas.reserve_run("alice", f"r{i}", "train", 1)
-        quotas.mark_closed([f"r{i}"])      # finished runs still count for the rate
+        quotas.mark_closed([f"r{i}"])  # finished runs still count for the rate
     clock.t = 1_000_000.0 + 25
     r = refused(quotas.reserve_run, "alice", "r3", "train", 1)
     assert (r.limit, r.used, r.allowed, r.retry_after_s) == ("launches_per_minute", 3, 3, 35)
     assert "3 runs or batches in the last minute" in r.message and "allowed in 35 s" in r.message
     assert quotas.usage("alice", stored_bytes=0).next_launch_in_s == 35
-    clock.t = 1_000_000.0 + WINDOW_S + 0.5   # the first launch left the window
+    clock.t = 1_000_000.0 + WINDOW_S + 0.5  # the first launch left the window
     quotas.reserve_run("alice", "r3", "train", 1)
     r = refused(quotas.reserve_run, "alice", "r4", "train", 1)
-    assert r.retry_after_s == 10          # the launch at t0+10 is the next to leave
+    assert r.retry_after_s == 10  # the launch at t0+10 is the next to leave
 
 
 def test_a_batch_holds_several_slots_and_is_clamped_to_the_free_ones(quotas):
@@ -152,9 +162,15 @@ def test_launches_are_refused_once_the_user_stores_too_much(quotas):
 def test_stored_bytes_counts_datasets_models_predictions_and_runs_only(quotas):
     """runs/ holds the scratch of runs that were cancelled or failed (model, split, checkpoints): it counts."""
     home = quotas.storage.user_dir("alice")
-    for sub, size in (("datasets/abc/data.parquet", 1000), ("models/rf/v1/model.skops", 500),
-                      ("predictions/x.csv", 20), ("uploads/staged.csv", 10_000), ("runs/r/evaluation.json", 7),
-                      ("runs/cancelled/model.skops", 3000), ("runs/cancelled/checkpoint-4.skops", 400)):
+    for sub, size in (
+        ("datasets/abc/data.parquet", 1000),
+        ("models/rf/v1/model.skops", 500),
+        ("predictions/x.csv", 20),
+        ("uploads/staged.csv", 10_000),
+        ("runs/r/evaluation.json", 7),
+        ("runs/cancelled/model.skops", 3000),
+        ("runs/cancelled/checkpoint-4.skops", 400),
+    ):
         (home / sub).parent.mkdir(parents=True, exist_ok=True)
         (home / sub).write_bytes(b"x" * size)
     assert quotas.stored_bytes("alice") == 1520 + 7 + 3400
@@ -168,7 +184,7 @@ def test_uploads_in_progress_count_against_stored_bytes(quotas):
     r = refused(quotas.reserve_task, "alice", "i1", "ingest", nbytes=mb // 2, stored_bytes=mb // 4)
     assert (r.limit, r.used, r.asked, r.allowed) == ("max_stored_mb", 3 * mb // 4, mb // 2, mb)
     assert "This needs 0.5 MB more, but you already store 0.8 MB of your 1 MB" in r.message
-    quotas.mark_closed(["i0"])   # done: its bytes are on disk now, in stored_bytes
+    quotas.mark_closed(["i0"])  # done: its bytes are on disk now, in stored_bytes
     quotas.reserve_task("alice", "i1", "ingest", nbytes=mb // 2, stored_bytes=mb // 4)
     quotas.reserve_task("alice", "c0", "check"), "tasks without bytes are only rate-limited"
 
@@ -189,7 +205,7 @@ def test_old_closed_entries_are_pruned(quotas, clock):
     quotas.reserve_run("alice", "r0", "train", 1)
     quotas.reserve_task("alice", "c0", "check")
     quotas.mark_closed(["r0"])
-    quotas.reserve_run("alice", "r1", "train", 1)   # still running after two hours
+    quotas.reserve_run("alice", "r1", "train", 1)  # still running after two hours
     clock.t += 7200
     quotas.reserve_run("alice", "r2", "train", 1)
     assert quotas.entry("r0") is None and quotas.entry("c0") is None
@@ -215,7 +231,7 @@ def _contend(home: str, name: str, start_at: float, tries: int, queue) -> None:
 def test_reservations_are_race_free_across_processes(quotas, settings):
     """Eight processes grab slots at once; BEGIN IMMEDIATE lets exactly the limit through."""
     quotas.set_override("alice", max_runs_in_flight=3, launches_per_minute=1000)
-    ctx = multiprocessing.get_context("spawn")   # no fork of a process that may hold Temporal's threads
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold Temporal's threads
     queue = ctx.Queue()
     start_at = time.time() + 3.0
     procs = [ctx.Process(target=_contend, args=(str(settings.home), f"p{i}", start_at, 5, queue)) for i in range(8)]

@@ -1,4 +1,5 @@
 """The model registry on a real SQLite file: versions, idempotence, isolation, delete, retention."""
+
 from __future__ import annotations
 
 import pytest
@@ -57,7 +58,7 @@ def test_retention_keeps_the_newest_versions(registry, model_file):
     freed = registry.set_keep_last("alice", 2)
     assert freed >= 2000
     assert [m.version for m in registry.list("alice")] == [4, 3]
-    registry.register("alice", "rf", f"train-alice-{9:032x}", model_file, {})   # applied on register too
+    registry.register("alice", "rf", f"train-alice-{9:032x}", model_file, {})  # applied on register too
     assert [m.version for m in registry.list("alice")] == [5, 4]
     with pytest.raises(ValueError):
         registry.set_keep_last("alice", 0)

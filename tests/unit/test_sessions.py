@@ -1,4 +1,5 @@
 """core.sessions: server-side sessions, revocation, expiry and the sign-in throttle."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -30,7 +31,7 @@ def test_sign_in_opens_a_session_that_names_the_user(storage):
     assert result.token and result.user.name == "carol"
     assert Sessions(storage, HOURS).user(result.token).name == "carol"
     assert Sessions(storage, HOURS).user(result.token + "x") is None
-    assert result.token.encode() not in storage.app_db.read_bytes()   # only its hash is stored
+    assert result.token.encode() not in storage.app_db.read_bytes()  # only its hash is stored
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(storage):
@@ -114,6 +115,7 @@ def test_parallel_guesses_are_checked_one_at_a_time_and_never_beyond_the_free_fa
 def test_a_crashed_check_frees_the_name(storage, monkeypatch):
     def boom(*_):
         raise OSError("disk")
+
     monkeypatch.setattr(Accounts, "verify_password", boom)
     with pytest.raises(OSError):
         sign_in(storage, HOURS, "carol", "carols-password")

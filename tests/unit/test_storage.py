@@ -1,4 +1,5 @@
 """core.storage: every path is built from validated ids and stays under the root."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,11 @@ def _under(path, root) -> bool:
 def test_user_paths_are_under_the_root(storage):
     run_id = new_run_id("train", "alice")
     paths = [
-        storage.user_dir("alice"), storage.upload_dir("alice"), storage.datasets_dir("alice"),
-        storage.dataset_dir("alice", DATASET_ID), storage.run_dir("alice", run_id),
+        storage.user_dir("alice"),
+        storage.upload_dir("alice"),
+        storage.datasets_dir("alice"),
+        storage.dataset_dir("alice", DATASET_ID),
+        storage.run_dir("alice", run_id),
     ]
     assert all(_under(p, storage.root) for p in paths)
     assert storage.dataset_dir("alice", DATASET_ID).name == DATASET_ID
@@ -47,8 +51,9 @@ def test_invalid_username_is_refused(storage, owner):
         storage.datasets_dir(owner)
 
 
-@pytest.mark.parametrize("dataset_id", ["../x", "..", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0",
-                                        "/etc/passwd", ""])
+@pytest.mark.parametrize(
+    "dataset_id", ["../x", "..", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "/etc/passwd", ""]
+)
 def test_invalid_dataset_id_is_refused(storage, dataset_id):
     with pytest.raises(InvalidName):
         storage.dataset_dir("alice", dataset_id)

@@ -1,4 +1,5 @@
 """ui.runtime.SyncService: explicit calls only, coroutines run on the client's loop (no server)."""
+
 from __future__ import annotations
 
 import asyncio

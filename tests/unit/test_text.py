@@ -1,4 +1,5 @@
 """User-supplied text shown through Streamlit markdown stays text."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """ml.training: preparation, split and the incremental fit, on small DataFrames built here."""
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,13 @@ def one_thread():
 def frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
     """Numeric and text features with gaps, a text class target and a numeric target."""
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "age": rng.integers(18, 80, rows).astype(float),
-        "income": rng.normal(50, 15, rows).round(2),
-        "city": rng.choice(["paris", "lyon", "nice"], rows).astype(object),
-    })
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, rows).astype(float),
+            "income": rng.normal(50, 15, rows).round(2),
+            "city": rng.choice(["paris", "lyon", "nice"], rows).astype(object),
+        }
+    )
     df["bought"] = np.where(df.income + 10 * (df.city == "paris") > 55, "yes", "no")
     df["spend"] = 2.0 * df.income + 0.5 * df.age + rng.normal(0, 1, rows)
     df.loc[::7, "income"] = np.nan
@@ -56,6 +59,7 @@ def train_rows(df: pd.DataFrame, target: str, spec, seed: int = 3):
 
 
 # --- prepare ---------------------------------------------------------------------------------------
+
 
 def test_prepare_separates_features_and_target():
     prep = prepare(classification(), "bought", FOREST_C)
@@ -136,6 +140,7 @@ def test_prepare_leaves_out_identifier_and_leaking_columns():
 
 # --- split -----------------------------------------------------------------------------------------
 
+
 def test_split_is_deterministic_for_a_seed():
     prep = prepare(classification(), "bought", FOREST_C)
     first, again = split(prep, 0.2, 7, stratify=True), split(prep, 0.2, 7, stratify=True)
@@ -186,6 +191,7 @@ def test_split_of_a_tiny_multiclass_dataset_is_refused_as_data_error_or_works():
 
 # --- fit ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("key", INCREMENTAL)
 def test_incremental_fit_equals_one_plain_fit(key):
     spec = MODELS[key]
@@ -212,8 +218,13 @@ def test_incremental_fit_ends_with_the_requested_size(key):
 def test_fit_reports_increasing_steps_ending_at_total():
     X, y, _, _ = train_rows(classification(), "bought", FOREST_C)
     calls = []
-    fit(make_pipeline(FOREST_C, {"n_estimators": 30}, 0, X), FOREST_C, X, y,
-        on_step=lambda done, total, curve: calls.append((done, total)))
+    fit(
+        make_pipeline(FOREST_C, {"n_estimators": 30}, 0, X),
+        FOREST_C,
+        X,
+        y,
+        on_step=lambda done, total, curve: calls.append((done, total)),
+    )
     steps = [d for d, _ in calls]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
     assert calls[-1] == (10, 10)
@@ -223,8 +234,13 @@ def test_fit_reports_increasing_steps_ending_at_total():
 def test_fit_with_fewer_trees_than_steps_still_ends_at_total():
     X, y, _, _ = train_rows(classification(), "bought", FOREST_C)
     calls = []
-    fit(make_pipeline(FOREST_C, {"n_estimators": 3}, 0, X), FOREST_C, X, y,
-        on_step=lambda done, total, curve: calls.append((done, total)))
+    fit(
+        make_pipeline(FOREST_C, {"n_estimators": 3}, 0, X),
+        FOREST_C,
+        X,
+        y,
+        on_step=lambda done, total, curve: calls.append((done, total)),
+    )
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
 
@@ -256,7 +272,7 @@ def test_fit_resumed_from_a_checkpoint_equals_one_plain_fit(tmp_path):
     def checkpoint(done, total, curve):
         if done == 4:
             save_model(interrupted, tmp_path / "checkpoint.skops")
-            saved["curve"] = json.loads(json.dumps(curve.as_dict()))   # as checkpoint.json holds it
+            saved["curve"] = json.loads(json.dumps(curve.as_dict()))  # as checkpoint.json holds it
 
     fit(interrupted, FOREST_C, X, y, on_step=checkpoint)
     resume = (load_model(tmp_path / "checkpoint.skops"), 4, Curve(**saved["curve"]))
@@ -289,6 +305,7 @@ def test_scaled_model_handles_missing_values_and_text():
 
 # --- evaluate ----------------------------------------------------------------------------------------
 
+
 def test_evaluate_classification_metrics_are_sane():
     X, y, X_test, y_test = train_rows(classification(200), "bought", FOREST_C)
     pipeline, _ = fit(make_pipeline(FOREST_C, {"n_estimators": 30}, 0, X), FOREST_C, X, y)
@@ -303,7 +320,7 @@ def test_evaluate_regression_metrics_are_sane():
     pipeline, _ = fit(make_pipeline(LINEAR_R, {}, 0, X), LINEAR_R, X, y)
     metrics, _ = evaluate(pipeline, "regression", X_test, y_test)
     assert set(metrics) == {"r2", "rmse", "mae"}
-    assert metrics["r2"] > 0.6   # one income in seven is missing and imputed
+    assert metrics["r2"] > 0.6  # one income in seven is missing and imputed
     assert 0.0 <= metrics["mae"] <= metrics["rmse"]
 
 
@@ -317,10 +334,16 @@ def test_evaluate_perfect_predictions():
 
 # --- review findings -------------------------------------------------------------------------------
 
+
 def test_a_daily_date_column_is_expanded_not_dropped_as_an_identifier():
     n = 60
-    df = pd.DataFrame({"day": pd.date_range("2024-03-01", periods=n, freq="D").strftime("%Y-%m-%d"),
-                       "x": np.arange(n, dtype=float), "y": ["a", "b"] * (n // 2)})
+    df = pd.DataFrame(
+        {
+            "day": pd.date_range("2024-03-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "x": np.arange(n, dtype=float),
+            "y": ["a", "b"] * (n // 2),
+        }
+    )
     prep = prepare(df, "y", FOREST_C)
     assert "day" in prep.X.columns
     assert any("Date column(s) day" in note for note in prep.notes)
@@ -328,8 +351,9 @@ def test_a_daily_date_column_is_expanded_not_dropped_as_an_identifier():
 
 
 def test_dates_across_a_daylight_saving_change_parse():
-    df = pd.DataFrame({"when": ["2024-03-30T10:00:00+01:00", "2024-04-01T10:00:00+02:00"] * 15,
-                       "x": np.arange(30.0), "y": ["a", "b", "c"] * 10})
+    df = pd.DataFrame(
+        {"when": ["2024-03-30T10:00:00+01:00", "2024-04-01T10:00:00+02:00"] * 15, "x": np.arange(30.0), "y": ["a", "b", "c"] * 10}
+    )
     prep = prepare(df, "y", FOREST_C)
     pipeline = make_pipeline(FOREST_C, {"n_estimators": 5}, 0, prep.X)
     assert pipeline.fit(prep.X, prep.y).predict(prep.X).shape == (30,)

@@ -1,4 +1,5 @@
 """Request checks the service makes before starting anything (no server)."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,10 +27,19 @@ def test_validated_params_names_an_unknown_parameter():
         validated_params("ridge", {"bogus": 1})
 
 
-@pytest.mark.parametrize(("test_size", "seed", "folds", "message"), [
-    (0.01, 1, 0, "test split"), (0.6, 1, 0, "test split"),
-    (0.2, -1, 0, "seed"), (0.2, True, 0, "seed"), (0.2, 2**31, 0, "seed"), (0.2, 1.5, 0, "seed"),
-    (0.2, 1, 1, "folds"), (0.2, 1, 11, "folds")])
+@pytest.mark.parametrize(
+    ("test_size", "seed", "folds", "message"),
+    [
+        (0.01, 1, 0, "test split"),
+        (0.6, 1, 0, "test split"),
+        (0.2, -1, 0, "seed"),
+        (0.2, True, 0, "seed"),
+        (0.2, 2**31, 0, "seed"),
+        (0.2, 1.5, 0, "seed"),
+        (0.2, 1, 1, "folds"),
+        (0.2, 1, 11, "folds"),
+    ],
+)
 def test_check_split_refuses(test_size, seed, folds, message):
     with pytest.raises(UserError, match=message):
         check_split(test_size, seed, folds)
@@ -50,12 +60,16 @@ def test_check_batch_cleans_params_and_sets_the_task():
     assert request.task == "regression" and all(item.params for item in request.items)
 
 
-@pytest.mark.parametrize(("request_", "message"), [
-    (_batch(), "1 to 50 configurations; this one has 0"),
-    (_batch(*["ridge"] * (MAX_BATCH_ITEMS + 1)), "this one has 51"),
-    (_batch("ridge", "logistic_regression"), "one task"),
-    (_batch("ridge", max_parallel=0), "Parallel runs"),
-    (_batch("ridge", max_parallel=MAX_PARALLEL + 1), "Parallel runs")])
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (_batch(), "1 to 50 configurations; this one has 0"),
+        (_batch(*["ridge"] * (MAX_BATCH_ITEMS + 1)), "this one has 51"),
+        (_batch("ridge", "logistic_regression"), "one task"),
+        (_batch("ridge", max_parallel=0), "Parallel runs"),
+        (_batch("ridge", max_parallel=MAX_PARALLEL + 1), "Parallel runs"),
+    ],
+)
 def test_check_batch_refuses(request_, message):
     with pytest.raises(UserError, match=message):
         check_batch(request_)
@@ -70,9 +84,15 @@ def test_retry_edits_validates_new_params_of_failed_children():
     assert retry_edits(_children(), None) == {}
 
 
-@pytest.mark.parametrize(("edits", "message"), [
-    ({0: {}}, "Configuration 0 did not fail"), ({7: {}}, "Configuration 7 did not fail"),
-    ({1: [1]}, "must be a mapping"), ({1: {"bogus": 1}}, "unknown parameter")])
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        ({0: {}}, "Configuration 0 did not fail"),
+        ({7: {}}, "Configuration 7 did not fail"),
+        ({1: [1]}, "must be a mapping"),
+        ({1: {"bogus": 1}}, "unknown parameter"),
+    ],
+)
 def test_retry_edits_refuses(edits, message):
     with pytest.raises(UserError, match=message):
         retry_edits(_children(), edits)

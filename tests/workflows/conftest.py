@@ -1,4 +1,5 @@
 """Per-test settings (own task queue and storage root) and the service under test."""
+
 from __future__ import annotations
 
 import pytest

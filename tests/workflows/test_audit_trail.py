@@ -1,4 +1,5 @@
 """Every action through the service lands in the audit log: who, from where, what, on what, and how it ended."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,11 +19,10 @@ async def test_upload_launch_download_delete_and_refusals_are_audited(client, se
         ds = await service.upload_dataset(alice, "shop.csv", classification_csv())
         with pytest.raises(UserError):
             await service.upload_dataset(alice, "empty.csv", b"")
-        run_id = await service.start_training(alice, TrainRequest(alice.name, ds.dataset_id, "bought",
-                                                                  "logistic_regression"))
+        run_id = await service.start_training(alice, TrainRequest(alice.name, ds.dataset_id, "bought", "logistic_regression"))
         await finished_run(service, alice, run_id)
         with pytest.raises(NotFound):
-            await service.cancel_run(mallory, run_id)   # someone else's run
+            await service.cancel_run(mallory, run_id)  # someone else's run
         model = service.list_models(alice)[0]
         service.model_download(alice, model.id)
         service.delete_model(alice, model.id)

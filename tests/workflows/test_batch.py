@@ -1,4 +1,5 @@
 """Batches through a real Temporal server: parallel children, the cap, failures, retry, stop, cancel."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +33,7 @@ async def _settled(service, user, batch_id, timeout=240):
     async def done():
         view = await service.get_batch(user, batch_id)
         return view if view.status != "running" or (view.progress and view.progress.phase == "awaiting") else None
+
     return await eventually(done, timeout=timeout, interval=0.5)
 
 
@@ -55,13 +57,14 @@ async def _intervals(client, run_ids):
 async def test_batch_on_two_worker_processes_ranks_and_tags_the_best(client, settings, service, user):
     async with two_worker_processes(client, settings):
         ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=3000))
-        items = [BatchItem("random_forest_classifier", {"n_estimators": 60}),
-                 BatchItem("extra_trees_classifier", {"n_estimators": 80}),
-                 BatchItem("gradient_boosting_classifier", {"n_estimators": 60}),
-                 BatchItem("random_forest_classifier", {"n_estimators": 60, "max_depth": 3})]
+        items = [
+            BatchItem("random_forest_classifier", {"n_estimators": 60}),
+            BatchItem("extra_trees_classifier", {"n_estimators": 80}),
+            BatchItem("gradient_boosting_classifier", {"n_estimators": 60}),
+            BatchItem("random_forest_classifier", {"n_estimators": 60, "max_depth": 3}),
+        ]
         assert await service.default_parallelism() == 2
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
-                                                                max_parallel=2))
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items, max_parallel=2))
         view = await _settled(service, user, batch_id)
     assert view.status == "completed"
     children = view.progress.children
@@ -82,8 +85,7 @@ async def test_concurrency_cap_is_respected(client, settings, service, user):
     async with two_worker_processes(client, settings):
         ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=400))
         items = [BatchItem("logistic_regression"), BatchItem("gaussian_nb"), BatchItem("decision_tree_classifier")]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
-                                                                max_parallel=1))
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items, max_parallel=1))
         view = await _settled(service, user, batch_id)
     assert view.status == "completed"
     spans = await _intervals(client, [c.run_id for c in view.progress.children])
@@ -91,22 +93,21 @@ async def test_concurrency_cap_is_respected(client, settings, service, user):
         assert end <= start, "with max_parallel=1 no two children overlap"
 
 
-async def test_a_failing_child_does_not_fail_the_batch_and_retry_failed_reruns_only_it(
-        client, settings, service, user):
+async def test_a_failing_child_does_not_fail_the_batch_and_retry_failed_reruns_only_it(client, settings, service, user):
     real = TrainingActivities
 
     @activity.defn(name="fit_model")
     def fit_refusing_default_smoothing(inp: TrainInput) -> StageResult:
         if inp.request.model == "gaussian_nb" and inp.request.params["var_smoothing"] == 1e-9:
             from temporalio.exceptions import ApplicationError
+
             raise ApplicationError("var_smoothing too small for this data", type="InvalidInput", non_retryable=True)
         return real(service.storage).fit_model(inp)
 
     async with running_workers(client, settings, {"fit_model": fit_refusing_default_smoothing}):
         ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=300))
         items = [BatchItem("logistic_regression"), BatchItem("gaussian_nb"), BatchItem("decision_tree_classifier")]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
-                                                                max_parallel=2))
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items, max_parallel=2))
         view = await _settled(service, user, batch_id)
         assert view.status == "running" and view.progress.phase == "awaiting"
         assert [c.status for c in view.progress.children] == ["completed", "failed", "completed"]
@@ -120,6 +121,7 @@ async def test_a_failing_child_does_not_fail_the_batch_and_retry_failed_reruns_o
         async def closed():
             v = await service.get_batch(user, batch_id)
             return v if v.status != "running" else None
+
         view = await eventually(closed, timeout=120)
     children = view.progress.children
     assert view.status == "completed" and [c.status for c in children] == ["completed"] * 3
@@ -132,14 +134,18 @@ async def test_stop_keeps_finished_children_and_the_best(client, settings, servi
     async with two_worker_processes(client, settings):
         ds = await service.upload_dataset(user, "big.csv", classification_csv(rows=20000))
         items = [BatchItem("gaussian_nb"), BatchItem("random_forest_classifier", {"n_estimators": 500})]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
-                                                                max_parallel=2))
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items, max_parallel=2))
 
         async def nb_done_rf_fitting():
             v = await service.get_batch(user, batch_id)
             kids = v.progress.children if v.progress else []
-            return kids and kids[0].status == "completed" and kids[1].status == "running" and \
-                v.child_percent.get(kids[1].run_id, 0) > 20
+            return (
+                kids
+                and kids[0].status == "completed"
+                and kids[1].status == "running"
+                and v.child_percent.get(kids[1].run_id, 0) > 20
+            )
+
         await eventually(nb_done_rf_fitting, timeout=180)
         await service.stop_batch(user, batch_id)
         view = await _settled(service, user, batch_id, timeout=60)
@@ -155,15 +161,17 @@ async def test_cancelling_a_batch_cancels_its_children_within_seconds(client, se
     other = User(f"other_{uuid.uuid4().hex[:6]}")
     async with two_worker_processes(client, settings):
         ds = await service.upload_dataset(user, "big.csv", classification_csv(rows=20000))
-        items = [BatchItem("random_forest_classifier", {"n_estimators": 500}),
-                 BatchItem("extra_trees_classifier", {"n_estimators": 500}),
-                 BatchItem("random_forest_classifier", {"n_estimators": 400})]
-        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items,
-                                                                max_parallel=2))
+        items = [
+            BatchItem("random_forest_classifier", {"n_estimators": 500}),
+            BatchItem("extra_trees_classifier", {"n_estimators": 500}),
+            BatchItem("random_forest_classifier", {"n_estimators": 400}),
+        ]
+        batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items, max_parallel=2))
 
         async def two_fitting():
             v = await service.get_batch(user, batch_id)
             return v.progress and sum(p > 20 for p in v.child_percent.values()) == 2
+
         await eventually(two_fitting, timeout=180)
         with pytest.raises(NotFound):
             await service.cancel_batch(other, batch_id)
@@ -176,6 +184,7 @@ async def test_cancelling_a_batch_cancels_its_children_within_seconds(client, se
         async def all_cancelled():
             statuses = [(await client.get_workflow_handle(r).describe()).status for r in [batch_id, *started]]
             return all(s == WorkflowExecutionStatus.CANCELED for s in statuses)
+
         await eventually(all_cancelled, timeout=60)
         took = loop.time() - asked
     assert len(started) == 2, "the third configuration never started"

@@ -1,6 +1,7 @@
 """A cancel during `evaluate` (permutation importance: features x repeats predictions) stops the evaluation
 before the run reports "cancelled", so the training slot is really free. Real dev server, the real worker
 code and the real evaluate_model, wrapped only to record when it ends."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,13 +43,13 @@ async def test_cancel_during_evaluate_stops_it_before_the_run_says_cancelled(cli
 
     async with running_workers(client, settings, {"evaluate_model": evaluate_model}):
         ds = await service.upload_dataset(user, "wide.csv", wide_csv())
-        run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "label",
-                                                                 "knn_classifier"))
+        run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "label", "knn_classifier"))
 
         async def evaluating():
             return "started" in events
+
         await eventually(evaluating, timeout=120, interval=0.1)
-        await asyncio.sleep(2)                       # inside the permutation importance
+        await asyncio.sleep(2)  # inside the permutation importance
         assert "ended" not in events, "the evaluation is too quick for this test"
         await service.cancel_run(user, run_id)
         view = await finished_run(service, user, run_id, timeout=60)

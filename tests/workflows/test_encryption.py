@@ -1,5 +1,6 @@
 """Encrypted workflow data: what Temporal stores reveals no dataset, column, parameter or prediction, and a
 client without the payload key cannot get a workflow executed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,15 +24,26 @@ from tests.helpers import BIN, eventually, finished_run, running_workers
 
 FILE = "secret-plans.csv"
 PREDICT_FILE = "secret-plans-q3.csv"
-C_VALUE = 0.0123457   # a parameter value that appears nowhere else
-SECRETS = ["secret-plans", "zebra_income_col", "zebra_bought_flag", "quokkaville", "wombatcity",
-           "zebra_comment_col", "narwhal-note", "quokkatown", "0.0123457", "12345.678"]
+C_VALUE = 0.0123457  # a parameter value that appears nowhere else
+SECRETS = [
+    "secret-plans",
+    "zebra_income_col",
+    "zebra_bought_flag",
+    "quokkaville",
+    "wombatcity",
+    "zebra_comment_col",
+    "narwhal-note",
+    "quokkatown",
+    "0.0123457",
+    "12345.678",
+]
 
 
 def _csv(rows: int = 120) -> bytes:
     rng = np.random.default_rng(7)
-    df = pd.DataFrame({"zebra_income_col": rng.normal(50, 15, rows).round(2),
-                       "city": rng.choice(["quokkaville", "wombatcity"], rows)})
+    df = pd.DataFrame(
+        {"zebra_income_col": rng.normal(50, 15, rows).round(2), "city": rng.choice(["quokkaville", "wombatcity"], rows)}
+    )
     df["zebra_bought_flag"] = np.where(df.zebra_income_col + rng.normal(0, 5, rows) > 50, "yes", "no")
     return df.to_csv(index=False).encode()
 
@@ -59,9 +71,24 @@ def _strings(node):
 def raw_history(client: Client, workflow_id: str, home) -> str:
     """The history as the `temporal` CLI prints it, with no codec endpoint (a clean environment)."""
     proc = subprocess.run(
-        [str(BIN / "temporal"), "workflow", "show", "--workflow-id", workflow_id, "--output", "json",
-         "--address", client.service_client.config.target_host, "--namespace", client.namespace],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(home)})
+        [
+            str(BIN / "temporal"),
+            "workflow",
+            "show",
+            "--workflow-id",
+            workflow_id,
+            "--output",
+            "json",
+            "--address",
+            client.service_client.config.target_host,
+            "--namespace",
+            client.namespace,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+    )
     assert proc.returncode == 0, proc.stderr
     return "\n".join(_strings(json.loads(proc.stdout)))
 
@@ -74,15 +101,17 @@ async def test_history_holds_no_plaintext_data(client, settings, service, tmp_pa
     user = User(f"enc_{uuid.uuid4().hex[:6]}")
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, FILE, _csv())
-        assert ds.name == FILE   # the keyed client reads the encrypted result
-        run_id = await service.start_training(user, TrainRequest(
-            user.name, ds.dataset_id, "zebra_bought_flag", "logistic_regression", {"C": C_VALUE}))
+        assert ds.name == FILE  # the keyed client reads the encrypted result
+        run_id = await service.start_training(
+            user, TrainRequest(user.name, ds.dataset_id, "zebra_bought_flag", "logistic_regression", {"C": C_VALUE})
+        )
         view = await finished_run(service, user, run_id)
         assert view.status == "completed", view.error
         assert view.facts and view.metrics
         # a failed run: its message names the column, and travels as an encrypted failure attribute
-        failed_id = await service.start_training(user, TrainRequest(
-            user.name, ds.dataset_id, "zebra_bought_flag", "linear_regression"))
+        failed_id = await service.start_training(
+            user, TrainRequest(user.name, ds.dataset_id, "zebra_bought_flag", "linear_regression")
+        )
         failed = await finished_run(service, user, failed_id)
         assert failed.status == "failed" and "zebra_bought_flag" in failed.error
         model = service.list_models(user)[0]
@@ -107,20 +136,31 @@ async def test_a_client_without_the_key_gets_nothing_executed(client, settings, 
     user = User(f"nokey_{uuid.uuid4().hex[:6]}")
     async with running_workers(client, settings):
         plain_train = await keyless.start_workflow(
-            TrainingWorkflow.run, TrainInput(f"train-{user.name}-{uuid.uuid4().hex}", TrainRequest(
-                user.name, "0" * 16, "zebra_bought_flag", "logistic_regression", {"C": C_VALUE})),
-            id=f"train-{user.name}-{uuid.uuid4().hex}", task_queue=settings.task_queue)
+            TrainingWorkflow.run,
+            TrainInput(
+                f"train-{user.name}-{uuid.uuid4().hex}",
+                TrainRequest(user.name, "0" * 16, "zebra_bought_flag", "logistic_regression", {"C": C_VALUE}),
+            ),
+            id=f"train-{user.name}-{uuid.uuid4().hex}",
+            task_queue=settings.task_queue,
+        )
         plain_ingest = await keyless.start_workflow(
-            IngestWorkflow.run, IngestRequest(user.name, "x" * 32 + ".csv", FILE, 1000),
-            id=f"ingest-{user.name}-{uuid.uuid4().hex}", task_queue=io_queue(settings.task_queue))
+            IngestWorkflow.run,
+            IngestRequest(user.name, "x" * 32 + ".csv", FILE, 1000),
+            id=f"ingest-{user.name}-{uuid.uuid4().hex}",
+            task_queue=io_queue(settings.task_queue),
+        )
         handles = [client.get_workflow_handle(h.id) for h in (plain_train, plain_ingest)]
 
         async def refused_by_workers():
             histories = [await h.fetch_history() for h in handles]
-            return all(any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in hist.events)
-                       for hist in histories) and histories
+            return (
+                all(any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in hist.events) for hist in histories)
+                and histories
+            )
+
         histories = await eventually(refused_by_workers, timeout=30)
-        await asyncio.sleep(6)   # long enough for a worker that accepted it to schedule an activity
+        await asyncio.sleep(6)  # long enough for a worker that accepted it to schedule an activity
         # meanwhile the keyed service is served by the same workers on the same queues
         ds = await service.upload_dataset(user, FILE, _csv())
         assert ds.rows == 120
@@ -130,9 +170,9 @@ async def test_a_client_without_the_key_gets_nothing_executed(client, settings, 
             types = {e.event_type for e in history.events}
             assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in types
             assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED not in types
-            failure = next(e for e in history.events
-                           if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-                           ).workflow_task_failed_event_attributes.failure
+            failure = next(
+                e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+            ).workflow_task_failed_event_attributes.failure
             # the workers' failure report is itself encrypted; with the key it says why
             assert failure.message == "Encoded failure"
             assert "unencrypted payload" in str(await client.data_converter.decode_failure(failure))
@@ -152,7 +192,7 @@ async def test_history_retention_is_set_on_the_namespace(client, days):
 
     await ensure_history_retention(client, days)
     assert await history_retention(client) == timedelta(days=days)
-    assert await ensure_history_retention(client, days) is False   # already so: nothing sent
+    assert await ensure_history_retention(client, days) is False  # already so: nothing sent
 
 
 async def test_a_ciphertext_copied_into_another_users_workflow_is_refused(client, settings, service):
@@ -167,19 +207,19 @@ async def test_a_ciphertext_copied_into_another_users_workflow_is_refused(client
     keyless = await Client.connect(client.service_client.config.target_host, namespace=client.namespace)
     async with running_workers(client, settings):
         ds = await service.upload_dataset(alice, FILE, _csv())
-        run_id = await service.start_training(alice, TrainRequest(alice.name, ds.dataset_id, "zebra_bought_flag",
-                                                                  "logistic_regression"))
+        run_id = await service.start_training(
+            alice, TrainRequest(alice.name, ds.dataset_id, "zebra_bought_flag", "logistic_regression")
+        )
         assert (await finished_run(service, alice, run_id)).status == "completed"
         started = (await keyless.get_workflow_handle(run_id).fetch_history()).events[0]
         alices_input = started.workflow_execution_started_event_attributes.input.payloads[0]
         assert alices_input.metadata["encoding"] == b"binary/encrypted"
         copied = f"train-{bob.name}-{uuid.uuid4().hex}"
-        await keyless.start_workflow("TrainingWorkflow", RawValue(alices_input), id=copied,
-                                     task_queue=settings.task_queue)
+        await keyless.start_workflow("TrainingWorkflow", RawValue(alices_input), id=copied, task_queue=settings.task_queue)
         with pytest.raises(WorkflowFailureError) as failed:
             await client.get_workflow_handle(copied).result()
     assert "Refused: the input belongs to another" in str(failed.value.cause)
     assert not list((settings.home / "users").glob(f"{bob.name}/runs/*"))
-    assert len(service.list_models(alice)) == 1   # nothing ran again under alice's name either
+    assert len(service.list_models(alice)) == 1  # nothing ran again under alice's name either
     with pytest.raises(NotFound):
-        await service.get_run(bob, copied)         # nor does bob get to see alice's run through it
+        await service.get_run(bob, copied)  # nor does bob get to see alice's run through it

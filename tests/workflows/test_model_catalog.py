@@ -1,4 +1,5 @@
 """Every model of the catalog trains end to end through Temporal on small data and registers a version."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,12 +31,14 @@ async def test_every_model_family_trains_and_registers(client, settings, service
         runs = {}
         for key, spec in MODELS.items():
             dataset, target = (cls, "bought") if spec.task == "classification" else (reg, "y")
-            runs[key] = await service.start_training(user, TrainRequest(
-                user.name, dataset.dataset_id, target, key, fast_params(key), seed=7))
+            runs[key] = await service.start_training(
+                user, TrainRequest(user.name, dataset.dataset_id, target, key, fast_params(key), seed=7)
+            )
 
         async def all_done():
             views = await asyncio.gather(*(service.get_run(user, r) for r in runs.values()))
             return views if all(not v.running for v in views) else None
+
         views = dict(zip(runs, await eventually(all_done, timeout=400, interval=1.0)))
 
     failed = {k: v.error for k, v in views.items() if v.status != "completed"}
@@ -46,8 +49,12 @@ async def test_every_model_family_trains_and_registers(client, settings, service
         assert view.facts["model_version"] >= 1
         assert view.facts["cpu_seconds"] >= 0 and view.facts["peak_rss_mb"] > 0
     # iterative models report a learning curve with a point per increment
-    for key in ("random_forest_classifier", "extra_trees_regressor", "gradient_boosting_classifier",
-                "hist_gradient_boosting_regressor"):
+    for key in (
+        "random_forest_classifier",
+        "extra_trees_regressor",
+        "gradient_boosting_classifier",
+        "hist_gradient_boosting_regressor",
+    ):
         curve = views[key].facts["curve"]
         assert len(curve["steps"]) >= 2 and len(curve["train"]) == len(curve["valid"]) == len(curve["steps"])
     assert views["mlp_classifier"].facts["curve"]["metric"] == "training loss"
@@ -60,8 +67,9 @@ async def test_cross_validation_reports_mean_and_std(client, settings, service, 
     user = User(f"cv_{uuid.uuid4().hex[:6]}")
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, "cls.csv", classification_csv(rows=200))
-        run_id = await service.start_training(user, TrainRequest(
-            user.name, ds.dataset_id, "bought", "logistic_regression", cv_folds=folds))
+        run_id = await service.start_training(
+            user, TrainRequest(user.name, ds.dataset_id, "bought", "logistic_regression", cv_folds=folds)
+        )
         view = await finished_run(service, user, run_id)
     assert view.status == "completed", view.error
     cv = view.facts["cv"]

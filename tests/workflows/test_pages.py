@@ -5,6 +5,7 @@ AppTest cannot send a cookie, so a signed-in test swaps `ui.auth.session_token` 
 cookie) for one returning a real session token of a real account; the gate itself runs unchanged. The
 pages reach the session's Temporal dev server through TEMPORAL_ADDRESS, as NOTES §9 suggests.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,9 +26,17 @@ from tests.helpers import classification_csv, running_workers
 from ui.nav import PAGES
 
 PASSWORD = "correct horse battery staple"
-TIMEOUT = 30   # the first run imports pandas, plotly and the model catalog
-TITLES = {"home": "TrainEasy", "datasets": "Datasets", "train": "Train a model", "batch": "Batch training",
-          "runs": "Runs", "models": "Models", "account": "Your account", "admin": "Administration"}
+TIMEOUT = 30  # the first run imports pandas, plotly and the model catalog
+TITLES = {
+    "home": "TrainEasy",
+    "datasets": "Datasets",
+    "train": "Train a model",
+    "batch": "Batch training",
+    "runs": "Runs",
+    "models": "Models",
+    "account": "Your account",
+    "admin": "Administration",
+}
 PROMPT = [("title", "Sign in to TrainEasy"), ("link_button", "Sign in")]
 USER_PAGES = [key for key, page in PAGES.items() if page.role == "user"]
 
@@ -46,7 +55,7 @@ def tokens(temporal_env, tmp_path_factory):
         accounts = Accounts(storage)
         accounts.add("alice", PASSWORD)
         accounts.add("root", PASSWORD, role="admin")
-        accounts.add("dana", PASSWORD)   # dana has a dataset, stored as the ingest activity stores it
+        accounts.add("dana", PASSWORD)  # dana has a dataset, stored as the ingest activity stores it
         ingest_csv(storage, "dana", classification_csv(rows=60), "shop.csv", 1 << 20)
         sessions = Sessions(storage, timedelta(hours=1))
         yield {name: sessions.create(name) for name in ("alice", "root", "dana")}
@@ -57,13 +66,17 @@ def tokens(temporal_env, tmp_path_factory):
 def sign_in(tokens, monkeypatch):
     def as_user(name: str) -> None:
         monkeypatch.setattr("ui.auth.session_token", lambda: tokens[name])
+
     return as_user
 
 
 def drawn(at: AppTest) -> list[tuple[str, str]]:
     """(element type, its text) of every element the run drew in the main area, blocks left out."""
-    return [(node.type, getattr(node, "value", None) or getattr(node, "label", None) or "")
-            for node in at.main if node.type not in ("main", "vertical", "horizontal", "column", "tab", "tab_container")]
+    return [
+        (node.type, getattr(node, "value", None) or getattr(node, "label", None) or "")
+        for node in at.main
+        if node.type not in ("main", "vertical", "horizontal", "column", "tab", "tab_container")
+    ]
 
 
 def open_page(key: str) -> AppTest:
@@ -115,8 +128,11 @@ def test_a_plain_user_gets_no_admin_link(sign_in):
 @pytest.mark.parametrize("through_app", [True, False], ids=["via-app", "page-alone"])
 def test_the_admin_page_refuses_a_plain_user(sign_in, through_app):
     sign_in("alice")
-    at = open_page("admin") if through_app else AppTest.from_file(
-        PROJECT_ROOT / PAGES["admin"].file, default_timeout=TIMEOUT).run()
+    at = (
+        open_page("admin")
+        if through_app
+        else AppTest.from_file(PROJECT_ROOT / PAGES["admin"].file, default_timeout=TIMEOUT).run()
+    )
     assert not at.exception
     assert [e.value for e in at.error] == ["This page is for administrators only."]
     assert TITLES["admin"] not in [t.value for t in at.title]
@@ -133,12 +149,11 @@ def test_the_admin_page_opens_for_an_admin(sign_in):
     assert {"alice", "root"} <= set(at.dataframe[0].value["user"])
 
 
-
 def test_the_datasets_page_profiles_a_stored_dataset(sign_in):
     sign_in("dana")
     at = open_page("datasets")
     assert not at.exception and not at.error
-    assert r"Profile: shop\.csv" in [h.value for h in at.subheader]   # markdown-escaped by ui.text.md
+    assert r"Profile: shop\.csv" in [h.value for h in at.subheader]  # markdown-escaped by ui.text.md
     assert [m.value for m in at.metric][:2] == ["60", "4"]
 
 
@@ -146,8 +161,8 @@ def test_the_datasets_page_profiles_a_stored_dataset(sign_in):
 async def test_the_launch_forms_check_a_stored_dataset_with_a_worker(client, sign_in, key):
     """Train and Batch ask a worker to check the data before launch: real in-process workers answer."""
     sign_in("dana")
-    async with running_workers(client, load_settings()):   # the page's settings: same home and task queue
-        at = await asyncio.to_thread(open_page, key)   # the script blocks; the workers need this loop
+    async with running_workers(client, load_settings()):  # the page's settings: same home and task queue
+        at = await asyncio.to_thread(open_page, key)  # the script blocks; the workers need this loop
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert TITLES[key] in [t.value for t in at.title]

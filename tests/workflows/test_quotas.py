@@ -1,5 +1,6 @@
 """Per-user quotas through a real Temporal server: in-flight and rate refusals start nothing, a batch holds
 its parallel slots, uploads respect stored bytes, and one user's flood does not delay another user."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,10 @@ async def _workflows(client, user: User, kind: str | None = None) -> set[str]:
 async def _exactly(client, user: User, expected: set[str], kind: str | None = None) -> None:
     """Visibility is eventually consistent: wait until it shows the expected ones, then make sure that no
     other workflow of the user shows up."""
+
     async def seen():
         return (await _workflows(client, user, kind)) >= expected
+
     await eventually(seen, timeout=20, interval=0.2)
     await asyncio.sleep(1.0)
     assert await _workflows(client, user, kind) == expected
@@ -54,7 +57,7 @@ async def _terminate(client, *ids: str) -> None:
         try:
             await client.get_workflow_handle(wid).terminate("test cleanup")
         except RPCError:
-            pass   # already closed
+            pass  # already closed
 
 
 async def test_launches_beyond_the_in_flight_limit_are_refused_and_start_nothing(client, service, users):
@@ -136,8 +139,7 @@ async def test_a_batch_holds_its_parallel_slots_and_is_clamped_to_the_free_ones(
         assert (await service.usage(alice)).runs_in_flight == 3
         # a batch with fewer items than max_parallel holds only as many slots as items
         await _terminate(client, *started)
-        started.append(await service.start_batch(alice, BatchRequest(alice.name, ds, "bought", items[:1],
-                                                                     max_parallel=8)))
+        started.append(await service.start_batch(alice, BatchRequest(alice.name, ds, "bought", items[:1], max_parallel=8)))
         assert (await service.usage(alice)).runs_in_flight == 1
     finally:
         await _terminate(client, *started)
@@ -171,7 +173,7 @@ async def test_a_failed_start_leaves_no_reservation(client, service, users):
 async def test_uploads_beyond_stored_bytes_and_data_task_floods_are_refused(client, settings, service, users):
     alice, _ = users
     service.quotas.set_override(alice.name, max_stored_mb=1, tasks_per_minute=3)
-    big = classification_csv(rows=50_000)                       # ~0.86 MB: fits in an empty 1 MB quota
+    big = classification_csv(rows=50_000)  # ~0.86 MB: fits in an empty 1 MB quota
     async with running_workers(client, settings):
         first = await service.upload_dataset(alice, "big.csv", big)
         stored = service.quotas.stored_bytes(alice.name)
@@ -215,15 +217,17 @@ async def test_quota_admin_calls_need_an_admin(service, users):
     assert [u.limits.max_runs_in_flight for u in overview] == [5, 3]
     assert service.clear_quota_override(admin, alice.name).max_runs_in_flight == 3
     trail = [(e.actor, e.action, e.object, e.outcome) for e in reversed(service.audit.query(action_prefix="admin.quota"))]
-    assert trail == [(alice.name, "admin.quota_set", alice.name, "refused"),
-                     (alice.name, "admin.quota_clear", alice.name, "refused"),
-                     ("admin", "admin.quota_set", alice.name, "ok"),
-                     ("admin", "admin.quota_set", alice.name, "refused"),
-                     ("admin", "admin.quota_set", "../etc", "refused"),
-                     ("admin", "admin.quota_clear", alice.name, "ok")]
+    assert trail == [
+        (alice.name, "admin.quota_set", alice.name, "refused"),
+        (alice.name, "admin.quota_clear", alice.name, "refused"),
+        ("admin", "admin.quota_set", alice.name, "ok"),
+        ("admin", "admin.quota_set", alice.name, "refused"),
+        ("admin", "admin.quota_set", "../etc", "refused"),
+        ("admin", "admin.quota_clear", alice.name, "ok"),
+    ]
 
 
-FIT_SECONDS = 3.0   # every fit takes this long (plus the real fit): long enough that queueing shows
+FIT_SECONDS = 3.0  # every fit takes this long (plus the real fit): long enough that queueing shows
 
 
 async def test_one_users_flood_does_not_delay_another_users_first_run(client, settings, service, users, monkeypatch):
@@ -234,7 +238,7 @@ async def test_one_users_flood_does_not_delay_another_users_first_run(client, se
 
     @activity.defn(name="fit_model")
     def slow_fit(inp: TrainInput) -> StageResult:
-        time.sleep(FIT_SECONDS)   # not CPU: the two slots overlap even on a loaded machine
+        time.sleep(FIT_SECONDS)  # not CPU: the two slots overlap even on a loaded machine
         return real(service.storage).fit_model(inp)
 
     # the real worker code with two training slots in this process (the SDK allows one worker per queue
@@ -248,14 +252,16 @@ async def test_one_users_flood_does_not_delay_another_users_first_run(client, se
             async def closed():
                 d = await client.get_workflow_handle(run_id).describe()
                 return d if d.status != WorkflowExecutionStatus.RUNNING else None
+
             desc = await eventually(closed, timeout=180, interval=0.2)
             assert desc.status == WorkflowExecutionStatus.COMPLETED
             return (desc.close_time - desc.start_time).total_seconds()
 
         solo = await duration(await service.start_training(bob, _request(bob, ds_b)))
 
-        results = await asyncio.gather(*(service.start_training(alice, _request(alice, ds_a)) for _ in range(10)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(service.start_training(alice, _request(alice, ds_a)) for _ in range(10)), return_exceptions=True
+        )
         accepted = [r for r in results if isinstance(r, str)]
         refused = [r for r in results if isinstance(r, QuotaExceeded)]
         assert len(accepted) == 3 and len(refused) == 7, results
@@ -263,7 +269,7 @@ async def test_one_users_flood_does_not_delay_another_users_first_run(client, se
 
         contended = await duration(await service.start_training(bob, _request(bob, ds_b)))
         print(f"solo {solo:.2f}s, contended {contended:.2f}s")
-        bound = solo + solo + max(3.0, 0.5 * solo)   # own run + one run ahead of it + slack for a loaded machine
+        bound = solo + solo + max(3.0, 0.5 * solo)  # own run + one run ahead of it + slack for a loaded machine
         assert contended <= bound, f"bob waited: {contended:.1f}s, solo {solo:.1f}s, bound {bound:.1f}s"
         # without the quota, bob's run would queue behind all ten: about five run lengths on two slots
         assert contended < 4 * solo

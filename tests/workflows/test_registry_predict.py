@@ -1,4 +1,5 @@
 """Model registry round trip through Temporal: train, register, download, predict in a worker, delete."""
+
 from __future__ import annotations
 
 import io
@@ -61,8 +62,11 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
         with pytest.raises(UserError, match="city"):
             await service.predict(alice, model.id, "bad.csv", b"age,income\n1,2\n")
         # another user's model is not found, for every operation
-        for call in (lambda: service.get_model(bob, model.id), lambda: service.model_download(bob, model.id),
-                     lambda: service.delete_model(bob, model.id)):
+        for call in (
+            lambda: service.get_model(bob, model.id),
+            lambda: service.model_download(bob, model.id),
+            lambda: service.delete_model(bob, model.id),
+        ):
             with pytest.raises(NotFound):
                 call()
         with pytest.raises(NotFound):
@@ -99,7 +103,7 @@ async def test_predictions_are_bounded_by_the_storage_the_user_has_left(client, 
         run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "c", "gaussian_nb"))
         view = await finished_run(service, user, run_id)
         assert view.status == "completed", view.error
-        new = pd.DataFrame({"x": rng.uniform(0, 60, 20_000).round(3)}).to_csv(index=False).encode()   # ~140 KB
+        new = pd.DataFrame({"x": rng.uniform(0, 60, 20_000).round(3)}).to_csv(index=False).encode()  # ~140 KB
         left = 2**20 - service.quotas.stored_bytes(user.name)
         assert len(new) < left, "the input itself fits in the quota"
         (model,) = service.list_models(user)

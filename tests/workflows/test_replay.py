@@ -3,6 +3,7 @@
 A change that would break running workflows on upgrade fails here. After an intended, versioned
 change, re-record with `.venv/bin/python -m tests.workflows.record_histories`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Durability: a worker process killed mid-fit; the fit is retried on another worker and resumes from
 its last checkpoint, and the model is the same as an uninterrupted fit."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,7 @@ PARAMS = {"n_estimators": 300, "min_samples_leaf": 1}
 
 
 def start_worker(settings, address: str):
-    return start_worker_process(settings, address, TRAINEASY_CHECKPOINT_SECONDS="0")   # checkpoint every step
+    return start_worker_process(settings, address, TRAINEASY_CHECKPOINT_SECONDS="0")  # checkpoint every step
 
 
 async def test_killed_worker_process_resumes_from_checkpoint(client, settings, service):
@@ -38,14 +39,16 @@ async def test_killed_worker_process_resumes_from_checkpoint(client, settings, s
     try:
         await wait_for_workers(client, settings, 1)
         ds = await service.upload_dataset(user, "big.csv", classification_csv(rows=30000))
-        run_id = await service.start_training(user, TrainRequest(
-            user.name, ds.dataset_id, "bought", "random_forest_classifier", PARAMS, seed=3))
+        run_id = await service.start_training(
+            user, TrainRequest(user.name, ds.dataset_id, "bought", "random_forest_classifier", PARAMS, seed=3)
+        )
         checkpoint = service.storage.run_dir(user.name, run_id) / "checkpoint.json"
 
         async def checkpointed():
             return checkpoint.is_file()
+
         await eventually(checkpointed, timeout=180, interval=0.2)
-        first.send_signal(signal.SIGKILL)   # no goodbye: the server notices through the heartbeat timeout
+        first.send_signal(signal.SIGKILL)  # no goodbye: the server notices through the heartbeat timeout
         first.wait()
         second = start_worker(settings, address)
         view = await finished_run(service, user, run_id, timeout=240)

@@ -3,6 +3,7 @@
 The training activities are fakes registered under the real names (no data, no sklearn), so what is tested
 is the workflows' own timing: the batch's decision timeout and the RETRY policy's backoff.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,8 +39,8 @@ from workers.worker import build_workers
 
 OWNER = "skipper"
 DATASET_ID = "0123456789abcdef"
-REAL_TIME_BUDGET = 60.0   # seconds of wall-clock time any one of these tests may take
-pytestmark = pytest.mark.timeout(120)   # a workflow stuck on this server waits for ever: fail instead
+REAL_TIME_BUDGET = 60.0  # seconds of wall-clock time any one of these tests may take
+pytestmark = pytest.mark.timeout(120)  # a workflow stuck on this server waits for ever: fail instead
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -51,29 +52,34 @@ async def skipping_env():
     )
     # Children carry search attributes; this server leaves a child with unknown ones unstarted for ever (it
     # has no ListSearchAttributes, so orchestration.client.ensure_search_attributes cannot be used here).
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES}))
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+        )
+    )
     yield env
     await env.shutdown()
 
 
 def _step(name: str, facts: Callable[[TrainInput], dict] | None = None, fail: Callable[[TrainInput], None] | None = None):
     """A fake training activity registered under the real name `name`."""
+
     @activity.defn(name=name)
     def step(inp: TrainInput) -> StageResult:
         if fail is not None:
             fail(inp)
         return StageResult(activity.info().attempt, facts(inp) if facts else {})
+
     return step
 
 
 def fake_training(**overrides) -> dict[str, Callable]:
     """All six stages succeed at once; `overrides` swaps some of them."""
-    fakes = {name: _step(name) for name in
-             ("load_and_validate", "preprocess_split", "cross_validate", "fit_model", "save_model")}
-    fakes["evaluate_model"] = _step("evaluate_model", lambda inp: {
-        "metrics": {"balanced_accuracy": inp.request.params.get("score", 0.5)}})
+    fakes = {name: _step(name) for name in ("load_and_validate", "preprocess_split", "cross_validate", "fit_model", "save_model")}
+    fakes["evaluate_model"] = _step(
+        "evaluate_model", lambda inp: {"metrics": {"balanced_accuracy": inp.request.params.get("score", 0.5)}}
+    )
     return {**fakes, **overrides}
 
 
@@ -96,27 +102,36 @@ async def test_batch_with_a_failed_child_closes_itself_after_the_one_day_decisio
         if inp.request.params.get("bad"):
             raise ApplicationError("this configuration cannot work", type=INVALID_INPUT, non_retryable=True)
 
-    items = [BatchItem("logistic_regression", {"score": 0.7}), BatchItem("gaussian_nb", {"bad": True}),
-             BatchItem("decision_tree_classifier", {"score": 0.9})]
+    items = [
+        BatchItem("logistic_regression", {"score": 0.7}),
+        BatchItem("gaussian_nb", {"bad": True}),
+        BatchItem("decision_tree_classifier", {"score": 0.9}),
+    ]
     batch_id = new_run_id("batch", OWNER)
     wall = time.monotonic()
     async with workers(skipping_env, settings, fake_training(fit_model=_step("fit_model", fail=refuse_the_bad_one))):
         clock_before = await skipping_env.get_current_time()
         handle = await skipping_env.client.start_workflow(
-            BatchTrainingWorkflow.run, BatchInput(batch_id, BatchRequest(OWNER, DATASET_ID, "y", items, max_parallel=2)),
-            id=batch_id, task_queue=settings.task_queue)
-        result = await handle.result()   # no signal is ever sent: only the timeout can end the wait
+            BatchTrainingWorkflow.run,
+            BatchInput(batch_id, BatchRequest(OWNER, DATASET_ID, "y", items, max_parallel=2)),
+            id=batch_id,
+            task_queue=settings.task_queue,
+        )
+        result = await handle.result()  # no signal is ever sent: only the timeout can end the wait
         clock_after = await skipping_env.get_current_time()
-        timers = [e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
-                  async for e in handle.fetch_history_events() if e.HasField("timer_started_event_attributes")]
+        timers = [
+            e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            async for e in handle.fetch_history_events()
+            if e.HasField("timer_started_event_attributes")
+        ]
     assert time.monotonic() - wall < REAL_TIME_BUDGET
     assert timers == [AWAIT_DECISION], "one wait for a decision, and it was the one-day one"
     assert clock_after - clock_before >= AWAIT_DECISION, "the batch waited out the full day on the server's clock"
     assert result.phase == "done"
     assert [c.status for c in result.children] == ["completed", "failed", "completed"]
     assert "cannot work" in result.children[1].error
-    assert [c.attempts for c in result.children] == [1, 1, 1]   # no retry without a "retry failed" signal
-    assert result.best_run_id == result.children[2].run_id       # the higher score of the two that finished
+    assert [c.attempts for c in result.children] == [1, 1, 1]  # no retry without a "retry failed" signal
+    assert result.best_run_id == result.children[2].run_id  # the higher score of the two that finished
 
 
 async def test_a_retryable_failure_is_retried_with_exponential_backoff(skipping_env, settings):
@@ -124,7 +139,7 @@ async def test_a_retryable_failure_is_retried_with_exponential_backoff(skipping_
 
     def flaky(inp: TrainInput) -> None:
         info = activity.info()
-        attempts.append((info.attempt, info.started_time))   # the server's (skipped) clock at each start
+        attempts.append((info.attempt, info.started_time))  # the server's (skipped) clock at each start
         if info.attempt < 3:
             raise ApplicationError("the disk was busy", type="Transient")
 
@@ -132,13 +147,16 @@ async def test_a_retryable_failure_is_retried_with_exponential_backoff(skipping_
     wall = time.monotonic()
     async with workers(skipping_env, settings, fake_training(load_and_validate=_step("load_and_validate", fail=flaky))):
         result = await skipping_env.client.execute_workflow(
-            TrainingWorkflow.run, TrainInput(run_id, TrainRequest(OWNER, DATASET_ID, "y", "logistic_regression")),
-            id=run_id, task_queue=settings.task_queue)
+            TrainingWorkflow.run,
+            TrainInput(run_id, TrainRequest(OWNER, DATASET_ID, "y", "logistic_regression")),
+            id=run_id,
+            task_queue=settings.task_queue,
+        )
     assert time.monotonic() - wall < REAL_TIME_BUDGET
     assert [n for n, _ in attempts] == [1, 2, 3]
     gaps = [(b - a).total_seconds() for (_, a), (_, b) in zip(attempts, attempts[1:])]
     first = RETRY.initial_interval.total_seconds()
-    expected = [first, first * RETRY.backoff_coefficient]   # 1 s, then 2 s
+    expected = [first, first * RETRY.backoff_coefficient]  # 1 s, then 2 s
     assert all(want <= gap < want + 1 for gap, want in zip(gaps, expected, strict=True)), gaps
     load = result.stages[0]
     assert (load.name, load.status, load.attempt) == ("load", "done", 3)
@@ -159,8 +177,11 @@ async def test_invalid_input_is_not_retried(skipping_env, settings, flagged):
     async with workers(skipping_env, settings, fake_training(preprocess_split=_step("preprocess_split", fail=refuse))):
         with pytest.raises(WorkflowFailureError) as caught:
             await skipping_env.client.execute_workflow(
-                TrainingWorkflow.run, TrainInput(run_id, TrainRequest(OWNER, DATASET_ID, "y", "logistic_regression")),
-                id=run_id, task_queue=settings.task_queue)
+                TrainingWorkflow.run,
+                TrainInput(run_id, TrainRequest(OWNER, DATASET_ID, "y", "logistic_regression")),
+                id=run_id,
+                task_queue=settings.task_queue,
+            )
     assert attempts == [1]
     failure = caught.value.cause
     assert isinstance(failure, ApplicationError) and failure.type == "TrainingFailed"

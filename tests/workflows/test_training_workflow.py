@@ -1,4 +1,5 @@
 """Training through a real Temporal dev server and the real worker code: the whole run, retries, failures."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,8 @@ async def test_training_run_completes_with_metrics_and_saved_model(client, setti
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         run_id = await service.start_training(
-            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 20}))
+            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 20})
+        )
         view = await finished_run(service, ALICE, run_id)
         # the same progress the UI shows is what the CLI's `temporal workflow query --name progress` reads
         queried = await client.get_workflow_handle(run_id).query(TrainingWorkflow.progress)
@@ -66,17 +68,17 @@ async def test_failing_activity_is_retried_with_backoff(client, settings, servic
         calls.append(activity.info().attempt)
         if activity.info().attempt == 1:
             raise RuntimeError("worker lost its disk for a moment")
-        seen.wait(15)   # the second attempt waits until the test has seen the first one's error
+        seen.wait(15)  # the second attempt waits until the test has seen the first one's error
         return real(service.storage).fit_model(inp)
 
     async with running_workers(client, settings, {"fit_model": flaky_fit}):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-        run_id = await service.start_training(
-            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
 
         async def retrying():
             view = await service.get_run(ALICE, run_id)
             return view if view.attempt == 2 else None
+
         retry_view = await eventually(retrying, timeout=60, interval=0.2)
         seen.set()
         view = await finished_run(service, ALICE, run_id)
@@ -92,8 +94,7 @@ async def test_bad_data_fails_fast_with_a_plain_message(client, settings, servic
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         # a regression model on a yes/no target: refused by the worker, not retried
-        run_id = await service.start_training(
-            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "linear_regression"))
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "linear_regression"))
         view = await finished_run(service, ALICE, run_id)
     assert view.status == "failed"
     assert "predicts numbers" in view.error
@@ -106,8 +107,9 @@ async def test_request_validation_names_the_field(client, settings, service, use
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
     did = ds.dataset_id
     with pytest.raises(UserError, match="n_estimators"):
-        await service.start_training(ALICE, TrainRequest(ALICE.name, did, "bought", "random_forest_classifier",
-                                                         {"n_estimators": 100000}))
+        await service.start_training(
+            ALICE, TrainRequest(ALICE.name, did, "bought", "random_forest_classifier", {"n_estimators": 100000})
+        )
     with pytest.raises(UserError, match="unknown parameter"):
         await service.start_training(ALICE, TrainRequest(ALICE.name, did, "bought", "logistic_regression", {"evil": 1}))
     with pytest.raises(UserError, match="target column"):
@@ -123,8 +125,7 @@ async def test_another_users_run_is_not_found(client, settings, service, users):
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
         # a request claiming to be bob's is still owned by the acting user
-        run_id = await service.start_training(
-            ALICE, TrainRequest(BOB.name, ds.dataset_id, "bought", "logistic_regression"))
+        run_id = await service.start_training(ALICE, TrainRequest(BOB.name, ds.dataset_id, "bought", "logistic_regression"))
         await finished_run(service, ALICE, run_id)
     assert run_id.startswith(f"train-{ALICE.name}-")
     for bad_id in (run_id, run_id.replace(ALICE.name, BOB.name), f"train-{ALICE.name}-../../etc", "'; DROP", ""):
@@ -148,7 +149,7 @@ async def test_run_without_worker_says_waiting_for_a_worker(client, settings, se
     run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
     view = await service.get_run(ALICE, run_id)
     assert view.status == "running" and view.waiting_for_worker
-    async with running_workers(client, settings):   # a worker arrives: the run proceeds
+    async with running_workers(client, settings):  # a worker arrives: the run proceeds
         view = await finished_run(service, ALICE, run_id)
     assert view.status == "completed" and not view.waiting_for_worker
 
@@ -157,12 +158,14 @@ async def test_cancel_stops_the_fit_within_seconds(client, settings, service, us
     ALICE, BOB = users
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "big.csv", classification_csv(rows=20000))
-        run_id = await service.start_training(ALICE, TrainRequest(
-            ALICE.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 500}))
+        run_id = await service.start_training(
+            ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 500})
+        )
 
         async def fitting():
             view = await service.get_run(ALICE, run_id)
             return view.stage == "fit" and view.live.get("step", 0) >= 1
+
         await eventually(fitting, timeout=120)
         await service.cancel_run(ALICE, run_id)
         loop = asyncio.get_running_loop()
@@ -192,20 +195,20 @@ async def test_cancel_during_a_short_stage_is_not_lost(client, settings, service
 
     @activity.defn(name="evaluate_model")
     def slow_evaluate(inp: TrainInput) -> StageResult:
-        time.sleep(4)   # a stage without heartbeats: it never hears the cancel itself
+        time.sleep(4)  # a stage without heartbeats: it never hears the cancel itself
         return real(service.storage).evaluate_model(inp)
 
     async with running_workers(client, settings, {"evaluate_model": slow_evaluate}):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought",
-                                                                  "logistic_regression"))
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
 
         async def evaluating():
             return (await service.get_run(ALICE, run_id)).stage == "evaluate"
+
         await eventually(evaluating, timeout=60, interval=0.1)
         await service.cancel_run(ALICE, run_id)
         view = await finished_run(service, ALICE, run_id, timeout=30)
-        await asyncio.sleep(5)   # let the abandoned evaluate finish: nothing may follow it
+        await asyncio.sleep(5)  # let the abandoned evaluate finish: nothing may follow it
     assert view.status == "cancelled"
     assert next(s for s in view.stages if s.name == "evaluate").status == "cancelled"
     assert service.registry.by_run(ALICE.name, run_id) is None, "a cancelled run registers no model"
