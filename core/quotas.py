@@ -201,6 +201,12 @@ def _mb(n: int) -> str:
     return f"{mb:.0f} MB" if mb >= 10 or mb == int(mb) else f"{mb:.1f} MB"
 
 
+def _within_rate(limit: str, starts: list[float], allowed: int, now: float) -> None:
+    """OverQuota when `starts` (the last minute's) already reach `allowed`, saying when the next is allowed."""
+    if len(starts) >= allowed:
+        raise OverQuota(Refusal(limit, len(starts), 1, allowed, _retry_after(starts, allowed, now)))
+
+
 def _retry_after(starts: list[float], allowed: int, now: float) -> int:
     """Seconds until fewer than `allowed` of `starts` (ascending) lie in the window."""
     oldest_to_expire = starts[len(starts) - allowed]
@@ -329,17 +335,7 @@ class Quotas:
             free = limits.max_runs_in_flight - in_flight
             if free < low:
                 raise OverQuota(Refusal("max_runs_in_flight", in_flight, low, limits.max_runs_in_flight))
-            starts = self._starts(db, user, RUN_KINDS, now)
-            if len(starts) >= limits.launches_per_minute:
-                raise OverQuota(
-                    Refusal(
-                        "launches_per_minute",
-                        len(starts),
-                        1,
-                        limits.launches_per_minute,
-                        _retry_after(starts, limits.launches_per_minute, now),
-                    )
-                )
+            _within_rate("launches_per_minute", self._starts(db, user, RUN_KINDS, now), limits.launches_per_minute, now)
             if stored_bytes is not None and stored_bytes >= limits.max_stored_bytes:
                 raise OverQuota(Refusal("max_stored_mb", stored_bytes, 0, limits.max_stored_bytes))
             granted = min(slots, free)
@@ -358,17 +354,7 @@ class Quotas:
             now = self.clock()
             self._prune(db, now)
             limits = self.limits_for(user, db)
-            starts = self._starts(db, user, TASK_KINDS, now)
-            if len(starts) >= limits.tasks_per_minute:
-                raise OverQuota(
-                    Refusal(
-                        "tasks_per_minute",
-                        len(starts),
-                        1,
-                        limits.tasks_per_minute,
-                        _retry_after(starts, limits.tasks_per_minute, now),
-                    )
-                )
+            _within_rate("tasks_per_minute", self._starts(db, user, TASK_KINDS, now), limits.tasks_per_minute, now)
             if nbytes and stored_bytes is not None:
                 used = stored_bytes + self._pending_bytes(db, user, now)
                 if used + nbytes > limits.max_stored_bytes:
