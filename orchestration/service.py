@@ -18,17 +18,16 @@ from core.accounts import User
 from core.audit import AuditLog
 from core.config import Settings
 from core.datasets import DatasetInfo, list_datasets, load_info
-from core.names import PREDICTION_FILE_RE, InvalidName, new_run_id, parse_run_id
+from core.names import InvalidName, new_run_id, parse_run_id
 from core.quotas import Quotas
-from core.registry import ModelRecord, Registry
+from core.registry import Registry
 from core.storage import Storage, write_atomic
 from orchestration.auditing import audited
+from orchestration.batch_calls import BatchCalls
 from orchestration.contracts import (
     DATASET,
     MODEL,
     OWNER,
-    BatchInput,
-    BatchRequest,
     CheckReport,
     CheckRequest,
     IngestRequest,
@@ -41,18 +40,15 @@ from orchestration.contracts import (
     run_attributes,
 )
 from orchestration.errors import Forbidden, NotFound, UserError
-from orchestration.quota_calls import QuotaCalls, enforce_quota
-from orchestration.run_reader import batch_progress, pending_activities, run_progress
+from orchestration.model_calls import ModelCalls
+from orchestration.quota_calls import enforce_quota
+from orchestration.run_reader import pending_activities, run_progress
 from orchestration.validation import (
-    MAX_PARALLEL,
-    check_batch,
     check_split,
-    retry_edits,
     validated_params,
 )
-from orchestration.views import BatchView, EngineInfo, RunSummary, RunView, build_run_view, elapsed_s, status_name
+from orchestration.views import EngineInfo, RunSummary, RunView, build_run_view, elapsed_s, status_name
 from orchestration.workflows import (
-    BatchTrainingWorkflow,
     CheckDataWorkflow,
     IngestWorkflow,
     PredictWorkflow,
@@ -60,13 +56,12 @@ from orchestration.workflows import (
     failure_message,
 )
 
-PREVIEW_ROWS = 20  # prediction rows shown on the Models page
-
 INGEST_TIMEOUT = timedelta(minutes=10)
 
 
-class TrainEasyService(QuotaCalls):
-    """Datasets, runs, batches and models of the acting user; the quota calls come from QuotaCalls."""
+class TrainEasyService(BatchCalls, ModelCalls):
+    """Datasets, runs and predictions of the acting user; batches come from BatchCalls (with the quota calls),
+    model registry calls from ModelCalls."""
 
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
@@ -178,90 +173,6 @@ class TrainEasyService(QuotaCalls):
         if target not in dataset.column_names:
             raise UserError(f"The target column {target!r} is not in {dataset.name}.")
 
-    # --- batches -------------------------------------------------------------------------------
-    @audited("launch", lambda a, r: r or f"batch on {a[0].dataset_id}", refused=(UserError,))
-    async def start_batch(self, user: User, request: BatchRequest) -> str:
-        request.owner = user.name
-        self._check_target(user, request.dataset_id, request.target)
-        check_batch(request)
-        batch_id = new_run_id("batch", user.name)
-        # A batch runs at most max_parallel children at once, so it holds that many of the owner's slots.
-        # With fewer free, it starts anyway, clamped to the free slots (it only takes longer); with none,
-        # it is refused like a single run. The caller reads the granted value back from the request.
-        wanted = min(request.max_parallel, len(request.items))
-        granted = await self._reserve_run(user, batch_id, "batch", wanted, min_slots=1)
-        if granted < wanted:
-            request.max_parallel = granted
-        try:
-            await self.client.start_workflow(
-                BatchTrainingWorkflow.run,
-                BatchInput(batch_id, request),
-                id=batch_id,
-                task_queue=self.settings.task_queue,
-                search_attributes=run_attributes(user.name, "batch", request.dataset_id),
-            )
-        except BaseException as err:
-            self._unreserve(batch_id, err)
-            raise
-        return batch_id
-
-    async def default_parallelism(self) -> int:
-        """One child per training slot: each worker process trains one model at a time."""
-        from orchestration.client import count_pollers
-
-        try:
-            return max(1, min(MAX_PARALLEL, await count_pollers(self.client, self.settings.task_queue)))
-        except RPCError:
-            return 1
-
-    async def list_batches(self, user: User, limit: int = 100) -> list[RunSummary]:
-        return await self._list(f"Owner = '{user.name}' AND RunKind = 'batch'", limit)
-
-    async def _owned_batch(self, user: User, batch_id: str):
-        return await self._owned(user, batch_id, "batch", BatchTrainingWorkflow.run)
-
-    async def get_batch(self, user: User, batch_id: str) -> BatchView:
-        handle, desc = await self._owned_batch(user, batch_id)
-        status = status_name(desc.status)
-        progress = await batch_progress(handle, status)
-        if progress is not None and progress.batch_id != batch_id:
-            raise NotFound("No such batch.")  # a result copied from another workflow: never shown
-        percents: dict[str, float] = {}
-        if progress is not None and status == "running":
-            running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
-            views = await asyncio.gather(*(self.get_run(user, r) for r in running), return_exceptions=True)
-            percents = {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
-        return BatchView(
-            batch_id, status, desc.start_time, elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)), progress, percents
-        )
-
-    @audited("stop", refused=(UserError,))
-    async def stop_batch(self, user: User, batch_id: str) -> None:
-        handle, desc = await self._owned_batch(user, batch_id)
-        if status_name(desc.status) != "running":
-            raise UserError("This batch has already finished.")
-        await handle.signal(BatchTrainingWorkflow.stop)
-
-    @audited("retry", refused=(UserError,))
-    async def retry_failed(self, user: User, batch_id: str, edits: dict[int, dict] | None = None) -> None:
-        handle, desc = await self._owned_batch(user, batch_id)
-        view = await self.get_batch(user, batch_id)
-        if view.progress is None or view.progress.phase != "awaiting":
-            raise UserError("Nothing to retry: the batch has no failed runs waiting.")
-        await handle.signal(BatchTrainingWorkflow.retry_failed, retry_edits(view.progress.children, edits))
-
-    @audited("finish", refused=(UserError,))
-    async def finish_batch(self, user: User, batch_id: str) -> None:
-        handle, _ = await self._owned_batch(user, batch_id)
-        await handle.signal(BatchTrainingWorkflow.finish)
-
-    @audited("cancel", refused=(UserError,))
-    async def cancel_batch(self, user: User, batch_id: str) -> None:
-        handle, desc = await self._owned_batch(user, batch_id)
-        if status_name(desc.status) != "running":
-            raise UserError("This batch has already finished.")
-        await handle.cancel()
-
     async def list_runs(self, user: User, limit: int = 200) -> list[RunSummary]:
         return await self._list(f"Owner = '{user.name}' AND RunKind = 'train'", limit)
 
@@ -342,39 +253,7 @@ class TrainEasyService(QuotaCalls):
             raise UserError("This run has already finished.")
         await handle.cancel()
 
-    # --- model registry --------------------------------------------------------------------------
-    def list_models(self, user: User) -> list[ModelRecord]:
-        return self.registry.list(user.name)
-
-    def get_model(self, user: User, model_id: int) -> ModelRecord:
-        record = self.registry.get(user.name, model_id)
-        if record is None:
-            raise NotFound("No such model.")
-        return record
-
-    @audited("download", lambda a, r: f"model {a[0]}", refused=(UserError,))
-    def model_download(self, user: User, model_id: int) -> tuple[bytes, bytes]:
-        """(model file, model card JSON) of one of the user's models."""
-        record = self.get_model(user, model_id)
-        card = json.dumps({**record.card, "registered_at": record.created_at}, indent=2, default=str).encode()
-        return self.registry.model_file(record).read_bytes(), card
-
-    @audited("delete", lambda a, r: f"model {a[0]}", refused=(UserError,))
-    def delete_model(self, user: User, model_id: int) -> int:
-        self.get_model(user, model_id)
-        return self.registry.delete(user.name, model_id)
-
-    def keep_last(self, user: User) -> int | None:
-        """The user's retention: versions kept per model (None: all)."""
-        return self.registry.keep_last(user.name)
-
-    @audited("retention", lambda a, r: f"keep last {a[0]}", refused=(UserError,))
-    def set_retention(self, user: User, keep_last: int | None) -> int:
-        try:
-            return self.registry.set_keep_last(user.name, keep_last)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-
+    # --- predictions (the registry calls are in ModelCalls) -----------------------------------
     @audited("predict", lambda a, r: f"model {a[0]}", refused=(UserError,))
     async def predict(self, user: User, model_id: int, filename: str, data: bytes) -> PredictResult:
         self.get_model(user, model_id)
@@ -407,25 +286,6 @@ class TrainEasyService(QuotaCalls):
         # the rows never travel through Temporal (its history keeps them): read them from the written file
         result.preview = self.prediction_preview(user, result.file)
         return result
-
-    def _prediction_path(self, user: User, name: str):
-        if not PREDICTION_FILE_RE.fullmatch(name or ""):
-            raise NotFound("No such prediction file.")
-        path = self.storage.user_dir(user.name) / "predictions" / name
-        if not path.is_file():
-            raise NotFound("No such prediction file.")
-        return path
-
-    @audited("download", refused=(UserError,))
-    def prediction_file(self, user: User, name: str) -> bytes:
-        return self._prediction_path(user, name).read_bytes()
-
-    def prediction_preview(self, user: User, name: str, rows: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
-        """The first rows of a predictions file, typed as pandas reads them (NaN becomes None)."""
-        import pandas as pd  # only here: most service calls need no pandas
-
-        frame = pd.read_csv(self._prediction_path(user, name), nrows=rows)
-        return json.loads(frame.to_json(orient="records"))
 
     def engine_info(self, admin: User) -> EngineInfo:
         if not admin.is_admin:

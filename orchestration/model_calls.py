@@ -1,0 +1,76 @@
+"""The service's model registry calls: list, download, delete, retention, and reading prediction files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.accounts import User
+from core.audit import AuditLog
+from core.names import PREDICTION_FILE_RE
+from core.registry import ModelRecord, Registry
+from core.storage import Storage
+from orchestration.auditing import audited
+from orchestration.errors import NotFound, UserError
+
+PREVIEW_ROWS = 20  # prediction rows shown on the Models page
+
+
+class ModelCalls:
+    """Mixed into TrainEasyService, whose registry, storage and audit log these calls use."""
+
+    registry: Registry
+    storage: Storage
+    audit: AuditLog
+
+    def list_models(self, user: User) -> list[ModelRecord]:
+        return self.registry.list(user.name)
+
+    def get_model(self, user: User, model_id: int) -> ModelRecord:
+        record = self.registry.get(user.name, model_id)
+        if record is None:
+            raise NotFound("No such model.")
+        return record
+
+    @audited("download", lambda a, r: f"model {a[0]}", refused=(UserError,))
+    def model_download(self, user: User, model_id: int) -> tuple[bytes, bytes]:
+        """(model file, model card JSON) of one of the user's models."""
+        record = self.get_model(user, model_id)
+        card = json.dumps({**record.card, "registered_at": record.created_at}, indent=2, default=str).encode()
+        return self.registry.model_file(record).read_bytes(), card
+
+    @audited("delete", lambda a, r: f"model {a[0]}", refused=(UserError,))
+    def delete_model(self, user: User, model_id: int) -> int:
+        self.get_model(user, model_id)
+        return self.registry.delete(user.name, model_id)
+
+    def keep_last(self, user: User) -> int | None:
+        """The user's retention: versions kept per model (None: all)."""
+        return self.registry.keep_last(user.name)
+
+    @audited("retention", lambda a, r: f"keep last {a[0]}", refused=(UserError,))
+    def set_retention(self, user: User, keep_last: int | None) -> int:
+        try:
+            return self.registry.set_keep_last(user.name, keep_last)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    def _prediction_path(self, user: User, name: str) -> Path:
+        if not PREDICTION_FILE_RE.fullmatch(name or ""):
+            raise NotFound("No such prediction file.")
+        path = self.storage.user_dir(user.name) / "predictions" / name
+        if not path.is_file():
+            raise NotFound("No such prediction file.")
+        return path
+
+    @audited("download", refused=(UserError,))
+    def prediction_file(self, user: User, name: str) -> bytes:
+        return self._prediction_path(user, name).read_bytes()
+
+    def prediction_preview(self, user: User, name: str, rows: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+        """The first rows of a predictions file, typed as pandas reads them (NaN becomes None)."""
+        import pandas as pd  # only here: most service calls need no pandas
+
+        frame = pd.read_csv(self._prediction_path(user, name), nrows=rows)
+        return json.loads(frame.to_json(orient="records"))
