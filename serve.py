@@ -17,7 +17,7 @@ from core.storage import Storage, private_umask
 from orchestration.client import payload_codec
 from orchestration.codec_server import codec_routes
 from ui.nav import PAGE_PATHS
-from ui.signin import RequireSession, SignInRoutes, client_address
+from ui.signin import OncePer, RequireSession, SignInRoutes, client_address
 
 private_umask()  # staged uploads and everything else this process writes: owner only
 _settings = load_settings()
@@ -26,6 +26,7 @@ _codec = payload_codec(_settings, allow_plaintext=True)  # decoding for display 
 
 
 _audit = AuditLog(Storage(_settings.home))
+_refusals_noted = OncePer(30.0)
 _decodes_noted: set[tuple[str, str]] = set()  # (user, action) already audited by this process: one entry each, not one per call
 
 
@@ -41,15 +42,10 @@ async def _admin_only(request: Request) -> bool | None:
     user = await run_in_threadpool(_signin.sessions().user, token, kinds)
     address = client_address(request)
     if user is None or not user.is_admin:
-        await run_in_threadpool(
-            _audit.record,
-            user.name if user else "-",
-            action,
-            "",
-            "refused",
-            address,
-            "not signed in" if user is None else "not an administrator",
-        )
+        reason = "not signed in" if user is None else "not an administrator"
+        # one entry per caller, action and reason every 30 s: refused calls must not grow the log without bound
+        if _refusals_noted(f"{address}|{action}|{reason}|{user.name if user else '-'}"):
+            await run_in_threadpool(_audit.record, user.name if user else "-", action, "", "refused", address, reason)
         return None if user is None else False
     if (user.name, action) not in _decodes_noted:
         _decodes_noted.add((user.name, action))

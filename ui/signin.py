@@ -77,7 +77,7 @@ def same_origin(request: Request) -> bool:
     return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
-class _Every:
+class OncePer:
     """True at most once per `seconds` per key (in this process): a flood of refused sign-ins for one
     name becomes a few audit entries, not thousands of writes."""
 
@@ -98,7 +98,7 @@ class SignInRoutes:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.storage = Storage(settings.home)
-        self._throttled_audit = _Every(30.0)
+        self._throttled_audit = OncePer(30.0)
 
     def sessions(self) -> Sessions:
         return Sessions(self.storage, self.settings.session_lifetime)
