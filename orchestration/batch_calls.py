@@ -46,17 +46,12 @@ class BatchCalls(QuotaCalls):
         granted = await self._reserve_run(user, batch_id, "batch", wanted, min_slots=1)
         if granted < wanted:
             request.max_parallel = granted
-        try:
-            await self.client.start_workflow(
-                BatchTrainingWorkflow.run,
-                BatchInput(batch_id, request),
-                id=batch_id,
-                task_queue=self.settings.task_queue,
-                search_attributes=run_attributes(user.name, "batch", request.dataset_id),
-            )
-        except BaseException as err:
-            self._unreserve(batch_id, err)
-            raise
+        await self._start_reserved(
+            BatchTrainingWorkflow.run,
+            BatchInput(batch_id, request),
+            batch_id,
+            run_attributes(user.name, "batch", request.dataset_id),
+        )
         return batch_id
 
     async def default_parallelism(self) -> int:

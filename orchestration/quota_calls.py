@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.accounts import User
 from core.audit import AuditLog
+from core.config import Settings
 from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Usage
 from orchestration.errors import Forbidden, QuotaExceeded, UserError
 from orchestration.run_reader import QUERY_TIMEOUT
@@ -19,6 +22,7 @@ class QuotaCalls:
     """Mixed into TrainEasyService, whose client, quotas and audit log these calls use."""
 
     client: Client
+    settings: Settings
     quotas: Quotas
     audit: AuditLog
 
@@ -27,6 +31,16 @@ class QuotaCalls:
         return enforce_quota(
             self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots, self.quotas.stored_bytes(user.name)
         )
+
+    async def _start_reserved(self, run: Any, arg: Any, run_id: str, attributes: TypedSearchAttributes) -> None:
+        """Start a run or batch whose slots are reserved; a start that fails gives them back."""
+        try:
+            await self.client.start_workflow(
+                run, arg, id=run_id, task_queue=self.settings.task_queue, search_attributes=attributes
+            )
+        except BaseException as err:
+            self._unreserve(run_id, err)
+            raise
 
     def _unreserve(self, run_id: str, err: BaseException) -> None:
         """The start failed: drop the reservation. If we cannot tell whether the server started it (timeout,

@@ -155,17 +155,12 @@ class TrainEasyService(BatchCalls, ModelCalls):
         check_split(request.test_size, request.seed, request.cv_folds)
         run_id = new_run_id("train", user.name)
         await self._reserve_run(user, run_id, "train", 1)
-        try:
-            await self.client.start_workflow(
-                TrainingWorkflow.run,
-                TrainInput(run_id, request),
-                id=run_id,
-                task_queue=self.settings.task_queue,
-                search_attributes=run_attributes(user.name, "train", request.dataset_id, request.model),
-            )
-        except BaseException as err:
-            self._unreserve(run_id, err)
-            raise
+        await self._start_reserved(
+            TrainingWorkflow.run,
+            TrainInput(run_id, request),
+            run_id,
+            run_attributes(user.name, "train", request.dataset_id, request.model),
+        )
         return run_id
 
     def _check_target(self, user: User, dataset_id: str, target: str) -> None:
