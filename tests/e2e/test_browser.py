@@ -13,6 +13,7 @@ from core.config import PROJECT_ROOT
 from core.storage import Storage
 from tests.e2e.conftest import login, sign_in_form, wait_for_app
 from tests.helpers import classification_csv
+from ui.text import WORD_JOINER
 
 RUN_URL = re.compile(r"/runs\?run=(train-alice-[0-9a-f]{32})")
 
@@ -152,7 +153,9 @@ def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
     data = tmp_path / "**bob**[site](http:evil.example).csv"  # a hostile file name stays plain text
     data.write_bytes(classification_csv(rows=200, seed=5))
     upload(page, data)
-    expect(page.get_by_text("Stored **bob**[site](http:evil.example).csv")).to_be_visible(timeout=60_000)
+    # shown as typed (an invisible word joiner after "http" keeps it from becoming a link)
+    shown = f"Stored **bob**[site](http{WORD_JOINER}:evil.example).csv"
+    expect(page.get_by_text(shown)).to_be_visible(timeout=60_000)
     expect(page.get_by_role("link", name="site")).to_have_count(0)
     go(page, "Batch")
     expect(page.get_by_text("3 run(s) will start")).to_be_visible(timeout=60_000)
