@@ -7,7 +7,7 @@ from core.accounts import ROLES, AccountError
 from ui.audit_view import show_audit
 from ui.auth import require_user
 from ui.quota_admin import show_quota_admin
-from ui.runtime import accounts_service, audit_log, guard, service
+from ui.runtime import accounts_service, audit_service, guard, service
 from ui.text import md
 
 admin = require_user("admin")
@@ -87,7 +87,7 @@ with quotas_tab, guard("Quotas"):
     show_quota_admin(service(), admin, [a.name for a in accounts])
 
 with audit_tab:
-    show_audit(audit_log(), actor=admin.name, address=admin.address)
+    show_audit(audit_service(), admin)
 
 with engine_tab, guard("The health check"):
     svc = service()

@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from core.audit import OUTCOMES, AuditLog
+from core.accounts import User
+from core.audit import OUTCOMES
+from orchestration.audit_service import AuditService
 from ui.text import md
 
 SHOWN = 500  # rows in the table; the export takes up to EXPORTED
@@ -15,9 +17,9 @@ EXPORTED = 100_000
 ANYONE, ANY = "(anyone)", "(any)"
 
 
-def _filters(audit: AuditLog) -> dict:
+def _filters(audits: AuditService, admin: User) -> dict:
     who, action, outcome, days = st.columns([2, 2, 1, 2])
-    actor = who.selectbox("User", [ANYONE, *audit.actors()], key="audit_actor")
+    actor = who.selectbox("User", [ANYONE, *audits.actors(admin)], key="audit_actor")
     prefix = action.text_input("Action starts with", key="audit_action", placeholder="login, admin., launch")
     result = outcome.selectbox("Outcome", [ANY, *OUTCOMES], key="audit_outcome")
     today = datetime.now(UTC).date()
@@ -61,11 +63,11 @@ def _table(entries) -> pd.DataFrame:
     )
 
 
-def show_audit(audit: AuditLog, actor: str | None = None, address: str | None = None) -> None:
-    """Draw the audit view. With `actor` (the signed-in admin), exports and chain checks are audited too."""
+def show_audit(audits: AuditService, admin: User) -> None:
+    """Draw the audit view for a signed-in admin; the service records exports and chain checks."""
     st.subheader("Audit log")
-    criteria = _filters(audit)
-    entries = audit.query(**criteria, limit=SHOWN)
+    criteria = _filters(audits, admin)
+    entries = audits.entries(admin, SHOWN, **criteria)
     if entries:
         more = " (the newest; narrow the filters to see older ones)" if len(entries) == SHOWN else ""
         st.caption(f"{len(entries)} entries, newest first{more}.")
@@ -73,21 +75,15 @@ def show_audit(audit: AuditLog, actor: str | None = None, address: str | None = 
     else:
         st.info("No audit entries match these filters.")
 
-    def export() -> bytes:
-        data = audit.export_csv(audit.query(**criteria, limit=EXPORTED)[::-1])  # oldest first, as a log reads
-        if actor:
-            audit.record(actor, "audit.export", address=address, detail=_describe(criteria))
-        return data
+    def export() -> bytes:  # built only when the button is clicked
+        return audits.export_csv(admin, EXPORTED, **criteria)
 
     left, right = st.columns(2)
     left.download_button(
         "Download CSV", export, "traineasy-audit.csv", "text/csv", key="audit_csv", disabled=not entries, on_click="ignore"
     )
     if right.button("Verify chain", key="audit_verify"):
-        result = audit.verify()
-        st.session_state["audit_verify_result"] = result
-        if actor:
-            audit.record(actor, "audit.verify", outcome="ok" if result.ok else "error", address=address, detail=str(result))
+        st.session_state["audit_verify_result"] = audits.verify(admin)
     shown = st.session_state.get("audit_verify_result")
     if shown is not None:
         result = shown
@@ -100,7 +96,3 @@ def show_audit(audit: AuditLog, actor: str | None = None, address: str | None = 
                     f"{result.checked} entries read; entries from there on cannot be trusted."
                 )
             )
-
-
-def _describe(criteria: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in criteria.items() if v is not None) or "all entries"

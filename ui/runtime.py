@@ -20,7 +20,9 @@ from core.config import load_settings
 from core.datasets import DatasetInfo
 from core.quotas import Limits, Usage
 from core.registry import ModelRecord
+from core.storage import Storage
 from orchestration.account_service import AccountService
+from orchestration.audit_service import AuditService
 from orchestration.client import connect
 from orchestration.contracts import BatchRequest, CheckReport, IngestResult, PredictResult, TrainRequest
 from orchestration.errors import NotFound, UserError
@@ -162,6 +164,11 @@ def _backend() -> SyncService:
 
 def service() -> SyncService:
     return _backend()
+
+
+@st.cache_resource(show_spinner=False)
+def audit_service() -> AuditService:
+    return AuditService(Storage(load_settings().home))
 
 
 @st.cache_resource(show_spinner=False)

@@ -11,14 +11,15 @@ from core.audit import AuditLog
 from core.storage import Storage
 
 
-def _page(home: str, actor: str | None = None) -> None:
+def _page(home: str, actor: str = "admin") -> None:
     from pathlib import Path
 
-    from core.audit import AuditLog
+    from core.accounts import User
     from core.storage import Storage
+    from orchestration.audit_service import AuditService
     from ui.audit_view import show_audit
 
-    show_audit(AuditLog(Storage(Path(home))), actor=actor)
+    show_audit(AuditService(Storage(Path(home))), User(actor, ("admin",), "10.0.0.5"))
 
 
 @pytest.fixture
@@ -71,3 +72,20 @@ def test_verify_button_reports_a_broken_chain(home):
     at = _app(home)
     at.button(key="audit_verify").click().run()
     assert not at.success and "broken at entry \\#2" in at.error[0].value
+
+
+def test_only_admins_read_verify_or_export_the_log(home):
+    from core.accounts import User
+    from orchestration.audit_service import AuditService
+    from orchestration.errors import Forbidden
+
+    audits, bob = AuditService(Storage(home)), User("bob", ("user",))
+    for call in (
+        lambda: audits.actors(bob),
+        lambda: audits.entries(bob, 10),
+        lambda: audits.verify(bob),
+        lambda: audits.export_csv(bob, 10),
+    ):
+        with pytest.raises(Forbidden):
+            call()
+    assert AuditLog(Storage(home)).count() == 3  # nothing read, nothing recorded
