@@ -5,7 +5,7 @@ Only ids, paths and small results travel here; datasets and models stay in the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
@@ -205,11 +205,55 @@ class PredictResult:
 
 
 @dataclass
+class RunFacts:
+    """The small facts a run's stages learn, each set by one stage and None until then.
+
+    A stage returns the ones it knows; the workflow merges them into its progress (`merge`). Histories
+    recorded before this type replay unchanged: a dict decodes into it, unknown keys are ignored.
+    """
+
+    # load: what the data turned out to be
+    task: str | None = None
+    rows: int | None = None
+    used_rows: int | None = None
+    dropped_missing_target: int | None = None
+    features: int | None = None
+    classes: int | None = None  # 0 for regression
+    notes: list[str] | None = None
+    # preprocess
+    train_rows: int | None = None
+    test_rows: int | None = None
+    # cv: metric -> {"mean", "std"}
+    cv: dict[str, dict[str, float]] | None = None
+    cv_resumed_from: int | None = None
+    # fit
+    fit_seconds: float | None = None
+    cpu_seconds: float | None = None
+    peak_rss_mb: float | None = None
+    resumed_from_step: int | None = None
+    curve: dict[str, Any] | None = None  # {"metric", "steps", "train", "valid"}
+    worker: str | None = None
+    # evaluate: test-set metrics (the workflow keeps them in RunProgress.metrics, not here)
+    metrics: dict[str, float] | None = None
+    # save
+    model_id: int | None = None
+    model_name: str | None = None
+    model_version: int | None = None
+
+    def merge(self, other: RunFacts) -> None:
+        """Take every fact `other` knows (its non-None fields)."""
+        for f in fields(self):
+            value = getattr(other, f.name)
+            if value is not None:
+                setattr(self, f.name, value)
+
+
+@dataclass
 class StageResult:
-    """What one training stage hands back: small facts, and which attempt produced them."""
+    """What one training stage hands back: its facts, and which attempt produced them."""
 
     attempt: int
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: RunFacts = field(default_factory=RunFacts)
 
 
 @dataclass
@@ -231,6 +275,6 @@ class RunProgress:
     target: str
     stage: str = "load"
     stages: list[StageProgress] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: RunFacts = field(default_factory=RunFacts)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None

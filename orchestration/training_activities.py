@@ -20,7 +20,7 @@ from temporalio import activity
 from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
 from orchestration.activity_errors import child_died, refuse, too_long
-from orchestration.contracts import StageResult, TrainInput
+from orchestration.contracts import RunFacts, StageResult, TrainInput
 from orchestration.heartbeat import heartbeating
 
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
@@ -78,15 +78,15 @@ class TrainingActivities:
             raise refuse(refusal)
         return StageResult(
             activity.info().attempt,
-            {
-                "task": spec.task,
-                "rows": len(prep.y) + prep.dropped_missing_target,
-                "used_rows": len(prep.y),
-                "dropped_missing_target": prep.dropped_missing_target,
-                "features": int(prep.X.shape[1]),
-                "classes": prep.classes,
-                "notes": list(prep.notes),
-            },
+            RunFacts(
+                task=spec.task,
+                rows=len(prep.y) + prep.dropped_missing_target,
+                used_rows=len(prep.y),
+                dropped_missing_target=prep.dropped_missing_target,
+                features=int(prep.X.shape[1]),
+                classes=prep.classes,
+                notes=list(prep.notes),
+            ),
         )
 
     @activity.defn
@@ -113,7 +113,7 @@ class TrainingActivities:
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         write_atomic(self._run_dir(inp) / "split.npz", buf.getvalue())
-        return StageResult(activity.info().attempt, {"train_rows": int(len(train)), "test_rows": int(len(test))})
+        return StageResult(activity.info().attempt, RunFacts(train_rows=int(len(train)), test_rows=int(len(test))))
 
     @activity.defn
     def cross_validate(self, inp: TrainInput) -> StageResult:
@@ -148,7 +148,7 @@ class TrainingActivities:
                 done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.update(fold=k + 1, step=k + 1)
-        return StageResult(activity.info().attempt, {"cv": cv_summary(done), "cv_resumed_from": resumed})
+        return StageResult(activity.info().attempt, RunFacts(cv=cv_summary(done), cv_resumed_from=resumed))
 
     @activity.defn
     def fit_model(self, inp: TrainInput) -> StageResult:
@@ -233,7 +233,14 @@ class TrainingActivities:
         write_atomic(run_dir / "fit.json", json.dumps(costs).encode())  # for the model card
         return StageResult(
             activity.info().attempt,
-            {**costs, "resumed_from_step": resume[1] if resume else 0, "curve": curve_data, "worker": WORKER_ID},
+            RunFacts(
+                fit_seconds=costs["fit_seconds"],
+                cpu_seconds=costs["cpu_seconds"],
+                peak_rss_mb=costs["peak_rss_mb"],
+                resumed_from_step=resume[1] if resume else 0,
+                curve=curve_data,
+                worker=WORKER_ID,
+            ),
         )
 
     @activity.defn
@@ -253,7 +260,7 @@ class TrainingActivities:
             state.update(step=1, part="feature importance")
             charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
         write_atomic(self._run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
-        return StageResult(activity.info().attempt, {"metrics": metrics})
+        return StageResult(activity.info().attempt, RunFacts(metrics=metrics))
 
     @activity.defn
     def save_model(self, inp: TrainInput) -> StageResult:
@@ -288,5 +295,5 @@ class TrainingActivities:
         for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
             scratch.unlink(missing_ok=True)
         return StageResult(
-            activity.info().attempt, {"model_id": record.id, "model_name": record.name, "model_version": record.version}
+            activity.info().attempt, RunFacts(model_id=record.id, model_name=record.name, model_version=record.version)
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 
-from orchestration.contracts import STAGE_WEIGHTS, STAGES, BatchProgress, RunProgress, StageProgress
+from orchestration.contracts import STAGE_WEIGHTS, STAGES, BatchProgress, RunFacts, RunProgress, StageProgress
 from orchestration.errors import NotFound
 
 
@@ -37,7 +37,7 @@ class RunView:
     stage: str
     percent: float
     stages: list[StageProgress] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: RunFacts = field(default_factory=RunFacts)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     waiting_for_worker: bool = False
@@ -53,7 +53,7 @@ class RunView:
     @property
     def curve(self) -> dict[str, Any]:
         """The learning curve: live from the heartbeat while fitting, else the one the fit returned."""
-        return self.live.get("curve") or self.facts.get("curve") or {}
+        return self.live.get("curve") or self.facts.curve or {}
 
 
 @dataclass

@@ -125,9 +125,11 @@ class TrainingWorkflow:
         finally:
             stage.seconds = (workflow.now() - started).total_seconds()
         stage.status, stage.attempt = "done", result.attempt
-        facts = dict(result.facts)
-        self._progress.metrics.update(facts.pop("metrics", {}))
-        self._progress.facts.update(facts)
+        facts = result.facts
+        if facts.metrics:
+            self._progress.metrics.update(facts.metrics)
+            facts.metrics = None
+        self._progress.facts.merge(facts)
 
     @workflow.query
     def progress(self) -> RunProgress | None:
@@ -267,7 +269,7 @@ class BatchTrainingWorkflow:
                 search_attributes=run_attributes(req.owner, "train", req.dataset_id, child.model),
             )
             child.status, child.metrics = "completed", dict(result.metrics)
-            child.worker, child.curve = result.facts.get("worker"), dict(result.facts.get("curve") or {})
+            child.worker, child.curve = result.facts.worker, dict(result.facts.curve or {})
         except ChildWorkflowError as err:
             if is_cancelled_exception(err):
                 child.status = "cancelled"

@@ -148,21 +148,19 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
 
 def _draw_results(view: RunView, ev: dict | None) -> None:
     facts = view.facts
-    if facts.get("notes"):
-        st.info("\n".join(f"- {md(n)}" for n in facts["notes"]))
-    if facts.get("cv"):
+    if facts.notes:
+        st.info("\n".join(f"- {md(n)}" for n in facts.notes))
+    if facts.cv:
         st.subheader("Cross-validation (training rows)")
         st.dataframe(
-            pd.DataFrame(
-                [{"metric": k, "mean": round(v["mean"], 4), "± std": round(v["std"], 4)} for k, v in facts["cv"].items()]
-            ),
+            pd.DataFrame([{"metric": k, "mean": round(v["mean"], 4), "± std": round(v["std"], 4)} for k, v in facts.cv.items()]),
             hide_index=True,
             key="cv_table",
         )
     costs = {
-        k: facts[k]
-        for k in ("used_rows", "train_rows", "test_rows", "fit_seconds", "cpu_seconds", "peak_rss_mb", "model_version")
-        if k in facts
+        name: value
+        for name in ("used_rows", "train_rows", "test_rows", "fit_seconds", "cpu_seconds", "peak_rss_mb", "model_version")
+        if (value := getattr(facts, name)) is not None
     }
     if costs:
         st.caption(" · ".join(f"{k.replace('_', ' ')}: {md(v)}" for k, v in costs.items()))

@@ -22,7 +22,7 @@ from core.names import new_run_id
 from core.registry import Registry
 from core.storage import Storage
 from orchestration.activity_errors import FIT_TOO_LONG, INVALID_INPUT
-from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, TrainInput, TrainRequest
+from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, RunFacts, TrainInput, TrainRequest
 from orchestration.data_activities import DataActivities
 from orchestration.training_activities import TrainingActivities
 from tests.helpers import classification_csv
@@ -99,15 +99,15 @@ def trained(tmp_path_factory) -> Run:
 
 def test_load_and_validate_reports_the_data(trained):
     facts = trained.results["load_and_validate"].facts
-    assert facts["task"] == "classification"
-    assert (facts["rows"], facts["used_rows"], facts["dropped_missing_target"]) == (200, 200, 0)
-    assert (facts["features"], facts["classes"]) == (3, 2)
+    assert facts.task == "classification"
+    assert (facts.rows, facts.used_rows, facts.dropped_missing_target) == (200, 200, 0)
+    assert (facts.features, facts.classes) == (3, 2)
 
 
 def test_preprocess_split_writes_a_split_file(trained):
     train, test = trained.split["train"], trained.split["test"]
     assert (len(train), len(test)) == (160, 40)
-    assert trained.results["preprocess_split"].facts == {"train_rows": 160, "test_rows": 40}
+    assert trained.results["preprocess_split"].facts == RunFacts(train_rows=160, test_rows=40)
     assert not set(train) & set(test)
 
 
@@ -118,8 +118,8 @@ def test_save_model_leaves_only_the_small_files_the_run_page_reads(trained):
 def test_fit_model_writes_the_model_and_its_costs(trained):
     assert {"model.skops", "fit.json"} <= trained.after_fit
     facts = trained.results["fit_model"].facts
-    assert facts["fit_seconds"] >= 0 and facts["resumed_from_step"] == 0
-    assert facts["curve"]["steps"][-1] == 50
+    assert facts.fit_seconds >= 0 and facts.resumed_from_step == 0
+    assert facts.curve["steps"][-1] == 50
 
 
 def test_fit_model_heartbeats_progress(trained):
@@ -137,7 +137,7 @@ def test_fit_model_heartbeats_reach_inside_the_incremental_fit(trained):
 
 def test_evaluate_model_writes_metrics(trained):
     evaluation = json.loads((trained.run_dir / "evaluation.json").read_text())
-    metrics = trained.results["evaluate_model"].facts["metrics"]
+    metrics = trained.results["evaluate_model"].facts.metrics
     assert evaluation["metrics"] == metrics
     assert 0.5 < metrics["accuracy"] <= 1.0
     assert {row["feature"] for row in evaluation["importance"]} == {"age", "income", "city"}
@@ -146,7 +146,7 @@ def test_evaluate_model_writes_metrics(trained):
 def test_save_model_registers_a_version_with_its_card(trained):
     registry = Registry(trained.storage)
     record = registry.by_run("alice", trained.inp.run_id)
-    assert record is not None and trained.results["save_model"].facts["model_id"] == record.id
+    assert record is not None and trained.results["save_model"].facts.model_id == record.id
     assert registry.model_file(record).is_file()
     card = json.loads((registry.model_file(record).parent / "card.json").read_text())
     assert card["run_id"] == trained.inp.run_id and card["target"] == "bought"
@@ -166,7 +166,7 @@ def test_activity_results_report_the_attempt(trained):
 
 def test_save_model_twice_registers_one_version(trained):
     again = ActivityEnvironment().run(TrainingActivities(trained.storage).save_model, trained.inp)
-    assert again.facts["model_version"] == 1
+    assert again.facts.model_version == 1
     assert len(Registry(trained.storage).list("alice")) == 1
 
 
@@ -229,7 +229,7 @@ def test_retried_fit_resumes_from_its_checkpoint_and_gives_the_same_model(tmp_pa
     first = load_model(run_dir / "model.skops")
     env.info = dataclasses.replace(env.info, attempt=2)
     result = env.run(acts.fit_model, inp)
-    assert result.facts["resumed_from_step"] == 9
+    assert result.facts.resumed_from_step == 9
     X = pd.read_csv(io.BytesIO(classification_csv())).drop(columns=["bought"])
     assert np.array_equal(load_model(run_dir / "model.skops").predict_proba(X), first.predict_proba(X))
 
@@ -363,7 +363,7 @@ def test_ingest_dataset_only_reads_from_the_owners_upload_folder(tmp_path):
 
 
 def test_predict_with_a_registered_model_writes_predictions(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
     staged = _stage(storage, classification_csv(rows=30, seed=9), name="fedcba9876543210fedcba9876543210.csv")
     out = ActivityEnvironment().run(
         DataActivities(storage).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT)
@@ -375,7 +375,7 @@ def test_predict_with_a_registered_model_writes_predictions(trained):
 
 
 def test_predict_refuses_a_file_missing_a_model_column(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
     staged = _stage(storage, b"age,city\n30,paris\n40,lyon\n", name="00000000000000000000000000000000.csv")
     with pytest.raises(ApplicationError, match="income") as err:
         ActivityEnvironment().run(
@@ -385,7 +385,7 @@ def test_predict_refuses_a_file_missing_a_model_column(trained):
 
 
 def test_predictions_csv_is_formula_safe(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
     upload = b"age,income,city,note\n30,-1.5,\"=cmd|' /C calc'!A0\",+1+1\n40,60.5,paris,@SUM(A1)\n50,40,lyon,-2+3\n"
     staged = _stage(storage, upload, name="abababababababababababababababab.csv")
     out = ActivityEnvironment().run(
@@ -401,7 +401,7 @@ def test_predictions_csv_is_formula_safe(trained):
 
 
 def _predict(trained, data: bytes, settings=None, **caps):
-    storage, model_id = trained.storage, trained.results["save_model"].facts["model_id"]
+    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
     staged = _stage(storage, data, name=f"{os.urandom(16).hex()}.csv")
     return ActivityEnvironment().run(
         DataActivities(storage, settings).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT, **caps)
@@ -522,7 +522,7 @@ def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_l
         ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
     assert _refusal(err.value)
     within = ActivityEnvironment().run(TrainingActivities(storage, _limited(tmp_path)).load_and_validate, inp)
-    assert within.facts["used_rows"] == 40_000
+    assert within.facts.used_rows == 40_000
 
 
 def test_fit_limits_come_from_the_environment(monkeypatch):

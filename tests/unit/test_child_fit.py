@@ -161,6 +161,6 @@ def test_fit_model_heartbeats_the_mlp_loss_from_the_child(tmp_path, monkeypatch)
     live = [b for b in beats if b.get("loss")]
     assert live, "no heartbeat carried the loss curve"
     assert all(b["of"] == 300 and 0 < len(b["loss"]) <= b["step"] for b in live)
-    curve = result.facts["curve"]
+    curve = result.facts.curve
     assert curve["metric"] == "training loss" and len(curve["train"]) >= len(live[-1]["loss"])
-    assert result.facts["cpu_seconds"] > 0 and result.facts["peak_rss_mb"] > 0
+    assert result.facts.cpu_seconds > 0 and result.facts.peak_rss_mb > 0

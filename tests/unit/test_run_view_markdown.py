@@ -19,6 +19,7 @@ UNESCAPED = re.compile(r"(?<!\\)[\[\]*:]")  # markdown-active characters without
 
 
 def _run_page(planted: str) -> None:
+    from orchestration.contracts import RunFacts
     from orchestration.views import RunView
     from ui.run_view import _draw_results, _draw_status
 
@@ -34,7 +35,7 @@ def _run_page(planted: str) -> None:
         percent=40.0,
         metrics={planted: 0.5},
         live={"fold": planted, "of": planted, "resumed_from": planted},
-        facts={"model_version": planted, "notes": [planted]},
+        facts=RunFacts(model_version=planted, notes=[planted]),  # type: ignore[arg-type]  # hostile text where a number goes
     )
     _draw_status(view, {"0123456789abcdef": planted})
     _draw_results(view, None)

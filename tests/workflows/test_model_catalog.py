@@ -46,8 +46,8 @@ async def test_every_model_family_trains_and_registers(client, settings, service
     for key, view in views.items():
         primary = "accuracy" if MODELS[key].task == "classification" else "r2"
         assert primary in view.metrics, key
-        assert view.facts["model_version"] >= 1
-        assert view.facts["cpu_seconds"] >= 0 and view.facts["peak_rss_mb"] > 0
+        assert view.facts.model_version >= 1
+        assert view.facts.cpu_seconds >= 0 and view.facts.peak_rss_mb > 0
     # iterative models report a learning curve with a point per increment
     for key in (
         "random_forest_classifier",
@@ -55,10 +55,10 @@ async def test_every_model_family_trains_and_registers(client, settings, service
         "gradient_boosting_classifier",
         "hist_gradient_boosting_regressor",
     ):
-        curve = views[key].facts["curve"]
+        curve = views[key].facts.curve
         assert len(curve["steps"]) >= 2 and len(curve["train"]) == len(curve["valid"]) == len(curve["steps"])
-    assert views["mlp_classifier"].facts["curve"]["metric"] == "training loss"
-    assert len(views["mlp_classifier"].facts["curve"]["train"]) >= 2
+    assert views["mlp_classifier"].facts.curve["metric"] == "training loss"
+    assert len(views["mlp_classifier"].facts.curve["train"]) >= 2
     assert len(service.list_models(user)) == len(MODELS)
 
 
@@ -72,7 +72,7 @@ async def test_cross_validation_reports_mean_and_std(client, settings, service, 
         )
         view = await finished_run(service, user, run_id)
     assert view.status == "completed", view.error
-    cv = view.facts["cv"]
+    cv = view.facts.cv
     assert set(cv) >= {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"}
     assert 0.5 < cv["accuracy"]["mean"] <= 1.0 and cv["accuracy"]["std"] >= 0.0
     assert next(s for s in view.stages if s.name == "cv").status == "done"

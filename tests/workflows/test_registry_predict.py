@@ -82,7 +82,7 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
     assert reclaimed > 0 and not folder.exists()
     assert [m.version for m in service.list_models(alice)] == [1]
     # retention: keep the last 1 version of each name
-    assert first.facts["model_version"] == 1
+    assert first.facts.model_version == 1
     assert service.set_retention(alice, 1) == 0
     with pytest.raises(UserError):
         service.set_retention(alice, 0)

@@ -57,7 +57,7 @@ async def test_killed_worker_process_resumes_from_checkpoint(client, settings, s
     assert view.status == "completed", view.error
     fit = next(s for s in view.stages if s.name == "fit")
     assert fit.attempt == 2
-    assert view.facts["resumed_from_step"] >= 1
+    assert view.facts.resumed_from_step >= 1
 
     # the resumed model is the model an uninterrupted fit gives
     spec = get_model("random_forest_classifier")

@@ -29,6 +29,7 @@ from orchestration.contracts import (
     BatchInput,
     BatchItem,
     BatchRequest,
+    RunFacts,
     StageResult,
     TrainInput,
     TrainRequest,
@@ -62,14 +63,14 @@ async def skipping_env():
     await env.shutdown()
 
 
-def _step(name: str, facts: Callable[[TrainInput], dict] | None = None, fail: Callable[[TrainInput], None] | None = None):
+def _step(name: str, facts: Callable[[TrainInput], RunFacts] | None = None, fail: Callable[[TrainInput], None] | None = None):
     """A fake training activity registered under the real name `name`."""
 
     @activity.defn(name=name)
     def step(inp: TrainInput) -> StageResult:
         if fail is not None:
             fail(inp)
-        return StageResult(activity.info().attempt, facts(inp) if facts else {})
+        return StageResult(activity.info().attempt, facts(inp) if facts else RunFacts())
 
     return step
 
@@ -78,7 +79,7 @@ def fake_training(**overrides) -> dict[str, Callable]:
     """All six stages succeed at once; `overrides` swaps some of them."""
     fakes = {name: _step(name) for name in ("load_and_validate", "preprocess_split", "cross_validate", "fit_model", "save_model")}
     fakes["evaluate_model"] = _step(
-        "evaluate_model", lambda inp: {"metrics": {"balanced_accuracy": inp.request.params.get("score", 0.5)}}
+        "evaluate_model", lambda inp: RunFacts(metrics={"balanced_accuracy": inp.request.params.get("score", 0.5)})
     )
     return {**fakes, **overrides}
 

@@ -40,7 +40,7 @@ async def test_training_run_completes_with_metrics_and_saved_model(client, setti
     assert view.percent == 100.0
     assert [s.status for s in view.stages] == ["done", "done", "skipped", "done", "done", "done"]
     assert 0.5 <= view.metrics["accuracy"] <= 1.0
-    assert view.facts["train_rows"] + view.facts["test_rows"] == 200
+    assert view.facts.train_rows + view.facts.test_rows == 200
     assert queried.metrics == view.metrics
     record = service.registry.by_run(ALICE.name, run_id)
     assert record is not None and record.version == 1 and record.card["metrics"] == view.metrics
