@@ -53,7 +53,7 @@ class TrainingActivities:
         try:
             spec = get_model(req.model)
             spec.validate(req.params)
-            return spec, prepare(pd.read_parquet(path), req.target, spec)
+            return spec, prepare(pd.read_parquet(path), req.target, spec, req.include_columns)
         except (DataError, ParamError) as exc:
             raise refuse(str(exc)) from None
 
@@ -66,9 +66,17 @@ class TrainingActivities:
     # --- activities ----------------------------------------------------------------------------
     @activity.defn
     def load_and_validate(self, inp: TrainInput) -> StageResult:
+        from ml.bounds import bound_errors
         from ml.guardrails import fit_estimate, over_budget
 
         spec, prep = self._prepared(inp)
+        # the last line behind the data check and the service: limits the data sets (neighbours vs rows,
+        # folds vs class counts...), with the real class counts; refused at once, never retried
+        req = inp.request
+        classes = prep.y.value_counts().to_dict() if spec.task == "classification" else None
+        errors = bound_errors(spec, spec.validate(req.params), len(prep.y), req.test_size, req.cv_folds, classes)
+        if errors:
+            raise refuse(" ".join(errors))
         # the server side of the data check: a fit estimated beyond the budget never starts
         folds = inp.request.cv_folds
         refusal = over_budget(

@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 
+from orchestration.activity_errors import plain_text
 from orchestration.contracts import STAGE_WEIGHTS, STAGES, BatchProgress, RunFacts, RunProgress, StageProgress
 from orchestration.errors import NotFound
 
@@ -64,6 +65,12 @@ class BatchView:
     duration_s: float | None
     progress: BatchProgress | None  # None: no worker has answered yet
     child_percent: dict[str, float] = field(default_factory=dict)  # run id -> percent, running children
+
+    def __post_init__(self) -> None:
+        # children's errors as a user reads them, also those stored before plain_text existed
+        for child in self.progress.children if self.progress else []:
+            if child.error:
+                child.error = plain_text(child.error)
 
     @property
     def running(self) -> bool:
@@ -190,10 +197,10 @@ def build_run_view(
         stages=progress.stages,
         facts=progress.facts,
         metrics=progress.metrics,
-        error=progress.error,
+        error=plain_text(progress.error) if progress.error else None,
         waiting_for_worker=waiting,
         live=live,
         attempt=attempt,
-        last_failure=last_failure,
+        last_failure=plain_text(last_failure) if last_failure else None,
         eta_s=remaining_s(percent, duration) if status == "running" else None,
     )

@@ -66,8 +66,19 @@ class SyncService:
     def upload_dataset(self, user: User, filename: str, data: bytes) -> IngestResult:
         return self._run(self._service.upload_dataset(user, filename, data), DATA_TASK_TIMEOUT)
 
-    def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict, cv_folds: int = 0) -> CheckReport:
-        return self._run(self._service.check_data(user, dataset_id, target, model, params, cv_folds), CHECK_TIMEOUT)
+    def check_data(
+        self,
+        user: User,
+        dataset_id: str,
+        target: str,
+        model: str,
+        params: dict,
+        cv_folds: int = 0,
+        test_size: float = 0.2,
+        include_columns: list[str] | None = None,
+    ) -> CheckReport:
+        call = self._service.check_data(user, dataset_id, target, model, params, cv_folds, test_size, include_columns)
+        return self._run(call, CHECK_TIMEOUT)
 
     # --- training runs ----------------------------------------------------------------------------
     def start_training(self, user: User, request: TrainRequest) -> str:
@@ -203,6 +214,6 @@ def guard(action: str = "That") -> Iterator[None]:
         st.error(f"{err}. Is the stack running (`make run`)?")
     except TimeoutError:
         st.error(f"{action} took too long to answer. Temporal or the workers may be overloaded; try again shortly.")
-    except Exception as err:
+    except Exception:
         log.exception("unexpected error")
-        st.error(f"{action} failed unexpectedly ({type(err).__name__}). The details are in the app log.")
+        st.error(f"{action} failed unexpectedly. The details are in the app log.")
