@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ml.catalog import ModelSpec
+from ml.catalog import ModelSpec, RowBound
 
 MIN_ROWS = 10  # rows with a target a run needs at all (ml.training.prepare refuses fewer)
 MIN_SIDE_ROWS = 2  # rows each side of the split needs: one row measures nothing
@@ -46,6 +46,10 @@ def split_rows(usable: int, test_size: float, cv_folds: int = 0) -> Rows:
     return Rows(usable, test, train, fold)
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _pct(test_size: float) -> str:
     return f"{test_size * 100:.3g}%"
 
@@ -56,12 +60,12 @@ def _split_errors(rows: Rows, test_size: float, classes: Mapping[Any, int] | Non
         enough = next((p for p in TEST_PERCENTS if split_rows(rows.usable, p / 100).test >= MIN_SIDE_ROWS), None)
         fix = f"Use a test split of at least {enough}%" if enough else "Add rows"
         errors.append(
-            f"A {_pct(test_size)} test split of {rows.usable} rows holds out {rows.test} row; at least "
+            f"A {_pct(test_size)} test split of {rows.usable} rows holds out {_rows(rows.test)}; at least "
             f"{MIN_SIDE_ROWS} are needed to measure the model. {fix}."
         )
     if rows.train < MIN_SIDE_ROWS:
         errors.append(
-            f"A {_pct(test_size)} test split of {rows.usable} rows leaves {rows.train} training row; at least "
+            f"A {_pct(test_size)} test split of {rows.usable} rows leaves {rows.train} for training; at least "
             f"{MIN_SIDE_ROWS} are needed. Use a smaller test split or more rows."
         )
     if classes and len(classes) > rows.train:
@@ -72,14 +76,12 @@ def _split_errors(rows: Rows, test_size: float, classes: Mapping[Any, int] | Non
     return errors
 
 
-def _smallest_class_in_training(rows: Rows, classes: Mapping[Any, int]) -> tuple[Any, int]:
-    """(label, the fewest training rows it can get): a stratified split gives each class at least its
-    share of the training rows, rounded down; without one (a class of 1 row, or more classes than test
-    rows: ml.training.split) a class may lose up to all the test rows."""
+def fewest_in_training(rows: Rows, classes: Mapping[Any, int]) -> dict[Any, int]:
+    """The fewest training rows each class can get, whatever the seed. A stratified split gives a class at
+    least its share of the training rows, rounded down; without one (a class of 1 row, or more classes than
+    test rows: ml.training.split then splits at random) a class may lose up to all the test rows."""
     stratified = min(classes.values()) >= 2 and len(classes) <= min(rows.test, rows.train)
-    fewest = {label: (rows.train * n) // rows.usable if stratified else max(0, n - rows.test) for label, n in classes.items()}
-    label = min(fewest, key=lambda c: fewest[c])
-    return label, fewest[label]
+    return {label: (rows.train * n) // rows.usable if stratified else max(0, n - rows.test) for label, n in classes.items()}
 
 
 def _fold_errors(rows: Rows, test_size: float, k: int, classes: Mapping[Any, int] | None) -> list[str]:
@@ -91,15 +93,22 @@ def _fold_errors(rows: Rows, test_size: float, k: int, classes: Mapping[Any, int
             f"leaves {rows.train}. {fix}, or turn cross-validation off."
         )
     if classes:
-        label, fewest = _smallest_class_in_training(rows, classes)
+        fewest_rows = fewest_in_training(rows, classes)
+        label = min(fewest_rows, key=lambda c: fewest_rows[c])
+        fewest = fewest_rows[label]
         if fewest < k:
             fix = f"Use at most {fewest} folds" if fewest >= 2 else "Turn cross-validation off"
             errors.append(
                 f"{k}-fold cross-validation needs at least {k} rows of each class in the training rows; class "
-                f"{str(label)!r} has {classes[label]} rows in all and may get only {fewest} there. {fix}"
+                f"{str(label)!r} has {_rows(classes[label])} in all and may get only {fewest} there. {fix}"
                 f"{', or turn cross-validation off' if fewest >= 2 else ''}."
             )
     return errors
+
+
+def largest_allowed(bound: RowBound, fit_rows: int) -> int:
+    """The largest value of a bounded parameter for this many rows per fit (`per` may be fractional)."""
+    return math.floor(fit_rows / bound.per + 1e-9)
 
 
 def _param_errors(spec: ModelSpec, params: dict[str, Any], rows: Rows) -> list[str]:
@@ -110,8 +119,8 @@ def _param_errors(spec: ModelSpec, params: dict[str, Any], rows: Rows) -> list[s
         value = params.get(p.name, p.default)
         if bound is None or not isinstance(value, int) or (p.none_label and value == 0):
             continue
-        if value * bound.per > fit:
-            most = fit // bound.per
+        most = largest_allowed(bound, fit)
+        if value > most:
             fix = f"Use at most {most}, or more rows." if p.min is None or most >= p.min else "Use more rows."
             errors.append(f"'{p.name}' is {value}, but each fit sees only {fit} rows ({rows.describe()}): {bound.reason}. {fix}")
     if spec.min_fit_rows > fit:

@@ -23,7 +23,7 @@ class RowBound:
     """A limit the data sets on a parameter: the value times `per` must not exceed the rows one fit sees
     (the rows with a target, less the test rows, less a cross-validation fold). Checked by ml/bounds.py."""
 
-    per: int
+    per: float
     reason: str  # what goes wrong beyond it, in plain words
 
 
@@ -116,7 +116,9 @@ class ModelSpec:
 # less the test rows, less the largest cross-validation fold (ml/bounds.py does the arithmetic, and
 # also checks the split itself: rows on each side, classes in training, folds vs rows and class counts).
 #   n_neighbors (k-NN)                 at most the rows one fit sees (scikit-learn fails at predict time)
-#   min_samples_leaf (trees, forests)  at most half those rows (beyond it no split: one constant leaf)
+#   min_samples_leaf (trees)           at most half those rows (beyond it no split: one constant leaf)
+#   min_samples_leaf (random forests)  at most ~0.32 of them: each tree's bootstrap sample holds about
+#                                      63% (1 - 1/e) of the distinct rows, and leaves count distinct rows
 #   histogram gradient boosting        its fixed min_samples_leaf=20 needs 40 rows per fit to split
 # No limit from the data: C, alpha, max_iter, n_estimators, learning_rate(_init), max_depth and
 # max_leaf_nodes (growth just stops earlier), subsample (scikit-learn draws at least one row),
@@ -126,10 +128,15 @@ class ModelSpec:
 _LEAF_BOUND = RowBound(
     2, "a split makes two leaves of at least that many rows, so the tree could not split and would predict one value"
 )
+_BOOTSTRAP_LEAF_BOUND = RowBound(
+    3.2,
+    "each tree learns from a bootstrap sample holding about 63% of the distinct rows, and a split makes two "
+    "leaves of at least that many rows, so the trees could not split and would predict one value",
+)
 _NEIGHBOURS_BOUND = RowBound(1, "k-NN looks for that many neighbours among the rows it was fitted on")
 
 
-def _trees(default_features: Any) -> tuple[Param, ...]:
+def _trees(default_features: Any, bootstrap: bool) -> tuple[Param, ...]:
     return (
         Param("n_estimators", "int", 100, "Number of trees. More trees: steadier results, slower training.", 1, 500, cost=True),
         Param("max_depth", "int", 0, "Deepest a tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
@@ -140,7 +147,7 @@ def _trees(default_features: Any) -> tuple[Param, ...]:
             "Fewest samples allowed in a leaf; higher values smooth the model.",
             1,
             1000,
-            row_bound=_LEAF_BOUND,
+            row_bound=_BOOTSTRAP_LEAF_BOUND if bootstrap else _LEAF_BOUND,
         ),
         Param(
             "max_features",
@@ -223,7 +230,7 @@ _SPECS = (
         "Random forest (classification)",
         "classification",
         "sklearn.ensemble.RandomForestClassifier",
-        _trees("sqrt"),
+        _trees("sqrt", bootstrap=True),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),
@@ -232,7 +239,7 @@ _SPECS = (
         "Extra trees (classification)",
         "classification",
         "sklearn.ensemble.ExtraTreesClassifier",
-        _trees("sqrt"),
+        _trees("sqrt", bootstrap=False),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),
@@ -308,7 +315,7 @@ _SPECS = (
         "Random forest (regression)",
         "regression",
         "sklearn.ensemble.RandomForestRegressor",
-        _trees(1.0),
+        _trees(1.0, bootstrap=True),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),
@@ -317,7 +324,7 @@ _SPECS = (
         "Extra trees (regression)",
         "regression",
         "sklearn.ensemble.ExtraTreesRegressor",
-        _trees(1.0),
+        _trees(1.0, bootstrap=False),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),

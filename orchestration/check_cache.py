@@ -72,5 +72,8 @@ class CheckCache:
         while len(self._reports) > self._size:
             self._reports.popitem(last=False)
 
+    def keys(self) -> list[Hashable]:
+        return list(self._reports)
+
     def __len__(self) -> int:
         return len(self._reports)
