@@ -169,7 +169,8 @@ def _backend() -> SyncService:
         client = asyncio.run_coroutine_threadsafe(connect(settings), loop).result(10)
     except Exception as exc:  # not cached: the next rerun tries again
         loop.call_soon_threadsafe(loop.stop)
-        raise Unavailable(f"Temporal is not reachable at {settings.temporal_target}: {exc}") from None
+        log.warning("cannot connect to Temporal at %s: %s", settings.temporal_target, exc)  # the detail: log only
+        raise Unavailable(f"The training engine (Temporal) is not reachable at {settings.temporal_target}") from None
     return SyncService(loop, TrainEasyService(client, settings))
 
 
