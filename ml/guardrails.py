@@ -142,7 +142,7 @@ def _id_findings(numeric_ids: dict[str, str], include: Collection[str]) -> list[
                 Finding(
                     "warning",
                     f"{column!r} looks like an identifier ({why}), so it is left out of the features: a model that "
-                    "learns from it would not carry over to new rows. Include it again if it is a real measurement.",
+                    "learns from it would not carry over to new rows. Keep it only if it really measures something.",
                 )
             )
     return out

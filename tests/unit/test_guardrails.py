@@ -179,8 +179,8 @@ def test_a_numeric_identifier_is_a_warning_and_left_out_of_the_features():
     assert check.ok and check.features == 2 and check.id_columns == ["customer_id"]
     assert messages(check, "warning") == (
         "'customer_id' looks like an identifier (every row has a different whole number), so it is left out of "
-        "the features: a model that learns from it would not carry over to new rows. Include it again if it is "
-        "a real measurement."
+        "the features: a model that learns from it would not carry over to new rows. Keep it only if it really "
+        "measures something."
     )
     assert "customer_id" not in messages(check, "info")
 
