@@ -18,7 +18,7 @@ import streamlit as st
 from core.accounts import User
 from core.config import load_settings
 from core.datasets import DatasetInfo
-from core.quotas import Limits, Usage
+from core.quota_limits import Limits, Usage
 from core.registry import ModelRecord
 from core.storage import Storage
 from orchestration.account_service import AccountService

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from core.config import load_settings
-from core.quotas import WINDOW_S, Limits, OverQuota, Quotas
+from core.quota_limits import Limits, OverQuota
+from core.quotas import WINDOW_S, Quotas
 from core.storage import Storage
 
 
