@@ -63,19 +63,18 @@ def _dependents(pending: DatasetDependents) -> None:
             f"{len(pending.runs_in_flight)} run(s) on this dataset are still in flight, so it cannot be deleted now. "
             "Wait for them to finish or cancel them, then check again."
         )
-        st.dataframe([{"run or batch": r} for r in pending.runs_in_flight], hide_index=True, key="dataset_delete_runs")
+        st.table([{"run or batch": r} for r in pending.runs_in_flight], hide_index=True)
     if pending.models:
         st.info(
             f"{len(pending.models)} model(s) were trained on this dataset. They stay, and still load, download "
             "and predict: a model needs only its own files."
         )
-        st.dataframe(
+        st.table(  # Markdown in cells: the user's names are escaped
             [
-                {"model": m.label, "target": m.target, "registered": m.created_at, "tags": ", ".join(m.tags)}
+                {"model": md(m.label), "target": md(m.target), "registered": m.created_at, "tags": md(", ".join(m.tags))}
                 for m in pending.models
             ],
             hide_index=True,
-            key="dataset_delete_models",
         )
     else:
         st.info("No model was trained on this dataset.")

@@ -38,19 +38,20 @@ def kb(n: int) -> str:
 
 
 def preview_rows(records: tuple[ModelRecord, ...], now: datetime) -> list[dict[str, Any]]:
-    """One row per version: what it is, what it was trained on, how good it is and how old."""
+    """One row per version: what it is, what it was trained on, how good it is and how old. Text is
+    escaped: st.table renders Markdown, and dataset and column names are the user's."""
     rows = []
     for r in records:
         metric = PRIMARY_METRIC.get(r.card.get("task", ""), "")
         score = (r.card.get("metrics") or {}).get(metric)
         rows.append(
             {
-                "model": r.name,
+                "model": md(r.name),
                 "version": r.version,
-                "dataset": r.dataset_name,
-                "target": r.target,
-                "metric": metric,
-                "score": None if score is None else round(float(score), 4),
+                "dataset": md(r.dataset_name),
+                "target": md(r.target),
+                "metric": md(metric),
+                "score": "" if score is None else f"{float(score):.4g}",
                 "age": age_text(r.created_at, now),
                 "size (KB)": round(r.size_bytes / 1024, 1),
             }
@@ -94,7 +95,7 @@ def retention_section(svc: SyncService, user: User) -> None:
         f"Keeping the last {keep} would delete these {len(plan.delete)} version(s), {kb(plan.size_bytes)} in all. "
         "Nothing has been deleted yet."
     )
-    st.dataframe(preview_rows(plan.delete, datetime.now(UTC)), hide_index=True, key="retention_preview_table")
+    st.table(preview_rows(plan.delete, datetime.now(UTC)), hide_index=True)
     confirm, cancel = st.columns(2)
     if confirm.button(f"Delete these {len(plan.delete)} version(s)", type="primary", key="retention_confirm"):
         st.session_state.pop(PLAN, None)  # a refusal means the models changed: the user previews again
