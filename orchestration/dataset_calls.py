@@ -19,7 +19,7 @@ from core.registry import ModelRecord, Registry
 from core.storage import Storage
 from orchestration.auditing import audited
 from orchestration.contracts import DATASET
-from orchestration.errors import UserError
+from orchestration.errors import NotFound, UserError
 from orchestration.run_reader import QUERY_TIMEOUT
 
 LIST_LIMIT = 100
@@ -70,7 +70,10 @@ class DatasetCalls:
         bytes leave the user's stored total at once (it is measured on disk)."""
         info = self.get_dataset(user, dataset_id)
         _refuse_if_busy(await self._runs_on_dataset(user.name, info.dataset_id))
-        hidden = hide_dataset(self.storage, user.name, info.dataset_id)
+        try:
+            hidden = hide_dataset(self.storage, user.name, info.dataset_id)
+        except FileNotFoundError:  # deleted meanwhile (another tab)
+            raise NotFound("No such dataset.") from None
         try:
             _refuse_if_busy(await self._runs_on_dataset(user.name, info.dataset_id))  # one started meanwhile
         except BaseException:
