@@ -18,7 +18,7 @@ ACTIONS: dict[str, str] = {
     "predict": "predictions made with a registered model [model id]",
     "download": 'model, predictions or leaderboard downloaded [model id, file, or "leaderboard <batch id>"]',
     "delete": "model or dataset deleted [model id or dataset id]",
-    "retention": "keep-last-N setting changed and applied [user name]",
+    "retention": "previewed retention confirmed: old versions deleted [keep last N: how many versions]",
     "tag": "tag added to a model [model id]",
     "admin.user_add": "account created [user name]",
     "admin.user_disable": "account disabled [user name]",
