@@ -229,6 +229,7 @@ def _contend(home: str, name: str, start_at: float, tries: int, queue) -> None:
     queue.put(won)
 
 
+@pytest.mark.slow
 def test_reservations_are_race_free_across_processes(quotas, settings):
     """Eight processes grab slots at once; BEGIN IMMEDIATE lets exactly the limit through."""
     quotas.set_override("alice", max_runs_in_flight=3, launches_per_minute=1000)
