@@ -40,6 +40,7 @@ from orchestration.contracts import (
     io_queue,
     run_attributes,
 )
+from orchestration.dataset_calls import DatasetCalls
 from orchestration.errors import Forbidden, NotFound, UserError
 from orchestration.model_calls import ModelCalls
 from orchestration.quota_calls import enforce_quota
@@ -62,9 +63,9 @@ from orchestration.workflows import (
 INGEST_TIMEOUT = timedelta(minutes=10)
 
 
-class TrainEasyService(BatchCalls, ModelCalls):
+class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
     """Datasets, runs and predictions of the acting user; batches come from BatchCalls (with the quota calls),
-    model registry calls from ModelCalls."""
+    model registry calls from ModelCalls, dataset deletion from DatasetCalls."""
 
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client

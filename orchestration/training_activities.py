@@ -298,7 +298,9 @@ class TrainingActivities:
             metrics=evaluation["metrics"],
             costs=json.loads((run_dir / "fit.json").read_text()),
         )
-        record = Registry(self.storage).register(req.owner, req.model, inp.run_id, run_dir / "model.skops", card)
+        record = Registry(self.storage).register(
+            req.owner, req.model, inp.run_id, run_dir / "model.skops", card, dataset_id=req.dataset_id, target=req.target
+        )
         # the registry holds the model now; the run keeps only its small evaluation.json for the run page
         for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
             scratch.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -18,13 +18,15 @@ import streamlit as st
 from core.accounts import User
 from core.config import load_settings
 from core.datasets import DatasetInfo
-from core.quotas import Limits, Usage
-from core.registry import ModelRecord
+from core.quota_limits import Limits, Usage
+from core.registry import ModelRecord, RetentionResult
+from core.retention import RetentionPlan
 from core.storage import Storage
 from orchestration.account_service import AccountService
 from orchestration.audit_service import AuditService
 from orchestration.client import connect
 from orchestration.contracts import BatchRequest, CheckReport, IngestResult, PredictResult, TrainRequest
+from orchestration.dataset_calls import DatasetDeleted, DatasetDependents
 from orchestration.errors import NotFound, UserError
 from orchestration.service import TrainEasyService
 from orchestration.views import BatchView, EngineInfo, RunSummary, RunView
@@ -65,6 +67,12 @@ class SyncService:
 
     def upload_dataset(self, user: User, filename: str, data: bytes) -> IngestResult:
         return self._run(self._service.upload_dataset(user, filename, data), DATA_TASK_TIMEOUT)
+
+    def dataset_dependents(self, user: User, dataset_id: str) -> DatasetDependents:
+        return self._run(self._service.dataset_dependents(user, dataset_id))
+
+    def delete_dataset(self, user: User, dataset_id: str) -> DatasetDeleted:
+        return self._run(self._service.delete_dataset(user, dataset_id))
 
     def check_data(
         self,
@@ -134,8 +142,11 @@ class SyncService:
     def keep_last(self, user: User) -> int | None:
         return self._service.keep_last(user)
 
-    def set_retention(self, user: User, keep_last: int | None) -> int:
-        return self._service.set_retention(user, keep_last)
+    def retention_preview(self, user: User, keep_last: int) -> RetentionPlan:
+        return self._service.retention_preview(user, keep_last)
+
+    def apply_retention(self, user: User, keep_last: int, model_ids: Collection[int]) -> RetentionResult:
+        return self._service.apply_retention(user, keep_last, model_ids)
 
     def predict(self, user: User, model_id: int, filename: str, data: bytes) -> PredictResult:
         return self._run(self._service.predict(user, model_id, filename, data), DATA_TASK_TIMEOUT)
