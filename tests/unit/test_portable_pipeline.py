@@ -128,3 +128,39 @@ def test_rows_from_a_csv_predict_as_the_training_rows_from_parquet():
     stored, uploaded = prep.X, as_uploaded(prep.X)
     assert uploaded["garage"].isna().sum() == stored["garage"].isna().sum() > 0
     np.testing.assert_array_equal(pipeline.predict_proba(stored), pipeline.predict_proba(uploaded))
+
+
+def test_a_model_saved_before_still_predicts_through_the_predict_activity(tmp_path):
+    """A registry holding a file from before (TrainEasy's own column step): the worker's predict path
+    loads it and writes the predictions TrainEasy made then (tests/unit/data, see test_persist.py)."""
+    import json
+    from pathlib import Path
+
+    from temporalio.testing import ActivityEnvironment
+
+    from core.names import new_run_id
+    from core.registry import Registry
+    from core.storage import Storage
+    from ml.schema import input_schema
+    from orchestration.contracts import PredictRequest
+    from orchestration.data_activities import DataActivities
+
+    data = Path(__file__).parent / "data"
+    expected = json.loads((data / "legacy_models.json").read_text())
+    storage = Storage(tmp_path)
+    rows = pd.read_csv(io.StringIO(expected["input_csv"]))
+    card = {"task": "classification", "input_schema": input_schema(rows)}
+    record = Registry(storage).register(
+        "alice", "random_forest_classifier", new_run_id("train", "alice"), data / "legacy_classification.skops", card
+    )
+    staged = storage.upload_dir("alice") / "0123456789abcdef0123456789abcdef.csv"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_text(expected["input_csv"])
+    out = ActivityEnvironment().run(
+        DataActivities(storage).predict, PredictRequest("alice", record.id, staged.name, "new.csv", 2**20)
+    )
+    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out.file)
+    assert written["prediction"].tolist() == expected["classification"]["predictions"]
+    np.testing.assert_allclose(
+        written[["probability_no", "probability_yes"]], expected["classification"]["probabilities"], atol=1e-6
+    )
