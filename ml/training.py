@@ -175,7 +175,7 @@ def _numbers(*first: tuple[str, Any], scale: bool) -> Pipeline:
     return Pipeline(steps)
 
 
-def date_parts(column: str, scale: bool) -> tuple[str, Pipeline, str]:
+def date_parts(index: int, column: str, scale: bool) -> tuple[str, Pipeline, str]:
     """One date column -> its year, month, day and weekday, from pandas and numpy functions only.
 
     The column is selected by a plain name, so the steps get it as a Series: parsed as `normalise_columns`
@@ -183,7 +183,7 @@ def date_parts(column: str, scale: bool) -> tuple[str, Pipeline, str]:
     `operator.attrgetter`, and stacked into four numeric columns."""
     parts = [f"dt.{part}" for part in DATE_PARTS]
     return (
-        f"date:{column}",
+        f"date_{index}",  # not the column's name: scikit-learn refuses step names holding "__"
         _numbers(
             ("parse", FunctionTransformer(pd.to_datetime, kw_args={"errors": "coerce", "format": "mixed", "utc": True})),
             ("parts", FunctionTransformer(attrgetter(*parts))),
@@ -213,7 +213,7 @@ def build_preprocessor(X: pd.DataFrame, scale: bool, dates: tuple[str, ...] = ()
     return ColumnTransformer(
         [
             ("numeric", _numbers(scale=scale), numeric),
-            *(date_parts(c, scale) for c in dates),
+            *(date_parts(i, c, scale) for i, c in enumerate(dates)),
             ("categorical", categorical, other),
         ],
         sparse_threshold=0.0,

@@ -113,10 +113,17 @@ def test_the_saved_file_names_library_types_alone(key):
 def test_the_pipeline_takes_the_raw_columns_and_expands_the_date_itself():
     pipeline, prep = _fitted("linear_regression")
     assert list(pipeline.feature_names_in_) == ["size", "rooms", "colour", "garden", "garage", "listed"]
-    block = pipeline.named_steps["preprocess"].named_transformers_["date:listed"]
+    block = pipeline.named_steps["preprocess"].named_transformers_["date_0"]
     parts = block[:-2].transform(pd.Series(["2024-03-31T01:30:00+01:00", "07/04/2024", "not a date"]))
     assert parts[0].tolist() == [2024, 3, 31, 6]  # year, month, day, weekday (Sunday), in UTC
     assert parts[1][:2].tolist() == [2024, 7] and np.isnan(parts[2]).all()
+
+
+def test_any_column_name_works_double_underscores_too():
+    X = houses().rename(columns={"listed": "listed__on", "colour": "colour__x"})
+    prep = prepare(X.drop(columns=["kind"]), "price", MODELS["ridge"])
+    pipeline = make_pipeline(MODELS["ridge"], {}, 0, prep.X).fit(prep.X, prep.y)
+    assert pipeline.predict(as_uploaded(prep.X)).shape == (len(prep.X),)
 
 
 def test_rows_from_a_csv_predict_as_the_training_rows_from_parquet():
