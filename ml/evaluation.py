@@ -16,7 +16,6 @@ MAX_POINTS = 1000  # scatter points kept for regression charts
 MAX_CURVE_CLASSES = 10  # one-vs-rest ROC/PR curves drawn for at most this many classes
 IMPORTANCE_ROWS = 1000  # held-out rows used for permutation importance (its cost grows with both)
 IMPORTANCE_REPEATS = 3
-TOP_FEATURES = 20
 
 
 def metrics_for(task: str, y, pred, proba=None, classes=None) -> dict[str, float]:
@@ -83,12 +82,13 @@ def evaluate(pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series) -> tu
 
 
 def feature_importance(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, seed: int) -> list[dict[str, Any]]:
-    """Permutation importance of each raw input column on held-out rows (works for every model)."""
+    """Permutation importance of every raw input column on held-out rows (works for every model), most
+    important first. All of them: the chart shows the top ones and sums the rest into one "others" bar."""
     n = min(len(X), IMPORTANCE_ROWS)
     Xs, ys = X.iloc[:n], y.iloc[:n]
     result = permutation_importance(pipeline, Xs, ys, n_repeats=IMPORTANCE_REPEATS, random_state=seed, n_jobs=1)
     ranked = sorted(zip(X.columns, result.importances_mean, result.importances_std), key=lambda t: -t[1])
-    return [{"feature": str(f), "importance": float(mu), "std": float(sd)} for f, mu, sd in ranked[:TOP_FEATURES]]
+    return [{"feature": str(f), "importance": float(mu), "std": float(sd)} for f, mu, sd in ranked]
 
 
 def cv_summary(fold_metrics: list[dict[str, float]]) -> dict[str, dict[str, float]]:

@@ -42,8 +42,10 @@ def model_card(
     dataset_sha256: str | None,
     metrics: dict[str, float],
     costs: dict[str, float],
+    skops_trusted: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The card of a model fitted with `spec` on `prep`; `costs` are the fit's time and memory."""
+    """The card of a model fitted with `spec` on `prep`; `costs` are the fit's time and memory;
+    `skops_trusted` the types to pass to `skops.io.load` outside TrainEasy (`ml.persist.skops_trusted`)."""
     return {
         "run_id": run_id,
         "owner": owner,
@@ -60,5 +62,6 @@ def model_card(
         "input_schema": input_schema(prep.X),
         "metrics": metrics,
         "versions": library_versions(),
+        "skops_trusted": skops_trusted,
         **costs,
     }

@@ -13,17 +13,20 @@ from skops.io._utils import read_schema
 
 from core.storage import write_atomic
 
-# Every type a saved catalog pipeline contains, our own column step included. Nothing else loads:
-# not another scikit-learn class, not a numpy function. tests/unit/test_persist.py rebuilds this set
-# by fitting every catalog model; a new model or library upgrade that changes it fails that test
-# until the set here is updated (after a look at what was added).
+# Every type a saved catalog pipeline contains: scikit-learn, numpy and pandas parts and nothing of
+# TrainEasy's own, so a downloaded file loads with skops alone. Nothing else loads: not another
+# scikit-learn class, not another numpy function. tests/unit/test_persist.py rebuilds this set by
+# fitting every catalog model; a new model or library upgrade that changes it fails that test until
+# the set here is updated (after a look at what was added).
 TRUSTED_TYPES = frozenset(
     {
         "builtins.dict",
         "builtins.list",
+        "builtins.object",  # the dtype the text columns are read as (numpy.asarray's keyword)
         "builtins.str",
         "builtins.tuple",
-        "ml.training.normalise_columns",
+        "numpy.asarray",
+        "numpy.column_stack",
         "numpy.dtype",
         "numpy.float64",
         "numpy.int64",
@@ -31,6 +34,8 @@ TRUSTED_TYPES = frozenset(
         "numpy.uint64",
         "numpy.random._generator.Generator",
         "numpy.random.mtrand.RandomState",
+        "operator.attrgetter",  # reads a parsed date's year, month, day and weekday
+        "pandas.to_datetime",
         "sklearn._loss._loss.CyHalfBinomialLoss",
         "sklearn._loss._loss.CyHalfMultinomialLoss",
         "sklearn._loss._loss.CyHalfSquaredError",
@@ -81,6 +86,11 @@ TRUSTED_TYPES = frozenset(
     }
 )
 
+# Models saved before the pipelines were made of library parts alone name TrainEasy's own column step.
+# They load here (and only here) as before; retrained, they load anywhere.
+LEGACY_TYPES = frozenset({"ml.training.normalise_columns"})
+LIBRARIES = ("builtins.", "numpy.", "operator.", "pandas.", "scipy.", "sklearn.")
+
 
 class UntrustedModelFile(ValueError):
     """The file asks for types outside the allow-list; it is refused, not loaded."""
@@ -109,7 +119,7 @@ def save_model(pipeline, path: Path, remember: bool = False) -> None:
 
 
 def load_model(path: Path):
-    """Load a model file whose every type is in TRUSTED_TYPES; refuse anything else."""
+    """Load a model file whose every type is in TRUSTED_TYPES (or LEGACY_TYPES); refuse anything else."""
     cached = _RECENT.get(_identity(path))
     if cached is not None:
         return cached
@@ -119,10 +129,17 @@ def load_model(path: Path):
 def load_model_bytes(data: bytes):
     """The same check and load on the bytes themselves (read once: nothing swaps the file in between)."""
     used = types_in(data)
-    refused = sorted(used - TRUSTED_TYPES)
+    refused = sorted(used - TRUSTED_TYPES - LEGACY_TYPES)
     if refused:
         raise UntrustedModelFile(f"model file uses untrusted types: {', '.join(refused[:5])}")
     return sio.loads(data, trusted=sorted(used))
+
+
+def skops_trusted(path: Path) -> list[str] | None:
+    """The types to pass to `skops.io.load(..., trusted=...)` for this file outside TrainEasy (skops
+    trusts the rest by default), or None when the file needs TrainEasy's own code to load."""
+    needed = sorted(sio.get_untrusted_types(file=path))
+    return needed if all(t.startswith(LIBRARIES) for t in needed) else None
 
 
 def types_in(data: bytes) -> set[str]:

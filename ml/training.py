@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -151,7 +152,7 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
                 f"{hint}. If it is a number column, fix those values and train a regression model."
             )
     return Prepared(
-        X=X,
+        X=missing_as_nan(X),
         y=y,
         dropped_missing_target=int(missing.sum()),
         classes=classes,
@@ -191,7 +192,9 @@ def folds(prepared: Prepared, k: int, seed: int, stratify: bool) -> list[tuple[n
 def normalise_columns(X: pd.DataFrame, dates: tuple[str, ...] = ()) -> pd.DataFrame:
     """Raw columns -> model inputs: dates expanded into parts, text as plain objects with NaN for missing.
 
-    Part of the saved pipeline, so prediction takes the same raw columns as the upload.
+    Only for models saved before pipelines were made of library parts alone: their files name this
+    function as their first step, so it stays here, unchanged, for them to load and predict
+    (tests/unit/test_persist.py loads such files). New pipelines do not use it (`make_pipeline`).
     """
     out = X.copy()
     for c in dates:
@@ -206,29 +209,75 @@ def normalise_columns(X: pd.DataFrame, dates: tuple[str, ...] = ()) -> pd.DataFr
     return out
 
 
-def build_preprocessor(X: pd.DataFrame, scale: bool) -> ColumnTransformer:
-    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
-    other = [c for c in X.columns if c not in numeric]
-    num_steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+def missing_as_nan(X: pd.DataFrame) -> pd.DataFrame:
+    """Object columns with NaN, never None, for missing values: Parquet gives back None (a boolean
+    column with gaps), a CSV gives NaN, and the pipeline's imputer sees only NaN as missing."""
+    fixed = {str(c): X[c].where(X[c].notna(), np.nan) for c in X.columns if X[c].dtype == object and X[c].isna().any()}
+    return X.assign(**fixed) if fixed else X
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _numbers(*first: tuple[str, Any], scale: bool) -> Pipeline:
+    steps = [*first, ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
     if scale:
-        num_steps.append(("scale", StandardScaler()))
-    cat_steps = [
-        ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
-        ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES)),
-    ]
+        steps.append(("scale", StandardScaler()))
+    return Pipeline(steps)
+
+
+def date_parts(index: int, column: str, scale: bool) -> tuple[str, Pipeline, str]:
+    """One date column -> its year, month, day and weekday, from pandas and numpy functions only.
+
+    The column is selected by a plain name, so the steps get it as a Series: parsed as `normalise_columns`
+    did (mixed formats and offsets, in UTC, unparseable values missing), its parts read with
+    `operator.attrgetter`, and stacked into four numeric columns."""
+    parts = [f"dt.{part}" for part in DATE_PARTS]
+    return (
+        f"date_{index}",  # not the column's name: scikit-learn refuses step names holding "__"
+        _numbers(
+            ("parse", FunctionTransformer(pd.to_datetime, kw_args={"errors": "coerce", "format": "mixed", "utc": True})),
+            ("parts", FunctionTransformer(attrgetter(*parts))),
+            ("stack", FunctionTransformer(np.column_stack)),
+            scale=scale,
+        ),
+        column,
+    )
+
+
+def build_preprocessor(X: pd.DataFrame, scale: bool, dates: tuple[str, ...] = ()) -> ColumnTransformer:
+    """Raw columns -> one numeric matrix, made of scikit-learn, pandas and numpy parts alone: a saved
+    pipeline then loads wherever those libraries are installed, without TrainEasy.
+
+    The columns come out in the order the earlier pipelines gave them (numbers, then each date's
+    parts, then the one-hot text columns), so a model trained now equals one trained then."""
+    numeric = [c for c in X.columns if c not in dates and _is_numeric(X[c])]
+    other = [c for c in X.columns if c not in dates and c not in numeric]
+    categorical = Pipeline(
+        [
+            # booleans and text alike as plain objects: the imputer refuses a block of booleans
+            ("as_objects", FunctionTransformer(np.asarray, kw_args={"dtype": object})),
+            ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+            ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES)),
+        ]
+    )
     return ColumnTransformer(
-        [("numeric", Pipeline(num_steps), numeric), ("categorical", Pipeline(cat_steps), other)],
+        [
+            ("numeric", _numbers(scale=scale), numeric),
+            *(date_parts(i, c, scale) for i, c in enumerate(dates)),
+            ("categorical", categorical, other),
+        ],
         sparse_threshold=0.0,
     )
 
 
 def make_pipeline(spec: ModelSpec, params: dict, seed: int, X: pd.DataFrame) -> Pipeline:
+    """The preprocessing and the model, taking the raw feature columns as they are uploaded."""
     dates = tuple(date_columns(X))
-    columns = FunctionTransformer(normalise_columns, kw_args={"dates": dates})
     return Pipeline(
         [
-            ("columns", columns),
-            ("preprocess", build_preprocessor(normalise_columns(X.head(50), dates), spec.needs_scaling)),
+            ("preprocess", build_preprocessor(X, spec.needs_scaling, dates)),
             ("model", spec.build(params, seed)),
         ]
     )

@@ -276,10 +276,12 @@ class TrainingActivities:
         from core.datasets import load_info
         from core.registry import Registry
         from ml.model_card import model_card
+        from ml.persist import skops_trusted
 
         spec, prep = self._prepared(inp)
         run_dir, req = self._run_dir(inp), inp.request
         info = load_info(self.storage, req.owner, req.dataset_id)
+        saved = run_dir / "model.skops"  # gone on a retry after registering: the registry has the card then
         evaluation = json.loads((run_dir / "evaluation.json").read_text())
         card = model_card(
             spec,
@@ -297,9 +299,10 @@ class TrainingActivities:
             dataset_sha256=info.sha256 if info else None,
             metrics=evaluation["metrics"],
             costs=json.loads((run_dir / "fit.json").read_text()),
+            skops_trusted=skops_trusted(saved) if saved.is_file() else None,
         )
         record = Registry(self.storage).register(
-            req.owner, req.model, inp.run_id, run_dir / "model.skops", card, dataset_id=req.dataset_id, target=req.target
+            req.owner, req.model, inp.run_id, saved, card, dataset_id=req.dataset_id, target=req.target
         )
         # the registry holds the model now; the run keeps only its small evaluation.json for the run page
         for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:

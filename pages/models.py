@@ -3,13 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from ui import charts
 from ui.auth import require_user
+from ui.compare_view import PRIMARY, show_compare
+from ui.predict_view import show_downloads, show_predict
 from ui.retention import retention_section
 from ui.runtime import guard, service
-from ui.text import md
-
-PRIMARY = {"classification": "balanced_accuracy", "regression": "r2"}
 
 user = require_user()
 svc = service()
@@ -21,6 +19,9 @@ if not models:
     st.stop()
 
 by_id = {m.id: m for m in models}
+# versions are counted per dataset and target: two "logistic_regression v1" are told apart by their data
+shared = {label for label in (m.label for m in models) if sum(n.label == label for n in models) > 1}
+names = {m.id: f"{m.label} · {m.dataset_name} → {m.target}" if m.label in shared else m.label for m in models}
 st.dataframe(
     pd.DataFrame(
         [
@@ -29,7 +30,8 @@ st.dataframe(
                 "type": m.card.get("model_label"),
                 "dataset": m.card["dataset"]["name"],
                 "target": m.card["target"],
-                PRIMARY[m.card["task"]]: round(m.card["metrics"][PRIMARY[m.card["task"]]], 4),
+                "score": round(m.card["metrics"][PRIMARY[m.card["task"]]], 4),
+                "metric": PRIMARY[m.card["task"]].replace("_", " "),
                 "registered": m.created_at,
                 "size (KB)": round(m.size_bytes / 1024, 1),
                 "tags": ", ".join(m.tags),
@@ -42,75 +44,17 @@ st.dataframe(
 )
 
 st.subheader("Compare")
-picked = st.multiselect(
-    "Models to compare", list(by_id), default=list(by_id)[:3], key="compare_models", format_func=lambda i: by_id[i].label
-)
-if picked:
-    chosen = [by_id[i] for i in picked]
-    table = pd.DataFrame(
-        [
-            {
-                "model": m.label,
-                **{k: round(v, 4) for k, v in m.card["metrics"].items()},
-                "fit s": m.card.get("fit_seconds"),
-                "CPU s": m.card.get("cpu_seconds"),
-                "peak MB": m.card.get("peak_rss_mb"),
-            }
-            for m in chosen
-        ]
-    )
-    st.dataframe(table, hide_index=True, key="compare_table")
-    metric = PRIMARY[chosen[0].card["task"]]
-    same_task = [m for m in chosen if metric in m.card["metrics"]]
-    st.plotly_chart(
-        charts.metric_bars([(m.label, m.card["metrics"][metric]) for m in same_task], metric),
-        key="compare_chart",
-        width="stretch",
-    )
+show_compare(models)
 
 st.subheader("One model")
-model = by_id[st.selectbox("Model", list(by_id), format_func=lambda i: by_id[i].label, key="model_choice")]
-# the files are read only when a download is clicked, not on every rerun of the page
-c1, c2 = st.columns(2)
-c1.download_button(
-    "Download model (.skops)",
-    lambda: svc.model_download(user, model.id)[0],
-    f"{model.name}-v{model.version}.skops",
-    "application/octet-stream",
-    key="download_model",
-)
-c2.download_button(
-    "Download model card (.json)",
-    lambda: svc.model_download(user, model.id)[1],
-    f"{model.name}-v{model.version}.json",
-    "application/json",
-    key="download_card",
-)
+model = by_id[st.selectbox("Model", list(by_id), format_func=names.__getitem__, key="model_choice")]
+show_downloads(svc, user, model)
 with st.expander("Model card"):
     st.json(model.card, expanded=False)
-
-st.markdown("**Predict** with this model")
-upload = st.file_uploader("CSV with the same columns as the training data", type=["csv"], key="predict_file")
-if st.button("Predict", key="predict_button", disabled=upload is None) and upload is not None:
-    with st.spinner("A worker is predicting…"), guard("Prediction"):
-        st.session_state["prediction"] = svc.predict(user, model.id, upload.name, upload.getvalue())
-result = st.session_state.get("prediction")
-if result:
-    st.success(f"{result.rows:,} predictions with {result.model}.")
-    for note in result.notes:
-        st.info(md(note))
-    st.dataframe(pd.DataFrame(result.preview), hide_index=True, key="prediction_preview")
-    predictions_file = result.file
-    st.download_button(
-        "Download predictions (.csv)",
-        lambda: svc.prediction_file(user, predictions_file),
-        "predictions.csv",
-        "text/csv",
-        key="download_predictions",
-    )
+show_predict(svc, user, model)
 
 st.subheader("Housekeeping")
-confirm = st.checkbox(f"Yes, delete {model.label} and its files", key=f"confirm_delete_{model.id}")
+confirm = st.checkbox(f"Yes, delete {names[model.id]} and its files", key=f"confirm_delete_{model.id}")
 if st.button("Delete model", disabled=not confirm, key="delete_model"):
     with guard("Deleting"):
         freed = svc.delete_model(user, model.id)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.accounts import User
 from core.csvsafe import frame_to_csv
+from ml.catalog import MODELS
 from orchestration.views import BatchView
 from ui import charts
 from ui.auth import require_user
@@ -31,6 +32,12 @@ def child_label(model: str, params: dict, swept: list[str] | None) -> str:
     if not swept:
         return model_name(model)
     return ", ".join(f"{k}={params[k]:g}" if isinstance(params.get(k), float) else f"{k}={params.get(k)}" for k in swept)
+
+
+def zero_means(model: object) -> dict[str, str]:
+    """The model's parameters whose 0 means "no limit" (max_depth), with the word the form shows for it."""
+    spec = MODELS.get(model) if isinstance(model, str) else None
+    return {p.name: p.none_label for p in spec.params if p.none_label} if spec else {}
 
 
 def swept_params(progress) -> list[str] | None:
@@ -171,6 +178,6 @@ def _draw(view: BatchView, user: User) -> None:
     if curves is not None:
         right.plotly_chart(curves, key="batch_curves", width="stretch")
     if swept:
-        fig = charts.parallel_coordinates(board, swept, metric)
+        fig = charts.parallel_coordinates(board, swept, metric, zero_means(board[0]["model"]) if board else None)
         if fig is not None:
             st.plotly_chart(fig, key="sweep_parcoords", width="stretch")

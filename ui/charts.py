@@ -13,7 +13,12 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-LAYOUT = dict(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+# the legend to the right of the plot area, never over it (it scrolls when it is taller than the plot)
+LEGEND = dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top")
+HEIGHT = 340
+LAYOUT = dict(height=HEIGHT, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND)
+IMPORTANCE_BARS = 20  # bars of the importance chart: the top features, then one "others" bar for the rest
+BAR_PX = 24  # height per bar: every label gets its own line instead of Plotly skipping every other one
 
 
 def _esc(value: Any) -> Any:
@@ -50,8 +55,13 @@ def stage_times(stages: list[tuple[str, float]]) -> go.Figure:
 
 
 def confusion(ev: dict[str, Any]) -> go.Figure:
+    """Class labels are categories, even numeric ones (0 and 1): one tick per class, no -0.5 ... 1.5 scale."""
     labels = _escs(ev["labels"])
-    fig = _fig("Confusion matrix", xaxis_title="predicted", yaxis_title="actual", yaxis=dict(autorange="reversed"))
+    fig = _fig(
+        "Confusion matrix",
+        xaxis=dict(title="predicted", type="category"),
+        yaxis=dict(title="actual", type="category", autorange="reversed"),
+    )
     fig.add_heatmap(
         z=ev["confusion"], x=labels, y=labels, colorscale="Blues", text=ev["confusion"], texttemplate="%{text}", showscale=False
     )
@@ -89,15 +99,24 @@ def residuals(ev: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def importance(items: list[dict[str, Any]]) -> go.Figure:
-    fig = _fig("Feature importance (permutation, held-out rows)", yaxis=dict(autorange="reversed"))
-    fig.add_bar(
-        x=[i["importance"] for i in items],
-        y=[_esc(i["feature"]) for i in items],
-        orientation="h",
-        error_x=dict(type="data", array=[i["std"] for i in items]),
-        marker_color="#72B7B2",
+def importance(items: list[dict[str, Any]], bars: int = IMPORTANCE_BARS) -> go.Figure:
+    """One labelled bar per feature, most important first; past `bars`, the rest share one "others" bar
+    (their importances summed). The chart grows with the bars, so no label is skipped."""
+    ranked = sorted(items, key=lambda i: -i["importance"])
+    shown, rest = (ranked, []) if len(ranked) <= bars else (ranked[: bars - 1], ranked[bars - 1 :])
+    names = [_esc(str(i["feature"])) for i in shown]
+    values = [i["importance"] for i in shown]
+    errors = [i["std"] for i in shown]
+    if rest:
+        names.append(f"others ({len(rest)} features)")
+        values.append(sum(i["importance"] for i in rest))
+        errors.append(0.0)
+    fig = _fig(
+        "Feature importance (permutation, held-out rows)",
+        yaxis=dict(type="category", autorange="reversed", tickmode="linear", dtick=1, automargin=True),
     )
+    fig.update_layout(height=max(HEIGHT, 90 + BAR_PX * len(names)))
+    fig.add_bar(x=values, y=names, orientation="h", error_x=dict(type="data", array=errors), marker_color="#72B7B2")
     return fig
 
 
@@ -120,14 +139,59 @@ def overlaid_curves(curves: list[tuple[str, dict[str, Any]]]) -> go.Figure | Non
     return fig
 
 
-def parallel_coordinates(rows: list[dict[str, Any]], params: list[str], metric: str) -> go.Figure | None:
-    """Sweep results: one line per trial through its (numeric) parameters to its score."""
-    numeric = [p for p in params if all(isinstance(r["params"].get(p), (int, float)) for r in rows)]
-    if not rows or not numeric:
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _tick(v: float) -> str:
+    return f"{v:g}"
+
+
+def _numeric_axis(label: str, values: list[float], zero_means: str | None) -> dict[str, Any]:
+    """A numeric parameter. When 0 stands for "no limit" (`zero_means`, e.g. max_depth), 0 is drawn
+    above the largest real value and labelled so: unlimited is the most, not the least."""
+    if zero_means is None or 0 not in values:
+        return dict(label=label, values=values)
+    real = sorted({v for v in values if v != 0})
+    top = real[-1] + max(1.0, (real[-1] - real[0]) / 3) if real else 1.0  # a clear step above the largest
+    return dict(
+        label=label,
+        values=[top if v == 0 else v for v in values],
+        range=[real[0] if real else 0.0, top],
+        tickvals=[*real, top],
+        ticktext=[*map(_tick, real), _esc(zero_means)],
+    )
+
+
+def _category_axis(label: str, values: list[Any]) -> dict[str, Any]:
+    """A parameter of choices (a kernel, a criterion, true/false): one tick per choice, in the order met."""
+    choices = list(dict.fromkeys(map(str, values)))
+    position = {c: i for i, c in enumerate(choices)}
+    return dict(
+        label=label,
+        values=[position[str(v)] for v in values],
+        range=[-0.5, len(choices) - 0.5],
+        tickvals=list(range(len(choices))),
+        ticktext=_escs(choices),
+    )
+
+
+def parallel_coordinates(
+    rows: list[dict[str, Any]], params: list[str], metric: str, zero_means: dict[str, str] | None = None
+) -> go.Figure | None:
+    """Sweep results: one line per trial through its parameters (numeric or choices) to its score.
+    `zero_means` names the parameters whose 0 means "no limit", with the word to show for it."""
+    if not rows or not params:
         return None
-    dims = [dict(label=_esc(p), values=[r["params"][p] for r in rows]) for p in numeric]
+    dims = []
+    for p in params:
+        values = [r["params"].get(p) for r in rows]
+        if all(_is_number(v) for v in values):
+            dims.append(_numeric_axis(_esc(p), values, (zero_means or {}).get(p)))
+        else:
+            dims.append(_category_axis(_esc(p), values))
     scores = [r[metric] for r in rows]
     dims.append(dict(label=_esc(metric), values=scores))
     fig = go.Figure(go.Parcoords(line=dict(color=scores, colorscale="Viridis", showscale=True), dimensions=dims))
-    fig.update_layout(title="Parameters vs score", **{**LAYOUT, "margin": dict(l=40, r=40, t=90, b=20)})
+    fig.update_layout(title="Parameters vs score", **{**LAYOUT, "margin": dict(l=90, r=40, t=90, b=20)})
     return fig

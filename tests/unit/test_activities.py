@@ -21,6 +21,7 @@ from core.datasets import ingest_csv
 from core.names import new_run_id
 from core.registry import Registry
 from core.storage import Storage
+from ml.persist import LIBRARIES
 from orchestration.activity_errors import FIT_TOO_LONG, INVALID_INPUT
 from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, RunFacts, TrainInput, TrainRequest
 from orchestration.data_activities import DataActivities
@@ -152,6 +153,8 @@ def test_save_model_registers_a_version_with_its_card(trained):
     assert card["run_id"] == trained.inp.run_id and card["target"] == "bought"
     assert card["dataset"]["id"] == trained.inp.request.dataset_id
     assert [c["name"] for c in card["input_schema"]] == ["age", "income", "city"]
+    # what `skops.io.load` outside TrainEasy must be told to trust: library types only
+    assert "numpy.asarray" in card["skops_trusted"] and all(t.startswith(LIBRARIES) for t in card["skops_trusted"])
 
 
 def test_save_model_removes_the_fit_checkpoints(trained):

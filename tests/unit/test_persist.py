@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -144,6 +147,49 @@ def test_trusted_types_are_exactly_what_the_catalog_pipelines_use(tmp_path):
     assert ml.persist.TRUSTED_TYPES - found == set(), "no catalog model uses these any more: remove them"
 
 
+def test_saved_pipelines_are_made_of_library_types_alone():
+    """Nothing of TrainEasy's own in a file it writes now: it loads wherever the libraries are installed."""
+    assert all(t.startswith(ml.persist.LIBRARIES) for t in ml.persist.TRUSTED_TYPES)
+    assert not {t for t in ml.persist.TRUSTED_TYPES if t.split(".")[0] in {"ml", "core", "orchestration", "ui"}}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skops_trusted_names_what_a_plain_skops_load_needs(tmp_path):
+    """The list the model card carries for `skops.io.load(..., trusted=...)`: exactly what skops does not
+    trust by default, all from the libraries, and enough for a load with skops' own check."""
+    from ml.catalog import MODELS
+    from ml.persist import skops_trusted
+
+    for key in ("mlp_classifier", "hist_gradient_boosting_regressor"):
+        spec = MODELS[key]
+        X, y = _catalog_frames(spec.task, 3)
+        path = tmp_path / f"{key}.skops"
+        save_model(make_pipeline(spec, {}, 0, X).fit(X, y), path)
+        trusted = skops_trusted(path)
+        assert trusted and "pandas.to_datetime" in trusted and all(t.startswith(ml.persist.LIBRARIES) for t in trusted)
+        assert sio.load(path, trusted=trusted).predict(X).shape == (len(X),)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_model_saved_before_pipelines_were_library_only_still_loads_and_predicts(task):
+    """Files in users' registries from before name TrainEasy's own column step (`ml.training.
+    normalise_columns`): they still load here, through the trust check, and predict as they did then
+    (tests/unit/data/legacy_*.skops were written by TrainEasy at commit f896e50, with the predictions
+    it made on the same rows)."""
+    expected = json.loads((DATA / "legacy_models.json").read_text())
+    path = DATA / f"legacy_{task}.skops"
+    assert "ml.training.normalise_columns" in ml.persist.types_in(path.read_bytes())
+    assert ml.persist.skops_trusted(path) is None  # it needs TrainEasy: the page says so instead of a snippet
+    pipeline = load_model(path)
+    X = pd.read_csv(io.StringIO(expected["input_csv"]))
+    assert pipeline.predict(X).tolist() == expected[task]["predictions"]
+    if task == "classification":
+        assert np.array_equal(pipeline.predict_proba(X), np.array(expected[task]["probabilities"]))
+
+
 @pytest.mark.parametrize("extra", ["pca", "kmeans"])
 def test_a_library_class_outside_the_list_is_refused(tmp_path, extra):
     """skops trusts every scikit-learn estimator by default; we trust only the catalog's."""
@@ -153,7 +199,7 @@ def test_a_library_class_outside_the_list_is_refused(tmp_path, extra):
     X, y = _frame()
     pipeline = make_pipeline(get_model("logistic_regression"), {}, 0, X)
     step = PCA(n_components=2) if extra == "pca" else KMeans(n_clusters=2, n_init=1, random_state=0)
-    pipeline.steps.insert(2, ("extra", step))
+    pipeline.steps.insert(len(pipeline.steps) - 1, ("extra", step))  # before the model
     pipeline.fit(X, y)
     saved(pipeline, tmp_path / "other.skops")
     with pytest.raises(UntrustedModelFile, match="sklearn"):

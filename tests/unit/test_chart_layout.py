@@ -1,0 +1,94 @@
+"""ui.charts reads right: class labels as categories, every feature labelled, legends beside the plot,
+"0 = unlimited" drawn as the most, and parameters of choices kept as axes of their own."""
+
+from __future__ import annotations
+
+import pytest
+
+from ui import charts
+from ui.batch_view import zero_means
+
+
+def test_numeric_class_labels_give_category_axes():
+    fig = charts.confusion({"labels": [0, 1], "confusion": [[5, 1], [2, 7]]})
+    assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.type == "category"
+    assert list(fig.data[0].x) == [0, 1] and fig.layout.yaxis.autorange == "reversed"
+
+
+def _features(n: int) -> list[dict]:
+    return [{"feature": f"f{i:02d}", "importance": 1.0 / (i + 1), "std": 0.01} for i in range(n)]
+
+
+def test_twenty_features_are_all_labelled_one_tick_each():
+    fig = charts.importance(_features(20))
+    assert list(fig.data[0].y) == [f"f{i:02d}" for i in range(20)]
+    assert fig.layout.yaxis.type == "category" and fig.layout.yaxis.tickmode == "linear" and fig.layout.yaxis.dtick == 1
+    assert fig.layout.height >= 20 * charts.BAR_PX  # room for a line per label: Plotly skips none
+
+
+def test_past_twenty_features_the_rest_share_one_others_bar():
+    items = _features(31)
+    fig = charts.importance(list(reversed(items)))  # ranked by the chart itself
+    names = list(fig.data[0].y)
+    assert names[:19] == [f"f{i:02d}" for i in range(19)]
+    assert names[19] == "others (12 features)" and len(names) == charts.IMPORTANCE_BARS
+    assert fig.data[0].x[19] == pytest.approx(sum(i["importance"] for i in items[19:]))
+
+
+def test_a_numeric_feature_name_is_still_a_label():
+    fig = charts.importance(
+        [{"feature": "2019", "importance": 0.3, "std": 0.0}, {"feature": "2020", "importance": 0.1, "std": 0.0}]
+    )
+    assert fig.layout.yaxis.type == "category"
+
+
+@pytest.mark.parametrize(
+    "fig",
+    [
+        charts.overlaid_curves([(f"max_depth={d}", {"steps": [1, 2], "valid": [0.5, 0.6], "metric": "acc"}) for d in range(12)]),
+        charts.roc({"roc": [{"label": c, "x": [0, 1], "y": [0, 1], "auc": 0.5} for c in "abcdefgh"]}),
+        charts.precision_recall({"pr": [{"label": c, "x": [0, 1], "y": [1, 0]} for c in "abcdefgh"]}),
+        charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3, 0.4]}),
+    ],
+    ids=["sweep curves", "roc", "precision-recall", "learning curve"],
+)
+def test_legends_sit_right_of_the_plot_area(fig):
+    legend = fig.layout.legend
+    assert legend.orientation == "v" and legend.x >= 1 and legend.xanchor == "left"  # the plot area ends at x = 1
+
+
+def _sweep(values: dict[str, list]) -> list[dict]:
+    n = len(next(iter(values.values())))
+    return [{"params": {k: v[i] for k, v in values.items()}, "acc": 0.5 + i / 10} for i in range(n)]
+
+
+def test_zero_meaning_unlimited_is_drawn_above_the_largest_depth():
+    rows = _sweep({"max_depth": [5, 0, 20, 10]})
+    (depth, score) = charts.parallel_coordinates(rows, ["max_depth"], "acc", {"max_depth": "unlimited"}).data[0].dimensions
+    values = list(depth.values)
+    assert values[1] > max(values[0], values[2], values[3])  # unlimited is the deepest
+    assert list(depth.ticktext) == ["5", "10", "20", "unlimited"] and depth.tickvals[-1] == values[1]
+    assert depth.range[1] == values[1] and list(score.values) == [r["acc"] for r in rows]
+
+
+def test_zero_without_a_meaning_stays_zero():
+    (dim, _) = charts.parallel_coordinates(_sweep({"alpha": [0, 1.5]}), ["alpha"], "acc").data[0].dimensions
+    assert list(dim.values) == [0, 1.5] and dim.ticktext is None
+
+
+def test_parameters_of_choices_keep_their_axes_with_their_names():
+    rows = _sweep(
+        {"criterion": ["gini", "entropy", "gini"], "bootstrap": [True, False, True], "<b>x</b>": ["<i>a</i>", "b", "b"]}
+    )
+    fig = charts.parallel_coordinates(rows, ["criterion", "bootstrap", "<b>x</b>"], "acc")
+    criterion, bootstrap, hostile, score = fig.data[0].dimensions
+    assert list(criterion.values) == [0, 1, 0] and list(criterion.ticktext) == ["gini", "entropy"]
+    assert list(criterion.tickvals) == [0, 1] and list(criterion.range) == [-0.5, 1.5]
+    assert list(bootstrap.ticktext) == ["True", "False"]
+    assert hostile.label == "&lt;b&gt;x&lt;/b&gt;" and list(hostile.ticktext) == ["&lt;i&gt;a&lt;/i&gt;", "b"]
+    assert score.label == "acc"
+
+
+def test_the_batch_view_knows_which_parameters_mean_unlimited_at_zero():
+    assert zero_means("random_forest_classifier") == {"max_depth": "unlimited"}
+    assert zero_means("logistic_regression") == {} and zero_means("<not a model>") == {}

@@ -1,0 +1,173 @@
+"""ml.training.make_pipeline: built from scikit-learn, numpy and pandas parts alone, it takes the raw
+columns a user uploads and predicts as the earlier pipeline with TrainEasy's own column step did."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from ml.catalog import MODELS
+from ml.persist import LIBRARIES, types_in
+from ml.training import MAX_CATEGORIES, date_columns, make_pipeline, normalise_columns, prepare
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings of tiny fits
+        yield
+
+
+def as_stored(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame as training reads it: through Parquet (a boolean column with gaps comes back with None)."""
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return pd.read_parquet(io.BytesIO(buf.getvalue()))
+
+
+def as_uploaded(X: pd.DataFrame) -> pd.DataFrame:
+    """The same rows as a user sends them for prediction: a CSV read by pandas (gaps are NaN)."""
+    return pd.read_csv(io.StringIO(X.to_csv(index=False)))
+
+
+def houses(rows: int = 90, seed: int = 7) -> pd.DataFrame:
+    """Numbers, integers, text with gaps, booleans with and without gaps, a date column, two targets."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "size": rng.normal(10, 3, rows).round(2),
+            "rooms": rng.integers(1, 6, rows),
+            "colour": rng.choice(["red", "green", "blue"], rows),
+            "garden": rng.choice([True, False], rows),
+            "garage": rng.choice(np.array([True, False, None], dtype=object), rows),
+            "listed": pd.date_range("2023-01-01", periods=rows, freq="5D").strftime("%Y-%m-%d"),
+        }
+    )
+    df.loc[::7, "size"] = np.nan
+    df.loc[::5, "colour"] = None
+    df["price"] = (20 * df["size"].fillna(10) + 15 * df.rooms + 30 * (df.colour == "red") + rng.normal(0, 5, rows)).round(1)
+    df["kind"] = rng.choice(["flat", "house", "villa"], rows)
+    return as_stored(df)
+
+
+def legacy_pipeline(spec, params: dict, seed: int, X: pd.DataFrame) -> Pipeline:
+    """The pipeline TrainEasy built before (commit f896e50): its own column step, then one numeric and
+    one text block."""
+    dates = tuple(date_columns(X))
+    normalised = normalise_columns(X.head(50), dates)
+    numeric = [c for c in normalised if pd.api.types.is_numeric_dtype(normalised[c]) and normalised[c].dtype != bool]
+    other = [c for c in normalised if c not in numeric]
+    num = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+    if spec.needs_scaling:
+        num.append(("scale", StandardScaler()))
+    cat = [
+        ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+        ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES)),
+    ]
+    pre = ColumnTransformer([("numeric", Pipeline(num), numeric), ("categorical", Pipeline(cat), other)], sparse_threshold=0.0)
+    columns = FunctionTransformer(normalise_columns, kw_args={"dates": dates})
+    return Pipeline([("columns", columns), ("preprocess", pre), ("model", spec.build(params, seed))])
+
+
+def _fitted(key: str, build=make_pipeline):
+    spec = MODELS[key]
+    target, other = ("price", "kind") if spec.task == "regression" else ("kind", "price")
+    prep = prepare(houses().drop(columns=[other]), target, spec)
+    return build(spec, {}, 0, prep.X).fit(prep.X, prep.y), prep
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_the_pipeline_predicts_as_the_one_with_traineasys_own_column_step(key):
+    """Same features in the same order (to the last bit or two of rounding), so a model retrained today
+    gives the predictions the earlier pipeline gave."""
+    new, prep = _fitted(key)
+    old, _ = _fitted(key, legacy_pipeline)
+    rows = as_uploaded(prep.X)
+    np.testing.assert_allclose(new[:-1].transform(rows), old[:-1].transform(rows), rtol=0, atol=1e-12)
+    if MODELS[key].task == "regression":
+        np.testing.assert_allclose(new.predict(rows), old.predict(rows), rtol=1e-9, atol=1e-9)
+    else:
+        assert new.predict(rows).tolist() == old.predict(rows).tolist()
+        if hasattr(new, "predict_proba"):
+            np.testing.assert_allclose(new.predict_proba(rows), old.predict_proba(rows), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("key", ["random_forest_classifier", "ridge", "mlp_classifier"])
+def test_the_saved_file_names_library_types_alone(key):
+    pipeline, _ = _fitted(key)
+    used = types_in(sio.dumps(pipeline))
+    assert used and all(t.startswith(LIBRARIES) for t in used), sorted(t for t in used if not t.startswith(LIBRARIES))
+
+
+def test_the_pipeline_takes_the_raw_columns_and_expands_the_date_itself():
+    pipeline, prep = _fitted("linear_regression")
+    assert list(pipeline.feature_names_in_) == ["size", "rooms", "colour", "garden", "garage", "listed"]
+    block = pipeline.named_steps["preprocess"].named_transformers_["date_0"]
+    parts = block[:-2].transform(pd.Series(["2024-03-31T01:30:00+01:00", "07/04/2024", "not a date"]))
+    assert parts[0].tolist() == [2024, 3, 31, 6]  # year, month, day, weekday (Sunday), in UTC
+    assert parts[1][:2].tolist() == [2024, 7] and np.isnan(parts[2]).all()
+
+
+def test_any_column_name_works_double_underscores_too():
+    X = houses().rename(columns={"listed": "listed__on", "colour": "colour__x"})
+    prep = prepare(X.drop(columns=["kind"]), "price", MODELS["ridge"])
+    pipeline = make_pipeline(MODELS["ridge"], {}, 0, prep.X).fit(prep.X, prep.y)
+    assert pipeline.predict(as_uploaded(prep.X)).shape == (len(prep.X),)
+
+
+def test_rows_from_a_csv_predict_as_the_training_rows_from_parquet():
+    """Parquet gives None for a gap in a boolean column, a CSV gives NaN: both are the same gap."""
+    X = houses()
+    assert X["garage"].dtype == object and X["garage"].map(lambda v: v is None).any()
+    pipeline, prep = _fitted("logistic_regression")
+    assert not prep.X["garage"].map(lambda v: v is None).any()
+    stored, uploaded = prep.X, as_uploaded(prep.X)
+    assert uploaded["garage"].isna().sum() == stored["garage"].isna().sum() > 0
+    np.testing.assert_array_equal(pipeline.predict_proba(stored), pipeline.predict_proba(uploaded))
+
+
+def test_a_model_saved_before_still_predicts_through_the_predict_activity(tmp_path):
+    """A registry holding a file from before (TrainEasy's own column step): the worker's predict path
+    loads it and writes the predictions TrainEasy made then (tests/unit/data, see test_persist.py)."""
+    import json
+    from pathlib import Path
+
+    from temporalio.testing import ActivityEnvironment
+
+    from core.names import new_run_id
+    from core.registry import Registry
+    from core.storage import Storage
+    from ml.schema import input_schema
+    from orchestration.contracts import PredictRequest
+    from orchestration.data_activities import DataActivities
+
+    data = Path(__file__).parent / "data"
+    expected = json.loads((data / "legacy_models.json").read_text())
+    storage = Storage(tmp_path)
+    rows = pd.read_csv(io.StringIO(expected["input_csv"]))
+    card = {"task": "classification", "input_schema": input_schema(rows)}
+    record = Registry(storage).register(
+        "alice", "random_forest_classifier", new_run_id("train", "alice"), data / "legacy_classification.skops", card
+    )
+    staged = storage.upload_dir("alice") / "0123456789abcdef0123456789abcdef.csv"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_text(expected["input_csv"])
+    out = ActivityEnvironment().run(
+        DataActivities(storage).predict, PredictRequest("alice", record.id, staged.name, "new.csv", 2**20)
+    )
+    written = pd.read_csv(storage.user_dir("alice") / "predictions" / out.file)
+    assert written["prediction"].tolist() == expected["classification"]["predictions"]
+    np.testing.assert_allclose(
+        written[["probability_no", "probability_yes"]], expected["classification"]["probabilities"], atol=1e-6
+    )

@@ -1,0 +1,114 @@
+"""Compare on the Models page: only models that can be compared (same task; by default the same dataset and
+target), and only the scores every one of them has, so the table never holds an empty cell."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from core.registry import ModelRecord
+from ui import charts
+
+PRIMARY = {"classification": "balanced_accuracy", "regression": "r2"}
+COSTS = {"fit_seconds": "fit s", "cpu_seconds": "CPU s", "peak_rss_mb": "peak MB"}
+TASK_WORDS = {"classification": "classification", "regression": "regression"}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Models that can be compared with one another, newest first."""
+
+    key: str  # stable across reruns and new models: part of the widget key
+    label: str
+    task: str
+    members: tuple[ModelRecord, ...]
+
+
+def _dataset_name(m: ModelRecord) -> str:
+    dataset = m.card.get("dataset") or {}
+    return str(dataset.get("name") or dataset.get("id") or "?")
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
+
+
+def comparable_groups(models: list[ModelRecord]) -> list[Group]:
+    """One group per (task, dataset, target), the group of the newest model first; then, for a task whose
+    models were trained on several datasets or targets, one group of all of them (same task, same scores)."""
+    by_data: dict[tuple[str, str, str], list[ModelRecord]] = {}
+    for m in models:  # newest first, as the registry lists them
+        task = m.card.get("task", "")
+        by_data.setdefault((task, str((m.card.get("dataset") or {}).get("id")), str(m.card.get("target"))), []).append(m)
+    groups = [
+        Group(
+            _key(task, dataset, target),
+            f"{_dataset_name(ms[0])} → {target} ({TASK_WORDS.get(task, task)}, {len(ms)} model{'s' * (len(ms) != 1)})",
+            task,
+            tuple(ms),
+        )
+        for (task, dataset, target), ms in by_data.items()
+    ]
+    for task in dict.fromkeys(g.task for g in groups):
+        same_task = [g for g in groups if g.task == task]
+        if len(same_task) > 1:
+            members = tuple(m for m in models if m.card.get("task") == task)
+            groups.append(
+                Group(_key(task), f"All {TASK_WORDS.get(task, task)} models, any dataset ({len(members)})", task, members)
+            )
+    return groups
+
+
+def compare_table(chosen: list[ModelRecord]) -> pd.DataFrame:
+    """One row per model: the scores and costs that every chosen model has (the task's main score first),
+    with the dataset and target when they differ."""
+    metrics = [k for k in chosen[0].card.get("metrics", {}) if all(k in m.card.get("metrics", {}) for m in chosen)]
+    primary = PRIMARY.get(chosen[0].card.get("task", ""))
+    metrics.sort(key=lambda k: k != primary)
+    costs = [k for k in COSTS if all(m.card.get(k) is not None for m in chosen)]
+    varies = len({(_dataset_name(m), m.card.get("target")) for m in chosen}) > 1
+    rows = []
+    for m in chosen:
+        row: dict[str, object] = {"model": m.label}
+        if varies:
+            row |= {"dataset": _dataset_name(m), "target": str(m.card.get("target"))}
+        row |= {k: round(float(m.card["metrics"][k]), 4) for k in metrics}
+        row |= {COSTS[k]: m.card[k] for k in costs}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def show_compare(models: list[ModelRecord]) -> None:
+    groups = comparable_groups(models)
+    by_key = {g.key: g for g in groups}
+    group = by_key[
+        st.selectbox(
+            "Compare",
+            list(by_key),
+            format_func=lambda k: by_key[k].label,
+            key="compare_group",
+            help="Models are compared with others of the same task: by default, trained on the same dataset and target.",
+        )
+    ]
+    by_id = {m.id: m for m in group.members}
+    picked = st.multiselect(
+        "Models to compare",
+        list(by_id),
+        default=list(by_id)[:3],
+        key=f"compare_models_{group.key}",
+        format_func=lambda i: by_id[i].label,
+    )
+    if not picked:
+        return
+    chosen = [by_id[i] for i in picked]
+    st.dataframe(compare_table(chosen), hide_index=True, key="compare_table")
+    metric = PRIMARY.get(group.task)
+    if metric and all(metric in m.card.get("metrics", {}) for m in chosen):
+        st.plotly_chart(
+            charts.metric_bars([(m.label, m.card["metrics"][metric]) for m in chosen], metric),
+            key="compare_chart",
+            width="stretch",
+        )
