@@ -14,13 +14,15 @@ from core.accounts import User
 from core.config import Settings
 from core.names import new_run_id
 from orchestration.auditing import audited
-from orchestration.contracts import BatchInput, BatchRequest, run_attributes
+from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
 from orchestration.errors import NotFound, UserError
 from orchestration.quota_calls import QuotaCalls
 from orchestration.run_reader import batch_progress
 from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits
 from orchestration.views import BatchView, RunSummary, RunView, elapsed_s, status_name
 from orchestration.workflows import BatchTrainingWorkflow
+
+READ_AT_ONCE = 8  # children read at once for a batch's view
 
 
 class BatchCalls(QuotaCalls):
@@ -32,6 +34,7 @@ class BatchCalls(QuotaCalls):
     _owned: Callable[..., Awaitable[tuple[Any, Any]]]
     _list: Callable[[str, int], Awaitable[list[RunSummary]]]
     get_run: Callable[[User, str], Awaitable[RunView]]
+    temporal_url: Callable[[str], str | None]
 
     @audited("launch", lambda a, r: r or f"batch on {a[0].dataset_id}", refused=(UserError,))
     async def start_batch(self, user: User, request: BatchRequest) -> str:
@@ -76,13 +79,50 @@ class BatchCalls(QuotaCalls):
         if progress is not None and progress.batch_id != batch_id:
             raise NotFound("No such batch.")  # a result copied from another workflow: never shown
         percents: dict[str, float] = {}
-        if progress is not None and status == "running":
-            running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
-            views = await asyncio.gather(*(self.get_run(user, r) for r in running), return_exceptions=True)
-            percents = {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
+        if progress is not None:
+            percents = await self._settle_children(user, progress, closed=status != "running")
+            if status != "running":
+                progress.phase = "cancelled" if status == "cancelled" else "done"
         return BatchView(
-            batch_id, status, desc.start_time, elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)), progress, percents
+            batch_id,
+            status,
+            desc.start_time,
+            elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)),
+            progress,
+            percents,
+            self.temporal_url(batch_id),
         )
+
+    async def _settle_children(self, user: User, progress: BatchProgress, closed: bool) -> dict[str, float]:
+        """Each child's percent (run id -> percent); once the batch is closed, also each child's true state.
+
+        The batch's record of a child is its last word, not necessarily the child's: a batch started before
+        it waited for its children closed as soon as the first one heard the cancel, the others still
+        "running" in its record. So once the batch is closed, every child it did not see end is read from
+        Temporal itself; one that never started is cancelled.
+        """
+        ask = [c for c in progress.children if (c.status not in ("completed", "failed") if closed else c.status == "running")]
+        started = [c for c in ask if c.run_id]
+        slots = asyncio.Semaphore(READ_AT_ONCE)
+
+        async def read(run_id: str) -> RunView:
+            async with slots:
+                return await self.get_run(user, run_id)
+
+        views = await asyncio.gather(*(read(c.run_id) for c in started if c.run_id), return_exceptions=True)
+        percents: dict[str, float] = {}
+        for child, view in zip(started, views):
+            if isinstance(view, RunView):
+                percents[view.run_id] = view.percent
+                if closed:
+                    child.status = view.status
+                    child.metrics = child.metrics or dict(view.metrics)
+            elif closed and isinstance(view, NotFound):
+                child.status = "cancelled"  # its start was cancelled: it never ran
+        for child in ask:
+            if closed and child.run_id is None:
+                child.status = "cancelled"  # never started, and never will
+        return percents
 
     @audited("stop", refused=(UserError,))
     async def stop_batch(self, user: User, batch_id: str) -> None:

@@ -59,6 +59,7 @@ _STAGE_ACTIVITIES: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "save": (TrainingActivities.save_model, timedelta(minutes=10), None),
 }
 assert tuple(_STAGE_ACTIVITIES) == STAGES
+STAGE_OF_ACTIVITY = {fn.__name__: stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
 
 
 def failure_message(err: BaseException) -> str:
