@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -305,9 +305,16 @@ class BatchTrainingWorkflow:
                 child.status = "cancelled"
             else:
                 child.status, child.error = "failed", failure_message(err)
-        finally:
-            child.seconds = (workflow.now() - started).total_seconds()
-            self._rank()
+        except GeneratorExit:
+            raise  # the worker dropped this workflow from its cache (it closed): no workflow calls now
+        except BaseException:
+            self._ended(child, started)
+            raise
+        self._ended(child, started)
+
+    def _ended(self, child: ChildState, started: datetime) -> None:
+        child.seconds = (workflow.now() - started).total_seconds()
+        self._rank()
 
     def _rank(self) -> None:
         progress = self._progress
