@@ -80,7 +80,7 @@ class BatchView:
     started_at: datetime | None
     duration_s: float | None
     progress: BatchProgress | None  # None: no worker has answered yet
-    child_percent: dict[str, float] = field(default_factory=dict)  # run id -> percent, running children
+    child_percent: dict[str, float] = field(default_factory=dict)  # run id -> percent (running, or read once closed)
     temporal_url: str | None = None  # the batch in the Temporal UI, when there is one to link to
 
     @property
@@ -249,7 +249,7 @@ def build_run_view(
     now: datetime,
     seen: RunSeen | None = None,
 ) -> RunView:
-    """Merge what is known of a run into the view the page shows. Pure: the caller reads Temporal.
+    """Merge what is known of a run into the view the page shows. No I/O: the caller reads Temporal.
 
     `progress` is the workflow's own account (its result, its failure details or the `progress` query;
     None when no worker answered, `query_failed` then says the query was tried); `pending` are the
