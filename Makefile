@@ -42,7 +42,7 @@ lint: $(VENV)/.installed-dev
 	@$(PY) -m mypy
 
 unit: $(VENV)/.installed-dev
-	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	@$(PY) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 test: lint $(CHROMIUM)
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -7,20 +7,16 @@ inserting, so two processes never fork the chain. SQL triggers refuse UPDATE and
 and an INSERT whose seq is not past the last one: `INSERT OR REPLACE` (or `REPLACE INTO`) on an
 existing seq would otherwise delete the old row without firing the DELETE trigger.
 
-CLI (storage root from --home, else TRAINEASY_HOME, else the default of core.config):
-    python -m core.audit verify              exit 0 if intact, 1 with the first broken entry otherwise
-    python -m core.audit export [--since 2025-01-01] [--until ...] [--actor alice] [--action login] > audit.csv
-    python -m core.audit tail -n 20
+The documented action names are in core/audit_actions.py; the command line (verify, export, tail) is
+core/audit_cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
 import sqlite3
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
@@ -31,42 +27,6 @@ from core.csvsafe import rows_to_csv
 from core.db import open_db, write
 from core.storage import Storage
 
-# The documented actions (object in brackets). Any dotted lower-case name is accepted, so a new
-# feature can record before this list catches up; keep it current all the same.
-ACTIONS: dict[str, str] = {
-    "login.success": "signed in [user name]",
-    "login.failure": "wrong user name or password [user name as typed]",
-    "login.throttled": "refused: too many failed attempts [user name as typed]",
-    "logout": "signed out",
-    "session.expired": "a server-side session ended by timeout",
-    "password.change": "a user changed their own password",
-    "upload": "dataset uploaded [dataset id]",
-    "launch": "training run or batch started [run or batch id]; refused when over quota or rate limit",
-    "cancel": "run or batch cancelled [run or batch id]",
-    "stop": "batch stopped (running children finish) [batch id]",
-    "retry": "failed children of a batch restarted [batch id]",
-    "finish": "batch awaiting a decision finished with what succeeded [batch id]",
-    "predict": "predictions made with a registered model [model id]",
-    "download": 'model, predictions or leaderboard downloaded [model id, file, or "leaderboard <batch id>"]',
-    "delete": "model or dataset deleted [model id or dataset id]",
-    "retention": "keep-last-N setting changed and applied [user name]",
-    "tag": "tag added to a model [model id]",
-    "admin.user_add": "account created [user name]",
-    "admin.user_disable": "account disabled [user name]",
-    "admin.user_enable": "account enabled again [user name]",
-    "admin.password_reset": "password reset by an admin [user name]",
-    "admin.role_change": "role changed [user name]",
-    "admin.user_list": "accounts listed (recorded when refused: not an administrator)",
-    "admin.quota_set": "per-user quota override set [user name] (detail: the limits)",
-    "admin.quota_clear": "per-user quota overrides cleared, back to the defaults [user name]",
-    "admin.cli_token": "one-hour token created for the Temporal CLI's codec access [admin's user name]",
-    "admin.unlock": "sign-in lock after failed attempts lifted [user name]",
-    "codec.decode": "payloads decoded through the /codec endpoint (Temporal Web UI or CLI)",
-    "codec.encode": "payloads encoded through the /codec endpoint (Temporal Web UI or CLI)",
-    "page.refused": "a page or endpoint refused: no live session, or not the role it needs [page]",
-    "audit.export": "audit log exported as CSV",
-    "audit.verify": "audit chain verified (detail: result)",
-}
 OUTCOMES = ("ok", "refused", "error")
 ANONYMOUS = "-"
 GENESIS = "0" * 64
@@ -283,55 +243,3 @@ class AuditLog:
         """Entries as CSV (in the order given), formula-safe for spreadsheets. Cells that start with
         = + - @ get a leading quote, so recompute hashes from the database, not from this file."""
         return rows_to_csv(COLUMNS, (astuple(e) for e in entries))
-
-
-def _line(e: AuditEntry) -> str:
-    text = f"#{e.seq:<6} {e.at}  {e.outcome:<7} {e.actor}@{e.address}  {e.action}"
-    return text + (f"  {e.object}" if e.object else "") + (f"  ({e.detail})" if e.detail else "")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.audit", description="TrainEasy's audit log.")
-    parser.add_argument("--home", type=Path, help="storage root (default: TRAINEASY_HOME or var/)")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", type=Path, default=argparse.SUPPRESS, help="storage root")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("verify", parents=[common], help="check the hash chain; exit 1 at the first broken entry")
-    export = sub.add_parser("export", parents=[common], help="write entries as CSV to standard output, oldest first")
-    export.add_argument("--since", help="ISO date or time (UTC unless an offset is given), inclusive")
-    export.add_argument("--until", help="ISO date or time, exclusive")
-    export.add_argument("--actor")
-    export.add_argument("--action", help="action prefix, e.g. login or admin.")
-    export.add_argument("--outcome", choices=OUTCOMES)
-    tail = sub.add_parser("tail", parents=[common], help="print the last entries")
-    tail.add_argument("-n", type=int, default=20)
-    args = parser.parse_args(argv)
-
-    if args.home is None:
-        from core.config import load_settings
-
-        args.home = load_settings().home
-    if not (args.home / "app.db").is_file():
-        print(f"no app database under {args.home}", file=sys.stderr)
-        return 2
-    audit = AuditLog(Storage(args.home.resolve()))
-    if args.command == "verify":
-        result = audit.verify()
-        print(result, file=sys.stdout if result.ok else sys.stderr)
-        return 0 if result.ok else 1
-    if args.command == "export":
-        try:
-            entries = audit.query(
-                actor=args.actor, action_prefix=args.action, since=args.since, until=args.until, outcome=args.outcome, limit=None
-            )
-        except ValueError as exc:
-            parser.error(f"bad date: {exc}")
-        sys.stdout.buffer.write(audit.export_csv(entries[::-1]))
-        return 0
-    for e in audit.query(limit=args.n)[::-1]:
-        print(_line(e))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -35,7 +35,7 @@ class Settings:
     task_queue: str
     workers: int
     max_upload_mb: int
-    # per-user quotas (defaults; an admin can override them per user, see core/quotas.py)
+    # per-user quotas (defaults; an admin can override them per user, see core/quota_overrides.py)
     max_runs_in_flight: int = 3  # training runs queued or running; a batch counts its parallel slots
     launches_per_minute: int = 10  # runs and batches started in any 60 s
     max_stored_mb: int = 2048  # datasets + models + predictions under the user's folder

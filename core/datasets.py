@@ -6,7 +6,10 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
+import secrets
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -309,3 +312,28 @@ def list_datasets(storage: Storage, owner: str) -> list[DatasetInfo]:
 
 def dataset_path(storage: Storage, owner: str, dataset_id: str) -> Path:
     return storage.dataset_dir(owner, dataset_id) / "data.parquet"
+
+
+# --- deleting: hide (one rename), check, then remove or put back --------------------------------------
+def hide_dataset(storage: Storage, owner: str, dataset_id: str) -> Path:
+    """Move a dataset out of sight in one rename: from now on listings, launches and data checks find no
+    such dataset. Returns where it is (a name no dataset id matches), for `remove_hidden` or `restore_dataset`."""
+    folder = storage.dataset_dir(owner, dataset_id)
+    hidden = folder.with_name(f".deleting-{dataset_id}-{secrets.token_hex(4)}")
+    os.rename(folder, hidden)
+    return hidden
+
+
+def restore_dataset(storage: Storage, owner: str, dataset_id: str, hidden: Path) -> None:
+    """Undo `hide_dataset`. If the same file was uploaded again meanwhile, that copy stays and this one goes."""
+    try:
+        os.rename(hidden, storage.dataset_dir(owner, dataset_id))
+    except OSError:
+        shutil.rmtree(hidden, ignore_errors=True)
+
+
+def remove_hidden(hidden: Path) -> int:
+    """Delete a hidden dataset's files; returns the bytes freed."""
+    freed = sum(p.stat().st_size for p in hidden.rglob("*") if p.is_file() and not p.is_symlink())
+    shutil.rmtree(hidden, ignore_errors=True)
+    return freed

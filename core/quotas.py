@@ -1,4 +1,4 @@
-"""Per-user quotas: the limits (settings defaults, admin overrides in the app DB) and the launch ledger.
+"""Per-user quotas: the launch ledger in the app DB, checked against each user's limits on every launch.
 
 The ledger is a table of the workflows the service started, one row per launch: run id, owner, kind,
 the training slots it holds, the bytes it is about to store, when it started, and whether it has
@@ -18,6 +18,10 @@ Every check-and-insert runs inside `write(db)` (BEGIN IMMEDIATE), so two process
 the last slot. The service refreshes open entries from Temporal (describe) before reserving, starts the
 workflow after the commit, and deletes the reservation if the start fails. This module does no Temporal
 calls and imports nothing from orchestration/, so it is testable on its own.
+
+The limits (settings defaults, admin overrides in the app DB) are `QuotaOverrides` in
+core/quota_overrides.py, which `Quotas` extends; the figures it returns and raises (`Limits`, `Refusal`,
+`OverQuota`, `Usage`) are in core/quota_limits.py.
 """
 
 from __future__ import annotations
@@ -25,14 +29,13 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 
 from core.config import Settings
-from core.db import open_db, write
+from core.db import write
 from core.names import check_username
+from core.quota_limits import LedgerEntry, OverQuota, Refusal, Usage
+from core.quota_overrides import QuotaOverrides
 from core.storage import Storage
 
 RUN_KINDS = ("train", "batch")  # hold training slots until the workflow closes
@@ -44,16 +47,6 @@ KEEP_CLOSED_S = 3600.0  # closed entries are pruned after this (only the last mi
 STORED_FOLDERS = ("datasets", "models", "predictions", "runs")  # runs/: scratch of unfinished runs too
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS quota_overrides (
-    owner               TEXT PRIMARY KEY,
-    max_runs_in_flight  INTEGER,          -- NULL: the default from the settings
-    launches_per_minute INTEGER,
-    max_stored_mb       INTEGER,
-    max_cells           INTEGER,
-    tasks_per_minute    INTEGER,
-    set_by              TEXT,
-    set_at              TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS launch_ledger (
     run_id      TEXT PRIMARY KEY,
     owner       TEXT NOT NULL,
@@ -66,139 +59,6 @@ CREATE TABLE IF NOT EXISTS launch_ledger (
 );
 CREATE INDEX IF NOT EXISTS launch_ledger_owner ON launch_ledger (owner, closed, started_at);
 """
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_runs_in_flight: int
-    launches_per_minute: int
-    max_stored_mb: int
-    max_cells: int
-    tasks_per_minute: int
-    overridden: frozenset[str] = field(default=frozenset(), compare=False)  # fields set by an admin
-
-    @classmethod
-    def defaults(cls, settings: Settings) -> Limits:
-        return cls(**{name: getattr(settings, name) for name in LIMIT_FIELDS})
-
-    @property
-    def max_stored_bytes(self) -> int:
-        return self.max_stored_mb * 2**20
-
-
-LIMIT_FIELDS = tuple(f.name for f in fields(Limits) if f.name != "overridden")
-LIMIT_LABELS = {
-    "max_runs_in_flight": "runs in flight",
-    "launches_per_minute": "launches per minute",
-    "max_stored_mb": "stored data (MB)",
-    "max_cells": "cells per dataset (rows × columns)",
-    "tasks_per_minute": "data tasks per minute",
-}
-# what an admin may set: (lowest, highest)
-BOUNDS = {
-    "max_runs_in_flight": (1, 1000),
-    "launches_per_minute": (1, 100_000),
-    "max_stored_mb": (1, 100_000_000),
-    "max_cells": (1_000, 10**13),
-    "tasks_per_minute": (1, 100_000),
-}
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a request was refused: which limit, the figures, and when it frees up."""
-
-    limit: str  # a LIMIT_FIELDS name
-    used: int  # in the limit's unit (slots, launches, tasks, bytes)
-    asked: int  # what this request needed on top
-    allowed: int  # the limit, in the same unit
-    retry_after_s: int | None = None  # rate limits: seconds until the next one is allowed
-
-    @property
-    def message(self) -> str:
-        if self.limit == "max_runs_in_flight":
-            return (
-                f"Quota: you have {self.used} of {self.allowed} runs in flight (queued or running; a batch counts "
-                f"each run it may train at once), so this launch cannot start. A slot frees up when one of "
-                f"them finishes or you cancel it."
-            )
-        if self.limit == "launches_per_minute":
-            return (
-                f"Quota: you started {self.used} runs or batches in the last minute; the limit is {self.allowed} "
-                f"per minute. The next launch is allowed in {self.retry_after_s} s."
-            )
-        if self.limit == "tasks_per_minute":
-            return (
-                f"Quota: you ran {self.used} data tasks (uploads, data checks, predictions) in the last minute; "
-                f"the limit is {self.allowed} per minute. Try again in {self.retry_after_s} s."
-            )
-        if self.limit == "max_stored_mb":
-            what = f"This needs {_mb(self.asked)} more, but you" if self.asked else "You"
-            return (
-                f"Quota: {what} already store {_mb(self.used)} of your {_mb(self.allowed)} (datasets, models, "
-                f"predictions and run files). Space frees up when you delete datasets or models."
-            )
-        if self.limit == "max_cells":
-            return (
-                f"Quota: this dataset has {self.asked:,} cells (rows × columns); the limit is {self.allowed:,}. "
-                f"Upload fewer rows or columns."
-            )
-        return f"Quota {self.limit}: {self.used} used, {self.asked} asked, {self.allowed} allowed."
-
-
-class OverQuota(Exception):
-    """A quota refused the request; `refusal` has the figures. The service turns it into a UserError."""
-
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.message)
-        self.refusal = refusal
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    run_id: str
-    owner: str
-    kind: str
-    slots: int
-    bytes: int
-    started_at: float
-    closed: bool
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What a user has used against their limits, for the pages and the admin view."""
-
-    user: str
-    limits: Limits
-    runs_in_flight: int
-    launches_last_minute: int
-    next_launch_in_s: int | None  # set when the launches-per-minute limit is reached
-    tasks_last_minute: int
-    stored_bytes: int
-
-    @property
-    def free_slots(self) -> int:
-        return max(0, self.limits.max_runs_in_flight - self.runs_in_flight)
-
-    @property
-    def caption(self) -> str:
-        """E.g. "2 of 3 runs in flight · 4 of 10 launches in the last minute · 12 MB of 2048 MB stored"."""
-        parts = [
-            f"{self.runs_in_flight} of {self.limits.max_runs_in_flight} runs in flight",
-            f"{self.launches_last_minute} of {self.limits.launches_per_minute} launches in the last minute",
-        ]
-        if self.next_launch_in_s is not None:
-            parts[-1] += f" (next allowed in {self.next_launch_in_s} s)"
-        parts.append(f"{_mb(self.stored_bytes)} of {_mb(self.limits.max_stored_bytes)} stored")
-        return " · ".join(parts)
-
-
-def _mb(n: int) -> str:
-    mb = n / 2**20
-    if 0 < mb < 0.1:
-        return "under 0.1 MB"
-    return f"{mb:.0f} MB" if mb >= 10 or mb == int(mb) else f"{mb:.1f} MB"
 
 
 def _within_rate(limit: str, starts: list[float], allowed: int, now: float) -> None:
@@ -226,63 +86,12 @@ def folder_size(path) -> int:
     return total
 
 
-class Quotas:
+class Quotas(QuotaOverrides):
     def __init__(self, storage: Storage, settings: Settings, clock: Callable[[], float] = time.time) -> None:
-        self.storage = storage
-        self.settings = settings
+        super().__init__(storage, settings)  # the limits' table
         self.clock = clock  # wall clock: the ledger is shared by processes (tests may move it)
         with self._db() as db:
             db.executescript(SCHEMA)
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with open_db(self.storage.app_db) as db:
-            yield db
-
-    # --- limits ---------------------------------------------------------------------------------
-    def defaults(self) -> Limits:
-        return Limits.defaults(self.settings)
-
-    def limits_for(self, user: str, db: sqlite3.Connection | None = None) -> Limits:
-        """The user's limits: the settings' defaults, with the admin's overrides on top."""
-        if db is None:
-            with self._db() as own:
-                return self.limits_for(user, own)
-        row = db.execute("SELECT * FROM quota_overrides WHERE owner = ?", (check_username(user),)).fetchone()
-        values = {name: getattr(self.settings, name) for name in LIMIT_FIELDS}
-        overridden = set()
-        for name in LIMIT_FIELDS:
-            if row is not None and row[name] is not None:
-                values[name] = row[name]
-                overridden.add(name)
-        return Limits(**values, overridden=frozenset(overridden))
-
-    def set_override(self, user: str, set_by: str | None = None, **limits: int | None) -> Limits:
-        """Override some limits of one user; a value of None puts that limit back to the default.
-        Limits not named keep their current override. Raises ValueError for unknown names or values."""
-        check_username(user)
-        unknown = set(limits) - set(LIMIT_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
-        for name, value in limits.items():
-            if value is None:
-                continue
-            low, high = BOUNDS[name]
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{LIMIT_LABELS[name]} must be a whole number from {low:,} to {high:,}")
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._db() as db, write(db):
-            db.execute("INSERT INTO quota_overrides (owner, set_at) VALUES (?, ?) ON CONFLICT(owner) DO NOTHING", (user, now))
-            for name, value in limits.items():  # names checked against LIMIT_FIELDS above
-                db.execute(f"UPDATE quota_overrides SET {name} = ? WHERE owner = ?", (value, user))
-            db.execute("UPDATE quota_overrides SET set_by = ?, set_at = ? WHERE owner = ?", (set_by, now, user))
-            empty = " AND ".join(f"{name} IS NULL" for name in LIMIT_FIELDS)
-            db.execute(f"DELETE FROM quota_overrides WHERE owner = ? AND {empty}", (user,))
-            return self.limits_for(user, db)
-
-    def clear_override(self, user: str) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM quota_overrides WHERE owner = ?", (check_username(user),))
 
     # --- stored bytes ---------------------------------------------------------------------------
     def stored_bytes(self, user: str) -> int:

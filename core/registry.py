@@ -1,12 +1,15 @@
-"""The model registry: versions per user and model name, in the app database (SQLite), files beside it.
+"""The model registry: versions per user and lineage (dataset, target, model), in the app database
+(SQLite), files beside it.
 
 A record and its files are created and deleted together; registering is idempotent per workflow run,
-so a retried activity never makes a second version.
+so a retried activity never makes a second version. Nothing is deleted on its own: retention is a plan
+(core.retention) the user sees first and confirms.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -16,28 +19,45 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.db import open_db
-from core.names import check_username
+from core.db import open_db, write
+from core.names import check_username, parse_run_id
+from core.retention import RetentionError, RetentionPlan, check_keep, plan_retention
 from core.storage import Storage, copy_private, write_atomic
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS models (
+MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a catalog key: it becomes a folder name
+
+# Versions count per (owner, dataset, target, model). `folder` is where the files are, relative to the
+# owner's folder: models/<name>/<run id> for new versions, models/<name>/v<version> for those registered
+# before versions were counted per dataset (they keep their numbers and their files).
+MODELS_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     owner       TEXT NOT NULL,
     name        TEXT NOT NULL,
+    dataset_id  TEXT NOT NULL DEFAULT '',
+    target      TEXT NOT NULL DEFAULT '',
     version     INTEGER NOT NULL,
     run_id      TEXT NOT NULL UNIQUE,
     created_at  TEXT NOT NULL,
     size_bytes  INTEGER NOT NULL,
     tags        TEXT NOT NULL DEFAULT '[]',
     card        TEXT NOT NULL,
-    UNIQUE (owner, name, version)
+    folder      TEXT NOT NULL,
+    UNIQUE (owner, dataset_id, target, name, version)
 );
-CREATE INDEX IF NOT EXISTS models_owner ON models (owner, name);
+"""
+SCHEMA = (
+    MODELS_TABLE.format(table="models")
+    + """
 CREATE TABLE IF NOT EXISTS user_settings (
     owner       TEXT PRIMARY KEY,
-    keep_last   INTEGER          -- keep at most this many versions per model name; NULL keeps all
+    keep_last   INTEGER          -- the N last confirmed for retention (the form's default); NULL: never set
 );
+"""
+)
+INDEXES = """
+CREATE INDEX IF NOT EXISTS models_owner ON models (owner, name);
+CREATE INDEX IF NOT EXISTS models_lineage ON models (owner, dataset_id, target, name, version);
 """
 
 
@@ -52,10 +72,28 @@ class ModelRecord:
     size_bytes: int
     tags: tuple[str, ...]
     card: dict[str, Any]
+    dataset_id: str = ""
+    target: str = ""
+    folder: str = ""
 
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
+
+    @property
+    def lineage(self) -> tuple[str, str, str]:
+        """What versions are counted per: (dataset id, target, model name)."""
+        return (self.dataset_id, self.target, self.name)
+
+    @property
+    def dataset_name(self) -> str:
+        return str((self.card.get("dataset") or {}).get("name") or self.dataset_id or "?")
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    deleted: tuple[ModelRecord, ...]
+    freed_bytes: int
 
 
 class Registry:
@@ -64,17 +102,19 @@ class Registry:
         self.path = storage.app_db
         with self._db() as db:
             db.executescript(SCHEMA)
+            _migrate(db)
+            db.executescript(INDEXES)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         with open_db(self.path) as db:
             yield db
 
-    def model_dir(self, owner: str, name: str, version: int) -> Path:
-        return self.storage.user_dir(owner) / "models" / name / f"v{version}"
+    def model_dir(self, record: ModelRecord) -> Path:
+        return self.storage.user_dir(record.owner) / record.folder
 
     def model_file(self, record: ModelRecord) -> Path:
-        return self.model_dir(record.owner, record.name, record.version) / "model.skops"
+        return self.model_dir(record) / "model.skops"
 
     @staticmethod
     def _record(row: sqlite3.Row) -> ModelRecord:
@@ -88,53 +128,82 @@ class Registry:
             size_bytes=row["size_bytes"],
             tags=tuple(json.loads(row["tags"])),
             card=json.loads(row["card"]),
+            dataset_id=row["dataset_id"],
+            target=row["target"],
+            folder=row["folder"],
         )
 
     def register(
-        self, owner: str, name: str, run_id: str, model_file: Path, card: dict[str, Any], tags: tuple[str, ...] = ()
+        self,
+        owner: str,
+        name: str,
+        run_id: str,
+        model_file: Path,
+        card: dict[str, Any],
+        tags: tuple[str, ...] = (),
+        *,
+        dataset_id: str | None = None,
+        target: str | None = None,
     ) -> ModelRecord:
+        """A new version of (dataset, target, model) for the run, or the one it already registered.
+        The dataset and target default to the card's."""
         check_username(owner)
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")  # one writer at a time: versions are numbered without gaps
-            try:
+        if not MODEL_NAME_RE.fullmatch(name or ""):
+            raise ValueError("not a model name")
+        _, run_owner = parse_run_id(run_id)  # the run id becomes a folder name
+        if run_owner != owner:
+            raise ValueError("the run belongs to another user")
+        dataset_id = str(dataset_id if dataset_id is not None else (card.get("dataset") or {}).get("id") or "")
+        target = str(target if target is not None else card.get("target") or "")
+        with self._db() as db, write(db):  # one writer at a time: versions are numbered without gaps
+            row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                version = db.execute(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM models"
+                    " WHERE owner = ? AND dataset_id = ? AND target = ? AND name = ?",
+                    (owner, dataset_id, target, name),
+                ).fetchone()[0]
+                folder = f"models/{name}/{run_id}"
+                where = self.storage.user_dir(owner) / folder
+                copy_private(model_file, where / "model.skops")  # 0600 in 0700 folders, whatever the umask
+                card = {**card, "name": name, "version": version}
+                write_atomic(where / "card.json", json.dumps(card, indent=2, default=str).encode())
+                db.execute(
+                    "INSERT INTO models (owner, name, dataset_id, target, version, run_id, created_at, size_bytes,"
+                    " tags, card, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        owner,
+                        name,
+                        dataset_id,
+                        target,
+                        version,
+                        run_id,
+                        datetime.now(UTC).isoformat(timespec="seconds"),
+                        _size(where),
+                        json.dumps(list(tags)),
+                        json.dumps(card, default=str),
+                        folder,
+                    ),
+                )
                 row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
-                if row is None:
-                    version = db.execute(
-                        "SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE owner = ? AND name = ?", (owner, name)
-                    ).fetchone()[0]
-                    target = self.model_dir(owner, name, version)
-                    copy_private(model_file, target / "model.skops")  # 0600 in 0700 folders, whatever the umask
-                    card = {**card, "name": name, "version": version}
-                    write_atomic(target / "card.json", json.dumps(card, indent=2, default=str).encode())
-                    db.execute(
-                        "INSERT INTO models (owner, name, version, run_id, created_at, size_bytes, tags, card)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            owner,
-                            name,
-                            version,
-                            run_id,
-                            datetime.now(UTC).isoformat(timespec="seconds"),
-                            _size(target),
-                            json.dumps(list(tags)),
-                            json.dumps(card, default=str),
-                        ),
-                    )
-                    row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        record = self._record(row)
-        self.apply_retention(owner, record.name)
-        return record
+        return self._record(row)
+
+    def _list(self, db: sqlite3.Connection, owner: str) -> list[ModelRecord]:
+        rows = db.execute("SELECT * FROM models WHERE owner = ? ORDER BY created_at DESC, id DESC", (owner,)).fetchall()
+        return [self._record(r) for r in rows]
+
+    def trained_on(self, owner: str, dataset_id: str) -> list[ModelRecord]:
+        """The owner's models trained on a dataset, newest first."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT * FROM models WHERE owner = ? AND dataset_id = ? ORDER BY created_at DESC, id DESC",
+                (check_username(owner), dataset_id),
+            ).fetchall()
+        return [self._record(r) for r in rows]
 
     def list(self, owner: str) -> list[ModelRecord]:
         with self._db() as db:
-            rows = db.execute(
-                "SELECT * FROM models WHERE owner = ? ORDER BY created_at DESC, id DESC", (check_username(owner),)
-            ).fetchall()
-        return [self._record(r) for r in rows]
+            return self._list(db, check_username(owner))
 
     def get(self, owner: str, model_id: int) -> ModelRecord | None:
         with self._db() as db:
@@ -148,12 +217,13 @@ class Registry:
 
     def add_tag(self, owner: str, run_id: str, tag: str) -> ModelRecord | None:
         """Tag the model a run registered (idempotent); None if that run registered no model."""
-        record = self.by_run(owner, run_id)
-        if record is None:
-            return None
-        if tag not in record.tags:
-            with self._db() as db:
-                db.execute("UPDATE models SET tags = ? WHERE id = ?", (json.dumps([*record.tags, tag]), record.id))
+        with self._db() as db, write(db):  # not between a retention's check and its delete
+            row = db.execute("SELECT * FROM models WHERE owner = ? AND run_id = ?", (owner, run_id)).fetchone()
+            if row is None:
+                return None
+            tags = json.loads(row["tags"])
+            if tag not in tags:
+                db.execute("UPDATE models SET tags = ? WHERE id = ?", (json.dumps([*tags, tag]), row["id"]))
         return self.by_run(owner, run_id)
 
     def delete(self, owner: str, model_id: int) -> int:
@@ -161,40 +231,95 @@ class Registry:
         record = self.get(owner, model_id)
         if record is None:
             return 0
-        folder = self.model_dir(owner, record.name, record.version)
-        reclaimed = _size(folder)
         with self._db() as db:
             db.execute("DELETE FROM models WHERE owner = ? AND id = ?", (owner, record.id))
+        return self._remove_files(record)
+
+    def _remove_files(self, record: ModelRecord) -> int:
+        folder = self.model_dir(record)
+        reclaimed = _size(folder)
         shutil.rmtree(folder, ignore_errors=True)
         return reclaimed
 
+    # --- retention ------------------------------------------------------------------------------
     def keep_last(self, owner: str) -> int | None:
+        """The N the owner last confirmed (the form's default), None if never."""
         with self._db() as db:
             row = db.execute("SELECT keep_last FROM user_settings WHERE owner = ?", (owner,)).fetchone()
         return row["keep_last"] if row else None
 
-    def set_keep_last(self, owner: str, keep: int | None) -> int:
-        """Set the retention (None keeps everything) and apply it now; returns bytes reclaimed."""
-        if keep is not None and not 1 <= keep <= 1000:
-            raise ValueError("keep-last must be between 1 and 1000 versions")
-        with self._db() as db:
+    def retention_plan(self, owner: str, keep_last: int) -> RetentionPlan:
+        """What keeping the last `keep_last` versions of each lineage would delete; deletes nothing."""
+        return plan_retention(self.list(owner), keep_last)
+
+    def apply_retention(self, owner: str, keep_last: int, confirmed: frozenset[int] | set[int]) -> RetentionResult:
+        """Delete exactly the versions the user confirmed from a preview of `keep_last`. Each must still be
+        one the rule deletes (not tagged since, not a lineage's last, not gone); otherwise nothing is
+        deleted and RetentionError says why. Checked and deleted in one transaction, so a tag or a new
+        version cannot slip in between."""
+        check_keep(keep_last)
+        confirmed = frozenset(int(i) for i in confirmed)
+        with self._db() as db, write(db):
+            plan = plan_retention(self._list(db, check_username(owner)), keep_last)
+            stale = confirmed - plan.ids
+            if stale:
+                raise RetentionError(
+                    f"{len(stale)} of the versions in the preview may no longer be deleted (tagged, deleted, or "
+                    "now the last of their dataset). Nothing was deleted; preview again."
+                )
+            doomed = tuple(r for r in plan.delete if r.id in confirmed)
+            db.executemany("DELETE FROM models WHERE owner = ? AND id = ?", [(owner, r.id) for r in doomed])
             db.execute(
                 "INSERT INTO user_settings (owner, keep_last) VALUES (?, ?) "
                 "ON CONFLICT(owner) DO UPDATE SET keep_last = excluded.keep_last",
-                (check_username(owner), keep),
+                (owner, keep_last),
             )
-        names = {r.name for r in self.list(owner)}
-        return sum(self.apply_retention(owner, name) for name in names)
+        return RetentionResult(doomed, sum(self._remove_files(r) for r in doomed))
 
-    def apply_retention(self, owner: str, name: str) -> int:
-        keep = self.keep_last(owner)
-        if keep is None:
-            return 0
-        with self._db() as db:
-            old = db.execute(
-                "SELECT id FROM models WHERE owner = ? AND name = ? ORDER BY version DESC LIMIT -1 OFFSET ?", (owner, name, keep)
-            ).fetchall()
-        return sum(self.delete(owner, row["id"]) for row in old)
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a registry from before per-lineage versions up to date, in place: every model keeps its id,
+    version number and files; its dataset and target are read from its card. Rebuilt as a new table
+    (SQLite cannot change a UNIQUE constraint), in one transaction that every process may race for."""
+    if "folder" in _columns(db, "models"):
+        return
+    with write(db):
+        if "folder" in _columns(db, "models"):
+            return  # another process migrated it first
+        db.execute("DROP TABLE IF EXISTS models_migrating")
+        db.execute(MODELS_TABLE.format(table="models_migrating"))
+        for row in db.execute("SELECT * FROM models ORDER BY id").fetchall():
+            card = json.loads(row["card"])
+            db.execute(
+                "INSERT INTO models_migrating (id, owner, name, dataset_id, target, version, run_id, created_at,"
+                " size_bytes, tags, card, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row["id"],
+                    row["owner"],
+                    row["name"],
+                    str((card.get("dataset") or {}).get("id") or ""),
+                    str(card.get("target") or ""),
+                    row["version"],
+                    row["run_id"],
+                    row["created_at"],
+                    row["size_bytes"],
+                    row["tags"],
+                    row["card"],
+                    f"models/{row['name']}/v{row['version']}",
+                ),
+            )
+        seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'models'").fetchone()
+        db.execute("DROP TABLE models")
+        db.execute("ALTER TABLE models_migrating RENAME TO models")
+        if seq is not None:  # ids of deleted models are never handed out again
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'models_migrating'")
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'models'")
+            top = db.execute("SELECT COALESCE(MAX(id), 0) FROM models").fetchone()[0]
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('models', ?)", (max(seq[0], top),))
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
 
 
 def _size(path: Path) -> int:

@@ -19,6 +19,15 @@ class ParamError(ValueError):
 
 
 @dataclass(frozen=True)
+class RowBound:
+    """A limit the data sets on a parameter: the value times `per` must not exceed the rows one fit sees
+    (the rows with a target, less the test rows, less a cross-validation fold). Checked by ml/bounds.py."""
+
+    per: float
+    reason: str  # what goes wrong beyond it, in plain words
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     type: Literal["int", "float", "choice"]
@@ -29,6 +38,8 @@ class Param:
     choices: tuple[Any, ...] = ()
     log: bool = False  # a log-scale parameter (the form steps through decades)
     none_label: str | None = None  # for ints: 0 stands for None ("unlimited")
+    row_bound: RowBound | None = None  # a limit the data sets (see "Bounds that depend on the data" below)
+    cost: bool = False  # the size of the model: the fit-time estimate grows with it
 
     def clean(self, value: Any) -> Any:
         label = f"'{self.name}'"
@@ -66,6 +77,8 @@ class ModelSpec:
     seeded: bool = True  # takes random_state
     fixed: dict[str, Any] = field(default_factory=dict)
     adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # schema params -> estimator kwargs
+    min_fit_rows: int = 0  # rows one fit needs whatever the parameters (a fixed setting's own bound)
+    min_fit_rows_reason: str = ""
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -77,6 +90,12 @@ class ModelSpec:
         if unknown:
             raise ParamError(f"unknown parameter(s) for {self.label}: {', '.join(unknown)}")
         return {name: p.clean(params.get(name, p.default)) for name, p in known.items()}
+
+    def checked_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters the data check reads (bounded by the data, or sizing the fit-time estimate),
+        cleaned: a change to any other parameter leaves the check's answer as it was."""
+        cleaned = self.validate(params)
+        return {p.name: cleaned[p.name] for p in self.params if p.row_bound is not None or p.cost}
 
     def build(self, params: dict[str, Any], seed: int):
         module, _, cls = self.estimator.rpartition(".")
@@ -92,11 +111,44 @@ class ModelSpec:
         return next(p for p in self.params if p.name == name)
 
 
-def _trees(default_features: Any) -> tuple[Param, ...]:
+# --- Bounds that depend on the data --------------------------------------------------------------
+# Every parameter below was reviewed for a limit the data sets; "one fit" sees the rows with a target,
+# less the test rows, less the largest cross-validation fold (ml/bounds.py does the arithmetic, and
+# also checks the split itself: rows on each side, classes in training, folds vs rows and class counts).
+#   n_neighbors (k-NN)                 at most the rows one fit sees (scikit-learn fails at predict time)
+#   min_samples_leaf (trees)           at most half those rows (beyond it no split: one constant leaf)
+#   min_samples_leaf (random forests)  at most ~0.32 of them: each tree's bootstrap sample holds about
+#                                      63% (1 - 1/e) of the distinct rows, and leaves count distinct rows
+#   histogram gradient boosting        its fixed min_samples_leaf=20 needs 40 rows per fit to split
+# No limit from the data: C, alpha, max_iter, n_estimators, learning_rate(_init), max_depth and
+# max_leaf_nodes (growth just stops earlier), subsample (scikit-learn draws at least one row),
+# max_features (a share of the features, at least one), l2_regularization, kernel, gamma, weights,
+# criterion, hidden_units, hidden_layers, var_smoothing. The MLP's batch size is not a parameter here:
+# scikit-learn's "auto" takes min(200, rows), so it never exceeds the rows.
+_LEAF_BOUND = RowBound(
+    2, "a split makes two leaves of at least that many rows, so the tree could not split and would predict one value"
+)
+_BOOTSTRAP_LEAF_BOUND = RowBound(
+    3.2,
+    "each tree learns from a bootstrap sample holding about 63% of the distinct rows, and a split makes two "
+    "leaves of at least that many rows, so the trees could not split and would predict one value",
+)
+_NEIGHBOURS_BOUND = RowBound(1, "k-NN looks for that many neighbours among the rows it was fitted on")
+
+
+def _trees(default_features: Any, bootstrap: bool) -> tuple[Param, ...]:
     return (
-        Param("n_estimators", "int", 100, "Number of trees. More trees: steadier results, slower training.", 1, 500),
+        Param("n_estimators", "int", 100, "Number of trees. More trees: steadier results, slower training.", 1, 500, cost=True),
         Param("max_depth", "int", 0, "Deepest a tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
-        Param("min_samples_leaf", "int", 1, "Fewest samples allowed in a leaf; higher values smooth the model.", 1, 1000),
+        Param(
+            "min_samples_leaf",
+            "int",
+            1,
+            "Fewest samples allowed in a leaf; higher values smooth the model.",
+            1,
+            1000,
+            row_bound=_BOOTSTRAP_LEAF_BOUND if bootstrap else _LEAF_BOUND,
+        ),
         Param(
             "max_features",
             "choice",
@@ -109,16 +161,16 @@ def _trees(default_features: Any) -> tuple[Param, ...]:
 
 _TREE = (
     Param("max_depth", "int", 0, "Deepest the tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
-    Param("min_samples_leaf", "int", 1, "Fewest samples allowed in a leaf.", 1, 1000),
+    Param("min_samples_leaf", "int", 1, "Fewest samples allowed in a leaf.", 1, 1000, row_bound=_LEAF_BOUND),
 )
 _GB = (
-    Param("n_estimators", "int", 100, "Boosting stages.", 1, 1000),
+    Param("n_estimators", "int", 100, "Boosting stages.", 1, 1000, cost=True),
     Param("learning_rate", "float", 0.1, "Shrinks each stage's contribution.", 0.001, 1.0, log=True),
     Param("max_depth", "int", 3, "Depth of each tree.", 1, 10),
     Param("subsample", "float", 1.0, "Share of rows per stage (<1 is stochastic boosting).", 0.1, 1.0),
 )
 _HGB = (
-    Param("max_iter", "int", 100, "Boosting iterations.", 1, 1000),
+    Param("max_iter", "int", 100, "Boosting iterations.", 1, 1000, cost=True),
     Param("learning_rate", "float", 0.1, "Shrinks each iteration's contribution.", 0.001, 1.0, log=True),
     Param("max_leaf_nodes", "int", 31, "Leaves per tree.", 2, 256),
     Param("l2_regularization", "float", 0.0, "L2 penalty on leaf values.", 0.0, 100.0),
@@ -129,7 +181,7 @@ _SVM = (
     Param("gamma", "choice", "scale", "Kernel coefficient.", choices=("scale", "auto")),
 )
 _KNN = (
-    Param("n_neighbors", "int", 5, "Neighbours that vote.", 1, 100),
+    Param("n_neighbors", "int", 5, "Neighbours that vote.", 1, 100, row_bound=_NEIGHBOURS_BOUND),
     Param("weights", "choice", "uniform", "Weigh neighbours equally or by closeness.", choices=("uniform", "distance")),
 )
 _MLP = (
@@ -137,8 +189,13 @@ _MLP = (
     Param("hidden_layers", "int", 1, "Hidden layers.", 1, 4),
     Param("alpha", "float", 1e-4, "L2 penalty.", 1e-6, 10.0, log=True),
     Param("learning_rate_init", "float", 1e-3, "Initial step size of the optimiser.", 1e-5, 1.0, log=True),
-    Param("max_iter", "int", 200, "Most training epochs.", 5, 2000),
+    Param("max_iter", "int", 200, "Most training epochs.", 5, 2000, cost=True),
 )
+# scikit-learn's own min_samples_leaf=20 for histogram gradient boosting: fewer than 2 x 20 rows cannot split
+_HGB_ROWS: dict[str, Any] = {
+    "min_fit_rows": 40,
+    "min_fit_rows_reason": "it keeps at least 20 rows in each leaf, so with fewer it could not split and would predict one value",
+}
 _ALPHA = (Param("alpha", "float", 1.0, "Regularisation strength.", 1e-6, 1e4, log=True),)
 
 
@@ -173,7 +230,7 @@ _SPECS = (
         "Random forest (classification)",
         "classification",
         "sklearn.ensemble.RandomForestClassifier",
-        _trees("sqrt"),
+        _trees("sqrt", bootstrap=True),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),
@@ -182,7 +239,7 @@ _SPECS = (
         "Extra trees (classification)",
         "classification",
         "sklearn.ensemble.ExtraTreesClassifier",
-        _trees("sqrt"),
+        _trees("sqrt", bootstrap=False),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),
@@ -202,6 +259,7 @@ _SPECS = (
         _HGB,
         increments="max_iter",
         fixed={"early_stopping": False},
+        **_HGB_ROWS,
     ),
     ModelSpec(
         "svm_classifier", "Support vector machine (classification)", "classification", "sklearn.svm.SVC", _SVM, needs_scaling=True
@@ -257,7 +315,7 @@ _SPECS = (
         "Random forest (regression)",
         "regression",
         "sklearn.ensemble.RandomForestRegressor",
-        _trees(1.0),
+        _trees(1.0, bootstrap=True),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),
@@ -266,7 +324,7 @@ _SPECS = (
         "Extra trees (regression)",
         "regression",
         "sklearn.ensemble.ExtraTreesRegressor",
-        _trees(1.0),
+        _trees(1.0, bootstrap=False),
         increments="n_estimators",
         fixed={"n_jobs": 1},
     ),
@@ -278,6 +336,7 @@ _SPECS = (
         _HGB,
         increments="max_iter",
         fixed={"early_stopping": False},
+        **_HGB_ROWS,
     ),
     ModelSpec("svr", "Support vector regression", "regression", "sklearn.svm.SVR", _SVM, needs_scaling=True, seeded=False),
     ModelSpec(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ml.bounds import bound_errors
 from ml.catalog import ModelSpec
 from ml.training import MAX_CATEGORIES, DataError, is_id_like, prepare
 
@@ -37,6 +39,7 @@ class DataCheck:
     findings: list[Finding] = field(default_factory=list)
     estimate_seconds: float | None = None
     estimate_memory_mb: float | None = None
+    id_columns: list[str] = field(default_factory=list)  # numeric columns that look like identifiers
 
     @property
     def ok(self) -> bool:
@@ -68,7 +71,7 @@ def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[floa
         seconds = (rows / 1000) ** 2 * max(width, 1) * 0.002 * 5  # quadratic in rows; x5 for probability CV
     else:
         seconds = cells * _SECONDS_PER_MCELL[family]
-    size = params.get("n_estimators") or params.get("max_iter") or 100
+    size = next((params[p.name] for p in spec.params if p.cost and p.name in params), 100)
     if family in ("forest", "boosting", "hist", "mlp"):
         seconds *= size / 100
     memory = rows * max(width, 1) * 8 * 3 / 2**20 + 50
@@ -129,6 +132,22 @@ def over_wall(max_minutes: float, what: str = "The fit") -> str:
     )
 
 
+def _id_findings(numeric_ids: dict[str, str], include: Collection[str]) -> list[Finding]:
+    out = []
+    for column, why in numeric_ids.items():
+        if column in include:
+            out.append(Finding("info", f"{column!r} looks like an identifier ({why}); it is used as a feature, as you chose."))
+        else:
+            out.append(
+                Finding(
+                    "warning",
+                    f"{column!r} looks like an identifier ({why}), so it is left out of the features: a model that "
+                    "learns from it would not carry over to new rows. Keep it only if it really measures something.",
+                )
+            )
+    return out
+
+
 def check_data(
     df: pd.DataFrame,
     target: str,
@@ -136,20 +155,27 @@ def check_data(
     params: dict | None = None,
     cv_folds: int = 0,
     max_fit_minutes: float | None = None,
+    test_size: float = 0.2,
+    include: Collection[str] = (),
 ) -> DataCheck:
     """`max_fit_minutes`: a run whose fits (each cross-validation fold and the final fit) are estimated to
-    take longer is an error finding (the UI then offers no Start button; the load stage refuses it as well)."""
+    take longer is an error finding (the UI then offers no Start button; the load stage refuses it as well).
+    Settings beyond a limit the data sets (ml/bounds.py: neighbours, folds, the test split...) are error
+    findings too. `include`: identifier-like columns the user chose to keep as features."""
     findings: list[Finding] = []
     if target not in df.columns:
         return DataCheck(len(df), 0, 0, [Finding("error", f"The target column {target!r} is not in this dataset.")])
     try:
-        prepared = prepare(df, target, spec)
+        prepared = prepare(df, target, spec, include)
     except DataError as exc:
         return DataCheck(len(df), int(df[target].notna().sum()), df.shape[1] - 1, [Finding("error", str(exc))])
-    findings += [Finding("info", note) for note in prepared.notes]
-    if cv_folds and cv_folds > len(prepared.y) // 2:
-        findings.append(Finding("error", f"{cv_folds}-fold cross-validation needs at least {2 * cv_folds} rows."))
+    findings += [Finding("info", note) for note in prepared.notes if note != prepared.id_note]
+    findings += _id_findings(prepared.numeric_ids, include)
     X, y = prepared.X, prepared.y
+    classes = y.value_counts().to_dict() if spec.task == "classification" else None
+    findings += [
+        Finding("error", e) for e in bound_errors(spec, spec.validate(params or {}), len(y), test_size, cv_folds, classes)
+    ]
     for c in X.columns:
         share = float(X[c].isna().mean())
         if share > 0.5:
@@ -187,4 +213,4 @@ def check_data(
     refusal = over_budget(seconds, max_fit_minutes, fits=cv_folds + 1 if cv_folds else 1)
     if refusal:
         findings.append(Finding("error", refusal))
-    return DataCheck(len(df), len(y), X.shape[1], findings, seconds, memory)
+    return DataCheck(len(df), len(y), X.shape[1], findings, seconds, memory, list(prepared.numeric_ids))

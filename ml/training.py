@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from ml.bounds import MIN_ROWS
 from ml.catalog import ModelSpec, is_number
 
 MAX_CATEGORIES = 50  # one-hot width per column: keeps a wide text column from exploding memory
@@ -33,12 +34,44 @@ class Prepared:
     dropped_missing_target: int
     classes: int  # 0 for regression
     notes: tuple[str, ...] = ()  # what preparation did on its own, in plain words
+    # numeric columns that look like identifiers -> why (used as features only when the user included them)
+    numeric_ids: dict[str, str] = field(default_factory=dict)
+    id_note: str | None = None  # the note (one of `notes`) saying which numeric identifiers were left out
+
+
+MIN_ID_ROWS = 20  # on fewer rows, every column looks unique
 
 
 def is_id_like(s: pd.Series) -> bool:
     """A text column with (almost) one distinct value per row: an identifier, not a feature."""
     n = int(s.notna().sum())
-    return n >= 20 and not pd.api.types.is_numeric_dtype(s) and s.nunique(dropna=True) >= 0.95 * n
+    return n >= MIN_ID_ROWS and not pd.api.types.is_numeric_dtype(s) and s.nunique(dropna=True) >= 0.95 * n
+
+
+def numeric_id_reason(s: pd.Series) -> str | None:
+    """Why a numeric column looks like an identifier (a row number, a customer number) rather than a
+    measurement, or None: a row-by-row count, one different number per row, or numbers that only grow
+    (or only shrink) down the file with at least half of them distinct. Integer columns only, and float
+    columns with missing values whose values are all whole (pandas reads an integer column with gaps as
+    floats); a float column without gaps is a measurement."""
+    if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s)):
+        return None
+    present = s.dropna()
+    if pd.api.types.is_float_dtype(s) and len(present) == len(s):
+        return None
+    values = present.to_numpy(dtype="float64")
+    n = len(values)
+    if n < MIN_ID_ROWS or not np.isfinite(values).all() or not (values == np.floor(values)).all():
+        return None
+    steps = np.diff(values)
+    if (steps == 1).all() or (steps == -1).all():
+        return "it counts one by one from row to row, like a row number"
+    distinct = len(np.unique(values))
+    if distinct == n:
+        return "every row has a different whole number"
+    if distinct >= n / 2 and ((steps >= 0).all() or (steps <= 0).all()):
+        return "its whole numbers only grow (or only shrink) down the rows, like a counter"
+    return None
 
 
 def date_columns(X: pd.DataFrame) -> list[str]:
@@ -58,8 +91,10 @@ def date_columns(X: pd.DataFrame) -> list[str]:
     return found
 
 
-def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
-    """Separate features from the target, drop what cannot be learned from, refuse what cannot work."""
+def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[str] = ()) -> Prepared:
+    """Separate features from the target, drop what cannot be learned from, refuse what cannot work.
+
+    Identifier-like columns are left out of the features unless named in `include` (the user's choice)."""
     if target not in df.columns:
         raise DataError(f"The target column {target!r} is not in this dataset.")
     missing = df[target].isna()
@@ -69,10 +104,19 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
     if missing.any():
         notes.append(f"{int(missing.sum())} rows without a value for {target!r} were left out.")
     dates = date_columns(X)  # before the identifier check: a daily series has one date per row
-    ids = [c for c in X.columns if c not in dates and is_id_like(X[c])]
+    text_ids = [c for c in X.columns if c not in dates and c not in include and is_id_like(X[c])]
+    numeric_ids = {c: why for c in X.columns if (why := numeric_id_reason(X[c])) is not None}
+    left_out = [c for c in numeric_ids if c not in include]
+    ids = text_ids + left_out
     leaks = [c for c in X.columns if c not in ids and X[c].equals(y)]
-    if ids:
-        notes.append(f"Identifier-like column(s) not used as features: {', '.join(ids)}.")
+    if text_ids:
+        notes.append(f"Identifier-like column(s) not used as features: {', '.join(text_ids)}.")
+    id_note = None
+    if left_out:
+        id_note = (
+            "Numeric identifier column(s) not used as features: " + "; ".join(f"{c} ({numeric_ids[c]})" for c in left_out) + "."
+        )
+        notes.append(id_note)
     if leaks:
         notes.append(f"Column(s) identical to the target not used (they would leak the answer): {', '.join(leaks)}.")
     X = X.drop(columns=ids + leaks)
@@ -81,8 +125,8 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
         notes.append(f"Date column(s) {', '.join(dates)} turned into year, month, day and weekday features.")
     if X.shape[1] == 0:
         raise DataError("There are no usable feature columns besides the target.")
-    if len(data) < 10:
-        raise DataError(f"Only {len(data)} rows have a target value; at least 10 are needed to train and test.")
+    if len(data) < MIN_ROWS:
+        raise DataError(f"Only {len(data)} rows have a target value; at least {MIN_ROWS} are needed to train and test.")
     classes = 0
     if spec.task == "regression":
         if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
@@ -106,7 +150,15 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec) -> Prepared:
                 f"The target {target!r} has {classes} distinct values in {len(y)} rows: too many classes to learn"
                 f"{hint}. If it is a number column, fix those values and train a regression model."
             )
-    return Prepared(X=X, y=y, dropped_missing_target=int(missing.sum()), classes=classes, notes=tuple(notes))
+    return Prepared(
+        X=X,
+        y=y,
+        dropped_missing_target=int(missing.sum()),
+        classes=classes,
+        notes=tuple(notes),
+        numeric_ids=numeric_ids,
+        id_note=id_note,
+    )
 
 
 def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:

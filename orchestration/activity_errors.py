@@ -1,8 +1,11 @@
-"""The application errors activities raise: the types a retry policy names, and the messages a user reads."""
+"""The application errors activities raise (the types a retry policy names), and the plain sentences a user
+reads for a failure: no exception class names, no Temporal words."""
 
 from __future__ import annotations
 
-from temporalio.exceptions import ApplicationError
+import re
+
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError, TimeoutError, TimeoutType
 
 INVALID_INPUT = "InvalidInput"  # non-retryable: the user must change something
 FIT_TOO_LONG = "FitTooLong"  # non-retryable: the fit passed the hard wall of its time budget
@@ -22,3 +25,65 @@ def too_long(max_minutes: float, what: str = "The fit") -> ApplicationError:
 def child_died(exc: Exception) -> ApplicationError:
     """A fit process that died (out of memory, killed): retryable, with a message a user can read."""
     return ApplicationError(str(exc), type="FitProcessDied")
+
+
+# --- what a user reads -------------------------------------------------------------------------------
+
+STOPPED_RESPONDING = "The worker running this step stopped responding (it may have been stopped or overloaded)."
+TIMEOUTS = {
+    TimeoutType.HEARTBEAT: STOPPED_RESPONDING,
+    TimeoutType.START_TO_CLOSE: "This step ran longer than its time limit.",
+    TimeoutType.SCHEDULE_TO_START: "No worker picked this step up in time.",
+    TimeoutType.SCHEDULE_TO_CLOSE: "This step did not finish within its time limit.",
+}
+CANCELLED = "It was cancelled."
+UNKNOWN = "It failed without saying why; the details are in the worker's log."
+
+# Temporal's own words (as they reach a page in stored text) -> plain sentences. Whole messages: the first
+# pattern found anywhere in the text gives the sentence.
+_JARGON = [
+    (re.compile(r"\bactivity\s+heartbeat\s+timeout", re.I), TIMEOUTS[TimeoutType.HEARTBEAT]),
+    (re.compile(r"\bactivity\s+start\s*to\s*close\s+timeout", re.I), TIMEOUTS[TimeoutType.START_TO_CLOSE]),
+    (re.compile(r"\bactivity\s+schedule\s*to\s*start\s+timeout", re.I), TIMEOUTS[TimeoutType.SCHEDULE_TO_START]),
+    (re.compile(r"\bactivity\s+schedule\s*to\s*close\s+timeout", re.I), TIMEOUTS[TimeoutType.SCHEDULE_TO_CLOSE]),
+    (re.compile(r"^\s*activity task timed out\s*$", re.I), "A step of the run took too long."),
+    (re.compile(r"^\s*activity task failed\s*$", re.I), "A step of the run failed."),
+    (re.compile(r"^\s*child workflow execution failed\s*$", re.I), "A run of the batch failed."),
+    (re.compile(r"^\s*workflow execution failed\s*$", re.I), "The run failed."),
+    (re.compile(r"^\s*workflow execution already started\s*$", re.I), "It has already been started."),
+    (re.compile(r"^\s*(activity|workflow|child workflow)( task| execution)? cancell?ed\s*$", re.I), CANCELLED),
+    (re.compile(r"^\s*workflow (execution )?timed out\s*$", re.I), "It ran longer than its time limit."),
+    (re.compile(r"^\s*workflow (execution )?terminated\s*$", re.I), "It was stopped by an administrator."),
+]
+# An exception's class name in front of its message ("InvalidInput: ", "ValueError: ", "RuntimeError: ..."):
+# CamelCase words (two or more parts), or a bare Exception/Error, with an optional module path.
+_CLASS_PREFIX = re.compile(r"^\s*(?:[a-z_][\w]*\.)*(?:(?:[A-Z][a-z0-9]+){2,}|[A-Z]+[a-z0-9]*Error|Exception|Error)\s*:\s+")
+
+
+def plain_text(text: str | None) -> str:
+    """A failure message as a user reads it: class-name prefixes dropped, Temporal's phrases in plain words.
+    Also for text stored by runs that failed before this mapping existed."""
+    text = (text or "").strip()
+    while (match := _CLASS_PREFIX.match(text)) is not None:
+        text = text[match.end() :]
+    for pattern, sentence in _JARGON:
+        if pattern.search(text):
+            return sentence
+    return text or UNKNOWN
+
+
+def plain_failure(err: BaseException) -> str:
+    """The sentence for a failure chain (workflow -> child -> activity -> cause): a timeout or a cancel says so
+    in plain words (the last attempt's own error is older news); otherwise the innermost message, plain."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = err
+    while cause is not None and len(chain) < 50:
+        chain.append(cause)
+        cause = getattr(cause, "cause", None)
+    for link in chain:
+        if isinstance(link, TimeoutError) and link.type in TIMEOUTS:
+            return TIMEOUTS[link.type]
+        if isinstance(link, CancelledError):
+            return CANCELLED
+    innermost = chain[-1]
+    return plain_text(innermost.message if isinstance(innermost, FailureError) else str(innermost))

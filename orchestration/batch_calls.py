@@ -12,13 +12,14 @@ from temporalio.service import RPCError
 
 from core.accounts import User
 from core.config import Settings
+from core.datasets import DatasetInfo
 from core.names import new_run_id
 from orchestration.auditing import audited
 from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
 from orchestration.errors import NotFound, UserError
 from orchestration.quota_calls import QuotaCalls
 from orchestration.run_reader import batch_progress
-from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits
+from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits, usable_rows
 from orchestration.views import BatchView, RunSummary, RunView, elapsed_s, status_name
 from orchestration.workflows import BatchTrainingWorkflow
 
@@ -30,7 +31,7 @@ class BatchCalls(QuotaCalls):
 
     client: Client
     settings: Settings
-    _check_target: Callable[[User, str, str], None]
+    _check_target: Callable[[User, str, str], DatasetInfo]
     _owned: Callable[..., Awaitable[tuple[Any, Any]]]
     _list: Callable[[str, int], Awaitable[list[RunSummary]]]
     get_run: Callable[[User, str], Awaitable[RunView]]
@@ -39,8 +40,8 @@ class BatchCalls(QuotaCalls):
     @audited("launch", lambda a, r: r or f"batch on {a[0].dataset_id}", refused=(UserError,))
     async def start_batch(self, user: User, request: BatchRequest) -> str:
         request.owner = user.name
-        self._check_target(user, request.dataset_id, request.target)
-        check_batch(request)
+        dataset = self._check_target(user, request.dataset_id, request.target)
+        check_batch(request, usable_rows(dataset, request.target))
         batch_id = new_run_id("batch", user.name)
         # A batch runs at most max_parallel children at once, so it holds that many of the owner's slots.
         # With fewer free, it starts anyway, clamped to the free slots (it only takes longer); with none,

@@ -59,6 +59,7 @@ class TrainRequest:
     seed: int = 42
     test_size: float = 0.2
     cv_folds: int = 0  # 0: no cross-validation; else k-fold on the training rows
+    include_columns: list[str] = field(default_factory=list)  # identifier-like columns kept as features anyway
 
 
 @dataclass
@@ -149,6 +150,8 @@ class CheckRequest:
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     cv_folds: int = 0
+    test_size: float = 0.2
+    include_columns: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -177,6 +180,7 @@ class CheckReport:
     findings: list[CheckFinding] = field(default_factory=list)
     estimate_seconds: float | None = None
     estimate_memory_mb: float | None = None
+    id_columns: list[str] = field(default_factory=list)  # numeric columns that look like identifiers
 
 
 @dataclass

@@ -76,7 +76,14 @@ class DataActivities:
         try:
             spec = get_model(req.model)
             check = check_data(
-                pd.read_parquet(path), req.target, spec, req.params, req.cv_folds, max_fit_minutes=self.settings.max_fit_minutes
+                pd.read_parquet(path),
+                req.target,
+                spec,
+                req.params,
+                req.cv_folds,
+                max_fit_minutes=self.settings.max_fit_minutes,
+                test_size=req.test_size,
+                include=req.include_columns,
             )
         except (ParamError, ValueError) as exc:
             raise refuse(f"The data cannot be checked: {exc}") from None
@@ -87,6 +94,7 @@ class DataActivities:
             [CheckFinding(f.level, f.message) for f in check.findings],
             check.estimate_seconds,
             check.estimate_memory_mb,
+            check.id_columns,
         )
 
     @activity.defn

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.quotas import Refusal
+from core.quota_limits import Refusal
 
 
 class UserError(Exception):
@@ -19,7 +19,7 @@ class Forbidden(UserError):
 
 class QuotaExceeded(UserError):
     """A per-user quota refused the request and nothing was started. The message says which limit, the
-    figures and when it frees up; the same figures are attributes (see core.quotas.Refusal)."""
+    figures and when it frees up; the same figures are attributes (see core.quota_limits.Refusal)."""
 
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.message)

@@ -1,15 +1,18 @@
-"""The service's model registry calls: list, download, delete, retention, and reading prediction files."""
+"""The service's model registry calls: list, download, delete, retention (preview, then confirm), and reading
+prediction files."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from core.accounts import User
 from core.audit import AuditLog
 from core.names import PREDICTION_FILE_RE
-from core.registry import ModelRecord, Registry
+from core.registry import ModelRecord, Registry, RetentionResult
+from core.retention import RetentionError, RetentionPlan
 from core.storage import Storage
 from orchestration.auditing import audited
 from orchestration.errors import NotFound, UserError
@@ -46,14 +49,24 @@ class ModelCalls:
         return self.registry.delete(user.name, model_id)
 
     def keep_last(self, user: User) -> int | None:
-        """The user's retention: versions kept per model (None: all)."""
+        """The N the user last confirmed for retention (None: never set)."""
         return self.registry.keep_last(user.name)
 
-    @audited("retention", lambda a, r: f"keep last {a[0]}", refused=(UserError,))
-    def set_retention(self, user: User, keep_last: int | None) -> int:
+    def retention_preview(self, user: User, keep_last: int) -> RetentionPlan:
+        """Exactly what keeping the last `keep_last` versions of each (dataset, target, model) would delete,
+        and the older versions a tag keeps; nothing is deleted."""
         try:
-            return self.registry.set_keep_last(user.name, keep_last)
-        except ValueError as exc:
+            return self.registry.retention_plan(user.name, keep_last)
+        except RetentionError as exc:
+            raise UserError(str(exc)) from None
+
+    @audited("retention", lambda a, r: f"keep last {a[0]}: {len(r.deleted) if r else len(a[1])} versions", refused=(UserError,))
+    def apply_retention(self, user: User, keep_last: int, model_ids: Collection[int]) -> RetentionResult:
+        """Delete the versions the user confirmed from a preview, all of them or none (UserError: the models
+        changed since the preview)."""
+        try:
+            return self.registry.apply_retention(user.name, keep_last, frozenset(model_ids))
+        except RetentionError as exc:
             raise UserError(str(exc)) from None
 
     def _prediction_path(self, user: User, name: str) -> Path:

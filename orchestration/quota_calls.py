@@ -12,7 +12,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.accounts import User
 from core.audit import AuditLog
 from core.config import Settings
-from core.quotas import START_GRACE_S, Limits, OverQuota, Quotas, Usage
+from core.quota_limits import Limits, OverQuota, Usage
+from core.quotas import START_GRACE_S, Quotas
 from orchestration.errors import Forbidden, QuotaExceeded, UserError
 from orchestration.run_reader import QUERY_TIMEOUT
 from orchestration.validation import valid_username

@@ -24,6 +24,7 @@ from core.registry import Registry
 from core.storage import Storage, write_atomic
 from orchestration.auditing import audited
 from orchestration.batch_calls import BatchCalls
+from orchestration.check_cache import CheckCache, check_key
 from orchestration.contracts import (
     DATASET,
     MODEL,
@@ -39,12 +40,15 @@ from orchestration.contracts import (
     io_queue,
     run_attributes,
 )
+from orchestration.dataset_calls import DatasetCalls
 from orchestration.errors import Forbidden, NotFound, UserError
 from orchestration.model_calls import ModelCalls
 from orchestration.quota_calls import enforce_quota
 from orchestration.run_reader import read_run
 from orchestration.validation import (
+    check_data_bounds,
     check_split,
+    usable_rows,
     validated_params,
 )
 from orchestration.views import EngineInfo, RunSummary, RunView, RunWatch, elapsed_s, status_name, temporal_ui_url
@@ -59,9 +63,9 @@ from orchestration.workflows import (
 INGEST_TIMEOUT = timedelta(minutes=10)
 
 
-class TrainEasyService(BatchCalls, ModelCalls):
+class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
     """Datasets, runs and predictions of the acting user; batches come from BatchCalls (with the quota calls),
-    model registry calls from ModelCalls."""
+    model registry calls from ModelCalls, dataset deletion from DatasetCalls."""
 
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
@@ -70,6 +74,7 @@ class TrainEasyService(BatchCalls, ModelCalls):
         self.registry = Registry(self.storage)
         self.quotas = Quotas(self.storage, settings)
         self.audit = AuditLog(self.storage)
+        self.check_cache = CheckCache()
         self.watch = RunWatch()  # what earlier reads of each run saw: progress never goes back, the pace
 
     # --- datasets ------------------------------------------------------------------------------
@@ -106,14 +111,32 @@ class TrainEasyService(BatchCalls, ModelCalls):
         return staged
 
     async def check_data(
-        self, user: User, dataset_id: str, target: str, model: str, params: dict, cv_folds: int = 0
+        self,
+        user: User,
+        dataset_id: str,
+        target: str,
+        model: str,
+        params: dict,
+        cv_folds: int = 0,
+        test_size: float = 0.2,
+        include_columns: list[str] | None = None,
     ) -> CheckReport:
-        """The data check of a dataset, target and model, computed by a worker."""
-        self.get_dataset(user, dataset_id)
-        validated_params(model, params)
-        return await self._data_task(
-            user, "check", CheckDataWorkflow.run, lambda: CheckRequest(user.name, dataset_id, target, model, params, cv_folds)
-        )
+        """The data check of a dataset, target and model, computed by a worker; kept per user, dataset and
+        the settings it reads (orchestration/check_cache.py), so other form changes answer at once."""
+        dataset = self.get_dataset(user, dataset_id)
+        spec, _ = validated_params(model, params)
+        include = list(include_columns or [])
+        key = check_key(user.name, dataset, target, spec, params, cv_folds, test_size, include)
+        report = self.check_cache.get(key)
+        if report is None:
+            report = await self._data_task(
+                user,
+                "check",
+                CheckDataWorkflow.run,
+                lambda: CheckRequest(user.name, dataset_id, target, model, params, cv_folds, test_size, include),
+            )
+            self.check_cache.put(key, report)
+        return report
 
     async def _data_task(self, user: User, kind: str, run, make_arg, nbytes: int = 0) -> Any:
         """Run a short workflow on the I/O queue and return its result. Counted against the user's data
@@ -151,9 +174,11 @@ class TrainEasyService(BatchCalls, ModelCalls):
     @audited("launch", lambda a, r: r or f"{a[0].model} on {a[0].dataset_id}", refused=(UserError,))
     async def start_training(self, user: User, request: TrainRequest) -> str:
         request.owner = user.name  # the acting user owns the run, whatever the request said
-        self._check_target(user, request.dataset_id, request.target)
-        _, request.params = validated_params(request.model, request.params)
+        dataset = self._check_target(user, request.dataset_id, request.target)
+        spec, request.params = validated_params(request.model, request.params)
         check_split(request.test_size, request.seed, request.cv_folds)
+        rows = usable_rows(dataset, request.target)
+        check_data_bounds(spec, request.params, rows, request.test_size, request.cv_folds)
         run_id = new_run_id("train", user.name)
         await self._reserve_run(user, run_id, "train", 1)
         await self._start_reserved(
@@ -164,10 +189,11 @@ class TrainEasyService(BatchCalls, ModelCalls):
         )
         return run_id
 
-    def _check_target(self, user: User, dataset_id: str, target: str) -> None:
+    def _check_target(self, user: User, dataset_id: str, target: str) -> DatasetInfo:
         dataset = self.get_dataset(user, dataset_id)
         if target not in dataset.column_names:
             raise UserError(f"The target column {target!r} is not in {dataset.name}.")
+        return dataset
 
     async def list_runs(self, user: User, limit: int = 200) -> list[RunSummary]:
         return await self._list(f"Owner = '{user.name}' AND RunKind = 'train'", limit)

@@ -53,7 +53,7 @@ class TrainingActivities:
         try:
             spec = get_model(req.model)
             spec.validate(req.params)
-            return spec, prepare(pd.read_parquet(path), req.target, spec)
+            return spec, prepare(pd.read_parquet(path), req.target, spec, req.include_columns)
         except (DataError, ParamError) as exc:
             raise refuse(str(exc)) from None
 
@@ -66,9 +66,17 @@ class TrainingActivities:
     # --- activities ----------------------------------------------------------------------------
     @activity.defn
     def load_and_validate(self, inp: TrainInput) -> StageResult:
+        from ml.bounds import bound_errors
         from ml.guardrails import fit_estimate, over_budget
 
         spec, prep = self._prepared(inp)
+        # the last line behind the data check and the service: limits the data sets (neighbours vs rows,
+        # folds vs class counts...), with the real class counts; refused at once, never retried
+        req = inp.request
+        classes = prep.y.value_counts().to_dict() if spec.task == "classification" else None
+        errors = bound_errors(spec, spec.validate(req.params), len(prep.y), req.test_size, req.cv_folds, classes)
+        if errors:
+            raise refuse(" ".join(errors))
         # the server side of the data check: a fit estimated beyond the budget never starts
         folds = inp.request.cv_folds
         refusal = over_budget(
@@ -290,7 +298,9 @@ class TrainingActivities:
             metrics=evaluation["metrics"],
             costs=json.loads((run_dir / "fit.json").read_text()),
         )
-        record = Registry(self.storage).register(req.owner, req.model, inp.run_id, run_dir / "model.skops", card)
+        record = Registry(self.storage).register(
+            req.owner, req.model, inp.run_id, run_dir / "model.skops", card, dataset_id=req.dataset_id, target=req.target
+        )
         # the registry holds the model now; the run keeps only its small evaluation.json for the run page
         for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
             scratch.unlink(missing_ok=True)

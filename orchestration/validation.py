@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.datasets import DatasetInfo
 from core.names import InvalidName, check_username
+from ml.bounds import MIN_ROWS, bound_errors
 from ml.catalog import ModelSpec, ParamError, get_model
 from orchestration.contracts import BatchRequest, ChildState
 from orchestration.errors import UserError
@@ -31,8 +33,27 @@ def check_split(test_size: float, seed: int, cv_folds: int) -> None:
         raise UserError("Cross-validation takes 2 to 10 folds (0 turns it off).")
 
 
-def check_batch(request: BatchRequest) -> None:
-    """Validate a batch in place: cleans each item's parameters and sets `request.task` (one task per batch)."""
+def usable_rows(dataset: DatasetInfo, target: str) -> int:
+    """Rows with a value for the target, from the dataset's profile (what the load stage will keep)."""
+    column = next((c for c in dataset.columns if c.name == target), None)
+    return dataset.rows - (column.missing if column else 0)
+
+
+def check_data_bounds(spec: ModelSpec, params: dict[str, Any], rows: int, test_size: float, cv_folds: int) -> None:
+    """Refuse settings beyond a limit the data sets (ml/bounds.py) before anything starts. The service knows
+    the rows with a target, not the class counts: the load stage checks those, and refuses at once too.
+    Under MIN_ROWS rows the load stage's own refusal says what is wrong."""
+    if rows < MIN_ROWS:
+        return
+    errors = bound_errors(spec, params, rows, test_size, cv_folds)
+    if errors:
+        raise UserError(" ".join(errors))
+
+
+def check_batch(request: BatchRequest, rows: int | None = None) -> None:
+    """Validate a batch in place: cleans each item's parameters and sets `request.task` (one task per batch).
+    With `rows` (the rows with a target), each configuration is checked against the limits the data sets;
+    the message names the configuration."""
     if not 1 <= len(request.items) <= MAX_BATCH_ITEMS:
         raise UserError(f"A batch holds 1 to {MAX_BATCH_ITEMS} configurations; this one has {len(request.items)}.")
     tasks = set()
@@ -45,6 +66,12 @@ def check_batch(request: BatchRequest) -> None:
     if not 1 <= request.max_parallel <= MAX_PARALLEL:
         raise UserError(f"Parallel runs must be between 1 and {MAX_PARALLEL}.")
     check_split(request.test_size, request.seed, request.cv_folds)
+    if rows is not None:
+        for index, item in enumerate(request.items):
+            try:
+                check_data_bounds(get_model(item.model), item.params, rows, request.test_size, request.cv_folds)
+            except UserError as exc:
+                raise UserError(f"Configuration {index} ({get_model(item.model).label}): {exc}") from None
 
 
 def retry_edits(children: list[ChildState], edits: dict[int, dict] | None) -> dict[str, dict]:

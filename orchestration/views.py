@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from temporalio.client import WorkflowExecutionStatus
 
+from orchestration.activity_errors import plain_text
 from orchestration.contracts import (
     STAGE_WEIGHTS,
     STAGES,
@@ -82,6 +83,12 @@ class BatchView:
     progress: BatchProgress | None  # None: no worker has answered yet
     child_percent: dict[str, float] = field(default_factory=dict)  # run id -> percent (running, or read once closed)
     temporal_url: str | None = None  # the batch in the Temporal UI, when there is one to link to
+
+    def __post_init__(self) -> None:
+        # children's errors as a user reads them, also those stored before plain_text existed
+        for child in self.progress.children if self.progress else []:
+            if child.error:
+                child.error = plain_text(child.error)
 
     @property
     def running(self) -> bool:
@@ -306,11 +313,11 @@ def build_run_view(
         stages=progress.stages,
         facts=progress.facts,
         metrics=progress.metrics,
-        error=progress.error,
+        error=plain_text(progress.error) if progress.error else None,
         waiting_for_worker=waiting,
         live=live,
         attempt=attempt,
-        last_failure=last_failure,
+        last_failure=plain_text(last_failure) if last_failure else None,
         eta_s=eta,
         request=seen.request,
     )

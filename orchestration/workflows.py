@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from core.names import format_run_id
-    from orchestration.activity_errors import INVALID_INPUT
+    from orchestration.activity_errors import INVALID_INPUT, plain_failure
     from orchestration.contracts import (
         PRIMARY_METRIC,
         STAGES,
@@ -63,11 +63,9 @@ STAGE_OF_ACTIVITY = {fn.__name__: stage for stage, (fn, _, _) in _STAGE_ACTIVITI
 
 
 def failure_message(err: BaseException) -> str:
-    """The innermost message of a failure chain: what the activity itself said."""
-    cause: BaseException | None = err
-    while cause is not None:
-        err, cause = cause, getattr(cause, "cause", None)
-    return str(err) or type(err).__name__
+    """What the activity itself said (the innermost message of a failure chain), in plain words: no class
+    name in front, a timeout or a cancel told as such (orchestration.activity_errors.plain_failure)."""
+    return plain_failure(err)
 
 
 @workflow.defn

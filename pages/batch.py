@@ -1,6 +1,5 @@
 """Batch: several models, or a parameter sweep of one, trained in parallel; `?batch=<id>` opens its view."""
 
-import json
 from typing import Any
 
 import streamlit as st
@@ -110,17 +109,22 @@ max_parallel = int(
 seed = int(c2.number_input("Random seed", 0, 2**31 - 1, 42, key="batch_seed"))
 test_pct = c3.slider("Test split (%)", 5, 50, 20, key="batch_test_pct")
 
-estimates = st.session_state.setdefault("batch_estimates", {})
-total, errors = 0.0, set()
+# each configuration's data check (the service keeps the answers: only what changed is asked again);
+# errors are named by configuration, warnings shown once
+total, errors, warnings = 0.0, [], set()
 with guard("Checking the data"):
-    for item in items:
-        key = json.dumps([dataset.dataset_id, target, item.model, item.params], sort_keys=True, default=str)
-        if key not in estimates:
-            estimates[key] = svc.check_data(user, dataset.dataset_id, target, item.model, item.params)
-        total += estimates[key].estimate_seconds or 0.0
-        errors |= {f.message for f in estimates[key].findings if f.level == "error"}
-for message in sorted(errors):
+    for index, item in enumerate(items):
+        report = svc.check_data(user, dataset.dataset_id, target, item.model, item.params, 0, test_pct / 100)
+        total += report.estimate_seconds or 0.0
+        label = f"Configuration {index} ({choices[item.model].label})" if len(items) > 1 else choices[item.model].label
+        errors += [f"{label}: {f.message}" for f in report.findings if f.level == "error"]
+        warnings |= {f.message for f in report.findings if f.level == "warning"}
+for message in errors[:5]:
     st.error(md(message))
+if len(errors) > 5:
+    st.error(f"… and {len(errors) - 5} more problem(s) with these configurations.")
+for message in sorted(warnings):
+    st.warning(md(message))
 wall = total / max(1, min(max_parallel, len(items) or 1))
 st.info(
     f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "

@@ -1,15 +1,17 @@
-"""Datasets: upload a CSV (a worker validates, converts and profiles it) and inspect what is stored."""
+"""Datasets: upload a CSV (a worker validates, converts and profiles it), inspect what is stored, delete it."""
 
 import pandas as pd
 import streamlit as st
 
 from ui.auth import require_user
+from ui.dataset_delete import delete_section, show_deleted_message
 from ui.runtime import guard, service
 from ui.text import md
 
 user = require_user()
 svc = service()
 st.title("Datasets")
+show_deleted_message()
 
 with st.form("upload_form", clear_on_submit=True):
     upload = st.file_uploader("CSV file (comma, semicolon or tab separated, UTF-8)", type=["csv"], key="upload_file")
@@ -76,3 +78,5 @@ st.dataframe(
 )
 st.caption("Preview (first rows)")
 st.dataframe(pd.DataFrame(chosen.preview, columns=chosen.column_names), hide_index=True, key="preview_table")
+
+delete_section(svc, user, chosen)

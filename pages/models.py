@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui import charts
 from ui.auth import require_user
+from ui.retention import retention_section
 from ui.runtime import guard, service
 from ui.text import md
 
@@ -116,10 +117,4 @@ if st.button("Delete model", disabled=not confirm, key="delete_model"):
         st.session_state.pop("prediction", None)
         st.toast(f"Deleted {model.label}; {freed / 1024:.1f} KB reclaimed.")
         st.rerun()
-current = svc.keep_last(user)
-keep = st.number_input("Keep the last N versions of each model (0 = keep all)", 0, 1000, current or 0, key="keep_last")
-if st.button("Apply retention", key="apply_retention"):
-    with guard("Applying retention"):
-        freed = svc.set_retention(user, int(keep) or None)
-        st.toast(f"Retention set; {freed / 1024:.1f} KB reclaimed.")
-        st.rerun()
+retention_section(svc, user)

@@ -1,17 +1,13 @@
 """Train: pick a dataset, a target and a model; the form comes from the model's parameter schema, and a
 worker checks the data before launch."""
 
-import json
-
 import streamlit as st
 
 from ml.catalog import Param, Task, models_for
 from orchestration.contracts import TrainRequest
 from ui.auth import require_user
+from ui.data_check import draw_report, kept_identifiers
 from ui.runtime import guard, service
-from ui.text import md
-
-SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
 
 user = require_user()
 svc = service()
@@ -90,27 +86,14 @@ cv_folds = c3.selectbox(
 )
 
 st.subheader("Data check")
-check_key = json.dumps([dataset.dataset_id, target, spec.key, params, cv_folds], sort_keys=True, default=str)
-checks = st.session_state.setdefault("data_checks", {})
-report = checks.get(check_key)
-if report is None:
-    with st.spinner("A worker is checking the data…"), guard("The data check"):
-        report = checks[check_key] = svc.check_data(user, dataset.dataset_id, target, spec.key, params, cv_folds)
+# Asked on every rerun: the service answers from its cache unless something the check reads has changed
+include = kept_identifiers(dataset.dataset_id, target)
+report, errors = None, []
+with st.spinner("A worker is checking the data…"), guard("The data check"):
+    report = svc.check_data(user, dataset.dataset_id, target, spec.key, params, cv_folds, test_pct / 100, include)
 if report:
-    errors = [f for f in report.findings if f.level == "error"]
-    for f in sorted(report.findings, key=lambda f: list(SHOW).index(f.level)):
-        SHOW[f.level](md(f.message))
-    if not report.findings:
-        st.success("No problems found.")
-    if report.estimate_seconds is not None:
-        secs = report.estimate_seconds
-        st.caption(
-            f"{report.usable_rows:,} usable rows × {report.features} features. Rough estimate for one "
-            f"fit: {'under a second' if secs < 1 else f'~{secs:.0f} s'} and ~{report.estimate_memory_mb:.0f} MB"
-            f"{f', times {cv_folds + 1} with cross-validation' if cv_folds else ''}."
-        )
+    errors = draw_report(report, dataset.dataset_id, target, cv_folds)
 else:
-    errors = []
     st.caption("Without the data check the run still starts; a worker validates the data again when it runs.")
 
 with guard("Reading your quota"):
@@ -128,6 +111,7 @@ if st.button("Start training", type="primary", disabled=bool(errors), key="start
                 seed=seed,
                 test_size=test_pct / 100,
                 cv_folds=cv_folds,
+                include_columns=include,
             ),
         )
         st.switch_page(pages["runs"], query_params={"run": run_id})

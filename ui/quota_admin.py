@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.accounts import User
-from core.quotas import BOUNDS, LIMIT_FIELDS, LIMIT_LABELS, Limits, Usage
+from core.quota_limits import BOUNDS, LIMIT_FIELDS, LIMIT_LABELS, Limits, Usage
 from ui.runtime import SyncService, guard
 
 FLASH = "quota_admin_flash"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -18,13 +18,15 @@ import streamlit as st
 from core.accounts import User
 from core.config import load_settings
 from core.datasets import DatasetInfo
-from core.quotas import Limits, Usage
-from core.registry import ModelRecord
+from core.quota_limits import Limits, Usage
+from core.registry import ModelRecord, RetentionResult
+from core.retention import RetentionPlan
 from core.storage import Storage
 from orchestration.account_service import AccountService
 from orchestration.audit_service import AuditService
 from orchestration.client import connect
 from orchestration.contracts import BatchRequest, CheckReport, IngestResult, PredictResult, TrainRequest
+from orchestration.dataset_calls import DatasetDeleted, DatasetDependents
 from orchestration.errors import NotFound, UserError
 from orchestration.service import TrainEasyService
 from orchestration.views import BatchView, EngineInfo, RunSummary, RunView
@@ -66,8 +68,25 @@ class SyncService:
     def upload_dataset(self, user: User, filename: str, data: bytes) -> IngestResult:
         return self._run(self._service.upload_dataset(user, filename, data), DATA_TASK_TIMEOUT)
 
-    def check_data(self, user: User, dataset_id: str, target: str, model: str, params: dict, cv_folds: int = 0) -> CheckReport:
-        return self._run(self._service.check_data(user, dataset_id, target, model, params, cv_folds), CHECK_TIMEOUT)
+    def dataset_dependents(self, user: User, dataset_id: str) -> DatasetDependents:
+        return self._run(self._service.dataset_dependents(user, dataset_id))
+
+    def delete_dataset(self, user: User, dataset_id: str) -> DatasetDeleted:
+        return self._run(self._service.delete_dataset(user, dataset_id))
+
+    def check_data(
+        self,
+        user: User,
+        dataset_id: str,
+        target: str,
+        model: str,
+        params: dict,
+        cv_folds: int = 0,
+        test_size: float = 0.2,
+        include_columns: list[str] | None = None,
+    ) -> CheckReport:
+        call = self._service.check_data(user, dataset_id, target, model, params, cv_folds, test_size, include_columns)
+        return self._run(call, CHECK_TIMEOUT)
 
     # --- training runs ----------------------------------------------------------------------------
     def start_training(self, user: User, request: TrainRequest) -> str:
@@ -123,8 +142,11 @@ class SyncService:
     def keep_last(self, user: User) -> int | None:
         return self._service.keep_last(user)
 
-    def set_retention(self, user: User, keep_last: int | None) -> int:
-        return self._service.set_retention(user, keep_last)
+    def retention_preview(self, user: User, keep_last: int) -> RetentionPlan:
+        return self._service.retention_preview(user, keep_last)
+
+    def apply_retention(self, user: User, keep_last: int, model_ids: Collection[int]) -> RetentionResult:
+        return self._service.apply_retention(user, keep_last, model_ids)
 
     def predict(self, user: User, model_id: int, filename: str, data: bytes) -> PredictResult:
         return self._run(self._service.predict(user, model_id, filename, data), DATA_TASK_TIMEOUT)
@@ -158,7 +180,8 @@ def _backend() -> SyncService:
         client = asyncio.run_coroutine_threadsafe(connect(settings), loop).result(10)
     except Exception as exc:  # not cached: the next rerun tries again
         loop.call_soon_threadsafe(loop.stop)
-        raise Unavailable(f"Temporal is not reachable at {settings.temporal_target}: {exc}") from None
+        log.warning("cannot connect to Temporal at %s: %s", settings.temporal_target, exc)  # the detail: log only
+        raise Unavailable(f"The training engine (Temporal) is not reachable at {settings.temporal_target}") from None
     return SyncService(loop, TrainEasyService(client, settings))
 
 
@@ -203,6 +226,6 @@ def guard(action: str = "That") -> Iterator[None]:
         st.error(f"{err}. Is the stack running (`make run`)?")
     except TimeoutError:
         st.error(f"{action} took too long to answer. Temporal or the workers may be overloaded; try again shortly.")
-    except Exception as err:
+    except Exception:
         log.exception("unexpected error")
-        st.error(f"{action} failed unexpectedly ({type(err).__name__}). The details are in the app log.")
+        st.error(f"{action} failed unexpectedly. The details are in the app log.")

@@ -90,6 +90,9 @@ def stack(tmp_path_factory):
         rc = s.stop()
         print(s.text())
     assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
+    # whatever the browser suite did, the app itself never failed with a traceback
+    app_log = (s.home / "logs" / "streamlit.log").read_text(errors="replace")
+    assert "Traceback" not in app_log, f"the app logged a traceback during the browser suite:\n{app_log[-6000:]}"
 
 
 @pytest.fixture(scope="session")

@@ -114,6 +114,7 @@ def test_only_admins_get_a_cli_token(settings):
         svc.cli_token(CAROL)
 
 
+@pytest.mark.slow
 def test_the_cli_adds_disables_and_lists_users(settings):
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -98,6 +98,7 @@ def test_legacy_credentials_file_is_imported(storage, cheap_bcrypt):
     assert acc.verify_password("old", "legacy-password") is not None
 
 
+@pytest.mark.slow
 def test_unknown_names_take_as_long_as_known_ones(storage):
     """No user enumeration by timing: an unknown name pays the same bcrypt check (real cost here)."""
     acc = Accounts(storage)

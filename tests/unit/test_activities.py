@@ -556,6 +556,7 @@ def _timed(fn, *args):
     raise AssertionError("the fit was not stopped")
 
 
+@pytest.mark.slow
 def test_a_single_call_fit_past_the_wall_is_killed_and_fails_for_good(tmp_path):
     """A wide MLP: the estimate ignores its width, so the load step lets it through (0.02-minute budget,
     ~0.8 s estimated); the fit would take minutes. The wall (2 x 1.2 s) kills the child process."""
@@ -575,6 +576,7 @@ def test_a_single_call_fit_past_the_wall_is_killed_and_fails_for_good(tmp_path):
     assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
 
 
+@pytest.mark.slow
 def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
     storage = Storage(tmp_path)
     settings = _limited(tmp_path, max_fit_minutes=0.01)  # wall: 1.2 s; 500 trees on 16 000 rows take far longer
@@ -591,6 +593,7 @@ def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
     assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
 
 
+@pytest.mark.slow
 def test_a_cross_validation_fold_past_the_wall_is_killed_and_fails_for_good(tmp_path):
     import ml.child_fit as child_fit
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.audit import ACTIONS, AuditLog, canonical, entry_hash
+from core.audit import AuditLog, canonical, entry_hash
+from core.audit_actions import ACTIONS
 from core.config import PROJECT_ROOT
 from core.storage import Storage
 
@@ -40,7 +41,7 @@ def _raw(storage) -> sqlite3.Connection:
 
 def _cli(storage, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "core.audit", *args, "--home", str(storage.root)],
+        [sys.executable, "-m", "core.audit_cli", *args, "--home", str(storage.root)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -136,7 +137,7 @@ def test_cli_tail_and_export(audit, storage):
 
 def test_cli_on_a_missing_database_says_so(tmp_path):
     cli = subprocess.run(
-        [sys.executable, "-m", "core.audit", "--home", str(tmp_path / "none"), "verify"],
+        [sys.executable, "-m", "core.audit_cli", "--home", str(tmp_path / "none"), "verify"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -52,7 +52,7 @@ def test_registry_files_are_private(tmp_path, open_umask):
     model.write_bytes(b"m")
     registry = Registry(Storage(tmp_path / "home"))
     record = registry.register("alice", "rf", "train-alice-" + "1" * 32, model, {})
-    folder = registry.model_dir("alice", "rf", record.version)
+    folder = registry.model_dir(record)
     assert _mode(registry.model_file(record)) == 0o600 and _mode(folder / "card.json") == 0o600
     assert all(_mode(p) == 0o700 for p in [folder, *folder.parents] if p.is_relative_to(tmp_path / "home"))
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from ml.catalog import get_model
+from ml.catalog import MODELS, get_model
 from ml.guardrails import check_data
 
 RF = get_model("random_forest_classifier")
@@ -129,3 +130,97 @@ def test_the_hard_wall_is_twice_the_budget():
 
     assert FIT_WALL_FACTOR == 2 and fit_wall_seconds(60) == 7200 and fit_wall_seconds(None) is None
     assert over_wall(60).startswith("The fit ran longer than 2 × the 60-minute budget and was stopped; ")
+
+
+# --- limits the data sets (ml/bounds.py), as the data check reports them -------------------------------
+
+KNN = get_model("knn_classifier")
+
+
+def test_knn_with_more_neighbours_than_training_rows_is_an_error_naming_the_parameter_and_the_limit():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.normal(size=12), "y": ["p", "q"] * 6})
+    check = check_data(df, "y", KNN, {"n_neighbors": 20})
+    assert not check.ok
+    assert messages(check, "error") == (
+        "'n_neighbors' is 20, but each fit sees only 9 rows (12 rows with a target, less 3 test rows): k-NN looks "
+        "for that many neighbours among the rows it was fitted on. Use at most 9, or more rows."
+    )
+    assert check_data(df, "y", KNN, {"n_neighbors": 9}).ok
+    assert not check_data(df, "y", KNN, {"n_neighbors": 9}, test_size=0.3).ok  # 8 training rows then
+
+
+def test_more_folds_than_the_smallest_class_has_training_rows_is_an_error():
+    df = numbers(100)
+    df["y"] = ["common"] * 96 + ["rare"] * 4
+    check = check_data(df, "y", RF, {"n_estimators": 5}, cv_folds=5)
+    assert "class 'rare' has 4 rows in all and may get only 3 there. Use at most 3 folds" in messages(check, "error")
+    assert check_data(df, "y", RF, {"n_estimators": 5}, cv_folds=3).ok
+
+
+def test_folds_are_counted_on_the_training_rows():
+    check = check_data(numbers(10).assign(y=np.arange(10.0)), "y", LIN, cv_folds=5)
+    assert "5-fold cross-validation needs at least 10 training rows; the 20% test split leaves 8." in messages(check)
+
+
+# --- numeric identifier columns ----------------------------------------------------------------------
+
+
+def customers(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"customer_id": rng.permutation(np.arange(10_000, 10_000 + n)), "age": rng.integers(18, 80, n)})
+    df["spend"] = rng.normal(100, 30, n).round(2)
+    df["churned"] = np.where(df.spend + rng.normal(0, 20, n) > 100, "yes", "no")
+    return df
+
+
+def test_a_numeric_identifier_is_a_warning_and_left_out_of_the_features():
+    check = check_data(customers(), "churned", RF, {"n_estimators": 5})
+    assert check.ok and check.features == 2 and check.id_columns == ["customer_id"]
+    assert messages(check, "warning") == (
+        "'customer_id' looks like an identifier (every row has a different whole number), so it is left out of "
+        "the features: a model that learns from it would not carry over to new rows. Keep it only if it really "
+        "measures something."
+    )
+    assert "customer_id" not in messages(check, "info")
+
+
+def test_a_numeric_identifier_the_user_keeps_is_a_feature_again():
+    check = check_data(customers(), "churned", RF, {"n_estimators": 5}, include=["customer_id"])
+    assert check.ok and check.features == 3 and check.id_columns == ["customer_id"]
+    assert messages(check, "warning") == ""
+    assert "'customer_id' looks like an identifier (every row has a different whole number); it is used as a " in (
+        messages(check, "info")
+    )
+
+
+# --- what the check reads: exactly the catalog's checked parameters ----------------------------------
+
+
+def _other_value(p):
+    """A valid value of a parameter other than its default."""
+    if p.type == "choice":
+        return next(c for c in p.choices if c != p.default)
+    return p.max if p.default != p.max else p.min
+
+
+def _said(check):
+    return check.findings, check.estimate_seconds, check.estimate_memory_mb
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_only_the_checked_parameters_change_what_the_check_says(model):
+    """The service keeps data checks per ModelSpec.checked_params: no other parameter may change the answer,
+    and each checked one does (a bound on 60 rows, the estimate on 5,000)."""
+    spec = get_model(model)
+    frames = [numbers(n) for n in (60, 5000)]
+    if spec.task == "regression":
+        frames = [df.assign(y=np.random.default_rng(9).normal(size=len(df))) for df in frames]
+    checked = spec.checked_params({})
+    for p in spec.params:
+        changed = [
+            _said(check_data(df, "y", spec, {p.name: _other_value(p)}, cv_folds=3, max_fit_minutes=60))
+            != _said(check_data(df, "y", spec, {}, cv_folds=3, max_fit_minutes=60))
+            for df in frames
+        ]
+        assert any(changed) is (p.name in checked), (p.name, changed)

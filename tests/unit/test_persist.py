@@ -136,6 +136,7 @@ def _catalog_types(tmp_path) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_trusted_types_are_exactly_what_the_catalog_pipelines_use(tmp_path):
     found = _catalog_types(tmp_path)

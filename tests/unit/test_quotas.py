@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from core.config import load_settings
-from core.quotas import WINDOW_S, Limits, OverQuota, Quotas
+from core.quota_limits import Limits, OverQuota
+from core.quotas import WINDOW_S, Quotas
 from core.storage import Storage
 
 
@@ -228,6 +229,7 @@ def _contend(home: str, name: str, start_at: float, tries: int, queue) -> None:
     queue.put(won)
 
 
+@pytest.mark.slow
 def test_reservations_are_race_free_across_processes(quotas, settings):
     """Eight processes grab slots at once; BEGIN IMMEDIATE lets exactly the limit through."""
     quotas.set_override("alice", max_runs_in_flight=3, launches_per_minute=1000)

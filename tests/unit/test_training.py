@@ -138,6 +138,70 @@ def test_prepare_leaves_out_identifier_and_leaking_columns():
     assert len(prep.notes) == 2
 
 
+# --- numeric identifier columns --------------------------------------------------------------------
+
+_rng = np.random.default_rng(11)
+_N = 100
+
+
+def _with_gap(values) -> pd.Series:
+    """Integers with one missing value: pandas reads such a column as floats."""
+    s = pd.Series(values, dtype="float64")
+    s.iloc[5] = np.nan
+    return s
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        (pd.Series(range(1, _N + 1)), "counts one by one"),  # a row number
+        (pd.Series(range(_N, 0, -1)), "counts one by one"),
+        (pd.Series(_rng.permutation(np.arange(5000, 5000 + _N))), "every row has a different whole number"),
+        (pd.Series(_rng.choice(10**6, _N, replace=False)), "every row has a different whole number"),
+        (pd.Series(np.sort(_rng.integers(0, 150, _N))), "only grow (or only shrink)"),  # an order number, repeats
+        (pd.Series(pd.array(range(_N), dtype="Int64")), "counts one by one"),  # pandas' nullable integers
+        (_with_gap(_rng.permutation(_N)), "every row has a different whole number"),
+    ],
+    ids=["row-number", "countdown", "unique", "sparse-unique", "monotone", "nullable-int", "ints-with-a-gap"],
+)
+def test_numeric_identifiers_are_recognised(values, reason):
+    from ml.training import numeric_id_reason
+
+    assert reason in (numeric_id_reason(values) or "")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(_rng.integers(18, 80, _N)),  # a numeric feature with repeats: an age
+        pd.Series(_rng.normal(50, 15, _N)),  # floats
+        pd.Series(_rng.normal(50, 15, _N).round(2)),
+        pd.Series(np.arange(_N, dtype="float64")),  # whole floats without a gap: a measurement
+        pd.Series(_rng.integers(0, 2, _N)),  # a flag
+        pd.Series(_rng.integers(0, 2, _N).astype(bool)),
+        pd.Series(np.repeat(np.arange(10), 10)),  # monotone, but few distinct values: a group
+        pd.Series(range(19)),  # too few rows to tell
+        pd.Series([f"c{i}" for i in range(_N)]),  # text: is_id_like's business
+        _with_gap(_rng.normal(size=_N)),
+    ],
+    ids=["age", "floats", "rounded-floats", "whole-floats", "flag", "bool", "group", "tiny", "text", "floats-with-a-gap"],
+)
+def test_numeric_features_are_not_taken_for_identifiers(values):
+    from ml.training import numeric_id_reason
+
+    assert numeric_id_reason(values) is None
+
+
+def test_prepare_leaves_a_numeric_identifier_out_unless_included():
+    df = classification(60)
+    df.insert(0, "customer_id", np.arange(1000, 1060))
+    prep = prepare(df, "bought", FOREST_C)
+    assert "customer_id" not in prep.X.columns and list(prep.numeric_ids) == ["customer_id"]
+    assert prep.id_note in prep.notes and "customer_id (it counts one by one" in prep.id_note
+    kept = prepare(df, "bought", FOREST_C, include=["customer_id"])
+    assert "customer_id" in kept.X.columns and kept.id_note is None and list(kept.numeric_ids) == ["customer_id"]
+
+
 # --- split -----------------------------------------------------------------------------------------
 
 

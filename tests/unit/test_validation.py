@@ -102,3 +102,35 @@ def test_valid_username():
     assert valid_username("alice") == "alice"
     with pytest.raises(UserError, match="'../x'"):
         valid_username("../x")
+
+
+# --- limits the data sets, as the service checks them before starting anything ----------------------
+
+
+def test_the_service_refuses_more_neighbours_than_training_rows_at_once():
+    from ml.catalog import get_model
+    from orchestration.validation import check_data_bounds
+
+    knn = get_model("knn_regressor")
+    with pytest.raises(UserError, match=r"^'n_neighbors' is 20, but each fit sees only 9 rows .* Use at most 9, or more rows\.$"):
+        check_data_bounds(knn, knn.validate({"n_neighbors": 20}), 12, 0.2, 0)
+    check_data_bounds(knn, knn.validate({"n_neighbors": 9}), 12, 0.2, 0)
+    check_data_bounds(knn, knn.validate({"n_neighbors": 20}), 9, 0.2, 0)  # under 10 rows: the load stage says why
+
+
+def test_a_batch_names_the_configuration_beyond_a_limit():
+    request = BatchRequest(
+        "alice", "d" * 16, "y", [BatchItem("ridge", {}), BatchItem("knn_regressor", {"n_neighbors": 50})], cv_folds=5
+    )
+    check_batch(BatchRequest("alice", "d" * 16, "y", [BatchItem("knn_regressor", {"n_neighbors": 50})]), rows=100)
+    with pytest.raises(UserError, match=r"^Configuration 1 \(k-nearest neighbours \(regression\)\): 'n_neighbors' is 50, "):
+        check_batch(request, rows=60)  # 48 training rows, 38 per fit
+    check_batch(request)  # without the row count (retries), the load stage checks
+
+
+def test_usable_rows_come_from_the_profile():
+    from core.datasets import ColumnProfile, DatasetInfo
+    from orchestration.validation import usable_rows
+
+    info = DatasetInfo("d" * 16, "x.csv", "s", 1, 100, "now", [ColumnProfile("y", "float64", "numeric", 7, 50)])
+    assert usable_rows(info, "y") == 93

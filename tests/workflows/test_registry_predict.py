@@ -77,15 +77,18 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
             service.prediction_file(alice, "../../auth/credentials.json")
 
     # delete removes files and record together and says what it reclaimed
-    folder = service.registry.model_dir(alice.name, model.name, model.version)
+    folder = service.registry.model_dir(model)
     reclaimed = service.delete_model(alice, model.id)
     assert reclaimed > 0 and not folder.exists()
     assert [m.version for m in service.list_models(alice)] == [1]
-    # retention: keep the last 1 version of each name
+    # retention: keeping the last 1 version per dataset, target and model leaves the last one alone
     assert first.facts.model_version == 1
-    assert service.set_retention(alice, 1) == 0
+    plan = service.retention_preview(alice, 1)
+    assert plan.delete == ()
+    assert service.apply_retention(alice, 1, plan.ids).deleted == ()
+    assert [m.version for m in service.list_models(alice)] == [1]
     with pytest.raises(UserError):
-        service.set_retention(alice, 0)
+        service.retention_preview(alice, 0)
 
 
 async def test_predictions_are_bounded_by_the_storage_the_user_has_left(client, settings, service):

@@ -1,0 +1,38 @@
+"""The audit log's documented actions: each name `AuditLog.record` is given, and what it records."""
+
+# The documented actions (object in brackets). Any dotted lower-case name is accepted (core.audit), so a
+# new feature can record before this list catches up; keep it current all the same (a test checks).
+ACTIONS: dict[str, str] = {
+    "login.success": "signed in [user name]",
+    "login.failure": "wrong user name or password [user name as typed]",
+    "login.throttled": "refused: too many failed attempts [user name as typed]",
+    "logout": "signed out",
+    "session.expired": "a server-side session ended by timeout",
+    "password.change": "a user changed their own password",
+    "upload": "dataset uploaded [dataset id]",
+    "launch": "training run or batch started [run or batch id]; refused when over quota or rate limit",
+    "cancel": "run or batch cancelled [run or batch id]",
+    "stop": "batch stopped (running children finish) [batch id]",
+    "retry": "failed children of a batch restarted [batch id]",
+    "finish": "batch awaiting a decision finished with what succeeded [batch id]",
+    "predict": "predictions made with a registered model [model id]",
+    "download": 'model, predictions or leaderboard downloaded [model id, file, or "leaderboard <batch id>"]',
+    "delete": "model or dataset deleted [model id or dataset id]",
+    "retention": "previewed retention confirmed: old versions deleted [keep last N: how many versions]",
+    "tag": "tag added to a model [model id]",
+    "admin.user_add": "account created [user name]",
+    "admin.user_disable": "account disabled [user name]",
+    "admin.user_enable": "account enabled again [user name]",
+    "admin.password_reset": "password reset by an admin [user name]",
+    "admin.role_change": "role changed [user name]",
+    "admin.user_list": "accounts listed (recorded when refused: not an administrator)",
+    "admin.quota_set": "per-user quota override set [user name] (detail: the limits)",
+    "admin.quota_clear": "per-user quota overrides cleared, back to the defaults [user name]",
+    "admin.cli_token": "one-hour token created for the Temporal CLI's codec access [admin's user name]",
+    "admin.unlock": "sign-in lock after failed attempts lifted [user name]",
+    "codec.decode": "payloads decoded through the /codec endpoint (Temporal Web UI or CLI)",
+    "codec.encode": "payloads encoded through the /codec endpoint (Temporal Web UI or CLI)",
+    "page.refused": "a page or endpoint refused: no live session, or not the role it needs [page]",
+    "audit.export": "audit log exported as CSV",
+    "audit.verify": "audit chain verified (detail: result)",
+}

@@ -1,0 +1,152 @@
+"""Limits the data sets on a run's settings: rows on each side of the split, cross-validation folds, and
+parameters such as k-NN's neighbours (declared in ml/catalog.py). Pure arithmetic on row and class counts,
+no pandas: the data check, the service's launch validation and the load stage all ask the same questions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ml.catalog import ModelSpec, RowBound
+
+MIN_ROWS = 10  # rows with a target a run needs at all (ml.training.prepare refuses fewer)
+MIN_SIDE_ROWS = 2  # rows each side of the split needs: one row measures nothing
+TEST_PERCENTS = range(5, 51)  # the test splits a user can choose (orchestration.validation.check_split)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """How a run's rows divide: those with a target, the test rows, the training rows, and the largest
+    cross-validation fold, which one fit leaves out (0 without cross-validation)."""
+
+    usable: int
+    test: int
+    train: int
+    fold: int = 0
+
+    @property
+    def fit(self) -> int:
+        """The fewest rows any one fit sees: the training rows, less a fold when cross-validating."""
+        return self.train - self.fold
+
+    def describe(self) -> str:
+        fold = f", less {self.fold} of one cross-validation fold" if self.fold else ""
+        return f"{self.usable} rows with a target, less {self.test} test rows{fold}"
+
+
+def split_rows(usable: int, test_size: float, cv_folds: int = 0) -> Rows:
+    """The sizes scikit-learn's train_test_split and (Stratified)KFold give: the test side is rounded up,
+    and folds differ by at most one row, so the largest has ceil(train / k)."""
+    test = math.ceil(test_size * usable)
+    train = usable - test
+    fold = math.ceil(train / cv_folds) if cv_folds and train > 0 else 0
+    return Rows(usable, test, train, fold)
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def _pct(test_size: float) -> str:
+    return f"{test_size * 100:.3g}%"
+
+
+def _split_errors(rows: Rows, test_size: float, classes: Mapping[Any, int] | None) -> list[str]:
+    errors = []
+    if rows.test < MIN_SIDE_ROWS:
+        enough = next((p for p in TEST_PERCENTS if split_rows(rows.usable, p / 100).test >= MIN_SIDE_ROWS), None)
+        fix = f"Use a test split of at least {enough}%" if enough else "Add rows"
+        errors.append(
+            f"A {_pct(test_size)} test split of {rows.usable} rows holds out {_rows(rows.test)}; at least "
+            f"{MIN_SIDE_ROWS} are needed to measure the model. {fix}."
+        )
+    if rows.train < MIN_SIDE_ROWS:
+        errors.append(
+            f"A {_pct(test_size)} test split of {rows.usable} rows leaves {rows.train} for training; at least "
+            f"{MIN_SIDE_ROWS} are needed. Use a smaller test split or more rows."
+        )
+    if classes and len(classes) > rows.train:
+        errors.append(
+            f"A {_pct(test_size)} test split leaves {rows.train} training rows for {len(classes)} classes: at least "
+            "one class would be missing from training. Use a smaller test split or more rows."
+        )
+    return errors
+
+
+def fewest_in_training(rows: Rows, classes: Mapping[Any, int]) -> dict[Any, int]:
+    """The fewest training rows each class can get, whatever the seed. A stratified split gives a class at
+    least its share of the training rows, rounded down; without one (a class of 1 row, or more classes than
+    test rows: ml.training.split then splits at random) a class may lose up to all the test rows."""
+    stratified = min(classes.values()) >= 2 and len(classes) <= min(rows.test, rows.train)
+    return {label: (rows.train * n) // rows.usable if stratified else max(0, n - rows.test) for label, n in classes.items()}
+
+
+def _fold_errors(rows: Rows, test_size: float, k: int, classes: Mapping[Any, int] | None) -> list[str]:
+    errors = []
+    if rows.train < 2 * k:
+        fix = f"Use at most {rows.train // 2} folds, a smaller test split" if rows.train >= 4 else "Use a smaller test split"
+        errors.append(
+            f"{k}-fold cross-validation needs at least {2 * k} training rows; the {_pct(test_size)} test split "
+            f"leaves {rows.train}. {fix}, or turn cross-validation off."
+        )
+    if classes:
+        fewest_rows = fewest_in_training(rows, classes)
+        label = min(fewest_rows, key=lambda c: fewest_rows[c])
+        fewest = fewest_rows[label]
+        if fewest < k:
+            fix = f"Use at most {fewest} folds" if fewest >= 2 else "Turn cross-validation off"
+            errors.append(
+                f"{k}-fold cross-validation needs at least {k} rows of each class in the training rows; class "
+                f"{str(label)!r} has {_rows(classes[label])} in all and may get only {fewest} there. {fix}"
+                f"{', or turn cross-validation off' if fewest >= 2 else ''}."
+            )
+    return errors
+
+
+def largest_allowed(bound: RowBound, fit_rows: int) -> int:
+    """The largest value of a bounded parameter for this many rows per fit (`per` may be fractional)."""
+    return math.floor(fit_rows / bound.per + 1e-9)
+
+
+def _param_errors(spec: ModelSpec, params: dict[str, Any], rows: Rows) -> list[str]:
+    errors = []
+    fit = rows.fit
+    for p in spec.params:
+        bound = p.row_bound
+        value = params.get(p.name, p.default)
+        if bound is None or not isinstance(value, int) or (p.none_label and value == 0):
+            continue
+        most = largest_allowed(bound, fit)
+        if value > most:
+            fix = f"Use at most {most}, or more rows." if p.min is None or most >= p.min else "Use more rows."
+            errors.append(f"'{p.name}' is {value}, but each fit sees only {fit} rows ({rows.describe()}): {bound.reason}. {fix}")
+    if spec.min_fit_rows > fit:
+        errors.append(
+            f"{spec.label} needs at least {spec.min_fit_rows} rows per fit, but each fit sees only {fit} "
+            f"({rows.describe()}): {spec.min_fit_rows_reason}. Use more rows or another model."
+        )
+    return errors
+
+
+def bound_errors(
+    spec: ModelSpec,
+    params: dict[str, Any],
+    usable_rows: int,
+    test_size: float,
+    cv_folds: int = 0,
+    classes: Mapping[Any, int] | None = None,
+) -> list[str]:
+    """Every limit the data sets that these settings pass, each a plain sentence naming the setting and the
+    limit; [] when none. `params` are cleaned (ModelSpec.validate); `classes`: rows per class for a
+    classifier when known (the service knows only the row count: the class checks then wait for the load
+    stage, which knows them)."""
+    rows = split_rows(usable_rows, test_size, cv_folds)
+    errors = _split_errors(rows, test_size, classes)
+    if cv_folds:
+        errors += _fold_errors(rows, test_size, cv_folds, classes)
+    if rows.fit >= 1:
+        errors += _param_errors(spec, params, rows)
+    return errors

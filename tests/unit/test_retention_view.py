@@ -1,0 +1,35 @@
+"""The retention preview's rows: what each version is, what it was trained on, its score and its age."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.registry import ModelRecord
+from ui.retention import age_text, preview_rows
+
+NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def test_age_is_given_in_the_largest_whole_unit():
+    assert age_text("2025-06-01T11:59:20+00:00", NOW) == "40 s"
+    assert age_text("2025-06-01T11:48:00+00:00", NOW) == "12 min"
+    assert age_text("2025-06-01T07:00:00+00:00", NOW) == "5 h"
+    assert age_text("2025-05-29T12:00:00+00:00", NOW) == "3 days"
+    assert age_text("2025-06-01T12:00:05", NOW) == "0 s"  # no zone: read as UTC; never negative
+    assert age_text("yesterday", NOW) == "?"
+
+
+def test_a_preview_row_names_the_version_its_dataset_target_metric_and_age():
+    card = {"task": "regression", "dataset": {"id": "d1", "name": "**big**.csv"}, "metrics": {"r2": 0.912345}}
+    record = ModelRecord(7, "alice", "ridge", 3, "r", "2025-06-01T11:00:00+00:00", 4096, (), card, "d1", "price_[eur]", "f")
+    (row,) = preview_rows((record,), NOW)
+    assert row == {
+        "model": "ridge",
+        "version": 3,
+        "dataset": r"\*\*big\*\*\.csv",  # st.table renders Markdown: the user's names are escaped
+        "target": r"price\_\[eur\]",
+        "metric": "r2",
+        "score": "0.9123",
+        "age": "1 h",
+        "size (KB)": 4.0,
+    }

@@ -1,0 +1,109 @@
+"""Keep-last-N retention on the Models page: a preview of exactly what would be deleted, then confirm or cancel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import streamlit as st
+
+from core.accounts import User
+from core.registry import ModelRecord
+from core.retention import MAX_KEEP, RetentionPlan
+from orchestration.contracts import PRIMARY_METRIC
+from ui.runtime import SyncService, guard
+from ui.text import md
+
+PLAN = "retention_plan"  # session state: the preview on screen, until confirmed or cancelled
+DONE = "retention_done"  # session state: what the last confirmation deleted, shown once after the rerun
+
+
+def age_text(created_at: str, now: datetime) -> str:
+    """How long ago an ISO time was, in the largest whole unit: "40 s", "12 min", "5 h", "3 days"."""
+    try:
+        then = datetime.fromisoformat(created_at)
+    except ValueError:
+        return "?"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def kb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
+
+
+def preview_rows(records: tuple[ModelRecord, ...], now: datetime) -> list[dict[str, Any]]:
+    """One row per version: what it is, what it was trained on, how good it is and how old. Text is
+    escaped: st.table renders Markdown, and dataset and column names are the user's."""
+    rows = []
+    for r in records:
+        metric = PRIMARY_METRIC.get(r.card.get("task", ""), "")
+        score = (r.card.get("metrics") or {}).get(metric)
+        rows.append(
+            {
+                "model": md(r.name),
+                "version": r.version,
+                "dataset": md(r.dataset_name),
+                "target": md(r.target),
+                "metric": md(metric),
+                "score": "" if score is None else f"{float(score):.4g}",
+                "age": age_text(r.created_at, now),
+                "size (KB)": round(r.size_bytes / 1024, 1),
+            }
+        )
+    return rows
+
+
+def retention_section(svc: SyncService, user: User) -> None:
+    """The retention form: choose N, preview, then delete exactly the previewed versions or cancel."""
+    st.markdown("**Retention**: keep the newest versions of each model, counted per dataset and target")
+    done = st.session_state.pop(DONE, None)
+    if done:
+        st.success(done)
+    keep = int(
+        st.number_input(
+            "Versions to keep of each model, per dataset and target", 1, MAX_KEEP, svc.keep_last(user) or 3, key="retention_keep"
+        )
+    )
+    st.caption(
+        "Tagged versions (such as the best of a batch) and the last version of each model for a dataset and "
+        "target are always kept. Nothing is deleted until you confirm the preview."
+    )
+    if st.button("Preview retention", key="retention_preview"):
+        with guard("The retention preview"):
+            st.session_state[PLAN] = svc.retention_preview(user, keep)
+    plan: RetentionPlan | None = st.session_state.get(PLAN)
+    if plan is None:
+        return
+    if plan.keep_last != keep:
+        st.info("The number of versions changed: preview again to see what it would delete.")
+        return
+    if plan.tagged:
+        st.caption("Kept because they are tagged: " + ", ".join(f"{md(r.label)} ({md(', '.join(r.tags))})" for r in plan.tagged))
+    if not plan.delete:
+        st.success(f"Nothing to delete: no model has more than {keep} untagged version(s) for a dataset and target.")
+        if st.button("Close the preview", key="retention_close"):
+            st.session_state.pop(PLAN, None)
+            st.rerun()
+        return
+    st.warning(
+        f"Keeping the last {keep} would delete these {len(plan.delete)} version(s), {kb(plan.size_bytes)} in all. "
+        "Nothing has been deleted yet."
+    )
+    st.table(preview_rows(plan.delete, datetime.now(UTC)), hide_index=True)
+    confirm, cancel = st.columns(2)
+    if confirm.button(f"Delete these {len(plan.delete)} version(s)", type="primary", key="retention_confirm"):
+        st.session_state.pop(PLAN, None)  # a refusal means the models changed: the user previews again
+        with guard("Applying retention"):
+            result = svc.apply_retention(user, keep, plan.ids)
+            st.session_state.pop("prediction", None)  # it may have been made with a deleted version
+            st.session_state[DONE] = f"Deleted {len(result.deleted)} version(s); {kb(result.freed_bytes)} freed."
+            st.rerun()
+    if cancel.button("Cancel, delete nothing", key="retention_cancel"):
+        st.session_state.pop(PLAN, None)
+        st.rerun()
