@@ -49,6 +49,7 @@ class Settings:
     tls_cert: str = ""  # certificate and key files: the app serves HTTPS when both are set
     tls_key: str = ""
     trusted_proxies: str = ""  # addresses whose X-Forwarded-For is believed (a reverse proxy in front)
+    temporal_ui_url: str = ""  # the Temporal Web UI the run pages link to ("": no link)
 
     @property
     def session_lifetime(self) -> timedelta:
@@ -94,7 +95,16 @@ def load_settings() -> Settings:
         tls_cert=os.environ.get("TRAINEASY_TLS_CERT", "").strip(),
         tls_key=os.environ.get("TRAINEASY_TLS_KEY", "").strip(),
         trusted_proxies=os.environ.get("TRAINEASY_TRUSTED_PROXIES", "").strip(),
+        temporal_ui_url=_temporal_ui_url(ui_port),
     )
+
+
+def _temporal_ui_url(ui_port: int) -> str:
+    """TRAINEASY_TEMPORAL_UI_URL, else the embedded dev server's UI (none when TEMPORAL_ADDRESS names another server)."""
+    raw = os.environ.get("TRAINEASY_TEMPORAL_UI_URL", "").strip().rstrip("/")
+    if raw or os.environ.get("TEMPORAL_ADDRESS", "").strip():
+        return raw
+    return f"http://localhost:{ui_port}"
 
 
 def _origins(ui_port: int) -> tuple[str, ...]:

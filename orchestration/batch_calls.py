@@ -15,13 +15,15 @@ from core.config import Settings
 from core.datasets import DatasetInfo
 from core.names import new_run_id
 from orchestration.auditing import audited
-from orchestration.contracts import BatchInput, BatchRequest, run_attributes
+from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
 from orchestration.errors import NotFound, UserError
 from orchestration.quota_calls import QuotaCalls
 from orchestration.run_reader import batch_progress
 from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits, usable_rows
-from orchestration.views import BatchView, RunSummary, RunView, elapsed_s, status_name
-from orchestration.workflows import BatchTrainingWorkflow
+from orchestration.views import BatchView, RunSummary, RunView, RunWatch, elapsed_s, status_name
+from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
+
+READ_AT_ONCE = 8  # children read at once for a batch's view
 
 
 class BatchCalls(QuotaCalls):
@@ -33,6 +35,8 @@ class BatchCalls(QuotaCalls):
     _owned: Callable[..., Awaitable[tuple[Any, Any]]]
     _list: Callable[[str, int], Awaitable[list[RunSummary]]]
     get_run: Callable[[User, str], Awaitable[RunView]]
+    temporal_url: Callable[[str], str | None]
+    watch: RunWatch
 
     @audited("launch", lambda a, r: r or f"batch on {a[0].dataset_id}", refused=(UserError,))
     async def start_batch(self, user: User, request: BatchRequest) -> str:
@@ -77,13 +81,61 @@ class BatchCalls(QuotaCalls):
         if progress is not None and progress.batch_id != batch_id:
             raise NotFound("No such batch.")  # a result copied from another workflow: never shown
         percents: dict[str, float] = {}
-        if progress is not None and status == "running":
-            running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
-            views = await asyncio.gather(*(self.get_run(user, r) for r in running), return_exceptions=True)
-            percents = {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
+        if progress is not None:
+            percents = await self._settle_children(user, progress, closed=status != "running")
+            if status != "running":
+                progress.phase = "cancelled" if status == "cancelled" else "done"
         return BatchView(
-            batch_id, status, desc.start_time, elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)), progress, percents
+            batch_id,
+            status,
+            desc.start_time,
+            elapsed_s(desc.start_time, desc.close_time, datetime.now(UTC)),
+            progress,
+            percents,
+            self.temporal_url(batch_id),
         )
+
+    async def _settle_children(self, user: User, progress: BatchProgress, closed: bool) -> dict[str, float]:
+        """Each child's percent (run id -> percent); once the batch is closed, also each child's true state.
+
+        The batch's record of a child is its last word, not necessarily the child's: a batch started before
+        it waited for its children closed as soon as the first one heard the cancel, the others still
+        "running" in its record. So once the batch is closed, every child it did not see end is described
+        in Temporal itself (no query: that would wait for a worker per child); one that never started is
+        cancelled. Its percent is what this process last showed of it.
+        """
+        slots = asyncio.Semaphore(READ_AT_ONCE)
+        if not closed:
+            running = [c.run_id for c in progress.children if c.status == "running" and c.run_id]
+
+            async def read(run_id: str) -> RunView:
+                async with slots:
+                    return await self.get_run(user, run_id)
+
+            views = await asyncio.gather(*(read(r) for r in running), return_exceptions=True)
+            return {r: v.percent for r, v in zip(running, views) if isinstance(v, RunView)}
+
+        unsettled = [c for c in progress.children if c.status not in ("completed", "failed")]
+
+        async def status(run_id: str) -> str:
+            async with slots:
+                _, desc = await self._owned(user, run_id, "train", TrainingWorkflow.run)
+                return status_name(desc.status)
+
+        started = [c for c in unsettled if c.run_id]
+        found = await asyncio.gather(*(status(c.run_id) for c in started if c.run_id), return_exceptions=True)
+        for child, state in zip(started, found):
+            if isinstance(state, str):
+                child.status = state
+            elif isinstance(state, NotFound):
+                child.status = "cancelled"  # its start was cancelled: it never ran
+        for child in unsettled:
+            if child.run_id is None:
+                child.status = "cancelled"  # never started, and never will
+        for child in started:
+            if child.run_id and child.status == "completed" and not child.metrics:  # it ended after its batch
+                child.metrics = dict((await self.get_run(user, child.run_id)).metrics)
+        return {c.run_id: self.watch(c.run_id).percent for c in progress.children if c.run_id}
 
     @audited("stop", refused=(UserError,))
     async def stop_batch(self, user: User, batch_id: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.failure.v1 import Failure
@@ -12,11 +12,71 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from orchestration.codec import PayloadDecodeError
-from orchestration.contracts import BatchProgress, RunProgress
-from orchestration.views import PendingActivity
-from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
+from orchestration.contracts import DATASET, MODEL, BatchProgress, RunProgress, TrainInput
+from orchestration.views import PendingActivity, RunSeen, RunView, build_run_view, status_name
+from orchestration.workflows import STAGE_OF_ACTIVITY, BatchTrainingWorkflow, TrainingWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=3)
+
+
+async def read_run(
+    converter: DataConverter, handle: WorkflowHandle, desc: WorkflowExecutionDescription, seen: RunSeen
+) -> RunView:
+    """The run view of an owned run: its progress, the activities in flight and, read once from its history,
+    the request it was started with and (once closed short of completing) how many attempts each stage took."""
+    status = status_name(desc.status)
+    progress, query_failed = await run_progress(handle, status)
+    # another run's progress is refused by build_run_view before anything of this one is read
+    same_run = progress is None or progress.run_id == handle.id
+    pending: list[PendingActivity] = []
+    if same_run:
+        pending = await pending_activities(converter, desc)
+        await _read_history(converter, handle, seen, attempts=status not in ("running", "completed"))
+        for stage in progress.stages if progress is not None else []:
+            stage.attempt = max(stage.attempt, (seen.closed_attempts or {}).get(stage.name, 0))
+    attrs = desc.typed_search_attributes
+    return build_run_view(
+        handle.id,
+        status,
+        progress,
+        query_failed=query_failed,
+        pending=pending,
+        model=attrs.get(MODEL) or "",
+        dataset_id=attrs.get(DATASET) or "",
+        started_at=desc.start_time,
+        closed_at=desc.close_time,
+        now=datetime.now(UTC),
+        seen=seen,
+    )
+
+
+async def _read_history(converter: DataConverter, handle: WorkflowHandle, seen: RunSeen, attempts: bool) -> None:
+    """Fill in `seen` from the run's history, once: the request (its first event's input) and, with `attempts`,
+    each stage's attempts: the attempt of its activity's last start. The workflow records a stage's attempt
+    when it ends, but a refused or cancelled stage does not say how many times it ran."""
+    if seen.request_read and (seen.closed_attempts is not None or not attempts):
+        return
+    found: dict[str, int] = {}
+    scheduled: dict[int, str] = {}
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_started_event_attributes") and not seen.request_read:
+            seen.request_read = True
+            try:
+                decoded = await converter.decode(event.workflow_execution_started_event_attributes.input.payloads, [TrainInput])
+                seen.request = decoded[0].request if decoded and isinstance(decoded[0], TrainInput) else None
+            except (PayloadDecodeError, ValueError, TypeError):
+                seen.request = None  # not ours to read: the page shows no parameters
+            if not attempts:
+                return
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            stage = STAGE_OF_ACTIVITY.get(scheduled.get(started.scheduled_event_id, ""))
+            if stage is not None:
+                found[stage] = started.attempt
+    if attempts:
+        seen.closed_attempts = found
 
 
 async def run_progress(handle: WorkflowHandle, status: str) -> tuple[RunProgress | None, bool]:
@@ -59,7 +119,10 @@ async def pending_activities(converter: DataConverter, desc: WorkflowExecutionDe
                 decoded = []  # not ours to read (see orchestration/codec.py): show no live details
             live = decoded[-1] if decoded and isinstance(decoded[-1], dict) else {}
         scheduled = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
-        found.append(PendingActivity(pending.attempt, scheduled, last_failure, live))
+        started = None
+        if not scheduled and pending.HasField("last_started_time"):
+            started = pending.last_started_time.ToDatetime(tzinfo=UTC)
+        found.append(PendingActivity(pending.attempt, scheduled, last_failure, live, started))
     return found
 
 

@@ -44,14 +44,14 @@ from orchestration.dataset_calls import DatasetCalls
 from orchestration.errors import Forbidden, NotFound, UserError
 from orchestration.model_calls import ModelCalls
 from orchestration.quota_calls import enforce_quota
-from orchestration.run_reader import pending_activities, run_progress
+from orchestration.run_reader import read_run
 from orchestration.validation import (
     check_data_bounds,
     check_split,
     usable_rows,
     validated_params,
 )
-from orchestration.views import EngineInfo, RunSummary, RunView, build_run_view, elapsed_s, status_name
+from orchestration.views import EngineInfo, RunSummary, RunView, RunWatch, elapsed_s, status_name, temporal_ui_url
 from orchestration.workflows import (
     CheckDataWorkflow,
     IngestWorkflow,
@@ -75,6 +75,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         self.quotas = Quotas(self.storage, settings)
         self.audit = AuditLog(self.storage)
         self.check_cache = CheckCache()
+        self.watch = RunWatch()  # what earlier reads of each run saw: progress never goes back, the pace
 
     # --- datasets ------------------------------------------------------------------------------
     def list_datasets(self, user: User) -> list[DatasetInfo]:
@@ -240,24 +241,12 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
     async def get_run(self, user: User, run_id: str) -> RunView:
         """The run as its page shows it: see orchestration.views.build_run_view for how the sources merge."""
         handle, desc = await self._owned_handle(user, run_id)
-        status = status_name(desc.status)
-        progress, query_failed = await run_progress(handle, status)
-        # another run's progress is refused by build_run_view before anything of this one is read
-        same_run = progress is None or progress.run_id == run_id
-        pending = await pending_activities(self.client.data_converter, desc) if same_run else []
-        attrs = desc.typed_search_attributes
-        return build_run_view(
-            run_id,
-            status,
-            progress,
-            query_failed=query_failed,
-            pending=pending,
-            model=attrs.get(MODEL) or "",
-            dataset_id=attrs.get(DATASET) or "",
-            started_at=desc.start_time,
-            closed_at=desc.close_time,
-            now=datetime.now(UTC),
-        )
+        view = await read_run(self.client.data_converter, handle, desc, self.watch(run_id))
+        view.temporal_url = self.temporal_url(run_id)
+        return view
+
+    def temporal_url(self, workflow_id: str) -> str | None:
+        return temporal_ui_url(self.settings.temporal_ui_url, self.settings.namespace, workflow_id)
 
     def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
         """Chart data of a finished run (confusion matrix, curves, importance), from the run's folder."""

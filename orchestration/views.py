@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from temporalio.client import WorkflowExecutionStatus
 
 from orchestration.activity_errors import plain_text
-from orchestration.contracts import STAGE_WEIGHTS, STAGES, BatchProgress, RunFacts, RunProgress, StageProgress
+from orchestration.contracts import (
+    STAGE_WEIGHTS,
+    STAGES,
+    BatchProgress,
+    RunFacts,
+    RunProgress,
+    StageProgress,
+    TrainRequest,
+)
 from orchestration.errors import NotFound
 
 
@@ -43,13 +53,20 @@ class RunView:
     error: str | None = None
     waiting_for_worker: bool = False
     live: dict[str, Any] = field(default_factory=dict)  # heartbeat details of the running activity
-    attempt: int = 1
+    attempt: int = 1  # while running: the running stage's attempt; once closed: the most any stage needed
     last_failure: str | None = None
-    eta_s: float | None = None
+    eta_s: float | None = None  # time left in the running stage at its observed pace; None until there is a pace
+    request: TrainRequest | None = None  # what the run was started with (None: not readable)
+    temporal_url: str | None = None  # the run in the Temporal UI, when there is one to link to
 
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+    @property
+    def detail(self) -> str:
+        """Plain text (read back from a heartbeat): where the running stage is, e.g. "fold 2 of 5"."""
+        return live_detail(self.live) if self.running else ""
 
     @property
     def curve(self) -> dict[str, Any]:
@@ -64,7 +81,8 @@ class BatchView:
     started_at: datetime | None
     duration_s: float | None
     progress: BatchProgress | None  # None: no worker has answered yet
-    child_percent: dict[str, float] = field(default_factory=dict)  # run id -> percent, running children
+    child_percent: dict[str, float] = field(default_factory=dict)  # run id -> percent (running, or read once closed)
+    temporal_url: str | None = None  # the batch in the Temporal UI, when there is one to link to
 
     def __post_init__(self) -> None:
         # children's errors as a user reads them, also those stored before plain_text existed
@@ -75,6 +93,11 @@ class BatchView:
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+    @property
+    def settling(self) -> bool:
+        """Closed, but a child is still being cancelled (a batch closed before it waited for its children)."""
+        return not self.running and self.progress is not None and any(c.status == "running" for c in self.progress.children)
 
     def leaderboard(self) -> list[dict[str, Any]]:
         """Finished children, best first by the primary metric."""
@@ -116,6 +139,35 @@ class PendingActivity:
     scheduled: bool  # scheduled, not yet picked up by a worker
     last_failure: str | None = None  # None: no failure reported
     live: dict[str, Any] | None = None  # heartbeat details; None: no heartbeat reported
+    started: datetime | None = None  # when a worker started the current attempt
+
+
+@dataclass
+class RunSeen:
+    """What this process saw of one run on earlier reads: the percent it showed (never shown lower again), when
+    the running stage's current step was first seen (the pace), and what never changes once read."""
+
+    percent: float = 0.0
+    step: tuple[str, int, float] | None = None  # (stage, attempt, step)
+    step_seen: datetime | None = None
+    request: TrainRequest | None = None
+    request_read: bool = False  # read from the history once, found or not
+    closed_attempts: dict[str, int] | None = None  # stage -> attempts, of a closed run (from its history)
+
+
+class RunWatch:
+    """RunSeen per run id, for the runs this process reads; the least recently read are forgotten first."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._runs: OrderedDict[str, RunSeen] = OrderedDict()
+
+    def __call__(self, run_id: str) -> RunSeen:
+        seen = self._runs.pop(run_id, None) or RunSeen()
+        self._runs[run_id] = seen
+        while len(self._runs) > self._size:
+            self._runs.popitem(last=False)
+        return seen
 
 
 def status_name(s: WorkflowExecutionStatus | None) -> str:
@@ -139,11 +191,55 @@ def percent_done(stages: list[StageProgress], live: dict[str, Any]) -> float:
     return round(100.0 * done / sum(STAGE_WEIGHTS[s.name] for s in counted), 1)
 
 
-def remaining_s(percent: float, elapsed: float | None) -> float | None:
-    """Remaining seconds at the pace so far; None until there is enough progress to say."""
-    if elapsed is None or not 5.0 <= percent < 100.0:
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def stage_time_left(
+    live: dict[str, Any], attempt_started: datetime | None, step_seen: datetime | None, now: datetime
+) -> float | None:
+    """Seconds left in the running stage at the pace it has shown: the steps this attempt finished (after
+    any it resumed from) over the time they took, until its current step was first seen. None until a step
+    has finished, so there is a pace. While a step takes longer than that pace, the estimate counts down
+    to the steps after it (it does not climb while nothing moves)."""
+    step, of = _num(live.get("step")), _num(live.get("of"))
+    first = _num(live.get("resumed_from")) or 0.0
+    if step is None or not of or attempt_started is None or step_seen is None or step - first <= 0:
         return None
-    return round(elapsed * (100.0 - percent) / percent, 1)
+    per_step = (step_seen - attempt_started).total_seconds() / (step - first)
+    if per_step <= 0:
+        return None
+    left = max(of - step, 0.0)
+    since = (now - step_seen).total_seconds()
+    return round(max(per_step * left - since, per_step * (left - 1), 0.0), 1)
+
+
+def live_detail(live: dict[str, Any]) -> str:
+    """Where the running stage is, counting the fold or step under way from 1 ("fold 1 of 5" while the
+    first fold fits); plain text from a heartbeat (escape it before drawing it as markdown)."""
+    of = live.get("of")
+    word = "fold" if "fold" in live else "step"
+    parts = []
+    if word == "fold" or ("step" in live and (_num(of) or 0) > 1):
+        parts.append(f"{word} {_under_way(live[word], of)} of {of}")
+    if isinstance(live.get("part"), str):
+        parts.append(live["part"])
+    if live.get("resumed_from"):
+        parts.append(f"resumed after {word} {live['resumed_from']}")
+    return " · ".join(parts)
+
+
+def _under_way(done: Any, of: Any) -> str:
+    """The fold or step under way when `done` of them have finished (the last one once all have)."""
+    d, o = _num(done), _num(of)
+    return f"{min(d + 1, o):g}" if d is not None and o else str(done)
+
+
+def temporal_ui_url(base: str, namespace: str, workflow_id: str) -> str | None:
+    """The workflow's page in the Temporal Web UI (None without a UI to link to)."""
+    if not base:
+        return None
+    return f"{base.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
 
 
 def build_run_view(
@@ -158,22 +254,26 @@ def build_run_view(
     started_at: datetime | None = None,
     closed_at: datetime | None = None,
     now: datetime,
+    seen: RunSeen | None = None,
 ) -> RunView:
-    """Merge what is known of a run into the view the page shows. Pure: the caller reads Temporal.
+    """Merge what is known of a run into the view the page shows. No I/O: the caller reads Temporal.
 
     `progress` is the workflow's own account (its result, its failure details or the `progress` query;
     None when no worker answered, `query_failed` then says the query was tried); `pending` are the
     activities in flight (attempt, last failure, heartbeat details); `model`/`dataset_id` come from the
     search attributes, for a run no worker has reported on yet. A progress of another run id (a result
-    copied from another workflow) is never shown: NotFound.
+    copied from another workflow) is never shown: NotFound. `seen` is what earlier reads of this run saw
+    (updated here): the percent never drops below what was shown (a retry, a resumed fit or a cancel
+    restarts a stage's steps), and the time left comes from the pace of the running stage's steps.
     """
     if progress is not None and progress.run_id != run_id:
         raise NotFound("No such run.")
     waiting = query_failed and status == "running"  # queries need a live worker; say so instead of hanging
+    seen = seen if seen is not None else RunSeen()
     live: dict[str, Any] = {}
-    attempt, last_failure = 1, None
+    attempt, last_failure, attempt_started = 1, None, None
     for activity in pending:
-        attempt = activity.attempt
+        attempt, attempt_started = activity.attempt, activity.started
         if activity.last_failure is not None:
             last_failure = activity.last_failure
         if activity.live is not None:
@@ -182,8 +282,24 @@ def build_run_view(
             waiting = waiting or progress is None
     if progress is None:
         progress = RunProgress(run_id, model, dataset_id, "", stage="load", stages=[StageProgress(s) for s in STAGES])
+    running_stage = next((s for s in progress.stages if s.status == "running"), None)
+    if running_stage is not None and pending:
+        running_stage.attempt = attempt  # the workflow records a stage's attempt only when it ends
+    if status != "running":
+        attempt = max([1, *(s.attempt for s in progress.stages)])
+        if running_stage is not None and status != "completed":
+            # ended from outside (terminated, timed out): the workflow never recorded the stage's end
+            running_stage.status = "failed" if status == "failed" else "cancelled"
+        running_stage = None
     duration = elapsed_s(started_at, closed_at, now)
-    percent = 100.0 if status == "completed" else percent_done(progress.stages, live)
+    percent = 100.0 if status == "completed" else max(percent_done(progress.stages, live), seen.percent)
+    seen.percent = percent
+    eta = None
+    if status == "running" and running_stage is not None and (step := _num(live.get("step"))) is not None:
+        key = (running_stage.name, attempt, step)
+        if seen.step != key:
+            seen.step, seen.step_seen = key, now
+        eta = stage_time_left(live, attempt_started, seen.step_seen, now)
     return RunView(
         run_id=run_id,
         status=status,
@@ -202,5 +318,6 @@ def build_run_view(
         live=live,
         attempt=attempt,
         last_failure=plain_text(last_failure) if last_failure else None,
-        eta_s=remaining_s(percent, duration) if status == "running" else None,
+        eta_s=eta,
+        request=seen.request,
     )

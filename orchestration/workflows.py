@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from core.names import format_run_id
@@ -59,6 +59,7 @@ _STAGE_ACTIVITIES: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "save": (TrainingActivities.save_model, timedelta(minutes=10), None),
 }
 assert tuple(_STAGE_ACTIVITIES) == STAGES
+STAGE_OF_ACTIVITY = {fn.__name__: stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
 
 
 def failure_message(err: BaseException) -> str:
@@ -119,6 +120,9 @@ class TrainingWorkflow:
             )
         except BaseException as err:
             stage.status = "cancelled" if is_cancelled_exception(err) else "failed"
+            if isinstance(err, ActivityError) and err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                # the true count: every attempt ran (a refusal's attempt is read from the history, run_reader)
+                stage.attempt = RETRY.maximum_attempts
             raise
         finally:
             stage.seconds = (workflow.now() - started).total_seconds()
@@ -169,6 +173,9 @@ class PredictWorkflow:
 
 
 AWAIT_DECISION = timedelta(days=1)  # how long a batch with failures waits for "retry failed" or "finish"
+# Batches started from this version wait for every child to record its end before the batch closes: before
+# it, a cancelled batch closed at the first child that heard the cancel, its other children still "running".
+CHILDREN_SETTLE = "batch-children-settle"
 
 
 @workflow.defn
@@ -201,12 +208,37 @@ class BatchTrainingWorkflow:
             sweep=req.sweep,
             children=[ChildState(i, item.model, dict(item.params)) for i, item in enumerate(req.items)],
         )
+        settle = workflow.patched(CHILDREN_SETTLE)
+        try:
+            await self._run_children(inp, settle)
+        except BaseException as err:
+            if is_cancelled_exception(err):
+                # final, true states: a configuration that never started never will
+                for c in progress.children:
+                    if c.status == "pending":
+                        c.status = "cancelled"
+                progress.phase = "cancelled"
+            raise
+        progress.phase = "done"
+        return progress
+
+    async def _run_children(self, inp: BatchInput, settle: bool) -> None:
+        req, progress = inp.request, self._progress
+        assert progress is not None
         slots = asyncio.Semaphore(req.max_parallel)
         while True:
             todo = [c for c in progress.children if c.status == "pending"]
             tasks = [asyncio.create_task(self._child(inp, c, slots)) for c in todo]
             self._running = {c.index: t for c, t in zip(todo, tasks)}
-            await asyncio.gather(*tasks)
+            if settle:
+                # A cancel of the batch reaches every child task; wait until each has recorded its end (the
+                # gather then raises the cancel), instead of closing at the first one that hears it.
+                ended = await asyncio.gather(*tasks, return_exceptions=True)
+                failed = next((e for e in ended if isinstance(e, BaseException)), None)
+                if failed is not None:
+                    raise failed
+            else:
+                await asyncio.gather(*tasks)
             self._rank()
             if self._stop or not any(c.status == "failed" for c in progress.children):
                 break
@@ -232,8 +264,6 @@ class BatchTrainingWorkflow:
                 start_to_close_timeout=DATA_TASK_TIMEOUT,
                 retry_policy=RETRY,
             )
-        progress.phase = "done"
-        return progress
 
     async def _child(self, inp: BatchInput, child: ChildState, slots: asyncio.Semaphore) -> None:
         try:
@@ -273,9 +303,16 @@ class BatchTrainingWorkflow:
                 child.status = "cancelled"
             else:
                 child.status, child.error = "failed", failure_message(err)
-        finally:
-            child.seconds = (workflow.now() - started).total_seconds()
-            self._rank()
+        except GeneratorExit:
+            raise  # the worker dropped this workflow from its cache (it closed): no workflow calls now
+        except BaseException:
+            self._ended(child, started)
+            raise
+        self._ended(child, started)
+
+    def _ended(self, child: ChildState, started: datetime) -> None:
+        child.seconds = (workflow.now() - started).total_seconds()
+        self._rank()
 
     def _rank(self) -> None:
         progress = self._progress

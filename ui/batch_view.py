@@ -23,6 +23,7 @@ PHASES = {
     "awaiting": "finished with failures: retry them or finish",
     "stopping": "stopping",
     "done": "done",
+    "cancelled": "cancelled",
 }
 
 
@@ -52,19 +53,26 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
     view = fetch_owned("batch", lambda: svc.get_batch(user, batch_id))
     if view is None:
         return
-    live = view.running and (view.progress is None or view.progress.phase != "awaiting")
+    live = _polling(view)
 
     @st.fragment(run_every=POLL_SECONDS if live else None)
     def panel() -> None:
         with guard("Reading the batch"):
             current = svc.get_batch(user, batch_id)
             _draw(current, user)
-            still = current.running and (current.progress is None or current.progress.phase != "awaiting")
-            if live and not still:
+            if live and not _polling(current):
                 st.rerun()  # stop polling; show the final controls
 
     panel()
+    if view.temporal_url:
+        st.link_button("Open in Temporal UI", view.temporal_url, icon=":material/open_in_new:")
     _controls(svc, view)
+
+
+def _polling(view: BatchView) -> bool:
+    """Watch while the batch runs (not while it waits for a decision), and while a closed batch's children
+    are still being cancelled, until each one's state is final."""
+    return view.settling or (view.running and (view.progress is None or view.progress.phase != "awaiting"))
 
 
 def _controls(svc: SyncService, view: BatchView) -> None:
@@ -120,8 +128,10 @@ def _draw(view: BatchView, user: User) -> None:
     progress = view.progress
     st.subheader("Batch")
     # a badge escapes brackets itself (md() on top would undo that): only known phases are drawn
-    phase = "" if progress is None else PHASES.get(progress.phase, "unknown phase")
-    st.badge(f"{view.status} · {phase}" if phase else view.status, icon=icon, color=color)
+    # a closed batch's status says it all (a phase only tells a running or a completed one apart)
+    phase = "" if progress is None or view.status not in ("running", "completed") else PHASES.get(progress.phase, "unknown phase")
+    status = view.status.replace("_", " ")
+    st.badge(f"{status} · {phase}" if phase else status, icon=icon, color=color)
     st.caption(
         f"`{view.batch_id}` · {len(progress.children) if progress else '…'} configurations"
         f"{f' · at most {md(progress.max_parallel)} at once' if progress else ''}"
@@ -132,7 +142,9 @@ def _draw(view: BatchView, user: User) -> None:
     swept = swept_params(progress)
     for c in progress.children:
         pct = 100.0 if c.status == "completed" else view.child_percent.get(c.run_id or "", 0.0)
-        text = f"{child_label(c.model, c.params, swept)} · {c.status}"
+        text = f"{child_label(c.model, c.params, swept)} · {c.status.replace('_', ' ')}"
+        if c.status == "running" and not view.running:
+            text += " (being cancelled)"
         if c.worker:
             text += f" · worker {c.worker}"
         if c.error:

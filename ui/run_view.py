@@ -33,6 +33,16 @@ STATUS_STYLE: dict[str, tuple[str | None, BadgeColor]] = {
     "timed_out": (":material/timer_off:", "orange"),
 }
 STAGE_ICONS = {"pending": "·", "running": "▶", "done": "✓", "skipped": "–", "failed": "✗", "cancelled": "■"}
+# the stage card's value: short enough for the card at any width the page lays columns out in
+STAGE_CARD = {
+    "load": "Load data",
+    "preprocess": "Preprocess",
+    "cv": "Cross-validation",
+    "fit": "Fit",
+    "evaluate": "Evaluate",
+    "save": "Save",
+    "done": "Finished",
+}
 
 
 def model_name(key: object) -> str:
@@ -63,6 +73,9 @@ def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> No
                 st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
 
     live()
+    _draw_request(view, dataset_names)
+    if view.temporal_url:
+        st.link_button("Open in Temporal UI", view.temporal_url, icon=":material/open_in_new:")
     if running:
         if st.button("Cancel run", key="cancel_run"):
             with guard("Cancelling"):
@@ -71,10 +84,6 @@ def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> No
                 st.rerun()
         return
     _draw_results(view, svc.get_evaluation(user, run_id))
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _fmt_metric(value: object) -> str:
@@ -87,6 +96,36 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
+def _fmt_left(s: float | None) -> str:
+    if s is None:
+        return "–"
+    return "a moment" if s < 1 else f"~{_fmt_seconds(s)}"
+
+
+def _draw_request(view: RunView, dataset_names: dict[str, str]) -> None:
+    """What the run was started with: dataset, target, split, seed, folds and the model's parameters."""
+    req = view.request
+    if req is None:
+        return
+    with st.container(border=True, key="run_parameters"):
+        st.markdown("**Parameters**")
+        split = f"{req.test_size:.0%}" if isinstance(req.test_size, (int, float)) else md(req.test_size)
+        folds = f"{md(req.cv_folds)}-fold cross-validation" if req.cv_folds else "no cross-validation"
+        st.caption(
+            f"Dataset **{md(dataset_names.get(req.dataset_id, req.dataset_id))}** · target **{md(req.target)}** "
+            f"· test rows {split} · seed {md(req.seed)} · {folds}"
+        )
+        params = req.params if isinstance(req.params, dict) else {}
+        if params:
+            st.dataframe(
+                pd.DataFrame({"parameter": [str(k) for k in params], "value": [str(v) for v in params.values()]}),
+                hide_index=True,
+                key="params_table",
+            )
+        else:
+            st.caption("The model's default parameters.")
+
+
 def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
     st.subheader(model_label(view.model))
@@ -95,24 +134,26 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
         f"Dataset **{md(dataset_names.get(view.dataset_id, view.dataset_id))}** · target **{md(view.target or '…')}** "
         f"· run `{view.run_id}`"
     )
-    cols = st.columns(4)
-    stage = STAGE_LABELS.get(view.stage) or ("Finished" if view.stage == "done" else md(view.stage))
+    cols = st.columns([2, 1, 1, 1])  # the stage's name needs the room; the others are short numbers
+    stage = STAGE_CARD.get(view.stage) or md(view.stage)
     cols[0].metric("Stage", stage, border=True)
     cols[1].metric("Elapsed", _fmt_seconds(view.duration_s), border=True)
-    cols[2].metric("Time left", _fmt_seconds(view.eta_s) if view.running else "–", border=True)
-    cols[3].metric("Attempt", view.attempt, border=True)
+    cols[2].metric(
+        "Time left",
+        _fmt_left(view.eta_s) if view.running else "–",
+        border=True,
+        help="For the stage under way, at the pace its steps have gone so far (none until one has finished).",
+    )
+    if view.running:
+        cols[3].metric("Attempt", view.attempt, border=True)
+    else:
+        cols[3].metric("Attempts", view.attempt, border=True, help="The most any stage needed.")
     if view.waiting_for_worker:
         st.warning(
             "Waiting for a worker: no worker process is picking up this run right now. "
             "It will start as soon as one is running (`make run` starts them)."
         )
-    detail = ""
-    if view.running and view.live.get("fold") is not None:
-        detail = f" · fold {md(view.live['fold'])} of {md(view.live.get('of'))}"
-    elif view.running and _number(view.live.get("of")) > 1:
-        detail = f" · step {md(view.live.get('step'))} of {md(view.live['of'])}"
-    if view.live.get("resumed_from"):
-        detail += f" · resumed from checkpoint {md(view.live['resumed_from'])}"
+    detail = f" · {md(view.detail)}" if view.detail else ""
     st.progress(min(view.percent, 100.0) / 100, text=f"{view.percent:.0f}%{detail}")
     if view.last_failure and view.running:
         st.info(f"Attempt {view.attempt} after an error: {md(view.last_failure)}")
@@ -125,11 +166,13 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
                 "stage": STAGE_LABELS[s.name],
                 "status": f"{STAGE_ICONS[s.status]} {s.status}",
                 "seconds": float("nan") if s.seconds is None else round(s.seconds, 2),
-                "attempt": s.attempt or None,
             }
             for s in view.stages
         ]
     )
+    # one type per column (Arrow cannot hold ints and None/strings together): 0 = not run, shown empty
+    attempts = [s.attempt if isinstance(s.attempt, int) and s.attempt > 0 else None for s in view.stages]
+    stages["attempt"] = pd.array(attempts, dtype="Int64")
     left, right = st.columns([2, 3])
     left.dataframe(stages, hide_index=True, key="stages_table")
     curve = charts.learning_curve(view.curve)

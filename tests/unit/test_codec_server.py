@@ -130,3 +130,13 @@ def test_bad_requests_are_refused_plainly(server):
     conn.endheaders()
     assert conn.getresponse().status == 413
     conn.close()
+
+
+@pytest.mark.parametrize("who", [None, "alice", "admin"])
+def test_encoding_nothing_is_answered_for_the_cli_query(server, who):
+    """`temporal workflow query` encodes its empty arguments first: nothing to seal, nothing minted."""
+    status, _, body = call(f"{server}/encode", {}, who=who, origin=None)
+    assert (status, json.loads(body)) == (200, {})
+    assert call(f"{server}/encode", _plain("x"), who=who, origin=None)[0] == (
+        200 if who == "admin" else 401 if who is None else 403
+    )

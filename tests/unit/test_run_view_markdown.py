@@ -19,9 +19,9 @@ UNESCAPED = re.compile(r"(?<!\\)[\[\]*:]")  # markdown-active characters without
 
 
 def _run_page(planted: str) -> None:
-    from orchestration.contracts import RunFacts
+    from orchestration.contracts import RunFacts, TrainRequest
     from orchestration.views import RunView
-    from ui.run_view import _draw_results, _draw_status
+    from ui.run_view import _draw_request, _draw_results, _draw_status
 
     view = RunView(
         run_id="train-alice-" + "a" * 32,
@@ -36,8 +36,10 @@ def _run_page(planted: str) -> None:
         metrics={planted: 0.5},
         live={"fold": planted, "of": planted, "resumed_from": planted},
         facts=RunFacts(model_version=planted, notes=[planted]),  # type: ignore[arg-type]  # hostile text where a number goes
+        request=TrainRequest("alice", "0123456789abcdef", planted, planted, {planted: planted}, planted, planted, planted),  # type: ignore[arg-type]
     )
     _draw_status(view, {"0123456789abcdef": planted})
+    _draw_request(view, {"0123456789abcdef": planted})
     _draw_results(view, None)
 
 

@@ -12,11 +12,15 @@ from orchestration.errors import NotFound
 from orchestration.views import (
     BatchView,
     PendingActivity,
+    RunSeen,
+    RunWatch,
     build_run_view,
     elapsed_s,
+    live_detail,
     percent_done,
-    remaining_s,
+    stage_time_left,
     status_name,
+    temporal_ui_url,
 )
 
 RUN = "train-alice-" + "a" * 32
@@ -56,12 +60,137 @@ def test_failed_run_shows_its_error_and_the_stage_it_failed_in():
 
 def test_running_run_counts_the_heartbeat_step_and_estimates_the_rest():
     heartbeat = {"step": 50, "of": 100, "curve": {"train": [0.5]}}
-    pending = [PendingActivity(attempt=2, scheduled=False, last_failure="worker lost", live=heartbeat)]
+    attempt_started = NOW - timedelta(seconds=20)
+    pending = [PendingActivity(2, False, "worker lost", heartbeat, started=attempt_started)]
     view = build_run_view(RUN, "running", _progress(stage="fit", stages=_stages(3)), pending=pending, started_at=START, now=NOW)
     assert view.percent == 62.5  # 40 done + half of fit's 45
     assert view.live == heartbeat and view.curve == {"train": [0.5]}
     assert (view.attempt, view.last_failure) == (2, "worker lost")
-    assert view.duration_s == 40.0 and view.eta_s == remaining_s(62.5, 40.0)
+    assert view.stages[3].attempt == 2, "the running stage shows the attempt under way"
+    assert view.duration_s == 40.0
+    assert view.eta_s == 20.0  # 50 steps in this attempt's 20 s: 0.4 s a step, 50 to go
+
+
+def _fit_read(seen: RunSeen, at: datetime, step: float, attempt: int = 1, started: datetime = NOW, status="running", **live):
+    stages = _stages(3)
+    if status != "running":
+        stages[3].status = status
+    pending = (
+        [PendingActivity(attempt, False, live=dict(step=step, of=100, **live), started=started)] if status == "running" else []
+    )
+    return build_run_view(
+        RUN, status, _progress(stage="fit", stages=stages), pending=pending, started_at=START, now=at, seen=seen
+    )
+
+
+def test_percent_never_goes_back_across_a_retry_a_resume_and_a_cancel():
+    seen = RunSeen()
+    first = _fit_read(seen, NOW, 80).percent
+    assert first == 76.0
+    assert _fit_read(seen, NOW + timedelta(seconds=2), 0, attempt=2).percent == first, "a retry restarts the fit at step 0"
+    assert _fit_read(seen, NOW + timedelta(seconds=4), 60, attempt=3, resumed_from=60).percent == first, (
+        "resumed from an older checkpoint"
+    )
+    assert _fit_read(seen, NOW + timedelta(seconds=6), 90, attempt=3, resumed_from=60).percent == 80.5, "and it moves on past it"
+    assert _fit_read(seen, NOW + timedelta(seconds=8), 90, status="cancelled").percent == 80.5, (
+        "a cancelled stage counts no steps"
+    )
+    assert _fit_read(RunSeen(), NOW, 80, status="cancelled").percent == 40.0, "without a floor: what is done"
+
+
+def test_no_time_left_until_a_step_has_finished_then_the_pace_of_this_attempt():
+    seen = RunSeen()
+    assert _fit_read(seen, NOW + timedelta(seconds=30), 0).eta_s is None, "no pace yet: no estimate (not 13 s, 20 s, 70 s…)"
+    assert _fit_read(seen, NOW + timedelta(seconds=10), 10).eta_s == 90.0  # 1 s a step
+    # a retry starts a new pace, from its own start, and steps it resumed from are not its own
+    retried = NOW + timedelta(seconds=20)
+    assert _fit_read(seen, retried + timedelta(seconds=5), 60, attempt=2, started=retried, resumed_from=50).eta_s == 20.0
+
+
+def test_time_left_does_not_climb_while_a_step_takes_long():
+    seen = RunSeen()
+    etas = [_fit_read(seen, NOW + timedelta(seconds=t), 50).eta_s for t in (13, 20, 40, 70, 200)]
+    assert etas[0] == 13.0  # 50 steps in 13 s, 50 to go
+    assert etas == sorted(etas, reverse=True), etas
+    assert etas[-1] == round(13 / 50 * 49, 1), "the steps after the late one still take their time"
+
+
+@pytest.mark.parametrize(
+    ("live", "started", "seen_at", "left"),
+    [
+        ({"step": 1, "of": 2}, 0, 13, 13.0),
+        ({"step": 1, "of": 2}, 0, 13 + 57, 70.0),  # first seen late: the pace is an upper bound, then refined
+        ({"step": 2, "of": 2}, 0, 10, 0.0),  # all steps done: only the stage's wrap-up is left
+        ({"step": 0, "of": 5}, 0, 10, None),
+        ({"step": 3}, 0, 10, None),  # no "of": the heartbeat says nothing of progress
+        ({"step": 3, "of": 5, "resumed_from": 3}, 0, 10, None),  # nothing done in this attempt yet
+        ({"step": "3", "of": 5}, 0, 10, None),
+    ],
+)
+def test_stage_time_left(live, started, seen_at, left):
+    assert (
+        stage_time_left(
+            live, NOW + timedelta(seconds=started), NOW + timedelta(seconds=seen_at), NOW + timedelta(seconds=seen_at)
+        )
+        == left
+    )
+    assert stage_time_left(live, None, NOW, NOW) is None
+
+
+def test_attempts_of_a_closed_run_are_the_most_any_stage_needed():
+    stages = _stages(3)
+    stages[0].attempt, stages[3].status, stages[3].attempt = 1, "failed", 5
+    view = build_run_view(RUN, "failed", _progress(stage="fit", stages=stages, error="boom"), now=NOW)
+    assert view.attempt == 5 and view.stages[3].attempt == 5
+    assert build_run_view(RUN, "completed", _progress(stages=_stages(6)), now=NOW).attempt == 1
+
+
+def test_a_closed_run_has_no_running_stage():
+    terminated = build_run_view(RUN, "terminated", _progress(stage="fit", stages=_stages(3)), now=NOW)
+    assert [s.status for s in terminated.stages][3] == "cancelled"
+    failed = build_run_view(RUN, "failed", _progress(stage="fit", stages=_stages(3)), now=NOW)
+    assert failed.stages[3].status == "failed" and failed.eta_s is None
+
+
+@pytest.mark.parametrize(
+    ("live", "text"),
+    [
+        ({"fold": 0, "of": 5, "step": 0, "resumed_from": 0}, "fold 1 of 5"),
+        ({"fold": 2, "of": 5, "step": 2, "resumed_from": 2}, "fold 3 of 5 · resumed after fold 2"),
+        ({"fold": 5, "of": 5, "step": 5}, "fold 5 of 5"),
+        ({"step": 0, "of": 10, "resumed_from": 0}, "step 1 of 10"),
+        ({"step": 0, "of": 1}, ""),  # a single-call fit: one step, nothing to count
+        ({"step": 1, "of": 2, "part": "feature importance"}, "step 2 of 2 · feature importance"),
+        ({"fold": "x", "of": "y"}, "fold x of y"),  # not numbers: shown as they are (escaped by the page)
+    ],
+)
+def test_live_detail_counts_the_fold_under_way_from_one(live, text):
+    assert live_detail(live) == text
+
+
+def test_temporal_ui_url():
+    url = temporal_ui_url("http://localhost:8233/", "default", RUN)
+    assert url == f"http://localhost:8233/namespaces/default/workflows/{RUN}"
+    assert temporal_ui_url("http://h:1", "a/b c", "x?y") == "http://h:1/namespaces/a%2Fb%20c/workflows/x%3Fy"
+    assert temporal_ui_url("", "default", RUN) is None
+
+
+def test_run_watch_keeps_the_runs_read_last():
+    watch = RunWatch(size=2)
+    watch("a").percent = 50.0
+    watch("b")
+    watch("a")
+    watch("c")  # "b" was read least recently: forgotten
+    assert watch("a").percent == 50.0 and watch("b").percent == 0.0
+
+
+def test_a_closed_batch_with_a_child_still_running_is_settling():
+    children = [ChildState(0, "ridge", {}, "r0", "cancelled"), ChildState(1, "lasso", {}, "r1", "running")]
+    progress = BatchProgress("batch-alice-" + "c" * 32, "d", "y", "regression", "r2", 2, False, children)
+    assert BatchView(progress.batch_id, "cancelled", START, 1.0, progress).settling
+    assert not BatchView(progress.batch_id, "running", START, 1.0, progress).settling
+    children[1].status = "cancelled"
+    assert not BatchView(progress.batch_id, "cancelled", START, 1.0, progress).settling
 
 
 def test_a_run_no_worker_answered_for_is_waiting_and_shown_from_its_search_attributes():
@@ -108,14 +237,6 @@ def test_percent_weighs_stages_and_leaves_skipped_ones_out():
 def test_percent_caps_the_running_stage_at_its_weight():
     assert percent_done(_stages(3), {"step": 500, "of": 100}) == 85.0
     assert percent_done(_stages(3), {"step": 500}) == 40.0  # no "of": the heartbeat says nothing of progress
-
-
-@pytest.mark.parametrize(
-    ("percent", "elapsed", "eta"),
-    [(50.0, 30.0, 30.0), (25.0, 10.0, 30.0), (4.9, 10.0, None), (100.0, 10.0, None), (50.0, None, None)],
-)
-def test_eta_is_the_pace_so_far_once_there_is_enough_progress(percent, elapsed, eta):
-    assert remaining_s(percent, elapsed) == eta
 
 
 def test_elapsed_runs_to_now_while_open():
