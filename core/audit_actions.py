@@ -20,6 +20,7 @@ ACTIONS: dict[str, str] = {
     "delete": "model or dataset deleted [model id or dataset id]",
     "retention": "previewed retention confirmed: old versions deleted [keep last N: how many versions]",
     "tag": "tag added to a model [model id]",
+    "untag": "tag taken off a model [model id]",
     "admin.user_add": "account created [user name]",
     "admin.user_disable": "account disabled [user name]",
     "admin.user_enable": "account enabled again [user name]",

@@ -53,6 +53,23 @@ CREATE TABLE IF NOT EXISTS user_settings (
     owner       TEXT PRIMARY KEY,
     keep_last   INTEGER          -- the N last confirmed for retention (the form's default); NULL: never set
 );
+-- the highest version each lineage ever had: a deleted version's number is never handed out again
+CREATE TABLE IF NOT EXISTS lineage_versions (
+    owner       TEXT NOT NULL,
+    dataset_id  TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    last        INTEGER NOT NULL,
+    PRIMARY KEY (owner, dataset_id, target, name)
+);
+-- the names of deleted datasets, so runs and models on them still say what they were trained on
+CREATE TABLE IF NOT EXISTS deleted_datasets (
+    owner       TEXT NOT NULL,
+    dataset_id  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    deleted_at  TEXT NOT NULL,
+    PRIMARY KEY (owner, dataset_id)
+);
 """
 )
 INDEXES = """
@@ -155,14 +172,10 @@ class Registry:
             raise ValueError("the run belongs to another user")
         dataset_id = str(dataset_id if dataset_id is not None else (card.get("dataset") or {}).get("id") or "")
         target = str(target if target is not None else card.get("target") or "")
-        with self._db() as db, write(db):  # one writer at a time: versions are numbered without gaps
+        with self._db() as db, write(db):  # one writer at a time: no two runs get the same number
             row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
-                version = db.execute(
-                    "SELECT COALESCE(MAX(version), 0) + 1 FROM models"
-                    " WHERE owner = ? AND dataset_id = ? AND target = ? AND name = ?",
-                    (owner, dataset_id, target, name),
-                ).fetchone()[0]
+                version = _next_version(db, owner, dataset_id, target, name)
                 folder = f"models/{name}/{run_id}"
                 where = self.storage.user_dir(owner) / folder
                 copy_private(model_file, where / "model.skops")  # 0600 in 0700 folders, whatever the umask
@@ -225,6 +238,33 @@ class Registry:
             if tag not in tags:
                 db.execute("UPDATE models SET tags = ? WHERE id = ?", (json.dumps([*tags, tag]), row["id"]))
         return self.by_run(owner, run_id)
+
+    def remove_tag(self, owner: str, model_id: int, tag: str) -> ModelRecord | None:
+        """Take a tag off a model (idempotent); None if there is no such model."""
+        with self._db() as db, write(db):
+            row = db.execute("SELECT * FROM models WHERE owner = ? AND id = ?", (owner, int(model_id))).fetchone()
+            if row is None:
+                return None
+            tags = [t for t in json.loads(row["tags"]) if t != tag]
+            db.execute("UPDATE models SET tags = ? WHERE id = ?", (json.dumps(tags), row["id"]))
+        return self.get(owner, model_id)
+
+    def remember_deleted_dataset(self, owner: str, dataset_id: str, name: str) -> None:
+        """Keep a deleted dataset's name: its runs and models still name what they were trained on."""
+        with self._db() as db, write(db):
+            db.execute(
+                "INSERT INTO deleted_datasets (owner, dataset_id, name, deleted_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(owner, dataset_id) DO UPDATE SET name = excluded.name, deleted_at = excluded.deleted_at",
+                (check_username(owner), dataset_id, name, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+
+    def known_dataset_names(self, owner: str) -> dict[str, str]:
+        """Dataset id -> name for every dataset the registry knows of: deleted ones, and those its models'
+        cards name (which covers datasets deleted before their names were kept)."""
+        with self._db() as db:
+            names = {r.dataset_id: r.dataset_name for r in reversed(self._list(db, check_username(owner))) if r.dataset_id}
+            rows = db.execute("SELECT dataset_id, name FROM deleted_datasets WHERE owner = ?", (owner,)).fetchall()
+        return names | {r["dataset_id"]: r["name"] for r in rows}
 
     def delete(self, owner: str, model_id: int) -> int:
         """Remove the record and its files together; returns the bytes reclaimed (0 if there was none)."""
@@ -316,6 +356,25 @@ def _migrate(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM sqlite_sequence WHERE name = 'models'")
             top = db.execute("SELECT COALESCE(MAX(id), 0) FROM models").fetchone()[0]
             db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('models', ?)", (max(seq[0], top),))
+
+
+def _next_version(db: sqlite3.Connection, owner: str, dataset_id: str, target: str, name: str) -> int:
+    """One more than the lineage ever had, kept as its high-water mark: a version deleted (v7) is never
+    reused by the next run (v8). A lineage from before the mark starts from its highest stored version."""
+    lineage = (owner, dataset_id, target, name)
+    stored = db.execute(
+        "SELECT COALESCE(MAX(version), 0) FROM models WHERE owner = ? AND dataset_id = ? AND target = ? AND name = ?", lineage
+    ).fetchone()[0]
+    mark = db.execute(
+        "SELECT last FROM lineage_versions WHERE owner = ? AND dataset_id = ? AND target = ? AND name = ?", lineage
+    ).fetchone()
+    version = max(stored, mark[0] if mark else 0) + 1
+    db.execute(
+        "INSERT INTO lineage_versions (owner, dataset_id, target, name, last) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(owner, dataset_id, target, name) DO UPDATE SET last = excluded.last",
+        (*lineage, version),
+    )
+    return int(version)
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:

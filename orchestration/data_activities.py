@@ -23,6 +23,12 @@ from orchestration.contracts import (
 )
 
 ESTIMATE_ROWS = 1000  # rows rendered to estimate the size of a predictions file before building it
+PREVIEW_ROWS = 20  # first rows of the predictions kept with their true values, for the page to show
+
+
+def preview_file(predictions: Path) -> Path:
+    """Beside a predictions file: its first rows as they are (the CSV itself is formula-safe: '=1+1)."""
+    return predictions.with_suffix(".preview.json")
 
 
 class DataActivities:
@@ -153,9 +159,12 @@ class DataActivities:
                 out[f"probability_{label}"] = column.round(6)
         name = f"{secrets.token_hex(8)}.csv"
         data = _bounded_csv(out, max_output, staged)
-        write_atomic(self.storage.user_dir(req.owner) / "predictions" / name, data)
+        where = self.storage.user_dir(req.owner) / "predictions" / name
+        write_atomic(where, data)
+        preview = out.head(PREVIEW_ROWS).to_json(orient="records", date_format="iso", default_handler=str)
+        write_atomic(preview_file(where), preview.encode())
         staged.unlink(missing_ok=True)
-        # no preview rows here: results travel in the workflow history; the service reads them from the file
+        # no preview rows here: results travel in the workflow history; the service reads them from the files
         return PredictResult(len(out), notes, name, record.label)
 
 

@@ -81,6 +81,7 @@ class DatasetCalls:
             restore_dataset(self.storage, user.name, info.dataset_id, hidden)
             raise
         freed = remove_hidden(hidden)
+        self.registry.remember_deleted_dataset(user.name, info.dataset_id, info.name)  # runs on it still name it
         return DatasetDeleted(info.dataset_id, info.name, freed, len(self.registry.trained_on(user.name, info.dataset_id)))
 
     async def _runs_on_dataset(self, owner: str, dataset_id: str) -> tuple[str, ...]:

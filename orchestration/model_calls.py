@@ -15,9 +15,10 @@ from core.registry import ModelRecord, Registry, RetentionResult
 from core.retention import RetentionError, RetentionPlan
 from core.storage import Storage
 from orchestration.auditing import audited
+from orchestration.data_activities import PREVIEW_ROWS, preview_file
 from orchestration.errors import NotFound, UserError
 
-PREVIEW_ROWS = 20  # prediction rows shown on the Models page
+MAX_TAG = 40  # characters in a tag
 
 
 class ModelCalls:
@@ -82,8 +83,45 @@ class ModelCalls:
         return self._prediction_path(user, name).read_bytes()
 
     def prediction_preview(self, user: User, name: str, rows: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
-        """The first rows of a predictions file, typed as pandas reads them (NaN becomes None)."""
+        """The first rows of a predictions file with their true values ('=1+1' is shown as =1+1: the file
+        itself is formula-safe). Read once, from what the worker kept beside the file, which then goes;
+        without it (a file from before), from the file, typed as pandas reads it (NaN becomes None)."""
+        path = self._prediction_path(user, name)
+        kept = preview_file(path)
+        if kept.is_file():
+            try:
+                return list(json.loads(kept.read_text()))[:rows]
+            finally:
+                kept.unlink(missing_ok=True)
         import pandas as pd  # only here: most service calls need no pandas
 
-        frame = pd.read_csv(self._prediction_path(user, name), nrows=rows)
+        frame = pd.read_csv(path, nrows=rows)
         return json.loads(frame.to_json(orient="records"))
+
+    # --- tags and names -----------------------------------------------------------------------------
+    @audited("tag", lambda a, r: f"model {a[0]}", refused=(UserError,))
+    def tag_model(self, user: User, model_id: int, tag: str) -> ModelRecord:
+        """Tag one of the user's models: a tagged version is never deleted by retention."""
+        record = self.get_model(user, model_id)
+        text = " ".join(str(tag or "").split())
+        if not text:
+            raise UserError("Write a tag first, such as “keep” or “best”.")
+        if len(text) > MAX_TAG:
+            raise UserError(f"A tag has at most {MAX_TAG} characters.")
+        tagged = self.registry.add_tag(user.name, record.run_id, text)
+        if tagged is None:
+            raise NotFound("No such model.")
+        return tagged
+
+    @audited("untag", lambda a, r: f"model {a[0]}", refused=(UserError,))
+    def untag_model(self, user: User, model_id: int, tag: str) -> ModelRecord:
+        """Take a tag off one of the user's models (retention may then delete it)."""
+        self.get_model(user, model_id)
+        record = self.registry.remove_tag(user.name, model_id, tag)
+        if record is None:
+            raise NotFound("No such model.")
+        return record
+
+    def known_dataset_names(self, user: User) -> dict[str, str]:
+        """Dataset id -> name of the user's datasets that the registry knows of, deleted ones included."""
+        return self.registry.known_dataset_names(user.name)

@@ -9,6 +9,7 @@ from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.auth import require_user
 from ui.batch_view import show_batch
+from ui.labels import when
 from ui.param_inputs import allowed
 from ui.runtime import guard, service
 from ui.text import md
@@ -56,13 +57,25 @@ with guard("Building the batch"):
         )
         items = [BatchItem(k, choices[k].defaults()) for k in picked]
     else:
-        spec = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"sweep_model_{task}")]
+        keys = list(choices)
+        sweepable = next((i for i, k in enumerate(keys) if choices[k].params), 0)  # a model with something to sweep
+        spec = choices[
+            st.selectbox("Model", keys, index=sweepable, format_func=lambda k: choices[k].label, key=f"sweep_model_{task}")
+        ]
         kind = st.radio("Search", ["grid", "random"], horizontal=True, key="sweep_kind")
         budget = int(st.number_input("Trial budget", 1, MAX_TRIALS, 8, key="sweep_budget"))
         swept = [p for p in spec.params if p.type in ("int", "float") or kind == "grid"]
         chosen = st.multiselect(
             "Parameters to sweep", [p.name for p in swept], default=[p.name for p in swept][:2], key=f"sweep_params_{spec.key}"
         )
+        if not swept:
+            st.info(
+                f"{spec.label} has nothing to sweep"
+                + (" in a random search (only choices): use a grid." if spec.params else ": it has no parameters.")
+                + " Choose another model, or train it once on the Train page."
+            )
+        elif not chosen:
+            st.info("Choose at least one parameter to sweep.")
         space: dict[str, Any] = {}  # a parameter's grid values, or its (low, high) range for a random search
         for p in (p for p in swept if p.name in chosen):
             if kind == "grid":
@@ -89,8 +102,15 @@ with guard("Building the batch"):
                     hi.number_input(f"{p.name} to", value=float(p.max), key=f"rnd_hi_{spec.key}_{p.name}", format="%g"),
                 )
         try:
-            trials = grid(spec, space, budget) if kind == "grid" else random_search(spec, space, budget, seed=42)
+            trials = (
+                [] if not space else grid(spec, space, budget) if kind == "grid" else random_search(spec, space, budget, seed=42)
+            )
             items = [BatchItem(spec.key, t) for t in trials]
+            if space and len(trials) < budget:
+                st.info(
+                    f"{len(trials)} distinct configuration{'s' * (len(trials) != 1)}: these values hold no more, so the "
+                    f"budget of {budget} is not all used (a configuration is never trained twice)."
+                )
         except (ParamError, ValueError) as exc:
             st.error(f"Sweep: {md(exc)}")
 
@@ -126,10 +146,11 @@ if len(errors) > 5:
 for message in sorted(warnings):
     st.warning(md(message))
 wall = total / max(1, min(max_parallel, len(items) or 1))
-st.info(
-    f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
-    f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting."
-)
+if items:
+    st.info(
+        f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
+        f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting."
+    )
 with guard("Reading your quota"):
     usage = svc.usage(user)
     clamp = 0 < usage.free_slots < min(max_parallel, len(items) or 1)
@@ -166,6 +187,6 @@ with guard("Listing batches"):
     for b in svc.list_batches(user)[:20]:
         st.page_link(
             st.session_state["pages"]["batch"],
-            label=f"{b.started_at:%Y-%m-%d %H:%M} · {b.status} · {b.run_id}",
+            label=f"{when(b.started_at)} · {b.status} · {b.run_id}",
             query_params={"batch": b.run_id},
         )

@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui.auth import require_user
 from ui.dataset_delete import delete_section, show_deleted_message
+from ui.labels import size, when
 from ui.runtime import guard, service
 from ui.text import md
 
@@ -38,8 +39,8 @@ st.dataframe(
                 "name": d.name,
                 "rows": d.rows,
                 "columns": len(d.columns),
-                "size (KB)": round(d.size_bytes / 1024, 1),
-                "uploaded": d.created_at,
+                "size": size(d.size_bytes),
+                "uploaded": when(d.created_at),
                 "id": d.dataset_id,
             }
             for d in datasets

@@ -1,13 +1,16 @@
-"""Models: the registry of trained models: compare, download, delete, retention, and predictions."""
+"""Models: the registry of trained models: compare, download, tag, delete, retention, and predictions."""
 
 import pandas as pd
 import streamlit as st
 
 from ui.auth import require_user
 from ui.compare_view import PRIMARY, show_compare
+from ui.labels import dataset_key, dataset_labels, metric_name, model_labels, size, when
+from ui.model_tags import tag_section
 from ui.predict_view import show_downloads, show_predict
 from ui.retention import retention_section
 from ui.runtime import guard, service
+from ui.text import md
 
 user = require_user()
 svc = service()
@@ -19,46 +22,62 @@ if not models:
     st.stop()
 
 by_id = {m.id: m for m in models}
-# versions are counted per dataset and target: two "logistic_regression v1" are told apart by their data
-shared = {label for label in (m.label for m in models) if sum(n.label == label for n in models) > 1}
-names = {m.id: f"{m.label} · {m.dataset_name} → {m.target}" if m.label in shared else m.label for m in models}
+uploaded = {d.dataset_id: d.created_at for d in svc.list_datasets(user)}
+# versions are counted per dataset and target: two "logistic_regression v1" are told apart by their data,
+# two uploads named sales.csv by their upload time; every choice of a model uses these names
+names = model_labels(models, uploaded)
+data_names = dataset_labels(models, uploaded)
+
+
+def dataset_text(m) -> str:
+    key = dataset_key(m)
+    return data_names[key] + ("" if key in uploaded else " (deleted)")
+
+
 st.dataframe(
     pd.DataFrame(
         [
             {
-                "model": m.label,
-                "type": m.card.get("model_label"),
-                "dataset": m.card["dataset"]["name"],
-                "target": m.card["target"],
+                "model": names[m.id],
                 "score": round(m.card["metrics"][PRIMARY[m.card["task"]]], 4),
-                "metric": PRIMARY[m.card["task"]].replace("_", " "),
-                "registered": m.created_at,
-                "size (KB)": round(m.size_bytes / 1024, 1),
+                "metric": metric_name(PRIMARY[m.card["task"]]),
                 "tags": ", ".join(m.tags),
+                "dataset": dataset_text(m),
+                "target": m.card["target"],
+                "type": m.card.get("model_label"),
+                "registered": when(m.created_at),
+                "size": size(m.size_bytes),
             }
             for m in models
         ]
     ),
     hide_index=True,
     key="models_table",
+    width="stretch",
+    column_config={
+        "model": st.column_config.TextColumn(width="medium"),
+        "score": st.column_config.NumberColumn(width="small"),
+        "tags": st.column_config.TextColumn(width="medium"),
+    },
 )
 
 st.subheader("Compare")
-show_compare(models)
+show_compare(models, uploaded)
 
 st.subheader("One model")
 model = by_id[st.selectbox("Model", list(by_id), format_func=names.__getitem__, key="model_choice")]
 show_downloads(svc, user, model)
+tag_section(svc, user, model)
 with st.expander("Model card"):
     st.json(model.card, expanded=False)
 show_predict(svc, user, model)
 
 st.subheader("Housekeeping")
-confirm = st.checkbox(f"Yes, delete {names[model.id]} and its files", key=f"confirm_delete_{model.id}")
+confirm = st.checkbox(f"Yes, delete {md(names[model.id])} and its files", key=f"confirm_delete_{model.id}")
 if st.button("Delete model", disabled=not confirm, key="delete_model"):
     with guard("Deleting"):
         freed = svc.delete_model(user, model.id)
         st.session_state.pop("prediction", None)
-        st.toast(f"Deleted {model.label}; {freed / 1024:.1f} KB reclaimed.")
+        st.toast(f"Deleted {md(names[model.id])}; {size(freed)} reclaimed.")
         st.rerun()
-retention_section(svc, user)
+retention_section(svc, user, models, names)

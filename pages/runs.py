@@ -4,12 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from ui.auth import require_user
-from ui.run_view import model_name, show_run
+from ui.labels import when
+from ui.run_view import dataset_text, model_name, show_run
 from ui.runtime import guard, service
 
 user = require_user()
 svc = service()
-names = {d.dataset_id: d.name for d in svc.list_datasets(user)}
+# a deleted dataset keeps its name, marked so, on the runs that used it
+names = {i: f"{n} (deleted)" for i, n in svc.known_dataset_names(user).items()}
+names |= {d.dataset_id: d.name for d in svc.list_datasets(user)}
 run_id = st.query_params.get("run")
 
 if run_id:
@@ -31,8 +34,8 @@ with guard("Listing runs"):
             {
                 "status": r.status.replace("_", " "),
                 "model": model_name(r.model),
-                "dataset": names.get(r.dataset_id, r.dataset_id),
-                "started": r.started_at,
+                "dataset": dataset_text(names, r.dataset_id),
+                "started": when(r.started_at),
                 "duration (s)": None if r.duration_s is None else round(r.duration_s, 1),
                 "run": r.run_id,
             }

@@ -14,6 +14,7 @@ from ml.catalog import MODELS
 from orchestration.views import BatchView
 from ui import charts
 from ui.auth import require_user
+from ui.labels import blank_missing, metric_name
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
 from ui.runtime import SyncService, audit, fetch_owned, guard
 from ui.temporal_link import temporal_link
@@ -34,6 +35,16 @@ def child_label(model: str, params: dict, swept: list[str] | None) -> str:
     if not swept:
         return model_name(model)
     return ", ".join(f"{k}={params[k]:g}" if isinstance(params.get(k), float) else f"{k}={params.get(k)}" for k in swept)
+
+
+def child_labels(children: list, swept: list[str] | None) -> dict[int, str]:
+    """Child index -> its label, unique in the batch: configurations that share one (the same model
+    twice, or one trial drawn twice) are told apart by their number, so no chart adds two runs together."""
+    labels = {c.index: child_label(c.model, c.params, swept) for c in children}
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    return {i: f"{label} #{i}" if counts[label] > 1 else label for i, label in labels.items()}
 
 
 def zero_means(model: object) -> dict[str, str]:
@@ -112,6 +123,21 @@ def _controls(svc: SyncService, view: BatchView) -> None:
             st.rerun()
 
 
+def leaderboard_table(board: list[dict], label_of: dict, admin: bool = False) -> pd.DataFrame:
+    """One row per finished configuration, best first, under its unique label; scores under the names the
+    metric cards use, a score a model does not have left missing (drawn empty); the worker only for admins."""
+    scores = list(dict.fromkeys(k for r in board for k, v in r.items() if isinstance(v, float) and k != "seconds"))
+    rows = []
+    for r in board:
+        row = {"": "★" if r["best"] else "", "rank": r["rank"], "configuration": label_of[r["run_id"]]}
+        row |= {metric_name(k): round(r[k], 4) if isinstance(r.get(k), float) else float("nan") for k in scores}
+        row |= {"seconds": round(r["seconds"] or 0, 1)}
+        if admin:
+            row |= {"worker": r["worker"]}
+        rows.append(row | {"run": r["run_id"]})
+    return pd.DataFrame(rows)
+
+
 def leaderboard_csv(table: pd.DataFrame, batch_id: str, user: User) -> Callable[[], bytes]:
     """The leaderboard file (formula-safe), built when the user clicks Download, which is audited then."""
 
@@ -140,12 +166,13 @@ def _draw(view: BatchView, user: User) -> None:
         st.warning("Waiting for a worker to pick up this batch.")
         return
     swept = swept_params(progress)
+    labels = child_labels(progress.children, swept)
     for c in progress.children:
         pct = 100.0 if c.status == "completed" else view.child_percent.get(c.run_id or "", 0.0)
-        text = f"{child_label(c.model, c.params, swept)} · {c.status.replace('_', ' ')}"
+        text = f"{labels[c.index]} · {c.status.replace('_', ' ')}"
         if c.status == "running" and not view.running:
             text += " (being cancelled)"
-        if c.worker:
+        if c.worker and user.is_admin:  # which worker process ran it: for whoever runs the workers
             text += f" · worker {c.worker}"
         if c.error:
             text += f" · {c.error}"
@@ -155,22 +182,21 @@ def _draw(view: BatchView, user: User) -> None:
     metric = progress.primary_metric
     if not board:
         return
-    st.subheader(f"Leaderboard (by {md(str(metric).replace('_', ' '))})")
-    table = pd.DataFrame(
-        [
-            {
-                "": "★" if r["best"] else "",
-                "rank": r["rank"],
-                "configuration": child_label(r["model"], r["params"], swept),
-                **{k: round(v, 4) for k, v in r.items() if isinstance(v, float) and k != "seconds"},
-                "seconds": round(r["seconds"] or 0, 1),
-                "worker": r["worker"],
-                "run": r["run_id"],
-            }
-            for r in board
-        ]
+    index_of = {c.run_id: c.index for c in progress.children}
+    label_of = {r["run_id"]: labels[index_of[r["run_id"]]] for r in board}
+    st.subheader(f"Leaderboard (by {md(metric_name(metric))})")
+    table = leaderboard_table(board, label_of, admin=user.is_admin)
+    st.dataframe(
+        blank_missing(table),
+        hide_index=True,
+        key="leaderboard",
+        width="stretch",
+        column_config={
+            "rank": st.column_config.NumberColumn(width="small"),
+            "configuration": st.column_config.TextColumn(width="medium"),
+            "run": st.column_config.TextColumn(width="medium"),
+        },
     )
-    st.dataframe(table, hide_index=True, key="leaderboard")
     st.download_button(
         "Download leaderboard (.csv)",
         leaderboard_csv(table, view.batch_id, user),
@@ -180,16 +206,16 @@ def _draw(view: BatchView, user: User) -> None:
     )
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.metric_bars([(child_label(r["model"], r["params"], swept), r[metric]) for r in board], metric),
+        charts.metric_bars([(label_of[r["run_id"]], r[metric]) for r in board], metric_name(metric)),
         key="batch_metric_chart",
         width="stretch",
     )
-    curves = charts.overlaid_curves(
-        [(child_label(c.model, c.params, swept), c.curve) for c in progress.children if c.status == "completed"]
-    )
-    if curves is not None:
-        right.plotly_chart(curves, key="batch_curves", width="stretch")
+    done = [c for c in progress.children if c.status == "completed"]
+    for i, fig in enumerate(charts.curves_by_metric([(labels[c.index], c.curve) for c in done])):
+        (right if i % 2 == 0 else left).plotly_chart(fig, key=f"batch_curves_{i}", width="stretch")
     if swept:
-        fig = charts.parallel_coordinates(board, swept, metric, zero_means(board[0]["model"]) if board else None)
+        fig = charts.parallel_coordinates(
+            board, swept, metric, zero_means(board[0]["model"]) if board else None, metric_name(metric)
+        )
         if fig is not None:
             st.plotly_chart(fig, key="sweep_parcoords", width="stretch")

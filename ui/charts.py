@@ -13,6 +13,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ui.labels import unique
+
 # the legend to the right of the plot area, never over it (it scrolls when it is taller than the plot)
 LEGEND = dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top")
 HEIGHT = 340
@@ -121,22 +123,32 @@ def importance(items: list[dict[str, Any]], bars: int = IMPORTANCE_BARS) -> go.F
 
 
 def metric_bars(rows: list[tuple[str, float]], metric: str) -> go.Figure:
-    fig = _fig(f"{_esc(metric)} by model", yaxis_title=_esc(metric))
-    fig.add_bar(x=[_esc(r[0]) for r in rows], y=[r[1] for r in rows], marker_color="#4C78A8")
+    """One bar per run, never two on one label: a repeated label is numbered ("x (2)") so Plotly cannot
+    draw two runs' scores as one bar; the labels are categories, even when they look like numbers."""
+    fig = _fig(f"{_esc(metric)} by model", yaxis_title=_esc(metric), xaxis=dict(type="category"))
+    fig.add_bar(x=[_esc(label) for label in unique(r[0] for r in rows)], y=[r[1] for r in rows], marker_color="#4C78A8")
     return fig
 
 
-def overlaid_curves(curves: list[tuple[str, dict[str, Any]]]) -> go.Figure | None:
-    """Held-out (or training-loss) curves of several runs on one chart."""
-    drawn = [(label, c) for label, c in curves if c.get("steps")]
-    if not drawn:
-        return None
-    fig = _fig("Learning curves", xaxis_title="size (trees / iterations / epochs)")
-    for label, c in drawn:
+def curves_by_metric(curves: list[tuple[str, dict[str, Any]]]) -> list[go.Figure]:
+    """Held-out (or training) curves of several runs: one chart per metric, so a falling training loss
+    never shares an axis with rising accuracies. Each run's curve is named by its (unique) label."""
+    drawn: dict[str, list[tuple[str, list, list]]] = {}
+    for label, c in zip(unique(label for label, _ in curves), (c for _, c in curves)):
+        if not c.get("steps"):
+            continue
+        held_out = bool(c.get("valid"))
         ys = c.get("valid") or c.get("train") or []
-        name = f"{_esc(str(label))} ({_esc(str(c.get('metric', '')))})"
-        fig.add_scatter(x=c["steps"][: len(ys)], y=ys, mode="lines+markers", name=name)
-    return fig
+        metric = str(c.get("metric") or "score")
+        key = metric if held_out else f"{metric} (training rows)" if metric != "training loss" else metric
+        drawn.setdefault(key, []).append((label, c["steps"][: len(ys)], ys))
+    figures = []
+    for metric, lines in drawn.items():
+        fig = _fig(f"Learning curves: {_esc(metric)}", xaxis_title="size (trees / iterations / epochs)", yaxis_title=_esc(metric))
+        for label, xs, ys in lines:
+            fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=_esc(str(label)))
+        figures.append(fig)
+    return figures
 
 
 def _is_number(v: Any) -> bool:
@@ -177,10 +189,15 @@ def _category_axis(label: str, values: list[Any]) -> dict[str, Any]:
 
 
 def parallel_coordinates(
-    rows: list[dict[str, Any]], params: list[str], metric: str, zero_means: dict[str, str] | None = None
+    rows: list[dict[str, Any]],
+    params: list[str],
+    metric: str,
+    zero_means: dict[str, str] | None = None,
+    metric_label: str | None = None,
 ) -> go.Figure | None:
-    """Sweep results: one line per trial through its parameters (numeric or choices) to its score.
-    `zero_means` names the parameters whose 0 means "no limit", with the word to show for it."""
+    """Sweep results: one line per trial through its parameters (numeric or choices) to its score
+    (`metric` in each row, named `metric_label` on its axis). `zero_means` names the parameters whose 0
+    means "no limit", with the word to show for it."""
     if not rows or not params:
         return None
     dims = []
@@ -191,7 +208,7 @@ def parallel_coordinates(
         else:
             dims.append(_category_axis(_esc(p), values))
     scores = [r[metric] for r in rows]
-    dims.append(dict(label=_esc(metric), values=scores))
+    dims.append(dict(label=_esc(metric_label or metric), values=scores))
     fig = go.Figure(go.Parcoords(line=dict(color=scores, colorscale="Viridis", showscale=True), dimensions=dims))
     fig.update_layout(title="Parameters vs score", **{**LAYOUT, "margin": dict(l=90, r=40, t=90, b=20)})
     return fig

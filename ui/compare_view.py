@@ -4,6 +4,7 @@ target), and only the scores every one of them has, so the table never holds an 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,9 +12,10 @@ import streamlit as st
 
 from core.registry import ModelRecord
 from ui import charts
+from ui.labels import dataset_key, dataset_labels, metric_name, model_labels
 
 PRIMARY = {"classification": "balanced_accuracy", "regression": "r2"}
-COSTS = {"fit_seconds": "fit s", "cpu_seconds": "CPU s", "peak_rss_mb": "peak MB"}
+COSTS = {"fit_seconds": "fit time (s)", "cpu_seconds": "CPU time (s)", "peak_rss_mb": "peak memory (MB)"}
 TASK_WORDS = {"classification": "classification", "regression": "regression"}
 
 
@@ -25,28 +27,26 @@ class Group:
     label: str
     task: str
     members: tuple[ModelRecord, ...]
-
-
-def _dataset_name(m: ModelRecord) -> str:
-    dataset = m.card.get("dataset") or {}
-    return str(dataset.get("name") or dataset.get("id") or "?")
+    any_dataset: bool = False  # the group of a task's models on every dataset: members are named with theirs
 
 
 def _key(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
 
 
-def comparable_groups(models: list[ModelRecord]) -> list[Group]:
+def comparable_groups(models: list[ModelRecord], uploaded: Mapping[str, str] | None = None) -> list[Group]:
     """One group per (task, dataset, target), the group of the newest model first; then, for a task whose
-    models were trained on several datasets or targets, one group of all of them (same task, same scores)."""
+    models were trained on several datasets or targets, one group of all of them (same task, same scores).
+    Two uploads of the same name are told apart (`uploaded`: dataset id -> upload time, when stored)."""
+    names = dataset_labels(models, uploaded)
     by_data: dict[tuple[str, str, str], list[ModelRecord]] = {}
     for m in models:  # newest first, as the registry lists them
         task = m.card.get("task", "")
-        by_data.setdefault((task, str((m.card.get("dataset") or {}).get("id")), str(m.card.get("target"))), []).append(m)
+        by_data.setdefault((task, dataset_key(m), str(m.card.get("target"))), []).append(m)
     groups = [
         Group(
             _key(task, dataset, target),
-            f"{_dataset_name(ms[0])} → {target} ({TASK_WORDS.get(task, task)}, {len(ms)} model{'s' * (len(ms) != 1)})",
+            f"{names[dataset_key(ms[0])]} → {target} ({TASK_WORDS.get(task, task)}, {len(ms)} model{'s' * (len(ms) != 1)})",
             task,
             tuple(ms),
         )
@@ -57,32 +57,37 @@ def comparable_groups(models: list[ModelRecord]) -> list[Group]:
         if len(same_task) > 1:
             members = tuple(m for m in models if m.card.get("task") == task)
             groups.append(
-                Group(_key(task), f"All {TASK_WORDS.get(task, task)} models, any dataset ({len(members)})", task, members)
+                Group(_key(task), f"All {TASK_WORDS.get(task, task)} models, any dataset ({len(members)})", task, members, True)
             )
     return groups
 
 
-def compare_table(chosen: list[ModelRecord]) -> pd.DataFrame:
-    """One row per model: the scores and costs that every chosen model has (the task's main score first),
-    with the dataset and target when they differ."""
+def compare_table(
+    chosen: list[ModelRecord], labels: Mapping[int, str] | None = None, uploaded: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per model: the scores and costs that every chosen model has (the task's main score first,
+    under the names the metric cards use), with the dataset and target when they differ. `labels`: model
+    id -> the name it is chosen by (default: unique ones)."""
+    labels = labels or model_labels(chosen, uploaded)
+    names = dataset_labels(chosen, uploaded)
     metrics = [k for k in chosen[0].card.get("metrics", {}) if all(k in m.card.get("metrics", {}) for m in chosen)]
     primary = PRIMARY.get(chosen[0].card.get("task", ""))
     metrics.sort(key=lambda k: k != primary)
     costs = [k for k in COSTS if all(m.card.get(k) is not None for m in chosen)]
-    varies = len({(_dataset_name(m), m.card.get("target")) for m in chosen}) > 1
+    varies = len({(dataset_key(m), m.card.get("target")) for m in chosen}) > 1
     rows = []
     for m in chosen:
-        row: dict[str, object] = {"model": m.label}
+        row: dict[str, object] = {"model": labels[m.id]}
         if varies:
-            row |= {"dataset": _dataset_name(m), "target": str(m.card.get("target"))}
-        row |= {k: round(float(m.card["metrics"][k]), 4) for k in metrics}
+            row |= {"dataset": names[dataset_key(m)], "target": str(m.card.get("target"))}
+        row |= {metric_name(k): round(float(m.card["metrics"][k]), 4) for k in metrics}
         row |= {COSTS[k]: m.card[k] for k in costs}
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def show_compare(models: list[ModelRecord]) -> None:
-    groups = comparable_groups(models)
+def show_compare(models: list[ModelRecord], uploaded: Mapping[str, str] | None = None) -> None:
+    groups = comparable_groups(models, uploaded)
     by_key = {g.key: g for g in groups}
     group = by_key[
         st.selectbox(
@@ -94,21 +99,23 @@ def show_compare(models: list[ModelRecord]) -> None:
         )
     ]
     by_id = {m.id: m for m in group.members}
+    # unique names: Streamlit tells a multiselect's options apart by the text they show
+    labels = model_labels(group.members, uploaded, with_data=group.any_dataset)
     picked = st.multiselect(
         "Models to compare",
         list(by_id),
         default=list(by_id)[:3],
         key=f"compare_models_{group.key}",
-        format_func=lambda i: by_id[i].label,
+        format_func=labels.__getitem__,
     )
     if not picked:
         return
     chosen = [by_id[i] for i in picked]
-    st.dataframe(compare_table(chosen), hide_index=True, key="compare_table")
+    st.dataframe(compare_table(chosen, labels, uploaded), hide_index=True, key="compare_table")
     metric = PRIMARY.get(group.task)
     if metric and all(metric in m.card.get("metrics", {}) for m in chosen):
         st.plotly_chart(
-            charts.metric_bars([(m.label, m.card["metrics"][metric]) for m in chosen], metric),
+            charts.metric_bars([(labels[m.id], m.card["metrics"][metric]) for m in chosen], metric_name(metric)),
             key="compare_chart",
             width="stretch",
         )

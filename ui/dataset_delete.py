@@ -7,6 +7,7 @@ import streamlit as st
 from core.accounts import User
 from core.datasets import DatasetInfo
 from orchestration.dataset_calls import DatasetDependents
+from ui.labels import when
 from ui.retention import kb
 from ui.runtime import SyncService, guard
 from ui.text import md
@@ -71,7 +72,7 @@ def _dependents(pending: DatasetDependents) -> None:
         )
         st.table(  # Markdown in cells: the user's names are escaped
             [
-                {"model": md(m.label), "target": md(m.target), "registered": m.created_at, "tags": md(", ".join(m.tags))}
+                {"model": md(m.label), "target": md(m.target), "registered": when(m.created_at), "tags": md(", ".join(m.tags))}
                 for m in pending.models
             ],
             hide_index=True,

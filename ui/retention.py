@@ -11,6 +11,7 @@ from core.accounts import User
 from core.registry import ModelRecord
 from core.retention import MAX_KEEP, RetentionPlan
 from orchestration.contracts import PRIMARY_METRIC
+from ui.labels import dataset_labels, metric_name, size
 from ui.runtime import SyncService, guard
 from ui.text import md
 
@@ -27,40 +28,64 @@ def age_text(created_at: str, now: datetime) -> str:
     if then.tzinfo is None:
         then = then.replace(tzinfo=UTC)
     seconds = max(0, int((now - then).total_seconds()))
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
+    for unit, span in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= span:
+            return f"{seconds // span} {unit}"
     return f"{seconds} s"
 
 
 def kb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
+    return size(n)
 
 
-def preview_rows(records: tuple[ModelRecord, ...], now: datetime) -> list[dict[str, Any]]:
-    """One row per version: what it is, what it was trained on, how good it is and how old. Text is
-    escaped: st.table renders Markdown, and dataset and column names are the user's."""
+def _score(r: ModelRecord) -> float | None:
+    score = (r.card.get("metrics") or {}).get(PRIMARY_METRIC.get(r.card.get("task", ""), ""))
+    return None if score is None else float(score)
+
+
+def lineage_best(models: list[ModelRecord]) -> dict[tuple[str, str, str], float]:
+    """The best main score each lineage (dataset, target, model) has among all its versions."""
+    best: dict[tuple[str, str, str], float] = {}
+    for m in models:
+        score = _score(m)
+        if score is not None and (m.lineage not in best or score > best[m.lineage]):
+            best[m.lineage] = score
+    return best
+
+
+def preview_rows(
+    records: tuple[ModelRecord, ...],
+    now: datetime,
+    best: dict[tuple[str, str, str], float] | None = None,
+    dataset_names: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per version: what it is, what it was trained on, how good it is and how old; and a warning
+    on a version that is the best score of its lineage (`best`). Text is escaped: st.table renders
+    Markdown, and dataset and column names are the user's."""
     rows = []
     for r in records:
         metric = PRIMARY_METRIC.get(r.card.get("task", ""), "")
-        score = (r.card.get("metrics") or {}).get(metric)
+        score = _score(r)
+        top = (best or {}).get(r.lineage)
         rows.append(
             {
                 "model": md(r.name),
                 "version": r.version,
-                "dataset": md(r.dataset_name),
+                "dataset": md((dataset_names or {}).get(r.dataset_id) or r.dataset_name),
                 "target": md(r.target),
-                "metric": md(metric),
-                "score": "" if score is None else f"{float(score):.4g}",
+                "metric": md(metric_name(metric)),
+                "score": "" if score is None else f"{score:.4g}",
                 "age": age_text(r.created_at, now),
-                "size (KB)": round(r.size_bytes / 1024, 1),
+                "size": size(r.size_bytes),
+                "note": f"best score: {score:.3g} — will be deleted" if score is not None and score == top else "",
             }
         )
     return rows
 
 
-def retention_section(svc: SyncService, user: User) -> None:
-    """The retention form: choose N, preview, then delete exactly the previewed versions or cancel."""
+def retention_section(svc: SyncService, user: User, models: list[ModelRecord], names: dict[int, str]) -> None:
+    """The retention form: choose N, preview, then delete exactly the previewed versions or cancel.
+    `models`: all the user's (to find each lineage's best score); `names`: model id -> its unique name."""
     st.markdown("**Retention**: keep the newest versions of each model, counted per dataset and target")
     done = st.session_state.pop(DONE, None)
     if done:
@@ -72,7 +97,8 @@ def retention_section(svc: SyncService, user: User) -> None:
     )
     st.caption(
         "Tagged versions (such as the best of a batch) and the last version of each model for a dataset and "
-        "target are always kept. Nothing is deleted until you confirm the preview."
+        "target are always kept: to keep another one, such as the best-scoring, tag it under One model. "
+        "Nothing is deleted until you confirm the preview."
     )
     if st.button("Preview retention", key="retention_preview"):
         with guard("The retention preview"):
@@ -84,7 +110,10 @@ def retention_section(svc: SyncService, user: User) -> None:
         st.info("The number of versions changed: preview again to see what it would delete.")
         return
     if plan.tagged:
-        st.caption("Kept because they are tagged: " + ", ".join(f"{md(r.label)} ({md(', '.join(r.tags))})" for r in plan.tagged))
+        st.caption(
+            "Kept because they are tagged: "
+            + ", ".join(f"{md(names.get(r.id, r.label))} ({md(', '.join(r.tags))})" for r in plan.tagged)
+        )
     if not plan.delete:
         st.success(f"Nothing to delete: no model has more than {keep} untagged version(s) for a dataset and target.")
         if st.button("Close the preview", key="retention_close"):
@@ -95,7 +124,15 @@ def retention_section(svc: SyncService, user: User) -> None:
         f"Keeping the last {keep} would delete these {len(plan.delete)} version(s), {kb(plan.size_bytes)} in all. "
         "Nothing has been deleted yet."
     )
-    st.table(preview_rows(plan.delete, datetime.now(UTC)), hide_index=True)
+    rows = preview_rows(plan.delete, datetime.now(UTC), lineage_best(models), dataset_labels(models))
+    best = sum(bool(r["note"]) for r in rows)
+    if best:
+        st.warning(
+            f"{best} of them {'is' if best == 1 else 'are'} the best-scoring version of {'its' if best == 1 else 'their'} "
+            "model for that dataset and target (see the note). To keep one, cancel, tag it under One model, and "
+            "preview again."
+        )
+    st.table(rows, hide_index=True)
     confirm, cancel = st.columns(2)
     if confirm.button(f"Delete these {len(plan.delete)} version(s)", type="primary", key="retention_confirm"):
         st.session_state.pop(PLAN, None)  # a refusal means the models changed: the user previews again

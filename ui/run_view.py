@@ -18,6 +18,7 @@ from orchestration.contracts import STAGE_LABELS
 from orchestration.views import RunView
 from ui import charts
 from ui.auth import require_user
+from ui.labels import blank_missing, metric_name
 from ui.runtime import SyncService, fetch_owned, guard
 from ui.temporal_link import temporal_link
 from ui.text import md
@@ -44,6 +45,63 @@ STAGE_CARD = {
     "save": "Save",
     "done": "Finished",
 }
+
+
+# the results caption: each fact a run records, as a user reads it (a label, and how to show the value)
+FACTS = {
+    "used_rows": ("rows used", "{:,}"),
+    "train_rows": ("training rows", "{:,}"),
+    "test_rows": ("test rows", "{:,}"),
+    "fit_seconds": ("fit time", "{:.1f} s"),
+    "cpu_seconds": ("CPU time", "{:.1f} s"),
+    "peak_rss_mb": ("peak memory", "{:.0f} MB"),
+    "model_version": ("model version", "v{}"),
+}
+CLOSED_EARLY = ("cancelled", "failed", "terminated", "timed_out")  # a run whose later stages never ran
+
+
+def dataset_text(dataset_names: dict[str, str], dataset_id: object) -> str:
+    """Plain text: the dataset's name (a deleted one's marked so by the page), else "a deleted dataset"."""
+    name = dataset_names.get(str(dataset_id))
+    return name if name else f"a deleted dataset (id {str(dataset_id)[:8]})" if dataset_id else "…"
+
+
+def param_text(model: object, name: str, value: object) -> str:
+    """A parameter's value as the form names it: 0 for max_depth is "0 (unlimited)"."""
+    spec = MODELS.get(model) if isinstance(model, str) else None
+    param = next((p for p in spec.params if p.name == name), None) if spec else None
+    if param is not None and param.none_label and value == 0:
+        return f"0 ({param.none_label})"
+    return str(value)
+
+
+def fact_text(name: str, value: object) -> str:
+    label, fmt = FACTS.get(name, (name.replace("_", " "), "{}"))
+    try:
+        return f"{label}: {fmt.format(value)}"
+    except (TypeError, ValueError):
+        return f"{label}: {value}"
+
+
+def stage_rows(view: RunView) -> pd.DataFrame:
+    """The stages table: a stage not run has empty cells, and after a cancel or a failure the stages that
+    never started say "not run" (not "pending": nothing will run them)."""
+    closed_early = view.status in CLOSED_EARLY
+    rows: list[dict[str, object]] = []
+    for s in view.stages:
+        never = closed_early and s.status == "pending"
+        rows.append(
+            {
+                "stage": STAGE_LABELS[s.name],
+                "status": "– not run" if never else f"{STAGE_ICONS.get(s.status, '·')} {s.status}",
+                "seconds": float("nan") if s.seconds is None else round(s.seconds, 2),
+            }
+        )
+    stages = pd.DataFrame(rows, columns=["stage", "status", "seconds"])
+    # one type per column (Arrow cannot hold ints and None/strings together): 0 = not run, shown empty
+    attempts = [s.attempt if isinstance(s.attempt, int) and s.attempt > 0 else None for s in view.stages]
+    stages["attempt"] = pd.array(attempts, dtype="Int64")
+    return stages
 
 
 def model_name(key: object) -> str:
@@ -112,13 +170,18 @@ def _draw_request(view: RunView, dataset_names: dict[str, str]) -> None:
         split = f"{req.test_size:.0%}" if isinstance(req.test_size, (int, float)) else md(req.test_size)
         folds = f"{md(req.cv_folds)}-fold cross-validation" if req.cv_folds else "no cross-validation"
         st.caption(
-            f"Dataset **{md(dataset_names.get(req.dataset_id, req.dataset_id))}** · target **{md(req.target)}** "
+            f"Dataset **{md(dataset_text(dataset_names, req.dataset_id))}** · target **{md(req.target)}** "
             f"· test rows {split} · seed {md(req.seed)} · {folds}"
         )
         params = req.params if isinstance(req.params, dict) else {}
         if params:
             st.dataframe(
-                pd.DataFrame({"parameter": [str(k) for k in params], "value": [str(v) for v in params.values()]}),
+                pd.DataFrame(
+                    {
+                        "parameter": [str(k) for k in params],
+                        "value": [param_text(req.model, str(k), v) for k, v in params.items()],
+                    }
+                ),
                 hide_index=True,
                 key="params_table",
             )
@@ -131,7 +194,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     st.subheader(model_label(view.model))
     st.badge(view.status.replace("_", " "), icon=icon, color=color)
     st.caption(
-        f"Dataset **{md(dataset_names.get(view.dataset_id, view.dataset_id))}** · target **{md(view.target or '…')}** "
+        f"Dataset **{md(dataset_text(dataset_names, view.dataset_id))}** · target **{md(view.target or '…')}** "
         f"· run `{view.run_id}`"
     )
     cols = st.columns([2, 1, 1, 1])  # the stage's name needs the room; the others are short numbers
@@ -161,21 +224,9 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     if view.error:
         st.error(f"The run failed: {md(view.error)}")
 
-    stages = pd.DataFrame(
-        [
-            {
-                "stage": STAGE_LABELS[s.name],
-                "status": f"{STAGE_ICONS[s.status]} {s.status}",
-                "seconds": float("nan") if s.seconds is None else round(s.seconds, 2),
-            }
-            for s in view.stages
-        ]
-    )
-    # one type per column (Arrow cannot hold ints and None/strings together): 0 = not run, shown empty
-    attempts = [s.attempt if isinstance(s.attempt, int) and s.attempt > 0 else None for s in view.stages]
-    stages["attempt"] = pd.array(attempts, dtype="Int64")
+    stages = stage_rows(view)
     left, right = st.columns([2, 3])
-    left.dataframe(stages, hide_index=True, key="stages_table")
+    left.dataframe(blank_missing(stages), hide_index=True, key="stages_table")
     curve = charts.learning_curve(view.curve)
     if curve is not None:
         right.plotly_chart(curve, key="curve_chart", width="stretch")
@@ -187,7 +238,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
         st.subheader("Test-set metrics")
         mcols = st.columns(len(view.metrics))
         for col, (name, value) in zip(mcols, view.metrics.items()):
-            col.metric(md(str(name).replace("_", " ")), _fmt_metric(value), border=True)
+            col.metric(md(metric_name(name)), _fmt_metric(value), border=True)
 
 
 def _draw_results(view: RunView, ev: dict | None) -> None:
@@ -197,17 +248,18 @@ def _draw_results(view: RunView, ev: dict | None) -> None:
     if facts.cv:
         st.subheader("Cross-validation (training rows)")
         st.dataframe(
-            pd.DataFrame([{"metric": k, "mean": round(v["mean"], 4), "± std": round(v["std"], 4)} for k, v in facts.cv.items()]),
+            pd.DataFrame(
+                [
+                    {"metric": metric_name(k), "mean": round(v["mean"], 4), "± std": round(v["std"], 4)}
+                    for k, v in facts.cv.items()
+                ]
+            ),
             hide_index=True,
             key="cv_table",
         )
-    costs = {
-        name: value
-        for name in ("used_rows", "train_rows", "test_rows", "fit_seconds", "cpu_seconds", "peak_rss_mb", "model_version")
-        if (value := getattr(facts, name)) is not None
-    }
+    costs = [fact_text(name, value) for name in FACTS if (value := getattr(facts, name, None)) is not None]
     if costs:
-        st.caption(" · ".join(f"{k.replace('_', ' ')}: {md(v)}" for k, v in costs.items()))
+        st.caption(" · ".join(md(c) for c in costs))
     if not ev:
         return
     left, right = st.columns(2)

@@ -148,6 +148,15 @@ class SyncService:
     def apply_retention(self, user: User, keep_last: int, model_ids: Collection[int]) -> RetentionResult:
         return self._service.apply_retention(user, keep_last, model_ids)
 
+    def tag_model(self, user: User, model_id: int, tag: str) -> ModelRecord:
+        return self._service.tag_model(user, model_id, tag)
+
+    def untag_model(self, user: User, model_id: int, tag: str) -> ModelRecord:
+        return self._service.untag_model(user, model_id, tag)
+
+    def known_dataset_names(self, user: User) -> dict[str, str]:
+        return self._service.known_dataset_names(user)
+
     def predict(self, user: User, model_id: int, filename: str, data: bytes) -> PredictResult:
         return self._run(self._service.predict(user, model_id, filename, data), DATA_TASK_TIMEOUT)
 
