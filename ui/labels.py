@@ -99,8 +99,9 @@ def dataset_labels(models: Iterable[ModelRecord], uploaded: Mapping[str, str] | 
         ids = [i for i, n in names.items() if n == name]
         times = [when(uploaded.get(i)) for i in ids]
         by_time = all(times) and len(set(times)) == len(times)
+        n = next((n for n in range(6, max(map(len, ids)) + 1) if len({i[:n] for i in ids}) == len(ids)), None)
         for i, t in zip(ids, times):
-            out[i] = f"{name} (uploaded {t})" if by_time else f"{name} (id {i[:6]})"
+            out[i] = f"{name} (uploaded {t})" if by_time else f"{name} (id {i[:n] if n else i})"
     return out
 
 

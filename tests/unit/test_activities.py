@@ -451,7 +451,8 @@ def test_predict_refuses_a_file_beyond_the_storage_left_before_writing_it(traine
         _predict(trained, small, max_output_bytes=1024)
     assert _prediction_files(trained) == before
     out = _predict(trained, data, max_output_bytes=1024 * 1024)
-    assert out.rows == 5000 and _prediction_files(trained) == before | {out.file}
+    kept = out.file.replace(".csv", ".preview.json")  # its first rows as they are, for the page (read once)
+    assert out.rows == 5000 and _prediction_files(trained) == before | {out.file, kept}
 
 
 def test_predict_falls_back_to_the_workers_settings(trained, tmp_path):

@@ -45,7 +45,9 @@ def test_a_numeric_feature_name_is_still_a_label():
 @pytest.mark.parametrize(
     "fig",
     [
-        charts.overlaid_curves([(f"max_depth={d}", {"steps": [1, 2], "valid": [0.5, 0.6], "metric": "acc"}) for d in range(12)]),
+        charts.curves_by_metric([(f"max_depth={d}", {"steps": [1, 2], "valid": [0.5, 0.6], "metric": "acc"}) for d in range(12)])[
+            0
+        ],
         charts.roc({"roc": [{"label": c, "x": [0, 1], "y": [0, 1], "auc": 0.5} for c in "abcdefgh"]}),
         charts.precision_recall({"pr": [{"label": c, "x": [0, 1], "y": [1, 0]} for c in "abcdefgh"]}),
         charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3, 0.4]}),
@@ -92,3 +94,28 @@ def test_parameters_of_choices_keep_their_axes_with_their_names():
 def test_the_batch_view_knows_which_parameters_mean_unlimited_at_zero():
     assert zero_means("random_forest_classifier") == {"max_depth": "unlimited"}
     assert zero_means("logistic_regression") == {} and zero_means("<not a model>") == {}
+
+
+def test_bars_are_one_per_run_even_when_two_runs_share_a_label():
+    """Logistic regression twice in a batch (0.31 and 0.33) never adds up to one 0.64 bar."""
+    fig = charts.metric_bars([("Logistic regression", 0.31), ("Logistic regression", 0.33), ("3", 0.5), ("4", 0.6)], "acc")
+    bars = fig.data[0]
+    assert len(fig.data) == 1 and list(bars.y) == [0.31, 0.33, 0.5, 0.6]
+    assert len(set(bars.x)) == len(bars.x) == 4  # a label per bar: nothing stacks or overlaps
+    assert fig.layout.xaxis.type == "category"  # "3" and "4" are names, not positions on a number line
+    assert fig.layout.barmode in (None, "group")
+
+
+def test_learning_curves_of_different_metrics_get_charts_of_their_own():
+    """An MLP's falling training loss never shares a y-axis with accuracy curves."""
+    figs = charts.curves_by_metric(
+        [
+            ("Random forest", {"metric": "accuracy", "steps": [1, 2], "train": [0.9, 1.0], "valid": [0.7, 0.8]}),
+            ("Gradient boosting", {"metric": "accuracy", "steps": [1, 2], "train": [0.8, 0.9], "valid": [0.75, 0.8]}),
+            ("Neural network", {"metric": "training loss", "steps": [1, 2, 3], "train": [0.9, 0.5, 0.3], "valid": []}),
+            ("Logistic regression", {"metric": "accuracy", "steps": [], "train": [], "valid": []}),  # nothing to draw
+        ]
+    )
+    assert [f.layout.title.text for f in figs] == ["Learning curves: accuracy", "Learning curves: training loss"]
+    assert [t.name for t in figs[0].data] == ["Random forest", "Gradient boosting"]
+    assert [t.name for t in figs[1].data] == ["Neural network"] and figs[1].layout.yaxis.title.text == "training loss"

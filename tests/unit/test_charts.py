@@ -60,9 +60,9 @@ FIGURES = {
     "roc": lambda: charts.roc(_classification_ev()),
     "precision_recall": lambda: charts.precision_recall(_classification_ev()),
     "metric_bars": lambda: charts.metric_bars([(lab, 0.5) for lab in HOSTILE], "<b>f1</b>"),
-    "overlaid_curves": lambda: charts.overlaid_curves(
+    "curves_by_metric": lambda: charts.curves_by_metric(
         [(lab, {"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3, 0.4], "metric": "<i>m</i>"}) for lab in HOSTILE]
-    ),
+    )[0],
     "learning_curve": lambda: charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3], "metric": BOLD}),
     "stage_times": lambda: charts.stage_times([(lab, 1.0) for lab in HOSTILE]),
     "parallel_coordinates": lambda: charts.parallel_coordinates(

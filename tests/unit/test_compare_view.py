@@ -57,12 +57,40 @@ def test_the_table_has_only_scores_every_model_has_and_no_empty_cell():
     with_auc = model("logistic_regression", "classification", "shop", "bought", CLS, fit_seconds=1.5)
     no_auc = model("svm_classifier", "classification", "shop", "bought", {k: v for k, v in CLS.items() if k != "roc_auc"})
     table = compare_table([with_auc, no_auc])
-    assert list(table.columns) == ["model", "balanced_accuracy", "accuracy", "f1_macro"]  # main score first
+    assert list(table.columns) == ["model", "balanced accuracy", "accuracy", "F1 (macro)"]  # main score first, named
     assert not table.isna().any().any()
 
 
 def test_the_table_names_the_dataset_and_target_only_when_they_differ():
     a = model("ridge", "regression", "houses", "price", REG, fit_seconds=0.5, cpu_seconds=0.4, peak_rss_mb=80.0)
     b = model("ridge", "regression", "flats", "rent", REG, fit_seconds=0.7, cpu_seconds=0.6, peak_rss_mb=81.0)
-    assert list(compare_table([a, b]).columns) == ["model", "dataset", "target", "r2", "mae", "rmse", "fit s", "CPU s", "peak MB"]
+    assert list(compare_table([a, b]).columns) == [
+        "model",
+        "dataset",
+        "target",
+        "R²",
+        "MAE",
+        "RMSE",
+        "fit time (s)",
+        "CPU time (s)",
+        "peak memory (MB)",
+    ]
     assert "dataset" not in compare_table([a]).columns
+
+
+def test_the_any_dataset_group_names_each_model_with_its_data_and_scores_stay_its_own():
+    """Two "gaussian_nb v1" on two datasets (both named sales.csv): each row of the comparison is one of
+    them, under a name the other does not have, with its own score."""
+    a = model("gaussian_nb", "classification", "sales_a", "bought", {**CLS, "balanced_accuracy": 0.61})
+    b = model("gaussian_nb", "classification", "sales_b", "bought", {**CLS, "balanced_accuracy": 0.93})
+    a.card["dataset"]["name"] = b.card["dataset"]["name"] = "sales.csv"
+    groups = comparable_groups([a, b])
+    assert len({g.label for g in groups}) == len(groups)  # the two sales.csv groups are told apart too
+    every = groups[-1]
+    assert every.any_dataset and every.members == (a, b)
+    table = compare_table(list(every.members))
+    assert table["model"].nunique() == 2 and table["dataset"].nunique() == 2
+    assert dict(zip(table["model"], table["balanced accuracy"])) == {
+        "gaussian_nb v1 · sales.csv (id sales_a) → bought": 0.61,
+        "gaussian_nb v1 · sales.csv (id sales_b) → bought": 0.93,
+    }

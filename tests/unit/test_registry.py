@@ -240,3 +240,43 @@ def test_retention_refuses_a_keep_outside_its_bounds(registry):
     for keep in (0, -1, 1001, True):
         with pytest.raises(RetentionError):
             registry.retention_plan("alice", keep)
+
+
+# --- version numbers are never reused ----------------------------------------------------------------
+def test_a_deleted_versions_number_is_never_given_again(registry, model_file):
+    v1, v2, v3 = (train(registry, model_file) for _ in range(3))
+    registry.delete("alice", v3.id)
+    assert train(registry, model_file).version == 4  # not a second "rf v3"
+    registry.delete("alice", v2.id)
+    registry.apply_retention("alice", 1, registry.retention_plan("alice", 1).ids)  # deletes v1
+    assert [m.version for m in registry.list("alice")] == [4]
+    assert train(registry, model_file).version == 5
+    assert train(registry, model_file, dataset="d2").version == 1  # per lineage, as before
+
+
+def test_a_registry_from_before_the_high_water_mark_keeps_its_numbers_and_goes_on_from_them(tmp_path, model_file):
+    storage = Storage(tmp_path)
+    first = Registry(storage)
+    versions = [train(first, model_file) for _ in range(3)]
+    with sqlite3.connect(storage.app_db) as db:  # as a registry written before the mark was kept
+        db.execute("DROP TABLE lineage_versions")
+    reopened = Registry(storage)  # migrates in place
+    assert [m.version for m in reopened.list("alice")] == [3, 2, 1]
+    reopened.delete("alice", versions[2].id)
+    assert train(reopened, model_file).version == 3  # the highest stored then was 2: v3's deletion was not seen
+    reopened.delete("alice", reopened.list("alice")[0].id)
+    assert train(reopened, model_file).version == 4  # from now on the mark remembers
+
+
+def test_a_tag_can_be_taken_off(registry, model_file):
+    model = train(registry, model_file, tags=("keep", "best"))
+    assert registry.remove_tag("alice", model.id, "keep").tags == ("best",)
+    assert registry.remove_tag("bob", model.id, "best") is None  # not bob's
+    assert registry.get("alice", model.id).tags == ("best",)
+
+
+def test_a_deleted_datasets_name_is_remembered(registry, model_file):
+    train(registry, model_file, dataset="d1")
+    registry.remember_deleted_dataset("alice", "d7", "old sales.csv")
+    assert registry.known_dataset_names("alice") == {"d1": "shop.csv", "d7": "old sales.csv"}
+    assert registry.known_dataset_names("bob") == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from core.registry import ModelRecord
-from ui.retention import age_text, preview_rows
+from ui.retention import age_text, lineage_best, preview_rows
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -28,8 +28,22 @@ def test_a_preview_row_names_the_version_its_dataset_target_metric_and_age():
         "version": 3,
         "dataset": r"\*\*big\*\*\.csv",  # st.table renders Markdown: the user's names are escaped
         "target": r"price\_\[eur\]",
-        "metric": "r2",
+        "metric": "R²",  # the name the metric cards use
         "score": "0.9123",
         "age": "1 h",
-        "size (KB)": 4.0,
+        "size": "4.0 KB",
+        "note": "",
     }
+
+
+def test_a_version_that_is_the_best_of_its_lineage_is_flagged_before_it_goes():
+    """Keep the last 1 by recency would delete v2, the best score (0.867) of its lineage: the row says so."""
+
+    def version(i: int, score: float) -> ModelRecord:
+        card = {"task": "classification", "dataset": {"id": "d1", "name": "shop.csv"}, "metrics": {"balanced_accuracy": score}}
+        return ModelRecord(i, "alice", "rf", i, f"r{i}", "2025-06-01T11:00:00+00:00", 4096, (), card, "d1", "bought", "f")
+
+    v1, v2, v3 = version(1, 0.70), version(2, 0.867), version(3, 0.75)
+    rows = preview_rows((v2, v1), NOW, lineage_best([v1, v2, v3]))
+    assert [r["note"] for r in rows] == ["best score: 0.867 — will be deleted", ""]
+    assert [r["note"] for r in preview_rows((v1,), NOW, lineage_best([v1, v2, v3]))] == [""]

@@ -6,6 +6,7 @@ working."""
 from __future__ import annotations
 
 import io
+import sqlite3
 import uuid
 
 import pytest
@@ -91,6 +92,11 @@ async def test_a_dataset_is_deleted_only_when_no_run_on_it_is_in_flight(client, 
     assert gone.freed_bytes > 0 and gone.models_kept == 1
     assert (await service.usage(alice)).stored_bytes == before - gone.freed_bytes
     assert [d.dataset_id for d in service.list_datasets(alice)] == [kept.dataset_id]
+    assert service.known_dataset_names(alice)[ds.dataset_id] == "shop.csv"  # its runs still name it
+    with sqlite3.connect(service.registry.path) as db:  # kept on purpose, not only found in a model's card
+        assert db.execute("SELECT name FROM deleted_datasets WHERE dataset_id = ?", (ds.dataset_id,)).fetchall() == [
+            ("shop.csv",)
+        ]
     with pytest.raises(NotFound):
         service.get_dataset(alice, ds.dataset_id)
     with pytest.raises(NotFound):

@@ -46,11 +46,14 @@ async def test_registry_round_trip_and_prediction(client, settings, service, tmp
         assert b'"input_schema"' in card_json
 
         # predict in a worker: extra column ignored, unseen category reported, probabilities returned
-        new = "age,income,city,comment\n30,70.5,paris,hi\n61,20.0,berlin,yo\n45,,nice,\n"
+        new = "age,income,city,comment\n30,70.5,paris,+cmd\n61,20.0,berlin,=1+1\n45,,nice,\n"
         result = await service.predict(alice, model.id, "new.csv", new.encode())
         assert result.rows == 3
         # the preview is read from the predictions file (the rows never travel through Temporal)
         assert [row["income"] for row in result.preview] == [70.5, 20.0, None]
+        # the true values on screen; only the downloaded file is formula-safe
+        assert [row["comment"] for row in result.preview] == ["+cmd", "=1+1", None]
+        assert b"'=1+1" in service.prediction_file(alice, result.file)
         assert {"prediction", "probability_yes", "comment"} <= set(result.preview[0])
         assert any("comment" in n for n in result.notes)
         assert any("berlin" in n for n in result.notes)
