@@ -270,8 +270,8 @@ class TrainingActivities:
         write_atomic(self._run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
         return StageResult(activity.info().attempt, RunFacts(metrics=metrics))
 
-    @activity.defn
-    def save_model(self, inp: TrainInput) -> StageResult:
+    @activity.defn(name="save_model")  # registered before the method was named for what it does; kept for replay
+    def register_model(self, inp: TrainInput) -> StageResult:
         """Register a new version in the model registry with its model card (idempotent per run)."""
         from core.datasets import load_info
         from core.registry import Registry

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState, is_cancelled_exception
 
@@ -56,10 +57,18 @@ _STAGE_ACTIVITIES: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "fit": (TrainingActivities.fit_model, timedelta(hours=3), timedelta(seconds=20)),
     # evaluate heartbeats too: permutation importance can take a while, and a cancel must stop it
     "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), timedelta(seconds=20)),
-    "save": (TrainingActivities.save_model, timedelta(minutes=10), None),
+    "save": (TrainingActivities.register_model, timedelta(minutes=10), None),
 }
 assert tuple(_STAGE_ACTIVITIES) == STAGES
-STAGE_OF_ACTIVITY = {fn.__name__: stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
+
+
+def activity_name(fn: Callable[..., Any]) -> str:
+    """The name an activity is registered (and scheduled, and recorded in histories) under: the method's
+    own name unless its `@activity.defn(name=...)` says otherwise (register_model is "save_model")."""
+    return activity._Definition.must_from_callable(fn).name
+
+
+STAGE_OF_ACTIVITY = {activity_name(fn): stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
 
 
 def failure_message(err: BaseException) -> str:

@@ -29,7 +29,7 @@ from orchestration.training_activities import TrainingActivities
 from tests.helpers import classification_csv
 
 LIMIT = 10 * 2**20
-STEPS = ("load_and_validate", "preprocess_split", "fit_model", "evaluate_model", "save_model")
+STEPS = ("load_and_validate", "preprocess_split", "fit_model", "evaluate_model", "register_model")
 
 
 def _train_input(
@@ -61,7 +61,7 @@ class Run:
     results: dict  # activity name -> StageResult
     beats: dict  # activity name -> heartbeat details it sent
     after_fit: set  # names of the files in the run folder right after fit_model
-    split: dict  # the arrays preprocess_split wrote (save_model removes the file later)
+    split: dict  # the arrays preprocess_split wrote (register_model removes the file later)
     after_save: set  # names of the files left in the run folder at the end
 
     @property
@@ -112,7 +112,7 @@ def test_preprocess_split_writes_a_split_file(trained):
     assert not set(train) & set(test)
 
 
-def test_save_model_leaves_only_the_small_files_the_run_page_reads(trained):
+def test_register_model_leaves_only_the_small_files_the_run_page_reads(trained):
     assert trained.after_save == {"evaluation.json", "fit.json"}
 
 
@@ -144,10 +144,10 @@ def test_evaluate_model_writes_metrics(trained):
     assert {row["feature"] for row in evaluation["importance"]} == {"age", "income", "city"}
 
 
-def test_save_model_registers_a_version_with_its_card(trained):
+def test_register_model_registers_a_version_with_its_card(trained):
     registry = Registry(trained.storage)
     record = registry.by_run("alice", trained.inp.run_id)
-    assert record is not None and trained.results["save_model"].facts.model_id == record.id
+    assert record is not None and trained.results["register_model"].facts.model_id == record.id
     assert registry.model_file(record).is_file()
     card = json.loads((registry.model_file(record).parent / "card.json").read_text())
     assert card["run_id"] == trained.inp.run_id and card["target"] == "bought"
@@ -157,7 +157,7 @@ def test_save_model_registers_a_version_with_its_card(trained):
     assert "numpy.asarray" in card["skops_trusted"] and all(t.startswith(LIBRARIES) for t in card["skops_trusted"])
 
 
-def test_save_model_removes_the_fit_checkpoints(trained):
+def test_register_model_removes_the_fit_checkpoints(trained):
     assert "checkpoint.json" in trained.after_fit
     assert sum(name.startswith("checkpoint-") for name in trained.after_fit) == 1, "older checkpoints are removed"
     assert not any(name.startswith("checkpoint") for name in trained.after_save)
@@ -167,8 +167,8 @@ def test_activity_results_report_the_attempt(trained):
     assert all(r.attempt == 1 for r in trained.results.values())
 
 
-def test_save_model_twice_registers_one_version(trained):
-    again = ActivityEnvironment().run(TrainingActivities(trained.storage).save_model, trained.inp)
+def test_register_model_twice_registers_one_version(trained):
+    again = ActivityEnvironment().run(TrainingActivities(trained.storage).register_model, trained.inp)
     assert again.facts.model_version == 1
     assert len(Registry(trained.storage).list("alice")) == 1
 
@@ -366,7 +366,7 @@ def test_ingest_dataset_only_reads_from_the_owners_upload_folder(tmp_path):
 
 
 def test_predict_with_a_registered_model_writes_predictions(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     staged = _stage(storage, classification_csv(rows=30, seed=9), name="fedcba9876543210fedcba9876543210.csv")
     out = ActivityEnvironment().run(
         DataActivities(storage).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT)
@@ -378,7 +378,7 @@ def test_predict_with_a_registered_model_writes_predictions(trained):
 
 
 def test_predict_refuses_a_file_missing_a_model_column(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     staged = _stage(storage, b"age,city\n30,paris\n40,lyon\n", name="00000000000000000000000000000000.csv")
     with pytest.raises(ApplicationError, match="income") as err:
         ActivityEnvironment().run(
@@ -388,7 +388,7 @@ def test_predict_refuses_a_file_missing_a_model_column(trained):
 
 
 def test_predictions_csv_is_formula_safe(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     upload = b"age,income,city,note\n30,-1.5,\"=cmd|' /C calc'!A0\",+1+1\n40,60.5,paris,@SUM(A1)\n50,40,lyon,-2+3\n"
     staged = _stage(storage, upload, name="abababababababababababababababab.csv")
     out = ActivityEnvironment().run(
@@ -404,7 +404,7 @@ def test_predictions_csv_is_formula_safe(trained):
 
 
 def _predict(trained, data: bytes, settings=None, **caps):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     staged = _stage(storage, data, name=f"{os.urandom(16).hex()}.csv")
     return ActivityEnvironment().run(
         DataActivities(storage, settings).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT, **caps)

@@ -33,7 +33,7 @@ def card(dataset="d1", target="y", name="shop.csv"):
 
 
 def train(registry, model_file, owner="alice", name="rf", dataset="d1", target="y", tags=()):
-    """Register one more version, as save_model does after a run."""
+    """Register one more version, as the register_model activity does after a run."""
     run_id = f"train-{owner}-{next(_runs):032x}"
     return registry.register(owner, name, run_id, model_file, card(dataset, target), tags)
 
