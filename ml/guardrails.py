@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ml.bounds import bound_errors
-from ml.catalog import ModelSpec
+from ml.catalog import Family, ModelSpec
 from ml.training import MAX_CATEGORIES, DataError, is_id_like, prepare
 
-# Rough seconds per million (row x feature) cells for one default fit on one core of a small machine;
-# multiplied by the model's own size parameter where it has one. An order of magnitude, not a promise.
-_SECONDS_PER_MCELL = {
+# Rough seconds per million (row x feature) cells for one default fit on one core of a small machine, per
+# cost family (ModelSpec.family); multiplied by the model's own size parameter where it has one. An order
+# of magnitude, not a promise. SVMs are quadratic in rows instead (see `estimate`).
+_SECONDS_PER_MCELL: dict[Family, float] = {
     "linear": 0.3,
     "tree": 1.5,
     "forest": 25.0,
@@ -46,26 +47,9 @@ class DataCheck:
         return not any(f.level == "error" for f in self.findings)
 
 
-def _family(spec: ModelSpec) -> str:
-    k = spec.key
-    for key, fam in (
-        ("forest", "forest"),
-        ("extra_trees", "forest"),
-        ("hist_", "hist"),
-        ("gradient", "boosting"),
-        ("tree", "tree"),
-        ("knn", "knn"),
-        ("mlp", "mlp"),
-        ("nb", "nb"),
-    ):
-        if key in k:
-            return fam
-    return "svm" if k in ("svm_classifier", "svr") else "linear"
-
-
 def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[float, float]:
     """(seconds, MB) for training: rough, so the user can see a run will take an hour before starting it."""
-    family = _family(spec)
+    family = spec.family
     cells = rows * max(width, 1) / 1e6
     if family == "svm":
         seconds = (rows / 1000) ** 2 * max(width, 1) * 0.002 * 5  # quadratic in rows; x5 for probability CV

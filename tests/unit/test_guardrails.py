@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from ml.catalog import MODELS, get_model
-from ml.guardrails import check_data
+from ml.catalog import MODELS, Family, get_model
+from ml.guardrails import _SECONDS_PER_MCELL, check_data
 
 RF = get_model("random_forest_classifier")
 LIN = get_model("linear_regression")
@@ -224,3 +226,16 @@ def test_only_the_checked_parameters_change_what_the_check_says(model):
             for df in frames
         ]
         assert any(changed) is (p.name in checked), (p.name, changed)
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_every_model_declares_a_cost_family_the_estimate_prices(key):
+    """The fit-time estimate reads the declared family, never the model's key: a new model without one would
+    silently be priced as the cheapest kind."""
+    family = MODELS[key].family
+    assert family in get_args(Family)
+    assert family == "svm" or family in _SECONDS_PER_MCELL  # an SVM's cost is quadratic in rows instead
+
+
+def test_every_cost_family_is_priced():
+    assert set(get_args(Family)) == {*_SECONDS_PER_MCELL, "svm"}
