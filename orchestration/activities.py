@@ -13,5 +13,5 @@ def activity_list(storage: Storage, settings: Settings | None = None) -> tuple[l
     t, d = TrainingActivities(storage, settings), DataActivities(storage, settings)
     return (
         [t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.register_model],
-        [d.ingest_dataset, d.check_data, d.predict, d.tag_model],
+        [d.ingest_dataset, d.check_dataset, d.predict, d.tag_model],
     )

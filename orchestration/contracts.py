@@ -1,4 +1,4 @@
-"""What crosses Temporal: task queues, search attributes and small dataclasses. Stdlib only.
+"""What crosses Temporal: task queues, search attributes and small dataclasses. No pandas, no scikit-learn.
 
 Only ids, paths and small results travel here; datasets and models stay in the storage root.
 """
@@ -9,6 +9,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+# The data check's report is defined once, beside the code that fills it in (ml/ may not import this
+# module; that one is stdlib only too), and travels through Temporal as it is: re-exported here.
+from ml.check_report import CheckFinding as CheckFinding
+from ml.check_report import CheckReport as CheckReport
 
 OWNER = SearchAttributeKey.for_keyword("Owner")
 RUN_KIND = SearchAttributeKey.for_keyword("RunKind")
@@ -162,25 +167,6 @@ class IngestResult:
     name: str
     rows: int
     columns: int
-
-
-@dataclass
-class CheckFinding:
-    level: str  # error (refused) | warning | info
-    message: str
-
-
-@dataclass
-class CheckReport:
-    """The data check of a dataset and target for one model (ml.guardrails.DataCheck, as it travels)."""
-
-    rows: int
-    usable_rows: int
-    features: int
-    findings: list[CheckFinding] = field(default_factory=list)
-    estimate_seconds: float | None = None
-    estimate_memory_mb: float | None = None
-    id_columns: list[str] = field(default_factory=list)  # numeric columns that look like identifiers
 
 
 @dataclass

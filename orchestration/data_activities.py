@@ -12,7 +12,6 @@ from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
 from orchestration.activity_errors import refuse
 from orchestration.contracts import (
-    CheckFinding,
     CheckReport,
     CheckRequest,
     IngestRequest,
@@ -62,20 +61,21 @@ class DataActivities:
         staged.unlink(missing_ok=True)
         return IngestResult(info.dataset_id, info.name, info.rows, len(info.columns))
 
-    @activity.defn(name="check_dataset")  # the registered name predates "data check"; it stays for replay
-    def check_data(self, req: CheckRequest) -> CheckReport:
+    @activity.defn(name="check_dataset")
+    def check_dataset(self, req: CheckRequest) -> CheckReport:
+        """The data check (ml.guardrails.assess_data) of a stored dataset and target for one model."""
         import pandas as pd
 
         from core.datasets import dataset_path
         from ml.catalog import ParamError, get_model
-        from ml.guardrails import check_data
+        from ml.guardrails import assess_data
 
         path = dataset_path(self.storage, req.owner, req.dataset_id)
         if not path.is_file():
             raise refuse("The dataset no longer exists; upload it again.")
         try:
             spec = get_model(req.model)
-            check = check_data(
+            return assess_data(
                 pd.read_parquet(path),
                 req.target,
                 spec,
@@ -87,15 +87,6 @@ class DataActivities:
             )
         except (ParamError, ValueError) as exc:
             raise refuse(f"The data cannot be checked: {exc}") from None
-        return CheckReport(
-            check.rows,
-            check.usable_rows,
-            check.features,
-            [CheckFinding(f.level, f.message) for f in check.findings],
-            check.estimate_seconds,
-            check.estimate_memory_mb,
-            check.id_columns,
-        )
 
     @activity.defn
     def tag_model(self, req: TagRequest) -> bool:

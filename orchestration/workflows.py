@@ -169,7 +169,7 @@ class CheckDataWorkflow:
 
     @workflow.run
     async def run(self, req: CheckRequest) -> CheckReport:
-        return await _data_task(DataActivities.check_data, req)
+        return await _data_task(DataActivities.check_dataset, req)
 
 
 @workflow.defn

@@ -517,7 +517,7 @@ def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_l
     settings = _limited(tmp_path, max_fit_minutes=1)
     inp = _train_input(storage, model="svm_classifier", params={}, rows=40_000)  # SVC estimate: ~80 s
     check = ActivityEnvironment().run(
-        DataActivities(storage, settings).check_data, CheckRequest("alice", inp.request.dataset_id, "bought", "svm_classifier")
+        DataActivities(storage, settings).check_dataset, CheckRequest("alice", inp.request.dataset_id, "bought", "svm_classifier")
     )
     errors = [f.message for f in check.findings if f.level == "error"]
     assert errors == ["Estimated fit time ~80 s exceeds the 1-minute budget; use fewer rows or a faster model."]
