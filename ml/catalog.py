@@ -9,9 +9,13 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from core.datasets import ColumnProfile
 
 Task = Literal["classification", "regression"]
+TASKS: tuple[Task, ...] = ("classification", "regression")
 # How a model's fit time grows (ml/guardrails.py keeps the cost of each): every model declares one
 Family = Literal["linear", "tree", "forest", "boosting", "hist", "knn", "mlp", "nb", "svm"]
 
@@ -411,6 +415,12 @@ def is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def guess_task(column: ColumnProfile) -> Task:
+    """The task a target column suggests (the launch forms let the user change it): many distinct numbers
+    are a quantity to predict, anything else is a class."""
+    return "regression" if column.kind == "numeric" and column.unique > 20 else "classification"
 
 
 def get_model(key: str) -> ModelSpec:

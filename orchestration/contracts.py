@@ -239,6 +239,21 @@ class RunFacts:
 
 
 @dataclass
+class StageHeartbeat:
+    """What a long stage (cv, fit, evaluate) says as it goes, in its heartbeats; each field None when it does
+    not say. Heartbeats sent as plain dicts (before this type) decode into it: unknown keys are ignored."""
+
+    step: int | None = None  # steps (folds, trees, epochs...) done
+    of: int | None = None  # out of this many
+    fold: int | None = None  # cross-validation: the folds done (then the step counts folds too)
+    resumed_from: int | None = None  # steps an earlier attempt had saved, which this one starts after
+    part: str | None = None  # what the stage is doing ("feature importance")
+    curve: dict[str, Any] | None = None  # the learning curve so far: {"metric", "steps", "train", "valid"}
+    loss: list[float] | None = None  # an MLP's training loss per epoch so far, read in its fit's child process
+    elapsed: float | None = None  # seconds the fit has been running
+
+
+@dataclass
 class StageResult:
     """What one training stage hands back: its facts, and which attempt produced them."""
 

@@ -65,7 +65,9 @@ assert tuple(_STAGE_ACTIVITIES) == STAGES
 def activity_name(fn: Callable[..., Any]) -> str:
     """The name an activity is registered (and scheduled, and recorded in histories) under: the method's
     own name unless its `@activity.defn(name=...)` says otherwise (register_model is "save_model")."""
-    return activity._Definition.must_from_callable(fn).name
+    name = activity._Definition.must_from_callable(fn).name
+    assert name is not None, "a dynamic activity has no name"
+    return name
 
 
 STAGE_OF_ACTIVITY = {activity_name(fn): stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage

@@ -23,7 +23,15 @@ from core.registry import Registry
 from core.storage import Storage
 from ml.persist import LIBRARIES
 from orchestration.activity_errors import FIT_TOO_LONG, INVALID_INPUT
-from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, RunFacts, TrainInput, TrainRequest
+from orchestration.contracts import (
+    CheckRequest,
+    IngestRequest,
+    PredictRequest,
+    RunFacts,
+    StageHeartbeat,
+    TrainInput,
+    TrainRequest,
+)
 from orchestration.data_activities import DataActivities
 from orchestration.training_activities import TrainingActivities
 from tests.helpers import classification_csv
@@ -76,7 +84,7 @@ def trained(tmp_path_factory) -> Run:
     inp = _train_input(storage)
     acts = TrainingActivities(storage)
     env = ActivityEnvironment()
-    beats: list[dict] = []
+    beats: list[StageHeartbeat] = []
     env.on_heartbeat = lambda *details: beats.append(details[0])
     results, beats_by_step, after_fit, split = {}, {}, set(), {}
     run_dir = storage.run_dir(inp.request.owner, inp.run_id)
@@ -126,14 +134,20 @@ def test_fit_model_writes_the_model_and_its_costs(trained):
 def test_fit_model_heartbeats_progress(trained):
     beats = trained.beats["fit_model"]
     assert beats, "fit_model sent no heartbeat"
-    assert beats[0]["step"] == 0
-    assert all(0 <= b["step"] <= b["of"] for b in beats)
-    steps = [b["step"] for b in beats]
+    assert beats[0].step == 0
+    assert all(0 <= b.step <= b.of for b in beats)
+    steps = [b.step for b in beats]
     assert steps == sorted(steps)
 
 
+def test_evaluate_model_heartbeats_what_it_is_doing(trained):
+    beats = trained.beats["evaluate_model"]
+    assert beats[0] == StageHeartbeat(step=0, of=2, part="metrics")
+    assert {(b.step, b.part) for b in beats} <= {(0, "metrics"), (1, "feature importance")}
+
+
 def test_fit_model_heartbeats_reach_inside_the_incremental_fit(trained):
-    assert any(b["of"] == 10 and b["step"] >= 1 for b in trained.beats["fit_model"])
+    assert any(b.of == 10 and b.step >= 1 for b in trained.beats["fit_model"])
 
 
 def test_evaluate_model_writes_metrics(trained):
@@ -586,12 +600,12 @@ def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
     inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)
     acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
     env.run(acts.preprocess_split, inp)
-    beats: list[dict] = []
+    beats: list[StageHeartbeat] = []
     env.on_heartbeat = lambda *details: beats.append(details[0])
     exc, took = _timed(env.run, acts.fit_model, inp)
     assert _too_long(exc), exc
     assert exc.message.startswith("The fit ran longer than 2 × the 0.01-minute budget and was stopped;")
-    assert max(b["step"] for b in beats) < 10, "the fit ran to its end"
+    assert max(b.step for b in beats) < 10, "the fit ran to its end"
     assert took < 15, f"stopped after {took:.1f}s"
     assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
 
