@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.types import MethodAsyncSingleParam
 
 from core.accounts import User
 from core.audit import AuditLog
@@ -61,6 +64,8 @@ from orchestration.workflows import (
 )
 
 INGEST_TIMEOUT = timedelta(minutes=10)
+Req = TypeVar("Req")
+Res = TypeVar("Res")
 
 
 class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
@@ -93,7 +98,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
-        staged = []
+        staged: list[Path] = []
 
         def request() -> IngestRequest:  # staged only once the quotas let it through
             staged.append(self._stage_upload(user, data))
@@ -105,7 +110,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
             for path in staged:
                 path.unlink(missing_ok=True)
 
-    def _stage_upload(self, user: User, data: bytes):
+    def _stage_upload(self, user: User, data: bytes) -> Path:
         staged = self.storage.upload_dir(user.name) / f"{secrets.token_hex(16)}.csv"
         write_atomic(staged, data)
         return staged
@@ -138,7 +143,14 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
             self.check_cache.put(key, report)
         return report
 
-    async def _data_task(self, user: User, kind: str, run, make_arg, nbytes: int = 0) -> Any:
+    async def _data_task(
+        self,
+        user: User,
+        kind: str,
+        run: MethodAsyncSingleParam[Any, Req, Res],
+        make_arg: Callable[[], Req],
+        nbytes: int = 0,
+    ) -> Res:
         """Run a short workflow on the I/O queue and return its result. Counted against the user's data
         tasks per minute (and, with `nbytes`, stored bytes); `make_arg()` runs only once that is granted."""
         from orchestration.client import count_pollers
@@ -269,7 +281,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         self.get_model(user, model_id)
         if len(data) > self.settings.max_upload_bytes:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
-        staged = []
+        staged: list[Path] = []
 
         def request() -> PredictRequest:
             staged.append(self._stage_upload(user, data))

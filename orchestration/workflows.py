@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState, is_cancelled_exception
+from temporalio.types import MethodSyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
     from core.names import format_run_id
@@ -152,7 +153,12 @@ class TrainingWorkflow:
 DATA_TASK_TIMEOUT = timedelta(minutes=10)
 
 
-async def _data_task(activity_fn, req):
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+async def _data_task(activity_fn: MethodSyncSingleParam[Any, Req, Res], req: Req) -> Res:
+    """One data activity (the workflow's whole job), with the data tasks' timeout and retries."""
     return await workflow.execute_activity_method(activity_fn, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
 
 

@@ -205,7 +205,7 @@ def audit(action: str, obj: str = "", *, user: User, outcome: str = "ok", detail
     audit_log().record(user.name, action, obj, outcome, user.address, detail)
 
 
-def fetch_owned(what: str, load: Callable[[], Any]) -> Any | None:
+def fetch_owned(what: str, load: Callable[[], T]) -> T | None:
     """`load()`, or None after saying why: not found (another user's, or a wrong link) or a failure."""
     with guard(f"Reading the {what}"):
         try:
