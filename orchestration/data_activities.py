@@ -123,7 +123,7 @@ class DataActivities:
             staged.unlink(missing_ok=True)
             raise refuse(str(exc)) from None
         try:
-            X, notes = conform(df, record.card["input_schema"])
+            X, notes = conform(df, record.input_schema)
         except SchemaError as exc:
             raise refuse(str(exc)) from None
         pipeline = load_model(registry.model_file(record))

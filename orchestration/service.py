@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.converter import value_to_type
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.types import MethodAsyncSingleParam
 
@@ -54,7 +55,17 @@ from orchestration.validation import (
     usable_rows,
     validated_params,
 )
-from orchestration.views import EngineInfo, RunSummary, RunView, RunWatch, elapsed_s, status_name, temporal_ui_url
+from orchestration.views import (
+    EngineInfo,
+    Evaluation,
+    Health,
+    RunSummary,
+    RunView,
+    RunWatch,
+    elapsed_s,
+    status_name,
+    temporal_ui_url,
+)
 from orchestration.workflows import (
     CheckDataWorkflow,
     IngestWorkflow,
@@ -260,13 +271,13 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
     def temporal_url(self, workflow_id: str) -> str | None:
         return temporal_ui_url(self.settings.temporal_ui_url, self.settings.namespace, workflow_id)
 
-    def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
+    def get_evaluation(self, user: User, run_id: str) -> Evaluation | None:
         """Chart data of a finished run (confusion matrix, curves, importance), from the run's folder."""
         try:
             path = self.storage.run_dir(user.name, run_id) / "evaluation.json"
         except (InvalidName, PermissionError):
             raise NotFound("No such run.") from None
-        return json.loads(path.read_text()) if path.is_file() else None
+        return value_to_type(Evaluation, json.loads(path.read_text())) if path.is_file() else None
 
     @audited("cancel", refused=(UserError,))
     async def cancel_run(self, user: User, run_id: str) -> None:
@@ -315,11 +326,11 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         s = self.settings
         return EngineInfo(s.temporal_target, s.namespace, s.task_queue, str(s.home))
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
         from orchestration.client import count_pollers
 
         try:
             workers = await asyncio.wait_for(count_pollers(self.client, self.settings.task_queue), 5)
-            return {"temporal": True, "workers": workers}
+            return Health(temporal=True, workers=workers)
         except (TimeoutError, RPCError) as err:
-            return {"temporal": False, "workers": 0, "error": str(err)}
+            return Health(temporal=False, workers=0, error=str(err))

@@ -13,6 +13,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from temporalio.types import MethodSyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
+    # the module that defines the data check's report (re-exported by contracts) must be in the sandbox
+    # too: decoding a result resolves its dataclass's annotations in its own module
+    import ml.check_report  # noqa: F401
     from core.names import format_run_id
     from orchestration.activity_errors import INVALID_INPUT, plain_failure
     from orchestration.contracts import (

@@ -93,8 +93,8 @@ with engine_tab, guard("The health check"):
     svc = service()
     health = svc.health()
     c1, c2 = st.columns(2)
-    c1.metric("Temporal", "up" if health["temporal"] else "down", border=True)
-    c2.metric("Worker processes polling", health["workers"], border=True)
+    c1.metric("Temporal", "up" if health.temporal else "down", border=True)
+    c2.metric("Worker processes polling", health.workers, border=True)
     engine = svc.engine_info(admin)
     st.caption(
         f"Temporal at {engine.temporal_target}, namespace {engine.namespace}, "

@@ -158,6 +158,21 @@ def test_evaluate_model_writes_metrics(trained):
     assert {row["feature"] for row in evaluation["importance"]} == {"age", "income", "city"}
 
 
+def test_the_evaluation_file_reads_as_the_run_pages_evaluation(trained):
+    """The file format is the evaluate stage's; the service reads it into the typed Evaluation the page draws."""
+    from temporalio.converter import value_to_type
+
+    from orchestration.views import Evaluation
+
+    written = json.loads((trained.run_dir / "evaluation.json").read_text())
+    ev = value_to_type(Evaluation, written)
+    assert ev.metrics == written["metrics"] and ev.labels == written["labels"] == ["no", "yes"]
+    assert ev.confusion == written["confusion"] and sum(map(sum, ev.confusion)) == 40
+    assert [c.label for c in ev.roc] == ["yes"] and 0.0 <= ev.roc[0].auc <= 1.0 and ev.pr[0].x
+    assert [f.feature for f in ev.importance] == [row["feature"] for row in written["importance"]]
+    assert not ev.actual and not ev.predicted
+
+
 def test_register_model_registers_a_version_with_its_card(trained):
     registry = Registry(trained.storage)
     record = registry.by_run("alice", trained.inp.run_id)
