@@ -30,8 +30,6 @@ from orchestration.auditing import audited
 from orchestration.batch_calls import BatchCalls
 from orchestration.check_cache import CheckCache, check_key
 from orchestration.contracts import (
-    DATASET,
-    MODEL,
     OWNER,
     CheckReport,
     CheckRequest,
@@ -62,7 +60,7 @@ from orchestration.views import (
     RunSummary,
     RunView,
     RunWatch,
-    elapsed_s,
+    build_run_summary,
     status_name,
     temporal_ui_url,
 )
@@ -223,19 +221,10 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
 
     async def _list(self, query: str, limit: int) -> list[RunSummary]:
         """Newest first. Names in the query passed USERNAME_RE, so they cannot break out of the quotes."""
-        runs = []
-        async for wf in self.client.list_workflows(query, limit=limit):
-            attrs = wf.typed_search_attributes
-            runs.append(
-                RunSummary(
-                    run_id=wf.id,
-                    status=status_name(wf.status),
-                    model=attrs.get(MODEL) or "",
-                    dataset_id=attrs.get(DATASET) or "",
-                    started_at=wf.start_time,
-                    duration_s=elapsed_s(wf.start_time, wf.close_time, datetime.now(UTC)),
-                )
-            )
+        runs = [
+            build_run_summary(wf.id, wf.status, wf.typed_search_attributes, wf.start_time, wf.close_time, datetime.now(UTC))
+            async for wf in self.client.list_workflows(query, limit=limit)
+        ]
         return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
     async def _owned_handle(self, user: User, run_id: str):

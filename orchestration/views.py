@@ -10,9 +10,12 @@ from typing import Any
 from urllib.parse import quote
 
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import TypedSearchAttributes
 
 from orchestration.activity_errors import plain_text
 from orchestration.contracts import (
+    DATASET,
+    MODEL,
     STAGE_WEIGHTS,
     STAGES,
     BatchProgress,
@@ -220,6 +223,30 @@ class RunWatch:
         while len(self._runs) > self._size:
             self._runs.popitem(last=False)
         return seen
+
+
+def build_run_summary(
+    run_id: str,
+    status: WorkflowExecutionStatus | None,
+    attributes: TypedSearchAttributes,
+    started_at: datetime | None,
+    closed_at: datetime | None,
+    now: datetime,
+) -> RunSummary:
+    """One row of the run (or batch) list, from what listing workflows returns: no query, no worker needed.
+
+    The model and dataset are read from the search attributes, which the Temporal server stores and
+    indexes in plaintext (payloads are encrypted, search attributes are not, orchestration/codec.py): a
+    new column read from there is visible to whoever can reach the server, and must be set where runs
+    start (contracts.run_attributes)."""
+    return RunSummary(
+        run_id=run_id,
+        status=status_name(status),
+        model=attributes.get(MODEL) or "",
+        dataset_id=attributes.get(DATASET) or "",
+        started_at=started_at,
+        duration_s=elapsed_s(started_at, closed_at, now),
+    )
 
 
 def status_name(s: WorkflowExecutionStatus | None) -> str:
