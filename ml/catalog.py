@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+
     from core.datasets import ColumnProfile
 
 Task = Literal["classification", "regression"]
@@ -104,7 +106,7 @@ class ModelSpec:
         cleaned = self.validate(params)
         return {p.name: cleaned[p.name] for p in self.params if p.row_bound is not None or p.cost}
 
-    def build(self, params: dict[str, Any], seed: int):
+    def build(self, params: dict[str, Any], seed: int) -> BaseEstimator:
         module, _, cls = self.estimator.rpartition(".")
         kwargs = {k: (None if (v == 0 and self._param(k).none_label) else v) for k, v in self.validate(params).items()}
         if self.adapt is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,6 +21,9 @@ from orchestration.contracts import (
     PredictResult,
     TagRequest,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ESTIMATE_ROWS = 1000  # rows rendered to estimate the size of a predictions file before building it
 
@@ -162,7 +166,7 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
 
 
-def _bounded_csv(out, limit: int, staged: Path) -> bytes:
+def _bounded_csv(out: pd.DataFrame, limit: int, staged: Path) -> bytes:
     """The formula-safe CSV of `out`, or a refusal when it would exceed `limit` bytes: estimated from the
     first rows before the whole text is built, then checked exactly before anything is written."""
     from core.csvsafe import frame_to_csv

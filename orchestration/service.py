@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowFailureError, WorkflowHandle
 from temporalio.converter import value_to_type
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.types import MethodAsyncSingleParam
@@ -37,6 +37,7 @@ from orchestration.contracts import (
     IngestResult,
     PredictRequest,
     PredictResult,
+    RunProgress,
     TrainInput,
     TrainRequest,
     io_queue,
@@ -75,6 +76,7 @@ from orchestration.workflows import (
 INGEST_TIMEOUT = timedelta(minutes=10)
 Req = TypeVar("Req")
 Res = TypeVar("Res")
+Wf = TypeVar("Wf")
 
 
 class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
@@ -227,10 +229,14 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         ]
         return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
-    async def _owned_handle(self, user: User, run_id: str):
+    async def _owned_handle(
+        self, user: User, run_id: str
+    ) -> tuple[WorkflowHandle[TrainingWorkflow, RunProgress], WorkflowExecutionDescription]:
         return await self._owned(user, run_id, "train", TrainingWorkflow.run)
 
-    async def _owned(self, user: User, workflow_id: str, kind: str, run_method):
+    async def _owned(
+        self, user: User, workflow_id: str, kind: str, run_method: MethodAsyncSingleParam[Wf, Any, Res]
+    ) -> tuple[WorkflowHandle[Wf, Res], WorkflowExecutionDescription]:
         """(handle, description) of the user's own workflow of that kind; anything else is "not found"."""
         missing = NotFound(f"No such {'run' if kind == 'train' else kind}.")
         try:

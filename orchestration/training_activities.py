@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 
@@ -23,6 +23,14 @@ from core.storage import Storage, write_atomic
 from orchestration.activity_errors import child_died, refuse, too_long
 from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, TrainInput
 from orchestration.heartbeat import heartbeating
+
+if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can import the workflows cheaply
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from ml.catalog import ModelSpec
+    from ml.training import Prepared
 
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
 # A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
@@ -40,7 +48,7 @@ class TrainingActivities:
     def _run_dir(self, inp: TrainInput) -> Path:
         return self.storage.run_dir(inp.request.owner, inp.run_id)
 
-    def _prepared(self, inp: TrainInput):
+    def _prepared(self, inp: TrainInput) -> tuple[ModelSpec, Prepared]:
         import pandas as pd
 
         from core.datasets import dataset_path
@@ -58,7 +66,7 @@ class TrainingActivities:
         except (DataError, ParamError) as exc:
             raise refuse(str(exc)) from None
 
-    def _split(self, inp: TrainInput) -> dict[str, Any]:
+    def _split(self, inp: TrainInput) -> dict[str, np.ndarray]:
         import numpy as np
 
         with np.load(self._run_dir(inp) / "split.npz") as z:
@@ -190,7 +198,7 @@ class TrainingActivities:
                 beat.step, beat.of, beat.loss = live["step"], live["of"], live["loss"]
             return beat
 
-        def in_child(pipe, X, y):
+        def in_child(pipe: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
             """A single-call fit (no increments to stop between) runs in a child process that a cancel kills."""
             try:
                 out = fit_in_child(pipe, X, y, on_live=live.update, time_limit=wall)

@@ -1,5 +1,7 @@
 """Admin: accounts (add, disable, re-enable, reset, change role), quotas, the audit log and the engine."""
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -16,7 +18,7 @@ accounts_tab, quotas_tab, audit_tab, engine_tab = st.tabs(["Accounts", "Quotas",
 svc_accounts = accounts_service()
 
 
-def _apply(action, done: str) -> None:
+def _apply(action: Callable[[], object], done: str) -> None:
     """Run one account change; a refusal is shown, never raised."""
     try:
         result = action()

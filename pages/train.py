@@ -2,6 +2,7 @@
 worker checks the data before launch."""
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from ml.catalog import TASKS, Param, Task, guess_task, models_for
 from orchestration.contracts import TrainRequest
@@ -44,7 +45,7 @@ models = {m.key: m for m in models_for(task)}
 spec = models[st.selectbox("Model", list(models), format_func=lambda k: models[k].label, key=f"train_model_{task}")]
 
 
-def param_input(p: Param, where):
+def param_input(p: Param, where: DeltaGenerator) -> int | float | str:
     key = f"param_{spec.key}_{p.name}"
     if p.type == "choice":
         return where.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)

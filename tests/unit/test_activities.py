@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -288,7 +289,12 @@ def test_cancel_stops_a_long_fit_quickly(tmp_path, monkeypatch):
 
     worker = threading.Thread(target=run, daemon=True)
     side_beat = threading.Event()
-    env.on_heartbeat = lambda *details: threading.current_thread() is not worker and side_beat.set()
+
+    def on_heartbeat(*details: Any) -> None:
+        if threading.current_thread() is not worker:
+            side_beat.set()
+
+    env.on_heartbeat = on_heartbeat
     worker.start()
     assert side_beat.wait(30), "fit_model never heartbeated from its heartbeat thread"
     cancelled_at = time.monotonic()
@@ -314,11 +320,12 @@ def test_cancel_while_the_heartbeat_thread_starts_still_cancels(tmp_path, monkey
     inp = _train_input(storage, params={"n_estimators": 20})
     acts = TrainingActivities(storage)
     ActivityEnvironment().run(acts.preprocess_split, inp)
-    real_start = threading._start_new_thread
+    real_start = threading._start_new_thread  # type: ignore[attr-defined]  # CPython's own, wrapped below
     cpus = os.sched_getaffinity(0)
 
     for _ in range(3):
-        env, outcome = ActivityEnvironment(), {}
+        env = ActivityEnvironment()
+        outcome: dict[str, Any] = {}
 
         def run(env=env, outcome=outcome) -> None:
             try:
@@ -620,7 +627,7 @@ def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
     exc, took = _timed(env.run, acts.fit_model, inp)
     assert _too_long(exc), exc
     assert exc.message.startswith("The fit ran longer than 2 × the 0.01-minute budget and was stopped;")
-    assert max(b.step for b in beats) < 10, "the fit ran to its end"
+    assert max(b.step or 0 for b in beats) < 10, "the fit ran to its end"
     assert took < 15, f"stopped after {took:.1f}s"
     assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
 
@@ -658,4 +665,5 @@ def test_the_fit_stage_timeout_is_a_backstop_beyond_the_default_wall():
     from orchestration.workflows import _STAGE_ACTIVITIES
 
     default = Settings.__dataclass_fields__["max_fit_minutes"].default
-    assert _STAGE_ACTIVITIES["fit"][1].total_seconds() > fit_wall_seconds(default) + 30 * 60
+    assert isinstance(default, (int, float)) and (wall := fit_wall_seconds(default)) is not None
+    assert _STAGE_ACTIVITIES["fit"][1].total_seconds() > wall + 30 * 60

@@ -63,7 +63,9 @@ def _sweep(values: dict[str, list]) -> list[dict]:
 
 def test_zero_meaning_unlimited_is_drawn_above_the_largest_depth():
     rows = _sweep({"max_depth": [5, 0, 20, 10]})
-    (depth, score) = charts.parallel_coordinates(rows, ["max_depth"], "acc", {"max_depth": "unlimited"}).data[0].dimensions
+    fig = charts.parallel_coordinates(rows, ["max_depth"], "acc", {"max_depth": "unlimited"})
+    assert fig is not None
+    (depth, score) = fig.data[0].dimensions
     values = list(depth.values)
     assert values[1] > max(values[0], values[2], values[3])  # unlimited is the deepest
     assert list(depth.ticktext) == ["5", "10", "20", "unlimited"] and depth.tickvals[-1] == values[1]
@@ -71,7 +73,9 @@ def test_zero_meaning_unlimited_is_drawn_above_the_largest_depth():
 
 
 def test_zero_without_a_meaning_stays_zero():
-    (dim, _) = charts.parallel_coordinates(_sweep({"alpha": [0, 1.5]}), ["alpha"], "acc").data[0].dimensions
+    fig = charts.parallel_coordinates(_sweep({"alpha": [0, 1.5]}), ["alpha"], "acc")
+    assert fig is not None
+    (dim, _) = fig.data[0].dimensions
     assert list(dim.values) == [0, 1.5] and dim.ticktext is None
 
 
@@ -80,6 +84,7 @@ def test_parameters_of_choices_keep_their_axes_with_their_names():
         {"criterion": ["gini", "entropy", "gini"], "bootstrap": [True, False, True], "<b>x</b>": ["<i>a</i>", "b", "b"]}
     )
     fig = charts.parallel_coordinates(rows, ["criterion", "bootstrap", "<b>x</b>"], "acc")
+    assert fig is not None
     criterion, bootstrap, hostile, score = fig.data[0].dimensions
     assert list(criterion.values) == [0, 1, 0] and list(criterion.ticktext) == ["gini", "entropy"]
     assert list(criterion.tickvals) == [0, 1] and list(criterion.range) == [-0.5, 1.5]

@@ -32,7 +32,7 @@ def test_a_clean_dataset_passes_with_an_estimate():
     df = pd.DataFrame({"a": rng.normal(size=100), "y": rng.choice(["p", "q"], 100)})
     check = assess_data(df, "y", RF)
     assert check.ok and check.findings == []
-    assert check.estimate_seconds is not None and check.estimate_memory_mb > 0
+    assert check.estimate_seconds is not None and check.estimate_memory_mb is not None and check.estimate_memory_mb > 0
 
 
 def test_constant_id_like_and_leaking_columns_are_flagged():
@@ -77,6 +77,7 @@ def test_bigger_models_estimate_longer():
     df = frame(2000)
     small = assess_data(df, "y", RF, {"n_estimators": 10})
     big = assess_data(df, "y", RF, {"n_estimators": 400})
+    assert big.estimate_seconds is not None and small.estimate_seconds is not None
     assert big.estimate_seconds > small.estimate_seconds
 
 
@@ -95,7 +96,7 @@ def numbers(n: int, seed: int = 0) -> pd.DataFrame:
 def test_a_fit_estimated_beyond_the_budget_is_an_error_naming_the_estimate_and_the_budget():
     check = assess_data(numbers(60_000), "y", SVC, max_fit_minutes=1)  # SVC: quadratic in rows, ~2 min
     assert not check.ok
-    assert check.estimate_seconds > 60
+    assert check.estimate_seconds is not None and check.estimate_seconds > 60
     assert "Estimated fit time ~2 min exceeds the 1-minute budget; use fewer rows or a faster model." in messages(check, "error")
 
 
@@ -111,7 +112,7 @@ def test_the_budget_message_reads_in_hours_for_long_fits():
     assert over_budget(3 * 3600, 60) == (
         "Estimated fit time ~3 h exceeds the 60-minute budget; use fewer rows or a faster model."
     )
-    assert over_budget(2.5 * 3600, 60).startswith("Estimated fit time ~2.5 h")
+    assert (refusal := over_budget(2.5 * 3600, 60)) is not None and refusal.startswith("Estimated fit time ~2.5 h")
     assert over_budget(3600, 60) is None and over_budget(10**9, None) is None
 
 

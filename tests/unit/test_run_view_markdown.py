@@ -68,7 +68,7 @@ def _batch_page(planted: str) -> None:
         target="y",
         task="classification",
         primary_metric=planted,
-        max_parallel=planted,
+        max_parallel=planted,  # type: ignore[arg-type]  # hostile text where a number goes
         sweep=False,
         children=children,
         phase=planted,

@@ -71,7 +71,7 @@ def test_running_run_counts_the_heartbeat_step_and_estimates_the_rest():
     assert view.eta_s == 20.0  # 50 steps in this attempt's 20 s: 0.4 s a step, 50 to go
 
 
-def _fit_read(seen: RunSeen, at: datetime, step: float, attempt: int = 1, started: datetime = NOW, status="running", **live):
+def _fit_read(seen: RunSeen, at: datetime, step: int, attempt: int = 1, started: datetime = NOW, status="running", **live):
     stages = _stages(3)
     if status != "running":
         stages[3].status = status
