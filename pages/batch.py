@@ -9,6 +9,7 @@ from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.auth import require_user
 from ui.batch_view import show_batch
+from ui.param_inputs import allowed
 from ui.runtime import guard, service
 from ui.text import md
 
@@ -65,7 +66,7 @@ with guard("Building the batch"):
             if kind == "grid":
                 hint = ", ".join(map(str, p.choices)) if p.type == "choice" else f"{p.default}, …"
                 raw = st.text_input(
-                    f"{p.name}: values, comma-separated",
+                    f"{p.name}: values, comma-separated" + (f" ({allowed(p)})" if p.type != "choice" else ""),
                     hint if p.type == "choice" else str(p.default),
                     key=f"grid_{spec.key}_{p.name}",
                     help=p.help,
@@ -78,13 +79,12 @@ with guard("Building the batch"):
             else:
                 assert p.min is not None and p.max is not None  # only numeric parameters get a range
                 lo, hi = st.columns(2)
+                # no widget bounds: Streamlit silently keeps the old value past them; the sweep checks each trial
                 space[p.name] = (
                     lo.number_input(
-                        f"{p.name} from", float(p.min), float(p.max), float(p.min), key=f"rnd_lo_{spec.key}_{p.name}", format="%g"
+                        f"{p.name} from ({allowed(p)})", value=float(p.min), key=f"rnd_lo_{spec.key}_{p.name}", format="%g"
                     ),
-                    hi.number_input(
-                        f"{p.name} to", float(p.min), float(p.max), float(p.max), key=f"rnd_hi_{spec.key}_{p.name}", format="%g"
-                    ),
+                    hi.number_input(f"{p.name} to", value=float(p.max), key=f"rnd_hi_{spec.key}_{p.name}", format="%g"),
                 )
         try:
             trials = grid(spec, space, budget) if kind == "grid" else random_search(spec, space, budget, seed=42)

@@ -2,12 +2,12 @@
 worker checks the data before launch."""
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
-from ml.catalog import TASKS, Param, Task, guess_task, models_for
+from ml.catalog import TASKS, Task, guess_task, models_for
 from orchestration.contracts import TrainRequest
 from ui.auth import require_user
 from ui.data_check import draw_report, kept_identifiers
+from ui.param_inputs import param_form
 from ui.runtime import guard, service
 
 user = require_user()
@@ -45,34 +45,8 @@ models = {m.key: m for m in models_for(task)}
 spec = models[st.selectbox("Model", list(models), format_func=lambda k: models[k].label, key=f"train_model_{task}")]
 
 
-def param_input(p: Param, where: DeltaGenerator) -> int | float | str:
-    key = f"param_{spec.key}_{p.name}"
-    if p.type == "choice":
-        return where.selectbox(p.name, p.choices, index=p.choices.index(p.default), help=p.help, key=key)
-    assert p.min is not None and p.max is not None  # numeric parameters are bounded (ml/catalog.py)
-    if p.type == "int":
-        label = f"{p.name} (0 = {p.none_label})" if p.none_label else p.name
-        low = 0 if p.none_label else int(p.min)
-        return int(where.number_input(label, low, int(p.max), int(p.default), step=1, help=p.help, key=key))
-    return float(
-        where.number_input(
-            p.name,
-            float(p.min),
-            float(p.max),
-            float(p.default),
-            help=p.help,
-            key=key,
-            format="%g",
-            step=max(p.default / 10, 1e-6) if p.log else 0.01,
-        )
-    )
-
-
 st.markdown(f"**{spec.label}** parameters")
-grid = st.columns(3)
-params = {p.name: param_input(p, grid[i % 3]) for i, p in enumerate(spec.params)}
-if not spec.params:
-    st.caption("This model has no parameters to tune.")
+params, param_problem = param_form(spec, "param")
 c1, c2, c3 = st.columns(3)
 seed = int(
     c1.number_input(
@@ -88,16 +62,19 @@ st.subheader("Data check")
 # Asked on every rerun: the service answers from its cache unless something the check reads has changed
 include = kept_identifiers(dataset.dataset_id, target)
 report, errors = None, []
-with st.spinner("A worker is checking the data…"), guard("The data check"):
-    report = svc.check_data(user, dataset.dataset_id, target, spec.key, params, cv_folds, test_pct / 100, include)
+if param_problem:
+    st.caption("The data check runs once the parameters are within their ranges.")
+else:
+    with st.spinner("A worker is checking the data…"), guard("The data check"):
+        report = svc.check_data(user, dataset.dataset_id, target, spec.key, params, cv_folds, test_pct / 100, include)
 if report:
     errors = draw_report(report, dataset.dataset_id, target, cv_folds)
-else:
+elif not param_problem:
     st.caption("Without the data check the run still starts; a worker validates the data again when it runs.")
 
 with guard("Reading your quota"):
     st.caption(svc.usage(user).caption)
-if st.button("Start training", type="primary", disabled=bool(errors), key="start_training"):
+if st.button("Start training", type="primary", disabled=bool(errors or param_problem), key="start_training"):
     with guard("Starting the run"):
         run_id = svc.start_training(
             user,

@@ -17,6 +17,7 @@ from ui import charts
 from ui.auth import require_user
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
 from ui.runtime import SyncService, audit, fetch_owned, guard
+from ui.temporal_link import temporal_link
 from ui.text import md
 
 PHASES = {
@@ -65,8 +66,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
                 st.rerun()  # stop polling; show the final controls
 
     panel()
-    if view.temporal_url:
-        st.link_button("Open in Temporal UI", view.temporal_url, icon=":material/open_in_new:")
+    temporal_link(view.temporal_url, user)
     _controls(svc, view)
 
 

@@ -19,6 +19,7 @@ from orchestration.views import Evaluation, RunView
 from ui import charts
 from ui.auth import require_user
 from ui.runtime import SyncService, fetch_owned, guard
+from ui.temporal_link import temporal_link
 from ui.text import md
 
 POLL_SECONDS = 2.0
@@ -74,8 +75,7 @@ def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> No
 
     live()
     _draw_request(view, dataset_names)
-    if view.temporal_url:
-        st.link_button("Open in Temporal UI", view.temporal_url, icon=":material/open_in_new:")
+    temporal_link(view.temporal_url, user)
     if running:
         if st.button("Cancel run", key="cancel_run"):
             with guard("Cancelling"):
@@ -139,10 +139,11 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     cols[0].metric("Stage", stage, border=True)
     cols[1].metric("Elapsed", _fmt_seconds(view.duration_s), border=True)
     cols[2].metric(
-        "Time left",
+        "Stage time left",
         _fmt_left(view.eta_s) if view.running else "–",
         border=True,
-        help="For the stage under way, at the pace its steps have gone so far (none until one has finished).",
+        help="For the stage under way, at the pace its steps have gone so far (none until one has finished); "
+        "the stages after it are not counted.",
     )
     if view.running:
         cols[3].metric("Attempt", view.attempt, border=True)

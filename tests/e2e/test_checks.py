@@ -100,3 +100,13 @@ def test_knn_with_more_neighbours_than_rows_is_refused_before_launch(stack, new_
     wait_for_app(page)
     expect(refusal).to_have_count(0, timeout=60_000)
     expect(start).to_be_enabled()
+
+    # beyond the parameter's own range: refused on the page, never silently replaced by the last good value
+    neighbours.fill("5000")
+    neighbours.press("Enter")
+    wait_for_app(page)
+    expect(page.get_by_test_id("stAlertContentError")).to_have_text(
+        re.compile(r"^'n_neighbors' must be between 1 and \d+; got 5000\. Change it to start the run\.$"), timeout=60_000
+    )
+    expect(neighbours).to_have_value("5000")
+    expect(start).to_be_disabled()

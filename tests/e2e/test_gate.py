@@ -239,10 +239,12 @@ def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
     sessions = Sessions(Storage(home), timedelta(hours=1))
     user, admin = sessions.create("alice"), sessions.create("root")
 
-    def decode(headers: dict[str, str], verb: str = "decode") -> int:
+    one_payload = b'{"payloads": [{"metadata": {"encoding": "YmluYXJ5L3BsYWlu"}, "data": "eA=="}]}'
+
+    def decode(headers: dict[str, str], verb: str = "decode", body: bytes = b'{"payloads": []}') -> int:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/codec/{verb}",
-            data=b'{"payloads": []}',
+            data=body,
             headers={"Content-Type": "application/json", **headers},
         )
         try:
@@ -261,7 +263,10 @@ def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
     # the Admin page's CLI token decodes, but cannot encode (mint input a worker accepts) nor open a page
     cli = sessions.create("root", kind="codec")
     assert decode({"Authorization": f"Bearer {cli}"}) == 200
-    assert decode({"Authorization": f"Bearer {cli}"}, "encode") == 401
+    assert decode({"Authorization": f"Bearer {cli}"}, "encode", one_payload) == 401
+    assert decode({}, "encode", one_payload) == 401
+    # encoding nothing (the CLI's `workflow query` asks that first) mints nothing: anyone may
+    assert decode({"Authorization": f"Bearer {cli}"}, "encode") == 200
     assert elements(port, "admin", cookie=cli) == PROMPT
     for _ in range(20):  # a flood of anonymous calls
         assert decode({}) == 401
