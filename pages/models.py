@@ -3,8 +3,10 @@
 import pandas as pd
 import streamlit as st
 
+from core.registry import ModelRecord
+from orchestration.contracts import PRIMARY_METRIC
 from ui.auth import require_user
-from ui.compare_view import PRIMARY, show_compare
+from ui.compare_view import show_compare
 from ui.labels import dataset_key, dataset_labels, metric_name, model_labels, size, when
 from ui.model_tags import tag_section
 from ui.predict_view import show_downloads, show_predict
@@ -29,7 +31,7 @@ names = model_labels(models, uploaded)
 data_names = dataset_labels(models, uploaded)
 
 
-def dataset_text(m) -> str:
+def dataset_text(m: ModelRecord) -> str:
     key = dataset_key(m)
     return data_names[key] + ("" if key in uploaded else " (deleted)")
 
@@ -39,12 +41,12 @@ st.dataframe(
         [
             {
                 "model": names[m.id],
-                "score": round(m.card["metrics"][PRIMARY[m.card["task"]]], 4),
-                "metric": metric_name(PRIMARY[m.card["task"]]),
+                "score": round(m.metrics[PRIMARY_METRIC[m.task]], 4),
+                "metric": metric_name(PRIMARY_METRIC[m.task]),
                 "tags": ", ".join(m.tags),
                 "dataset": dataset_text(m),
-                "target": m.card["target"],
-                "type": m.card.get("model_label"),
+                "target": m.target,
+                "type": m.model_label,
                 "registered": when(m.created_at),
                 "size": size(m.size_bytes),
             }

@@ -11,11 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from core.registry import ModelRecord
+from orchestration.contracts import PRIMARY_METRIC
 from ui import charts
 from ui.labels import dataset_key, dataset_labels, metric_name, model_labels
 
-PRIMARY = {"classification": "balanced_accuracy", "regression": "r2"}
-COSTS = {"fit_seconds": "fit time (s)", "cpu_seconds": "CPU time (s)", "peak_rss_mb": "peak memory (MB)"}
+COSTS = {"fit_seconds": "fit time (s)", "cpu_seconds": "CPU time (s)", "peak_rss_mb": "peak memory (MB)"}  # ModelRecord.costs
 TASK_WORDS = {"classification": "classification", "regression": "regression"}
 
 
@@ -41,8 +41,7 @@ def comparable_groups(models: list[ModelRecord], uploaded: Mapping[str, str] | N
     names = dataset_labels(models, uploaded)
     by_data: dict[tuple[str, str, str], list[ModelRecord]] = {}
     for m in models:  # newest first, as the registry lists them
-        task = m.card.get("task", "")
-        by_data.setdefault((task, dataset_key(m), str(m.card.get("target"))), []).append(m)
+        by_data.setdefault((m.task, dataset_key(m), m.target), []).append(m)
     groups = [
         Group(
             _key(task, dataset, target),
@@ -55,7 +54,7 @@ def comparable_groups(models: list[ModelRecord], uploaded: Mapping[str, str] | N
     for task in dict.fromkeys(g.task for g in groups):
         same_task = [g for g in groups if g.task == task]
         if len(same_task) > 1:
-            members = tuple(m for m in models if m.card.get("task") == task)
+            members = tuple(m for m in models if m.task == task)
             groups.append(
                 Group(_key(task), f"All {TASK_WORDS.get(task, task)} models, any dataset ({len(members)})", task, members, True)
             )
@@ -70,18 +69,18 @@ def compare_table(
     id -> the name it is chosen by (default: unique ones)."""
     labels = labels or model_labels(chosen, uploaded)
     names = dataset_labels(chosen, uploaded)
-    metrics = [k for k in chosen[0].card.get("metrics", {}) if all(k in m.card.get("metrics", {}) for m in chosen)]
-    primary = PRIMARY.get(chosen[0].card.get("task", ""))
+    metrics = [k for k in chosen[0].metrics if all(k in m.metrics for m in chosen)]
+    primary = PRIMARY_METRIC.get(chosen[0].task)
     metrics.sort(key=lambda k: k != primary)
-    costs = [k for k in COSTS if all(m.card.get(k) is not None for m in chosen)]
-    varies = len({(dataset_key(m), m.card.get("target")) for m in chosen}) > 1
+    costs = [k for k in COSTS if all(k in m.costs for m in chosen)]
+    varies = len({(dataset_key(m), m.target) for m in chosen}) > 1
     rows = []
     for m in chosen:
         row: dict[str, object] = {"model": labels[m.id]}
         if varies:
-            row |= {"dataset": names[dataset_key(m)], "target": str(m.card.get("target"))}
-        row |= {metric_name(k): round(float(m.card["metrics"][k]), 4) for k in metrics}
-        row |= {COSTS[k]: m.card[k] for k in costs}
+            row |= {"dataset": names[dataset_key(m)], "target": m.target}
+        row |= {metric_name(k): round(m.metrics[k], 4) for k in metrics}
+        row |= {COSTS[k]: m.costs[k] for k in costs}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -112,10 +111,10 @@ def show_compare(models: list[ModelRecord], uploaded: Mapping[str, str] | None =
         return
     chosen = [by_id[i] for i in picked]
     st.dataframe(compare_table(chosen, labels, uploaded), hide_index=True, key="compare_table")
-    metric = PRIMARY.get(group.task)
-    if metric and all(metric in m.card.get("metrics", {}) for m in chosen):
+    metric = PRIMARY_METRIC.get(group.task)
+    if metric and all(metric in m.metrics for m in chosen):
         st.plotly_chart(
-            charts.metric_bars([(labels[m.id], m.card["metrics"][metric]) for m in chosen], metric_name(metric)),
+            charts.metric_bars([(labels[m.id], m.metrics[metric]) for m in chosen], metric_name(metric)),
             key="compare_chart",
             width="stretch",
         )

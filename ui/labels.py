@@ -113,7 +113,7 @@ def model_labels(
     models = list(models)
     data = dataset_labels(models, uploaded)
     shared = {label for label, n in Counter(m.label for m in models).items() if n > 1}
-    full = {m.id: f"{m.label} · {data[dataset_key(m)]} → {m.target or m.card.get('target')}" for m in models}
+    full = {m.id: f"{m.label} · {data[dataset_key(m)]} → {m.target}" for m in models}
     labels = [full[m.id] if with_data or m.label in shared else m.label for m in models]
     return dict(zip((m.id for m in models), unique(labels)))
 

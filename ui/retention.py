@@ -39,8 +39,7 @@ def kb(n: int) -> str:
 
 
 def _score(r: ModelRecord) -> float | None:
-    score = (r.card.get("metrics") or {}).get(PRIMARY_METRIC.get(r.card.get("task", ""), ""))
-    return None if score is None else float(score)
+    return r.metrics.get(PRIMARY_METRIC.get(r.task, ""))
 
 
 def lineage_best(models: list[ModelRecord]) -> dict[tuple[str, str, str], float]:
@@ -64,7 +63,7 @@ def preview_rows(
     Markdown, and dataset and column names are the user's."""
     rows = []
     for r in records:
-        metric = PRIMARY_METRIC.get(r.card.get("task", ""), "")
+        metric = PRIMARY_METRIC.get(r.task, "")
         score = _score(r)
         top = (best or {}).get(r.lineage)
         rows.append(
