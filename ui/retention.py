@@ -42,30 +42,39 @@ def _score(r: ModelRecord) -> float | None:
     return r.metrics.get(PRIMARY_METRIC.get(r.task, ""))
 
 
-def lineage_best(models: list[ModelRecord]) -> dict[tuple[str, str, str], float]:
-    """The best main score each lineage (dataset, target, model) has among all its versions."""
+def best_at_risk(models: list[ModelRecord], doomed: tuple[ModelRecord, ...]) -> set[int]:
+    """Ids of the doomed versions that hold their lineage's best score, with no version that stays scoring
+    as well: deleting them loses the best model of that dataset, target and model."""
+    gone = {r.id for r in doomed}
     best: dict[tuple[str, str, str], float] = {}
+    kept: dict[tuple[str, str, str], float] = {}
     for m in models:
         score = _score(m)
-        if score is not None and (m.lineage not in best or score > best[m.lineage]):
-            best[m.lineage] = score
-    return best
+        if score is None:
+            continue
+        best[m.lineage] = max(score, best.get(m.lineage, score))
+        if m.id not in gone:
+            kept[m.lineage] = max(score, kept.get(m.lineage, score))
+    return {
+        r.id
+        for r in doomed
+        if (score := _score(r)) is not None and score == best.get(r.lineage) and score > kept.get(r.lineage, float("-inf"))
+    }
 
 
 def preview_rows(
     records: tuple[ModelRecord, ...],
     now: datetime,
-    best: dict[tuple[str, str, str], float] | None = None,
+    at_risk: set[int] | None = None,
     dataset_names: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per version: what it is, what it was trained on, how good it is and how old; and a warning
-    on a version that is the best score of its lineage (`best`). Text is escaped: st.table renders
-    Markdown, and dataset and column names are the user's."""
+    on a version whose deletion loses its lineage's best score (`at_risk`, from best_at_risk). Text is
+    escaped: st.table renders Markdown, and dataset and column names are the user's."""
     rows = []
     for r in records:
         metric = PRIMARY_METRIC.get(r.task, "")
         score = _score(r)
-        top = (best or {}).get(r.lineage)
         rows.append(
             {
                 "model": md(r.name),
@@ -76,7 +85,7 @@ def preview_rows(
                 "score": "" if score is None else f"{score:.4g}",
                 "age": age_text(r.created_at, now),
                 "size": size(r.size_bytes),
-                "note": f"best score: {score:.3g} — will be deleted" if score is not None and score == top else "",
+                "note": f"best score: {score:.3g} — will be deleted" if score is not None and r.id in (at_risk or ()) else "",
             }
         )
     return rows
@@ -123,7 +132,7 @@ def retention_section(svc: SyncService, user: User, models: list[ModelRecord], n
         f"Keeping the last {keep} would delete these {len(plan.delete)} version(s), {kb(plan.size_bytes)} in all. "
         "Nothing has been deleted yet."
     )
-    rows = preview_rows(plan.delete, datetime.now(UTC), lineage_best(models), dataset_labels(models))
+    rows = preview_rows(plan.delete, datetime.now(UTC), best_at_risk(models, plan.delete), dataset_labels(models))
     best = sum(bool(r["note"]) for r in rows)
     if best:
         st.warning(

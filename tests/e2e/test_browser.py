@@ -166,7 +166,7 @@ def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
     expect(status_badge(page)).to_have_text(re.compile(r"completed · done$"), timeout=240_000)
     expect(page.get_by_text("Leaderboard (by balanced accuracy)")).to_be_visible()
     expect(page.get_by_role("button", name="Download leaderboard (.csv)")).to_be_visible()
-    expect(page.get_by_test_id("stPlotlyChart").filter(has_text="balanced_accuracy by model")).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").filter(has_text="balanced accuracy by model")).to_be_visible()
 
 
 def test_cancel_from_the_run_page_stops_the_fit(stack, new_page, tmp_path):

@@ -91,11 +91,13 @@ def test_retention_preview_then_tagged_and_per_dataset_versions_are_kept(stack, 
     expect(page.get_by_text("Keeping the last 1 would delete these 2 version(s)")).to_be_visible()
     rows = table_rows(page)
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
-        ("logistic_regression", "3", "shop.csv", "bought", "balanced_accuracy"),
-        ("logistic_regression", "2", "shop.csv", "bought", "balanced_accuracy"),
+        ("logistic_regression", "3", "shop.csv", "bought", "balanced accuracy"),
+        ("logistic_regression", "2", "shop.csv", "bought", "balanced accuracy"),
     ], rows
     assert all(r[5] == "0.81" and re.fullmatch(r"\d+ (s|min)", r[6]) for r in rows), rows
-    expect(page.get_by_text("Kept because they are tagged: logistic_regression v1 (best of batch-demo)")).to_be_visible()
+    expect(
+        page.get_by_text("Kept because they are tagged: logistic_regression v1 · shop.csv → bought (best of batch-demo)")
+    ).to_be_visible()
     assert len(registry.list(name)) == 5, "nothing is deleted by a preview"
 
     # backing out deletes nothing

@@ -145,8 +145,8 @@ def test_compare_offers_only_models_of_the_same_task_and_data(stack, new_page, a
     expect(picked.get_by_text("gaussian_nb v1")).to_be_visible()
     expect(picked.get_by_text("linear_regression v1")).to_have_count(0)
     charts = page.get_by_test_id("stPlotlyChart")
-    expect(charts.filter(has_text="balanced_accuracy by model")).to_be_visible()
-    expect(charts.filter(has_text="r2 by model")).to_have_count(0)
+    expect(charts.filter(has_text="balanced accuracy by model")).to_be_visible()
+    expect(charts.filter(has_text="R² by model")).to_have_count(0)
     # the regression model cannot be added to this comparison: it is not among the choices
     picked.get_by_role("combobox").click()
     expect(page.get_by_role("option", name="linear_regression v1")).to_have_count(0)
@@ -160,7 +160,7 @@ def test_compare_offers_only_models_of_the_same_task_and_data(stack, new_page, a
     wait_for_app(page)
     expect(picked.get_by_text("linear_regression v1")).to_be_visible()
     expect(picked.get_by_text("gaussian_nb v1")).to_have_count(0)
-    expect(charts.filter(has_text="r2 by model")).to_be_visible()
+    expect(charts.filter(has_text="R² by model")).to_be_visible()
 
 
 def test_the_model_page_shows_how_to_load_the_file_elsewhere(stack, new_page, account):

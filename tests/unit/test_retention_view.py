@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from core.registry import ModelRecord
-from ui.retention import age_text, lineage_best, preview_rows
+from ui.retention import age_text, best_at_risk, preview_rows
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -44,6 +44,9 @@ def test_a_version_that_is_the_best_of_its_lineage_is_flagged_before_it_goes():
         return ModelRecord(i, "alice", "rf", i, f"r{i}", "2025-06-01T11:00:00+00:00", 4096, (), card, "d1", "bought", "f")
 
     v1, v2, v3 = version(1, 0.70), version(2, 0.867), version(3, 0.75)
-    rows = preview_rows((v2, v1), NOW, lineage_best([v1, v2, v3]))
+    rows = preview_rows((v2, v1), NOW, best_at_risk([v3, v2, v1], (v2, v1)))
     assert [r["note"] for r in rows] == ["best score: 0.867 — will be deleted", ""]
-    assert [r["note"] for r in preview_rows((v1,), NOW, lineage_best([v1, v2, v3]))] == [""]
+    # the best score stays when a kept version matches it: nothing is lost, nothing flagged
+    tie = version(4, 0.867)
+    assert best_at_risk([tie, v3, v2, v1], (v2, v1)) == set()
+    assert best_at_risk([v3, v2, v1], (v1,)) == set()  # not the best
