@@ -11,7 +11,7 @@ from core.accounts import User
 from core.registry import ModelRecord
 from core.retention import MAX_KEEP, RetentionPlan
 from orchestration.contracts import PRIMARY_METRIC
-from ui.labels import dataset_labels, metric_name, size
+from ui.labels import metric_name, size
 from ui.runtime import SyncService, guard
 from ui.text import md
 
@@ -91,9 +91,12 @@ def preview_rows(
     return rows
 
 
-def retention_section(svc: SyncService, user: User, models: list[ModelRecord], names: dict[int, str]) -> None:
+def retention_section(
+    svc: SyncService, user: User, models: list[ModelRecord], names: dict[int, str], dataset_names: dict[str, str]
+) -> None:
     """The retention form: choose N, preview, then delete exactly the previewed versions or cancel.
-    `models`: all the user's (to find each lineage's best score); `names`: model id -> its unique name."""
+    `models`: all the user's (to find each lineage's best score); `names`: model id -> its unique name;
+    `dataset_names`: dataset id -> its unique name."""
     st.markdown("**Retention**: keep the newest versions of each model, counted per dataset and target")
     done = st.session_state.pop(DONE, None)
     if done:
@@ -132,7 +135,7 @@ def retention_section(svc: SyncService, user: User, models: list[ModelRecord], n
         f"Keeping the last {keep} would delete these {len(plan.delete)} version(s), {kb(plan.size_bytes)} in all. "
         "Nothing has been deleted yet."
     )
-    rows = preview_rows(plan.delete, datetime.now(UTC), best_at_risk(models, plan.delete), dataset_labels(models))
+    rows = preview_rows(plan.delete, datetime.now(UTC), best_at_risk(models, plan.delete), dataset_names)
     best = sum(bool(r["note"]) for r in rows)
     if best:
         st.warning(

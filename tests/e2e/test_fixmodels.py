@@ -42,8 +42,10 @@ def register(registry: Registry, owner: str, dataset: DatasetInfo, name: str, sc
 
 def options(page: Page, box) -> list[str]:
     box.click()
+    expect(page.get_by_role("option").first).to_be_visible()
     found = [o.strip() for o in page.get_by_role("option").all_inner_texts()]
     page.keyboard.press("Escape")
+    expect(page.get_by_role("option")).to_have_count(0)  # closed before the next box is opened
     return found
 
 
