@@ -7,7 +7,7 @@ from core.registry import ModelRecord
 from orchestration.contracts import PRIMARY_METRIC
 from ui.auth import require_user
 from ui.compare_view import show_compare
-from ui.labels import blank_missing, dataset_key, dataset_labels, metric_name, model_labels, size, when
+from ui.labels import MISSING, dataset_key, dataset_labels, metric_name, model_labels, size, when
 from ui.model_tags import tag_section
 from ui.predict_view import show_downloads, show_predict
 from ui.retention import retention_section
@@ -37,26 +37,25 @@ def dataset_text(m: ModelRecord) -> str:
 
 
 st.dataframe(
-    blank_missing(
-        pd.DataFrame(
-            [
-                {
-                    "model": names[m.id],
-                    "score": round(m.metrics[PRIMARY_METRIC[m.task]], 4),
-                    "metric": metric_name(PRIMARY_METRIC[m.task]),
-                    "tags": ", ".join(m.tags),
-                    "dataset": dataset_text(m),
-                    "target": m.target,
-                    "type": m.model_label,
-                    "registered": when(m.created_at),
-                    "size": size(m.size_bytes),
-                }
-                for m in models
-            ]
-        )
+    pd.DataFrame(
+        [
+            {
+                "model": names[m.id],
+                "score": round(m.metrics[PRIMARY_METRIC[m.task]], 4),
+                "metric": metric_name(PRIMARY_METRIC[m.task]),
+                "tags": ", ".join(m.tags),
+                "dataset": dataset_text(m),
+                "target": m.target,
+                "type": m.model_label,
+                "registered": when(m.created_at),
+                "size": size(m.size_bytes),
+            }
+            for m in models
+        ]
     ),
     hide_index=True,
     key="models_table",
+    placeholder=MISSING,
     width="stretch",
     column_config={
         "model": st.column_config.TextColumn(width="large"),

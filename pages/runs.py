@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.auth import require_user
-from ui.labels import when
+from ui.labels import MISSING, when
 from ui.run_view import dataset_text, model_name, show_run
 from ui.runtime import guard, service
 
@@ -43,7 +43,9 @@ with guard("Listing runs"):
         ]
     )
     st.caption("Select a row to open the run.")
-    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table")
+    picked = st.dataframe(
+        table, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table", placeholder=MISSING
+    )
     if picked.selection.rows:
         st.query_params["run"] = runs[picked.selection.rows[0]].run_id
         st.rerun()

@@ -15,7 +15,7 @@ from orchestration.contracts import BatchProgress
 from orchestration.views import BatchView
 from ui import charts
 from ui.auth import require_user
-from ui.labels import blank_missing, metric_name
+from ui.labels import MISSING, metric_name
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
 from ui.runtime import SyncService, audit, fetch_owned, guard
 from ui.temporal_link import temporal_link
@@ -188,8 +188,9 @@ def _draw(view: BatchView, user: User) -> None:
     st.subheader(f"Leaderboard (by {md(metric_name(metric))})")
     table = leaderboard_table(board, label_of, admin=user.is_admin)
     st.dataframe(
-        blank_missing(table),
+        table,
         hide_index=True,
+        placeholder=MISSING,
         key="leaderboard",
         width="stretch",
         column_config={

@@ -8,11 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 if TYPE_CHECKING:
-    from pandas.io.formats.style import Styler
-
     from core.registry import ModelRecord
 
 METRIC_NAMES = {
@@ -118,8 +114,6 @@ def model_labels(
     return dict(zip((m.id for m in models), unique(labels)))
 
 
-def blank_missing(frame: pd.DataFrame) -> Styler:
-    """The table as st.dataframe should draw it: a missing value (a score a model does not have, a stage
-    not run) as an empty cell, not "None"; numbers keep their type, so columns still sort as numbers."""
-    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-    return frame.style.format(na_rep="").format(str, subset=floats, na_rep="")
+# st.dataframe(..., placeholder=MISSING): a missing value (a score a model does not have, a stage not run)
+# is drawn as an empty cell, not "None"; the column keeps its type, so it still sorts as numbers
+MISSING = ""

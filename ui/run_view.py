@@ -18,7 +18,7 @@ from orchestration.contracts import STAGE_LABELS
 from orchestration.views import Evaluation, RunView
 from ui import charts
 from ui.auth import require_user
-from ui.labels import blank_missing, metric_name
+from ui.labels import MISSING, metric_name
 from ui.runtime import SyncService, fetch_owned, guard
 from ui.temporal_link import temporal_link
 from ui.text import md
@@ -226,7 +226,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
 
     stages = stage_rows(view)
     left, right = st.columns([2, 3])
-    left.dataframe(blank_missing(stages), hide_index=True, key="stages_table")
+    left.dataframe(stages, hide_index=True, key="stages_table", placeholder=MISSING)
     curve = charts.learning_curve(view.curve)
     if curve is not None:
         right.plotly_chart(curve, key="curve_chart", width="stretch")

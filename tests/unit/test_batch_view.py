@@ -74,6 +74,8 @@ def test_the_batch_page_draws_one_bar_per_run_one_curve_chart_per_metric_and_no_
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     bars = next(c for c in charts if c["data"][0]["type"] == "bar")
     assert len(set(bars["data"][0]["x"])) == 3  # the two logistic regressions are two bars
+    (board,) = [d for d in at.dataframe if "configuration" in d.value.columns]
+    assert board.proto.placeholder == ""  # a score a model lacks is an empty cell, not "None"
     titles = [c["layout"]["title"]["text"] for c in charts if c["data"][0]["type"] == "scatter"]
     assert sorted(titles) == ["Learning curves: accuracy (training rows)", "Learning curves: training loss"]
 

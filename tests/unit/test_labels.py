@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-import pandas as pd
-
 from core.registry import ModelRecord
-from ui.labels import blank_missing, dataset_labels, metric_name, model_labels, size, unique, when
+from ui.labels import dataset_labels, metric_name, model_labels, size, unique, when
 
 
 def record(i: int, name: str, dataset_id: str, dataset: str, target: str = "bought", version: int = 1) -> ModelRecord:
@@ -76,12 +74,3 @@ def test_two_uploads_of_the_same_name_are_told_apart_by_upload_time_or_id():
     labels = model_labels([first, second], uploaded)
     assert len(set(labels.values())) == 2
     assert labels[2] == "gaussian_nb v1 · sales.csv (uploaded 2026-11-27 09:15 UTC) → bought"
-
-
-def test_missing_values_are_drawn_empty_and_numbers_stay_numbers():
-    frame = pd.DataFrame({"model": ["a", "b"], "log loss": [0.25, float("nan")], "attempt": pd.array([1, None], dtype="Int64")})
-    styled = blank_missing(frame)
-    html = styled.to_html()
-    assert "None" not in html and "nan" not in html.lower() and "<NA>" not in html
-    assert "0.25" in html
-    assert styled.data["log loss"].dtype == float  # sorting stays numeric
