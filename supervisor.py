@@ -337,20 +337,21 @@ class Stack:
             now = time.monotonic()
             delay = child.restart.exited(now, now - child.started, failed)
             child.last_exit = code
+            # after a restart that never came up, its exit code is the launcher's own SIGTERM: say why instead
+            how = f"not serving {child.serving_timeout:g}s after its restart" if never_served else describe_exit(code)
+            window = f"{FAILURE_WINDOW / 60:.0f} minutes"
             if delay is None:
                 self._set(child, "given-up")
                 say(
-                    f"! {child.name} given up: it failed {GIVE_UP_FAILURES} times within {FAILURE_WINDOW / 60:.0f} "
-                    f"minutes (last: {describe_exit(code)}); everything else keeps running. Log: {child.log}"
+                    f"! {child.name} given up: it failed {GIVE_UP_FAILURES} times within {window} (last: {how}); "
+                    f"everything else keeps running. Log: {child.log}"
                 )
                 return
             self._set(child, "restarting")
             if failed:
-                failures = len(child.restart.recent(now))
                 say(
-                    f"! {child.name} {'did not come up' if never_served else 'failed'} ({describe_exit(code)}); "
-                    f"restarting in {delay:g}s (failure {failures} of {GIVE_UP_FAILURES} allowed within "
-                    f"{FAILURE_WINDOW / 60:.0f} minutes). Log: {child.log}"
+                    f"! {child.name} failed ({how}); restarting in {delay:g}s (failure {len(child.restart.recent(now))}; "
+                    f"given up at {GIVE_UP_FAILURES} within {window}). Log: {child.log}"
                 )
             else:
                 say(
