@@ -180,7 +180,7 @@ def say(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
-async def wait_until(check, what: str, child: Child | None, timeout: float) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, child: Child | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child is not None and not child.alive:
@@ -194,7 +194,7 @@ async def wait_until(check, what: str, child: Child | None, timeout: float) -> N
     raise LaunchError(f"{what} did not become ready within {timeout:.0f}s; see {child.log if child else 'the logs'}")
 
 
-def http_ok(url: str):
+def http_ok(url: str) -> Callable[[], Awaitable[bool]]:
     # the health check only asks our own child on loopback whether it is up: no certificate check
     insecure = ssl._create_unverified_context() if url.startswith("https") else None
 
@@ -232,8 +232,17 @@ class Stack:
         self.temporal: Child | None = None  # None: TEMPORAL_ADDRESS names a server the launcher does not run
         self.env = {**os.environ, "TRAINEASY_HOME": str(settings.home), "PYTHONUNBUFFERED": "1"}
 
-    def _child(self, name: str, argv: list[str], env: dict[str, str] | None = None, **how) -> Child:
-        child = Child(name, argv, self.logs / f"{name}.log", env or self.env, Restarts(self.settings.restart_backoff), **how)
+    def _child(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        serving: Callable[[Child], Awaitable[bool]] | None = None,
+        serving_timeout: float = 90.0,
+        needs_temporal: bool = False,
+    ) -> Child:
+        restart = Restarts(self.settings.restart_backoff)
+        child = Child(name, argv, self.logs / f"{name}.log", env or self.env, restart, serving, serving_timeout, needs_temporal)
         self.children.append(child)
         return child
 
