@@ -19,7 +19,7 @@ from temporalio import activity
 
 from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
-from orchestration.activity_errors import child_died, refuse, too_long
+from orchestration.activity_errors import child_died, fit_refusal, refuse, too_long
 from orchestration.contracts import RunFacts, StageResult, TrainInput
 from orchestration.heartbeat import heartbeating
 
@@ -101,12 +101,14 @@ class TrainingActivities:
     def preprocess_split(self, inp: TrainInput) -> StageResult:
         import numpy as np
 
-        from ml.training import DataError, Prepared, folds, split
+        from ml.training import DataError, Prepared, check_training_classes, folds, split
 
         spec, prep = self._prepared(inp)
         stratify = spec.task == "classification"
         try:
             train, test = split(prep, inp.request.test_size, inp.request.seed, stratify=stratify)
+            if stratify:  # the last line: whatever the checks before said, a class left out is refused here
+                check_training_classes(prep, train)
         except DataError as exc:
             raise refuse(str(exc)) from None
         arrays = {"train": train, "test": test}
@@ -153,6 +155,8 @@ class TrainingActivities:
                     raise child_died(exc) from None
                 except FitTooLong:
                     raise too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") from None
+                except ValueError as exc:  # the data or the settings, not the worker: no retry would help
+                    raise fit_refusal(exc, f"Cross-validation fold {k + 1} of {k_total}") from None
                 done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.update(fold=k + 1, step=k + 1)
@@ -215,16 +219,19 @@ class TrainingActivities:
                 last_checkpoint[0] = time.monotonic()
 
         with heartbeating(details) as peak:
-            pipeline, curve = fit(
-                pipeline,
-                spec,
-                X,
-                y,
-                valid=(prep.X.iloc[test], prep.y.iloc[test]),
-                on_step=on_step,
-                resume=resume,
-                single_fit=in_child,
-            )
+            try:
+                pipeline, curve = fit(
+                    pipeline,
+                    spec,
+                    X,
+                    y,
+                    valid=(prep.X.iloc[test], prep.y.iloc[test]),
+                    on_step=on_step,
+                    resume=resume,
+                    single_fit=in_child,
+                )
+            except ValueError as exc:  # the data or the settings, not the worker: no retry would help
+                raise fit_refusal(exc) from None
         save_model(pipeline, run_dir / "model.skops", remember=True)
         losses = live_probe(pipeline).get("loss", [])
         curve_data = (
