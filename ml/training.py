@@ -425,6 +425,19 @@ def live_probe(pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
+def convergence_note(spec: ModelSpec, pipeline: Pipeline, warned: Collection[str]) -> str | None:
+    """A plain note for scikit-learn's ConvergenceWarnings during a fit (None without any): the model stopped
+    at its iteration limit before it settled, so it may fit worse than it could."""
+    if not warned:
+        return None
+    who = "The network" if spec.key.startswith("mlp") else spec.label
+    max_iter = pipeline[-1].get_params().get("max_iter")
+    if not isinstance(max_iter, int):
+        return f"{who} did not converge, so it may fit worse than it could; try other parameters."
+    scale = "" if spec.needs_scaling else ", or scale the features"
+    return f"{who} stopped at max_iter={max_iter} before converging, so it may fit worse than it could. Raise max_iter{scale}."
+
+
 def downsample(values: list, limit: int = 200) -> list:
     """At most `limit` evenly spaced points, always keeping the last one: keeps payloads small."""
     if len(values) <= limit:

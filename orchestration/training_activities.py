@@ -168,7 +168,7 @@ class TrainingActivities:
         from ml.child_fit import ChildDied, FitTooLong, fit_in_child
         from ml.guardrails import fit_wall_seconds
         from ml.persist import load_model, save_model
-        from ml.training import Curve, downsample, fit, live_probe, make_pipeline
+        from ml.training import Curve, convergence_note, downsample, fit, live_probe, make_pipeline
 
         spec, prep = self._prepared(inp)
         arrays = self._split(inp)
@@ -186,6 +186,7 @@ class TrainingActivities:
         state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
         live: dict[str, Any] = {}  # what the child process reads from the estimator (an MLP's loss)
         child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
+        convergence: list[str] = []  # ConvergenceWarnings of a fit in the child process
 
         def details() -> dict[str, Any]:
             return {**state, **live, "elapsed": round(time.monotonic() - started, 2)}
@@ -199,6 +200,7 @@ class TrainingActivities:
             except FitTooLong:
                 raise too_long(self.settings.max_fit_minutes) from None
             child.update(cpu_seconds=out.cpu_seconds, peak_rss_mb=out.peak_rss_mb)
+            convergence.extend(out.convergence)
             return out.value
 
         last_checkpoint = [time.monotonic()]
@@ -255,6 +257,7 @@ class TrainingActivities:
                 resumed_from_step=resume[1] if resume else 0,
                 curve=curve_data,
                 worker=WORKER_ID,
+                fit_notes=[note] if (note := convergence_note(spec, pipeline, convergence)) else None,
             ),
         )
 
@@ -317,3 +320,15 @@ class TrainingActivities:
         return StageResult(
             activity.info().attempt, RunFacts(model_id=record.id, model_name=record.name, model_version=record.version)
         )
+
+    @activity.defn
+    def discard_model(self, inp: TrainInput) -> bool:
+        """Delete the version this run registered (a cancel came while it was being saved); False if none."""
+        from core.registry import Registry
+
+        registry = Registry(self.storage)
+        record = registry.by_run(inp.request.owner, inp.run_id)
+        if record is None:
+            return False
+        registry.delete(inp.request.owner, record.id)
+        return True

@@ -115,7 +115,8 @@ class BatchView:
                 "seconds": c.seconds,
                 "worker": c.worker,
                 "run_id": c.run_id,
-                "best": c.run_id == self.progress.best_run_id,
+                # a cancelled batch stars only a best it tagged (batches cancelled before they tagged it do not)
+                "best": c.run_id == self.progress.best_run_id and (self.status != "cancelled" or self.progress.best_tagged),
             }
             for i, c in enumerate(done)
         ]

@@ -192,8 +192,9 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
 
 def _draw_results(view: RunView, ev: dict | None) -> None:
     facts = view.facts
-    if facts.notes:
-        st.info("\n".join(f"- {md(n)}" for n in facts.notes))
+    notes = [*(facts.notes or []), *(facts.fit_notes or [])]
+    if notes:
+        st.info("\n".join(f"- {md(n)}" for n in notes))
     if facts.cv:
         st.subheader("Cross-validation (training rows)")
         st.dataframe(
