@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def done(started: float, note: str = "ready") -> None:
     print(f" {note} ({time.monotonic() - started:.1f}s)", flush=True)
 
 
-async def wait_until(check, what: str, child: Child | None, timeout: float) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, child: Child | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child is not None and not child.alive:
@@ -109,7 +110,7 @@ async def wait_until(check, what: str, child: Child | None, timeout: float) -> N
     raise LaunchError(f"{what} did not become ready within {timeout:.0f}s; see {child.log if child else 'the logs'}")
 
 
-def http_ok(url: str):
+def http_ok(url: str) -> Callable[[], Awaitable[bool]]:
     # the health check only asks our own child on loopback whether it is up: no certificate check
     insecure = ssl._create_unverified_context() if url.startswith("https") else None
 

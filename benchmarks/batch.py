@@ -26,7 +26,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.datasets import make_classification
 
-from core.config import load_settings
+from core.config import Settings, load_settings
 from core.datasets import dataset_path, ingest_csv
 from core.storage import Storage
 
@@ -57,7 +57,7 @@ def make_dataset(storage: Storage) -> str:
     return ingest_csv(storage, OWNER, df.to_csv(index=False).encode(), "bench.csv", 2**31).dataset_id
 
 
-async def run_batch(settings, dataset_id: str, workers: int) -> tuple[float, set[str]]:
+async def run_batch(settings: Settings, dataset_id: str, workers: int) -> tuple[float, set[str]]:
     from temporalio.testing import WorkflowEnvironment
 
     from core.accounts import User

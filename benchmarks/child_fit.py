@@ -13,6 +13,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -21,7 +22,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 REPEATS = 25
 
 
-def median_ms(fn, repeats: int = REPEATS) -> float:
+def median_ms(fn: Callable[[], object], repeats: int = REPEATS) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -49,10 +50,10 @@ def main() -> None:
     prep = training.prepare(pd.read_csv(io.BytesIO(classification_csv(rows=200))), "bought", spec)
     child_fit.fit_in_child(training.make_pipeline(spec, {}, 0, prep.X), prep.X, prep.y)  # waits for the server
 
-    def plain():
+    def plain() -> None:
         training.make_pipeline(spec, {}, 0, prep.X).fit(prep.X, prep.y)
 
-    def child():
+    def child() -> None:
         child_fit.fit_in_child(training.make_pipeline(spec, {}, 0, prep.X), prep.X, prep.y)
 
     with tempfile.TemporaryDirectory() as home:
@@ -62,12 +63,12 @@ def main() -> None:
         acts, env = TrainingActivities(storage), ActivityEnvironment()
         env.run(acts.preprocess_split, inp)
 
-        def activity():
+        def activity() -> None:
             env.run(acts.fit_model, inp)
 
         real_fit = training.fit
 
-        def activity_in_process():
+        def activity_in_process() -> None:
             training.fit = lambda *a, single_fit=None, **k: real_fit(*a, **k)  # the old, in-process path
             try:
                 env.run(acts.fit_model, inp)

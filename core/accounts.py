@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,7 +94,7 @@ class Accounts:
             if db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
                 self._import_legacy(db)
 
-    def _import_legacy(self, db) -> None:
+    def _import_legacy(self, db: sqlite3.Connection) -> None:
         """Accounts from the credentials.json of earlier versions, hashes kept as they were."""
         path = self.storage.auth_dir / "credentials.json"
         if not path.is_file():
@@ -174,7 +175,7 @@ class Accounts:
         return account
 
     @staticmethod
-    def _keep_an_admin(db, name: str) -> None:
+    def _keep_an_admin(db: sqlite3.Connection, name: str) -> None:
         others = db.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND name != ?", (name,)).fetchone()[
             0
         ]
@@ -188,7 +189,7 @@ def _check_role(role: str) -> None:
         raise AccountError(f"The role must be one of: {', '.join(ROLES)}.")
 
 
-def _account(row) -> Account:
+def _account(row: sqlite3.Row) -> Account:
     return Account(row["name"], row["email"], row["role"], bool(row["disabled"]), row["created_at"], row["last_login"])
 
 

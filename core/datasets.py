@@ -15,10 +15,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.names import check_dataset_id, display_name
 from core.storage import Storage, write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREVIEW_ROWS = 10
 _BINARY_MAGIC = {
@@ -176,7 +179,7 @@ def normalise_newlines(text: str) -> str:
     return _NEWLINE.sub("\n", text)
 
 
-def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, max_cells: int | None = None):
+def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, max_cells: int | None = None) -> pd.DataFrame:
     """Parse CSV text into a DataFrame, or raise DatasetError naming the problem.
 
     `max_columns` is checked on the header line before anything else is parsed; `max_cells` (rows x
@@ -228,7 +231,7 @@ def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, m
     return df
 
 
-def looks_like_dates(series) -> bool:
+def looks_like_dates(series: pd.Series) -> bool:
     """A column of dates: datetimes, or text that parses as dates in (almost) every row. Training turns such a
     column into year, month, day and weekday features (ml.training.date_columns asks here too)."""
     import pandas as pd
@@ -243,7 +246,7 @@ def looks_like_dates(series) -> bool:
     return bool(pd.to_datetime(sample, errors="coerce", format="mixed", utc=True).notna().mean() >= 0.9)
 
 
-def _kind(series) -> str:
+def _kind(series: pd.Series) -> str:
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series):
@@ -255,7 +258,7 @@ def _kind(series) -> str:
     return "categorical"
 
 
-def profile(df) -> tuple[list[ColumnProfile], list[dict[str, Any]]]:
+def profile(df: pd.DataFrame) -> tuple[list[ColumnProfile], list[dict[str, Any]]]:
     cols = [
         ColumnProfile(
             name=str(c),

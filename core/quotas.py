@@ -30,6 +30,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from core.config import Settings
 from core.db import write
@@ -73,7 +74,7 @@ def _retry_after(starts: list[float], allowed: int, now: float) -> int:
     return max(1, math.ceil(oldest_to_expire + WINDOW_S - now))
 
 
-def folder_size(path) -> int:
+def folder_size(path: Path) -> int:
     if not path.exists():
         return 0
     total = 0

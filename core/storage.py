@@ -7,6 +7,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from core.names import check_dataset_id, check_username, parse_run_id
 
@@ -78,7 +79,7 @@ def make_private_dirs(path: Path) -> None:
         os.chmod(folder, DIR_MODE)
 
 
-def _open_private(path: Path, binary: bool = True):
+def _open_private(path: Path, binary: bool = True) -> IO[Any]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     os.fchmod(fd, FILE_MODE)  # O_CREAT's mode is masked by the umask, and an old leftover keeps its mode
     return os.fdopen(fd, "wb" if binary else "w")

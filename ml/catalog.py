@@ -9,11 +9,19 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+
+    from core.datasets import ColumnProfile
 
 from ml.plain import shown
 
 Task = Literal["classification", "regression"]
+TASKS: tuple[Task, ...] = ("classification", "regression")
+# How a model's fit time grows (ml/guardrails.py keeps the cost of each): every model declares one
+Family = Literal["linear", "tree", "forest", "boosting", "hist", "knn", "mlp", "nb", "svm"]
 
 
 class ParamError(ValueError):
@@ -74,6 +82,7 @@ class ModelSpec:
     task: Task
     estimator: str  # import path of the scikit-learn class
     params: tuple[Param, ...]
+    family: Family  # its fit-time cost family: a new model must say which (the data check's estimate)
     needs_scaling: bool = False
     increments: str | None = None  # parameter grown step by step (warm_start) for progress + cancel
     seeded: bool = True  # takes random_state
@@ -99,7 +108,7 @@ class ModelSpec:
         cleaned = self.validate(params)
         return {p.name: cleaned[p.name] for p in self.params if p.row_bound is not None or p.cost}
 
-    def build(self, params: dict[str, Any], seed: int):
+    def build(self, params: dict[str, Any], seed: int) -> BaseEstimator:
         module, _, cls = self.estimator.rpartition(".")
         kwargs = {k: (None if (v == 0 and self._param(k).none_label) else v) for k, v in self.validate(params).items()}
         if self.adapt is not None:
@@ -219,6 +228,7 @@ _SPECS = (
             Param("max_iter", "int", 500, "Most solver iterations.", 10, 10_000),
         ),
         needs_scaling=True,
+        family="linear",
     ),
     ModelSpec(
         "decision_tree_classifier",
@@ -226,6 +236,7 @@ _SPECS = (
         "classification",
         "sklearn.tree.DecisionTreeClassifier",
         _TREE + (Param("criterion", "choice", "gini", "Split quality measure.", choices=("gini", "entropy", "log_loss")),),
+        family="tree",
     ),
     ModelSpec(
         "random_forest_classifier",
@@ -235,6 +246,7 @@ _SPECS = (
         _trees("sqrt", bootstrap=True),
         increments="n_estimators",
         fixed={"n_jobs": 1},
+        family="forest",
     ),
     ModelSpec(
         "extra_trees_classifier",
@@ -244,6 +256,7 @@ _SPECS = (
         _trees("sqrt", bootstrap=False),
         increments="n_estimators",
         fixed={"n_jobs": 1},
+        family="forest",
     ),
     ModelSpec(
         "gradient_boosting_classifier",
@@ -252,6 +265,7 @@ _SPECS = (
         "sklearn.ensemble.GradientBoostingClassifier",
         _GB,
         increments="n_estimators",
+        family="boosting",
     ),
     ModelSpec(
         "hist_gradient_boosting_classifier",
@@ -262,9 +276,16 @@ _SPECS = (
         increments="max_iter",
         fixed={"early_stopping": False},
         **_HGB_ROWS,
+        family="hist",
     ),
     ModelSpec(
-        "svm_classifier", "Support vector machine (classification)", "classification", "sklearn.svm.SVC", _SVM, needs_scaling=True
+        "svm_classifier",
+        "Support vector machine (classification)",
+        "classification",
+        "sklearn.svm.SVC",
+        _SVM,
+        needs_scaling=True,
+        family="svm",
     ),
     ModelSpec(
         "knn_classifier",
@@ -274,6 +295,7 @@ _SPECS = (
         _KNN,
         needs_scaling=True,
         seeded=False,
+        family="knn",
     ),
     ModelSpec(
         "mlp_classifier",
@@ -283,6 +305,7 @@ _SPECS = (
         _MLP,
         needs_scaling=True,
         adapt=_mlp_kwargs,
+        family="mlp",
     ),
     ModelSpec(
         "gaussian_nb",
@@ -291,6 +314,7 @@ _SPECS = (
         "sklearn.naive_bayes.GaussianNB",
         (Param("var_smoothing", "float", 1e-9, "Added variance for stability.", 1e-12, 1.0, log=True),),
         seeded=False,
+        family="nb",
     ),
     # regression
     ModelSpec(
@@ -301,8 +325,18 @@ _SPECS = (
         (),
         needs_scaling=True,
         seeded=False,
+        family="linear",
     ),
-    ModelSpec("ridge", "Ridge regression", "regression", "sklearn.linear_model.Ridge", _ALPHA, needs_scaling=True, seeded=False),
+    ModelSpec(
+        "ridge",
+        "Ridge regression",
+        "regression",
+        "sklearn.linear_model.Ridge",
+        _ALPHA,
+        needs_scaling=True,
+        seeded=False,
+        family="linear",
+    ),
     ModelSpec(
         "lasso",
         "Lasso regression",
@@ -310,8 +344,16 @@ _SPECS = (
         "sklearn.linear_model.Lasso",
         _ALPHA + (Param("max_iter", "int", 1000, "Most coordinate-descent iterations.", 10, 100_000),),
         needs_scaling=True,
+        family="linear",
     ),
-    ModelSpec("decision_tree_regressor", "Decision tree (regression)", "regression", "sklearn.tree.DecisionTreeRegressor", _TREE),
+    ModelSpec(
+        "decision_tree_regressor",
+        "Decision tree (regression)",
+        "regression",
+        "sklearn.tree.DecisionTreeRegressor",
+        _TREE,
+        family="tree",
+    ),
     ModelSpec(
         "random_forest_regressor",
         "Random forest (regression)",
@@ -320,6 +362,7 @@ _SPECS = (
         _trees(1.0, bootstrap=True),
         increments="n_estimators",
         fixed={"n_jobs": 1},
+        family="forest",
     ),
     ModelSpec(
         "extra_trees_regressor",
@@ -329,6 +372,7 @@ _SPECS = (
         _trees(1.0, bootstrap=False),
         increments="n_estimators",
         fixed={"n_jobs": 1},
+        family="forest",
     ),
     ModelSpec(
         "hist_gradient_boosting_regressor",
@@ -339,8 +383,11 @@ _SPECS = (
         increments="max_iter",
         fixed={"early_stopping": False},
         **_HGB_ROWS,
+        family="hist",
     ),
-    ModelSpec("svr", "Support vector regression", "regression", "sklearn.svm.SVR", _SVM, needs_scaling=True, seeded=False),
+    ModelSpec(
+        "svr", "Support vector regression", "regression", "sklearn.svm.SVR", _SVM, needs_scaling=True, seeded=False, family="svm"
+    ),
     ModelSpec(
         "knn_regressor",
         "k-nearest neighbours (regression)",
@@ -349,6 +396,7 @@ _SPECS = (
         _KNN,
         needs_scaling=True,
         seeded=False,
+        family="knn",
     ),
     ModelSpec(
         "mlp_regressor",
@@ -358,6 +406,7 @@ _SPECS = (
         _MLP,
         needs_scaling=True,
         adapt=_mlp_kwargs,
+        family="mlp",
     ),
 )
 MODELS: dict[str, ModelSpec] = {m.key: m for m in _SPECS}
@@ -370,6 +419,12 @@ def is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def guess_task(column: ColumnProfile) -> Task:
+    """The task a target column suggests (the launch forms let the user change it): many distinct numbers
+    are a quantity to predict, anything else is a class."""
+    return "regression" if column.kind == "numeric" and column.unique > 20 else "classification"
 
 
 def get_model(key: str) -> ModelSpec:

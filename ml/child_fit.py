@@ -29,7 +29,12 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 # Imported by the fork server once, so that every child starts with them loaded.
 PRELOAD = [
@@ -52,7 +57,7 @@ PROBE_SECONDS = 0.5  # live progress from the child (and proof that its parent s
 POLL_SECONDS = 0.1  # the waiting thread returns to bytecode this often: where a cancel can land
 
 _lock = threading.Lock()
-_context: Any = None
+_context: multiprocessing.context.ForkServerContext | None = None
 _active: set[int] = set()  # pids of children running now (tests check that a cancel leaves none)
 
 
@@ -86,7 +91,7 @@ class _Job:
     probe_seconds: float = PROBE_SECONDS
 
 
-def context():
+def context() -> multiprocessing.context.ForkServerContext:
     """The forkserver context, its preload list set once per process."""
     global _context
     with _lock:
@@ -112,14 +117,20 @@ def active_pids() -> set[int]:
 
 
 def fit_in_child(
-    pipeline, X, y, on_live: Callable[[dict[str, Any]], None] | None = None, time_limit: float | None = None
+    pipeline: Pipeline,
+    X: pd.DataFrame,
+    y: pd.Series,
+    on_live: Callable[[dict[str, Any]], None] | None = None,
+    time_limit: float | None = None,
 ) -> ChildResult:
     """`pipeline.fit(X, y)` in a child process; the result's value is the fitted pipeline. A child still
     fitting after `time_limit` seconds is killed and FitTooLong raised."""
     return _run(_Job(pipeline, X, y, probe_seconds=PROBE_SECONDS), on_live, time_limit)
 
 
-def fit_predict_in_child(pipeline, X, y, X_valid, time_limit: float | None = None) -> ChildResult:
+def fit_predict_in_child(
+    pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, X_valid: pd.DataFrame, time_limit: float | None = None
+) -> ChildResult:
     """Fit in a child process and return only (predictions, probabilities or None, classes or None) on
     `X_valid`: what a cross-validation fold needs, without shipping the model back."""
     return _run(_Job(pipeline, X, y, X_valid, probe_seconds=PROBE_SECONDS), None, time_limit)
@@ -131,6 +142,7 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
     parent_end, child_end = ctx.Pipe(duplex=True)
     proc = ctx.Process(target=_child_main, args=(child_end,), name="traineasy-fit", daemon=True)
     proc.start()
+    assert proc.pid is not None  # a started process has one
     _active.add(proc.pid)
     child_end.close()
     message = None
@@ -164,7 +176,8 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
     kind, value, costs, *warned = message
     if kind == "error":
         raise value
-    return ChildResult(value, *costs, convergence=tuple(warned[0]) if warned else ())
+    cpu_seconds, peak_rss_mb = costs
+    return ChildResult(value, cpu_seconds, peak_rss_mb, convergence=tuple(warned[0]) if warned else ())
 
 
 def _died(exitcode: int | None) -> str:
@@ -183,7 +196,7 @@ def _costs() -> tuple[float, float]:
     return round(usage.ru_utime + usage.ru_stime, 3), round(usage.ru_maxrss / 1024, 1)  # KB on Linux
 
 
-def _child_main(conn) -> None:
+def _child_main(conn: Connection) -> None:
     from ml.training import live_probe
 
     job: _Job = pickle.loads(conn.recv_bytes())
@@ -220,7 +233,7 @@ def _child_main(conn) -> None:
     conn.close()
 
 
-def _predictions(model, X_valid) -> tuple[Any, Any, Any]:
+def _predictions(model: Pipeline, X_valid: pd.DataFrame) -> tuple[Any, Any, Any]:
     proba = model.predict_proba(X_valid) if hasattr(model[-1], "predict_proba") else None
     return model.predict(X_valid), proba, getattr(model[-1], "classes_", None)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn import metrics as m
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
@@ -18,7 +20,9 @@ IMPORTANCE_ROWS = 1000  # held-out rows used for permutation importance (its cos
 IMPORTANCE_REPEATS = 3
 
 
-def metrics_for(task: str, y, pred, proba=None, classes=None) -> dict[str, float]:
+def metrics_for(
+    task: str, y: ArrayLike, pred: ArrayLike, proba: np.ndarray | None = None, classes: Sequence[Any] | np.ndarray | None = None
+) -> dict[str, float]:
     if task == "regression":
         return {
             "r2": float(m.r2_score(y, pred)),
@@ -30,7 +34,7 @@ def metrics_for(task: str, y, pred, proba=None, classes=None) -> dict[str, float
         "balanced_accuracy": float(m.balanced_accuracy_score(y, pred)),
         "f1_macro": float(m.f1_score(y, pred, average="macro")),
     }
-    if proba is not None and len(np.unique(y)) >= 2:
+    if proba is not None and classes is not None and len(np.unique(y)) >= 2:  # probabilities come with classes
         labels = list(classes)
         try:
             if len(labels) == 2:
@@ -44,7 +48,7 @@ def metrics_for(task: str, y, pred, proba=None, classes=None) -> dict[str, float
     return out
 
 
-def _proba(pipeline: Pipeline, X):
+def _proba(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray | None:
     model = pipeline[-1]
     return pipeline.predict_proba(X) if hasattr(model, "predict_proba") else None
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ml.bounds import bound_errors
-from ml.catalog import ModelSpec
+from ml.catalog import Family, ModelSpec
+from ml.check_report import CheckFinding, CheckReport
 from ml.plain import shown
 from ml.training import MAX_CATEGORIES, DataError, date_columns, is_id_like, prepare
 
-# Rough seconds per million (row x feature) cells for one default fit on one core of a small machine;
-# multiplied by the model's own size parameter where it has one. An order of magnitude, not a promise.
-_SECONDS_PER_MCELL = {
+# Rough seconds per million (row x feature) cells for one default fit on one core of a small machine, per
+# cost family (ModelSpec.family); multiplied by the model's own size parameter where it has one. An order
+# of magnitude, not a promise. SVMs are quadratic in rows instead (see `estimate`).
+_SECONDS_PER_MCELL: dict[Family, float] = {
     "linear": 0.3,
     "tree": 1.5,
     "forest": 25.0,
@@ -26,47 +27,9 @@ _SECONDS_PER_MCELL = {
 }
 
 
-@dataclass
-class Finding:
-    level: str  # error (refused) | warning | info
-    message: str
-
-
-@dataclass
-class DataCheck:
-    rows: int
-    usable_rows: int
-    features: int
-    findings: list[Finding] = field(default_factory=list)
-    estimate_seconds: float | None = None
-    estimate_memory_mb: float | None = None
-    id_columns: list[str] = field(default_factory=list)  # numeric columns that look like identifiers
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.level == "error" for f in self.findings)
-
-
-def _family(spec: ModelSpec) -> str:
-    k = spec.key
-    for key, fam in (
-        ("forest", "forest"),
-        ("extra_trees", "forest"),
-        ("hist_", "hist"),
-        ("gradient", "boosting"),
-        ("tree", "tree"),
-        ("knn", "knn"),
-        ("mlp", "mlp"),
-        ("nb", "nb"),
-    ):
-        if key in k:
-            return fam
-    return "svm" if k in ("svm_classifier", "svr") else "linear"
-
-
 def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[float, float]:
     """(seconds, MB) for training: rough, so the user can see a run will take an hour before starting it."""
-    family = _family(spec)
+    family = spec.family
     cells = rows * max(width, 1) / 1e6
     if family == "svm":
         seconds = (rows / 1000) ** 2 * max(width, 1) * 0.002 * 5  # quadratic in rows; x5 for probability CV
@@ -133,9 +96,11 @@ def over_wall(max_minutes: float, what: str = "The fit") -> str:
     )
 
 
-def _id_findings(numeric_ids: dict[str, str], include: Collection[str], possible: dict[str, str] | None = None) -> list[Finding]:
+def _id_findings(
+    numeric_ids: dict[str, str], include: Collection[str], possible: dict[str, str] | None = None
+) -> list[CheckFinding]:
     out = [
-        Finding(
+        CheckFinding(
             "warning",
             f"{shown(column)} may be an identifier ({why}); it is used as a feature. If it is a row, customer or "
             "order number rather than a measurement, remove it from the file: a model that learns from it would "
@@ -146,10 +111,10 @@ def _id_findings(numeric_ids: dict[str, str], include: Collection[str], possible
     for column, why in numeric_ids.items():
         if column in include:
             said = f"{shown(column)} looks like an identifier ({why}); it is used as a feature, as you chose."
-            out.append(Finding("info", said))
+            out.append(CheckFinding("info", said))
         else:
             out.append(
-                Finding(
+                CheckFinding(
                     "warning",
                     f"{shown(column)} looks like an identifier ({why}), so it is left out of the features: a model that "
                     "learns from it would not carry over to new rows. Keep it only if it really measures something.",
@@ -158,7 +123,7 @@ def _id_findings(numeric_ids: dict[str, str], include: Collection[str], possible
     return out
 
 
-def check_data(
+def assess_data(
     df: pd.DataFrame,
     target: str,
     spec: ModelSpec,
@@ -167,48 +132,52 @@ def check_data(
     max_fit_minutes: float | None = None,
     test_size: float = 0.2,
     include: Collection[str] = (),
-) -> DataCheck:
-    """`max_fit_minutes`: a run whose fits (each cross-validation fold and the final fit) are estimated to
+) -> CheckReport:
+    """The data check of `df` and `target` for `spec` with `params`: what will go wrong, be dropped, and cost.
+
+    `max_fit_minutes`: a run whose fits (each cross-validation fold and the final fit) are estimated to
     take longer is an error finding (the UI then offers no Start button; the load stage refuses it as well).
     Settings beyond a limit the data sets (ml/bounds.py: neighbours, folds, the test split...) are error
     findings too. `include`: identifier-like columns the user chose to keep as features."""
-    findings: list[Finding] = []
+    findings: list[CheckFinding] = []
     if target not in df.columns:
-        return DataCheck(len(df), 0, 0, [Finding("error", f"The target column {shown(target)} is not in this dataset.")])
+        return CheckReport(len(df), 0, 0, [CheckFinding("error", f"The target column {shown(target)} is not in this dataset.")])
     try:
         prepared = prepare(df, target, spec, include)
     except DataError as exc:
-        return DataCheck(len(df), int(df[target].notna().sum()), df.shape[1] - 1, [Finding("error", str(exc))])
-    findings += [Finding("info", note) for note in prepared.notes if note != prepared.id_note]
+        return CheckReport(len(df), int(df[target].notna().sum()), df.shape[1] - 1, [CheckFinding("error", str(exc))])
+    findings += [CheckFinding("info", note) for note in prepared.notes if note != prepared.id_note]
     findings += _id_findings(prepared.numeric_ids, include, prepared.possible_ids)
     X, y = prepared.X, prepared.y
     classes = y.value_counts().to_dict() if spec.task == "classification" else None
     findings += [
-        Finding("error", e) for e in bound_errors(spec, spec.validate(params or {}), len(y), test_size, cv_folds, classes)
+        CheckFinding("error", e) for e in bound_errors(spec, spec.validate(params or {}), len(y), test_size, cv_folds, classes)
     ]
     dates = set(date_columns(X))  # parsed into parts, not one-hot: their many values are not categories
     for c in X.columns:
         share = float(X[c].isna().mean())
         if share > 0.5:
-            findings.append(Finding("warning", f"{shown(c)} is {share:.0%} missing; it will be imputed, but carries little."))
+            findings.append(
+                CheckFinding("warning", f"{shown(c)} is {share:.0%} missing; it will be imputed, but carries little.")
+            )
         elif share > 0:
-            findings.append(Finding("info", f"{shown(c)} has {share:.1%} missing values (imputed)."))
+            findings.append(CheckFinding("info", f"{shown(c)} has {share:.1%} missing values (imputed)."))
         if X[c].nunique(dropna=True) <= 1:
-            findings.append(Finding("warning", f"{shown(c)} is constant: it carries no information."))
+            findings.append(CheckFinding("warning", f"{shown(c)} is constant: it carries no information."))
         elif (
             not pd.api.types.is_numeric_dtype(X[c])
             and c not in dates
             and X[c].nunique() > MAX_CATEGORIES
             and not is_id_like(X[c])
         ):
-            findings.append(Finding("info", f"{shown(c)} has {X[c].nunique()} categories; the rarest are grouped."))
+            findings.append(CheckFinding("info", f"{shown(c)} has {X[c].nunique()} categories; the rarest are grouped."))
     if spec.task == "classification":
         counts = y.value_counts()
         smallest = float(counts.min() / counts.sum())
         # a class the split can leave out of training (a single row...) is an error from bound_errors above
         if smallest < 0.1:
             findings.append(
-                Finding(
+                CheckFinding(
                     "warning",
                     f"Classes are imbalanced: {shown(counts.idxmin())} is only {smallest:.1%} of "
                     "rows. Watch balanced accuracy and F1 rather than accuracy.",
@@ -216,10 +185,10 @@ def check_data(
             )
     elif y.nunique() <= 10:
         findings.append(
-            Finding("warning", f"The target has only {y.nunique()} distinct values: is this really a regression problem?")
+            CheckFinding("warning", f"The target has only {y.nunique()} distinct values: is this really a regression problem?")
         )
     seconds, memory = fit_estimate(spec, params, X)
     refusal = over_budget(seconds, max_fit_minutes, fits=cv_folds + 1 if cv_folds else 1)
     if refusal:
-        findings.append(Finding("error", refusal))
-    return DataCheck(len(df), len(y), X.shape[1], findings, seconds, memory, list(prepared.numeric_ids))
+        findings.append(CheckFinding("error", refusal))
+    return CheckReport(len(df), len(y), X.shape[1], findings, seconds, memory, list(prepared.numeric_ids))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zipfile import BadZipFile, ZipFile
 
 import skops.io as sio
@@ -12,6 +13,9 @@ from skops.io._audit import Node, get_tree  # skops is pinned; tests/unit/test_p
 from skops.io._utils import read_schema
 
 from core.storage import write_atomic
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 # Every type a saved catalog pipeline contains: scikit-learn, numpy and pandas parts and nothing of
 # TrainEasy's own, so a downloaded file loads with skops alone. Nothing else loads: not another
@@ -107,7 +111,7 @@ def _identity(path: Path) -> tuple:
     return (str(path.resolve()), st.st_mtime_ns, st.st_size)
 
 
-def save_model(pipeline, path: Path, remember: bool = False) -> None:
+def save_model(pipeline: Pipeline, path: Path, remember: bool = False) -> None:
     """Write atomically, readable by this account only. `remember` keeps the object for load_model in
     this process: only for a finished model, never for a checkpoint of a fit that goes on changing it."""
     write_atomic(path, sio.dumps(pipeline))  # 0600 in 0700 folders, whatever the umask
@@ -118,7 +122,7 @@ def save_model(pipeline, path: Path, remember: bool = False) -> None:
         _RECENT.popitem(last=False)
 
 
-def load_model(path: Path):
+def load_model(path: Path) -> Pipeline:
     """Load a model file whose every type is in TRUSTED_TYPES (or LEGACY_TYPES); refuse anything else."""
     cached = _RECENT.get(_identity(path))
     if cached is not None:
@@ -126,7 +130,7 @@ def load_model(path: Path):
     return load_model_bytes(path.read_bytes())
 
 
-def load_model_bytes(data: bytes):
+def load_model_bytes(data: bytes) -> Pipeline:
     """The same check and load on the bytes themselves (read once: nothing swaps the file in between)."""
     used = types_in(data)
     refused = sorted(used - TRUSTED_TYPES - LEGACY_TYPES)

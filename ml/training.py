@@ -344,7 +344,7 @@ class Curve:
         return {"metric": self.metric, "steps": self.steps, "train": self.train, "valid": self.valid}
 
 
-def _score(model, features, y) -> float:
+def _score(model: Pipeline, features: pd.DataFrame, y: pd.Series) -> float:
     return float(model.score(features[:CURVE_SCORE_ROWS], y[:CURVE_SCORE_ROWS]))
 
 

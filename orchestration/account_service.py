@@ -4,6 +4,7 @@ Disabling a user, resetting or changing a password ends that user's sessions at 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from core.accounts import Account, AccountError, Accounts, User, check_password_rules, new_password
@@ -25,7 +26,7 @@ class AccountService:
             self.audit.record(actor.name, action, obj, "refused", actor.address, "not an administrator")
             raise AccountError("Only administrators can do that.")
 
-    def _do(self, actor: User, action: str, obj: str, change, detail: str = "") -> None:
+    def _do(self, actor: User, action: str, obj: str, change: Callable[[], object], detail: str = "") -> None:
         """Run one admin change, recording it whether it succeeds or is refused."""
         self._admin(actor, action, obj)
         try:

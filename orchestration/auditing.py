@@ -11,28 +11,38 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
+
+from core.accounts import User
+from core.audit import AuditLog
 
 log = logging.getLogger("traineasy.audit")
-Target = Callable[[tuple, Any], object]  # (call args after the user, result or None if refused) -> object
+Target = Callable[[tuple[Any, ...], Any], object]  # (call args after the user, result or None if refused) -> object
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
-def first_arg(args: tuple, _result: Any) -> object:
+class Audits(Protocol):
+    """A service whose actions are audited: it holds the audit log."""
+
+    audit: AuditLog
+
+
+def first_arg(args: tuple[Any, ...], _result: Any) -> object:
     return args[0] if args else ""
 
 
-def audited(action: str, target: Target = first_arg, refused: tuple[type[Exception], ...] = ()) -> Callable:
-    """Decorate a service method `(self, user, *args)`; `refused` are the exception types that mean
-    "the user asked for something that cannot be done" (the service's UserError)."""
+def audited(action: str, target: Target = first_arg, refused: tuple[type[Exception], ...] = ()) -> Callable[[Method], Method]:
+    """Decorate a service method `(self, user, *args)`, keeping its signature; `refused` are the exception
+    types that mean "the user asked for something that cannot be done" (the service's UserError)."""
 
-    def record(service, user, args, result, outcome: str, detail: str = "") -> None:
+    def record(service: Audits, user: User, args: tuple[Any, ...], result: Any, outcome: str, detail: str = "") -> None:
         try:
             service.audit.record(user.name, action, target(args, result), outcome, user.address, detail)
         except Exception:  # the audit must not turn a done action into an error the user retries
             log.exception("could not record %s by %s", action, user.name)
 
     @contextmanager
-    def recording(service, user, args) -> Iterator[dict[str, Any]]:
+    def recording(service: Audits, user: User, args: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
         outcome: dict[str, Any] = {}  # the body puts the method's result here
         try:
             yield outcome
@@ -44,23 +54,23 @@ def audited(action: str, target: Target = first_arg, refused: tuple[type[Excepti
             raise
         record(service, user, args, outcome.get("result"), "ok")
 
-    def wrap(method: Callable) -> Callable:
+    def wrap(method: Method) -> Method:
         if inspect.iscoroutinefunction(method):
 
             @functools.wraps(method)
-            async def run_async(self, user, *args, **kwargs):
+            async def run_async(self: Audits, user: User, *args: Any, **kwargs: Any) -> Any:
                 with recording(self, user, args) as outcome:
                     outcome["result"] = await method(self, user, *args, **kwargs)
                 return outcome["result"]
 
-            return run_async
+            return cast(Method, run_async)
 
         @functools.wraps(method)
-        def run(self, user, *args, **kwargs):
+        def run(self: Audits, user: User, *args: Any, **kwargs: Any) -> Any:
             with recording(self, user, args) as outcome:
                 outcome["result"] = method(self, user, *args, **kwargs)
             return outcome["result"]
 
-        return run
+        return cast(Method, run)
 
     return wrap

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
 from core.accounts import User
@@ -71,7 +71,9 @@ class BatchCalls(QuotaCalls):
     async def list_batches(self, user: User, limit: int = 100) -> list[RunSummary]:
         return await self._list(f"Owner = '{user.name}' AND RunKind = 'batch'", limit)
 
-    async def _owned_batch(self, user: User, batch_id: str):
+    async def _owned_batch(
+        self, user: User, batch_id: str
+    ) -> tuple[WorkflowHandle[BatchTrainingWorkflow, BatchProgress], WorkflowExecutionDescription]:
         return await self._owned(user, batch_id, "batch", BatchTrainingWorkflow.run)
 
     async def get_batch(self, user: User, batch_id: str) -> BatchView:

@@ -28,7 +28,7 @@ def check_key(
     test_size: float,
     include: Collection[str],
 ) -> Hashable:
-    """Exactly what ml.guardrails.check_data reads: the user, the dataset's content and upload (a new upload
+    """Exactly what ml.guardrails.assess_data reads: the user, the dataset's content and upload (a new upload
     of the same name is another dataset; a re-upload after a delete has a new time), the target, the model,
     the parameters the check reads (ModelSpec.checked_params), the folds, the test split and the identifier
     columns kept as features."""

@@ -51,7 +51,7 @@ def codec_routes(
     def error(request: Request, status: int, message: str) -> Response:
         return with_cors(request, JSONResponse({"error": message}, status_code=status))
 
-    def endpoint(operation: str):
+    def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             origin = request.headers.get("origin")
             if origin is not None and origin not in origins:

@@ -1,4 +1,4 @@
-"""What crosses Temporal: task queues, search attributes and small dataclasses. Stdlib only.
+"""What crosses Temporal: task queues, search attributes and small dataclasses. No pandas, no scikit-learn.
 
 Only ids, paths and small results travel here; datasets and models stay in the storage root.
 """
@@ -9,6 +9,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+# The data check's report is defined once, beside the code that fills it in (ml/ may not import this
+# module; that one is stdlib only too), and travels through Temporal as it is: re-exported here.
+from ml.check_report import CheckFinding as CheckFinding
+from ml.check_report import CheckReport as CheckReport
 
 OWNER = SearchAttributeKey.for_keyword("Owner")
 RUN_KIND = SearchAttributeKey.for_keyword("RunKind")
@@ -166,25 +171,6 @@ class IngestResult:
 
 
 @dataclass
-class CheckFinding:
-    level: str  # error (refused) | warning | info
-    message: str
-
-
-@dataclass
-class CheckReport:
-    """The data check of a dataset and target for one model (ml.guardrails.DataCheck, as it travels)."""
-
-    rows: int
-    usable_rows: int
-    features: int
-    findings: list[CheckFinding] = field(default_factory=list)
-    estimate_seconds: float | None = None
-    estimate_memory_mb: float | None = None
-    id_columns: list[str] = field(default_factory=list)  # numeric columns that look like identifiers
-
-
-@dataclass
 class PredictRequest:
     owner: str
     model_id: int
@@ -252,6 +238,21 @@ class RunFacts:
             value = getattr(other, f.name)
             if value is not None:
                 setattr(self, f.name, value)
+
+
+@dataclass
+class StageHeartbeat:
+    """What a long stage (cv, fit, evaluate) says as it goes, in its heartbeats; each field None when it does
+    not say. Heartbeats sent as plain dicts (before this type) decode into it: unknown keys are ignored."""
+
+    step: int | None = None  # steps (folds, trees, epochs...) done
+    of: int | None = None  # out of this many
+    fold: int | None = None  # cross-validation: the folds done (then the step counts folds too)
+    resumed_from: int | None = None  # steps an earlier attempt had saved, which this one starts after
+    part: str | None = None  # what the stage is doing ("feature importance")
+    curve: dict[str, Any] | None = None  # the learning curve so far: {"metric", "steps", "train", "valid"}
+    loss: list[float] | None = None  # an MLP's training loss per epoch so far, read in its fit's child process
+    elapsed: float | None = None  # seconds the fit has been running
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,7 +13,6 @@ from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
 from orchestration.activity_errors import refuse
 from orchestration.contracts import (
-    CheckFinding,
     CheckReport,
     CheckRequest,
     IngestRequest,
@@ -21,6 +21,9 @@ from orchestration.contracts import (
     PredictResult,
     TagRequest,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ESTIMATE_ROWS = 1000  # rows rendered to estimate the size of a predictions file before building it
 
@@ -62,20 +65,21 @@ class DataActivities:
         staged.unlink(missing_ok=True)
         return IngestResult(info.dataset_id, info.name, info.rows, len(info.columns))
 
-    @activity.defn(name="check_dataset")  # the registered name predates "data check"; it stays for replay
-    def check_data(self, req: CheckRequest) -> CheckReport:
+    @activity.defn(name="check_dataset")
+    def check_dataset(self, req: CheckRequest) -> CheckReport:
+        """The data check (ml.guardrails.assess_data) of a stored dataset and target for one model."""
         import pandas as pd
 
         from core.datasets import dataset_path
         from ml.catalog import ParamError, get_model
-        from ml.guardrails import check_data
+        from ml.guardrails import assess_data
 
         path = dataset_path(self.storage, req.owner, req.dataset_id)
         if not path.is_file():
             raise refuse("The dataset no longer exists; upload it again.")
         try:
             spec = get_model(req.model)
-            check = check_data(
+            return assess_data(
                 pd.read_parquet(path),
                 req.target,
                 spec,
@@ -87,15 +91,6 @@ class DataActivities:
             )
         except (ParamError, ValueError) as exc:
             raise refuse(f"The data cannot be checked: {exc}") from None
-        return CheckReport(
-            check.rows,
-            check.usable_rows,
-            check.features,
-            [CheckFinding(f.level, f.message) for f in check.findings],
-            check.estimate_seconds,
-            check.estimate_memory_mb,
-            check.id_columns,
-        )
 
     @activity.defn
     def tag_model(self, req: TagRequest) -> bool:
@@ -132,7 +127,7 @@ class DataActivities:
             staged.unlink(missing_ok=True)
             raise refuse(str(exc)) from None
         try:
-            X, notes = conform(df, record.card["input_schema"])
+            X, notes = conform(df, record.input_schema)
         except SchemaError as exc:
             raise refuse(str(exc)) from None
         pipeline = load_model(registry.model_file(record))
@@ -171,7 +166,7 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
 
 
-def _bounded_csv(out, limit: int, staged: Path) -> bytes:
+def _bounded_csv(out: pd.DataFrame, limit: int, staged: Path) -> bytes:
     """The formula-safe CSV of `out`, or a refusal when it would exceed `limit` bytes: estimated from the
     first rows before the whole text is built, then checked exactly before anything is written."""
     from core.csvsafe import frame_to_csv

@@ -7,9 +7,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from temporalio import activity
+
+from orchestration.contracts import StageHeartbeat
 
 HEARTBEAT_SECONDS = 1.0
 
@@ -26,7 +27,7 @@ def rss_mb() -> float:
 
 
 @contextmanager
-def heartbeating(details: Callable[[], dict[str, Any]]) -> Iterator[dict[str, float]]:
+def heartbeating(details: Callable[[], StageHeartbeat]) -> Iterator[dict[str, float]]:
     """Heartbeat `details()` every second from a side thread while the body runs in the activity thread.
 
     A single long fit then still reports progress and keeps the heartbeat timeout alive, and a

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.types import MethodAsyncSingleParam
 
 from core.accounts import User
 from core.audit import AuditLog
 from core.config import Settings
-from core.quota_limits import Limits, OverQuota, Usage
+from core.quota_limits import LedgerEntry, Limits, OverQuota, Usage
 from core.quotas import START_GRACE_S, Quotas
 from orchestration.errors import Forbidden, QuotaExceeded, UserError
 from orchestration.run_reader import QUERY_TIMEOUT
 from orchestration.validation import valid_username
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Req = TypeVar("Req")
 
 
 class QuotaCalls:
@@ -33,7 +39,9 @@ class QuotaCalls:
             self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots, self.quotas.stored_bytes(user.name)
         )
 
-    async def _start_reserved(self, run: Any, arg: Any, run_id: str, attributes: TypedSearchAttributes) -> None:
+    async def _start_reserved(
+        self, run: MethodAsyncSingleParam[Any, Req, Any], arg: Req, run_id: str, attributes: TypedSearchAttributes
+    ) -> None:
         """Start a run or batch whose slots are reserved; a start that fails gives them back."""
         try:
             await self.client.start_workflow(
@@ -60,7 +68,7 @@ class QuotaCalls:
             return
         now = self.quotas.clock()
 
-        async def closed(entry) -> bool:
+        async def closed(entry: LedgerEntry) -> bool:
             try:
                 desc = await self.client.get_workflow_handle(entry.run_id).describe(rpc_timeout=QUERY_TIMEOUT)
             except RPCError as err:
@@ -117,9 +125,9 @@ class QuotaCalls:
         return self.quotas.limits_for(username)
 
 
-def enforce_quota(reserve, *args):
+def enforce_quota(reserve: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Call a Quotas.reserve_* function, turning a refusal into the UserError the pages and API show."""
     try:
-        return reserve(*args)
+        return reserve(*args, **kwargs)
     except OverQuota as over:
         raise QuotaExceeded(over.refusal) from None

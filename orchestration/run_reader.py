@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import WorkflowExecutionDescription, WorkflowFailureError, WorkflowHandle
@@ -12,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from orchestration.codec import PayloadDecodeError
-from orchestration.contracts import DATASET, MODEL, BatchProgress, RunProgress, TrainInput
+from orchestration.contracts import DATASET, MODEL, BatchProgress, RunProgress, StageHeartbeat, TrainInput
 from orchestration.views import PendingActivity, RunSeen, RunView, build_run_view, status_name
 from orchestration.workflows import STAGE_OF_ACTIVITY, BatchTrainingWorkflow, TrainingWorkflow
 
@@ -107,23 +109,39 @@ async def batch_progress(handle: WorkflowHandle, status: str) -> BatchProgress |
 
 async def pending_activities(converter: DataConverter, desc: WorkflowExecutionDescription) -> list[PendingActivity]:
     """The activities in flight, with their last failure and heartbeat details decoded."""
-    found = []
+    found: list[PendingActivity] = []
     for pending in desc.raw_description.pending_activities:
         last_failure = live = None
         if pending.HasField("last_failure"):
             last_failure = await _failure_text(converter, pending.last_failure)
         if pending.HasField("heartbeat_details"):
-            try:
-                decoded = await converter.decode(pending.heartbeat_details.payloads)
-            except PayloadDecodeError:
-                decoded = []  # not ours to read (see orchestration/codec.py): show no live details
-            live = decoded[-1] if decoded and isinstance(decoded[-1], dict) else {}
+            live = await _heartbeat(converter, pending.heartbeat_details.payloads)
         scheduled = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
         started = None
         if not scheduled and pending.HasField("last_started_time"):
             started = pending.last_started_time.ToDatetime(tzinfo=UTC)
         found.append(PendingActivity(pending.attempt, scheduled, last_failure, live, started))
     return found
+
+
+async def _heartbeat(converter: DataConverter, payloads: Sequence[Payload]) -> StageHeartbeat:
+    """The details of an activity's last heartbeat; empty when they are not ours to read (see
+    orchestration/codec.py) or not a stage's heartbeat."""
+    try:
+        decoded = await converter.decode(payloads)
+    except PayloadDecodeError:
+        return StageHeartbeat()
+    return stage_heartbeat(decoded[-1]) if decoded else StageHeartbeat()
+
+
+def stage_heartbeat(value: object) -> StageHeartbeat:
+    """A decoded heartbeat as a StageHeartbeat: a dict from before the type decodes the same (unknown keys are
+    ignored). One that does not fit the type (text where a number goes: anyone who can start a workflow can
+    heartbeat anything) is shown as no live details."""
+    try:
+        return value_to_type(StageHeartbeat, value)
+    except (TypeError, ValueError):
+        return StageHeartbeat()
 
 
 async def _failure_text(converter: DataConverter, failure: Failure) -> str | None:

@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowFailureError, WorkflowHandle
+from temporalio.converter import value_to_type
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.types import MethodAsyncSingleParam
 
 from core.accounts import User
 from core.audit import AuditLog
@@ -26,8 +30,6 @@ from orchestration.auditing import audited
 from orchestration.batch_calls import BatchCalls
 from orchestration.check_cache import CheckCache, check_key
 from orchestration.contracts import (
-    DATASET,
-    MODEL,
     OWNER,
     CheckReport,
     CheckRequest,
@@ -35,6 +37,7 @@ from orchestration.contracts import (
     IngestResult,
     PredictRequest,
     PredictResult,
+    RunProgress,
     TrainInput,
     TrainRequest,
     io_queue,
@@ -52,7 +55,17 @@ from orchestration.validation import (
     usable_rows,
     validated_params,
 )
-from orchestration.views import EngineInfo, RunSummary, RunView, RunWatch, elapsed_s, status_name, temporal_ui_url
+from orchestration.views import (
+    EngineInfo,
+    Evaluation,
+    Health,
+    RunSummary,
+    RunView,
+    RunWatch,
+    build_run_summary,
+    status_name,
+    temporal_ui_url,
+)
 from orchestration.workflows import (
     CheckDataWorkflow,
     IngestWorkflow,
@@ -62,6 +75,9 @@ from orchestration.workflows import (
 )
 
 INGEST_TIMEOUT = timedelta(minutes=10)
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+Wf = TypeVar("Wf")
 
 
 class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
@@ -94,7 +110,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
-        staged = []
+        staged: list[Path] = []
 
         def request() -> IngestRequest:  # staged only once the quotas let it through
             staged.append(self._stage_upload(user, data))
@@ -106,7 +122,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
             for path in staged:
                 path.unlink(missing_ok=True)
 
-    def _stage_upload(self, user: User, data: bytes):
+    def _stage_upload(self, user: User, data: bytes) -> Path:
         staged = self.storage.upload_dir(user.name) / f"{secrets.token_hex(16)}.csv"
         write_atomic(staged, data)
         return staged
@@ -140,7 +156,14 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
             self.check_cache.put(key, report)
         return report
 
-    async def _data_task(self, user: User, kind: str, run, make_arg, nbytes: int = 0) -> Any:
+    async def _data_task(
+        self,
+        user: User,
+        kind: str,
+        run: MethodAsyncSingleParam[Any, Req, Res],
+        make_arg: Callable[[], Req],
+        nbytes: int = 0,
+    ) -> Res:
         """Run a short workflow on the I/O queue and return its result. Counted against the user's data
         tasks per minute (and, with `nbytes`, stored bytes); `make_arg()` runs only once that is granted."""
         from orchestration.client import count_pollers
@@ -202,25 +225,20 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
 
     async def _list(self, query: str, limit: int) -> list[RunSummary]:
         """Newest first. Names in the query passed USERNAME_RE, so they cannot break out of the quotes."""
-        runs = []
-        async for wf in self.client.list_workflows(query, limit=limit):
-            attrs = wf.typed_search_attributes
-            runs.append(
-                RunSummary(
-                    run_id=wf.id,
-                    status=status_name(wf.status),
-                    model=attrs.get(MODEL) or "",
-                    dataset_id=attrs.get(DATASET) or "",
-                    started_at=wf.start_time,
-                    duration_s=elapsed_s(wf.start_time, wf.close_time, datetime.now(UTC)),
-                )
-            )
+        runs = [
+            build_run_summary(wf.id, wf.status, wf.typed_search_attributes, wf.start_time, wf.close_time, datetime.now(UTC))
+            async for wf in self.client.list_workflows(query, limit=limit)
+        ]
         return sorted(runs, key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
-    async def _owned_handle(self, user: User, run_id: str):
+    async def _owned_handle(
+        self, user: User, run_id: str
+    ) -> tuple[WorkflowHandle[TrainingWorkflow, RunProgress], WorkflowExecutionDescription]:
         return await self._owned(user, run_id, "train", TrainingWorkflow.run)
 
-    async def _owned(self, user: User, workflow_id: str, kind: str, run_method):
+    async def _owned(
+        self, user: User, workflow_id: str, kind: str, run_method: MethodAsyncSingleParam[Wf, Any, Res]
+    ) -> tuple[WorkflowHandle[Wf, Res], WorkflowExecutionDescription]:
         """(handle, description) of the user's own workflow of that kind; anything else is "not found"."""
         missing = NotFound(f"No such {'run' if kind == 'train' else kind}.")
         try:
@@ -250,13 +268,13 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
     def temporal_url(self, workflow_id: str) -> str | None:
         return temporal_ui_url(self.settings.temporal_ui_url, self.settings.namespace, workflow_id)
 
-    def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
+    def get_evaluation(self, user: User, run_id: str) -> Evaluation | None:
         """Chart data of a finished run (confusion matrix, curves, importance), from the run's folder."""
         try:
             path = self.storage.run_dir(user.name, run_id) / "evaluation.json"
         except (InvalidName, PermissionError):
             raise NotFound("No such run.") from None
-        return json.loads(path.read_text()) if path.is_file() else None
+        return value_to_type(Evaluation, json.loads(path.read_text())) if path.is_file() else None
 
     @audited("cancel", refused=(UserError,))
     async def cancel_run(self, user: User, run_id: str) -> None:
@@ -271,7 +289,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         self.get_model(user, model_id)
         if len(data) > self.settings.max_upload_bytes:
             raise UserError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {self.settings.max_upload_mb} MB.")
-        staged = []
+        staged: list[Path] = []
 
         def request() -> PredictRequest:
             staged.append(self._stage_upload(user, data))
@@ -305,11 +323,11 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         s = self.settings
         return EngineInfo(s.temporal_target, s.namespace, s.task_queue, str(s.home))
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
         from orchestration.client import count_pollers
 
         try:
             workers = await asyncio.wait_for(count_pollers(self.client, self.settings.task_queue), 5)
-            return {"temporal": True, "workers": workers}
+            return Health(temporal=True, workers=workers)
         except (TimeoutError, RPCError) as err:
-            return {"temporal": False, "workers": 0, "error": str(err)}
+            return Health(temporal=False, workers=0, error=str(err))

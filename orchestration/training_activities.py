@@ -12,16 +12,25 @@ import json
 import os
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 
 from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
 from orchestration.activity_errors import child_died, fit_refusal, refuse, too_long
-from orchestration.contracts import RunFacts, StageResult, TrainInput
+from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, TrainInput
 from orchestration.heartbeat import heartbeating
+
+if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can import the workflows cheaply
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from ml.catalog import ModelSpec
+    from ml.training import Prepared
 
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
 # A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
@@ -39,7 +48,7 @@ class TrainingActivities:
     def _run_dir(self, inp: TrainInput) -> Path:
         return self.storage.run_dir(inp.request.owner, inp.run_id)
 
-    def _prepared(self, inp: TrainInput):
+    def _prepared(self, inp: TrainInput) -> tuple[ModelSpec, Prepared]:
         import pandas as pd
 
         from core.datasets import dataset_path
@@ -57,7 +66,7 @@ class TrainingActivities:
         except (DataError, ParamError) as exc:
             raise refuse(str(exc)) from None
 
-    def _split(self, inp: TrainInput) -> dict[str, Any]:
+    def _split(self, inp: TrainInput) -> dict[str, np.ndarray]:
         import numpy as np
 
         with np.load(self._run_dir(inp) / "split.npz") as z:
@@ -139,9 +148,9 @@ class TrainingActivities:
         progress_file = self._run_dir(inp) / "cv.json"
         done: list[dict[str, float]] = json.loads(progress_file.read_text()) if progress_file.is_file() else []
         resumed = len(done)
-        state = {"fold": len(done), "of": k_total, "step": len(done), "resumed_from": resumed}
+        state = StageHeartbeat(fold=len(done), of=k_total, step=len(done), resumed_from=resumed)
         wall = fit_wall_seconds(self.settings.max_fit_minutes)  # each fold, whatever the estimate said
-        with heartbeating(lambda: dict(state)):
+        with heartbeating(lambda: replace(state)):
             for k in range(len(done), k_total):
                 fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
                 X, y = prep.X.iloc[fit_rows], prep.y.iloc[fit_rows]
@@ -159,7 +168,7 @@ class TrainingActivities:
                     raise fit_refusal(exc, f"Cross-validation fold {k + 1} of {k_total}") from None
                 done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
-                state.update(fold=k + 1, step=k + 1)
+                state.fold = state.step = k + 1
         return StageResult(activity.info().attempt, RunFacts(cv=cv_summary(done), cv_resumed_from=resumed))
 
     @activity.defn
@@ -183,15 +192,18 @@ class TrainingActivities:
             resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
         started, cpu0 = time.monotonic(), time.thread_time()
         wall = fit_wall_seconds(self.settings.max_fit_minutes)  # the hard wall, whatever the estimate said
-        state: dict[str, Any] = {"step": resume[1] if resume else 0, "of": 1, "resumed_from": resume[1] if resume else 0}
-        live: dict[str, Any] = {}  # what the child process reads from the estimator (an MLP's loss)
+        state = StageHeartbeat(step=resume[1] if resume else 0, of=1, resumed_from=resume[1] if resume else 0)
+        live: dict[str, Any] = {}  # what the child process reads from the estimator (ml.training.live_probe)
         child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
         convergence: list[str] = []  # ConvergenceWarnings of a fit in the child process
 
-        def details() -> dict[str, Any]:
-            return {**state, **live, "elapsed": round(time.monotonic() - started, 2)}
+        def details() -> StageHeartbeat:
+            beat = replace(state, elapsed=round(time.monotonic() - started, 2))
+            if live:  # an MLP's epochs so far, in place of the single step of its one fit call
+                beat.step, beat.of, beat.loss = live["step"], live["of"], live["loss"]
+            return beat
 
-        def in_child(pipe, X, y):
+        def in_child(pipe: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
             """A single-call fit (no increments to stop between) runs in a child process that a cancel kills."""
             try:
                 out = fit_in_child(pipe, X, y, on_live=live.update, time_limit=wall)
@@ -206,7 +218,8 @@ class TrainingActivities:
         last_checkpoint = [time.monotonic()]
 
         def on_step(done: int, total: int, curve: Curve) -> None:
-            state.update(step=done, of=total, curve=curve.as_dict())
+            # `of` before `step`: a heartbeat taken in between must not count the new step against the old total
+            state.of, state.step, state.curve = total, done, curve.as_dict()
             if wall and done < total and time.monotonic() - started > wall:
                 raise too_long(self.settings.max_fit_minutes)  # an incremental fit stops between increments
             if spec.increments and done < total and time.monotonic() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
@@ -272,16 +285,16 @@ class TrainingActivities:
         X, y = prep.X.iloc[test], prep.y.iloc[test]
         # Permutation importance costs up to features x repeats predictions: heartbeat, so a cancel reaches
         # this thread (between those predictions) and the training slot is free when the run says "cancelled".
-        state = {"step": 0, "of": 2, "part": "metrics"}
-        with heartbeating(lambda: dict(state)):
+        state = StageHeartbeat(step=0, of=2, part="metrics")
+        with heartbeating(lambda: replace(state)):
             metrics, charts = evaluate(pipeline, spec.task, X, y)
-            state.update(step=1, part="feature importance")
+            state.step, state.part = 1, "feature importance"
             charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
         write_atomic(self._run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
         return StageResult(activity.info().attempt, RunFacts(metrics=metrics))
 
-    @activity.defn
-    def save_model(self, inp: TrainInput) -> StageResult:
+    @activity.defn(name="save_model")  # registered before the method was named for what it does; kept for replay
+    def register_model(self, inp: TrainInput) -> StageResult:
         """Register a new version in the model registry with its model card (idempotent per run)."""
         from core.datasets import load_info
         from core.registry import Registry

@@ -10,14 +10,18 @@ from typing import Any
 from urllib.parse import quote
 
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import TypedSearchAttributes
 
 from orchestration.activity_errors import plain_text
 from orchestration.contracts import (
+    DATASET,
+    MODEL,
     STAGE_WEIGHTS,
     STAGES,
     BatchProgress,
     RunFacts,
     RunProgress,
+    StageHeartbeat,
     StageProgress,
     TrainRequest,
 )
@@ -52,7 +56,7 @@ class RunView:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     waiting_for_worker: bool = False
-    live: dict[str, Any] = field(default_factory=dict)  # heartbeat details of the running activity
+    live: StageHeartbeat = field(default_factory=StageHeartbeat)  # heartbeat details of the running activity
     attempt: int = 1  # while running: the running stage's attempt; once closed: the most any stage needed
     last_failure: str | None = None
     eta_s: float | None = None  # time left in the running stage at its observed pace; None until there is a pace
@@ -71,7 +75,7 @@ class RunView:
     @property
     def curve(self) -> dict[str, Any]:
         """The learning curve: live from the heartbeat while fitting, else the one the fit returned."""
-        return self.live.get("curve") or self.facts.curve or {}
+        return self.live.curve or self.facts.curve or {}
 
 
 @dataclass
@@ -123,6 +127,57 @@ class BatchView:
 
 
 @dataclass
+class ClassCurve:
+    """One class's precision-recall curve (one-vs-rest), downsampled."""
+
+    label: str
+    x: list[float]
+    y: list[float]
+
+
+@dataclass
+class RocCurve(ClassCurve):
+    """One class's ROC curve (one-vs-rest), downsampled, and the area under it."""
+
+    auc: float
+
+
+@dataclass
+class FeatureImportance:
+    """Permutation importance of one input column on the held-out rows."""
+
+    feature: str
+    importance: float
+    std: float
+
+
+@dataclass
+class Evaluation:
+    """A finished run's held-out evaluation, as its page draws it: the run's evaluation.json (written by the
+    evaluate stage from ml.evaluation; its format is unchanged, this is how it is read)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    # classification: the class labels, the confusion matrix (actual x predicted) and the curves
+    labels: list[str] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)
+    roc: list[RocCurve] = field(default_factory=list)
+    pr: list[ClassCurve] = field(default_factory=list)
+    # regression: a sample of the test rows
+    actual: list[float] = field(default_factory=list)
+    predicted: list[float] = field(default_factory=list)
+    importance: list[FeatureImportance] = field(default_factory=list)  # most important first
+
+
+@dataclass
+class Health:
+    """Whether the engine answers, and how many worker processes poll the training queue."""
+
+    temporal: bool
+    workers: int
+    error: str | None = None  # why Temporal did not answer, when it did not
+
+
+@dataclass
 class EngineInfo:
     """Where this app's engine is, for the Admin page."""
 
@@ -139,7 +194,7 @@ class PendingActivity:
     attempt: int
     scheduled: bool  # scheduled, not yet picked up by a worker
     last_failure: str | None = None  # None: no failure reported
-    live: dict[str, Any] | None = None  # heartbeat details; None: no heartbeat reported
+    live: StageHeartbeat | None = None  # heartbeat details; None: no heartbeat reported
     started: datetime | None = None  # when a worker started the current attempt
 
 
@@ -171,6 +226,30 @@ class RunWatch:
         return seen
 
 
+def build_run_summary(
+    run_id: str,
+    status: WorkflowExecutionStatus | None,
+    attributes: TypedSearchAttributes,
+    started_at: datetime | None,
+    closed_at: datetime | None,
+    now: datetime,
+) -> RunSummary:
+    """One row of the run (or batch) list, from what listing workflows returns: no query, no worker needed.
+
+    The model and dataset are read from the search attributes, which the Temporal server stores and
+    indexes in plaintext (payloads are encrypted, search attributes are not, orchestration/codec.py): a
+    new column read from there is visible to whoever can reach the server, and must be set where runs
+    start (contracts.run_attributes)."""
+    return RunSummary(
+        run_id=run_id,
+        status=status_name(status),
+        model=attributes.get(MODEL) or "",
+        dataset_id=attributes.get(DATASET) or "",
+        started_at=started_at,
+        duration_s=elapsed_s(started_at, closed_at, now),
+    )
+
+
 def status_name(s: WorkflowExecutionStatus | None) -> str:
     """The status word the pages and the API use ("cancelled", not CANCELED)."""
     names = {WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.CONTINUED_AS_NEW: "running"}
@@ -182,13 +261,13 @@ def elapsed_s(started: datetime | None, closed: datetime | None, now: datetime) 
     return ((closed or now) - started).total_seconds() if started else None
 
 
-def percent_done(stages: list[StageProgress], live: dict[str, Any]) -> float:
+def percent_done(stages: list[StageProgress], live: StageHeartbeat) -> float:
     """Share of the run's work done, by stage weight; the running stage counts its heartbeat's step of `of`."""
     counted = [s for s in stages if s.status != "skipped"]
-    done = sum(STAGE_WEIGHTS[s.name] for s in counted if s.status == "done")
+    done: float = sum(STAGE_WEIGHTS[s.name] for s in counted if s.status == "done")
     running = next((s for s in counted if s.status == "running"), None)
-    if running is not None and live.get("of"):
-        done += STAGE_WEIGHTS[running.name] * min(1.0, live.get("step", 0) / live["of"])
+    if running is not None and live.of:
+        done += STAGE_WEIGHTS[running.name] * min(1.0, (live.step or 0) / live.of)
     return round(100.0 * done / sum(STAGE_WEIGHTS[s.name] for s in counted), 1)
 
 
@@ -197,14 +276,14 @@ def _num(value: Any) -> float | None:
 
 
 def stage_time_left(
-    live: dict[str, Any], attempt_started: datetime | None, step_seen: datetime | None, now: datetime
+    live: StageHeartbeat, attempt_started: datetime | None, step_seen: datetime | None, now: datetime
 ) -> float | None:
     """Seconds left in the running stage at the pace it has shown: the steps this attempt finished (after
     any it resumed from) over the time they took, until its current step was first seen. None until a step
     has finished, so there is a pace. While a step takes longer than that pace, the estimate counts down
     to the steps after it (it does not climb while nothing moves)."""
-    step, of = _num(live.get("step")), _num(live.get("of"))
-    first = _num(live.get("resumed_from")) or 0.0
+    step, of = _num(live.step), _num(live.of)
+    first = _num(live.resumed_from) or 0.0
     if step is None or not of or attempt_started is None or step_seen is None or step - first <= 0:
         return None
     per_step = (step_seen - attempt_started).total_seconds() / (step - first)
@@ -215,22 +294,22 @@ def stage_time_left(
     return round(max(per_step * left - since, per_step * (left - 1), 0.0), 1)
 
 
-def live_detail(live: dict[str, Any]) -> str:
+def live_detail(live: StageHeartbeat) -> str:
     """Where the running stage is, counting the fold or step under way from 1 ("fold 1 of 5" while the
     first fold fits); plain text from a heartbeat (escape it before drawing it as markdown)."""
-    of = live.get("of")
-    word = "fold" if "fold" in live else "step"
+    of = live.of
+    word, done = ("fold", live.fold) if live.fold is not None else ("step", live.step)
     parts = []
-    if word == "fold" or ("step" in live and (_num(of) or 0) > 1):
-        parts.append(f"{word} {_under_way(live[word], of)} of {of}")
-    if isinstance(live.get("part"), str):
-        parts.append(live["part"])
-    if live.get("resumed_from"):
-        parts.append(f"resumed after {word} {live['resumed_from']}")
+    if word == "fold" or (live.step is not None and (_num(of) or 0) > 1):
+        parts.append(f"{word} {_under_way(done, of)} of {of}")
+    if isinstance(live.part, str):
+        parts.append(live.part)
+    if live.resumed_from:
+        parts.append(f"resumed after {word} {live.resumed_from}")
     return " · ".join(parts)
 
 
-def _under_way(done: Any, of: Any) -> str:
+def _under_way(done: int | None, of: int | None) -> str:
     """The fold or step under way when `done` of them have finished (the last one once all have)."""
     d, o = _num(done), _num(of)
     return f"{min(d + 1, o):g}" if d is not None and o else str(done)
@@ -271,7 +350,7 @@ def build_run_view(
         raise NotFound("No such run.")
     waiting = query_failed and status == "running"  # queries need a live worker; say so instead of hanging
     seen = seen if seen is not None else RunSeen()
-    live: dict[str, Any] = {}
+    live = StageHeartbeat()
     attempt, last_failure, attempt_started = 1, None, None
     for activity in pending:
         attempt, attempt_started = activity.attempt, activity.started
@@ -296,7 +375,7 @@ def build_run_view(
     percent = 100.0 if status == "completed" else max(percent_done(progress.stages, live), seen.percent)
     seen.percent = percent
     eta = None
-    if status == "running" and running_stage is not None and (step := _num(live.get("step"))) is not None:
+    if status == "running" and running_stage is not None and (step := _num(live.step)) is not None:
         key = (running_stage.name, attempt, step)
         if seen.step != key:
             seen.step, seen.step_seen = key, now

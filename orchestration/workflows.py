@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState, is_cancelled_exception
+from temporalio.types import MethodSyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
+    # the module that defines the data check's report (re-exported by contracts) must be in the sandbox
+    # too: decoding a result resolves its dataclass's annotations in its own module
+    import ml.check_report  # noqa: F401
     from core.names import format_run_id
     from orchestration.activity_errors import INVALID_INPUT, plain_failure
     from orchestration.contracts import (
@@ -56,10 +61,20 @@ _STAGE_ACTIVITIES: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "fit": (TrainingActivities.fit_model, timedelta(hours=3), timedelta(seconds=20)),
     # evaluate heartbeats too: permutation importance can take a while, and a cancel must stop it
     "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), timedelta(seconds=20)),
-    "save": (TrainingActivities.save_model, timedelta(minutes=10), None),
+    "save": (TrainingActivities.register_model, timedelta(minutes=10), None),
 }
 assert tuple(_STAGE_ACTIVITIES) == STAGES
-STAGE_OF_ACTIVITY = {fn.__name__: stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
+
+
+def activity_name(fn: Callable[..., Any]) -> str:
+    """The name an activity is registered (and scheduled, and recorded in histories) under: the method's
+    own name unless its `@activity.defn(name=...)` says otherwise (register_model is "save_model")."""
+    name = activity._Definition.must_from_callable(fn).name
+    assert name is not None, "a dynamic activity has no name"
+    return name
+
+
+STAGE_OF_ACTIVITY = {activity_name(fn): stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
 
 # Runs started from this version hear a cancel that comes while their model is being registered: the save stage
 # is waited for, and the version it registered is deleted again, so a run that says "cancelled" (a batch's
@@ -167,7 +182,12 @@ class TrainingWorkflow:
 DATA_TASK_TIMEOUT = timedelta(minutes=10)
 
 
-async def _data_task(activity_fn, req):
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+async def _data_task(activity_fn: MethodSyncSingleParam[Any, Req, Res], req: Req) -> Res:
+    """One data activity (the workflow's whole job), with the data tasks' timeout and retries."""
     return await workflow.execute_activity_method(activity_fn, req, start_to_close_timeout=DATA_TASK_TIMEOUT, retry_policy=RETRY)
 
 
@@ -186,7 +206,7 @@ class CheckDataWorkflow:
 
     @workflow.run
     async def run(self, req: CheckRequest) -> CheckReport:
-        return await _data_task(DataActivities.check_data, req)
+        return await _data_task(DataActivities.check_dataset, req)
 
 
 @workflow.defn

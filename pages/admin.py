@@ -1,5 +1,7 @@
 """Admin: accounts (add, disable, re-enable, reset, change role), quotas, the audit log and the engine."""
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -16,7 +18,7 @@ accounts_tab, quotas_tab, audit_tab, engine_tab = st.tabs(["Accounts", "Quotas",
 svc_accounts = accounts_service()
 
 
-def _apply(action, done: str) -> None:
+def _apply(action: Callable[[], object], done: str) -> None:
     """Run one account change; a refusal is shown, never raised."""
     try:
         result = action()
@@ -93,8 +95,8 @@ with engine_tab, guard("The health check"):
     svc = service()
     health = svc.health()
     c1, c2 = st.columns(2)
-    c1.metric("Temporal", "up" if health["temporal"] else "down", border=True)
-    c2.metric("Worker processes polling", health["workers"], border=True)
+    c1.metric("Temporal", "up" if health.temporal else "down", border=True)
+    c2.metric("Worker processes polling", health.workers, border=True)
     engine = svc.engine_info(admin)
     st.caption(
         f"Temporal at {engine.temporal_target}, namespace {engine.namespace}, "

@@ -4,7 +4,7 @@ from typing import Any
 
 import streamlit as st
 
-from ml.catalog import ParamError, Task, is_number, models_for
+from ml.catalog import TASKS, ParamError, Task, guess_task, is_number, models_for
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.auth import require_user
@@ -35,9 +35,7 @@ by_id = {d.dataset_id: d for d in datasets}
 dataset = by_id[st.selectbox("Dataset", list(by_id), format_func=lambda i: by_id[i].name, key="batch_dataset")]
 columns = {c.name: c for c in dataset.columns}
 target = st.selectbox("Target column", list(columns), index=len(columns) - 1, key=f"batch_target_{dataset.dataset_id}")
-col = columns[target]
-guess: Task = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
-TASKS: list[Task] = ["classification", "regression"]
+guess = guess_task(columns[target])
 task: Task = (
     st.radio("Task", TASKS, index=TASKS.index(guess), horizontal=True, key=f"batch_task_{dataset.dataset_id}_{target}") or guess
 )

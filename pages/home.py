@@ -18,9 +18,9 @@ cols[2].page_link(pages["runs"], label="3 · Watch your runs", icon=":material/m
 st.subheader("System")
 with guard("The health check"):
     health = service().health()
-    if not health["temporal"]:
+    if not health.temporal:
         st.error("Temporal is not answering. Training cannot start until it is back.")
-    elif health["workers"] == 0:
+    elif health.workers == 0:
         st.warning("Temporal is up, but no worker process is polling: runs will wait for a worker.")
     else:
-        st.success(f"Temporal is up; {health['workers']} worker process(es) ready.")
+        st.success(f"Temporal is up; {health.workers} worker process(es) ready.")

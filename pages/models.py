@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from orchestration.contracts import PRIMARY_METRIC
 from ui.auth import require_user
-from ui.compare_view import PRIMARY, show_compare
+from ui.compare_view import show_compare
 from ui.predict_view import show_downloads, show_predict
 from ui.retention import retention_section
 from ui.runtime import guard, service
@@ -27,11 +28,11 @@ st.dataframe(
         [
             {
                 "model": m.label,
-                "type": m.card.get("model_label"),
-                "dataset": m.card["dataset"]["name"],
-                "target": m.card["target"],
-                "score": round(m.card["metrics"][PRIMARY[m.card["task"]]], 4),
-                "metric": PRIMARY[m.card["task"]].replace("_", " "),
+                "type": m.model_label,
+                "dataset": m.dataset_name,
+                "target": m.target,
+                "score": round(m.metrics[PRIMARY_METRIC[m.task]], 4),
+                "metric": PRIMARY_METRIC[m.task].replace("_", " "),
                 "registered": m.created_at,
                 "size (KB)": round(m.size_bytes / 1024, 1),
                 "tags": ", ".join(m.tags),

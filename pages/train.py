@@ -3,7 +3,7 @@ worker checks the data before launch."""
 
 import streamlit as st
 
-from ml.catalog import Task, models_for
+from ml.catalog import TASKS, Task, guess_task, models_for
 from orchestration.contracts import TrainRequest
 from ui.auth import require_user
 from ui.data_check import draw_report, kept_identifiers
@@ -29,9 +29,7 @@ columns = {c.name: c for c in dataset.columns}
 target = st.selectbox(
     "Target column (what to predict)", list(columns), index=len(columns) - 1, key=f"train_target_{dataset.dataset_id}"
 )
-col = columns[target]
-guess: Task = "regression" if col.kind == "numeric" and col.unique > 20 else "classification"
-TASKS: list[Task] = ["classification", "regression"]
+guess = guess_task(columns[target])
 task: Task = (
     st.radio(
         "Task",

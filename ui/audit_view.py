@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core.accounts import User
-from core.audit import OUTCOMES
+from core.audit import OUTCOMES, AuditEntry
 from orchestration.audit_service import AuditService
 from ui.text import md
 
@@ -17,7 +19,7 @@ EXPORTED = 100_000
 ANYONE, ANY = "(anyone)", "(any)"
 
 
-def _filters(audits: AuditService, admin: User) -> dict:
+def _filters(audits: AuditService, admin: User) -> dict[str, Any]:
     who, action, outcome, days = st.columns([2, 2, 1, 2])
     actor = who.selectbox("User", [ANYONE, *audits.actors(admin)], key="audit_actor")
     prefix = action.text_input("Action starts with", key="audit_action", placeholder="login, admin., launch")
@@ -34,7 +36,7 @@ def _filters(audits: AuditService, admin: User) -> dict:
     }  # the end day is included
 
 
-def _date_range(picked) -> tuple[date | None, date | None]:
+def _date_range(picked: date | Sequence[date] | None) -> tuple[date | None, date | None]:
     """date_input gives a tuple of 0, 1 (while the second date is being picked) or 2 dates."""
     if isinstance(picked, date):
         return picked, picked
@@ -44,7 +46,7 @@ def _date_range(picked) -> tuple[date | None, date | None]:
     return picked[0], picked[-1] if len(picked) > 1 else None
 
 
-def _table(entries) -> pd.DataFrame:
+def _table(entries: Sequence[AuditEntry]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {

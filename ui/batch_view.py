@@ -11,6 +11,7 @@ import streamlit as st
 from core.accounts import User
 from core.csvsafe import frame_to_csv
 from ml.catalog import MODELS
+from orchestration.contracts import BatchProgress
 from orchestration.views import BatchView
 from ui import charts
 from ui.auth import require_user
@@ -42,7 +43,7 @@ def zero_means(model: object) -> dict[str, str]:
     return {p.name: p.none_label for p in spec.params if p.none_label} if spec else {}
 
 
-def swept_params(progress) -> list[str] | None:
+def swept_params(progress: BatchProgress) -> list[str] | None:
     if not progress.sweep:
         return None
     keys = sorted({k for c in progress.children for k in c.params})

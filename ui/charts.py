@@ -1,4 +1,4 @@
-"""Plotly figures for runs and models: pure functions from small dicts to figures (easy to test).
+"""Plotly figures for runs and models: pure functions from small data to figures (easy to test).
 
 Plotly renders a subset of HTML in every text it draws (tick labels, legends, hover labels, titles:
 <a href>, <b>, <br>, ...), so each label that comes from users (column names, class labels, model
@@ -12,6 +12,8 @@ import html
 from typing import Any
 
 import plotly.graph_objects as go
+
+from orchestration.views import Evaluation, FeatureImportance
 
 # the legend to the right of the plot area, never over it (it scrolls when it is taller than the plot)
 LEGEND = dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top")
@@ -54,62 +56,62 @@ def stage_times(stages: list[tuple[str, float]]) -> go.Figure:
     return fig
 
 
-def confusion(ev: dict[str, Any]) -> go.Figure:
+def confusion(ev: Evaluation) -> go.Figure:
     """Class labels are categories, even numeric ones (0 and 1): one tick per class, no -0.5 ... 1.5 scale."""
-    labels = _escs(ev["labels"])
+    labels = _escs(ev.labels)
     fig = _fig(
         "Confusion matrix",
         xaxis=dict(title="predicted", type="category"),
         yaxis=dict(title="actual", type="category", autorange="reversed"),
     )
     fig.add_heatmap(
-        z=ev["confusion"], x=labels, y=labels, colorscale="Blues", text=ev["confusion"], texttemplate="%{text}", showscale=False
+        z=ev.confusion, x=labels, y=labels, colorscale="Blues", text=ev.confusion, texttemplate="%{text}", showscale=False
     )
     return fig
 
 
-def roc(ev: dict[str, Any]) -> go.Figure:
+def roc(ev: Evaluation) -> go.Figure:
     fig = _fig("ROC curve", xaxis_title="false positive rate", yaxis_title="true positive rate")
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="chance")
-    for c in ev["roc"]:
-        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=f"{_esc(str(c['label']))} (AUC {c['auc']:.3f})")
+    for c in ev.roc:
+        fig.add_scatter(x=c.x, y=c.y, mode="lines", name=f"{_esc(str(c.label))} (AUC {c.auc:.3f})")
     return fig
 
 
-def precision_recall(ev: dict[str, Any]) -> go.Figure:
+def precision_recall(ev: Evaluation) -> go.Figure:
     fig = _fig("Precision-recall curve", xaxis_title="recall", yaxis_title="precision")
-    for c in ev["pr"]:
-        fig.add_scatter(x=c["x"], y=c["y"], mode="lines", name=_esc(str(c["label"])))
+    for c in ev.pr:
+        fig.add_scatter(x=c.x, y=c.y, mode="lines", name=_esc(str(c.label)))
     return fig
 
 
-def predicted_vs_actual(ev: dict[str, Any]) -> go.Figure:
-    lo, hi = min(ev["actual"] + ev["predicted"]), max(ev["actual"] + ev["predicted"])
+def predicted_vs_actual(ev: Evaluation) -> go.Figure:
+    lo, hi = min(ev.actual + ev.predicted), max(ev.actual + ev.predicted)
     fig = _fig("Predicted vs actual", xaxis_title="actual", yaxis_title="predicted")
     fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="grey"), name="perfect")
-    fig.add_scatter(x=ev["actual"], y=ev["predicted"], mode="markers", marker=dict(size=5, opacity=0.6), name="test rows")
+    fig.add_scatter(x=ev.actual, y=ev.predicted, mode="markers", marker=dict(size=5, opacity=0.6), name="test rows")
     return fig
 
 
-def residuals(ev: dict[str, Any]) -> go.Figure:
-    res = [p - a for a, p in zip(ev["actual"], ev["predicted"])]
+def residuals(ev: Evaluation) -> go.Figure:
+    res = [p - a for a, p in zip(ev.actual, ev.predicted)]
     fig = _fig("Residuals", xaxis_title="predicted", yaxis_title="predicted − actual")
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
-    fig.add_scatter(x=ev["predicted"], y=res, mode="markers", marker=dict(size=5, opacity=0.6), name="test rows")
+    fig.add_scatter(x=ev.predicted, y=res, mode="markers", marker=dict(size=5, opacity=0.6), name="test rows")
     return fig
 
 
-def importance(items: list[dict[str, Any]], bars: int = IMPORTANCE_BARS) -> go.Figure:
+def importance(items: list[FeatureImportance], bars: int = IMPORTANCE_BARS) -> go.Figure:
     """One labelled bar per feature, most important first; past `bars`, the rest share one "others" bar
     (their importances summed). The chart grows with the bars, so no label is skipped."""
-    ranked = sorted(items, key=lambda i: -i["importance"])
+    ranked = sorted(items, key=lambda i: -i.importance)
     shown, rest = (ranked, []) if len(ranked) <= bars else (ranked[: bars - 1], ranked[bars - 1 :])
-    names = [_esc(str(i["feature"])) for i in shown]
-    values = [i["importance"] for i in shown]
-    errors = [i["std"] for i in shown]
+    names = [_esc(str(i.feature)) for i in shown]
+    values = [i.importance for i in shown]
+    errors = [i.std for i in shown]
     if rest:
         names.append(f"others ({len(rest)} features)")
-        values.append(sum(i["importance"] for i in rest))
+        values.append(sum(i.importance for i in rest))
         errors.append(0.0)
     fig = _fig(
         "Feature importance (permutation, held-out rows)",

@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from core.registry import ModelRecord
+from orchestration.contracts import PRIMARY_METRIC
 from ui import charts
 
-PRIMARY = {"classification": "balanced_accuracy", "regression": "r2"}
-COSTS = {"fit_seconds": "fit s", "cpu_seconds": "CPU s", "peak_rss_mb": "peak MB"}
+COSTS = {"fit_seconds": "fit s", "cpu_seconds": "CPU s", "peak_rss_mb": "peak MB"}  # ModelRecord.costs, by column
 TASK_WORDS = {"classification": "classification", "regression": "regression"}
 
 
@@ -27,11 +27,6 @@ class Group:
     members: tuple[ModelRecord, ...]
 
 
-def _dataset_name(m: ModelRecord) -> str:
-    dataset = m.card.get("dataset") or {}
-    return str(dataset.get("name") or dataset.get("id") or "?")
-
-
 def _key(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
 
@@ -41,12 +36,11 @@ def comparable_groups(models: list[ModelRecord]) -> list[Group]:
     models were trained on several datasets or targets, one group of all of them (same task, same scores)."""
     by_data: dict[tuple[str, str, str], list[ModelRecord]] = {}
     for m in models:  # newest first, as the registry lists them
-        task = m.card.get("task", "")
-        by_data.setdefault((task, str((m.card.get("dataset") or {}).get("id")), str(m.card.get("target"))), []).append(m)
+        by_data.setdefault((m.task, m.dataset_id, m.target), []).append(m)
     groups = [
         Group(
             _key(task, dataset, target),
-            f"{_dataset_name(ms[0])} → {target} ({TASK_WORDS.get(task, task)}, {len(ms)} model{'s' * (len(ms) != 1)})",
+            f"{ms[0].dataset_name} → {target} ({TASK_WORDS.get(task, task)}, {len(ms)} model{'s' * (len(ms) != 1)})",
             task,
             tuple(ms),
         )
@@ -55,7 +49,7 @@ def comparable_groups(models: list[ModelRecord]) -> list[Group]:
     for task in dict.fromkeys(g.task for g in groups):
         same_task = [g for g in groups if g.task == task]
         if len(same_task) > 1:
-            members = tuple(m for m in models if m.card.get("task") == task)
+            members = tuple(m for m in models if m.task == task)
             groups.append(
                 Group(_key(task), f"All {TASK_WORDS.get(task, task)} models, any dataset ({len(members)})", task, members)
             )
@@ -65,18 +59,18 @@ def comparable_groups(models: list[ModelRecord]) -> list[Group]:
 def compare_table(chosen: list[ModelRecord]) -> pd.DataFrame:
     """One row per model: the scores and costs that every chosen model has (the task's main score first),
     with the dataset and target when they differ."""
-    metrics = [k for k in chosen[0].card.get("metrics", {}) if all(k in m.card.get("metrics", {}) for m in chosen)]
-    primary = PRIMARY.get(chosen[0].card.get("task", ""))
+    metrics = [k for k in chosen[0].metrics if all(k in m.metrics for m in chosen)]
+    primary = PRIMARY_METRIC.get(chosen[0].task)
     metrics.sort(key=lambda k: k != primary)
-    costs = [k for k in COSTS if all(m.card.get(k) is not None for m in chosen)]
-    varies = len({(_dataset_name(m), m.card.get("target")) for m in chosen}) > 1
+    costs = [k for k in COSTS if all(k in m.costs for m in chosen)]
+    varies = len({(m.dataset_name, m.target) for m in chosen}) > 1
     rows = []
     for m in chosen:
         row: dict[str, object] = {"model": m.label}
         if varies:
-            row |= {"dataset": _dataset_name(m), "target": str(m.card.get("target"))}
-        row |= {k: round(float(m.card["metrics"][k]), 4) for k in metrics}
-        row |= {COSTS[k]: m.card[k] for k in costs}
+            row |= {"dataset": m.dataset_name, "target": m.target}
+        row |= {k: round(m.metrics[k], 4) for k in metrics}
+        row |= {COSTS[k]: m.costs[k] for k in costs}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -105,10 +99,10 @@ def show_compare(models: list[ModelRecord]) -> None:
         return
     chosen = [by_id[i] for i in picked]
     st.dataframe(compare_table(chosen), hide_index=True, key="compare_table")
-    metric = PRIMARY.get(group.task)
-    if metric and all(metric in m.card.get("metrics", {}) for m in chosen):
+    metric = PRIMARY_METRIC.get(group.task)
+    if metric and all(metric in m.metrics for m in chosen):
         st.plotly_chart(
-            charts.metric_bars([(m.label, m.card["metrics"][metric]) for m in chosen], metric),
+            charts.metric_bars([(m.label, m.metrics[metric]) for m in chosen], metric),
             key="compare_chart",
             width="stretch",
         )

@@ -1,13 +1,14 @@
 """The "load it yourself" lines for a downloaded model: the exact library versions, then skops and pandas.
 
-Pure text from the model card (no scikit-learn here: the web process never imports it), so a test can run
+Pure text from the model's card (no scikit-learn here: the web process never imports it), so a test can run
 the very lines the page shows in a fresh interpreter (tests/workflows/test_portable_model.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from core.registry import ModelRecord
 
 # the libraries a saved pipeline is made of, in the order pip is told about them
 PINNED = ("scikit-learn", "skops", "pandas", "numpy")
@@ -28,29 +29,29 @@ def _list(name: str, items: list[str], width: int = 96) -> str:
     return "\n".join([f"{name} = [", *(f"    {item!r}," for item in items), "]"])
 
 
-def load_snippet(card: dict[str, Any], filename: str) -> LoadSnippet | None:
+def load_snippet(model: ModelRecord, filename: str) -> LoadSnippet | None:
     """The lines that load `filename` (the downloaded model) and predict, or None for a model saved by an
     earlier TrainEasy whose file needs TrainEasy's own code (its card names no `skops_trusted`)."""
-    trusted = card.get("skops_trusted")
+    trusted = model.skops_trusted
     if trusted is None:
         return None
-    versions = card.get("versions", {})
+    versions = model.library_versions
     install = "pip install " + " ".join(f'"{lib}=={versions[lib]}"' for lib in PINNED if versions.get(lib))
-    features = [c["name"] for c in card["input_schema"]]
+    features = model.feature_columns
     lines = [
         "import pandas as pd",
         "import skops.io as sio",
         "",
         "# skops asks before it loads these (all from numpy, pandas and scikit-learn)",
-        _list("trusted", list(trusted)),
+        _list("trusted", trusted),
         f"model = sio.load({filename!r}, trusted=trusted)",
         "",
-        f"# your rows: a CSV with the columns the model was trained on (not the target, {card['target']!r})",
+        f"# your rows: a CSV with the columns the model was trained on (not the target, {model.target!r})",
         _list("features", features),
         f"rows = pd.read_csv({ROWS_FILE!r}, skipinitialspace=True)",
         "predictions = model.predict(rows[features])",
     ]
-    if card.get("task") == "classification":
+    if model.task == "classification":
         lines += [
             'if hasattr(model, "predict_proba"):  # one column per class, in the order of model.classes_',
             "    probabilities = pd.DataFrame(model.predict_proba(rows[features]), columns=model.classes_)",

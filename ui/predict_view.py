@@ -61,7 +61,7 @@ def show_downloads(svc: SyncService, user: User, model: ModelRecord) -> None:
         key="download_card",
     )
     with st.expander("Load it yourself, without TrainEasy"):
-        snippet = load_snippet(model.card, f"{stem}.skops")
+        snippet = load_snippet(model, f"{stem}.skops")
         if snippet is None:
             st.info(
                 "This model was saved by an earlier version of TrainEasy and needs TrainEasy to load. "

@@ -42,8 +42,8 @@ def preview_rows(records: tuple[ModelRecord, ...], now: datetime) -> list[dict[s
     escaped: st.table renders Markdown, and dataset and column names are the user's."""
     rows = []
     for r in records:
-        metric = PRIMARY_METRIC.get(r.card.get("task", ""), "")
-        score = (r.card.get("metrics") or {}).get(metric)
+        metric = PRIMARY_METRIC.get(r.task, "")
+        score = r.metrics.get(metric)
         rows.append(
             {
                 "model": md(r.name),

@@ -15,7 +15,7 @@ import streamlit as st
 
 from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
-from orchestration.views import RunView
+from orchestration.views import Evaluation, RunView
 from ui import charts
 from ui.auth import require_user
 from ui.runtime import SyncService, fetch_owned, guard
@@ -190,7 +190,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
             col.metric(md(str(name).replace("_", " ")), _fmt_metric(value), border=True)
 
 
-def _draw_results(view: RunView, ev: dict | None) -> None:
+def _draw_results(view: RunView, ev: Evaluation | None) -> None:
     facts = view.facts
     notes = [*(facts.notes or []), *(facts.fit_notes or [])]
     if notes:
@@ -212,15 +212,15 @@ def _draw_results(view: RunView, ev: dict | None) -> None:
     if not ev:
         return
     left, right = st.columns(2)
-    if "confusion" in ev:
+    if ev.confusion:  # a classifier's
         left.plotly_chart(charts.confusion(ev), key="confusion_chart", width="stretch")
-        if ev.get("roc"):
+        if ev.roc:
             right.plotly_chart(charts.roc(ev), key="roc_chart", width="stretch")
             left.plotly_chart(charts.precision_recall(ev), key="pr_chart", width="stretch")
-    elif "actual" in ev:
+    elif ev.actual:  # a regressor's
         left.plotly_chart(charts.predicted_vs_actual(ev), key="pva_chart", width="stretch")
         right.plotly_chart(charts.residuals(ev), key="residual_chart", width="stretch")
-    if ev.get("importance"):
-        (right if "confusion" in ev and ev.get("roc") else left).plotly_chart(
-            charts.importance(ev["importance"]), key="importance_chart", width="stretch"
+    if ev.importance:
+        (right if ev.confusion and ev.roc else left).plotly_chart(
+            charts.importance(ev.importance), key="importance_chart", width="stretch"
         )

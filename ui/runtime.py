@@ -29,7 +29,7 @@ from orchestration.contracts import BatchRequest, CheckReport, IngestResult, Pre
 from orchestration.dataset_calls import DatasetDeleted, DatasetDependents
 from orchestration.errors import NotFound, UserError
 from orchestration.service import TrainEasyService
-from orchestration.views import BatchView, EngineInfo, RunSummary, RunView
+from orchestration.views import BatchView, EngineInfo, Evaluation, Health, RunSummary, RunView
 from ui.auth import audit_log
 from ui.text import md
 
@@ -55,7 +55,7 @@ class SyncService:
         return asyncio.run_coroutine_threadsafe(call, self._loop).result(timeout)
 
     # --- engine -----------------------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         return self._run(self._service.health())
 
     def engine_info(self, admin: User) -> EngineInfo:
@@ -98,7 +98,7 @@ class SyncService:
     def get_run(self, user: User, run_id: str) -> RunView:
         return self._run(self._service.get_run(user, run_id))
 
-    def get_evaluation(self, user: User, run_id: str) -> dict[str, Any] | None:
+    def get_evaluation(self, user: User, run_id: str) -> Evaluation | None:
         return self._service.get_evaluation(user, run_id)
 
     def cancel_run(self, user: User, run_id: str) -> None:
@@ -205,7 +205,7 @@ def audit(action: str, obj: str = "", *, user: User, outcome: str = "ok", detail
     audit_log().record(user.name, action, obj, outcome, user.address, detail)
 
 
-def fetch_owned(what: str, load: Callable[[], Any]) -> Any | None:
+def fetch_owned(what: str, load: Callable[[], T]) -> T | None:
     """`load()`, or None after saying why: not found (another user's, or a wrong link) or a failure."""
     with guard(f"Reading the {what}"):
         try:

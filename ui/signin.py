@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.audit import AuditLog
 from core.config import Settings
@@ -193,10 +194,10 @@ class RequireSession:
     keep an anonymous visitor's uploads in memory); every response forbids framing by other origins.
     Pages gate themselves too (ui/auth.py): this is not the only check."""
 
-    def __init__(self, app, pages: Callable[[], frozenset[str]], sessions: Callable[[], Sessions]) -> None:
+    def __init__(self, app: ASGIApp, pages: Callable[[], frozenset[str]], sessions: Callable[[], Sessions]) -> None:
         self.app, self.pages, self.sessions = app, pages, sessions
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -214,7 +215,7 @@ class RequireSession:
                 await response(scope, receive, send)
                 return
 
-        async def with_headers(message) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)

@@ -28,6 +28,7 @@ from orchestration.workflows import (
     IngestWorkflow,
     PredictWorkflow,
     TrainingWorkflow,
+    activity_name,
 )
 
 TRAIN_SLOTS = 1
@@ -37,9 +38,9 @@ IO_SLOTS = 2
 def build_workers(
     client: Client, settings: Settings, identity: str | None = None, replace_activities: dict[str, Callable] | None = None
 ) -> list[Worker]:
-    """The training worker and the data-task worker; tests may swap an activity by name."""
+    """The training worker and the data-task worker; tests may swap an activity by its registered name."""
     training, data_tasks = activity_list(Storage(settings.home), settings)
-    training = [(replace_activities or {}).get(fn.__name__, fn) for fn in training]
+    training = [(replace_activities or {}).get(activity_name(fn), fn) for fn in training]
 
     def worker(task_queue: str, workflows: list[type], activities: list[Callable], slots: int) -> Worker:
         return Worker(

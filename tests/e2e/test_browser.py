@@ -57,7 +57,9 @@ def test_train_a_model_in_the_browser_and_others_cannot_see_it(stack, new_page, 
     expect(page.get_by_text("Logistic regression parameters")).to_be_visible()
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(RUN_URL, timeout=30_000)
-    run_id = RUN_URL.search(page.url).group(1)
+    found = RUN_URL.search(page.url)
+    assert found is not None
+    run_id = found.group(1)
     # the live view refreshes itself until the run is done, then shows the metrics
     expect(status_badge(page)).to_have_text(re.compile(r"completed$"), timeout=180_000)
     expect(page.get_by_text("Test-set metrics")).to_be_visible()

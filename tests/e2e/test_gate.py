@@ -20,6 +20,7 @@ import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from core.accounts import Accounts
 from core.audit import AuditLog
@@ -35,10 +36,13 @@ PROMPT = [("heading", "Sign in to TrainEasy"), ("link_button", "Sign in")]
 
 def elements(port: int, page_name: str, cookie: str | None = None) -> list[tuple[str, str]]:
     """(element type, its main text) of everything one script run draws, as the browser would get it."""
-    drawn = []
+    drawn: list[tuple[str, str]] = []
     headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"} if cookie else None
     with connect(
-        f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], additional_headers=headers, open_timeout=20
+        f"ws://127.0.0.1:{port}/_stcore/stream",
+        subprotocols=[Subprotocol("streamlit")],
+        additional_headers=headers,
+        open_timeout=20,
     ) as ws:
         msg = BackMsg()
         msg.rerun_script.page_name = page_name
@@ -46,11 +50,14 @@ def elements(port: int, page_name: str, cookie: str | None = None) -> list[tuple
         ws.send(msg.SerializeToString())
         while True:
             forward = ForwardMsg()
-            forward.ParseFromString(ws.recv(timeout=30))
+            data = ws.recv(timeout=30)
+            assert isinstance(data, bytes), "Streamlit sends its messages as binary frames"
+            forward.ParseFromString(data)
             kind = forward.WhichOneof("type")
             if kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
                 element = forward.delta.new_element
                 which = element.WhichOneof("type")
+                assert which is not None
                 body = getattr(element, which)
                 drawn.append((which, getattr(body, "body", "") or getattr(body, "label", "")))
             elif kind == "script_finished":
@@ -133,7 +140,9 @@ def test_page_loads_without_a_session_go_to_the_login_page(fresh_app):
 def _login_page(opener, port: int, next_url: str = "/") -> str:
     with opener.open(f"http://127.0.0.1:{port}/auth/login?next={next_url}", timeout=10) as resp:
         page = resp.read().decode()
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, "the login page has no CSRF field"
+    return found.group(1)
 
 
 def _post_login(opener, port: int, form: dict[str, str]):
@@ -165,7 +174,7 @@ def test_login_sets_an_httponly_session_cookie_and_goes_back_only_to_this_app(fr
     cookie = next(h for h in resp.headers.get_all("set-cookie") if h.startswith(SESSION_COOKIE))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     token = cookie.split(";")[0].split("=", 1)[1]
-    assert Sessions(Storage(home), timedelta(hours=1)).user(token).name == "alice"
+    assert (user := Sessions(Storage(home), timedelta(hours=1)).user(token)) is not None and user.name == "alice"
     assert [e.action for e in AuditLog(Storage(home)).query()][:1] == ["login.success"]
 
 

@@ -189,5 +189,5 @@ def test_serving_beyond_loopback_without_tls_warns():
 
     settings = load_settings()
     assert exposure_warning(replace(settings, app_address="127.0.0.1")) is None
-    assert "without TLS" in exposure_warning(replace(settings, app_address="0.0.0.0"))
+    assert "without TLS" in (exposure_warning(replace(settings, app_address="0.0.0.0")) or "")
     assert exposure_warning(replace(settings, app_address="0.0.0.0", tls_cert="c.pem", tls_key="k.pem")) is None

@@ -2,7 +2,7 @@
 of, and on confirmation keeps tagged versions and the last version per dataset; deleting a dataset shows
 what depends on it first, then removes it from the list.
 
-The models are registered in setup straight into the stack's registry (as save_model does after a run):
+The models are registered in setup straight into the stack's registry (as the register_model activity does after a run):
 training through the browser is covered by test_browser.py, and these tests are about what happens next.
 """
 

@@ -32,7 +32,8 @@ def settings(tmp_path, monkeypatch):
 ROOT, CAROL = User("root", ("admin",), "10.0.0.1"), User("carol", ("user",), "10.0.0.2")
 
 
-def _signed_in(settings, name: str, password: str) -> str:
+def _signed_in(settings, name: str, password: str) -> str | None:
+    """The session token of a sign-in, None when it is refused."""
     return sign_in(Storage(settings.home), settings.session_lifetime, name, password).token
 
 
@@ -57,7 +58,7 @@ def test_plain_users_cannot_administer_and_the_attempt_is_audited(settings):
     ):
         with pytest.raises(AccountError, match="administrators"):
             attempt()
-    assert Accounts(Storage(settings.home)).get("carol").role == "user"
+    assert (carol := Accounts(Storage(settings.home)).get("carol")) is not None and carol.role == "user"
     assert ("carol", "admin.role_change", "carol", "refused") in _actions(settings)
 
 
@@ -88,7 +89,7 @@ def test_a_role_change_applies_from_the_next_sign_in(settings):
     svc.set_role(ROOT, "carol", "admin")
     assert Sessions(Storage(settings.home), settings.session_lifetime).user(token) is None
     fresh = _signed_in(settings, "carol", "carols-password")
-    assert Sessions(Storage(settings.home), settings.session_lifetime).user(fresh).is_admin
+    assert (user := Sessions(Storage(settings.home), settings.session_lifetime).user(fresh)) is not None and user.is_admin
 
 
 def test_users_change_their_own_password_and_their_other_sessions_end(settings):
@@ -160,4 +161,4 @@ def test_the_cli_token_opens_no_browser_session(settings):
     token = AccountService(settings).cli_token(ROOT)
     sessions = Sessions(Storage(settings.home), settings.session_lifetime)
     assert sessions.user(token) is None
-    assert sessions.user(token, kinds=("web", "codec")).name == "root"
+    assert (user := sessions.user(token, kinds=("web", "codec"))) is not None and user.name == "root"

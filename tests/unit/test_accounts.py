@@ -30,6 +30,7 @@ def cheap_bcrypt(monkeypatch):
 
 def test_bootstrap_creates_admin_alice_and_bob_with_roles_once(storage, cheap_bcrypt):
     created = bootstrap_demo_accounts(storage)
+    assert created is not None
     assert {name: role for name, (role, _) in created.items()} == {"admin": "admin", "alice": "user", "bob": "user"}
     assert {a.name: a.role for a in Accounts(storage).list()} == {"admin": "admin", "alice": "user", "bob": "user"}
     assert bootstrap_demo_accounts(storage) is None
@@ -39,10 +40,11 @@ def test_bootstrap_creates_admin_alice_and_bob_with_roles_once(storage, cheap_bc
 
 def test_passwords_are_stored_as_bcrypt_hashes(storage, cheap_bcrypt):
     created = bootstrap_demo_accounts(storage)
+    assert created is not None
     raw = storage.app_db.read_bytes()
     for name, (_, password) in created.items():
         assert password.encode() not in raw
-        assert Accounts(storage).verify_password(name, password).name == name
+        assert (account := Accounts(storage).verify_password(name, password)) is not None and account.name == name
         assert Accounts(storage).verify_password(name, password + "x") is None
 
 
@@ -84,7 +86,7 @@ def test_the_last_enabled_admin_cannot_be_disabled_or_demoted(storage, cheap_bcr
         acc.set_role("root", "user")
     acc.add("second", "a-long-password", role="admin")
     acc.set_disabled("root", True)
-    assert acc.get("root").disabled
+    assert (root := acc.get("root")) is not None and root.disabled
 
 
 def test_legacy_credentials_file_is_imported(storage, cheap_bcrypt):
@@ -94,7 +96,7 @@ def test_legacy_credentials_file_is_imported(storage, cheap_bcrypt):
         json.dumps({"usernames": {"old": {"email": "o@x", "password": hashed, "roles": ["admin"]}}})
     )
     acc = Accounts(storage)
-    assert acc.get("old").role == "admin"
+    assert (old := acc.get("old")) is not None and old.role == "admin"
     assert acc.verify_password("old", "legacy-password") is not None
 
 
@@ -103,7 +105,8 @@ def test_unknown_names_take_as_long_as_known_ones(storage):
     """No user enumeration by timing: an unknown name pays the same bcrypt check (real cost here)."""
     acc = Accounts(storage)
     acc.add("carol", "a-long-password")
-    known, unknown = [], []
+    known: list[float] = []
+    unknown: list[float] = []
     for _ in range(7):  # interleaved, so machine load hits both alike
         for name, times in (("carol", known), ("mallory", unknown)):
             start = time.perf_counter()

@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,13 +24,21 @@ from core.registry import Registry
 from core.storage import Storage
 from ml.persist import LIBRARIES
 from orchestration.activity_errors import FIT_TOO_LONG, INVALID_INPUT
-from orchestration.contracts import CheckRequest, IngestRequest, PredictRequest, RunFacts, TrainInput, TrainRequest
+from orchestration.contracts import (
+    CheckRequest,
+    IngestRequest,
+    PredictRequest,
+    RunFacts,
+    StageHeartbeat,
+    TrainInput,
+    TrainRequest,
+)
 from orchestration.data_activities import DataActivities
 from orchestration.training_activities import TrainingActivities
 from tests.helpers import classification_csv
 
 LIMIT = 10 * 2**20
-STEPS = ("load_and_validate", "preprocess_split", "fit_model", "evaluate_model", "save_model")
+STEPS = ("load_and_validate", "preprocess_split", "fit_model", "evaluate_model", "register_model")
 
 
 def _train_input(
@@ -61,7 +70,7 @@ class Run:
     results: dict  # activity name -> StageResult
     beats: dict  # activity name -> heartbeat details it sent
     after_fit: set  # names of the files in the run folder right after fit_model
-    split: dict  # the arrays preprocess_split wrote (save_model removes the file later)
+    split: dict  # the arrays preprocess_split wrote (register_model removes the file later)
     after_save: set  # names of the files left in the run folder at the end
 
     @property
@@ -76,7 +85,7 @@ def trained(tmp_path_factory) -> Run:
     inp = _train_input(storage)
     acts = TrainingActivities(storage)
     env = ActivityEnvironment()
-    beats: list[dict] = []
+    beats: list[StageHeartbeat] = []
     env.on_heartbeat = lambda *details: beats.append(details[0])
     results, beats_by_step, after_fit, split = {}, {}, set(), {}
     run_dir = storage.run_dir(inp.request.owner, inp.run_id)
@@ -112,7 +121,7 @@ def test_preprocess_split_writes_a_split_file(trained):
     assert not set(train) & set(test)
 
 
-def test_save_model_leaves_only_the_small_files_the_run_page_reads(trained):
+def test_register_model_leaves_only_the_small_files_the_run_page_reads(trained):
     assert trained.after_save == {"evaluation.json", "fit.json"}
 
 
@@ -126,14 +135,20 @@ def test_fit_model_writes_the_model_and_its_costs(trained):
 def test_fit_model_heartbeats_progress(trained):
     beats = trained.beats["fit_model"]
     assert beats, "fit_model sent no heartbeat"
-    assert beats[0]["step"] == 0
-    assert all(0 <= b["step"] <= b["of"] for b in beats)
-    steps = [b["step"] for b in beats]
+    assert beats[0].step == 0
+    assert all(0 <= b.step <= b.of for b in beats)
+    steps = [b.step for b in beats]
     assert steps == sorted(steps)
 
 
+def test_evaluate_model_heartbeats_what_it_is_doing(trained):
+    beats = trained.beats["evaluate_model"]
+    assert beats[0] == StageHeartbeat(step=0, of=2, part="metrics")
+    assert {(b.step, b.part) for b in beats} <= {(0, "metrics"), (1, "feature importance")}
+
+
 def test_fit_model_heartbeats_reach_inside_the_incremental_fit(trained):
-    assert any(b["of"] == 10 and b["step"] >= 1 for b in trained.beats["fit_model"])
+    assert any(b.of == 10 and b.step >= 1 for b in trained.beats["fit_model"])
 
 
 def test_evaluate_model_writes_metrics(trained):
@@ -144,10 +159,25 @@ def test_evaluate_model_writes_metrics(trained):
     assert {row["feature"] for row in evaluation["importance"]} == {"age", "income", "city"}
 
 
-def test_save_model_registers_a_version_with_its_card(trained):
+def test_the_evaluation_file_reads_as_the_run_pages_evaluation(trained):
+    """The file format is the evaluate stage's; the service reads it into the typed Evaluation the page draws."""
+    from temporalio.converter import value_to_type
+
+    from orchestration.views import Evaluation
+
+    written = json.loads((trained.run_dir / "evaluation.json").read_text())
+    ev = value_to_type(Evaluation, written)
+    assert ev.metrics == written["metrics"] and ev.labels == written["labels"] == ["no", "yes"]
+    assert ev.confusion == written["confusion"] and sum(map(sum, ev.confusion)) == 40
+    assert [c.label for c in ev.roc] == ["yes"] and 0.0 <= ev.roc[0].auc <= 1.0 and ev.pr[0].x
+    assert [f.feature for f in ev.importance] == [row["feature"] for row in written["importance"]]
+    assert not ev.actual and not ev.predicted
+
+
+def test_register_model_registers_a_version_with_its_card(trained):
     registry = Registry(trained.storage)
     record = registry.by_run("alice", trained.inp.run_id)
-    assert record is not None and trained.results["save_model"].facts.model_id == record.id
+    assert record is not None and trained.results["register_model"].facts.model_id == record.id
     assert registry.model_file(record).is_file()
     card = json.loads((registry.model_file(record).parent / "card.json").read_text())
     assert card["run_id"] == trained.inp.run_id and card["target"] == "bought"
@@ -157,7 +187,7 @@ def test_save_model_registers_a_version_with_its_card(trained):
     assert "numpy.asarray" in card["skops_trusted"] and all(t.startswith(LIBRARIES) for t in card["skops_trusted"])
 
 
-def test_save_model_removes_the_fit_checkpoints(trained):
+def test_register_model_removes_the_fit_checkpoints(trained):
     assert "checkpoint.json" in trained.after_fit
     assert sum(name.startswith("checkpoint-") for name in trained.after_fit) == 1, "older checkpoints are removed"
     assert not any(name.startswith("checkpoint") for name in trained.after_save)
@@ -167,8 +197,8 @@ def test_activity_results_report_the_attempt(trained):
     assert all(r.attempt == 1 for r in trained.results.values())
 
 
-def test_save_model_twice_registers_one_version(trained):
-    again = ActivityEnvironment().run(TrainingActivities(trained.storage).save_model, trained.inp)
+def test_register_model_twice_registers_one_version(trained):
+    again = ActivityEnvironment().run(TrainingActivities(trained.storage).register_model, trained.inp)
     assert again.facts.model_version == 1
     assert len(Registry(trained.storage).list("alice")) == 1
 
@@ -259,7 +289,12 @@ def test_cancel_stops_a_long_fit_quickly(tmp_path, monkeypatch):
 
     worker = threading.Thread(target=run, daemon=True)
     side_beat = threading.Event()
-    env.on_heartbeat = lambda *details: threading.current_thread() is not worker and side_beat.set()
+
+    def on_heartbeat(*details: Any) -> None:
+        if threading.current_thread() is not worker:
+            side_beat.set()
+
+    env.on_heartbeat = on_heartbeat
     worker.start()
     assert side_beat.wait(30), "fit_model never heartbeated from its heartbeat thread"
     cancelled_at = time.monotonic()
@@ -285,11 +320,12 @@ def test_cancel_while_the_heartbeat_thread_starts_still_cancels(tmp_path, monkey
     inp = _train_input(storage, params={"n_estimators": 20})
     acts = TrainingActivities(storage)
     ActivityEnvironment().run(acts.preprocess_split, inp)
-    real_start = threading._start_new_thread
+    real_start = threading._start_new_thread  # type: ignore[attr-defined]  # CPython's own, wrapped below
     cpus = os.sched_getaffinity(0)
 
     for _ in range(3):
-        env, outcome = ActivityEnvironment(), {}
+        env = ActivityEnvironment()
+        outcome: dict[str, Any] = {}
 
         def run(env=env, outcome=outcome) -> None:
             try:
@@ -366,7 +402,7 @@ def test_ingest_dataset_only_reads_from_the_owners_upload_folder(tmp_path):
 
 
 def test_predict_with_a_registered_model_writes_predictions(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     staged = _stage(storage, classification_csv(rows=30, seed=9), name="fedcba9876543210fedcba9876543210.csv")
     out = ActivityEnvironment().run(
         DataActivities(storage).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT)
@@ -378,7 +414,7 @@ def test_predict_with_a_registered_model_writes_predictions(trained):
 
 
 def test_predict_refuses_a_file_missing_a_model_column(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     staged = _stage(storage, b"age,city\n30,paris\n40,lyon\n", name="00000000000000000000000000000000.csv")
     with pytest.raises(ApplicationError, match="income") as err:
         ActivityEnvironment().run(
@@ -388,7 +424,7 @@ def test_predict_refuses_a_file_missing_a_model_column(trained):
 
 
 def test_predictions_csv_is_formula_safe(trained):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     upload = b"age,income,city,note\n30,-1.5,\"=cmd|' /C calc'!A0\",+1+1\n40,60.5,paris,@SUM(A1)\n50,40,lyon,-2+3\n"
     staged = _stage(storage, upload, name="abababababababababababababababab.csv")
     out = ActivityEnvironment().run(
@@ -404,7 +440,7 @@ def test_predictions_csv_is_formula_safe(trained):
 
 
 def _predict(trained, data: bytes, settings=None, **caps):
-    storage, model_id = trained.storage, trained.results["save_model"].facts.model_id
+    storage, model_id = trained.storage, trained.results["register_model"].facts.model_id
     staged = _stage(storage, data, name=f"{os.urandom(16).hex()}.csv")
     return ActivityEnvironment().run(
         DataActivities(storage, settings).predict, PredictRequest("alice", model_id, staged.name, "new.csv", LIMIT, **caps)
@@ -517,7 +553,7 @@ def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_l
     settings = _limited(tmp_path, max_fit_minutes=1)
     inp = _train_input(storage, model="svm_classifier", params={}, rows=40_000)  # SVC estimate: ~80 s
     check = ActivityEnvironment().run(
-        DataActivities(storage, settings).check_data, CheckRequest("alice", inp.request.dataset_id, "bought", "svm_classifier")
+        DataActivities(storage, settings).check_dataset, CheckRequest("alice", inp.request.dataset_id, "bought", "svm_classifier")
     )
     errors = [f.message for f in check.findings if f.level == "error"]
     assert errors == ["Estimated fit time ~80 s exceeds the 1-minute budget; use fewer rows or a faster model."]
@@ -586,12 +622,12 @@ def test_an_incremental_fit_past_the_wall_stops_between_increments(tmp_path):
     inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)
     acts, env = TrainingActivities(storage, settings), ActivityEnvironment()
     env.run(acts.preprocess_split, inp)
-    beats: list[dict] = []
+    beats: list[StageHeartbeat] = []
     env.on_heartbeat = lambda *details: beats.append(details[0])
     exc, took = _timed(env.run, acts.fit_model, inp)
     assert _too_long(exc), exc
     assert exc.message.startswith("The fit ran longer than 2 × the 0.01-minute budget and was stopped;")
-    assert max(b["step"] for b in beats) < 10, "the fit ran to its end"
+    assert max(b.step or 0 for b in beats) < 10, "the fit ran to its end"
     assert took < 15, f"stopped after {took:.1f}s"
     assert not (storage.run_dir("alice", inp.run_id) / "model.skops").exists()
 
@@ -629,4 +665,5 @@ def test_the_fit_stage_timeout_is_a_backstop_beyond_the_default_wall():
     from orchestration.workflows import _STAGE_ACTIVITIES
 
     default = Settings.__dataclass_fields__["max_fit_minutes"].default
-    assert _STAGE_ACTIVITIES["fit"][1].total_seconds() > fit_wall_seconds(default) + 30 * 60
+    assert isinstance(default, (int, float)) and (wall := fit_wall_seconds(default)) is not None
+    assert _STAGE_ACTIVITIES["fit"][1].total_seconds() > wall + 30 * 60

@@ -114,7 +114,7 @@ def _action_arg(call: ast.Call) -> ast.expr | None:
     return keyword if keyword is not None else args[index] if len(args) > index else None
 
 
-def _resolve(expr: ast.expr, scopes: list[ast.AST], where: str) -> set[str]:
+def _resolve(expr: ast.expr, scopes: list[ast.FunctionDef | ast.AsyncFunctionDef], where: str) -> set[str]:
     """The action names an expression can take: literals, conditionals, and variables assigned from
     those. A parameter of an enclosing function (`scopes`, innermost first) is resolved at its callers,
     which the scan also visits (empty set here)."""

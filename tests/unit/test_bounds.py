@@ -4,13 +4,15 @@ the limit; the arithmetic agrees with scikit-learn, and each declared bound is w
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from ml.bounds import bound_errors, fewest_in_training, largest_allowed, split_rows
-from ml.catalog import MODELS, get_model
+from ml.catalog import MODELS, ModelSpec, Param, RowBound, get_model
 
 BOUNDED = [(key, p.name) for key, spec in MODELS.items() for p in spec.params if p.row_bound is not None]
 UNBOUNDED = [key for key, spec in MODELS.items() if not any(p.row_bound for p in spec.params) and not spec.min_fit_rows]
@@ -33,12 +35,26 @@ def test_the_catalog_declares_the_bounds_the_review_found():
 ROWS, TEST, FOLDS, FIT = 50, 0.2, 5, 32
 
 
+def _bound(spec: ModelSpec, name: str) -> RowBound:
+    bound = next(p.row_bound for p in spec.params if p.name == name)
+    assert bound is not None, f"{name} has no bound"
+    return bound
+
+
+def _extreme(p: Param, pick: Callable[[float, float], float]) -> Any:
+    """The smallest or largest value of a parameter (the last of its choices)."""
+    if p.type == "choice":
+        return p.choices[-1]
+    assert p.min is not None and p.max is not None  # numeric parameters are bounded
+    return pick(p.min, p.max) if p.type == "int" else float(pick(p.min, p.max))
+
+
 @pytest.mark.parametrize(("model", "param"), BOUNDED)
 def test_a_bounded_parameter_is_refused_one_beyond_its_limit_naming_it_and_the_limit(model, param):
     spec = get_model(model)
-    per = next(p.row_bound.per for p in spec.params if p.name == param)
+    per = _bound(spec, param).per
     limit = {1: 32, 2: 16, 3.2: 10}[per]  # of the 32 rows per fit
-    assert limit == largest_allowed(next(p.row_bound for p in spec.params if p.name == param), FIT)
+    assert limit == largest_allowed(_bound(spec, param), FIT)
     classes = {"a": 25, "b": 25} if spec.task == "classification" else None
     assert bound_errors(spec, spec.validate({param: limit}), ROWS, TEST, FOLDS, classes) == []
     errors = bound_errors(spec, spec.validate({param: limit + 1}), ROWS, TEST, FOLDS, classes)
@@ -52,10 +68,7 @@ def test_a_bounded_parameter_is_refused_one_beyond_its_limit_naming_it_and_the_l
 def test_a_model_without_bounds_accepts_every_parameter_at_its_extremes_on_the_smallest_data(model):
     spec = get_model(model)
     for pick in (min, max):
-        params = {
-            p.name: pick(p.min, p.max) if p.type == "int" else float(pick(p.min, p.max)) if p.type == "float" else p.choices[-1]
-            for p in spec.params
-        }
+        params = {p.name: _extreme(p, pick) for p in spec.params}
         classes = {"a": 5, "b": 5} if spec.task == "classification" else None
         assert bound_errors(spec, spec.validate(params), 10, 0.2, 0, classes) == []
 
@@ -219,7 +232,7 @@ def test_a_tree_splits_at_its_leaf_limit_and_not_beyond(model):
     X, y = _xy(30)
     spec = get_model(model)
     params = {"n_estimators": 5} if "n_estimators" in spec.defaults() else {}
-    limit = next(largest_allowed(p.row_bound, 30) for p in spec.params if p.name == "min_samples_leaf")
+    limit = largest_allowed(_bound(spec, "min_samples_leaf"), 30)
     fitted = spec.build({**params, "min_samples_leaf": limit}, 0).fit(X, y)
     assert len(set(fitted.predict(X))) > 1, "at the limit the model still splits"
     if "random_forest" in model:  # bootstrap samples: just beyond the limit, most trees cannot split

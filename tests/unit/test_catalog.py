@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.catalog import MODELS, ParamError, get_model, models_for
+from ml.catalog import MODELS, ParamError, get_model, guess_task, models_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FOREST = get_model("random_forest_classifier")
@@ -193,3 +193,18 @@ def test_importing_the_catalog_does_not_import_sklearn():
         check=True,
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("kind", "unique", "task"),
+    [
+        ("numeric", 21, "regression"),  # many distinct numbers: a quantity
+        ("numeric", 20, "classification"),  # few: codes of classes
+        ("categorical", 500, "classification"),
+        ("boolean", 2, "classification"),
+    ],
+)
+def test_the_task_guessed_from_a_target_column(kind, unique, task):
+    from core.datasets import ColumnProfile
+
+    assert guess_task(ColumnProfile("y", "x", kind, 0, unique)) == task

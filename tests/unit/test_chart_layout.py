@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import pytest
 
+from orchestration.views import ClassCurve, Evaluation, FeatureImportance, RocCurve
 from ui import charts
 from ui.batch_view import zero_means
 
 
 def test_numeric_class_labels_give_category_axes():
-    fig = charts.confusion({"labels": [0, 1], "confusion": [[5, 1], [2, 7]]})
+    fig = charts.confusion(Evaluation(labels=["0", "1"], confusion=[[5, 1], [2, 7]]))  # str(label), as evaluated
     assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.type == "category"
-    assert list(fig.data[0].x) == [0, 1] and fig.layout.yaxis.autorange == "reversed"
+    assert list(fig.data[0].x) == ["0", "1"] and fig.layout.yaxis.autorange == "reversed"
 
 
-def _features(n: int) -> list[dict]:
-    return [{"feature": f"f{i:02d}", "importance": 1.0 / (i + 1), "std": 0.01} for i in range(n)]
+def _features(n: int) -> list[FeatureImportance]:
+    return [FeatureImportance(f"f{i:02d}", 1.0 / (i + 1), 0.01) for i in range(n)]
 
 
 def test_twenty_features_are_all_labelled_one_tick_each():
@@ -32,13 +33,11 @@ def test_past_twenty_features_the_rest_share_one_others_bar():
     names = list(fig.data[0].y)
     assert names[:19] == [f"f{i:02d}" for i in range(19)]
     assert names[19] == "others (12 features)" and len(names) == charts.IMPORTANCE_BARS
-    assert fig.data[0].x[19] == pytest.approx(sum(i["importance"] for i in items[19:]))
+    assert fig.data[0].x[19] == pytest.approx(sum(i.importance for i in items[19:]))
 
 
 def test_a_numeric_feature_name_is_still_a_label():
-    fig = charts.importance(
-        [{"feature": "2019", "importance": 0.3, "std": 0.0}, {"feature": "2020", "importance": 0.1, "std": 0.0}]
-    )
+    fig = charts.importance([FeatureImportance("2019", 0.3, 0.0), FeatureImportance("2020", 0.1, 0.0)])
     assert fig.layout.yaxis.type == "category"
 
 
@@ -46,8 +45,8 @@ def test_a_numeric_feature_name_is_still_a_label():
     "fig",
     [
         charts.overlaid_curves([(f"max_depth={d}", {"steps": [1, 2], "valid": [0.5, 0.6], "metric": "acc"}) for d in range(12)]),
-        charts.roc({"roc": [{"label": c, "x": [0, 1], "y": [0, 1], "auc": 0.5} for c in "abcdefgh"]}),
-        charts.precision_recall({"pr": [{"label": c, "x": [0, 1], "y": [1, 0]} for c in "abcdefgh"]}),
+        charts.roc(Evaluation(roc=[RocCurve(c, [0, 1], [0, 1], auc=0.5) for c in "abcdefgh"])),
+        charts.precision_recall(Evaluation(pr=[ClassCurve(c, [0, 1], [1, 0]) for c in "abcdefgh"])),
         charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "valid": [0.3, 0.4]}),
     ],
     ids=["sweep curves", "roc", "precision-recall", "learning curve"],
@@ -64,7 +63,9 @@ def _sweep(values: dict[str, list]) -> list[dict]:
 
 def test_zero_meaning_unlimited_is_drawn_above_the_largest_depth():
     rows = _sweep({"max_depth": [5, 0, 20, 10]})
-    (depth, score) = charts.parallel_coordinates(rows, ["max_depth"], "acc", {"max_depth": "unlimited"}).data[0].dimensions
+    fig = charts.parallel_coordinates(rows, ["max_depth"], "acc", {"max_depth": "unlimited"})
+    assert fig is not None
+    (depth, score) = fig.data[0].dimensions
     values = list(depth.values)
     assert values[1] > max(values[0], values[2], values[3])  # unlimited is the deepest
     assert list(depth.ticktext) == ["5", "10", "20", "unlimited"] and depth.tickvals[-1] == values[1]
@@ -72,7 +73,9 @@ def test_zero_meaning_unlimited_is_drawn_above_the_largest_depth():
 
 
 def test_zero_without_a_meaning_stays_zero():
-    (dim, _) = charts.parallel_coordinates(_sweep({"alpha": [0, 1.5]}), ["alpha"], "acc").data[0].dimensions
+    fig = charts.parallel_coordinates(_sweep({"alpha": [0, 1.5]}), ["alpha"], "acc")
+    assert fig is not None
+    (dim, _) = fig.data[0].dimensions
     assert list(dim.values) == [0, 1.5] and dim.ticktext is None
 
 
@@ -81,6 +84,7 @@ def test_parameters_of_choices_keep_their_axes_with_their_names():
         {"criterion": ["gini", "entropy", "gini"], "bootstrap": [True, False, True], "<b>x</b>": ["<i>a</i>", "b", "b"]}
     )
     fig = charts.parallel_coordinates(rows, ["criterion", "bootstrap", "<b>x</b>"], "acc")
+    assert fig is not None
     criterion, bootstrap, hostile, score = fig.data[0].dimensions
     assert list(criterion.values) == [0, 1, 0] and list(criterion.ticktext) == ["gini", "entropy"]
     assert list(criterion.tickvals) == [0, 1] and list(criterion.range) == [-0.5, 1.5]

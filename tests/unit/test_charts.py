@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 
+from orchestration.views import ClassCurve, Evaluation, FeatureImportance, RocCurve
 from ui import charts
 
 LINK = '<a href="https://evil.example/phish">x</a>'
@@ -42,20 +43,18 @@ def _escaped(label: str) -> str:
     return html.escape(label, quote=False)
 
 
-def _classification_ev() -> dict:
+def _classification_ev() -> Evaluation:
     labels = HOSTILE[:3]
-    return {
-        "labels": labels,
-        "confusion": [[3, 1, 0], [0, 4, 1], [1, 0, 5]],
-        "roc": [{"label": lab, "x": [0, 0.5, 1], "y": [0, 0.8, 1], "auc": 0.8} for lab in labels],
-        "pr": [{"label": lab, "x": [0, 0.5, 1], "y": [1, 0.7, 0.5]} for lab in labels],
-    }
+    return Evaluation(
+        labels=labels,
+        confusion=[[3, 1, 0], [0, 4, 1], [1, 0, 5]],
+        roc=[RocCurve(lab, [0, 0.5, 1], [0, 0.8, 1], auc=0.8) for lab in labels],
+        pr=[ClassCurve(lab, [0, 0.5, 1], [1, 0.7, 0.5]) for lab in labels],
+    )
 
 
 FIGURES = {
-    "importance": lambda: charts.importance(
-        [{"feature": lab, "importance": 0.1 * i, "std": 0.01} for i, lab in enumerate(HOSTILE)]
-    ),
+    "importance": lambda: charts.importance([FeatureImportance(lab, 0.1 * i, 0.01) for i, lab in enumerate(HOSTILE)]),
     "confusion": lambda: charts.confusion(_classification_ev()),
     "roc": lambda: charts.roc(_classification_ev()),
     "precision_recall": lambda: charts.precision_recall(_classification_ev()),
@@ -82,7 +81,7 @@ def test_hostile_labels_are_escaped_in_every_field(name):
 
 
 def test_importance_shows_the_column_names_literally():
-    fig = charts.importance([{"feature": lab, "importance": 0.5, "std": 0.1} for lab in HOSTILE])
+    fig = charts.importance([FeatureImportance(lab, 0.5, 0.1) for lab in HOSTILE])
     assert list(fig.data[0].y) == [_escaped(lab) for lab in HOSTILE]
     assert fig.data[0].y[0] == '&lt;a href="https://evil.example/phish"&gt;x&lt;/a&gt;'
     assert fig.data[0].y[3] == "a &amp; b &lt;i&gt;"  # & itself escaped: Plotly shows "a & b <i>"
@@ -91,11 +90,11 @@ def test_importance_shows_the_column_names_literally():
 def test_confusion_ticks_and_legends():
     ev = _classification_ev()
     fig = charts.confusion(ev)
-    assert list(fig.data[0].x) == list(fig.data[0].y) == [_escaped(lab) for lab in ev["labels"]]
+    assert list(fig.data[0].x) == list(fig.data[0].y) == [_escaped(lab) for lab in ev.labels]
     assert charts.roc(ev).data[1].name == '&lt;a href="https://evil.example/phish"&gt;x&lt;/a&gt; (AUC 0.800)'
     assert [t.name for t in charts.precision_recall(ev).data][1] == "&lt;b&gt;x&lt;/b&gt;"
 
 
-def test_numeric_class_labels_stay_numbers():
-    fig = charts.confusion({"labels": [0, 1], "confusion": [[1, 0], [0, 1]]})
-    assert list(fig.data[0].x) == [0, 1]
+def test_numeric_class_labels_are_shown_as_they_are():
+    fig = charts.confusion(Evaluation(labels=["0", "1"], confusion=[[1, 0], [0, 1]]))
+    assert list(fig.data[0].x) == ["0", "1"]

@@ -19,6 +19,7 @@ from core.storage import Storage
 from ml.catalog import MODELS, get_model
 from ml.child_fit import ChildDied, fit_in_child, fit_predict_in_child
 from ml.training import fit, make_pipeline, reference_fit
+from orchestration.contracts import StageHeartbeat
 from orchestration.training_activities import TrainingActivities
 from tests.unit.test_activities import _train_input
 from tests.unit.test_training import classification, regression, train_rows
@@ -125,7 +126,7 @@ class Stop(Exception):
 def test_any_exception_while_waiting_kills_the_child(monkeypatch):
     monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.05)
     X, y, _, _ = _data(get_model("svm_classifier"))
-    pids = []
+    pids: list[int] = []
 
     def interrupt(_live):
         pids.extend(child_fit.active_pids())
@@ -149,7 +150,7 @@ def test_fit_model_heartbeats_the_mlp_loss_from_the_child(tmp_path, monkeypatch)
     inp = _train_input(storage, model="mlp_classifier", params={"max_iter": 300, "alpha": 1e-6}, rows=600)
     acts, env = TrainingActivities(storage), ActivityEnvironment()
     env.run(acts.preprocess_split, inp)
-    beats: list[dict] = []
+    beats: list[StageHeartbeat] = []
     lock = threading.Lock()
 
     def on_heartbeat(*details):
@@ -158,9 +159,9 @@ def test_fit_model_heartbeats_the_mlp_loss_from_the_child(tmp_path, monkeypatch)
 
     env.on_heartbeat = on_heartbeat
     result = env.run(acts.fit_model, inp)
-    live = [b for b in beats if b.get("loss")]
+    live = [(b, b.loss) for b in beats if b.loss]
     assert live, "no heartbeat carried the loss curve"
-    assert all(b["of"] == 300 and 0 < len(b["loss"]) <= b["step"] for b in live)
-    curve = result.facts.curve
-    assert curve["metric"] == "training loss" and len(curve["train"]) >= len(live[-1]["loss"])
-    assert result.facts.cpu_seconds > 0 and result.facts.peak_rss_mb > 0
+    assert all(b.of == 300 and b.step is not None and 0 < len(loss) <= b.step for b, loss in live)
+    curve, costs = result.facts.curve, result.facts
+    assert curve is not None and curve["metric"] == "training loss" and len(curve["train"]) >= len(live[-1][1])
+    assert costs.cpu_seconds is not None and costs.cpu_seconds > 0 and costs.peak_rss_mb is not None and costs.peak_rss_mb > 0

@@ -24,6 +24,8 @@ def model(name: str, task: str, dataset: str, target: str, metrics: dict, **card
         1,
         (),
         {"task": task, "dataset": {"id": dataset, "name": f"{dataset}.csv"}, "target": target, "metrics": metrics, **card},
+        dataset_id=dataset,  # the registry's columns, from the same request as the card
+        target=target,
     )
 
 
@@ -34,7 +36,7 @@ def test_models_are_grouped_by_task_dataset_and_target_newest_group_first():
     groups = comparable_groups([newest, forest, logit])
     assert [g.members for g in groups] == [(newest,), (forest, logit)]
     assert groups[0].label == "houses.csv → price (regression, 1 model)"
-    assert all(len({m.card["task"] for m in g.members}) == 1 for g in groups)  # never regression with classification
+    assert all(len({m.task for m in g.members}) == 1 for g in groups)  # never regression with classification
 
 
 def test_a_task_on_several_datasets_also_gets_a_group_of_all_its_models():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from ml.catalog import MODELS, get_model
-from ml.guardrails import check_data
+from ml.catalog import MODELS, Family, get_model
+from ml.guardrails import _SECONDS_PER_MCELL, assess_data
 
 RF = get_model("random_forest_classifier")
 LIN = get_model("linear_regression")
@@ -28,13 +30,13 @@ def messages(check, level=None):
 def test_a_clean_dataset_passes_with_an_estimate():
     rng = np.random.default_rng(1)
     df = pd.DataFrame({"a": rng.normal(size=100), "y": rng.choice(["p", "q"], 100)})
-    check = check_data(df, "y", RF)
+    check = assess_data(df, "y", RF)
     assert check.ok and check.findings == []
-    assert check.estimate_seconds is not None and check.estimate_memory_mb > 0
+    assert check.estimate_seconds is not None and check.estimate_memory_mb is not None and check.estimate_memory_mb > 0
 
 
 def test_constant_id_like_and_leaking_columns_are_flagged():
-    check = check_data(frame(), "y", RF)
+    check = assess_data(frame(), "y", RF)
     assert check.ok
     text = messages(check)
     assert "'const' is constant" in text
@@ -46,7 +48,7 @@ def test_missing_target_rows_are_counted_and_missing_values_reported():
     df = frame()
     df.loc[:9, "y"] = None
     df.loc[:149, "x"] = np.nan
-    check = check_data(df, "y", RF)
+    check = assess_data(df, "y", RF)
     assert "10 rows without a value for 'y' were left out" in messages(check, "info")
     assert "'x' is 74% missing" in messages(check, "warning")  # 140 of the 190 usable rows
     assert check.usable_rows == 190
@@ -55,26 +57,27 @@ def test_missing_target_rows_are_counted_and_missing_values_reported():
 def test_class_imbalance_is_a_warning():
     df = frame()
     df["y"] = ["rare"] * 5 + ["common"] * 195
-    assert "imbalanced" in messages(check_data(df, "y", RF), "warning")
+    assert "imbalanced" in messages(assess_data(df, "y", RF), "warning")
 
 
 def test_single_class_and_text_regression_targets_are_refused():
     df = frame()
     df["y"] = "same"
-    single = check_data(df, "y", RF)
+    single = assess_data(df, "y", RF)
     assert not single.ok and "single class" in messages(single, "error")
-    text_target = check_data(frame(), "y", LIN)
+    text_target = assess_data(frame(), "y", LIN)
     assert not text_target.ok and "predicts numbers" in messages(text_target, "error")
 
 
 def test_a_missing_target_column_is_refused():
-    assert "not in this dataset" in messages(check_data(frame(), "nope", RF), "error")
+    assert "not in this dataset" in messages(assess_data(frame(), "nope", RF), "error")
 
 
 def test_bigger_models_estimate_longer():
     df = frame(2000)
-    small = check_data(df, "y", RF, {"n_estimators": 10})
-    big = check_data(df, "y", RF, {"n_estimators": 400})
+    small = assess_data(df, "y", RF, {"n_estimators": 10})
+    big = assess_data(df, "y", RF, {"n_estimators": 400})
+    assert big.estimate_seconds is not None and small.estimate_seconds is not None
     assert big.estimate_seconds > small.estimate_seconds
 
 
@@ -91,16 +94,16 @@ def numbers(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def test_a_fit_estimated_beyond_the_budget_is_an_error_naming_the_estimate_and_the_budget():
-    check = check_data(numbers(60_000), "y", SVC, max_fit_minutes=1)  # SVC: quadratic in rows, ~2 min
+    check = assess_data(numbers(60_000), "y", SVC, max_fit_minutes=1)  # SVC: quadratic in rows, ~2 min
     assert not check.ok
-    assert check.estimate_seconds > 60
+    assert check.estimate_seconds is not None and check.estimate_seconds > 60
     assert "Estimated fit time ~2 min exceeds the 1-minute budget; use fewer rows or a faster model." in messages(check, "error")
 
 
 def test_a_fit_within_the_budget_passes():
-    check = check_data(numbers(60_000), "y", SVC, max_fit_minutes=60)
+    check = assess_data(numbers(60_000), "y", SVC, max_fit_minutes=60)
     assert check.ok and messages(check, "error") == ""
-    assert check_data(numbers(60_000), "y", SVC).ok  # no budget given: none applied
+    assert assess_data(numbers(60_000), "y", SVC).ok  # no budget given: none applied
 
 
 def test_the_budget_message_reads_in_hours_for_long_fits():
@@ -109,15 +112,15 @@ def test_the_budget_message_reads_in_hours_for_long_fits():
     assert over_budget(3 * 3600, 60) == (
         "Estimated fit time ~3 h exceeds the 60-minute budget; use fewer rows or a faster model."
     )
-    assert over_budget(2.5 * 3600, 60).startswith("Estimated fit time ~2.5 h")
+    assert (refusal := over_budget(2.5 * 3600, 60)) is not None and refusal.startswith("Estimated fit time ~2.5 h")
     assert over_budget(3600, 60) is None and over_budget(10**9, None) is None
 
 
 def test_with_cross_validation_the_budget_covers_every_fold_and_the_final_fit():
     """Each of k folds fits about as much again: ~48 s alone is within 1 minute, x(5 + 1) is not."""
     data = numbers(40_000)  # SVC estimate: ~48 s per fit
-    assert check_data(data, "y", SVC, max_fit_minutes=1).ok
-    check = check_data(data, "y", SVC, cv_folds=5, max_fit_minutes=1)
+    assert assess_data(data, "y", SVC, max_fit_minutes=1).ok
+    check = assess_data(data, "y", SVC, cv_folds=5, max_fit_minutes=1)
     assert not check.ok
     assert (
         "Estimated fit time ~5 min (6 fits: 5 cross-validation folds and the final fit, ~48 s each) exceeds "
@@ -140,26 +143,26 @@ KNN = get_model("knn_classifier")
 def test_knn_with_more_neighbours_than_training_rows_is_an_error_naming_the_parameter_and_the_limit():
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"a": rng.normal(size=12), "y": ["p", "q"] * 6})
-    check = check_data(df, "y", KNN, {"n_neighbors": 20})
+    check = assess_data(df, "y", KNN, {"n_neighbors": 20})
     assert not check.ok
     assert messages(check, "error") == (
         "'n_neighbors' is 20, but each fit sees only 9 rows (12 rows with a target, less 3 test rows): k-NN looks "
         "for that many neighbours among the rows it was fitted on. Use at most 9, or more rows."
     )
-    assert check_data(df, "y", KNN, {"n_neighbors": 9}).ok
-    assert not check_data(df, "y", KNN, {"n_neighbors": 9}, test_size=0.3).ok  # 8 training rows then
+    assert assess_data(df, "y", KNN, {"n_neighbors": 9}).ok
+    assert not assess_data(df, "y", KNN, {"n_neighbors": 9}, test_size=0.3).ok  # 8 training rows then
 
 
 def test_more_folds_than_the_smallest_class_has_training_rows_is_an_error():
     df = numbers(100)
     df["y"] = ["common"] * 96 + ["rare"] * 4
-    check = check_data(df, "y", RF, {"n_estimators": 5}, cv_folds=5)
+    check = assess_data(df, "y", RF, {"n_estimators": 5}, cv_folds=5)
     assert "class 'rare' has 4 rows in all and may get only 3 there. Use at most 3 folds" in messages(check, "error")
-    assert check_data(df, "y", RF, {"n_estimators": 5}, cv_folds=3).ok
+    assert assess_data(df, "y", RF, {"n_estimators": 5}, cv_folds=3).ok
 
 
 def test_folds_are_counted_on_the_training_rows():
-    check = check_data(numbers(10).assign(y=np.arange(10.0)), "y", LIN, cv_folds=5)
+    check = assess_data(numbers(10).assign(y=np.arange(10.0)), "y", LIN, cv_folds=5)
     assert "5-fold cross-validation needs at least 10 training rows; the 20% test split leaves 8." in messages(check)
 
 
@@ -175,7 +178,7 @@ def customers(n: int = 200) -> pd.DataFrame:
 
 
 def test_a_numeric_identifier_is_a_warning_and_left_out_of_the_features():
-    check = check_data(customers(), "churned", RF, {"n_estimators": 5})
+    check = assess_data(customers(), "churned", RF, {"n_estimators": 5})
     assert check.ok and check.features == 2 and check.id_columns == ["customer_id"]
     assert messages(check, "warning") == (
         "'customer_id' looks like an identifier (its name says identifier and every row has a different whole "
@@ -186,7 +189,7 @@ def test_a_numeric_identifier_is_a_warning_and_left_out_of_the_features():
 
 
 def test_a_numeric_identifier_the_user_keeps_is_a_feature_again():
-    check = check_data(customers(), "churned", RF, {"n_estimators": 5}, include=["customer_id"])
+    check = assess_data(customers(), "churned", RF, {"n_estimators": 5}, include=["customer_id"])
     assert check.ok and check.features == 3 and check.id_columns == ["customer_id"]
     assert messages(check, "warning") == ""
     assert (
@@ -220,8 +223,8 @@ def test_only_the_checked_parameters_change_what_the_check_says(model):
     checked = spec.checked_params({})
     for p in spec.params:
         changed = [
-            _said(check_data(df, "y", spec, {p.name: _other_value(p)}, cv_folds=3, max_fit_minutes=60))
-            != _said(check_data(df, "y", spec, {}, cv_folds=3, max_fit_minutes=60))
+            _said(assess_data(df, "y", spec, {p.name: _other_value(p)}, cv_folds=3, max_fit_minutes=60))
+            != _said(assess_data(df, "y", spec, {}, cv_folds=3, max_fit_minutes=60))
             for df in frames
         ]
         assert any(changed) is (p.name in checked), (p.name, changed)
@@ -235,7 +238,7 @@ def test_a_class_the_split_can_leave_out_of_training_is_refused_in_plain_words()
     see it (with two classes, logistic regression could not be fitted at all)."""
     df = pd.DataFrame({"x": np.arange(11.0), "y": ["p"] * 10 + ["q"]})
     for model in ("logistic_regression", "gaussian_nb"):
-        check = check_data(df, "y", get_model(model), test_size=0.2)
+        check = assess_data(df, "y", get_model(model), test_size=0.2)
         assert not check.ok
         assert messages(check, "error") == (
             "Class 'q' has only 1 row, and the 20% test split may take it: the model would then never see that class "
@@ -248,11 +251,11 @@ def test_numeric_class_labels_read_as_plain_numbers():
     rng = np.random.default_rng(2)
     df = pd.DataFrame({"x": rng.normal(size=110)})
     df["y"] = [1] * 5 + [0] * 105
-    said = messages(check_data(df, "y", RF))
+    said = messages(assess_data(df, "y", RF))
     assert "Classes are imbalanced: 1 is only 4.5% of rows" in said
     assert "np." not in said
     df["y"] = [74] + [0] * 109
-    said = messages(check_data(df, "y", RF))
+    said = messages(assess_data(df, "y", RF))
     assert "Class 74 has only 1 row" in said and "np." not in said
 
 
@@ -267,7 +270,7 @@ def test_a_date_column_is_a_date_not_a_text_column_with_many_categories():
     )
     df["signup_date"] = df.signup_date.dt.strftime("%Y-%m-%d")
     df["churned"] = rng.choice(["yes", "no"], n)
-    said = messages(check_data(df, "churned", RF))
+    said = messages(assess_data(df, "churned", RF))
     assert "signup_date turned into year, month, day and weekday features" in said
     assert "categories" not in said
 
@@ -276,8 +279,21 @@ def test_distinct_integers_without_an_identifier_name_are_kept_with_a_warning():
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"sqft": rng.choice(np.arange(600, 4000), 40, replace=False), "rooms": rng.integers(1, 6, 40)})
     df["price"] = 150 * df.sqft + rng.normal(0, 2000, 40)
-    check = check_data(df, "price", LIN)
+    check = assess_data(df, "price", LIN)
     assert check.ok and check.features == 2 and check.id_columns == []
     assert messages(check, "warning").startswith(
         "'sqft' may be an identifier (every row has a different whole number); it is used as a feature."
     )
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_every_model_declares_a_cost_family_the_estimate_prices(key):
+    """The fit-time estimate reads the declared family, never the model's key: a new model without one would
+    silently be priced as the cheapest kind."""
+    family = MODELS[key].family
+    assert family in get_args(Family)
+    assert family == "svm" or family in _SECONDS_PER_MCELL  # an SVM's cost is quadratic in rows instead
+
+
+def test_every_cost_family_is_priced():
+    assert set(get_args(Family)) == {*_SECONDS_PER_MCELL, "svm"}

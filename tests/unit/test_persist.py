@@ -6,6 +6,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,7 +129,7 @@ def _catalog_types(tmp_path) -> set[str]:
 
     found: set[str] = set()
     for key, spec in MODELS.items():
-        variants = [(2, {}), (3, {})] if spec.task == "classification" else [(0, {})]
+        variants: list[tuple[int, dict[str, Any]]] = [(2, {}), (3, {})] if spec.task == "classification" else [(0, {})]
         for classes, params in variants:
             X, y = _catalog_frames(spec.task, classes)
             pipeline = make_pipeline(spec, params, 0, X).fit(X, y)

@@ -69,7 +69,7 @@ def _split_of_one_class(storage: Storage, inp: TrainInput, y: pd.Series, **folds
     p = np.flatnonzero(y.to_numpy() == "p")
     q = np.flatnonzero(y.to_numpy() == "q")
     buf = io.BytesIO()
-    np.savez(buf, train=p[:-2], test=np.concatenate([p[-2:], q]), **folds)
+    np.savez(buf, train=p[:-2], test=np.concatenate([p[-2:], q]), **folds)  # type: ignore[arg-type]  # stub: **kwds as bool
     write_atomic(storage.run_dir("alice", inp.run_id) / "split.npz", buf.getvalue())
 
 

@@ -33,7 +33,7 @@ def card(dataset="d1", target="y", name="shop.csv"):
 
 
 def train(registry, model_file, owner="alice", name="rf", dataset="d1", target="y", tags=()):
-    """Register one more version, as save_model does after a run."""
+    """Register one more version, as the register_model activity does after a run."""
     run_id = f"train-{owner}-{next(_runs):032x}"
     return registry.register(owner, name, run_id, model_file, card(dataset, target), tags)
 
@@ -51,6 +51,38 @@ def test_versions_count_per_dataset_target_and_model(registry, model_file):
     # two "rf v1" (datasets d1 and d2) keep separate files
     assert registry.model_file(a1) != registry.model_file(other_dataset)
     assert registry.model_file(a1).read_bytes() == registry.model_file(other_dataset).read_bytes() == model_file.read_bytes()
+
+
+def test_what_pages_read_of_the_card_is_typed_and_the_card_is_kept_as_written(registry, model_file):
+    written = {
+        **card(),
+        "model_label": "Random forest (classification)",
+        "metrics": {"accuracy": 0.9, "balanced_accuracy": 0.85},
+        "input_schema": [{"name": "age", "kind": "numeric"}, {"name": "city", "kind": "categorical"}],
+        "versions": {"python": "3.11.2", "scikit-learn": "1.9.1"},
+        "skops_trusted": ["numpy.asarray"],
+        "fit_seconds": 1.5,
+        "cpu_seconds": 1.2,
+    }
+    rec = registry.register("alice", "rf", "train-alice-" + "c" * 32, model_file, written)
+    assert (rec.model_label, rec.task, rec.target, rec.dataset_name) == (
+        "Random forest (classification)",
+        "classification",
+        "y",
+        "shop.csv",
+    )
+    assert rec.metrics == {"accuracy": 0.9, "balanced_accuracy": 0.85}
+    assert rec.feature_columns == ["age", "city"] and rec.input_schema == written["input_schema"]
+    assert rec.costs == {"fit_seconds": 1.5, "cpu_seconds": 1.2}  # no peak_rss_mb on this card
+    assert rec.library_versions == {"python": "3.11.2", "scikit-learn": "1.9.1"} and rec.skops_trusted == ["numpy.asarray"]
+    on_disk = json.loads((registry.model_file(rec).parent / "card.json").read_text())
+    assert on_disk == rec.card == {**written, "name": "rf", "version": 1}  # the file users download: unchanged
+
+
+def test_a_card_from_before_the_fields_it_lacks_reads_as_nothing(registry, model_file):
+    rec = registry.register("alice", "rf", "train-alice-" + "d" * 32, model_file, {"dataset": {"id": "d1"}, "target": "y"})
+    assert (rec.model_label, rec.task, rec.metrics, rec.costs, rec.feature_columns) == (None, "", {}, {}, [])
+    assert rec.skops_trusted is None and rec.library_versions == {} and rec.dataset_name == "d1"
 
 
 def test_dataset_and_target_given_explicitly_win_over_the_card(registry, model_file):

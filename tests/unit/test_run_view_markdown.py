@@ -19,7 +19,7 @@ UNESCAPED = re.compile(r"(?<!\\)[\[\]*:]")  # markdown-active characters without
 
 
 def _run_page(planted: str) -> None:
-    from orchestration.contracts import RunFacts, TrainRequest
+    from orchestration.contracts import RunFacts, StageHeartbeat, TrainRequest
     from orchestration.views import RunView
     from ui.run_view import _draw_request, _draw_results, _draw_status
 
@@ -34,7 +34,7 @@ def _run_page(planted: str) -> None:
         stage=planted,
         percent=40.0,
         metrics={planted: 0.5},
-        live={"fold": planted, "of": planted, "resumed_from": planted},
+        live=StageHeartbeat(fold=1, of=5, part=planted),  # a heartbeat's only text (numbers are decoded as numbers)
         facts=RunFacts(model_version=planted, notes=[planted]),  # type: ignore[arg-type]  # hostile text where a number goes
         request=TrainRequest("alice", "0123456789abcdef", planted, planted, {planted: planted}, planted, planted, planted),  # type: ignore[arg-type]
     )
@@ -68,7 +68,7 @@ def _batch_page(planted: str) -> None:
         target="y",
         task="classification",
         primary_metric=planted,
-        max_parallel=planted,
+        max_parallel=planted,  # type: ignore[arg-type]  # hostile text where a number goes
         sweep=False,
         children=children,
         phase=planted,

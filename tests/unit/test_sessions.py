@@ -28,8 +28,8 @@ def storage(tmp_path, monkeypatch):
 
 def test_sign_in_opens_a_session_that_names_the_user(storage):
     result = sign_in(storage, HOURS, "Carol ", "carols-password", "10.0.0.1")
-    assert result.token and result.user.name == "carol"
-    assert Sessions(storage, HOURS).user(result.token).name == "carol"
+    assert result.token and result.user is not None and result.user.name == "carol"
+    assert (user := Sessions(storage, HOURS).user(result.token)) is not None and user.name == "carol"
     assert Sessions(storage, HOURS).user(result.token + "x") is None
     assert result.token.encode() not in storage.app_db.read_bytes()  # only its hash is stored
 
@@ -135,4 +135,4 @@ def test_an_admin_unlocks_a_locked_name(storage):
 def test_a_cli_decode_token_is_no_browser_session(storage):
     token = Sessions(storage, HOURS).create("root", kind="codec")
     assert Sessions(storage, HOURS).user(token) is None
-    assert Sessions(storage, HOURS).user(token, kinds=("web", "codec")).name == "root"
+    assert (user := Sessions(storage, HOURS).user(token, kinds=("web", "codec"))) is not None and user.name == "root"

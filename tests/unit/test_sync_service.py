@@ -6,9 +6,12 @@ import asyncio
 import re
 import threading
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from core.accounts import User
+from orchestration.service import TrainEasyService
 from ui.runtime import SyncService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +46,7 @@ def loop():
 
 
 def test_coroutines_run_on_the_clients_loop_and_sync_calls_here(loop):
-    svc = SyncService(loop, _Service())
-    assert svc.list_runs("alice") == (loop, "alice")
-    assert svc.list_datasets("alice") == (threading.current_thread(), "alice")
+    svc = SyncService(loop, cast(TrainEasyService, _Service()))  # a stand-in that says where each call ran
+    alice = User("alice")
+    assert svc.list_runs(alice) == (loop, alice)
+    assert svc.list_datasets(alice) == (threading.current_thread(), alice)

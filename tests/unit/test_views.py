@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from orchestration.contracts import STAGES, BatchProgress, ChildState, RunProgress, StageProgress
+from orchestration.contracts import STAGES, BatchProgress, ChildState, RunProgress, StageHeartbeat, StageProgress
 from orchestration.errors import NotFound
 from orchestration.views import (
     BatchView,
@@ -59,7 +59,7 @@ def test_failed_run_shows_its_error_and_the_stage_it_failed_in():
 
 
 def test_running_run_counts_the_heartbeat_step_and_estimates_the_rest():
-    heartbeat = {"step": 50, "of": 100, "curve": {"train": [0.5]}}
+    heartbeat = StageHeartbeat(step=50, of=100, curve={"train": [0.5]})
     attempt_started = NOW - timedelta(seconds=20)
     pending = [PendingActivity(2, False, "worker lost", heartbeat, started=attempt_started)]
     view = build_run_view(RUN, "running", _progress(stage="fit", stages=_stages(3)), pending=pending, started_at=START, now=NOW)
@@ -71,12 +71,14 @@ def test_running_run_counts_the_heartbeat_step_and_estimates_the_rest():
     assert view.eta_s == 20.0  # 50 steps in this attempt's 20 s: 0.4 s a step, 50 to go
 
 
-def _fit_read(seen: RunSeen, at: datetime, step: float, attempt: int = 1, started: datetime = NOW, status="running", **live):
+def _fit_read(seen: RunSeen, at: datetime, step: int, attempt: int = 1, started: datetime = NOW, status="running", **live):
     stages = _stages(3)
     if status != "running":
         stages[3].status = status
     pending = (
-        [PendingActivity(attempt, False, live=dict(step=step, of=100, **live), started=started)] if status == "running" else []
+        [PendingActivity(attempt, False, live=StageHeartbeat(step=step, of=100, **live), started=started)]
+        if status == "running"
+        else []
     )
     return build_run_view(
         RUN, status, _progress(stage="fit", stages=stages), pending=pending, started_at=START, now=at, seen=seen
@@ -124,10 +126,10 @@ def test_time_left_does_not_climb_while_a_step_takes_long():
         ({"step": 0, "of": 5}, 0, 10, None),
         ({"step": 3}, 0, 10, None),  # no "of": the heartbeat says nothing of progress
         ({"step": 3, "of": 5, "resumed_from": 3}, 0, 10, None),  # nothing done in this attempt yet
-        ({"step": "3", "of": 5}, 0, 10, None),
     ],
 )
 def test_stage_time_left(live, started, seen_at, left):
+    live = StageHeartbeat(**live)
     assert (
         stage_time_left(
             live, NOW + timedelta(seconds=started), NOW + timedelta(seconds=seen_at), NOW + timedelta(seconds=seen_at)
@@ -161,11 +163,10 @@ def test_a_closed_run_has_no_running_stage():
         ({"step": 0, "of": 10, "resumed_from": 0}, "step 1 of 10"),
         ({"step": 0, "of": 1}, ""),  # a single-call fit: one step, nothing to count
         ({"step": 1, "of": 2, "part": "feature importance"}, "step 2 of 2 · feature importance"),
-        ({"fold": "x", "of": "y"}, "fold x of y"),  # not numbers: shown as they are (escaped by the page)
     ],
 )
 def test_live_detail_counts_the_fold_under_way_from_one(live, text):
-    assert live_detail(live) == text
+    assert live_detail(StageHeartbeat(**live)) == text
 
 
 def test_temporal_ui_url():
@@ -227,16 +228,16 @@ def test_a_progress_of_another_run_is_not_found():
 
 
 def test_percent_weighs_stages_and_leaves_skipped_ones_out():
-    assert percent_done(_stages(0), {}) == 0.0
-    assert percent_done(_stages(2), {}) == 10.0
+    assert percent_done(_stages(0), StageHeartbeat()) == 0.0
+    assert percent_done(_stages(2), StageHeartbeat()) == 10.0
     skipped_cv = _stages(3)
     skipped_cv[2].status = "skipped"
-    assert percent_done(skipped_cv, {}) == round(100 * 10 / 70, 1)
+    assert percent_done(skipped_cv, StageHeartbeat()) == round(100 * 10 / 70, 1)
 
 
 def test_percent_caps_the_running_stage_at_its_weight():
-    assert percent_done(_stages(3), {"step": 500, "of": 100}) == 85.0
-    assert percent_done(_stages(3), {"step": 500}) == 40.0  # no "of": the heartbeat says nothing of progress
+    assert percent_done(_stages(3), StageHeartbeat(step=500, of=100)) == 85.0
+    assert percent_done(_stages(3), StageHeartbeat(step=500)) == 40.0  # no "of": the heartbeat says nothing of progress
 
 
 def test_elapsed_runs_to_now_while_open():
@@ -269,3 +270,36 @@ def test_leaderboard_ranks_finished_children_best_first():
 
 def test_leaderboard_is_empty_before_a_worker_answered():
     assert BatchView("b", "running", None, None, None).leaderboard() == []
+
+
+def test_a_heartbeat_decodes_into_its_type_whether_sent_as_the_type_or_as_a_dict():
+    from dataclasses import asdict
+
+    from orchestration.run_reader import stage_heartbeat
+
+    sent = StageHeartbeat(step=2, of=5, fold=2, resumed_from=1, part="feature importance", curve={"steps": [1]})
+    assert stage_heartbeat(asdict(sent)) == sent
+    # sent before the type existed: a plain dict, with keys it does not know
+    assert stage_heartbeat({"step": 3, "of": 10, "elapsed": 1.5, "loss": [0.5], "new": "x"}) == StageHeartbeat(
+        step=3, of=10, elapsed=1.5, loss=[0.5]
+    )
+
+
+@pytest.mark.parametrize("planted", [{"fold": "x", "of": "y"}, {"curve": [1, 2]}, ["step", 1], "text", None])
+def test_a_heartbeat_that_does_not_fit_its_type_shows_no_live_details(planted):
+    from orchestration.run_reader import stage_heartbeat
+
+    assert stage_heartbeat(planted) == StageHeartbeat()
+
+
+def test_a_run_list_row_is_built_from_the_search_attributes_the_run_was_started_with():
+    from orchestration.contracts import run_attributes
+    from orchestration.views import RunSummary, build_run_summary
+
+    attrs = run_attributes("alice", "train", "0123456789abcdef", "ridge")
+    row = build_run_summary(RUN, WorkflowExecutionStatus.CANCELED, attrs, START, START + timedelta(seconds=30), NOW)
+    assert row == RunSummary(RUN, "cancelled", "ridge", "0123456789abcdef", START, 30.0)
+    running = build_run_summary(RUN, WorkflowExecutionStatus.RUNNING, attrs, START, None, NOW)
+    assert (running.status, running.duration_s) == ("running", 40.0)
+    batch = build_run_summary("batch-alice-" + "c" * 32, None, run_attributes("alice", "batch"), None, None, NOW)
+    assert (batch.status, batch.model, batch.dataset_id, batch.duration_s) == ("unknown", "", "", None)

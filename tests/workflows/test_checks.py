@@ -16,6 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from core.accounts import User
 from orchestration.contracts import TrainInput, TrainRequest, run_attributes
 from orchestration.errors import UserError
+from orchestration.views import Evaluation
 from orchestration.workflows import TrainingWorkflow
 from tests.helpers import classification_csv, eventually, finished_run, running_workers
 
@@ -121,6 +122,12 @@ async def test_the_data_check_shows_the_bound_and_is_asked_once_per_setting_it_r
     assert len(await _ids(client, alice, "check")) == 2
 
 
+def _evaluation(service, user: User, run_id: str) -> Evaluation:
+    evaluation = service.get_evaluation(user, run_id)
+    assert evaluation is not None, "the finished run has no evaluation"
+    return evaluation
+
+
 def _customers(rows: int = 200) -> bytes:
     rng = np.random.default_rng(5)
     df = pd.DataFrame({"customer_id": np.arange(100_001, 100_001 + rows), "age": rng.integers(18, 80, rows)})
@@ -155,9 +162,7 @@ async def test_a_numeric_identifier_is_left_out_of_a_run_unless_the_user_keeps_i
     assert plain_view.status == kept_view.status == "completed", (plain_view.error, kept_view.error)
     assert plain_view.facts.features == 2 and kept_view.facts.features == 3
     assert any("customer_id (it counts one by one" in n for n in plain_view.facts.notes or [])
-    features = {
-        v.run_id: [f["feature"] for f in service.get_evaluation(alice, v.run_id)["importance"]] for v in (plain_view, kept_view)
-    }
+    features = {v.run_id: [f.feature for f in _evaluation(service, alice, v.run_id).importance] for v in (plain_view, kept_view)}
     assert "customer_id" not in features[plain] and features[kept][0] == "customer_id"
     record = service.registry.by_run(alice.name, plain)
     assert [c["name"] for c in record.card["input_schema"]] == ["age", "spend"]

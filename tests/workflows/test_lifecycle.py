@@ -23,7 +23,7 @@ def _user(prefix: str) -> User:
 
 
 def _register(service, owner: str, dataset: str, tags=()) -> int:
-    """A version registered as save_model does, without training (the service's calls are under test)."""
+    """A version registered as the register_model activity does, without training (the service's calls are under test)."""
     model = service.storage.root / "m.skops"
     model.write_bytes(b"m" * 500)
     card = {"dataset": {"id": dataset, "name": f"{dataset}.csv"}, "target": "y", "task": "classification", "metrics": {}}

@@ -77,4 +77,4 @@ async def test_cross_validation_reports_mean_and_std(client, settings, service, 
     assert 0.5 < cv["accuracy"]["mean"] <= 1.0 and cv["accuracy"]["std"] >= 0.0
     assert next(s for s in view.stages if s.name == "cv").status == "done"
     evaluation = service.get_evaluation(user, run_id)
-    assert evaluation["confusion"] and evaluation["roc"] and evaluation["importance"]
+    assert evaluation is not None and evaluation.confusion and evaluation.roc and evaluation.importance

@@ -131,13 +131,13 @@ async def test_a_downloaded_model_predicts_in_a_fresh_interpreter_as_in_traineas
             ours = pd.read_csv(io.BytesIO(service.prediction_file(user, result.file)))
 
             # the download, in a folder of its own with the user's rows, and the page's lines run there
-            blob, card_json = service.model_download(user, model.id)
+            blob, _ = service.model_download(user, model.id)
             folder = tmp_path / model.name
             folder.mkdir()
             filename = f"{model.name}-v{model.version}.skops"
             (folder / filename).write_bytes(blob)
             (folder / ROWS_FILE).write_bytes(csv)
-            snippet = load_snippet(json.loads(card_json), filename)
+            snippet = load_snippet(model, filename)  # as the Models page shows it
             assert snippet is not None
             assert f'"scikit-learn=={model.card["versions"]["scikit-learn"]}"' in snippet.install
             assert f'"skops=={model.card["versions"]["skops"]}"' in snippet.install

@@ -78,6 +78,7 @@ async def test_a_cancelled_batch_shows_every_child_final_and_true(client, settin
         # another process (a reload on another server, a restarted app) sees the same, without having watched
         fresh = await TrainEasyService(client, settings).get_batch(user, batch_id)
     for shown in (view, fresh):
+        assert shown.progress is not None
         assert shown.status == "cancelled" and shown.progress.phase == "cancelled"
         assert [c.status for c in shown.progress.children] == ["cancelled"] * 3
         assert shown.progress.children[2].run_id is None, "the waiting configuration never started"

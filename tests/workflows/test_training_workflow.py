@@ -164,7 +164,7 @@ async def test_cancel_stops_the_fit_within_seconds(client, settings, service, us
 
         async def fitting():
             view = await service.get_run(ALICE, run_id)
-            return view.stage == "fit" and view.live.get("step", 0) >= 1
+            return view.stage == "fit" and (view.live.step or 0) >= 1
 
         await eventually(fitting, timeout=120)
         await service.cancel_run(ALICE, run_id)

@@ -27,7 +27,7 @@ frame = pd.DataFrame(
     {
         "size": np.round(rng.normal(9, 1.5, n), 2),
         "rooms": rng.integers(1, 6, n),
-        "colour": rng.choice(["red", "green", "blue", None], n),
+        "colour": rng.choice(np.array(["red", "green", "blue", None], dtype=object), n),
         "garden": rng.choice([True, False], n),
         "listed": pd.date_range("2023-01-01", periods=n, freq="5D").strftime("%Y-%m-%d"),
     }
