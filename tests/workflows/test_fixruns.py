@@ -4,6 +4,7 @@ leave out of training is refused at once, in plain words, without retries."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -154,3 +155,65 @@ async def test_a_class_the_split_can_leave_out_is_refused_at_once(client, settin
     assert view.attempt == 1 and next(s for s in view.stages if s.name == "load").status == "failed"
     assert took < 10, f"refused after {took:.1f} s"
     assert service.registry.by_run(user.name, run_id) is None
+
+
+@activity.defn(name="fit_model")
+def long_fit(inp: TrainInput) -> StageResult:
+    """A fit of up to 60 s that heartbeats its steps (one every 2 s) and stops when cancelled."""
+    for step in range(30):
+        activity.heartbeat({"step": step, "of": 30})
+        for _ in range(20):
+            if activity.is_cancelled():
+                raise CancelledError("fit cancelled")
+            time.sleep(0.1)
+    return StageResult(activity.info().attempt)
+
+
+async def test_the_run_page_keeps_the_stage_while_the_worker_holding_the_run_is_gone(client, settings, service, user):
+    """The worker that runs the workflow stops while the fit goes on on another: the run is shown at its fit,
+    being re-read, not back at "load" with every stage pending and waiting for a worker; a process that never
+    read the run (an app just restarted) reads the same stage from the activity a worker is running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.worker import Worker
+
+    from core.datasets import ingest_csv
+    from orchestration.activities import activity_list
+    from orchestration.binding import BindInputsToWorkflow
+    from orchestration.service import TrainEasyService
+    from orchestration.workflows import TrainingWorkflow
+
+    training, _ = activity_list(Storage(settings.home), settings)
+    training = [long_fit if getattr(fn, "__name__", "") == "fit_model" else fn for fn in training]
+    runs_workflows = Worker(client, task_queue=settings.task_queue, workflows=[TrainingWorkflow])
+    runs_activities = Worker(
+        client,
+        task_queue=settings.task_queue,
+        activities=training,
+        activity_executor=ThreadPoolExecutor(2),
+        interceptors=[BindInputsToWorkflow()],
+    )
+    info = ingest_csv(service.storage, user.name, classification_csv(rows=200), "shop.csv", 1 << 22)
+    tasks = [asyncio.create_task(w.run()) for w in (runs_workflows, runs_activities)]
+    try:
+        run_id = await service.start_training(
+            user, TrainRequest(user.name, info.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 5})
+        )
+
+        async def fitting():
+            view = await service.get_run(user, run_id)
+            return view if view.stage == "fit" and view.live.step and view.live.step >= 1 else None
+
+        before = await eventually(fitting, timeout=90)
+        await runs_workflows.shutdown()  # the worker holding the run stops; the fit goes on on the other
+        view = await service.get_run(user, run_id)
+        fresh = await TrainEasyService(client, settings).get_run(user, run_id)
+    finally:
+        await runs_activities.shutdown()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.get_workflow_handle(run_id).terminate()
+    for read in (view, fresh):
+        assert read.running and read.stage == "fit", read.stage
+        assert [s.status for s in read.stages[:4]] == ["done", "done", "skipped", "running"]
+        assert read.rereading and not read.waiting_for_worker
+    assert view.percent >= before.percent
