@@ -145,7 +145,10 @@ class TrainingWorkflow:
                 if heartbeat or honour_cancel
                 else workflow.ActivityCancellationType.TRY_CANCEL,
             )
+        except GeneratorExit:
+            raise  # the worker dropped this workflow from its cache (it stopped): no workflow calls now
         except BaseException as err:
+            stage.seconds = (workflow.now() - started).total_seconds()
             stage.status = "cancelled" if is_cancelled_exception(err) else "failed"
             if isinstance(err, ActivityError) and err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
                 # the true count: every attempt ran (a refusal's attempt is read from the history, run_reader)
@@ -153,8 +156,7 @@ class TrainingWorkflow:
             if honour_cancel and isinstance(err, ActivityError) and is_cancelled_exception(err):
                 await self._discard_model(inp)  # an attempt may have registered before the cancel ended the stage
             raise
-        finally:
-            stage.seconds = (workflow.now() - started).total_seconds()
+        stage.seconds = (workflow.now() - started).total_seconds()
         if honour_cancel and workflow.cancellation_reason() is not None:
             # the cancel came while the model was being registered: the run says "cancelled", so no model stays
             stage.status, stage.attempt = "cancelled", result.attempt
