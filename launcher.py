@@ -1,7 +1,7 @@
 """`make run`: start Temporal (unless TEMPORAL_ADDRESS is set), the workers and Streamlit; stop them on Ctrl-C.
 
 This module builds the children's command lines, checks the set-up and prints the banner; starting,
-watching and stopping the children is supervisor.py.
+watching, restarting and stopping the children is supervisor.py.
 """
 
 from __future__ import annotations

@@ -23,6 +23,19 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a number of seconds; unset it or give e.g. {name}={default:g}") from None
+    if not 0 < value <= 3600:
+        raise SystemExit(f"{name}={raw} must be more than 0 and at most 3600 seconds")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path  # the storage root: datasets, models, app state, Temporal's SQLite file
@@ -50,6 +63,7 @@ class Settings:
     tls_key: str = ""
     trusted_proxies: str = ""  # addresses whose X-Forwarded-For is believed (a reverse proxy in front)
     temporal_ui_url: str = ""  # the Temporal Web UI the run pages link to ("": no link)
+    restart_backoff: float = 1.0  # the launcher's first wait before restarting a child; doubles per quick exit
 
     @property
     def session_lifetime(self) -> timedelta:
@@ -96,6 +110,7 @@ def load_settings() -> Settings:
         tls_key=os.environ.get("TRAINEASY_TLS_KEY", "").strip(),
         trusted_proxies=os.environ.get("TRAINEASY_TRUSTED_PROXIES", "").strip(),
         temporal_ui_url=_temporal_ui_url(ui_port),
+        restart_backoff=_seconds("TRAINEASY_RESTART_BACKOFF", 1.0),
     )
 
 

@@ -33,6 +33,11 @@ class Storage:
     def demo_accounts_file(self) -> Path:
         return self.root / "demo-accounts.txt"
 
+    @property
+    def supervisor_state(self) -> Path:
+        """What the launcher last knew about its child processes (written by supervisor.py)."""
+        return self.root / "state" / "supervisor.json"
+
     # per user
     def user_dir(self, owner: str) -> Path:
         return self.root / "users" / check_username(owner)

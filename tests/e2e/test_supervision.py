@@ -1,0 +1,181 @@
+"""The launcher keeps each child running on its own: a killed Temporal server comes back under the same
+workers and app, a crash-looping worker is given up alone, a worker stopped from outside is not a crash.
+
+One launched stack (two workers, short backoff) for the module; the children are found through the
+launcher's own state file (<home>/state/supervisor.json) and checked to be its children before a signal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from core.accounts import User
+from core.config import load_settings
+from core.storage import Storage
+from orchestration.client import connect
+from orchestration.contracts import TrainRequest
+from orchestration.service import TrainEasyService
+from supervisor import GIVE_UP_FAILURES
+from tests.e2e.conftest import Stack
+from tests.helpers import classification_csv, finished_run
+
+BACKOFF = 0.25  # TRAINEASY_RESTART_BACKOFF for this stack: waits of 0.25, 0.5, 1, 2 s …
+ALICE = User("alice")
+
+
+@pytest.fixture(scope="module")
+def supervised(tmp_path_factory):
+    stack = Stack(
+        tmp_path_factory.mktemp("supervised"),
+        extra_env={"TRAINEASY_WORKERS": "2", "TRAINEASY_RESTART_BACKOFF": str(BACKOFF)},
+    )
+    pids: list[int] = []
+    try:
+        stack.wait_ready()
+        yield stack
+    finally:
+        if stack.proc.poll() is None:
+            pids = [c["pid"] for c in children(stack).values() if c["pid"]]
+        rc = stack.stop()
+        print(stack.text())
+    # (d) Ctrl-C still stops everything, in order, and `make run` exits 0 even with a child given up
+    assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
+    text = stack.text()
+    assert "Stopped." in text and "Traceback" not in text
+    assert pids and not [pid for pid in pids if alive(pid)], "a child outlived the launcher"
+    states = {name: c["state"] for name, c in children(stack).items()}
+    assert set(states.values()) <= {"stopped", "given-up"}, states
+
+
+def children(stack: Stack) -> dict[str, dict]:
+    return json.loads(Storage(stack.home).supervisor_state.read_text())["children"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def pid_of(stack: Stack, name: str) -> int:
+    """A running child's pid from the state file, checked to be the launcher's own child (never by name)."""
+    pid = children(stack)[name]["pid"]
+    assert pid, children(stack)[name]
+    parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    assert parent == stack.proc.pid, f"{name} (pid {pid}) is not a child of the launcher"
+    return pid
+
+
+def wait_for(stack: Stack, name: str, check, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert stack.proc.poll() is None, f"the launcher exited:\n{stack.text()}"
+        child = children(stack)[name]
+        if check(child):
+            return child
+        time.sleep(0.2)
+    raise AssertionError(f"{name} not as expected within {timeout}s: {children(stack)[name]}\n{stack.text()}")
+
+
+def running_again(old_pid: int):
+    return lambda c: c["state"] == "running" and c["pid"] not in (None, old_pid)
+
+
+def app_healthy(stack: Stack) -> bool:
+    with urllib.request.urlopen(f"{stack.url}/_stcore/health", timeout=5) as resp:
+        return resp.status == 200
+
+
+async def train_one(stack: Stack) -> tuple[TrainEasyService, str]:
+    """A training run through the service, as the app starts it, on this stack's server and workers."""
+    settings = replace(load_settings(), home=stack.home, temporal_address=f"127.0.0.1:{stack.temporal_port}")
+    service = TrainEasyService(await connect(settings), settings)
+    ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+    run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
+    view = await finished_run(service, ALICE, run_id, timeout=180)
+    assert view.status == "completed", view.error
+    return service, run_id
+
+
+async def test_a_killed_temporal_server_is_restarted_under_the_running_workers_and_app(supervised):
+    _, before = await train_one(supervised)
+    others = {name: pid_of(supervised, name) for name in ("worker-1", "worker-2", "streamlit")}
+    temporal = pid_of(supervised, "temporal")
+
+    os.kill(temporal, signal.SIGKILL)
+    back = wait_for(supervised, "temporal", running_again(temporal))
+
+    assert back["restarts"] == 1 and back["failures"] == 1 and back["last_exit"] == -signal.SIGKILL
+    assert "temporal failed (killed by SIGKILL); restarting in" in supervised.text()
+    assert "temporal is running again" in supervised.text()
+    # nothing else was stopped or restarted: the workers and the app rode out the outage
+    assert {name: children(supervised)[name]["pid"] for name in others} == others
+    assert all(children(supervised)[name]["state"] == "running" for name in others)
+    assert app_healthy(supervised)
+    # the server kept its SQLite file: the run finished before the kill is still there, and a new one completes
+    service, after = await train_one(supervised)
+    assert (await service.get_run(ALICE, before)).status == "completed"
+    assert after != before
+
+
+def test_a_killed_app_is_restarted_on_its_own(supervised):
+    others = {name: pid_of(supervised, name) for name in ("temporal", "worker-1", "worker-2")}
+    app = pid_of(supervised, "streamlit")
+
+    os.kill(app, signal.SIGKILL)
+    wait_for(supervised, "streamlit", running_again(app))
+
+    assert app_healthy(supervised)
+    assert {name: children(supervised)[name]["pid"] for name in others} == others
+
+
+async def test_a_crash_looping_worker_is_given_up_alone(supervised):
+    others = {name: pid_of(supervised, name) for name in ("worker-1", "temporal", "streamlit")}
+    for n in range(1, GIVE_UP_FAILURES + 1):
+        pid = pid_of(supervised, "worker-2")
+        os.kill(pid, signal.SIGKILL)
+        if n < GIVE_UP_FAILURES:
+            wait_for(supervised, "worker-2", running_again(pid))
+    gone = wait_for(supervised, "worker-2", lambda c: c["state"] == "given-up", timeout=30)
+
+    assert gone["pid"] is None and gone["last_exit"] == -signal.SIGKILL and gone["failures"] == GIVE_UP_FAILURES
+    text = supervised.text()
+    log = supervised.home / "logs" / "worker-2.log"
+    given_up = [line for line in text.splitlines() if "worker-2 given up" in line]
+    assert len(given_up) == 1, text
+    assert f"failed {GIVE_UP_FAILURES} times within 10 minutes" in given_up[0] and str(log) in given_up[0]
+    # the waits between restarts doubled
+    waits = [float(w) for w in re.findall(r"worker-2 failed \(killed by SIGKILL\); restarting in ([\d.]+)s", text)]
+    assert waits == [BACKOFF * 2**i for i in range(GIVE_UP_FAILURES - 1)], waits
+    # everything else kept serving, untouched
+    time.sleep(2)  # a launcher that reacts to the give-up by stopping the rest would do it now
+    assert {name: children(supervised)[name]["pid"] for name in others} == others
+    assert all(children(supervised)[name]["state"] == "running" for name in others)
+    assert app_healthy(supervised)
+    await train_one(supervised)  # on worker-1
+
+
+async def test_a_worker_stopped_from_outside_is_started_again_and_not_counted(supervised):
+    """SIGTERM is how someone stops a worker on purpose: it exits 0, as many times as it is asked."""
+    before = children(supervised)["worker-1"]
+    for _ in range(GIVE_UP_FAILURES):  # as many stops as failures would give it up
+        pid = pid_of(supervised, "worker-1")
+        os.kill(pid, signal.SIGTERM)
+        back = wait_for(supervised, "worker-1", running_again(pid))
+        assert back["last_exit"] == 0
+
+    assert back["failures"] == 0 and back["restarts"] == before["restarts"] + GIVE_UP_FAILURES
+    text = supervised.text()
+    assert text.count("worker-1 stopped cleanly (exit code 0) without the launcher asking") == GIVE_UP_FAILURES
+    assert "worker-1 given up" not in text and "worker-1 failed" not in text
+    await train_one(supervised)
