@@ -41,7 +41,7 @@ class DatasetError(ValueError):
 class ColumnProfile:
     name: str
     dtype: str
-    kind: str  # numeric | categorical | boolean
+    kind: str  # numeric | categorical | boolean | date
     missing: int
     unique: int
 
@@ -231,6 +231,21 @@ def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, m
     return df
 
 
+def looks_like_dates(series: pd.Series) -> bool:
+    """A column of dates: datetimes, or text that parses as dates in (almost) every row. Training turns such a
+    column into year, month, day and weekday features (ml.training.date_columns asks here too)."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return True
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    sample = series.dropna().astype(str).head(200)
+    if not len(sample) or sample.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() < 0.9:
+        return False
+    return bool(pd.to_datetime(sample, errors="coerce", format="mixed", utc=True).notna().mean() >= 0.9)
+
+
 def _kind(series: pd.Series) -> str:
     import pandas as pd
 
@@ -238,6 +253,8 @@ def _kind(series: pd.Series) -> str:
         return "boolean"
     if pd.api.types.is_numeric_dtype(series):
         return "numeric"
+    if looks_like_dates(series):
+        return "date"
     return "categorical"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml.catalog import ModelSpec, RowBound
+from ml.plain import shown
 
 MIN_ROWS = 10  # rows with a target a run needs at all (ml.training.prepare refuses fewer)
 MIN_SIDE_ROWS = 2  # rows each side of the split needs: one row measures nothing
@@ -54,7 +55,7 @@ def _pct(test_size: float) -> str:
     return f"{test_size * 100:.3g}%"
 
 
-def _split_errors(rows: Rows, test_size: float, classes: Mapping[Any, int] | None) -> list[str]:
+def _split_errors(rows: Rows, test_size: float, classes: Mapping[Any, int] | None, class_count: int | None = None) -> list[str]:
     errors = []
     if rows.test < MIN_SIDE_ROWS:
         enough = next((p for p in TEST_PERCENTS if split_rows(rows.usable, p / 100).test >= MIN_SIDE_ROWS), None)
@@ -68,12 +69,49 @@ def _split_errors(rows: Rows, test_size: float, classes: Mapping[Any, int] | Non
             f"A {_pct(test_size)} test split of {rows.usable} rows leaves {rows.train} for training; at least "
             f"{MIN_SIDE_ROWS} are needed. Use a smaller test split or more rows."
         )
-    if classes and len(classes) > rows.train:
+    n_classes = len(classes) if classes else class_count
+    if n_classes and n_classes > rows.train:
         errors.append(
-            f"A {_pct(test_size)} test split leaves {rows.train} training rows for {len(classes)} classes: at least "
+            f"A {_pct(test_size)} test split leaves {rows.train} training rows for {n_classes} classes: at least "
             "one class would be missing from training. Use a smaller test split or more rows."
         )
+    elif rows.train < MIN_SIDE_ROWS or rows.test < 1:
+        pass
+    elif classes:
+        errors += _missing_class_errors(rows, test_size, classes)
+    elif class_count and 2 * class_count > rows.usable:
+        # only the number of classes is known (the service): fewer than two rows a class means one has a single row
+        errors.append(
+            f"{rows.usable} rows for {class_count} classes: at least one class has a single row, and the "
+            f"{_pct(test_size)} test split may take it; the model would then never see that class in training. "
+            "Add rows of the rare classes, or remove the classes with a single row from the file (or pick another target)."
+        )
     return errors
+
+
+def _missing_class_errors(rows: Rows, test_size: float, classes: Mapping[Any, int]) -> list[str]:
+    """A class the split can leave out of the training rows: the model would never see it (a classifier
+    of one class cannot be fitted at all). Refused whatever the seed, as `fewest_in_training` counts."""
+    fewest = fewest_in_training(rows, classes)
+    lost = sorted((label for label, n in fewest.items() if n == 0), key=lambda c: (classes[c], str(c)))
+    if not lost:
+        return []
+    labels = [shown(c) for c in lost[:3]] + ([f"{len(lost) - 3} more"] if len(lost) > 3 else [])
+    named = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+    counts = {classes[c] for c in lost}
+    n = min(counts)
+    if len(lost) == 1:
+        it = "it" if n == 1 else "them all"
+        what = f"Class {named} has only {_rows(n)}, and the {_pct(test_size)} test split may take {it}"
+        them = "that class"
+    else:
+        each = f"{_rows(n)} each" if len(counts) == 1 else f"{n} to {max(counts)} rows each"
+        what = f"Classes {named} have {each}, and the {_pct(test_size)} test split may take all of a class's rows"
+        them = "those classes"
+    return [
+        f"{what}: the model would then never see {them} in training. Add rows of {them}, or remove "
+        f"{'their rows' if len(lost) > 1 else 'its row' if n == 1 else 'its rows'} from the file (or pick another target)."
+    ]
 
 
 def fewest_in_training(rows: Rows, classes: Mapping[Any, int]) -> dict[Any, int]:
@@ -96,11 +134,11 @@ def _fold_errors(rows: Rows, test_size: float, k: int, classes: Mapping[Any, int
         fewest_rows = fewest_in_training(rows, classes)
         label = min(fewest_rows, key=lambda c: fewest_rows[c])
         fewest = fewest_rows[label]
-        if fewest < k:
+        if 0 < fewest < k:  # none at all: the split's own error says so (folds are not the problem)
             fix = f"Use at most {fewest} folds" if fewest >= 2 else "Turn cross-validation off"
             errors.append(
                 f"{k}-fold cross-validation needs at least {k} rows of each class in the training rows; class "
-                f"{str(label)!r} has {_rows(classes[label])} in all and may get only {fewest} there. {fix}"
+                f"{shown(label)} has {_rows(classes[label])} in all and may get only {fewest} there. {fix}"
                 f"{', or turn cross-validation off' if fewest >= 2 else ''}."
             )
     return errors
@@ -138,13 +176,17 @@ def bound_errors(
     test_size: float,
     cv_folds: int = 0,
     classes: Mapping[Any, int] | None = None,
+    class_count: int | None = None,
 ) -> list[str]:
     """Every limit the data sets that these settings pass, each a plain sentence naming the setting and the
     limit; [] when none. `params` are cleaned (ModelSpec.validate); `classes`: rows per class for a
-    classifier when known (the service knows only the row count: the class checks then wait for the load
-    stage, which knows them)."""
+    classifier when known. The service knows only the row count and, from the dataset's profile, how many
+    classes there are (`class_count`): what those settle is refused there; the rest waits for the load
+    stage, which knows the rows per class."""
+    if spec.task != "classification":
+        classes = class_count = None
     rows = split_rows(usable_rows, test_size, cv_folds)
-    errors = _split_errors(rows, test_size, classes)
+    errors = _split_errors(rows, test_size, classes, class_count)
     if cv_folds:
         errors += _fold_errors(rows, test_size, cv_folds, classes)
     if rows.fit >= 1:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from core.datasets import ColumnProfile
 
+from ml.plain import shown
+
 Task = Literal["classification", "regression"]
 TASKS: tuple[Task, ...] = ("classification", "regression")
 # How a model's fit time grows (ml/guardrails.py keeps the cost of each): every model declares one
@@ -54,22 +56,22 @@ class Param:
         if self.type == "choice":
             # same type too: True == 1 == 1.0 in Python, but sklearn reads them differently
             if not any(value == c and type(value) is type(c) for c in self.choices):
-                raise ParamError(f"{label} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+                raise ParamError(f"{label} must be one of {', '.join(map(str, self.choices))}; got {shown(value)}")
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamError(f"{label} must be a number; got {value!r}")
+            raise ParamError(f"{label} must be a number; got {shown(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ParamError(f"{label} must be a finite number")
         if self.type == "int":
             if value != int(value):
-                raise ParamError(f"{label} must be a whole number; got {value!r}")
+                raise ParamError(f"{label} must be a whole number; got {shown(value)}")
             value = int(value)
         else:
             value = float(value)
         if self.none_label is not None and value == 0:
             return 0
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise ParamError(f"{label} must be between {self.min:g} and {self.max:g}; got {value!r}")
+            raise ParamError(f"{label} must be between {self.min:g} and {self.max:g}; got {shown(value)}")
         return value
 
 

@@ -26,6 +26,7 @@ import resource
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -77,6 +78,8 @@ class ChildResult:
     value: Any  # the fitted pipeline, or (predictions, probabilities, classes)
     cpu_seconds: float  # CPU the child used
     peak_rss_mb: float  # the child's peak resident memory
+    # scikit-learn's ConvergenceWarnings during the fit (their text): the worker's log is not where a user looks
+    convergence: tuple[str, ...] = ()
 
 
 @dataclass
@@ -170,10 +173,11 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
         parent_end.close()
     if message is None:
         raise ChildDied(_died(proc.exitcode))
-    kind, value, costs = message
+    kind, value, costs, *warned = message
     if kind == "error":
         raise value
-    return ChildResult(value, *costs)
+    cpu_seconds, peak_rss_mb = costs
+    return ChildResult(value, cpu_seconds, peak_rss_mb, convergence=tuple(warned[0]) if warned else ())
 
 
 def _died(exitcode: int | None) -> str:
@@ -199,8 +203,8 @@ def _child_main(conn: Connection) -> None:
     send_lock = threading.Lock()
     done = threading.Event()
 
-    def send(kind: str, value: Any, costs: tuple[float, float] | None = None) -> None:
-        data = pickle.dumps((kind, value, costs), protocol=pickle.HIGHEST_PROTOCOL)
+    def send(kind: str, value: Any, costs: tuple[float, float] | None = None, *warned: list[str]) -> None:
+        data = pickle.dumps((kind, value, costs, *warned), protocol=pickle.HIGHEST_PROTOCOL)
         with send_lock:
             conn.send_bytes(data)
 
@@ -212,14 +216,20 @@ def _child_main(conn: Connection) -> None:
                 os._exit(3)
 
     threading.Thread(target=report, daemon=True).start()
+    from sklearn.exceptions import ConvergenceWarning
+
+    warned: list[str] = []
     try:
-        model = job.pipeline.fit(job.X, job.y)
+        with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
+            warnings.simplefilter("always", ConvergenceWarning)
+            model = job.pipeline.fit(job.X, job.y)
+        warned = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
         value = model if job.X_valid is None else _predictions(model, job.X_valid)
         outcome: tuple[str, Any] = ("done", value)
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
         outcome = ("error", _picklable(exc))
     done.set()
-    send(*outcome, _costs())
+    send(*outcome, _costs(), warned)
     conn.close()
 
 

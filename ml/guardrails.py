@@ -9,7 +9,8 @@ import pandas as pd
 from ml.bounds import bound_errors
 from ml.catalog import Family, ModelSpec
 from ml.check_report import CheckFinding, CheckReport
-from ml.training import MAX_CATEGORIES, DataError, is_id_like, prepare
+from ml.plain import shown
+from ml.training import MAX_CATEGORIES, DataError, date_columns, is_id_like, prepare
 
 # Rough seconds per million (row x feature) cells for one default fit on one core of a small machine, per
 # cost family (ModelSpec.family); multiplied by the model's own size parameter where it has one. An order
@@ -95,18 +96,27 @@ def over_wall(max_minutes: float, what: str = "The fit") -> str:
     )
 
 
-def _id_findings(numeric_ids: dict[str, str], include: Collection[str]) -> list[CheckFinding]:
-    out = []
+def _id_findings(
+    numeric_ids: dict[str, str], include: Collection[str], possible: dict[str, str] | None = None
+) -> list[CheckFinding]:
+    out = [
+        CheckFinding(
+            "warning",
+            f"{shown(column)} may be an identifier ({why}); it is used as a feature. If it is a row, customer or "
+            "order number rather than a measurement, remove it from the file: a model that learns from it would "
+            "not carry over to new rows.",
+        )
+        for column, why in (possible or {}).items()
+    ]
     for column, why in numeric_ids.items():
         if column in include:
-            out.append(
-                CheckFinding("info", f"{column!r} looks like an identifier ({why}); it is used as a feature, as you chose.")
-            )
+            said = f"{shown(column)} looks like an identifier ({why}); it is used as a feature, as you chose."
+            out.append(CheckFinding("info", said))
         else:
             out.append(
                 CheckFinding(
                     "warning",
-                    f"{column!r} looks like an identifier ({why}), so it is left out of the features: a model that "
+                    f"{shown(column)} looks like an identifier ({why}), so it is left out of the features: a model that "
                     "learns from it would not carry over to new rows. Keep it only if it really measures something.",
                 )
             )
@@ -131,44 +141,45 @@ def assess_data(
     findings too. `include`: identifier-like columns the user chose to keep as features."""
     findings: list[CheckFinding] = []
     if target not in df.columns:
-        return CheckReport(len(df), 0, 0, [CheckFinding("error", f"The target column {target!r} is not in this dataset.")])
+        return CheckReport(len(df), 0, 0, [CheckFinding("error", f"The target column {shown(target)} is not in this dataset.")])
     try:
         prepared = prepare(df, target, spec, include)
     except DataError as exc:
         return CheckReport(len(df), int(df[target].notna().sum()), df.shape[1] - 1, [CheckFinding("error", str(exc))])
     findings += [CheckFinding("info", note) for note in prepared.notes if note != prepared.id_note]
-    findings += _id_findings(prepared.numeric_ids, include)
+    findings += _id_findings(prepared.numeric_ids, include, prepared.possible_ids)
     X, y = prepared.X, prepared.y
     classes = y.value_counts().to_dict() if spec.task == "classification" else None
     findings += [
         CheckFinding("error", e) for e in bound_errors(spec, spec.validate(params or {}), len(y), test_size, cv_folds, classes)
     ]
+    dates = set(date_columns(X))  # parsed into parts, not one-hot: their many values are not categories
     for c in X.columns:
         share = float(X[c].isna().mean())
         if share > 0.5:
-            findings.append(CheckFinding("warning", f"{c!r} is {share:.0%} missing; it will be imputed, but carries little."))
+            findings.append(
+                CheckFinding("warning", f"{shown(c)} is {share:.0%} missing; it will be imputed, but carries little.")
+            )
         elif share > 0:
-            findings.append(CheckFinding("info", f"{c!r} has {share:.1%} missing values (imputed)."))
+            findings.append(CheckFinding("info", f"{shown(c)} has {share:.1%} missing values (imputed)."))
         if X[c].nunique(dropna=True) <= 1:
-            findings.append(CheckFinding("warning", f"{c!r} is constant: it carries no information."))
-        elif not pd.api.types.is_numeric_dtype(X[c]) and X[c].nunique() > MAX_CATEGORIES and not is_id_like(X[c]):
-            findings.append(CheckFinding("info", f"{c!r} has {X[c].nunique()} categories; the rarest are grouped."))
+            findings.append(CheckFinding("warning", f"{shown(c)} is constant: it carries no information."))
+        elif (
+            not pd.api.types.is_numeric_dtype(X[c])
+            and c not in dates
+            and X[c].nunique() > MAX_CATEGORIES
+            and not is_id_like(X[c])
+        ):
+            findings.append(CheckFinding("info", f"{shown(c)} has {X[c].nunique()} categories; the rarest are grouped."))
     if spec.task == "classification":
         counts = y.value_counts()
         smallest = float(counts.min() / counts.sum())
-        if counts.min() < 2:
-            findings.append(
-                CheckFinding(
-                    "warning",
-                    f"Class {counts.idxmin()!r} has a single row: the split cannot be "
-                    "stratified and the class may be missing from the test set.",
-                )
-            )
+        # a class the split can leave out of training (a single row...) is an error from bound_errors above
         if smallest < 0.1:
             findings.append(
                 CheckFinding(
                     "warning",
-                    f"Classes are imbalanced: {counts.idxmin()!r} is only {smallest:.1%} of "
+                    f"Classes are imbalanced: {shown(counts.idxmin())} is only {smallest:.1%} of "
                     "rows. Watch balanced accuracy and F1 rather than accuracy.",
                 )
             )

@@ -6,6 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from ml.plain import shown
+
 
 class SchemaError(ValueError):
     """The data cannot be conformed to the model's schema; the message says what the user must change."""
@@ -42,14 +44,14 @@ def conform(df: pd.DataFrame, schema: list[dict[str, Any]]) -> tuple[pd.DataFram
             converted = pd.to_numeric(X[name], errors="coerce")
             bad = int((converted.isna() & X[name].notna()).sum())
             if bad:
-                notes.append(f"{name!r}: {bad} non-numeric value(s) treated as missing.")
+                notes.append(f"{shown(name)}: {bad} non-numeric value(s) treated as missing.")
             X[name] = converted
         elif col["kind"] == "categorical":
             unseen = sorted(set(X[name].dropna().astype(str)) - set(col.get("categories", [])))
             if unseen and len(col.get("categories", [])) < 1000:
-                shown = ", ".join(map(repr, unseen[:5]))
+                listed = ", ".join(shown(v) for v in unseen[:5])
                 notes.append(
-                    f"{name!r}: {len(unseen)} value(s) never seen in training ({shown}"
+                    f"{shown(name)}: {len(unseen)} value(s) never seen in training ({listed}"
                     f"{' …' if len(unseen) > 5 else ''}); treated as unknown."
                 )
     return X, notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -16,8 +17,10 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from core.datasets import looks_like_dates
 from ml.bounds import MIN_ROWS
 from ml.catalog import ModelSpec, is_number
+from ml.plain import shown
 
 MAX_CATEGORIES = 50  # one-hot width per column: keeps a wide text column from exploding memory
 CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point; keeps the curve cheap on big data
@@ -35,12 +38,18 @@ class Prepared:
     dropped_missing_target: int
     classes: int  # 0 for regression
     notes: tuple[str, ...] = ()  # what preparation did on its own, in plain words
-    # numeric columns that look like identifiers -> why (used as features only when the user included them)
+    # numeric columns that are identifiers -> why (used as features only when the user included them)
     numeric_ids: dict[str, str] = field(default_factory=dict)
     id_note: str | None = None  # the note (one of `notes`) saying which numeric identifiers were left out
+    # numeric columns that may be identifiers but are kept as features (weak evidence) -> why
+    possible_ids: dict[str, str] = field(default_factory=dict)
 
 
 MIN_ID_ROWS = 20  # on fewer rows, every column looks unique
+# Words that name an identifier: anywhere in a column's name ("id_customer") or as its last word ("order_no")
+_ID_WORDS_ANYWHERE = frozenset({"id", "ids", "uuid", "guid"})
+_ID_WORDS_LAST = frozenset({"key", "code", "number", "no", "num", "nr", "ref", "index", "idx"})
+YEARS = (1800, 2100)  # consecutive whole numbers in this range are years (a yearly series), not a row counter
 
 
 def is_id_like(s: pd.Series) -> bool:
@@ -49,47 +58,65 @@ def is_id_like(s: pd.Series) -> bool:
     return n >= MIN_ID_ROWS and not pd.api.types.is_numeric_dtype(s) and s.nunique(dropna=True) >= 0.95 * n
 
 
-def numeric_id_reason(s: pd.Series) -> str | None:
-    """Why a numeric column looks like an identifier (a row number, a customer number) rather than a
-    measurement, or None: a row-by-row count, one different number per row, or numbers that only grow
-    (or only shrink) down the file with at least half of them distinct. Integer columns only, and float
-    columns with missing values whose values are all whole (pandas reads an integer column with gaps as
-    floats); a float column without gaps is a measurement."""
+def id_like_name(name: object) -> bool:
+    """A column name that says identifier: id, customer_id, customerId, CustomerID, uuid, order_no, zip_code,
+    product_key, row_number... (not number_of_rooms: the last word names what is counted)."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name))  # customerId -> customer_Id
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)  # IDNumber -> ID_Number
+    words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
+    return bool(words) and (any(w in _ID_WORDS_ANYWHERE for w in words) or words[-1] in _ID_WORDS_LAST)
+
+
+def _whole_numbers(s: pd.Series) -> np.ndarray | None:
+    """The present values of a numeric column if they are all finite whole numbers (ints, or floats such as
+    100034.0), else None. Booleans and text are not numbers here."""
     if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s)):
         return None
-    present = s.dropna()
-    if pd.api.types.is_float_dtype(s) and len(present) == len(s):
+    values = s.dropna().to_numpy(dtype="float64")
+    if not len(values) or not np.isfinite(values).all() or not (values == np.floor(values)).all():
         return None
-    values = present.to_numpy(dtype="float64")
-    n = len(values)
-    if n < MIN_ID_ROWS or not np.isfinite(values).all() or not (values == np.floor(values)).all():
+    return values
+
+
+def _years(values: np.ndarray) -> bool:
+    return bool(YEARS[0] <= values.min() and values.max() <= YEARS[1])
+
+
+def numeric_id_reason(s: pd.Series, name: object = None) -> str | None:
+    """Why a numeric column is an identifier (left out of the features by default), or None. Strong evidence
+    only: a name that says identifier (`id_like_name`) over a different whole number in every row (ints or
+    whole floats), or a row counter: consecutive whole numbers in row order (step 1, from anywhere) over at
+    least MIN_ID_ROWS rows that are not a range of years. Counters are integer columns, or floats with gaps
+    (pandas reads integers with gaps as floats): whole floats without gaps are measurements."""
+    values = _whole_numbers(s)
+    if values is None or len(values) < 2:
         return None
+    name = s.name if name is None else name
+    if id_like_name(name) and len(np.unique(values)) == len(values):
+        return "its name says identifier and every row has a different whole number"
+    counter_type = pd.api.types.is_integer_dtype(s) or bool(s.isna().any())
     steps = np.diff(values)
-    if (steps == 1).all() or (steps == -1).all():
+    if counter_type and len(values) >= MIN_ID_ROWS and ((steps == 1).all() or (steps == -1).all()) and not _years(values):
         return "it counts one by one from row to row, like a row number"
-    distinct = len(np.unique(values))
-    if distinct == n:
+    return None
+
+
+def possible_id_reason(s: pd.Series, name: object = None) -> str | None:
+    """Why a numeric column might be an identifier though nothing else says so (kept as a feature, with a
+    warning), or None: a different integer in every row, over at least MIN_ID_ROWS rows, not years.
+    Many measurements look like this on small files (a house's area in square feet)."""
+    values = _whole_numbers(s)
+    if values is None or numeric_id_reason(s, name) is not None:
+        return None
+    integers = pd.api.types.is_integer_dtype(s) or bool(s.isna().any())
+    if integers and len(values) >= MIN_ID_ROWS and len(np.unique(values)) == len(values) and not _years(values):
         return "every row has a different whole number"
-    if distinct >= n / 2 and ((steps >= 0).all() or (steps <= 0).all()):
-        return "its whole numbers only grow (or only shrink) down the rows, like a counter"
     return None
 
 
 def date_columns(X: pd.DataFrame) -> list[str]:
-    """Text columns that parse as dates in (almost) every row."""
-    found = []
-    for c in X.columns:
-        s = X[c]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            found.append(c)
-            continue
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            continue
-        sample = s.dropna().astype(str).head(200)
-        if len(sample) and sample.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() >= 0.9:
-            if pd.to_datetime(sample, errors="coerce", format="mixed", utc=True).notna().mean() >= 0.9:
-                found.append(c)
-    return found
+    """Columns of dates (core.datasets.looks_like_dates: the dataset's profile calls them dates too)."""
+    return [c for c in X.columns if looks_like_dates(X[c])]
 
 
 def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[str] = ()) -> Prepared:
@@ -97,16 +124,17 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
 
     Identifier-like columns are left out of the features unless named in `include` (the user's choice)."""
     if target not in df.columns:
-        raise DataError(f"The target column {target!r} is not in this dataset.")
+        raise DataError(f"The target column {shown(target)} is not in this dataset.")
     missing = df[target].isna()
     data = df.loc[~missing]
     y, X = data[target], data.drop(columns=[target])
     notes = []
     if missing.any():
-        notes.append(f"{int(missing.sum())} rows without a value for {target!r} were left out.")
+        notes.append(f"{int(missing.sum())} rows without a value for {shown(target)} were left out.")
     dates = date_columns(X)  # before the identifier check: a daily series has one date per row
     text_ids = [c for c in X.columns if c not in dates and c not in include and is_id_like(X[c])]
-    numeric_ids = {c: why for c in X.columns if (why := numeric_id_reason(X[c])) is not None}
+    numeric_ids = {c: why for c in X.columns if (why := numeric_id_reason(X[c], c)) is not None}
+    possible_ids = {c: why for c in X.columns if c not in numeric_ids and (why := possible_id_reason(X[c], c)) is not None}
     left_out = [c for c in numeric_ids if c not in include]
     ids = text_ids + left_out
     leaks = [c for c in X.columns if c not in ids and X[c].equals(y)]
@@ -132,23 +160,23 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
     if spec.task == "regression":
         if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
             raise DataError(
-                f"{spec.label} predicts numbers, but {target!r} holds text or categories. "
+                f"{spec.label} predicts numbers, but {shown(target)} holds text or categories. "
                 "Pick a classification model or a numeric target."
             )
     else:
         classes = int(y.nunique())
         if classes < 2:
-            raise DataError(f"The target {target!r} has a single class; a classifier needs at least two.")
+            raise DataError(f"The target {shown(target)} has a single class; a classifier needs at least two.")
         if pd.api.types.is_float_dtype(y) and classes > 50:
             raise DataError(
-                f"The target {target!r} has {classes} distinct numeric values; that is a regression target. "
+                f"The target {shown(target)} has {classes} distinct numeric values; that is a regression target. "
                 "Pick a regression model."
             )
         if classes > 50 and classes > len(y) / 2:
             odd = [v for v in y.astype(str).unique()[:1000] if not is_number(v)][:3]
             hint = f" (values that are not numbers: {', '.join(map(repr, odd))})" if odd else ""
             raise DataError(
-                f"The target {target!r} has {classes} distinct values in {len(y)} rows: too many classes to learn"
+                f"The target {shown(target)} has {classes} distinct values in {len(y)} rows: too many classes to learn"
                 f"{hint}. If it is a number column, fix those values and train a regression model."
             )
     return Prepared(
@@ -159,6 +187,7 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
         notes=tuple(notes),
         numeric_ids=numeric_ids,
         id_note=id_note,
+        possible_ids=possible_ids,
     )
 
 
@@ -175,6 +204,25 @@ def split(prepared: Prepared, test_size: float, seed: int, stratify: bool) -> tu
     except ValueError as exc:
         raise DataError(f"The rows cannot be split into training and test sets: {exc}") from None
     return np.sort(train), np.sort(test)
+
+
+def check_training_classes(prepared: Prepared, train: np.ndarray) -> None:
+    """After the split, a classifier's training rows must hold every class, and at least two: a model never
+    shown a class cannot predict it (and one class cannot be fitted at all). DataError otherwise."""
+    present = set(prepared.y.iloc[train].unique())
+    if len(present) < 2:
+        only = shown(next(iter(present))) if present else "none"
+        raise DataError(
+            f"After the split, the training rows hold a single class ({only}); a classifier needs at least two. "
+            "Add rows of the other classes, use a smaller test split, or pick another target."
+        )
+    missing = [c for c in prepared.y.unique() if c not in present]
+    if missing:
+        named = ", ".join(shown(c) for c in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise DataError(
+            f"After the split, the training rows hold no row of class {named}: the model would never see it. "
+            "Add rows of that class, remove its rows from the file, or pick another target."
+        )
 
 
 def folds(prepared: Prepared, k: int, seed: int, stratify: bool) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -375,6 +423,19 @@ def live_probe(pipeline: Pipeline) -> dict[str, Any]:
         "of": int(model.get_params().get("max_iter", len(losses))),
         "loss": [float(v) for v in downsample(list(losses))],
     }
+
+
+def convergence_note(spec: ModelSpec, pipeline: Pipeline, warned: Collection[str]) -> str | None:
+    """A plain note for scikit-learn's ConvergenceWarnings during a fit (None without any): the model stopped
+    at its iteration limit before it settled, so it may fit worse than it could."""
+    if not warned:
+        return None
+    who = "The network" if spec.key.startswith("mlp") else spec.label
+    max_iter = pipeline[-1].get_params().get("max_iter")
+    if not isinstance(max_iter, int):
+        return f"{who} did not converge, so it may fit worse than it could; try other parameters."
+    scale = "" if spec.needs_scaling else ", or scale the features"
+    return f"{who} stopped at max_iter={max_iter} before converging, so it may fit worse than it could. Raise max_iter{scale}."
 
 
 def downsample(values: list, limit: int = 200) -> list:

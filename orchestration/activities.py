@@ -12,6 +12,14 @@ def activity_list(storage: Storage, settings: Settings | None = None) -> tuple[l
     """(training activities, data activities) bound to one storage root and the worker's settings."""
     t, d = TrainingActivities(storage, settings), DataActivities(storage, settings)
     return (
-        [t.load_and_validate, t.preprocess_split, t.cross_validate, t.fit_model, t.evaluate_model, t.register_model],
+        [
+            t.load_and_validate,
+            t.preprocess_split,
+            t.cross_validate,
+            t.fit_model,
+            t.evaluate_model,
+            t.register_model,
+            t.discard_model,
+        ],
         [d.ingest_dataset, d.check_dataset, d.predict, d.tag_model],
     )

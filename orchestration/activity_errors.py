@@ -22,6 +22,47 @@ def too_long(max_minutes: float, what: str = "The fit") -> ApplicationError:
     return ApplicationError(over_wall(max_minutes, what), type=FIT_TOO_LONG, non_retryable=True)
 
 
+# What scikit-learn says when the data or the settings cannot be fitted -> what the user can change. The same
+# data and settings fail the same way every time, so such an error is refused at once, never retried.
+_FIT_ERRORS = [
+    (
+        re.compile(r"at least 2 classes|only one class|contains 1 class|minimum of 2 classes|classes has to be greater", re.I),
+        "The training rows hold a single class, and a classifier needs at least two. Use a smaller test split, "
+        "add rows of the other classes, or pick another target.",
+    ),
+    (
+        re.compile(r"n_neighbors\s*<=\s*n_samples", re.I),
+        "k-NN was asked for more neighbours than the rows it was fitted on. Use fewer neighbours or more rows.",
+    ),
+    (
+        re.compile(r"n_splits=\d+ cannot be greater than the number of members in each class", re.I),
+        "A class has fewer training rows than there are cross-validation folds. Use fewer folds, or turn cross-validation off.",
+    ),
+    (
+        re.compile(r"contains (NaN|infinity)|too large for dtype", re.I),
+        "The data holds infinite or extremely large numbers the model cannot use. Fix or remove those values.",
+    ),
+]
+
+
+def fit_refusal(exc: ValueError, what: str = "The model") -> ApplicationError:
+    """A ValueError from fitting (scikit-learn's, or ml's DataError) as a non-retryable refusal in plain words.
+    A DataError's message is already written for users; a library's is told in a sentence of ours, its own
+    text (without a class name in front) added only where no sentence of ours fits."""
+    from ml.training import DataError
+
+    if isinstance(exc, DataError):
+        return refuse(str(exc))
+    text = str(exc)
+    for pattern, sentence in _FIT_ERRORS:
+        if pattern.search(text):
+            return refuse(sentence)
+    reason = plain_text(text.splitlines()[0] if text else "").rstrip(".")
+    return refuse(
+        f"{what} could not be trained with these settings on this data ({reason}). Change the parameters, or check the data."
+    )
+
+
 def child_died(exc: Exception) -> ApplicationError:
     """A fit process that died (out of memory, killed): retryable, with a message a user can read."""
     return ApplicationError(str(exc), type="FitProcessDied")

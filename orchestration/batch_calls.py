@@ -19,7 +19,7 @@ from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run
 from orchestration.errors import NotFound, UserError
 from orchestration.quota_calls import QuotaCalls
 from orchestration.run_reader import batch_progress
-from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits, usable_rows
+from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits, target_values, usable_rows
 from orchestration.views import BatchView, RunSummary, RunView, RunWatch, elapsed_s, status_name
 from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
 
@@ -42,7 +42,7 @@ class BatchCalls(QuotaCalls):
     async def start_batch(self, user: User, request: BatchRequest) -> str:
         request.owner = user.name
         dataset = self._check_target(user, request.dataset_id, request.target)
-        check_batch(request, usable_rows(dataset, request.target))
+        check_batch(request, usable_rows(dataset, request.target), target_values(dataset, request.target))
         batch_id = new_run_id("batch", user.name)
         # A batch runs at most max_parallel children at once, so it holds that many of the owner's slots.
         # With fewer free, it starts anyway, clamped to the free slots (it only takes longer); with none,

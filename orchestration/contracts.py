@@ -122,6 +122,7 @@ class BatchProgress:
     children: list[ChildState] = field(default_factory=list)
     phase: str = "running"  # running | awaiting (failures: retry or finish) | stopping | done
     best_run_id: str | None = None
+    best_tagged: bool = False  # the best child's model carries the batch's "best of" tag (kept by retention)
 
 
 @dataclass
@@ -223,6 +224,7 @@ class RunFacts:
     resumed_from_step: int | None = None
     curve: dict[str, Any] | None = None  # {"metric", "steps", "train", "valid"}
     worker: str | None = None
+    fit_notes: list[str] | None = None  # what the fit said a user should know (it stopped before converging)
     # evaluate: test-set metrics (the workflow keeps them in RunProgress.metrics, not here)
     metrics: dict[str, float] | None = None
     # save

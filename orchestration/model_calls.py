@@ -65,8 +65,12 @@ class ModelCalls:
     def apply_retention(self, user: User, keep_last: int, model_ids: Collection[int]) -> RetentionResult:
         """Delete the versions the user confirmed from a preview, all of them or none (UserError: the models
         changed since the preview)."""
+        # strictly whole numbers: 7.9 must not become model 7, nor "x" a crash
+        ids = list(model_ids) if isinstance(model_ids, Collection) and not isinstance(model_ids, (str, bytes)) else None
+        if ids is None or any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+            raise UserError("The versions to delete must be given by their model ids (whole numbers) from a preview.")
         try:
-            return self.registry.apply_retention(user.name, keep_last, frozenset(model_ids))
+            return self.registry.apply_retention(user.name, keep_last, frozenset(ids))
         except RetentionError as exc:
             raise UserError(str(exc)) from None
 

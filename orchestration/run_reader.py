@@ -117,10 +117,13 @@ async def pending_activities(converter: DataConverter, desc: WorkflowExecutionDe
         if pending.HasField("heartbeat_details"):
             live = await _heartbeat(converter, pending.heartbeat_details.payloads)
         scheduled = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
-        started = None
+        started = beat = None
         if not scheduled and pending.HasField("last_started_time"):
             started = pending.last_started_time.ToDatetime(tzinfo=UTC)
-        found.append(PendingActivity(pending.attempt, scheduled, last_failure, live, started))
+        if pending.HasField("last_heartbeat_time"):
+            beat = pending.last_heartbeat_time.ToDatetime(tzinfo=UTC)
+        stage = STAGE_OF_ACTIVITY.get(pending.activity_type.name)
+        found.append(PendingActivity(pending.attempt, scheduled, last_failure, live, started, beat, stage))
     return found
 
 

@@ -51,6 +51,7 @@ from orchestration.run_reader import read_run
 from orchestration.validation import (
     check_data_bounds,
     check_split,
+    target_values,
     usable_rows,
     validated_params,
 )
@@ -141,6 +142,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         the settings it reads (orchestration/check_cache.py), so other form changes answer at once."""
         dataset = self.get_dataset(user, dataset_id)
         spec, _ = validated_params(model, params)
+        check_split(test_size, 0, cv_folds)  # what a launch accepts (the check has no seed)
         include = list(include_columns or [])
         key = check_key(user.name, dataset, target, spec, params, cv_folds, test_size, include)
         report = self.check_cache.get(key)
@@ -201,7 +203,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         spec, request.params = validated_params(request.model, request.params)
         check_split(request.test_size, request.seed, request.cv_folds)
         rows = usable_rows(dataset, request.target)
-        check_data_bounds(spec, request.params, rows, request.test_size, request.cv_folds)
+        check_data_bounds(spec, request.params, rows, request.test_size, request.cv_folds, target_values(dataset, request.target))
         run_id = new_run_id("train", user.name)
         await self._reserve_run(user, run_id, "train", 1)
         await self._start_reserved(

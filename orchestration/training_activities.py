@@ -20,7 +20,7 @@ from temporalio import activity
 
 from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
-from orchestration.activity_errors import child_died, refuse, too_long
+from orchestration.activity_errors import child_died, fit_refusal, refuse, too_long
 from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, TrainInput
 from orchestration.heartbeat import heartbeating
 
@@ -110,12 +110,14 @@ class TrainingActivities:
     def preprocess_split(self, inp: TrainInput) -> StageResult:
         import numpy as np
 
-        from ml.training import DataError, Prepared, folds, split
+        from ml.training import DataError, Prepared, check_training_classes, folds, split
 
         spec, prep = self._prepared(inp)
         stratify = spec.task == "classification"
         try:
             train, test = split(prep, inp.request.test_size, inp.request.seed, stratify=stratify)
+            if stratify:  # the last line: whatever the checks before said, a class left out is refused here
+                check_training_classes(prep, train)
         except DataError as exc:
             raise refuse(str(exc)) from None
         arrays = {"train": train, "test": test}
@@ -162,6 +164,8 @@ class TrainingActivities:
                     raise child_died(exc) from None
                 except FitTooLong:
                     raise too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") from None
+                except ValueError as exc:  # the data or the settings, not the worker: no retry would help
+                    raise fit_refusal(exc, f"Cross-validation fold {k + 1} of {k_total}") from None
                 done.append(metrics_for(spec.task, yv, *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.fold = state.step = k + 1
@@ -173,7 +177,7 @@ class TrainingActivities:
         from ml.child_fit import ChildDied, FitTooLong, fit_in_child
         from ml.guardrails import fit_wall_seconds
         from ml.persist import load_model, save_model
-        from ml.training import Curve, downsample, fit, live_probe, make_pipeline
+        from ml.training import Curve, convergence_note, downsample, fit, live_probe, make_pipeline
 
         spec, prep = self._prepared(inp)
         arrays = self._split(inp)
@@ -191,6 +195,7 @@ class TrainingActivities:
         state = StageHeartbeat(step=resume[1] if resume else 0, of=1, resumed_from=resume[1] if resume else 0)
         live: dict[str, Any] = {}  # what the child process reads from the estimator (ml.training.live_probe)
         child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
+        convergence: list[str] = []  # ConvergenceWarnings of a fit in the child process
 
         def details() -> StageHeartbeat:
             beat = replace(state, elapsed=round(time.monotonic() - started, 2))
@@ -207,6 +212,7 @@ class TrainingActivities:
             except FitTooLong:
                 raise too_long(self.settings.max_fit_minutes) from None
             child.update(cpu_seconds=out.cpu_seconds, peak_rss_mb=out.peak_rss_mb)
+            convergence.extend(out.convergence)
             return out.value
 
         last_checkpoint = [time.monotonic()]
@@ -228,16 +234,19 @@ class TrainingActivities:
                 last_checkpoint[0] = time.monotonic()
 
         with heartbeating(details) as peak:
-            pipeline, curve = fit(
-                pipeline,
-                spec,
-                X,
-                y,
-                valid=(prep.X.iloc[test], prep.y.iloc[test]),
-                on_step=on_step,
-                resume=resume,
-                single_fit=in_child,
-            )
+            try:
+                pipeline, curve = fit(
+                    pipeline,
+                    spec,
+                    X,
+                    y,
+                    valid=(prep.X.iloc[test], prep.y.iloc[test]),
+                    on_step=on_step,
+                    resume=resume,
+                    single_fit=in_child,
+                )
+            except ValueError as exc:  # the data or the settings, not the worker: no retry would help
+                raise fit_refusal(exc) from None
         save_model(pipeline, run_dir / "model.skops", remember=True)
         losses = live_probe(pipeline).get("loss", [])
         curve_data = (
@@ -261,6 +270,7 @@ class TrainingActivities:
                 resumed_from_step=resume[1] if resume else 0,
                 curve=curve_data,
                 worker=WORKER_ID,
+                fit_notes=[note] if (note := convergence_note(spec, pipeline, convergence)) else None,
             ),
         )
 
@@ -323,3 +333,15 @@ class TrainingActivities:
         return StageResult(
             activity.info().attempt, RunFacts(model_id=record.id, model_name=record.name, model_version=record.version)
         )
+
+    @activity.defn
+    def discard_model(self, inp: TrainInput) -> bool:
+        """Delete the version this run registered (a cancel came while it was being saved); False if none."""
+        from core.registry import Registry
+
+        registry = Registry(self.storage)
+        record = registry.by_run(inp.request.owner, inp.run_id)
+        if record is None:
+            return False
+        registry.delete(inp.request.owner, record.id)
+        return True

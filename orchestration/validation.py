@@ -25,11 +25,12 @@ def validated_params(model: str, params: dict) -> tuple[ModelSpec, dict[str, Any
 
 
 def check_split(test_size: float, seed: int, cv_folds: int) -> None:
-    if not 0.05 <= test_size <= 0.5:
+    """The split settings a launch and the data check accept (a number, not NaN, in range; whole numbers)."""
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0.05 <= test_size <= 0.5:
         raise UserError("The test split must be between 5% and 50% of the rows.")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
         raise UserError("The seed must be a whole number between 0 and 2147483647.")
-    if cv_folds not in (0, *range(2, 11)):
+    if isinstance(cv_folds, bool) or not isinstance(cv_folds, int) or cv_folds not in (0, *range(2, 11)):
         raise UserError("Cross-validation takes 2 to 10 folds (0 turns it off).")
 
 
@@ -39,18 +40,26 @@ def usable_rows(dataset: DatasetInfo, target: str) -> int:
     return dataset.rows - (column.missing if column else 0)
 
 
-def check_data_bounds(spec: ModelSpec, params: dict[str, Any], rows: int, test_size: float, cv_folds: int) -> None:
+def target_values(dataset: DatasetInfo, target: str) -> int | None:
+    """How many distinct values the target holds (a classifier's classes), from the dataset's profile."""
+    column = next((c for c in dataset.columns if c.name == target), None)
+    return column.unique if column else None
+
+
+def check_data_bounds(
+    spec: ModelSpec, params: dict[str, Any], rows: int, test_size: float, cv_folds: int, classes: int | None = None
+) -> None:
     """Refuse settings beyond a limit the data sets (ml/bounds.py) before anything starts. The service knows
-    the rows with a target, not the class counts: the load stage checks those, and refuses at once too.
-    Under MIN_ROWS rows the load stage's own refusal says what is wrong."""
+    the rows with a target and how many classes there are (`classes`), not the rows per class: the load stage
+    checks those, and refuses at once too. Under MIN_ROWS rows the load stage's own refusal says what is wrong."""
     if rows < MIN_ROWS:
         return
-    errors = bound_errors(spec, params, rows, test_size, cv_folds)
+    errors = bound_errors(spec, params, rows, test_size, cv_folds, class_count=classes)
     if errors:
         raise UserError(" ".join(errors))
 
 
-def check_batch(request: BatchRequest, rows: int | None = None) -> None:
+def check_batch(request: BatchRequest, rows: int | None = None, classes: int | None = None) -> None:
     """Validate a batch in place: cleans each item's parameters and sets `request.task` (one task per batch).
     With `rows` (the rows with a target), each configuration is checked against the limits the data sets;
     the message names the configuration."""
@@ -69,7 +78,7 @@ def check_batch(request: BatchRequest, rows: int | None = None) -> None:
     if rows is not None:
         for index, item in enumerate(request.items):
             try:
-                check_data_bounds(get_model(item.model), item.params, rows, request.test_size, request.cv_folds)
+                check_data_bounds(get_model(item.model), item.params, rows, request.test_size, request.cv_folds, classes)
             except UserError as exc:
                 raise UserError(f"Configuration {index} ({get_model(item.model).label}): {exc}") from None
 

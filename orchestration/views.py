@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -56,6 +57,7 @@ class RunView:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     waiting_for_worker: bool = False
+    rereading: bool = False  # the run's own account did not answer this time: shown as last seen, being re-read
     live: StageHeartbeat = field(default_factory=StageHeartbeat)  # heartbeat details of the running activity
     attempt: int = 1  # while running: the running stage's attempt; once closed: the most any stage needed
     last_failure: str | None = None
@@ -119,7 +121,8 @@ class BatchView:
                 "seconds": c.seconds,
                 "worker": c.worker,
                 "run_id": c.run_id,
-                "best": c.run_id == self.progress.best_run_id,
+                # a cancelled batch stars only a best it tagged (batches cancelled before they tagged it do not)
+                "best": c.run_id == self.progress.best_run_id and (self.status != "cancelled" or self.progress.best_tagged),
             }
             for i, c in enumerate(done)
         ]
@@ -195,6 +198,13 @@ class PendingActivity:
     last_failure: str | None = None  # None: no failure reported
     live: StageHeartbeat | None = None  # heartbeat details; None: no heartbeat reported
     started: datetime | None = None  # when a worker started the current attempt
+    heartbeat_at: datetime | None = None  # when `live` was sent: before `started`, it is an earlier attempt's
+    stage: str | None = None  # the training stage this activity runs (None: not a stage's activity)
+
+    @property
+    def stale(self) -> bool:
+        """The heartbeat details are an earlier attempt's (Temporal keeps them until the new one heartbeats)."""
+        return self.started is not None and self.heartbeat_at is not None and self.heartbeat_at < self.started
 
 
 @dataclass
@@ -208,6 +218,8 @@ class RunSeen:
     request: TrainRequest | None = None
     request_read: bool = False  # read from the history once, found or not
     closed_attempts: dict[str, int] | None = None  # stage -> attempts, of a closed run (from its history)
+    progress: RunProgress | None = None  # the run's own account, as last read: shown while it does not answer
+    shown_step: tuple[str, int] | None = None  # (stage, step) the detail last showed: it never goes back
 
 
 class RunWatch:
@@ -293,6 +305,39 @@ def stage_time_left(
     return round(max(per_step * left - since, per_step * (left - 1), 0.0), 1)
 
 
+def _inferred_progress(
+    run_id: str, model: str, dataset_id: str, pending: Sequence[PendingActivity], request: TrainRequest | None
+) -> RunProgress | None:
+    """A run's progress as the activity a worker is running tells it (None without one): that stage running,
+    those before it done (cross-validation as the request says), those after it pending. For a run this process
+    has not read before whose own account does not answer (its worker stopped, or this app restarted)."""
+    stage = next((a.stage for a in pending if a.stage in STAGES and not a.scheduled), None)
+    if stage is None:
+        return None
+    at = STAGES.index(stage)
+    stages = [StageProgress(name, "running" if i == at else "pending") for i, name in enumerate(STAGES)]
+    for s in stages[:at]:
+        if s.name != "cv":
+            s.status = "done"
+        elif request is not None:
+            s.status = "done" if request.cv_folds else "skipped"
+    return RunProgress(run_id, model, dataset_id, request.target if request else "", stage=stage, stages=stages)
+
+
+def _not_back(live: StageHeartbeat, stage: str, seen: RunSeen) -> StageHeartbeat:
+    """The heartbeat as the page shows it: a stage's step (or fold) never shown lower than before in this stage.
+    A retry resumes from its last checkpoint, a step or two back; the percent already holds, so does the detail
+    ("step 3 of 10 · resumed after step 1", not "step 2 of 10")."""
+    step = live.step if isinstance(live.step, int) and not isinstance(live.step, bool) else None
+    if step is None:
+        return live
+    if seen.shown_step is not None and seen.shown_step[0] == stage and step < seen.shown_step[1]:
+        shown = seen.shown_step[1]
+        return replace(live, step=shown, fold=shown if live.fold is not None else None)
+    seen.shown_step = (stage, step)
+    return live
+
+
 def live_detail(live: StageHeartbeat) -> str:
     """Where the running stage is, counting the fold or step under way from 1 ("fold 1 of 5" while the
     first fold fits); plain text from a heartbeat (escape it before drawing it as markdown)."""
@@ -347,18 +392,27 @@ def build_run_view(
     """
     if progress is not None and progress.run_id != run_id:
         raise NotFound("No such run.")
-    waiting = query_failed and status == "running"  # queries need a live worker; say so instead of hanging
     seen = seen if seen is not None else RunSeen()
+    rereading = False
+    if progress is not None:
+        seen.progress = copy.deepcopy(progress)  # what the page falls back on when the run's worker is gone
+    elif (known := seen.progress or _inferred_progress(run_id, model, dataset_id, pending, seen.request)) is not None:
+        # the query did not answer (the worker that held the run stopped; another picks it up within seconds):
+        # show what was last seen, or what the stage a worker is running tells, not a run back at "load"
+        progress, rereading = copy.deepcopy(known), query_failed and status == "running"
+    # queries need a live worker: with nothing seen yet, say so instead of hanging
+    waiting = query_failed and status == "running" and not rereading
     live = StageHeartbeat()
-    attempt, last_failure, attempt_started = 1, None, None
+    attempt, last_failure, attempt_started, stale = 1, None, None, False
     for activity in pending:
         attempt, attempt_started = activity.attempt, activity.started
         if activity.last_failure is not None:
             last_failure = activity.last_failure
         if activity.live is not None:
-            live = activity.live
-        if activity.scheduled and activity.attempt == 1:
-            waiting = waiting or progress is None
+            live, stale = activity.live, activity.stale
+        if activity.scheduled and (activity.attempt == 1 or rereading):
+            waiting = waiting or progress is None or rereading  # no worker has picked the stage up (again)
+    rereading = rereading and not waiting
     if progress is None:
         progress = RunProgress(run_id, model, dataset_id, "", stage="load", stages=[StageProgress(s) for s in STAGES])
     running_stage = next((s for s in progress.stages if s.status == "running"), None)
@@ -374,11 +428,14 @@ def build_run_view(
     percent = 100.0 if status == "completed" else max(percent_done(progress.stages, live), seen.percent)
     seen.percent = percent
     eta = None
-    if status == "running" and running_stage is not None and (step := _num(live.step)) is not None:
+    if status == "running" and running_stage is not None and (step := _num(live.step)) is not None and not stale:
+        # (an earlier attempt's heartbeat, with this attempt's start, would give a pace from nothing)
         key = (running_stage.name, attempt, step)
         if seen.step != key:
             seen.step, seen.step_seen = key, now
         eta = stage_time_left(live, attempt_started, seen.step_seen, now)
+    if running_stage is not None:
+        live = _not_back(live, running_stage.name, seen)
     return RunView(
         run_id=run_id,
         status=status,
@@ -394,6 +451,7 @@ def build_run_view(
         metrics=progress.metrics,
         error=plain_text(progress.error) if progress.error else None,
         waiting_for_worker=waiting,
+        rereading=rereading,
         live=live,
         attempt=attempt,
         last_failure=plain_text(last_failure) if last_failure else None,

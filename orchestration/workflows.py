@@ -76,6 +76,12 @@ def activity_name(fn: Callable[..., Any]) -> str:
 
 STAGE_OF_ACTIVITY = {activity_name(fn): stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
 
+# Runs started from this version hear a cancel that comes while their model is being registered: the save stage
+# is waited for, and the version it registered is deleted again, so a run that says "cancelled" (a batch's
+# child too) leaves no model behind. Before it, save was let go on a cancel and registered its model after.
+SAVE_HONOURS_CANCEL = "save-honours-cancel"
+DISCARD_TIMEOUT = timedelta(minutes=2)
+
 
 def failure_message(err: BaseException) -> str:
     """What the activity itself said (the innermost message of a failure chain), in plain words: no class
@@ -103,7 +109,7 @@ class TrainingWorkflow:
                 stage.status = "skipped"
                 continue
             try:
-                await self._run_stage(stage, inp)
+                await self._run_stage(stage, inp, honour_cancel=stage.name == "save" and workflow.patched(SAVE_HONOURS_CANCEL))
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
@@ -113,9 +119,14 @@ class TrainingWorkflow:
         progress.stage = "done"
         return progress
 
-    async def _run_stage(self, stage: StageProgress, inp: TrainInput) -> None:
+    async def _run_stage(self, stage: StageProgress, inp: TrainInput, honour_cancel: bool = False) -> None:
+        """Run one stage's activity and record its end. `honour_cancel` (the save stage, SAVE_HONOURS_CANCEL):
+        a cancel asked for before or during it wins over its result; what it registered is deleted again."""
         activity_fn, timeout, heartbeat = _STAGE_ACTIVITIES[stage.name]
         assert self._progress is not None
+        if honour_cancel and workflow.cancellation_reason() is not None:
+            stage.status = "cancelled"  # heard between stages (the last result swallowed it): do not start saving
+            raise asyncio.CancelledError("cancelled before the model was saved")
         self._progress.stage = stage.name
         stage.status, stage.started_at = "running", workflow.now().isoformat()
         started = workflow.now()
@@ -128,25 +139,42 @@ class TrainingWorkflow:
                 retry_policy=RETRY,
                 # A heartbeating stage (cv, fit, evaluate) hears the cancel and stops: wait for it, so "cancelled" means
                 # stopped. A short stage without heartbeats would never hear it and its result would swallow
-                # the cancel; it is idempotent, so let the workflow move on at once.
+                # the cancel; it is idempotent, so let the workflow move on at once. Except save (honour_cancel):
+                # it registers a model, so it is waited for and undone below.
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                if heartbeat
+                if heartbeat or honour_cancel
                 else workflow.ActivityCancellationType.TRY_CANCEL,
             )
+        except GeneratorExit:
+            raise  # the worker dropped this workflow from its cache (it stopped): no workflow calls now
         except BaseException as err:
+            stage.seconds = (workflow.now() - started).total_seconds()
             stage.status = "cancelled" if is_cancelled_exception(err) else "failed"
             if isinstance(err, ActivityError) and err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
                 # the true count: every attempt ran (a refusal's attempt is read from the history, run_reader)
                 stage.attempt = RETRY.maximum_attempts
+            if honour_cancel and isinstance(err, ActivityError) and is_cancelled_exception(err):
+                await self._discard_model(inp)  # an attempt may have registered before the cancel ended the stage
             raise
-        finally:
-            stage.seconds = (workflow.now() - started).total_seconds()
+        stage.seconds = (workflow.now() - started).total_seconds()
+        if honour_cancel and workflow.cancellation_reason() is not None:
+            # the cancel came while the model was being registered: the run says "cancelled", so no model stays
+            stage.status, stage.attempt = "cancelled", result.attempt
+            await self._discard_model(inp)
+            raise asyncio.CancelledError("cancelled while the model was being saved")
         stage.status, stage.attempt = "done", result.attempt
         facts = result.facts
         if facts.metrics:
             self._progress.metrics.update(facts.metrics)
             facts.metrics = None
         self._progress.facts.merge(facts)
+
+    @staticmethod
+    async def _discard_model(inp: TrainInput) -> None:
+        """Delete the version this run registered, if any (idempotent)."""
+        await workflow.execute_activity_method(
+            TrainingActivities.discard_model, inp, start_to_close_timeout=DISCARD_TIMEOUT, retry_policy=RETRY
+        )
 
     @workflow.query
     def progress(self) -> RunProgress | None:
@@ -192,6 +220,9 @@ class PredictWorkflow:
         return await _data_task(DataActivities.predict, req)
 
 
+# Batches started from this version tag their best finished child when cancelled, as a stop does: its model
+# stays, starred in the leaderboard, so it must carry the tag that keeps retention from deleting it.
+BEST_TAGGED_ON_CANCEL = "batch-best-tagged-on-cancel"
 AWAIT_DECISION = timedelta(days=1)  # how long a batch with failures waits for "retry failed" or "finish"
 # Batches started from this version wait for every child to record its end before the batch closes: before
 # it, a cancelled batch closed at the first child that heard the cancel, its other children still "running".
@@ -238,6 +269,13 @@ class BatchTrainingWorkflow:
                     if c.status == "pending":
                         c.status = "cancelled"
                 progress.phase = "cancelled"
+                if workflow.patched(BEST_TAGGED_ON_CANCEL):
+                    # what finished stays, as after a stop: the best of it is tagged, so retention keeps it
+                    self._rank()
+                    try:
+                        await self._tag_best(inp)
+                    except ActivityError:  # the batch still ends cancelled, as asked; the tag is not worth a failure
+                        workflow.logger.warning("could not tag the best model of cancelled batch %s", inp.batch_id)
             raise
         progress.phase = "done"
         return progress
@@ -276,14 +314,21 @@ class BatchTrainingWorkflow:
                     c.status, c.error = "pending", None
                     c.params = dict(self._retry.get(str(c.index), c.params))
             self._retry, progress.phase = None, "running"
+        await self._tag_best(inp)
+
+    async def _tag_best(self, inp: BatchInput) -> None:
+        """Tag the best finished child's model "best of <batch>" (nothing when none finished)."""
+        progress = self._progress
+        assert progress is not None
         if progress.best_run_id:
             await workflow.execute_activity_method(
                 DataActivities.tag_model,
-                TagRequest(req.owner, progress.best_run_id, f"best of {inp.batch_id}"),
+                TagRequest(inp.request.owner, progress.best_run_id, f"best of {inp.batch_id}"),
                 task_queue=io_queue(workflow.info().task_queue),
                 start_to_close_timeout=DATA_TASK_TIMEOUT,
                 retry_policy=RETRY,
             )
+            progress.best_tagged = True
 
     async def _child(self, inp: BatchInput, child: ChildState, slots: asyncio.Semaphore) -> None:
         try:

@@ -212,6 +212,11 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
         cols[3].metric("Attempt", view.attempt, border=True)
     else:
         cols[3].metric("Attempts", view.attempt, border=True, help="The most any stage needed.")
+    if view.rereading:
+        st.info(
+            "Re-reading the run's status: the worker that keeps it is not answering right now (it may have "
+            "stopped; another takes the run over if one is running). Shown as last seen."
+        )
     if view.waiting_for_worker:
         st.warning(
             "Waiting for a worker: no worker process is picking up this run right now. "
@@ -243,8 +248,9 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
 
 def _draw_results(view: RunView, ev: Evaluation | None) -> None:
     facts = view.facts
-    if facts.notes:
-        st.info("\n".join(f"- {md(n)}" for n in facts.notes))
+    notes = [*(facts.notes or []), *(facts.fit_notes or [])]
+    if notes:
+        st.info("\n".join(f"- {md(n)}" for n in notes))
     if facts.cv:
         st.subheader("Cross-validation (training rows)")
         st.dataframe(

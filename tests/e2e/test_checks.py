@@ -51,7 +51,10 @@ def test_a_numeric_identifier_is_called_out_on_the_train_page_and_can_be_kept(st
     expect(page.get_by_role("combobox", name=re.compile("^Target column"))).to_have_value("churned")
     warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="looks like an identifier")
     expect(warning).to_have_text(
-        re.compile(r"^'customer_id' looks like an identifier \(every row has a different whole number\), so it is left out")
+        re.compile(
+            r"^'customer_id' looks like an identifier \(its name says identifier and every row has a different whole "
+            r"number\), so it is left out"
+        )
     )
     expect(page.get_by_text(re.compile(r"120 usable rows × 2 features"))).to_be_visible()
 

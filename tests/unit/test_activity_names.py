@@ -20,6 +20,7 @@ def test_registered_activity_names_stay_as_the_histories_hold_them(tmp_path):
         "fit_model",
         "evaluate_model",
         "save_model",  # the method is register_model
+        "discard_model",  # not a stage: undoes save_model when a cancel came while it ran
     ]
     assert [activity_name(fn) for fn in data] == ["ingest_dataset", "check_dataset", "predict", "tag_model"]
 

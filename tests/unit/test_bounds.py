@@ -138,8 +138,26 @@ LOGREG = get_model("logistic_regression")
             0.2,
             3,
             {"a": 99, "b": 1},
-            "3-fold cross-validation needs at least 3 rows of each class in the training rows; class 'b' has 1 row in "
-            "all and may get only 0 there. Turn cross-validation off.",
+            # a class the split can take whole is the split's problem, not the folds' (turning them off would not help)
+            "Class 'b' has only 1 row, and the 20% test split may take it: the model would then never see that class "
+            "in training. Add rows of that class, or remove its row from the file (or pick another target).",
+        ),
+        (
+            11,
+            0.2,
+            0,
+            {"p": 10, "q": 1},
+            "Class 'q' has only 1 row, and the 20% test split may take it: the model would then never see that class "
+            "in training. Add rows of that class, or remove its row from the file (or pick another target).",
+        ),
+        (
+            30,
+            0.1,
+            0,
+            {"a": 26, "b": 2, "c": 1, "d": 1},  # 4 classes, 3 test rows: not stratified, 'b' may go whole too
+            "Classes 'c', 'd' and 'b' have 1 to 2 rows each, and the 10% test split may take all of a class's rows: the "
+            "model would then never see those classes in training. Add rows of those classes, or remove their rows from "
+            "the file (or pick another target).",
         ),
         (100, 0.2, 5, {"a": 90, "b": 10}, None),
         (100, 0.2, 10, None, None),
@@ -233,3 +251,34 @@ def test_histogram_boosting_cannot_split_under_forty_rows():
             X, y = _xy(n, seed=1)
             predictions = spec.build({"max_iter": 5}, 0).fit(X, y.astype(float)).predict(X)
             assert (len(set(np.round(predictions, 9))) > 1) is splits
+
+
+@pytest.mark.parametrize(
+    ("rows", "class_count", "refused"),
+    [(11, 2, False), (11, 5, False), (11, 6, True), (20, 10, False), (20, 11, True), (20, 17, True)],
+)
+def test_the_service_refuses_what_the_number_of_classes_settles(rows, class_count, refused):
+    """Knowing only how many classes there are: fewer than two rows a class means a class of one row, which
+    the split may take whole; more classes than training rows means one is missing for sure."""
+    errors = bound_errors(LOGREG, LOGREG.validate({}), rows, 0.2, 0, class_count=class_count)
+    assert bool(errors) is refused, errors
+    assert not bound_errors(RIDGE, RIDGE.validate({}), rows, 0.2, 0, class_count=class_count), "regression has no classes"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_no_split_leaves_a_class_out_of_training_unless_the_check_refuses_it(seed):
+    """Whatever the seed, a split that the check lets through gives every class training rows."""
+    import pandas as pd
+
+    from ml.training import Prepared, split
+
+    rng = np.random.default_rng(seed)
+    counts = {f"c{i}": int(n) for i, n in enumerate(rng.integers(1, 6, rng.integers(2, 5)))}
+    y = pd.Series(np.repeat(list(counts), list(counts.values())))
+    test_size = float(rng.choice([0.1, 0.2, 0.3, 0.5]))
+    if len(y) < 10:
+        return
+    prepared = Prepared(pd.DataFrame({"x": np.zeros(len(y))}), y, 0, len(counts))
+    refused = bool(bound_errors(LOGREG, LOGREG.validate({}), len(y), test_size, 0, counts))
+    lost = any(set(counts) - set(y.iloc[split(prepared, test_size, s, stratify=True)[0]]) for s in range(20))
+    assert not lost or refused, (counts, test_size)

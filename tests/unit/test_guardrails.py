@@ -181,9 +181,9 @@ def test_a_numeric_identifier_is_a_warning_and_left_out_of_the_features():
     check = assess_data(customers(), "churned", RF, {"n_estimators": 5})
     assert check.ok and check.features == 2 and check.id_columns == ["customer_id"]
     assert messages(check, "warning") == (
-        "'customer_id' looks like an identifier (every row has a different whole number), so it is left out of "
-        "the features: a model that learns from it would not carry over to new rows. Keep it only if it really "
-        "measures something."
+        "'customer_id' looks like an identifier (its name says identifier and every row has a different whole "
+        "number), so it is left out of the features: a model that learns from it would not carry over to new "
+        "rows. Keep it only if it really measures something."
     )
     assert "customer_id" not in messages(check, "info")
 
@@ -192,8 +192,9 @@ def test_a_numeric_identifier_the_user_keeps_is_a_feature_again():
     check = assess_data(customers(), "churned", RF, {"n_estimators": 5}, include=["customer_id"])
     assert check.ok and check.features == 3 and check.id_columns == ["customer_id"]
     assert messages(check, "warning") == ""
-    assert "'customer_id' looks like an identifier (every row has a different whole number); it is used as a " in (
-        messages(check, "info")
+    assert (
+        "'customer_id' looks like an identifier (its name says identifier and every row has a different whole "
+        "number); it is used as a feature" in messages(check, "info")
     )
 
 
@@ -227,6 +228,62 @@ def test_only_the_checked_parameters_change_what_the_check_says(model):
             for df in frames
         ]
         assert any(changed) is (p.name in checked), (p.name, changed)
+
+
+# --- review findings (fixruns) -----------------------------------------------------------------------
+
+
+def test_a_class_the_split_can_leave_out_of_training_is_refused_in_plain_words():
+    """Eleven rows, ten 'p' and one 'q' last: a 20% split may put 'q' in the test rows, and a model would never
+    see it (with two classes, logistic regression could not be fitted at all)."""
+    df = pd.DataFrame({"x": np.arange(11.0), "y": ["p"] * 10 + ["q"]})
+    for model in ("logistic_regression", "gaussian_nb"):
+        check = assess_data(df, "y", get_model(model), test_size=0.2)
+        assert not check.ok
+        assert messages(check, "error") == (
+            "Class 'q' has only 1 row, and the 20% test split may take it: the model would then never see that class "
+            "in training. Add rows of that class, or remove its row from the file (or pick another target)."
+        )
+        assert "single row" not in messages(check, "warning"), "said once, as the refusal"
+
+
+def test_numeric_class_labels_read_as_plain_numbers():
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"x": rng.normal(size=110)})
+    df["y"] = [1] * 5 + [0] * 105
+    said = messages(assess_data(df, "y", RF))
+    assert "Classes are imbalanced: 1 is only 4.5% of rows" in said
+    assert "np." not in said
+    df["y"] = [74] + [0] * 109
+    said = messages(assess_data(df, "y", RF))
+    assert "Class 74 has only 1 row" in said and "np." not in said
+
+
+def test_a_date_column_is_a_date_not_a_text_column_with_many_categories():
+    n = 1100
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(
+        {
+            "signup_date": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, n), unit="D"),
+            "spend": rng.normal(size=n),
+        }
+    )
+    df["signup_date"] = df.signup_date.dt.strftime("%Y-%m-%d")
+    df["churned"] = rng.choice(["yes", "no"], n)
+    said = messages(assess_data(df, "churned", RF))
+    assert "signup_date turned into year, month, day and weekday features" in said
+    assert "categories" not in said
+
+
+def test_distinct_integers_without_an_identifier_name_are_kept_with_a_warning():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"sqft": rng.choice(np.arange(600, 4000), 40, replace=False), "rooms": rng.integers(1, 6, 40)})
+    df["price"] = 150 * df.sqft + rng.normal(0, 2000, 40)
+    check = assess_data(df, "price", LIN)
+    assert check.ok and check.features == 2 and check.id_columns == []
+    assert messages(check, "warning").startswith(
+        "'sqft' may be an identifier (every row has a different whole number); it is used as a feature."
+    )
 
 
 @pytest.mark.parametrize("key", list(MODELS))

@@ -151,18 +151,24 @@ def _with_gap(values) -> pd.Series:
     return s
 
 
+def _named(values, name: str) -> pd.Series:
+    return pd.Series(values, name=name)
+
+
 @pytest.mark.parametrize(
     ("values", "reason"),
     [
         (pd.Series(range(1, _N + 1)), "counts one by one"),  # a row number
         (pd.Series(range(_N, 0, -1)), "counts one by one"),
-        (pd.Series(_rng.permutation(np.arange(5000, 5000 + _N))), "every row has a different whole number"),
-        (pd.Series(_rng.choice(10**6, _N, replace=False)), "every row has a different whole number"),
-        (pd.Series(np.sort(_rng.integers(0, 150, _N))), "only grow (or only shrink)"),  # an order number, repeats
+        (pd.Series(range(7000, 7000 + _N)), "counts one by one"),  # a counter starting anywhere
         (pd.Series(pd.array(range(_N), dtype="Int64")), "counts one by one"),  # pandas' nullable integers
-        (_with_gap(_rng.permutation(_N)), "every row has a different whole number"),
+        (_named(_rng.permutation(np.arange(5000, 5000 + _N)), "customer_id"), "its name says identifier"),
+        (_named(_rng.choice(10**6, _N, replace=False), "CustomerID"), "its name says identifier"),
+        (_named(_rng.permutation(np.arange(100_000, 100_000 + _N)).astype("float64"), "customer_id"), "name says"),
+        (_named(_with_gap(_rng.permutation(_N)), "order_no"), "its name says identifier"),
+        (_named(_rng.permutation(12), "id"), "its name says identifier"),  # a name is evidence even on few rows
     ],
-    ids=["row-number", "countdown", "unique", "sparse-unique", "monotone", "nullable-int", "ints-with-a-gap"],
+    ids=["row-number", "countdown", "counter", "nullable-int", "id-name", "camel-id", "whole-float-id", "no-gap", "tiny-id"],
 )
 def test_numeric_identifiers_are_recognised(values, reason):
     from ml.training import numeric_id_reason
@@ -183,8 +189,31 @@ def test_numeric_identifiers_are_recognised(values, reason):
         pd.Series(range(19)),  # too few rows to tell
         pd.Series([f"c{i}" for i in range(_N)]),  # text: is_id_like's business
         _with_gap(_rng.normal(size=_N)),
+        _named(_rng.choice(5000, 40, replace=False) + 400, "sqft"),  # all distinct, but a measurement's name
+        _named(np.arange(1981, 2021), "year"),  # a yearly series counts by one, but in years
+        _named(np.sort(_rng.choice(400, _N, replace=False)), "visits"),  # sorted counts
+        _named(_rng.integers(0, 50, _N), "customer_id"),  # an id-like name over repeated values
+        _named(_rng.permutation(_N), "number_of_rooms"),  # "number" names what is counted here
+        _named(_rng.normal(size=_N), "sensor_id"),  # not whole numbers
     ],
-    ids=["age", "floats", "rounded-floats", "whole-floats", "flag", "bool", "group", "tiny", "text", "floats-with-a-gap"],
+    ids=[
+        "age",
+        "floats",
+        "rounded-floats",
+        "whole-floats",
+        "flag",
+        "bool",
+        "group",
+        "tiny",
+        "text",
+        "floats-with-a-gap",
+        "sqft",
+        "years",
+        "sorted-visits",
+        "id-name-repeats",
+        "number-of",
+        "id-name-floats",
+    ],
 )
 def test_numeric_features_are_not_taken_for_identifiers(values):
     from ml.training import numeric_id_reason
@@ -192,14 +221,78 @@ def test_numeric_features_are_not_taken_for_identifiers(values):
     assert numeric_id_reason(values) is None
 
 
+@pytest.mark.parametrize(
+    ("values", "warned"),
+    [
+        (_named(_rng.choice(5000, 40, replace=False) + 400, "sqft"), True),
+        (pd.Series(_rng.permutation(np.arange(5000, 5000 + _N))), True),
+        (_named(np.sort(_rng.choice(400, _N, replace=False)), "visits"), True),
+        (_named(np.arange(1981, 2021), "year"), False),  # years are not identifiers
+        (pd.Series(_rng.integers(18, 80, _N)), False),
+        (pd.Series(range(1, _N + 1)), False),  # a row number: left out, not only warned about
+        (pd.Series(np.arange(_N, dtype="float64")), False),
+        (pd.Series(range(19)), False),
+    ],
+    ids=["sqft", "unique", "sorted-visits", "years", "age", "row-number", "whole-floats", "tiny"],
+)
+def test_distinct_integers_without_an_identifier_name_are_only_possible_identifiers(values, warned):
+    from ml.training import possible_id_reason
+
+    assert (possible_id_reason(values) is not None) is warned
+
+
+@pytest.mark.parametrize(
+    ("name", "id_like"),
+    [
+        ("id", True),
+        ("ID", True),
+        ("customer_id", True),
+        ("customerId", True),
+        ("CustomerID", True),
+        ("user id", True),
+        ("uuid", True),
+        ("order_no", True),
+        ("invoice_number", True),
+        ("product_key", True),
+        ("zip_code", True),
+        ("sqft", False),
+        ("number_of_rooms", False),
+        ("idle_time", False),
+        ("video", False),
+        ("year", False),
+    ],
+)
+def test_identifier_names(name, id_like):
+    from ml.training import id_like_name
+
+    assert id_like_name(name) is id_like
+
+
 def test_prepare_leaves_a_numeric_identifier_out_unless_included():
     df = classification(60)
     df.insert(0, "customer_id", np.arange(1000, 1060))
     prep = prepare(df, "bought", FOREST_C)
     assert "customer_id" not in prep.X.columns and list(prep.numeric_ids) == ["customer_id"]
-    assert prep.id_note in prep.notes and "customer_id (it counts one by one" in prep.id_note
+    assert prep.id_note in prep.notes and "customer_id (its name says identifier" in prep.id_note
     kept = prepare(df, "bought", FOREST_C, include=["customer_id"])
     assert "customer_id" in kept.X.columns and kept.id_note is None and list(kept.numeric_ids) == ["customer_id"]
+
+
+def test_a_measurement_with_a_different_value_per_row_stays_a_feature():
+    """40 houses, every area different: the area is the feature that matters, not an identifier."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"sqft": rng.choice(np.arange(600, 4000), 40, replace=False), "rooms": rng.integers(1, 6, 40)})
+    df["price"] = 150 * df.sqft + rng.normal(0, 2000, 40)
+    prep = prepare(df, "price", get_model("ridge"))
+    assert "sqft" in prep.X.columns and prep.numeric_ids == {} and prep.id_note is None
+    assert list(prep.possible_ids) == ["sqft"]
+
+
+def test_a_year_column_of_a_yearly_series_stays_a_feature():
+    df = pd.DataFrame({"year": np.arange(1981, 2021), "visits": np.sort(np.random.default_rng(1).choice(900, 40, replace=False))})
+    df["sales"] = df.year * 2.0 + df.visits
+    prep = prepare(df, "sales", get_model("ridge"))
+    assert list(prep.X.columns) == ["year", "visits"] and prep.numeric_ids == {}
 
 
 # --- split -----------------------------------------------------------------------------------------

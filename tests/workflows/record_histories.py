@@ -2,7 +2,8 @@
 change to workflow code: `.venv/bin/python -m tests.workflows.record_histories [name ...]`).
 
 Record only the new ones after a versioned change (`workflow.patched`): the old histories are the proof
-that workflows started by the previous version still replay. Names: training, batch, batch_cancelled.
+that workflows started by the previous version still replay. Names: training, batch, batch_cancelled,
+training_cancelled_in_save (save-honours-cancel), batch_cancelled_best (batch-best-tagged-on-cancel).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from temporalio.testing import WorkflowEnvironment
 from core.accounts import User
 from orchestration.contracts import SEARCH_ATTRIBUTES, BatchItem, BatchRequest, StageResult, TrainInput, TrainRequest
 from orchestration.service import TrainEasyService
+from orchestration.training_activities import TrainingActivities
 from tests.helpers import BIN, classification_csv, eventually, finished_run, running_workers, test_settings
 
 OUT = Path(__file__).parent / "histories"
-NAMES = ("training", "batch", "batch_cancelled")
+NAMES = ("training", "batch", "batch_cancelled", "training_cancelled_in_save", "batch_cancelled_best")
 
 
 @activity.defn(name="fit_model")
@@ -52,6 +54,66 @@ async def cancelled_batch(env: WorkflowEnvironment, service: TrainEasyService, u
     handle = env.client.get_workflow_handle(batch_id)
     await handle.cancel()
     await eventually(lambda: _closed(handle), timeout=60)
+    return batch_id
+
+
+def slow_save(real: TrainingActivities, started: list[float]):
+    """The real save, after a pause in which the run is cancelled: it registers its model after the cancel."""
+
+    @activity.defn(name="save_model")
+    def save_model(inp: TrainInput) -> StageResult:
+        started.append(time.monotonic())
+        time.sleep(3)
+        return real.register_model(inp)
+
+    return save_model
+
+
+def fit_or_wait(real: TrainingActivities):
+    """Gaussian NB fits for real; other models fit until cancelled."""
+
+    @activity.defn(name="fit_model")
+    def fit_model(inp: TrainInput) -> StageResult:
+        if inp.request.model == "gaussian_nb":
+            return real.fit_model(inp)
+        return slow_fit(inp)
+
+    return fit_model
+
+
+async def cancelled_in_save(env: WorkflowEnvironment, service: TrainEasyService, user: User, dataset_id: str) -> str:
+    """A run cancelled while its model is being registered: the version is deleted again (save-honours-cancel)."""
+    started: list[float] = []
+    real = TrainingActivities(service.storage, service.settings)
+    async with running_workers(env.client, service.settings, {"save_model": slow_save(real, started)}):
+        run_id = await service.start_training(user, TrainRequest(user.name, dataset_id, "bought", "gaussian_nb"))
+
+        async def saving() -> bool:
+            return bool(started)
+
+        await eventually(saving, timeout=90, interval=0.1)
+        handle = env.client.get_workflow_handle(run_id)
+        await handle.cancel()
+        await eventually(lambda: _closed(handle), timeout=60)
+    return run_id
+
+
+async def cancelled_batch_with_a_best(env: WorkflowEnvironment, service: TrainEasyService, user: User, dataset_id: str) -> str:
+    """A batch cancelled after one child finished: its best is tagged as it closes (batch-best-tagged-on-cancel)."""
+    real = TrainingActivities(service.storage, service.settings)
+    async with running_workers(env.client, service.settings, {"fit_model": fit_or_wait(real)}):
+        items = [BatchItem("gaussian_nb"), BatchItem("logistic_regression")]
+        batch_id = await service.start_batch(user, BatchRequest(user.name, dataset_id, "bought", items, max_parallel=1))
+
+        async def first_done() -> bool:
+            view = await service.get_batch(user, batch_id)
+            kids = view.progress.children if view.progress else []
+            return bool(kids) and kids[0].status == "completed" and kids[1].status == "running"
+
+        await eventually(first_done, timeout=90)
+        handle = env.client.get_workflow_handle(batch_id)
+        await handle.cancel()
+        await eventually(lambda: _closed(handle), timeout=60)
     return batch_id
 
 
@@ -93,6 +155,10 @@ async def main(names: tuple[str, ...] = NAMES) -> None:
             if "batch_cancelled" in names:
                 async with running_workers(env.client, settings, {"fit_model": slow_fit}):
                     ids["batch_cancelled"] = await cancelled_batch(env, service, user, ds.dataset_id)
+            if "training_cancelled_in_save" in names:
+                ids["training_cancelled_in_save"] = await cancelled_in_save(env, service, user, ds.dataset_id)
+            if "batch_cancelled_best" in names:
+                ids["batch_cancelled_best"] = await cancelled_batch_with_a_best(env, service, user, ds.dataset_id)
             for name, wid in ids.items():
                 history = await env.client.get_workflow_handle(wid).fetch_history()
                 (OUT / f"{name}.json").write_text(history.to_json())

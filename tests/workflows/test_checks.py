@@ -161,7 +161,7 @@ async def test_a_numeric_identifier_is_left_out_of_a_run_unless_the_user_keeps_i
     assert any(f.level == "warning" and "'customer_id' looks like an identifier" in f.message for f in report.findings)
     assert plain_view.status == kept_view.status == "completed", (plain_view.error, kept_view.error)
     assert plain_view.facts.features == 2 and kept_view.facts.features == 3
-    assert any("customer_id (it counts one by one" in n for n in plain_view.facts.notes or [])
+    assert any("customer_id (its name says identifier" in n for n in plain_view.facts.notes or [])
     features = {v.run_id: [f.feature for f in _evaluation(service, alice, v.run_id).importance] for v in (plain_view, kept_view)}
     assert "customer_id" not in features[plain] and features[kept][0] == "customer_id"
     record = service.registry.by_run(alice.name, plain)

@@ -17,7 +17,7 @@ from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
-@pytest.mark.parametrize("name", ["training", "batch", "batch_cancelled"])
+@pytest.mark.parametrize("name", ["training", "batch", "batch_cancelled", "training_cancelled_in_save", "batch_cancelled_best"])
 async def test_recorded_history_replays(name):
     text = (HISTORIES / f"{name}.json").read_text()
     history = WorkflowHistory.from_json(f"{name}-replay", text)
