@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from core.accounts import read_demo_accounts
 from core.config import PROJECT_ROOT
@@ -165,3 +165,18 @@ def login(page: Page, stack: Stack, user: str, path: str = "") -> None:
     sign_in_form(page, user, stack.passwords()[user])
     expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
     wait_for_app(page)
+
+
+def open_select(page: Page, box: Locator) -> None:
+    """Open a select box's list of options. A click that first scrolls the box into view can land while the
+    page still scrolls, which focuses the box but closes its list again: scroll first, and retry."""
+    box.scroll_into_view_if_needed()
+    for _ in range(3):
+        box.click()
+        try:
+            expect(page.get_by_role("option").first).to_be_visible(timeout=3_000)
+            return
+        except AssertionError:
+            page.keyboard.press("Escape")
+    box.click()
+    expect(page.get_by_role("option").first).to_be_visible()

@@ -16,7 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 from core.datasets import DatasetInfo, ingest_csv
 from core.registry import ModelRecord, Registry
 from core.storage import Storage
-from tests.e2e.conftest import Stack, wait_for_app
+from tests.e2e.conftest import Stack, open_select, wait_for_app
 from tests.e2e.test_lifecycle import go, new_user, sign_in, table_rows
 from tests.helpers import classification_csv
 from ui.labels import model_labels
@@ -42,18 +42,17 @@ def register(registry: Registry, owner: str, dataset: DatasetInfo, name: str, sc
 
 def options(page: Page, box: Locator) -> list[str]:
     """The texts of a select box's options (opened, read, closed again)."""
-    box.scroll_into_view_if_needed()
-    for _ in range(3):  # a click while the page still settles can close the list again at once
-        box.click()
-        try:
-            expect(page.get_by_role("option").first).to_be_visible(timeout=3_000)
-            break
-        except AssertionError:
-            page.keyboard.press("Escape")
+    open_select(page, box)
     found = [o.strip() for o in page.get_by_role("option").all_inner_texts()]
     page.keyboard.press("Escape")
     expect(page.get_by_role("option")).to_have_count(0)  # closed before the next box is opened
     return found
+
+
+def choose(page: Page, box: Locator, option: str) -> None:
+    open_select(page, box)
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
 
 
 def test_compare_tells_two_gaussian_nb_v1_on_two_sales_csv_apart(stack: Stack, new_page):
@@ -76,9 +75,7 @@ def test_compare_tells_two_gaussian_nb_v1_on_two_sales_csv_apart(stack: Stack, n
     group = page.get_by_role("combobox", name="Compare", exact=True)
     groups = options(page, group)
     assert len(set(groups)) == 3 and "All classification models, any dataset (2)" in groups, groups
-    group.click()
-    page.get_by_role("option", name="All classification models, any dataset (2)").click()
-    wait_for_app(page)
+    choose(page, group, "All classification models, any dataset (2)")
 
     picked = page.get_by_test_id("stMultiSelect").filter(has_text="Models to compare")
     table = page.get_by_test_id("stDataFrame").nth(1)  # the comparison, under the models table
@@ -91,16 +88,14 @@ def test_compare_tells_two_gaussian_nb_v1_on_two_sales_csv_apart(stack: Stack, n
     page.keyboard.press("Escape")
     wait_for_app(page)
     expect(table).to_have_count(0)
-    picked.get_by_role("combobox").click()
-    page.get_by_role("option", name=labels[high.id], exact=True).click()
+    choose(page, picked.get_by_role("combobox"), labels[high.id])
     page.keyboard.press("Escape")
     wait_for_app(page)
     expect(table.get_by_text("0.93", exact=True)).to_have_count(1)
     expect(table.get_by_text("0.61", exact=True)).to_have_count(0)
     expect(page.get_by_test_id("stPlotlyChart").filter(has_text="balanced accuracy by model")).to_be_visible()
     assert labels[low.id] in options(page, picked.get_by_role("combobox")), "the other gaussian_nb v1 is still offered"
-    picked.get_by_role("combobox").click()
-    page.get_by_role("option", name=labels[low.id], exact=True).click()
+    choose(page, picked.get_by_role("combobox"), labels[low.id])
     page.keyboard.press("Escape")
     wait_for_app(page)
     expect(table.get_by_text("0.61", exact=True)).to_have_count(1)
@@ -133,10 +128,7 @@ def test_retention_flags_the_best_version_and_a_tag_keeps_it(stack: Stack, new_p
     wait_for_app(page)
 
     # tag it on the page: retention keeps it
-    choice = page.get_by_role("combobox", name="Model", exact=True)
-    choice.click()
-    page.get_by_role("option", name="logistic_regression v1", exact=True).click()
-    wait_for_app(page)
+    choose(page, page.get_by_role("combobox", name="Model", exact=True), "logistic_regression v1")
     page.get_by_role("textbox", name="New tag").fill("keep: best")
     page.get_by_role("button", name="Add tag").click()
     wait_for_app(page)

@@ -61,6 +61,7 @@ def register(registry: Registry, owner: str, dataset: DatasetInfo, tags: tuple[s
 
 
 def table_rows(page: Page) -> list[list[str]]:
+    expect(page.get_by_test_id("stTable").locator("tbody tr").first).to_be_visible()  # the table is drawn (loaded lazily)
     return [
         [cell.inner_text().strip() for cell in row.locator("td").all()]
         for row in page.get_by_test_id("stTable").locator("tbody tr").all()

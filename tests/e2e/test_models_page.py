@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.config import PROJECT_ROOT
-from tests.e2e.conftest import sign_in_form, wait_for_app
+from tests.e2e.conftest import open_select, sign_in_form, wait_for_app
 from tests.helpers import classification_csv, regression_csv
 
 RUN_URL = re.compile(r"/runs\?run=train-")
@@ -44,7 +44,7 @@ def go(page: Page, label: str) -> None:
 
 
 def choose(page: Page, box: str, option: str) -> None:
-    page.get_by_role("combobox", name=box, exact=True).click()
+    open_select(page, page.get_by_role("combobox", name=box, exact=True))
     page.get_by_role("option", name=option, exact=True).click()
     wait_for_app(page)
 
