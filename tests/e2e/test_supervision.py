@@ -7,12 +7,14 @@ launcher's own state file (<home>/state/supervisor.json) and checked to be its c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -96,19 +98,26 @@ def app_healthy(stack: Stack) -> bool:
         return resp.status == 200
 
 
-async def train_one(stack: Stack) -> tuple[TrainEasyService, str]:
-    """A training run through the service, as the app starts it, on this stack's server and workers."""
+async def _train(stack: Stack, also_read: str | None) -> tuple[str, str | None]:
     settings = replace(load_settings(), home=stack.home, temporal_address=f"127.0.0.1:{stack.temporal_port}")
     service = TrainEasyService(await connect(settings), settings)
     ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
     run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
     view = await finished_run(service, ALICE, run_id, timeout=180)
     assert view.status == "completed", view.error
-    return service, run_id
+    return run_id, (await service.get_run(ALICE, also_read)).status if also_read else None
 
 
-async def test_a_killed_temporal_server_is_restarted_under_the_running_workers_and_app(supervised):
-    _, before = await train_one(supervised)
+def train_one(stack: Stack, also_read: str | None = None) -> tuple[str, str | None]:
+    """A training run through the service, as the app starts it, on this stack's server and workers; with
+    `also_read`, that run's status too. In a thread of its own: in the browser suite Playwright's sync API
+    keeps an event loop running on the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _train(stack, also_read)).result()
+
+
+def test_a_killed_temporal_server_is_restarted_under_the_running_workers_and_app(supervised):
+    before, _ = train_one(supervised)
     others = {name: pid_of(supervised, name) for name in ("worker-1", "worker-2", "streamlit")}
     temporal = pid_of(supervised, "temporal")
 
@@ -123,8 +132,8 @@ async def test_a_killed_temporal_server_is_restarted_under_the_running_workers_a
     assert all(children(supervised)[name]["state"] == "running" for name in others)
     assert app_healthy(supervised)
     # the server kept its SQLite file: the run finished before the kill is still there, and a new one completes
-    service, after = await train_one(supervised)
-    assert (await service.get_run(ALICE, before)).status == "completed"
+    after, status_before = train_one(supervised, also_read=before)
+    assert status_before == "completed"
     assert after != before
 
 
@@ -139,7 +148,7 @@ def test_a_killed_app_is_restarted_on_its_own(supervised):
     assert {name: children(supervised)[name]["pid"] for name in others} == others
 
 
-async def test_a_crash_looping_worker_is_given_up_alone(supervised):
+def test_a_crash_looping_worker_is_given_up_alone(supervised):
     others = {name: pid_of(supervised, name) for name in ("worker-1", "temporal", "streamlit")}
     for n in range(1, GIVE_UP_FAILURES + 1):
         pid = pid_of(supervised, "worker-2")
@@ -162,10 +171,10 @@ async def test_a_crash_looping_worker_is_given_up_alone(supervised):
     assert {name: children(supervised)[name]["pid"] for name in others} == others
     assert all(children(supervised)[name]["state"] == "running" for name in others)
     assert app_healthy(supervised)
-    await train_one(supervised)  # on worker-1
+    train_one(supervised)  # on worker-1
 
 
-async def test_a_worker_stopped_from_outside_is_started_again_and_not_counted(supervised):
+def test_a_worker_stopped_from_outside_is_started_again_and_not_counted(supervised):
     """SIGTERM is how someone stops a worker on purpose: it exits 0, as many times as it is asked."""
     before = children(supervised)["worker-1"]
     for _ in range(GIVE_UP_FAILURES):  # as many stops as failures would give it up
@@ -178,4 +187,4 @@ async def test_a_worker_stopped_from_outside_is_started_again_and_not_counted(su
     text = supervised.text()
     assert text.count("worker-1 stopped cleanly (exit code 0) without the launcher asking") == GIVE_UP_FAILURES
     assert "worker-1 given up" not in text and "worker-1 failed" not in text
-    await train_one(supervised)
+    train_one(supervised)
