@@ -28,8 +28,10 @@ from orchestration.client import connect
 from orchestration.contracts import BatchRequest, CheckReport, IngestResult, PredictResult, TrainRequest
 from orchestration.dataset_calls import DatasetDeleted, DatasetDependents
 from orchestration.errors import NotFound, UserError
+from orchestration.evaluation_view import Evaluation
+from orchestration.health import EngineInfo, Health
 from orchestration.service import TrainEasyService
-from orchestration.views import BatchView, EngineInfo, Evaluation, Health, RunSummary, RunView
+from orchestration.views import BatchView, RunSummary, RunView
 from ui.auth import audit_log
 from ui.text import md
 

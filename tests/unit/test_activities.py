@@ -163,7 +163,7 @@ def test_the_evaluation_file_reads_as_the_run_pages_evaluation(trained):
     """The file format is the evaluate stage's; the service reads it into the typed Evaluation the page draws."""
     from temporalio.converter import value_to_type
 
-    from orchestration.views import Evaluation
+    from orchestration.evaluation_view import Evaluation
 
     written = json.loads((trained.run_dir / "evaluation.json").read_text())
     ev = value_to_type(Evaluation, written)

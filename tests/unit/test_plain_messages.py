@@ -25,7 +25,8 @@ from orchestration.activity_errors import (
     refuse,
 )
 from orchestration.contracts import STAGES, BatchProgress, ChildState, RunProgress, StageProgress
-from orchestration.views import BatchView, PendingActivity, build_run_view
+from orchestration.progress import PendingActivity
+from orchestration.views import BatchView, build_run_view
 from orchestration.workflows import failure_message
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
