@@ -59,13 +59,8 @@ from orchestration.validation import (
     validated_params,
 )
 from orchestration.views import RunSummary, RunView, build_run_summary, status_name, temporal_ui_url
-from orchestration.workflows import (
-    CheckDataWorkflow,
-    IngestWorkflow,
-    PredictWorkflow,
-    TrainingWorkflow,
-    failure_message,
-)
+from orchestration.workflows import CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow
+from orchestration.workflows.policy import failure_message
 
 INGEST_TIMEOUT = timedelta(minutes=10)
 Req = TypeVar("Req")
