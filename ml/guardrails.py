@@ -7,8 +7,8 @@ from collections.abc import Collection
 import pandas as pd
 
 from ml.bounds import bound_errors
-from ml.catalog import Family, ModelSpec
 from ml.check_report import CheckFinding, CheckReport
+from ml.model_spec import Family, ModelSpec
 from ml.plain import shown
 from ml.training import MAX_CATEGORIES, DataError, date_columns, is_id_like, prepare
 

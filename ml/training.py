@@ -19,7 +19,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from core.datasets import looks_like_dates
 from ml.bounds import MIN_ROWS
-from ml.catalog import ModelSpec, is_number
+from ml.catalog import is_number
+from ml.model_spec import ModelSpec
 from ml.plain import shown
 
 MAX_CATEGORIES = 50  # one-hot width per column: keeps a wide text column from exploding memory

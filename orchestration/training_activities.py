@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can im
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from ml.catalog import ModelSpec
+    from ml.model_spec import ModelSpec
     from ml.training import Prepared
 
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
@@ -52,7 +52,8 @@ class TrainingActivities:
         import pandas as pd
 
         from core.datasets import dataset_path
-        from ml.catalog import ParamError, get_model
+        from ml.catalog import get_model
+        from ml.model_spec import ParamError
         from ml.training import DataError, prepare
 
         req = inp.request
