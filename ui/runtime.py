@@ -18,8 +18,9 @@ import streamlit as st
 from core.accounts import User
 from core.config import load_settings
 from core.datasets import DatasetInfo
+from core.model_record import ModelRecord
 from core.quota_limits import Limits, Usage
-from core.registry import ModelRecord, RetentionResult
+from core.registry import RetentionResult
 from core.retention import RetentionPlan
 from core.storage import Storage
 from orchestration.account_service import AccountService
