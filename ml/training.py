@@ -1,5 +1,7 @@
 """Training data and pipelines as pure functions on DataFrames: prepare, split, folds, the preprocessing pipeline.
-No files, no Temporal. The seed is always a parameter (identifiers: ml.identifiers; fitting: ml.fitting)."""
+
+No files, no Temporal. The seed is always a parameter. Identifier columns: ml.identifiers; fitting: ml.fitting.
+"""
 
 from __future__ import annotations
 
