@@ -12,12 +12,14 @@ import signal
 import sys
 from pathlib import Path
 
+from child_process import LaunchError
 from core.accounts import bootstrap_demo_accounts, read_demo_accounts
 from core.config import Settings, load_settings
 from core.storage import Storage
 from orchestration.codec import PayloadKeyError, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
-from supervisor import LaunchError, Stack, port_free
+from readiness import port_free
+from supervisor import Stack
 
 BIN = Path(sys.executable).parent
 

@@ -13,204 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import ssl
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
-from core.config import PROJECT_ROOT, Settings
+from child_process import FAILURE_WINDOW, GIVE_UP_FAILURES, Child, LaunchError, Restarts, clean_exit, describe_exit, utc_now
+from core.config import Settings
 from core.storage import Storage, write_atomic
-
-BACKOFF_MAX = 60.0  # seconds: the longest wait before starting an exited child again
-STABLE_AFTER = 60.0  # a child that ran this long before exiting is restarted after the base wait again
-GIVE_UP_FAILURES = 5  # this many failures of one child ...
-FAILURE_WINDOW = 600.0  # ... within this many seconds, and the launcher stops restarting it
-
-
-def clean_exit(code: int) -> bool:
-    """Exit code 0, or ended by SIGTERM/SIGINT: someone stopped the child on purpose; it did not crash."""
-    return code == 0 or code in (-signal.SIGTERM, -signal.SIGINT)
-
-
-def describe_exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-@dataclass
-class Restarts:
-    """One child's restart bookkeeping: how long to wait before starting it again, and when to stop trying.
-
-    A failure (a crash, or a restart that never came up) counts towards giving up: GIVE_UP_FAILURES within
-    FAILURE_WINDOW. A clean stop does not count, but it does lengthen the wait like a failure does, so that
-    a child that keeps stopping itself at once cannot spin. The wait doubles from `base` up to BACKOFF_MAX
-    with every exit and starts from `base` again after a run of STABLE_AFTER seconds.
-    """
-
-    base: float
-    failures: list[float] = field(default_factory=list)  # when it failed (monotonic), within the window
-    streak: int = 0  # exits since its last stable run: the backoff's exponent
-
-    def exited(self, now: float, ran: float, failed: bool) -> float | None:
-        """Record an exit after a run of `ran` seconds: the wait before the restart, or None to give it up."""
-        if ran >= STABLE_AFTER:
-            self.streak = 0
-        if failed:
-            self.failures = [*self.recent(now), now]
-            if len(self.failures) >= GIVE_UP_FAILURES:
-                return None
-        delay = min(self.base * 2**self.streak, BACKOFF_MAX)
-        self.streak += 1
-        return delay
-
-    def recent(self, now: float) -> list[float]:
-        return [t for t in self.failures if now - t < FAILURE_WINDOW]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class LaunchError(Exception):
-    """A start-up problem with one line telling the user what to do."""
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    log: Path
-    env: dict[str, str]
-    restart: Restarts
-    # after a restart: is it serving yet? (at start-up the launcher checks each kind of child itself)
-    serving: Callable[[Child], Awaitable[bool]] | None = None
-    serving_timeout: float = 90.0
-    needs_temporal: bool = False  # restarted only once the launcher's Temporal server is up
-    proc: asyncio.subprocess.Process | None = None
-    started: float = field(default_factory=time.monotonic)
-    log_offset: int = 0  # where this start's output begins in the log
-    state: str = "starting"  # starting, running, restarting, given-up, stopped
-    since: str = field(default_factory=_now)
-    restarts: int = 0
-    last_exit: int | None = None
-
-    async def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.log_offset = out.tell()
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.started = time.monotonic()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.alive and self.proc is not None else None
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def output(self) -> str:
-        """What this start of the child has logged so far."""
-        try:
-            with open(self.log, "rb") as fh:
-                fh.seek(self.log_offset)
-                return fh.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    @property
-    def returncode(self) -> int | None:
-        return self.proc.returncode if self.proc is not None else None
-
-    async def stop(self, grace: float = 10.0) -> None:
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), grace)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-            return True
-        except OSError:
-            return False
-
-
-def step(message: str) -> float:
-    print(f"  … {message}", end="", flush=True)
-    return time.monotonic()
-
-
-def done(started: float, note: str = "ready") -> None:
-    print(f" {note} ({time.monotonic() - started:.1f}s)", flush=True)
-
-
-def say(message: str) -> None:
-    print(f"  {message}", flush=True)
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, child: Child | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child is not None and not child.alive:
-            raise LaunchError(f"{child.name} exited while starting; last lines of {child.log}:\n{child.tail()}")
-        try:
-            if await check():
-                return
-        except Exception:  # not up yet
-            pass
-        await asyncio.sleep(0.5)
-    raise LaunchError(f"{what} did not become ready within {timeout:.0f}s; see {child.log if child else 'the logs'}")
-
-
-def http_ok(url: str) -> Callable[[], Awaitable[bool]]:
-    # the health check only asks our own child on loopback whether it is up: no certificate check
-    insecure = ssl._create_unverified_context() if url.startswith("https") else None
-
-    async def check() -> bool:
-        def get() -> bool:
-            with urllib.request.urlopen(url, timeout=2, context=insecure) as resp:
-                return resp.status == 200
-
-        return await asyncio.to_thread(get)
-
-    return check
-
-
-async def worker_polling(child: Child) -> bool:
-    """workers/worker.py says so once it has connected and its pollers run."""
-    return f"worker {child.pid} polling" in child.output()
+from readiness import done, http_ok, say, step, wait_until, worker_polling
 
 
 async def _unless_stopped(stop: asyncio.Event, awaitable: Awaitable) -> bool:
@@ -414,7 +223,7 @@ class Stack:
         return "timeout"
 
     def _set(self, child: Child, state: str) -> None:
-        child.state, child.since = state, _now()
+        child.state, child.since = state, utc_now()
         self._write_state()
 
     def _write_state(self) -> None:
@@ -432,7 +241,7 @@ class Stack:
             }
             for c in self.children
         }
-        state = {"launcher_pid": os.getpid(), "updated": _now(), "children": children}
+        state = {"launcher_pid": os.getpid(), "updated": utc_now(), "children": children}
         try:
             write_atomic(self.storage.supervisor_state, json.dumps(state, indent=2).encode())
         except OSError as err:  # a full or read-only disk must not take the launcher down
@@ -442,5 +251,5 @@ class Stack:
         for child in reversed(self.children):
             await child.stop()
             if child.state != "given-up":
-                child.state, child.since = "stopped", _now()
+                child.state, child.since = "stopped", utc_now()
         self._write_state()

@@ -38,7 +38,8 @@ ROWS, FEATURES = 12000, 20
 def job(parquet: str, model: str, params: dict) -> float:
     from ml.catalog import get_model
     from ml.evaluation import evaluate, feature_importance
-    from ml.training import fit, make_pipeline, prepare, split
+    from ml.fitting import fit
+    from ml.training import make_pipeline, prepare, split
 
     spec = get_model(model)
     prep = prepare(pd.read_parquet(parquet), "label", spec)

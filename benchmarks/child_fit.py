@@ -35,6 +35,7 @@ def main() -> None:
     import pandas as pd
     from temporalio.testing import ActivityEnvironment
 
+    import ml.fitting as fitting
     import ml.training as training
     from core.datasets import ingest_csv
     from core.names import new_run_id
@@ -66,14 +67,14 @@ def main() -> None:
         def activity() -> None:
             env.run(acts.fit_model, inp)
 
-        real_fit = training.fit
+        real_fit = fitting.fit
 
         def activity_in_process() -> None:
-            training.fit = lambda *a, single_fit=None, **k: real_fit(*a, **k)  # the old, in-process path
+            fitting.fit = lambda *a, single_fit=None, **k: real_fit(*a, **k)  # the old, in-process path
             try:
                 env.run(acts.fit_model, inp)
             finally:
-                training.fit = real_fit
+                fitting.fit = real_fit
 
         rows = [
             ("bare fit", median_ms(plain), median_ms(child)),

@@ -20,136 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from core.db import open_db, write
+from core.model_record import ModelRecord
 from core.names import check_username, parse_run_id
+from core.registry_schema import INDEXES, SCHEMA, migrate
 from core.retention import RetentionError, RetentionPlan, check_keep, plan_retention
 from core.storage import Storage, copy_private, write_atomic
 
 MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a catalog key: it becomes a folder name
-COST_FIELDS = ("fit_seconds", "cpu_seconds", "peak_rss_mb")  # what a fit cost, as the model card records it
-
-# Versions count per (owner, dataset, target, model). `folder` is where the files are, relative to the
-# owner's folder: models/<name>/<run id> for new versions, models/<name>/v<version> for those registered
-# before versions were counted per dataset (they keep their numbers and their files).
-MODELS_TABLE = """
-CREATE TABLE IF NOT EXISTS {table} (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    owner       TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    dataset_id  TEXT NOT NULL DEFAULT '',
-    target      TEXT NOT NULL DEFAULT '',
-    version     INTEGER NOT NULL,
-    run_id      TEXT NOT NULL UNIQUE,
-    created_at  TEXT NOT NULL,
-    size_bytes  INTEGER NOT NULL,
-    tags        TEXT NOT NULL DEFAULT '[]',
-    card        TEXT NOT NULL,
-    folder      TEXT NOT NULL,
-    UNIQUE (owner, dataset_id, target, name, version)
-);
-"""
-SCHEMA = (
-    MODELS_TABLE.format(table="models")
-    + """
-CREATE TABLE IF NOT EXISTS user_settings (
-    owner       TEXT PRIMARY KEY,
-    keep_last   INTEGER          -- the N last confirmed for retention (the form's default); NULL: never set
-);
--- the highest version each lineage ever had: a deleted version's number is never handed out again
-CREATE TABLE IF NOT EXISTS lineage_versions (
-    owner       TEXT NOT NULL,
-    dataset_id  TEXT NOT NULL,
-    target      TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    last        INTEGER NOT NULL,
-    PRIMARY KEY (owner, dataset_id, target, name)
-);
--- the names of deleted datasets, so runs and models on them still say what they were trained on
-CREATE TABLE IF NOT EXISTS deleted_datasets (
-    owner       TEXT NOT NULL,
-    dataset_id  TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    deleted_at  TEXT NOT NULL,
-    PRIMARY KEY (owner, dataset_id)
-);
-"""
-)
-INDEXES = """
-CREATE INDEX IF NOT EXISTS models_owner ON models (owner, name);
-CREATE INDEX IF NOT EXISTS models_lineage ON models (owner, dataset_id, target, name, version);
-"""
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    id: int
-    owner: str
-    name: str
-    version: int
-    run_id: str
-    created_at: str
-    size_bytes: int
-    tags: tuple[str, ...]
-    card: dict[str, Any]
-    dataset_id: str = ""
-    target: str = ""
-    folder: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} v{self.version}"
-
-    @property
-    def lineage(self) -> tuple[str, str, str]:
-        """What versions are counted per: (dataset id, target, model name)."""
-        return (self.dataset_id, self.target, self.name)
-
-    # --- the card, typed: what the pages read of it (its JSON, which users download, stays as it is) ----
-    @property
-    def dataset_name(self) -> str:
-        return str((self.card.get("dataset") or {}).get("name") or self.dataset_id or "?")
-
-    @property
-    def model_label(self) -> str | None:
-        """The catalog label of the model's type ("Random forest (classification)")."""
-        label = self.card.get("model_label")
-        return None if label is None else str(label)
-
-    @property
-    def task(self) -> str:
-        """classification | regression"""
-        return str(self.card.get("task") or "")
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        """The test-set scores, by metric name."""
-        return {str(k): float(v) for k, v in (self.card.get("metrics") or {}).items()}
-
-    @property
-    def costs(self) -> dict[str, float]:
-        """What the fit cost (COST_FIELDS), those the card has."""
-        return {k: float(self.card[k]) for k in COST_FIELDS if self.card.get(k) is not None}
-
-    @property
-    def input_schema(self) -> list[dict[str, Any]]:
-        """Each input column as ml.schema describes it (name, kind...), in order; new rows are conformed to it."""
-        return list(self.card.get("input_schema") or [])
-
-    @property
-    def feature_columns(self) -> list[str]:
-        """The columns the model predicts from, in order (the target is not one of them)."""
-        return [str(column["name"]) for column in self.input_schema]
-
-    @property
-    def skops_trusted(self) -> list[str] | None:
-        """The types to trust when loading the file with skops alone; None for a model saved before files were
-        self-contained (it needs TrainEasy's own code to load)."""
-        trusted = self.card.get("skops_trusted")
-        return None if trusted is None else [str(t) for t in trusted]
-
-    @property
-    def library_versions(self) -> dict[str, str]:
-        """The versions of Python and the libraries the model was saved with, by name ("scikit-learn")."""
-        return {str(k): str(v) for k, v in (self.card.get("versions") or {}).items() if v}
 
 
 @dataclass(frozen=True)
@@ -164,7 +41,7 @@ class Registry:
         self.path = storage.app_db
         with self._db() as db:
             db.executescript(SCHEMA)
-            _migrate(db)
+            migrate(db)
             db.executescript(INDEXES)
 
     @contextmanager
@@ -362,47 +239,6 @@ class Registry:
         return RetentionResult(doomed, sum(self._remove_files(r) for r in doomed))
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a registry from before per-lineage versions up to date, in place: every model keeps its id,
-    version number and files; its dataset and target are read from its card. Rebuilt as a new table
-    (SQLite cannot change a UNIQUE constraint), in one transaction that every process may race for."""
-    if "folder" in _columns(db, "models"):
-        return
-    with write(db):
-        if "folder" in _columns(db, "models"):
-            return  # another process migrated it first
-        db.execute("DROP TABLE IF EXISTS models_migrating")
-        db.execute(MODELS_TABLE.format(table="models_migrating"))
-        for row in db.execute("SELECT * FROM models ORDER BY id").fetchall():
-            card = json.loads(row["card"])
-            db.execute(
-                "INSERT INTO models_migrating (id, owner, name, dataset_id, target, version, run_id, created_at,"
-                " size_bytes, tags, card, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row["id"],
-                    row["owner"],
-                    row["name"],
-                    str((card.get("dataset") or {}).get("id") or ""),
-                    str(card.get("target") or ""),
-                    row["version"],
-                    row["run_id"],
-                    row["created_at"],
-                    row["size_bytes"],
-                    row["tags"],
-                    row["card"],
-                    f"models/{row['name']}/v{row['version']}",
-                ),
-            )
-        seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'models'").fetchone()
-        db.execute("DROP TABLE models")
-        db.execute("ALTER TABLE models_migrating RENAME TO models")
-        if seq is not None:  # ids of deleted models are never handed out again
-            db.execute("DELETE FROM sqlite_sequence WHERE name = 'models_migrating'")
-            db.execute("DELETE FROM sqlite_sequence WHERE name = 'models'")
-            top = db.execute("SELECT COALESCE(MAX(id), 0) FROM models").fetchone()[0]
-            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('models', ?)", (max(seq[0], top),))
-
-
 def _next_version(db: sqlite3.Connection, owner: str, dataset_id: str, target: str, name: str) -> int:
     """One more than the lineage ever had, kept as its high-water mark: a version deleted (v7) is never
     reused by the next run (v8). A lineage from before the mark starts from its highest stored version."""
@@ -420,10 +256,6 @@ def _next_version(db: sqlite3.Connection, owner: str, dataset_id: str, target: s
         (*lineage, version),
     )
     return int(version)
-
-
-def _columns(db: sqlite3.Connection, table: str) -> set[str]:
-    return {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
 
 
 def _size(path: Path) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the registry imports this module; records are only read here
-    from core.registry import ModelRecord
+    from core.model_record import ModelRecord
 
 MAX_KEEP = 1000
 

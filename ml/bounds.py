@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ml.catalog import ModelSpec, RowBound
+from ml.model_spec import ModelSpec, RowBound
 from ml.plain import shown
 
 MIN_ROWS = 10  # rows with a target a run needs at all (ml.training.prepare refuses fewer)

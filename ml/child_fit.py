@@ -42,6 +42,7 @@ PRELOAD = [
     "pandas",
     "sklearn",
     "ml.training",
+    "ml.fitting",
     "ml.child_fit",
     "sklearn.svm",
     "sklearn.neighbors",
@@ -197,7 +198,7 @@ def _costs() -> tuple[float, float]:
 
 
 def _child_main(conn: Connection) -> None:
-    from ml.training import live_probe
+    from ml.fitting import live_probe
 
     job: _Job = pickle.loads(conn.recv_bytes())
     send_lock = threading.Lock()

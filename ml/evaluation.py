@@ -12,7 +12,7 @@ from sklearn import metrics as m
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from ml.training import downsample
+from ml.fitting import downsample
 
 MAX_POINTS = 1000  # scatter points kept for regression charts
 MAX_CURVE_CLASSES = 10  # one-vs-rest ROC/PR curves drawn for at most this many classes

@@ -7,10 +7,11 @@ from collections.abc import Collection
 import pandas as pd
 
 from ml.bounds import bound_errors
-from ml.catalog import Family, ModelSpec
 from ml.check_report import CheckFinding, CheckReport
+from ml.identifiers import is_id_like
+from ml.model_spec import Family, ModelSpec
 from ml.plain import shown
-from ml.training import MAX_CATEGORIES, DataError, date_columns, is_id_like, prepare
+from ml.training import MAX_CATEGORIES, DataError, date_columns, prepare
 
 # Rough seconds per million (row x feature) cells for one default fit on one core of a small machine, per
 # cost family (ModelSpec.family); multiplied by the model's own size parameter where it has one. An order

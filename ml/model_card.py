@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from ml.catalog import ModelSpec
+from ml.model_spec import ModelSpec
 from ml.schema import input_schema
 from ml.training import Prepared
 

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from ml.catalog import ModelSpec, ParamError
+from ml.model_spec import ModelSpec, ParamError
 
 MAX_TRIALS = 50
 DRAWS_PER_TRIAL = 20  # a random search stops drawing after this many draws per trial it was asked for

@@ -1,16 +1,17 @@
-"""Training stages as pure functions on DataFrames: no files, no Temporal. The seed is always a parameter."""
+"""Training data and pipelines as pure functions on DataFrames: prepare, split, folds, the preprocessing pipeline.
+
+No files, no Temporal. The seed is always a parameter. Identifier columns: ml.identifiers; fitting: ml.fitting.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
@@ -19,11 +20,12 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from core.datasets import looks_like_dates
 from ml.bounds import MIN_ROWS
-from ml.catalog import ModelSpec, is_number
+from ml.catalog import is_number
+from ml.identifiers import is_id_like, numeric_id_reason, possible_id_reason
+from ml.model_spec import ModelSpec
 from ml.plain import shown
 
 MAX_CATEGORIES = 50  # one-hot width per column: keeps a wide text column from exploding memory
-CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point; keeps the curve cheap on big data
 DATE_PARTS = ("year", "month", "day", "dayofweek")
 
 
@@ -43,75 +45,6 @@ class Prepared:
     id_note: str | None = None  # the note (one of `notes`) saying which numeric identifiers were left out
     # numeric columns that may be identifiers but are kept as features (weak evidence) -> why
     possible_ids: dict[str, str] = field(default_factory=dict)
-
-
-MIN_ID_ROWS = 20  # on fewer rows, every column looks unique
-# Words that name an identifier: anywhere in a column's name ("id_customer") or as its last word ("order_no")
-_ID_WORDS_ANYWHERE = frozenset({"id", "ids", "uuid", "guid"})
-_ID_WORDS_LAST = frozenset({"key", "code", "number", "no", "num", "nr", "ref", "index", "idx"})
-YEARS = (1800, 2100)  # consecutive whole numbers in this range are years (a yearly series), not a row counter
-
-
-def is_id_like(s: pd.Series) -> bool:
-    """A text column with (almost) one distinct value per row: an identifier, not a feature."""
-    n = int(s.notna().sum())
-    return n >= MIN_ID_ROWS and not pd.api.types.is_numeric_dtype(s) and s.nunique(dropna=True) >= 0.95 * n
-
-
-def id_like_name(name: object) -> bool:
-    """A column name that says identifier: id, customer_id, customerId, CustomerID, uuid, order_no, zip_code,
-    product_key, row_number... (not number_of_rooms: the last word names what is counted)."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name))  # customerId -> customer_Id
-    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)  # IDNumber -> ID_Number
-    words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
-    return bool(words) and (any(w in _ID_WORDS_ANYWHERE for w in words) or words[-1] in _ID_WORDS_LAST)
-
-
-def _whole_numbers(s: pd.Series) -> np.ndarray | None:
-    """The present values of a numeric column if they are all finite whole numbers (ints, or floats such as
-    100034.0), else None. Booleans and text are not numbers here."""
-    if pd.api.types.is_bool_dtype(s) or not (pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s)):
-        return None
-    values = s.dropna().to_numpy(dtype="float64")
-    if not len(values) or not np.isfinite(values).all() or not (values == np.floor(values)).all():
-        return None
-    return values
-
-
-def _years(values: np.ndarray) -> bool:
-    return bool(YEARS[0] <= values.min() and values.max() <= YEARS[1])
-
-
-def numeric_id_reason(s: pd.Series, name: object = None) -> str | None:
-    """Why a numeric column is an identifier (left out of the features by default), or None. Strong evidence
-    only: a name that says identifier (`id_like_name`) over a different whole number in every row (ints or
-    whole floats), or a row counter: consecutive whole numbers in row order (step 1, from anywhere) over at
-    least MIN_ID_ROWS rows that are not a range of years. Counters are integer columns, or floats with gaps
-    (pandas reads integers with gaps as floats): whole floats without gaps are measurements."""
-    values = _whole_numbers(s)
-    if values is None or len(values) < 2:
-        return None
-    name = s.name if name is None else name
-    if id_like_name(name) and len(np.unique(values)) == len(values):
-        return "its name says identifier and every row has a different whole number"
-    counter_type = pd.api.types.is_integer_dtype(s) or bool(s.isna().any())
-    steps = np.diff(values)
-    if counter_type and len(values) >= MIN_ID_ROWS and ((steps == 1).all() or (steps == -1).all()) and not _years(values):
-        return "it counts one by one from row to row, like a row number"
-    return None
-
-
-def possible_id_reason(s: pd.Series, name: object = None) -> str | None:
-    """Why a numeric column might be an identifier though nothing else says so (kept as a feature, with a
-    warning), or None: a different integer in every row, over at least MIN_ID_ROWS rows, not years.
-    Many measurements look like this on small files (a house's area in square feet)."""
-    values = _whole_numbers(s)
-    if values is None or numeric_id_reason(s, name) is not None:
-        return None
-    integers = pd.api.types.is_integer_dtype(s) or bool(s.isna().any())
-    if integers and len(values) >= MIN_ID_ROWS and len(np.unique(values)) == len(values) and not _years(values):
-        return "every row has a different whole number"
-    return None
 
 
 def date_columns(X: pd.DataFrame) -> list[str]:
@@ -329,123 +262,3 @@ def make_pipeline(spec: ModelSpec, params: dict, seed: int, X: pd.DataFrame) -> 
             ("model", spec.build(params, seed)),
         ]
     )
-
-
-@dataclass
-class Curve:
-    """Learning curve: score on (a sample of) the training rows and on held-out rows, per step."""
-
-    metric: str
-    steps: list[int] = field(default_factory=list)
-    train: list[float] = field(default_factory=list)
-    valid: list[float] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "steps": self.steps, "train": self.train, "valid": self.valid}
-
-
-def _score(model: Pipeline, features: pd.DataFrame, y: pd.Series) -> float:
-    return float(model.score(features[:CURVE_SCORE_ROWS], y[:CURVE_SCORE_ROWS]))
-
-
-StepCallback = Callable[[int, int, Curve], None]
-SingleFit = Callable[[Pipeline, pd.DataFrame, pd.Series], Pipeline]
-
-
-def _plain_fit(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
-    return pipeline.fit(X, y)
-
-
-def fit(
-    pipeline: Pipeline,
-    spec: ModelSpec,
-    X: pd.DataFrame,
-    y: pd.Series,
-    *,
-    valid: tuple[pd.DataFrame, pd.Series] | None = None,
-    on_step: StepCallback = lambda done, total, curve: None,
-    resume: tuple[Pipeline, int, Curve] | None = None,
-    steps: int = 10,
-    single_fit: SingleFit = _plain_fit,
-) -> tuple[Pipeline, Curve]:
-    """Fit the pipeline. Ensembles grow in `steps` increments (warm_start), so progress and a learning
-    curve are reported, cancellation lands between increments, and a retry can resume from a checkpoint
-    (`resume` = the pipeline after `done` increments and its curve).
-
-    Growing with warm_start draws the same per-tree seeds as one fit, so the result equals plain
-    `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model).
-
-    Models without increments are fitted in one `single_fit(pipeline, X, y)` call, which returns the fitted
-    pipeline: the worker passes one that fits in a child process a cancel can kill (ml/child_fit.py).
-    """
-    metric = "R²" if spec.task == "regression" else "accuracy"
-    if spec.increments is None:
-        pipeline = single_fit(pipeline, X, y)
-        curve = Curve(metric)
-        on_step(1, 1, curve)
-        return pipeline, curve
-    target = int(pipeline[-1].get_params()[spec.increments])
-    sizes = sorted({max(1, round(target * (i + 1) / steps)) for i in range(steps)})
-    start = 0
-    if resume is not None:
-        pipeline, start, curve = resume
-        features = pipeline[:-1].transform(X)
-    else:
-        curve = Curve(metric)
-        features = pipeline[:-1].fit_transform(X, y)
-    valid_features = pipeline[:-1].transform(valid[0]) if valid is not None else None
-    valid_y = np.asarray(valid[1]) if valid is not None else None
-    model = pipeline[-1]
-    y_arr = np.asarray(y)
-    model.set_params(warm_start=True)
-    for done, size in enumerate(sizes, start=1):
-        if done <= start:
-            continue
-        model.set_params(**{spec.increments: size})
-        model.fit(features, y_arr)
-        curve.steps.append(size)
-        curve.train.append(_score(model, features, y_arr))
-        if valid_features is not None:
-            curve.valid.append(_score(model, valid_features, valid_y))
-        on_step(done, len(sizes), curve)
-    model.set_params(warm_start=False)
-    return pipeline, curve
-
-
-def live_probe(pipeline: Pipeline) -> dict[str, Any]:
-    """What can be read from a model while its single `fit` call runs (an MLP's loss per epoch)."""
-    model = pipeline[-1]
-    losses = getattr(model, "loss_curve_", None)
-    if not losses:
-        return {}
-    return {
-        "step": len(losses),
-        "of": int(model.get_params().get("max_iter", len(losses))),
-        "loss": [float(v) for v in downsample(list(losses))],
-    }
-
-
-def convergence_note(spec: ModelSpec, pipeline: Pipeline, warned: Collection[str]) -> str | None:
-    """A plain note for scikit-learn's ConvergenceWarnings during a fit (None without any): the model stopped
-    at its iteration limit before it settled, so it may fit worse than it could."""
-    if not warned:
-        return None
-    who = "The network" if spec.key.startswith("mlp") else spec.label
-    max_iter = pipeline[-1].get_params().get("max_iter")
-    if not isinstance(max_iter, int):
-        return f"{who} did not converge, so it may fit worse than it could; try other parameters."
-    scale = "" if spec.needs_scaling else ", or scale the features"
-    return f"{who} stopped at max_iter={max_iter} before converging, so it may fit worse than it could. Raise max_iter{scale}."
-
-
-def downsample(values: list, limit: int = 200) -> list:
-    """At most `limit` evenly spaced points, always keeping the last one: keeps payloads small."""
-    if len(values) <= limit:
-        return values
-    idx = np.linspace(0, len(values) - 1, limit).round().astype(int)
-    return [values[i] for i in idx]
-
-
-def reference_fit(spec: ModelSpec, params: dict, seed: int, X: pd.DataFrame, y: pd.Series) -> Pipeline:
-    """Plain scikit-learn, one call: what `fit` must reproduce."""
-    return clone(make_pipeline(spec, params, seed, X)).fit(X, y)

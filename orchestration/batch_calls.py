@@ -17,10 +17,11 @@ from core.names import new_run_id
 from orchestration.auditing import audited
 from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
 from orchestration.errors import NotFound, UserError
+from orchestration.progress import RunWatch
 from orchestration.quota_calls import QuotaCalls
 from orchestration.run_reader import batch_progress
 from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits, target_values, usable_rows
-from orchestration.views import BatchView, RunSummary, RunView, RunWatch, elapsed_s, status_name
+from orchestration.views import BatchView, RunSummary, RunView, elapsed_s, status_name
 from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
 
 READ_AT_ONCE = 8  # children read at once for a batch's view

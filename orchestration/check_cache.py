@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
 from core.datasets import DatasetInfo
-from ml.catalog import ModelSpec
+from ml.model_spec import ModelSpec
 from orchestration.contracts import CheckReport
 
 CACHE_SIZE = 512  # answers kept in this process (least recently used go first)

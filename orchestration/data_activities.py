@@ -77,8 +77,9 @@ class DataActivities:
         import pandas as pd
 
         from core.datasets import dataset_path
-        from ml.catalog import ParamError, get_model
+        from ml.catalog import get_model
         from ml.guardrails import assess_data
+        from ml.model_spec import ParamError
 
         path = dataset_path(self.storage, req.owner, req.dataset_id)
         if not path.is_file():

@@ -14,9 +14,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.accounts import User
 from core.audit import AuditLog
 from core.datasets import DatasetInfo, hide_dataset, remove_hidden, restore_dataset
+from core.model_record import ModelRecord
 from core.quota_limits import LedgerEntry
 from core.quotas import START_GRACE_S, Quotas
-from core.registry import ModelRecord, Registry
+from core.registry import Registry
 from core.storage import Storage
 from orchestration.auditing import audited
 from orchestration.contracts import DATASET

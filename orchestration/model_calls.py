@@ -10,8 +10,9 @@ from typing import Any
 
 from core.accounts import User
 from core.audit import AuditLog
+from core.model_record import ModelRecord
 from core.names import PREDICTION_FILE_RE
-from core.registry import ModelRecord, Registry, RetentionResult
+from core.registry import Registry, RetentionResult
 from core.retention import RetentionError, RetentionPlan
 from core.storage import Storage
 from orchestration.auditing import audited

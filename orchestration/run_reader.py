@@ -15,8 +15,10 @@ from temporalio.service import RPCError
 
 from orchestration.codec import PayloadDecodeError
 from orchestration.contracts import DATASET, MODEL, BatchProgress, RunProgress, StageHeartbeat, TrainInput
-from orchestration.views import PendingActivity, RunSeen, RunView, build_run_view, status_name
-from orchestration.workflows import STAGE_OF_ACTIVITY, BatchTrainingWorkflow, TrainingWorkflow
+from orchestration.progress import PendingActivity, RunSeen
+from orchestration.views import RunView, build_run_view, status_name
+from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
+from orchestration.workflows.training import STAGE_OF_ACTIVITY
 
 QUERY_TIMEOUT = timedelta(seconds=3)
 

@@ -45,7 +45,10 @@ from orchestration.contracts import (
 )
 from orchestration.dataset_calls import DatasetCalls
 from orchestration.errors import Forbidden, NotFound, UserError
+from orchestration.evaluation_view import Evaluation
+from orchestration.health import EngineInfo, Health
 from orchestration.model_calls import ModelCalls
+from orchestration.progress import RunWatch
 from orchestration.quota_calls import enforce_quota
 from orchestration.run_reader import read_run
 from orchestration.validation import (
@@ -55,24 +58,9 @@ from orchestration.validation import (
     usable_rows,
     validated_params,
 )
-from orchestration.views import (
-    EngineInfo,
-    Evaluation,
-    Health,
-    RunSummary,
-    RunView,
-    RunWatch,
-    build_run_summary,
-    status_name,
-    temporal_ui_url,
-)
-from orchestration.workflows import (
-    CheckDataWorkflow,
-    IngestWorkflow,
-    PredictWorkflow,
-    TrainingWorkflow,
-    failure_message,
-)
+from orchestration.views import RunSummary, RunView, build_run_summary, status_name, temporal_ui_url
+from orchestration.workflows import CheckDataWorkflow, IngestWorkflow, PredictWorkflow, TrainingWorkflow
+from orchestration.workflows.policy import failure_message
 
 INGEST_TIMEOUT = timedelta(minutes=10)
 Req = TypeVar("Req")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can im
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from ml.catalog import ModelSpec
+    from ml.model_spec import ModelSpec
     from ml.training import Prepared
 
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
@@ -52,7 +52,8 @@ class TrainingActivities:
         import pandas as pd
 
         from core.datasets import dataset_path
-        from ml.catalog import ParamError, get_model
+        from ml.catalog import get_model
+        from ml.model_spec import ParamError
         from ml.training import DataError, prepare
 
         req = inp.request
@@ -175,9 +176,10 @@ class TrainingActivities:
     def fit_model(self, inp: TrainInput) -> StageResult:
         """Fit on the training rows with live progress; ensembles checkpoint each increment for resume."""
         from ml.child_fit import ChildDied, FitTooLong, fit_in_child
+        from ml.fitting import Curve, convergence_note, downsample, fit, live_probe
         from ml.guardrails import fit_wall_seconds
         from ml.persist import load_model, save_model
-        from ml.training import Curve, convergence_note, downsample, fit, live_probe, make_pipeline
+        from ml.training import make_pipeline
 
         spec, prep = self._prepared(inp)
         arrays = self._split(inp)
@@ -193,7 +195,7 @@ class TrainingActivities:
         started, cpu0 = time.monotonic(), time.thread_time()
         wall = fit_wall_seconds(self.settings.max_fit_minutes)  # the hard wall, whatever the estimate said
         state = StageHeartbeat(step=resume[1] if resume else 0, of=1, resumed_from=resume[1] if resume else 0)
-        live: dict[str, Any] = {}  # what the child process reads from the estimator (ml.training.live_probe)
+        live: dict[str, Any] = {}  # what the child process reads from the estimator (ml.fitting.live_probe)
         child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
         convergence: list[str] = []  # ConvergenceWarnings of a fit in the child process
 

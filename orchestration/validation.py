@@ -7,7 +7,8 @@ from typing import Any
 from core.datasets import DatasetInfo
 from core.names import InvalidName, check_username
 from ml.bounds import MIN_ROWS, bound_errors
-from ml.catalog import ModelSpec, ParamError, get_model
+from ml.catalog import get_model
+from ml.model_spec import ModelSpec, ParamError
 from orchestration.contracts import BatchRequest, ChildState
 from orchestration.errors import UserError
 

@@ -4,7 +4,8 @@ from typing import Any
 
 import streamlit as st
 
-from ml.catalog import TASKS, ParamError, Task, guess_task, is_number, models_for
+from ml.catalog import guess_task, is_number, models_for
+from ml.model_spec import TASKS, ParamError, Task
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
 from ui.auth import require_user

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from orchestration.contracts import PRIMARY_METRIC
 from ui.auth import require_user
 from ui.compare_view import show_compare

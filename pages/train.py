@@ -3,7 +3,8 @@ worker checks the data before launch."""
 
 import streamlit as st
 
-from ml.catalog import TASKS, Task, guess_task, models_for
+from ml.catalog import guess_task, models_for
+from ml.model_spec import TASKS, Task
 from orchestration.contracts import TrainRequest
 from ui.auth import require_user
 from ui.data_check import draw_report, kept_identifiers

@@ -13,7 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from orchestration.views import Evaluation, FeatureImportance
+from orchestration.evaluation_view import Evaluation, FeatureImportance
 from ui.labels import unique
 
 # the legend to the right of the plot area, never over it (it scrolls when it is taller than the plot)

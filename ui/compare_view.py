@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from orchestration.contracts import PRIMARY_METRIC
 from ui import charts
 from ui.labels import dataset_key, dataset_labels, metric_name, model_labels

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.registry import ModelRecord
+    from core.model_record import ModelRecord
 
 METRIC_NAMES = {
     "accuracy": "accuracy",

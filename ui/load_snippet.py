@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 
 # the libraries a saved pipeline is made of, in the order pip is told about them
 PINNED = ("scikit-learn", "skops", "pandas", "numpy")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.accounts import User
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from ui.runtime import SyncService, guard
 from ui.text import md
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from ml.catalog import ModelSpec, Param, ParamError
+from ml.model_spec import ModelSpec, Param, ParamError
 from ui.text import md
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core.accounts import User
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from orchestration.contracts import PredictResult
 from ui.load_snippet import load_snippet
 from ui.runtime import SyncService, guard

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from core.accounts import User
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from core.retention import MAX_KEEP, RetentionPlan
 from orchestration.contracts import PRIMARY_METRIC
 from ui.labels import metric_name, size

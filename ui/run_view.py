@@ -15,7 +15,8 @@ import streamlit as st
 
 from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
-from orchestration.views import Evaluation, RunView
+from orchestration.evaluation_view import Evaluation
+from orchestration.views import RunView
 from ui import charts
 from ui.auth import require_user
 from ui.labels import MISSING, metric_name

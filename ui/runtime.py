@@ -18,8 +18,9 @@ import streamlit as st
 from core.accounts import User
 from core.config import load_settings
 from core.datasets import DatasetInfo
+from core.model_record import ModelRecord
 from core.quota_limits import Limits, Usage
-from core.registry import ModelRecord, RetentionResult
+from core.registry import RetentionResult
 from core.retention import RetentionPlan
 from core.storage import Storage
 from orchestration.account_service import AccountService
@@ -28,8 +29,10 @@ from orchestration.client import connect
 from orchestration.contracts import BatchRequest, CheckReport, IngestResult, PredictResult, TrainRequest
 from orchestration.dataset_calls import DatasetDeleted, DatasetDependents
 from orchestration.errors import NotFound, UserError
+from orchestration.evaluation_view import Evaluation
+from orchestration.health import EngineInfo, Health
 from orchestration.service import TrainEasyService
-from orchestration.views import BatchView, EngineInfo, Evaluation, Health, RunSummary, RunView
+from orchestration.views import BatchView, RunSummary, RunView
 from ui.auth import audit_log
 from ui.text import md
 

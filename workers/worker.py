@@ -28,8 +28,8 @@ from orchestration.workflows import (
     IngestWorkflow,
     PredictWorkflow,
     TrainingWorkflow,
-    activity_name,
 )
+from orchestration.workflows.training import activity_name
 
 TRAIN_SLOTS = 1
 IO_SLOTS = 2

@@ -14,7 +14,8 @@ import uuid
 from playwright.sync_api import Locator, Page, expect
 
 from core.datasets import DatasetInfo, ingest_csv
-from core.registry import ModelRecord, Registry
+from core.model_record import ModelRecord
+from core.registry import Registry
 from core.storage import Storage
 from tests.e2e.conftest import Stack, open_select, wait_for_app
 from tests.e2e.test_lifecycle import go, new_user, sign_in, table_rows

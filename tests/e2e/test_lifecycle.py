@@ -16,7 +16,8 @@ from playwright.sync_api import Page, expect
 
 from core.accounts import Accounts
 from core.datasets import DatasetInfo, ingest_csv
-from core.registry import ModelRecord, Registry
+from core.model_record import ModelRecord
+from core.registry import Registry
 from core.storage import Storage
 from tests.e2e.conftest import Stack, sign_in_form, wait_for_app
 from tests.helpers import classification_csv

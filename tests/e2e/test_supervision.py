@@ -19,13 +19,13 @@ from dataclasses import replace
 
 import pytest
 
+from child_process import GIVE_UP_FAILURES
 from core.accounts import User
 from core.config import load_settings
 from core.storage import Storage
 from orchestration.client import connect
 from orchestration.contracts import TrainRequest
 from orchestration.service import TrainEasyService
-from supervisor import GIVE_UP_FAILURES
 from tests.e2e.conftest import Stack
 from tests.helpers import classification_csv, finished_run
 

@@ -163,7 +163,7 @@ def test_the_evaluation_file_reads_as_the_run_pages_evaluation(trained):
     """The file format is the evaluate stage's; the service reads it into the typed Evaluation the page draws."""
     from temporalio.converter import value_to_type
 
-    from orchestration.views import Evaluation
+    from orchestration.evaluation_view import Evaluation
 
     written = json.loads((trained.run_dir / "evaluation.json").read_text())
     ev = value_to_type(Evaluation, written)
@@ -663,7 +663,7 @@ def test_the_fit_stage_timeout_is_a_backstop_beyond_the_default_wall():
     """A start-to-close timeout is retried: the wall (failing for good) must come first with the default budget."""
     from core.config import Settings
     from ml.guardrails import fit_wall_seconds
-    from orchestration.workflows import _STAGE_ACTIVITIES
+    from orchestration.workflows.training import _STAGE_ACTIVITIES
 
     default = Settings.__dataclass_fields__["max_fit_minutes"].default
     assert isinstance(default, (int, float)) and (wall := fit_wall_seconds(default)) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from orchestration.activities import activity_list
 from orchestration.contracts import STAGES
-from orchestration.workflows import STAGE_OF_ACTIVITY, activity_name
+from orchestration.workflows.training import STAGE_OF_ACTIVITY, activity_name
 
 
 def test_registered_activity_names_stay_as_the_histories_hold_them(tmp_path):

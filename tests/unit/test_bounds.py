@@ -12,7 +12,8 @@ import pytest
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from ml.bounds import bound_errors, fewest_in_training, largest_allowed, split_rows
-from ml.catalog import MODELS, ModelSpec, Param, RowBound, get_model
+from ml.catalog import MODELS, get_model
+from ml.model_spec import ModelSpec, Param, RowBound
 
 BOUNDED = [(key, p.name) for key, spec in MODELS.items() for p in spec.params if p.row_bound is not None]
 UNBOUNDED = [key for key, spec in MODELS.items() if not any(p.row_bound for p in spec.params) and not spec.min_fit_rows]

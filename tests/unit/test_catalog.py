@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.catalog import MODELS, ParamError, get_model, guess_task, models_for
+from ml.catalog import MODELS, get_model, guess_task, models_for
+from ml.model_spec import ParamError
 
 ROOT = Path(__file__).resolve().parents[2]
 FOREST = get_model("random_forest_classifier")

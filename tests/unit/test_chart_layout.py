@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.views import ClassCurve, Evaluation, FeatureImportance, RocCurve
+from orchestration.evaluation_view import ClassCurve, Evaluation, FeatureImportance, RocCurve
 from ui import charts
 from ui.batch_view import zero_means
 

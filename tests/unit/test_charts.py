@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 
-from orchestration.views import ClassCurve, Evaluation, FeatureImportance, RocCurve
+from orchestration.evaluation_view import ClassCurve, Evaluation, FeatureImportance, RocCurve
 from ui import charts
 
 LINK = '<a href="https://evil.example/phish">x</a>'

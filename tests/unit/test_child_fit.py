@@ -18,7 +18,8 @@ import orchestration.heartbeat as heartbeat
 from core.storage import Storage
 from ml.catalog import MODELS, get_model
 from ml.child_fit import ChildDied, fit_in_child, fit_predict_in_child
-from ml.training import fit, make_pipeline, reference_fit
+from ml.fitting import fit, reference_fit
+from ml.training import make_pipeline
 from orchestration.contracts import StageHeartbeat
 from orchestration.training_activities import TrainingActivities
 from tests.unit.test_activities import _train_input

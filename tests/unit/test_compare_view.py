@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from ui.compare_view import comparable_groups, compare_table
 
 _ids = itertools.count(1)

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.catalog import MODELS, Family, get_model
+from ml.catalog import MODELS, get_model
 from ml.guardrails import _SECONDS_PER_MCELL, assess_data
+from ml.model_spec import Family
 
 RF = get_model("random_forest_classifier")
 LIN = get_model("linear_regression")

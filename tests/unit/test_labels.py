@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from ui.labels import dataset_labels, metric_name, model_labels, size, unique, when
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from ui.load_snippet import load_snippet
 
 VERSIONS = {"python": "3.11.2", "scikit-learn": "1.9.1", "pandas": "3.1.1", "numpy": "2.4.6", "skops": "0.16.0"}

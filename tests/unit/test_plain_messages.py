@@ -25,8 +25,9 @@ from orchestration.activity_errors import (
     refuse,
 )
 from orchestration.contracts import STAGES, BatchProgress, ChildState, RunProgress, StageProgress
-from orchestration.views import BatchView, PendingActivity, build_run_view
-from orchestration.workflows import failure_message
+from orchestration.progress import PendingActivity
+from orchestration.views import BatchView, build_run_view
+from orchestration.workflows.policy import failure_message
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 JARGON = ("InvalidInput", "Error:", "activity", "Activity", "workflow", "Workflow", "Heartbeat", "RPC", "timeout")

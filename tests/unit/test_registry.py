@@ -235,7 +235,7 @@ def test_retention_counts_per_dataset_and_target_and_leaves_other_lineages_alone
 
 
 def test_the_last_version_of_a_lineage_is_never_deleted():
-    from core.registry import ModelRecord
+    from core.model_record import ModelRecord
 
     lone = ModelRecord(1, "alice", "rf", 1, "r", "2024-01-01", 1, (), {}, "d1", "y", "f")
     assert plan_retention([lone], 1).delete == ()

@@ -1,10 +1,10 @@
-"""The launcher's restart bookkeeping (supervisor.Restarts): backoff, its reset, giving up, clean stops."""
+"""The launcher's restart bookkeeping (child_process.Restarts): backoff, its reset, giving up, clean stops."""
 
 from __future__ import annotations
 
 import signal
 
-from supervisor import BACKOFF_MAX, FAILURE_WINDOW, GIVE_UP_FAILURES, STABLE_AFTER, Restarts, clean_exit, describe_exit
+from child_process import BACKOFF_MAX, FAILURE_WINDOW, GIVE_UP_FAILURES, STABLE_AFTER, Restarts, clean_exit, describe_exit
 
 
 def test_the_wait_doubles_up_to_the_cap_and_starts_again_after_a_stable_run():

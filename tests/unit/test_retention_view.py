@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.registry import ModelRecord
+from core.model_record import ModelRecord
 from ui.retention import age_text, best_at_risk, preview_rows
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)

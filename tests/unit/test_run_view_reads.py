@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestration.contracts import STAGES, BatchProgress, ChildState, RunProgress, StageHeartbeat, StageProgress, TrainRequest
-from orchestration.views import BatchView, PendingActivity, RunSeen, build_run_view
+from orchestration.progress import PendingActivity, RunSeen
+from orchestration.views import BatchView, build_run_view
 
 RUN = "train-alice-" + "a" * 32
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

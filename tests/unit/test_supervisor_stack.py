@@ -10,7 +10,8 @@ import signal
 
 import pytest
 
-from supervisor import GIVE_UP_FAILURES, Stack
+from child_process import GIVE_UP_FAILURES
+from supervisor import Stack
 from tests.helpers import test_settings
 
 SLEEP = ["sleep", "60"]

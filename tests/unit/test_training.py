@@ -1,4 +1,4 @@
-"""ml.training: preparation, split and the incremental fit, on small DataFrames built here."""
+"""ml.training and ml.fitting: preparation, split and the incremental fit, on small DataFrames built here."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from ml.catalog import MODELS, get_model
 from ml.evaluation import evaluate
-from ml.training import DataError, fit, folds, make_pipeline, prepare, reference_fit, split
+from ml.fitting import fit, reference_fit
+from ml.training import DataError, folds, make_pipeline, prepare, split
 
 FOREST_C = get_model("random_forest_classifier")
 FOREST_R = get_model("random_forest_regressor")
@@ -171,7 +172,7 @@ def _named(values, name: str) -> pd.Series:
     ids=["row-number", "countdown", "counter", "nullable-int", "id-name", "camel-id", "whole-float-id", "no-gap", "tiny-id"],
 )
 def test_numeric_identifiers_are_recognised(values, reason):
-    from ml.training import numeric_id_reason
+    from ml.identifiers import numeric_id_reason
 
     assert reason in (numeric_id_reason(values) or "")
 
@@ -216,7 +217,7 @@ def test_numeric_identifiers_are_recognised(values, reason):
     ],
 )
 def test_numeric_features_are_not_taken_for_identifiers(values):
-    from ml.training import numeric_id_reason
+    from ml.identifiers import numeric_id_reason
 
     assert numeric_id_reason(values) is None
 
@@ -236,7 +237,7 @@ def test_numeric_features_are_not_taken_for_identifiers(values):
     ids=["sqft", "unique", "sorted-visits", "years", "age", "row-number", "whole-floats", "tiny"],
 )
 def test_distinct_integers_without_an_identifier_name_are_only_possible_identifiers(values, warned):
-    from ml.training import possible_id_reason
+    from ml.identifiers import possible_id_reason
 
     assert (possible_id_reason(values) is not None) is warned
 
@@ -263,7 +264,7 @@ def test_distinct_integers_without_an_identifier_name_are_only_possible_identifi
     ],
 )
 def test_identifier_names(name, id_like):
-    from ml.training import id_like_name
+    from ml.identifiers import id_like_name
 
     assert id_like_name(name) is id_like
 
@@ -418,8 +419,8 @@ def test_fit_records_a_learning_curve_with_validation_scores():
 
 def test_fit_resumed_from_a_checkpoint_equals_one_plain_fit(tmp_path):
     """A retry resumes from the model saved after step 4 (as fit_model does) and still matches one fit."""
+    from ml.fitting import Curve
     from ml.persist import load_model, save_model
-    from ml.training import Curve
 
     X, y, X_test, _ = train_rows(classification(), "bought", FOREST_C)
     params = {"n_estimators": 20}

@@ -9,19 +9,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from orchestration.contracts import STAGES, BatchProgress, ChildState, RunProgress, StageHeartbeat, StageProgress
 from orchestration.errors import NotFound
-from orchestration.views import (
-    BatchView,
-    PendingActivity,
-    RunSeen,
-    RunWatch,
-    build_run_view,
-    elapsed_s,
-    live_detail,
-    percent_done,
-    stage_time_left,
-    status_name,
-    temporal_ui_url,
-)
+from orchestration.progress import PendingActivity, RunSeen, RunWatch, live_detail, percent_done, stage_time_left
+from orchestration.views import BatchView, build_run_view, elapsed_s, status_name, temporal_ui_url
 
 RUN = "train-alice-" + "a" * 32
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

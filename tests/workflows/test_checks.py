@@ -16,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from core.accounts import User
 from orchestration.contracts import TrainInput, TrainRequest, run_attributes
 from orchestration.errors import UserError
-from orchestration.views import Evaluation
+from orchestration.evaluation_view import Evaluation
 from orchestration.workflows import TrainingWorkflow
 from tests.helpers import classification_csv, eventually, finished_run, running_workers
 

@@ -13,7 +13,8 @@ from core.accounts import User
 from core.datasets import dataset_path
 from ml.catalog import get_model
 from ml.evaluation import metrics_for
-from ml.training import prepare, reference_fit, split
+from ml.fitting import reference_fit
+from ml.training import prepare, split
 from orchestration.contracts import TrainRequest
 from tests.helpers import (
     classification_csv,

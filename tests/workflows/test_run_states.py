@@ -15,7 +15,7 @@ from core.accounts import User
 from orchestration.activity_errors import INVALID_INPUT
 from orchestration.contracts import BatchItem, BatchRequest, StageResult, TrainInput, TrainRequest
 from orchestration.service import TrainEasyService
-from orchestration.workflows import RETRY
+from orchestration.workflows.policy import RETRY
 from tests.helpers import classification_csv, eventually, finished_run, running_workers
 
 FINAL = {WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.COMPLETED: "completed"}

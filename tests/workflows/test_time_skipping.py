@@ -34,7 +34,9 @@ from orchestration.contracts import (
     TrainInput,
     TrainRequest,
 )
-from orchestration.workflows import AWAIT_DECISION, RETRY, BatchTrainingWorkflow, TrainingWorkflow
+from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
+from orchestration.workflows.batch import AWAIT_DECISION
+from orchestration.workflows.policy import RETRY
 from tests.helpers import BIN, test_settings
 from workers.worker import build_workers
 

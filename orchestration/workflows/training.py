@@ -1,0 +1,141 @@
+"""The training workflow: one activity per stage, its progress query, and the registered activity name of each stage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, is_cancelled_exception
+
+from orchestration.workflows.policy import RETRY, failure_message
+
+with workflow.unsafe.imports_passed_through():
+    from orchestration.contracts import STAGES, RunProgress, StageProgress, TrainInput
+    from orchestration.training_activities import TrainingActivities
+
+# stage -> (activity, start-to-close timeout, heartbeat timeout)
+_STAGE_ACTIVITIES: dict[str, tuple[Any, timedelta, timedelta | None]] = {
+    "load": (TrainingActivities.load_and_validate, timedelta(minutes=10), None),
+    "preprocess": (TrainingActivities.preprocess_split, timedelta(minutes=10), None),
+    "cv": (TrainingActivities.cross_validate, timedelta(hours=4), timedelta(seconds=20)),
+    # fit heartbeats every increment; a dead worker is noticed after the heartbeat timeout. The worker stops a
+    # fit at 2 x TRAINEASY_MAX_FIT_MINUTES (2 h by default) and fails it for good; this timeout is only a
+    # backstop above that wall (a timeout would be retried), so it must stay longer than the default wall.
+    "fit": (TrainingActivities.fit_model, timedelta(hours=3), timedelta(seconds=20)),
+    # evaluate heartbeats too: permutation importance can take a while, and a cancel must stop it
+    "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), timedelta(seconds=20)),
+    "save": (TrainingActivities.register_model, timedelta(minutes=10), None),
+}
+assert tuple(_STAGE_ACTIVITIES) == STAGES
+
+
+def activity_name(fn: Callable[..., Any]) -> str:
+    """The name an activity is registered (and scheduled, and recorded in histories) under: the method's
+    own name unless its `@activity.defn(name=...)` says otherwise (register_model is "save_model")."""
+    name = activity._Definition.must_from_callable(fn).name
+    assert name is not None, "a dynamic activity has no name"
+    return name
+
+
+STAGE_OF_ACTIVITY = {activity_name(fn): stage for stage, (fn, _, _) in _STAGE_ACTIVITIES.items()}  # registered name -> stage
+
+# Runs started from this version hear a cancel that comes while their model is being registered: the save stage
+# is waited for, and the version it registered is deleted again, so a run that says "cancelled" (a batch's
+# child too) leaves no model behind. Before it, save was let go on a cancel and registered its model after.
+SAVE_HONOURS_CANCEL = "save-honours-cancel"
+DISCARD_TIMEOUT = timedelta(minutes=2)
+
+
+@workflow.defn
+class TrainingWorkflow:
+    def __init__(self) -> None:
+        self._progress: RunProgress | None = None
+
+    @workflow.run
+    async def run(self, inp: TrainInput) -> RunProgress:
+        req = inp.request
+        self._progress = progress = RunProgress(
+            run_id=inp.run_id,
+            model=req.model,
+            dataset_id=req.dataset_id,
+            target=req.target,
+            stages=[StageProgress(name) for name in STAGES],
+        )
+        for stage in progress.stages:
+            if stage.name == "cv" and not req.cv_folds:
+                stage.status = "skipped"
+                continue
+            try:
+                await self._run_stage(stage, inp, honour_cancel=stage.name == "save" and workflow.patched(SAVE_HONOURS_CANCEL))
+            except ActivityError as err:
+                if is_cancelled_exception(err):
+                    raise
+                progress.error = failure_message(err)
+                # the progress travels with the failure, so a failed run can be shown without a worker
+                raise ApplicationError(progress.error, progress, type="TrainingFailed", non_retryable=True) from err
+        progress.stage = "done"
+        return progress
+
+    async def _run_stage(self, stage: StageProgress, inp: TrainInput, honour_cancel: bool = False) -> None:
+        """Run one stage's activity and record its end. `honour_cancel` (the save stage, SAVE_HONOURS_CANCEL):
+        a cancel asked for before or during it wins over its result; what it registered is deleted again."""
+        activity_fn, timeout, heartbeat = _STAGE_ACTIVITIES[stage.name]
+        assert self._progress is not None
+        if honour_cancel and workflow.cancellation_reason() is not None:
+            stage.status = "cancelled"  # heard between stages (the last result swallowed it): do not start saving
+            raise asyncio.CancelledError("cancelled before the model was saved")
+        self._progress.stage = stage.name
+        stage.status, stage.started_at = "running", workflow.now().isoformat()
+        started = workflow.now()
+        try:
+            result = await workflow.execute_activity_method(
+                activity_fn,
+                inp,
+                start_to_close_timeout=timeout,
+                heartbeat_timeout=heartbeat,
+                retry_policy=RETRY,
+                # A heartbeating stage (cv, fit, evaluate) hears the cancel and stops: wait for it, so "cancelled" means
+                # stopped. A short stage without heartbeats would never hear it and its result would swallow
+                # the cancel; it is idempotent, so let the workflow move on at once. Except save (honour_cancel):
+                # it registers a model, so it is waited for and undone below.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                if heartbeat or honour_cancel
+                else workflow.ActivityCancellationType.TRY_CANCEL,
+            )
+        except GeneratorExit:
+            raise  # the worker dropped this workflow from its cache (it stopped): no workflow calls now
+        except BaseException as err:
+            stage.seconds = (workflow.now() - started).total_seconds()
+            stage.status = "cancelled" if is_cancelled_exception(err) else "failed"
+            if isinstance(err, ActivityError) and err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                # the true count: every attempt ran (a refusal's attempt is read from the history, run_reader)
+                stage.attempt = RETRY.maximum_attempts
+            if honour_cancel and isinstance(err, ActivityError) and is_cancelled_exception(err):
+                await self._discard_model(inp)  # an attempt may have registered before the cancel ended the stage
+            raise
+        stage.seconds = (workflow.now() - started).total_seconds()
+        if honour_cancel and workflow.cancellation_reason() is not None:
+            # the cancel came while the model was being registered: the run says "cancelled", so no model stays
+            stage.status, stage.attempt = "cancelled", result.attempt
+            await self._discard_model(inp)
+            raise asyncio.CancelledError("cancelled while the model was being saved")
+        stage.status, stage.attempt = "done", result.attempt
+        facts = result.facts
+        if facts.metrics:
+            self._progress.metrics.update(facts.metrics)
+            facts.metrics = None
+        self._progress.facts.merge(facts)
+
+    @staticmethod
+    async def _discard_model(inp: TrainInput) -> None:
+        """Delete the version this run registered, if any (idempotent)."""
+        await workflow.execute_activity_method(
+            TrainingActivities.discard_model, inp, start_to_close_timeout=DISCARD_TIMEOUT, retry_policy=RETRY
+        )
+
+    @workflow.query
+    def progress(self) -> RunProgress | None:
+        return self._progress
