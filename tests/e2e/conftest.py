@@ -180,3 +180,17 @@ def open_select(page: Page, box: Locator) -> None:
             page.keyboard.press("Escape")
     box.click()
     expect(page.get_by_role("option").first).to_be_visible()
+
+
+def sign_in(page: Page, stack: Stack, user: str, password: str) -> None:
+    """Sign in from the app's front door and wait until the app is drawn for that user."""
+    page.goto(stack.url)
+    sign_in_form(page, user, password)
+    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
+    wait_for_app(page)
+
+
+def go(page: Page, label: str) -> None:
+    """Open a page from the sidebar."""
+    page.get_by_test_id("stSidebar").get_by_role("link", name=label).click()
+    wait_for_app(page)

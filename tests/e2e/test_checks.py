@@ -12,8 +12,8 @@ from playwright.sync_api import Page, expect
 
 from core.accounts import Accounts
 from core.storage import Storage
-from tests.e2e.conftest import sign_in_form, wait_for_app
-from tests.e2e.test_browser import go, upload
+from tests.e2e.conftest import go, sign_in_form, wait_for_app
+from tests.e2e.test_browser import upload
 from tests.helpers import classification_csv
 
 PASSWORD = "checks-password-123"

@@ -17,8 +17,8 @@ from core.datasets import DatasetInfo, ingest_csv
 from core.model_record import ModelRecord
 from core.registry import Registry
 from core.storage import Storage
-from tests.e2e.conftest import Stack, open_select, wait_for_app
-from tests.e2e.test_lifecycle import go, new_user, sign_in, table_rows
+from tests.e2e.conftest import Stack, go, open_select, sign_in, wait_for_app
+from tests.e2e.test_lifecycle import new_user, table_rows
 from tests.helpers import classification_csv
 from ui.labels import model_labels
 

@@ -19,7 +19,7 @@ from core.datasets import DatasetInfo, ingest_csv
 from core.model_record import ModelRecord
 from core.registry import Registry
 from core.storage import Storage
-from tests.e2e.conftest import Stack, sign_in_form, wait_for_app
+from tests.e2e.conftest import Stack, go, sign_in, wait_for_app
 from tests.helpers import classification_csv
 
 
@@ -28,18 +28,6 @@ def new_user(stack: Stack, prefix: str) -> tuple[str, str]:
     name, password = f"{prefix}_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
     Accounts(Storage(stack.home)).add(name, password)
     return name, password
-
-
-def sign_in(page: Page, stack: Stack, name: str, password: str) -> None:
-    page.goto(stack.url)
-    sign_in_form(page, name, password)
-    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
-    wait_for_app(page)
-
-
-def go(page: Page, label: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("link", name=label).click()
-    wait_for_app(page)
 
 
 def register(registry: Registry, owner: str, dataset: DatasetInfo, tags: tuple[str, ...] = ()) -> ModelRecord:

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.config import PROJECT_ROOT
-from tests.e2e.conftest import open_select, sign_in_form, wait_for_app
+from tests.e2e.conftest import go, open_select, sign_in, wait_for_app
 from tests.helpers import classification_csv, regression_csv
 
 RUN_URL = re.compile(r"/runs\?run=train-")
@@ -29,18 +29,6 @@ def add_account(stack) -> tuple[str, str]:
         check=True,
     )
     return name, done.stdout.strip().rsplit("password: ", 1)[1]
-
-
-def sign_in(page: Page, stack, account: tuple[str, str]) -> None:
-    page.goto(stack.url)
-    sign_in_form(page, *account)
-    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
-    wait_for_app(page)
-
-
-def go(page: Page, label: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("link", name=label).click()
-    wait_for_app(page)
 
 
 def choose(page: Page, box: str, option: str) -> None:
@@ -78,7 +66,7 @@ def account(stack, browser, tmp_path_factory):
     try:
         page = ctx.new_page()
         page.set_default_timeout(30_000)
-        sign_in(page, stack, account)
+        sign_in(page, stack, *account)
         upload_dataset(page, houses)
         upload_dataset(page, shop)
         train(page, "houses.csv (200 rows)", "Linear regression")
@@ -107,7 +95,7 @@ def predict_with(page: Page, path) -> None:
 
 def test_predictions_are_cleared_when_the_model_changes_or_a_file_is_refused(stack, new_page, account, tmp_path):
     page = new_page()
-    sign_in(page, stack, account)
+    sign_in(page, stack, *account)
     go(page, "Models")
     expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("gaussian_nb v1")
     rows = tmp_path / "new.csv"
@@ -135,7 +123,7 @@ def test_predictions_are_cleared_when_the_model_changes_or_a_file_is_refused(sta
 
 def test_compare_offers_only_models_of_the_same_task_and_data(stack, new_page, account):
     page = new_page()
-    sign_in(page, stack, account)
+    sign_in(page, stack, *account)
     go(page, "Models")
     # by default the group of the newest model: the two classifiers on shop.csv, not the regression
     group = page.get_by_role("combobox", name="Compare", exact=True)
@@ -165,7 +153,7 @@ def test_compare_offers_only_models_of_the_same_task_and_data(stack, new_page, a
 
 def test_the_model_page_shows_how_to_load_the_file_elsewhere(stack, new_page, account):
     page = new_page()
-    sign_in(page, stack, account)
+    sign_in(page, stack, *account)
     go(page, "Models")
     page.get_by_text("Load it yourself, without TrainEasy").click()
     code = page.get_by_test_id("stCode")

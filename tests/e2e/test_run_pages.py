@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from core.config import PROJECT_ROOT
 from core.sessions import Sessions
 from core.storage import Storage
-from tests.e2e.conftest import Stack, sign_in_form, wait_for_app
+from tests.e2e.conftest import Stack, go, sign_in, wait_for_app
 from tests.helpers import classification_csv
 
 RUN_URL = re.compile(r"/runs\?run=(train-runpages-[0-9a-f]{32})")
@@ -35,18 +35,6 @@ def password(stack: Stack) -> str:
         check=True,
     ).stdout
     return out.rsplit("password: ", 1)[1].strip()
-
-
-def sign_in(page: Page, stack: Stack, password: str) -> None:
-    page.goto(stack.url)
-    sign_in_form(page, USER, password)
-    expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=30_000)
-    wait_for_app(page)
-
-
-def go(page: Page, label: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("link", name=label).click()
-    wait_for_app(page)
 
 
 def upload_once(page: Page, path) -> None:
@@ -100,7 +88,7 @@ def dataset(tmp_path_factory):
 
 def test_a_cancelled_batch_shows_every_child_final_also_after_a_reload(stack, password, new_page, dataset):
     page = new_page()
-    sign_in(page, stack, password)
+    sign_in(page, stack, USER, password)
     upload_once(page, dataset)
     go(page, "Batch")
     pick(page, "Dataset", re.compile(rf"^{re.escape(dataset.name)}"))
@@ -135,7 +123,7 @@ def test_a_cancelled_batch_shows_every_child_final_also_after_a_reload(stack, pa
 
 def test_a_run_page_shows_its_parameters_where_it_is_and_never_goes_back(stack, password, new_page, dataset):
     page = new_page()
-    sign_in(page, stack, password)
+    sign_in(page, stack, USER, password)
     upload_once(page, dataset)
     go(page, "Train")
     pick(page, "Dataset", re.compile(rf"^{re.escape(dataset.name)}"))
