@@ -105,6 +105,7 @@ class TrainingWorkflow:
                 inp,
                 task_queue=io_queue(workflow.info().task_queue),
                 start_to_close_timeout=DISCARD_TIMEOUT,
+                schedule_to_close_timeout=DISCARD_TIMEOUT,  # never holds the run open for long: the sweep is there
                 retry_policy=SCRATCH_RETRY,
             )
         except ActivityError:
