@@ -9,7 +9,8 @@ from orchestration.training_activities import TrainingActivities
 
 
 def activity_list(storage: Storage, settings: Settings | None = None) -> tuple[list, list]:
-    """(training activities, data activities) bound to one storage root and the worker's settings."""
+    """(training activities, data activities) bound to one storage root and the worker's settings. A failed
+    run's clean-up (discard_scratch) is quick file work: on the I/O queue, so it never waits behind a fit."""
     t, d = TrainingActivities(storage, settings), DataActivities(storage, settings)
     return (
         [
@@ -21,5 +22,5 @@ def activity_list(storage: Storage, settings: Settings | None = None) -> tuple[l
             t.register_model,
             t.discard_model,
         ],
-        [d.ingest_dataset, d.check_dataset, d.predict, d.tag_model],
+        [d.ingest_dataset, d.check_dataset, d.predict, d.tag_model, t.discard_scratch],
     )

@@ -3,12 +3,14 @@ reads for a failure: no exception class names, no Temporal words."""
 
 from __future__ import annotations
 
+import errno
 import re
 
 from temporalio.exceptions import ApplicationError, CancelledError, FailureError, TimeoutError, TimeoutType
 
 INVALID_INPUT = "InvalidInput"  # non-retryable: the user must change something
 FIT_TOO_LONG = "FitTooLong"  # non-retryable: the fit passed the hard wall of its time budget
+STORAGE_UNUSABLE = "StorageUnusable"  # non-retryable: the server cannot write its storage; an admin must act
 
 
 def refuse(message: str) -> ApplicationError:
@@ -61,6 +63,39 @@ def fit_refusal(exc: ValueError, what: str = "The model") -> ApplicationError:
     return refuse(
         f"{what} could not be trained with these settings on this data ({reason}). Change the parameters, or check the data."
     )
+
+
+# Storage errors no retry can fix (an admin must act): the plain sentence for each. Never the server's path.
+STORAGE_PERMISSION = (
+    "The server cannot write to its storage (permission denied); ask an admin to check the storage folder's permissions."
+)
+STORAGE_FULL = "The server's storage is full; ask an admin to free some space."
+STORAGE_QUOTA = "The server's storage quota is used up; ask an admin to free some space or raise the quota."
+STORAGE_READ_ONLY = "The server's storage is read-only; ask an admin to make the storage folder writable."
+STORAGE_NOT_A_FOLDER = "The server's storage folder is not set up right (a part of it is not a folder); ask an admin to check it."
+_STORAGE_ERRNOS = {
+    errno.EACCES: STORAGE_PERMISSION,
+    errno.EPERM: STORAGE_PERMISSION,
+    errno.ENOSPC: STORAGE_FULL,
+    errno.EDQUOT: STORAGE_QUOTA,
+    errno.EROFS: STORAGE_READ_ONLY,
+    errno.ENOTDIR: STORAGE_NOT_A_FOLDER,
+}
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """The plain sentence for a permanent storage error (permission denied, disk full, quota, read-only file
+    system, a folder that is a file), or None for anything else. Only an OS error counts (it has an errno):
+    a PermissionError raised by our own checks (a run of another user) is not the storage's fault."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return _STORAGE_ERRNOS.get(exc.errno)
+    return None
+
+
+def storage_refusal(exc: BaseException) -> ApplicationError | None:
+    """A permanent storage error as a non-retryable failure with a plain message (no path), or None."""
+    sentence = storage_problem(exc)
+    return None if sentence is None else ApplicationError(sentence, type=STORAGE_UNUSABLE, non_retryable=True)
 
 
 def child_died(exc: Exception) -> ApplicationError:

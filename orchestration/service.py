@@ -26,6 +26,7 @@ from core.names import InvalidName, new_run_id, parse_run_id
 from core.quotas import Quotas
 from core.registry import Registry
 from core.storage import Storage, write_atomic
+from orchestration.activity_errors import storage_problem
 from orchestration.auditing import audited
 from orchestration.batch_calls import BatchCalls
 from orchestration.check_cache import CheckCache, check_key
@@ -112,7 +113,13 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
 
     def _stage_upload(self, user: User, data: bytes) -> Path:
         staged = self.storage.upload_dir(user.name) / f"{secrets.token_hex(16)}.csv"
-        write_atomic(staged, data)
+        try:
+            write_atomic(staged, data)
+        except OSError as exc:  # permission denied, disk full, read-only: said plainly, without the server's path
+            sentence = storage_problem(exc)
+            if sentence is None:
+                raise
+            raise UserError(sentence) from None
         return staged
 
     async def check_data(

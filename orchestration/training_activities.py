@@ -347,3 +347,11 @@ class TrainingActivities:
             return False
         registry.delete(inp.request.owner, record.id)
         return True
+
+    @activity.defn
+    def discard_scratch(self, inp: TrainInput) -> list[str]:
+        """A failed or cancelled run's scratch files (split, checkpoints, model file...) deleted; its
+        evaluation.json stays for the run page (orchestration.scratch). Returns the names removed."""
+        from orchestration.scratch import clean_run_dir
+
+        return clean_run_dir(self._run_dir(inp))

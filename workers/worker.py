@@ -22,6 +22,7 @@ from orchestration.activities import activity_list
 from orchestration.binding import BindInputsToWorkflow
 from orchestration.client import connect
 from orchestration.contracts import io_queue
+from orchestration.storage_errors import ClassifyStorageErrors
 from orchestration.workflows import (
     BatchTrainingWorkflow,
     CheckDataWorkflow,
@@ -51,7 +52,7 @@ def build_workers(
             activity_executor=ThreadPoolExecutor(slots),
             max_concurrent_activities=slots,
             graceful_shutdown_timeout=timedelta(seconds=5),
-            interceptors=[BindInputsToWorkflow()],
+            interceptors=[BindInputsToWorkflow(), ClassifyStorageErrors()],
             max_heartbeat_throttle_interval=timedelta(seconds=1),  # fresh progress for the UI
             identity=identity,
         )
@@ -73,6 +74,22 @@ def warm_up() -> None:
     start()  # the fork server that single-call fits fork their child processes from
 
 
+async def sweep_leftovers(client: Client, settings: Settings) -> list[str]:
+    """Scratch files of runs that are over (a worker killed before a failed run's clean-up, a terminated run,
+    runs from before the clean-up existed): deleted once per worker start. A run Temporal still calls open
+    keeps its checkpoint; with Temporal unreachable nothing is deleted (orchestration.scratch)."""
+    from orchestration.scratch import sweep_scratch, temporal_is_open
+
+    try:
+        cleaned = await sweep_scratch(Storage(settings.home), temporal_is_open(client))
+    except Exception as exc:  # a sweep that fails must not stop the worker
+        print(f"worker {os.getpid()}: scratch sweep stopped: {type(exc).__name__}: {exc}", flush=True)
+        return []
+    if cleaned:
+        print(f"worker {os.getpid()}: deleted the scratch files of {len(cleaned)} finished runs", flush=True)
+    return cleaned
+
+
 async def serve(settings: Settings) -> None:
     await asyncio.to_thread(warm_up)
     client = await connect(settings)
@@ -82,9 +99,11 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runs = [asyncio.create_task(w.run()) for w in workers]
+    sweep = asyncio.create_task(sweep_leftovers(client, settings))  # alongside polling, never before it
     print(f"worker {os.getpid()} polling {settings.task_queue!r} at {settings.temporal_target}", flush=True)
     await asyncio.wait([*runs, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    sweep.cancel()
+    await asyncio.gather(*(w.shutdown() for w in workers), sweep, return_exceptions=True)
     for task in runs:
         if task.done() and (error := task.exception()) is not None:
             raise error  # a worker that died on its own is an error, not a clean stop

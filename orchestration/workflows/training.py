@@ -8,12 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState, is_cancelled_exception
 
 from orchestration.workflows.policy import RETRY, failure_message
 
 with workflow.unsafe.imports_passed_through():
-    from orchestration.contracts import STAGES, RunProgress, StageProgress, TrainInput
+    from orchestration.contracts import STAGES, RunProgress, StageProgress, TrainInput, io_queue
     from orchestration.training_activities import TrainingActivities
 
 # stage -> (activity, start-to-close timeout, heartbeat timeout)
@@ -47,6 +48,10 @@ STAGE_OF_ACTIVITY = {activity_name(fn): stage for stage, (fn, _, _) in _STAGE_AC
 # child too) leaves no model behind. Before it, save was let go on a cancel and registered its model after.
 SAVE_HONOURS_CANCEL = "save-honours-cancel"
 DISCARD_TIMEOUT = timedelta(minutes=2)
+# Runs started from this version delete their scratch files (split, checkpoints, model file) when they fail or
+# are cancelled, keeping the evaluation the run page reads (orchestration.scratch). Before it they stayed.
+DISCARD_SCRATCH = "discard-scratch"
+SCRATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
 @workflow.defn
@@ -64,6 +69,18 @@ class TrainingWorkflow:
             target=req.target,
             stages=[StageProgress(name) for name in STAGES],
         )
+        try:
+            await self._run_stages(inp)
+        except (Exception, asyncio.CancelledError):  # failed or cancelled (not GeneratorExit: the worker evicted it)
+            if workflow.patched(DISCARD_SCRATCH):
+                await self._discard_scratch(inp)
+            raise
+        progress.stage = "done"
+        return progress
+
+    async def _run_stages(self, inp: TrainInput) -> None:
+        assert self._progress is not None
+        progress, req = self._progress, inp.request
         for stage in progress.stages:
             if stage.name == "cv" and not req.cv_folds:
                 stage.status = "skipped"
@@ -76,8 +93,23 @@ class TrainingWorkflow:
                 progress.error = failure_message(err)
                 # the progress travels with the failure, so a failed run can be shown without a worker
                 raise ApplicationError(progress.error, progress, type="TrainingFailed", non_retryable=True) from err
-        progress.stage = "done"
-        return progress
+
+    @staticmethod
+    async def _discard_scratch(inp: TrainInput) -> None:
+        """Delete a failed or cancelled run's scratch files, on the I/O queue (never behind a fit). Best effort:
+        if it fails too (the storage itself is the problem), the run ends as it would have, and the sweep at
+        the next worker start deletes them."""
+        try:
+            await workflow.execute_activity_method(
+                TrainingActivities.discard_scratch,
+                inp,
+                task_queue=io_queue(workflow.info().task_queue),
+                start_to_close_timeout=DISCARD_TIMEOUT,
+                schedule_to_close_timeout=DISCARD_TIMEOUT,  # never holds the run open for long: the sweep is there
+                retry_policy=SCRATCH_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("could not delete the scratch files of run %s", inp.run_id)
 
     async def _run_stage(self, stage: StageProgress, inp: TrainInput, honour_cancel: bool = False) -> None:
         """Run one stage's activity and record its end. `honour_cancel` (the save stage, SAVE_HONOURS_CANCEL):

@@ -22,7 +22,7 @@ def test_registered_activity_names_stay_as_the_histories_hold_them(tmp_path):
         "save_model",  # the method is register_model
         "discard_model",  # not a stage: undoes save_model when a cancel came while it ran
     ]
-    assert [activity_name(fn) for fn in data] == ["ingest_dataset", "check_dataset", "predict", "tag_model"]
+    assert [activity_name(fn) for fn in data] == ["ingest_dataset", "check_dataset", "predict", "tag_model", "discard_scratch"]
 
 
 def test_each_stage_is_found_by_its_registered_activity_name():
