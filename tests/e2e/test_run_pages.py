@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
+from core.audit import AuditLog
 from core.config import PROJECT_ROOT
 from core.sessions import Sessions
 from core.storage import Storage
@@ -172,10 +173,12 @@ def test_the_readme_cli_query_reads_a_run_on_the_stacks_own_ports(stack, passwor
     readme = (PROJECT_ROOT / "README.md").read_text()
     block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "temporal workflow query" in b)
     assert "--address" in block
-    runs = sorted((Storage(stack.home).user_dir(USER) / "runs").iterdir())
-    assert runs, "an earlier test of this file started a run"
+    # the runs this file's user launched (their scratch folders go when they are cancelled: ask the audit log)
+    launched = AuditLog(Storage(stack.home)).query(actor=USER, action_prefix="launch", outcome="ok", limit=None)
+    runs = sorted(e.object for e in launched if e.object.startswith("train-"))
+    assert runs, f"an earlier test of this file started a run; audit: {[(e.action, e.object) for e in launched]}"
     token = Sessions(Storage(stack.home), timedelta(hours=1)).create("admin", "127.0.0.1", kind="codec")
-    script = block.replace("<token>", token).replace("<run id>", runs[0].name)
+    script = block.replace("<token>", token).replace("<run id>", runs[0])
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(stack.home),
@@ -184,4 +187,4 @@ def test_the_readme_cli_query_reads_a_run_on_the_stacks_own_ports(stack, passwor
     }
     out = subprocess.run(["bash", "-ec", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert runs[0].name in out.stdout and '"stages"' in out.stdout, out.stdout
+    assert runs[0] in out.stdout and '"stages"' in out.stdout, out.stdout

@@ -34,11 +34,17 @@ async def _ids(client, user: User, kind: str) -> set[str]:
 
 
 async def _activity_attempts(client, run_id: str) -> list[int]:
-    """The attempt number of every activity the run started, from its history (one stage, once: [1])."""
+    """The attempt number of every stage the run started, from its history (one stage, once: [1]); the
+    clean-up of a failed run's scratch files is not a stage."""
+    scheduled: dict[int, str] = {}
     attempts = []
     async for event in client.get_workflow_handle(run_id).fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            attempts.append(event.activity_task_started_event_attributes.attempt)
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            if scheduled.get(started.scheduled_event_id) != "discard_scratch":
+                attempts.append(started.attempt)
     return attempts
 
 
