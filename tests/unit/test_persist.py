@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +15,7 @@ import ml.persist
 from ml.catalog import get_model
 from ml.persist import UntrustedModelFile, load_model, save_model
 from ml.training import make_pipeline
+from tests.unit.legacy_models import write_legacy_models
 
 
 class Payload:
@@ -171,17 +170,13 @@ def test_skops_trusted_names_what_a_plain_skops_load_needs(tmp_path):
         assert sio.load(path, trusted=trusted).predict(X).shape == (len(X),)
 
 
-DATA = Path(__file__).parent / "data"
-
-
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_a_model_saved_before_pipelines_were_library_only_still_loads_and_predicts(task):
+def test_a_model_saved_before_pipelines_were_library_only_still_loads_and_predicts(task, tmp_path):
     """Files in users' registries from before name TrainEasy's own column step (`ml.training.
-    normalise_columns`): they still load here, through the trust check, and predict as they did then
-    (tests/unit/data/legacy_*.skops were written by TrainEasy at commit f896e50, with the predictions
-    it made on the same rows)."""
-    expected = json.loads((DATA / "legacy_models.json").read_text())
-    path = DATA / f"legacy_{task}.skops"
+    normalise_columns`): they still load here, through the trust check, and predict as they did when saved
+    (tests/unit/legacy_models.py builds them as the code did then)."""
+    expected = write_legacy_models(tmp_path)
+    path = tmp_path / f"legacy_{task}.skops"
     assert "ml.training.normalise_columns" in ml.persist.types_in(path.read_bytes())
     assert ml.persist.skops_trusted(path) is None  # it needs TrainEasy: the page says so instead of a snippet
     pipeline = load_model(path)

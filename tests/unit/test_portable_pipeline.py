@@ -10,14 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from ml.catalog import MODELS
 from ml.persist import LIBRARIES, types_in
-from ml.training import MAX_CATEGORIES, date_columns, make_pipeline, normalise_columns, prepare
+from ml.training import make_pipeline, prepare
+from tests.unit.legacy_models import legacy_pipeline, write_legacy_models
 
 
 @pytest.fixture(autouse=True)
@@ -59,25 +56,6 @@ def houses(rows: int = 90, seed: int = 7) -> pd.DataFrame:
     df["price"] = (20 * df["size"].fillna(10) + 15 * df.rooms + 30 * (df.colour == "red") + rng.normal(0, 5, rows)).round(1)
     df["kind"] = rng.choice(["flat", "house", "villa"], rows)
     return as_stored(df)
-
-
-def legacy_pipeline(spec, params: dict, seed: int, X: pd.DataFrame) -> Pipeline:
-    """The pipeline TrainEasy built before (commit f896e50): its own column step, then one numeric and
-    one text block."""
-    dates = tuple(date_columns(X))
-    normalised = normalise_columns(X.head(50), dates)
-    numeric = [c for c in normalised if pd.api.types.is_numeric_dtype(normalised[c]) and normalised[c].dtype != bool]
-    other = [c for c in normalised if c not in numeric]
-    num = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
-    if spec.needs_scaling:
-        num.append(("scale", StandardScaler()))
-    cat = [
-        ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
-        ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES)),
-    ]
-    pre = ColumnTransformer([("numeric", Pipeline(num), numeric), ("categorical", Pipeline(cat), other)], sparse_threshold=0.0)
-    columns = FunctionTransformer(normalise_columns, kw_args={"dates": dates})
-    return Pipeline([("columns", columns), ("preprocess", pre), ("model", spec.build(params, seed))])
 
 
 def _fitted(key: str, build=make_pipeline):
@@ -139,10 +117,7 @@ def test_rows_from_a_csv_predict_as_the_training_rows_from_parquet():
 
 def test_a_model_saved_before_still_predicts_through_the_predict_activity(tmp_path):
     """A registry holding a file from before (TrainEasy's own column step): the worker's predict path
-    loads it and writes the predictions TrainEasy made then (tests/unit/data, see test_persist.py)."""
-    import json
-    from pathlib import Path
-
+    loads it and writes the predictions it made when it was saved (tests/unit/legacy_models.py)."""
     from temporalio.testing import ActivityEnvironment
 
     from core.names import new_run_id
@@ -152,8 +127,9 @@ def test_a_model_saved_before_still_predicts_through_the_predict_activity(tmp_pa
     from orchestration.contracts import PredictRequest
     from orchestration.data_activities import DataActivities
 
-    data = Path(__file__).parent / "data"
-    expected = json.loads((data / "legacy_models.json").read_text())
+    data = tmp_path / "legacy"
+    data.mkdir()
+    expected = write_legacy_models(data)
     storage = Storage(tmp_path)
     rows = pd.read_csv(io.StringIO(expected["input_csv"]))
     card = {"task": "classification", "input_schema": input_schema(rows)}
