@@ -18,6 +18,7 @@ from core.config import Settings, load_settings
 from core.storage import Storage
 from orchestration.codec import PayloadKeyError, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
+from orchestration.health import check_health
 from readiness import port_free
 from supervisor import Stack
 
@@ -118,7 +119,7 @@ def codec_endpoint(settings: Settings) -> str:
     return f"{app_url(settings)}/codec"
 
 
-def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
+def banner(settings: Settings, created: dict | None, storage: Storage, health: str = "") -> str:
     lines = ["", "TrainEasy is running.", f"  App:          {app_url(settings)}"]
     if not settings.temporal_address:
         lines.append(f"  Temporal UI:  http://localhost:{settings.temporal_ui_port}")
@@ -127,6 +128,8 @@ def banner(settings: Settings, created: dict | None, storage: Storage) -> str:
         f"  Data:         {settings.home}",
         f"  Logs:         {settings.home / 'logs'}",
     ]
+    if health:  # the overall line of `python -m orchestration.health_check`
+        lines.append(f"  {health}")
     if created:
         lines += ["", "Demo accounts (shown once; also in " + str(storage.demo_accounts_file) + ", mode 0600):"]
         lines += [f"  {name:<8} {role:<6} password: {pw}" for name, (role, pw) in created.items()]
@@ -167,7 +170,8 @@ async def launch() -> int:
             print("\nStopped while starting.")
             return 130
         starting.result()
-        print(banner(settings, created, storage), flush=True)
+        health = await check_health(settings, stack.client)
+        print(banner(settings, created, storage, health.line()), flush=True)
         rc = await stack.supervise(stop)
     except LaunchError as err:
         print(f"\nerror: {err}", file=sys.stderr, flush=True)

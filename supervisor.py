@@ -104,7 +104,7 @@ class Stack:
         return True
 
     async def start_workers(self, argv: list[str]) -> None:
-        from orchestration.client import count_pollers
+        from orchestration.liveness import live_workers, serving
 
         n = self.settings.workers
         s_ = step(f"starting {n} worker process{'es' if n > 1 else ''}")
@@ -120,7 +120,7 @@ class Stack:
             if not all(w.alive for w in workers):
                 dead = next(w for w in workers if not w.alive)
                 raise LaunchError(f"{dead.name} exited while starting; last lines of {dead.log}:\n{dead.tail()}")
-            return await count_pollers(self.client, self.settings.task_queue) >= n
+            return len(serving(live_workers(self.storage), self.settings.task_queue)) >= n  # their heartbeat files
 
         await wait_until(polling, "the workers", None, 120)
         done(s_)

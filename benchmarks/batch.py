@@ -62,10 +62,10 @@ async def run_batch(settings: Settings, dataset_id: str, workers: int) -> tuple[
     from temporalio.testing import WorkflowEnvironment
 
     from core.accounts import User
-    from orchestration.client import count_pollers, data_converter
+    from orchestration.client import data_converter
     from orchestration.contracts import SEARCH_ATTRIBUTES, BatchItem, BatchRequest
     from orchestration.service import TrainEasyService
-    from tests.helpers import start_worker_process, stop_processes
+    from tests.helpers import start_worker_process, stop_processes, wait_for_workers
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
@@ -77,8 +77,7 @@ async def run_batch(settings: Settings, dataset_id: str, workers: int) -> tuple[
     try:
         address = env.client.service_client.config.target_host
         procs = [start_worker_process(settings, address) for _ in range(workers)]
-        while await count_pollers(env.client, settings.task_queue) < workers:
-            await asyncio.sleep(0.2)
+        await wait_for_workers(env.client, settings, workers)
         service = TrainEasyService(env.client, settings)
         user = User(OWNER)
         started = time.perf_counter()

@@ -38,6 +38,11 @@ class Storage:
         """What the launcher last knew about its child processes (written by supervisor.py)."""
         return self.root / "state" / "supervisor.json"
 
+    @property
+    def workers_state(self) -> Path:
+        """One heartbeat file per live worker process, <identity>.json (orchestration/liveness.py)."""
+        return self.root / "state" / "workers"
+
     # per user
     def user_dir(self, owner: str) -> Path:
         return self.root / "users" / check_username(owner)

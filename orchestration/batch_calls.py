@@ -8,15 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
-from temporalio.service import RPCError
 
 from core.accounts import User
 from core.config import Settings
 from core.datasets import DatasetInfo
 from core.names import new_run_id
+from core.storage import Storage
 from orchestration.auditing import audited
 from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
 from orchestration.errors import NotFound, UserError
+from orchestration.liveness import live_workers, slots_on
 from orchestration.progress import RunWatch
 from orchestration.quota_calls import QuotaCalls
 from orchestration.run_reader import batch_progress
@@ -32,6 +33,7 @@ class BatchCalls(QuotaCalls):
 
     client: Client
     settings: Settings
+    storage: Storage
     _check_target: Callable[[User, str, str], DatasetInfo]
     _owned: Callable[..., Awaitable[tuple[Any, Any]]]
     _list: Callable[[str, int], Awaitable[list[RunSummary]]]
@@ -61,13 +63,9 @@ class BatchCalls(QuotaCalls):
         return batch_id
 
     async def default_parallelism(self) -> int:
-        """One child per training slot: each worker process trains one model at a time."""
-        from orchestration.client import count_pollers
-
-        try:
-            return max(1, min(MAX_PARALLEL, await count_pollers(self.client, self.settings.task_queue)))
-        except RPCError:
-            return 1
+        """One child per training slot of the worker processes alive now (orchestration/liveness.py)."""
+        slots = slots_on(live_workers(self.storage), self.settings.task_queue)
+        return max(1, min(MAX_PARALLEL, slots))
 
     async def list_batches(self, user: User, limit: int = 100) -> list[RunSummary]:
         return await self._list(f"Owner = '{user.name}' AND RunKind = 'batch'", limit)

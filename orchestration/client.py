@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import (
-    DescribeNamespaceRequest,
-    DescribeTaskQueueRequest,
-    UpdateNamespaceRequest,
-)
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfig
@@ -40,12 +35,13 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings) -> Client:
-    """TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / profiles win; else the embedded dev server."""
+async def connect(settings: Settings, converter: DataConverter | None = None) -> Client:
+    """TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / profiles win; else the embedded dev server. The
+    encrypting converter unless `converter` says otherwise (the health check sends no payloads)."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_target)
     config.setdefault("namespace", settings.namespace)
-    return await Client.connect(**config, data_converter=data_converter(settings))
+    return await Client.connect(**config, data_converter=converter or data_converter(settings))
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:
@@ -80,20 +76,3 @@ async def ensure_history_retention(client: Client, days: int) -> bool:
         )
     )
     return True
-
-
-POLLER_FRESHNESS = timedelta(seconds=90)  # a live worker re-polls at least every ~70 s (long poll)
-
-
-async def count_pollers(client: Client, task_queue: str) -> int:
-    """How many worker processes polled a queue recently. Workflow pollers count too: a worker whose
-    activity slots are all busy stops polling for activities but is alive. The server remembers dead
-    pollers for minutes, so older ones are not counted."""
-    now = datetime.now(UTC)
-    alive = set()
-    for kind in (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW):
-        resp = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind)
-        )
-        alive |= {p.identity for p in resp.pollers if now - p.last_access_time.ToDatetime(tzinfo=UTC) <= POLLER_FRESHNESS}
-    return len(alive)

@@ -5,7 +5,6 @@ Every call takes the acting user and enforces ownership itself; another user's r
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import Callable
@@ -47,7 +46,8 @@ from orchestration.contracts import (
 from orchestration.dataset_calls import DatasetCalls
 from orchestration.errors import Forbidden, NotFound, UserError
 from orchestration.evaluation_view import Evaluation
-from orchestration.health import EngineInfo, Health
+from orchestration.health import EngineInfo, HealthReport, check_health
+from orchestration.liveness import live_workers, serving
 from orchestration.model_calls import ModelCalls
 from orchestration.progress import RunWatch
 from orchestration.quota_calls import enforce_quota
@@ -161,9 +161,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
     ) -> Res:
         """Run a short workflow on the I/O queue and return its result. Counted against the user's data
         tasks per minute (and, with `nbytes`, stored bytes); `make_arg()` runs only once that is granted."""
-        from orchestration.client import count_pollers
-
-        if await count_pollers(self.client, io_queue(self.settings.task_queue)) == 0:
+        if not serving(live_workers(self.storage), io_queue(self.settings.task_queue)):
             raise UserError(
                 "No worker process is running, so this cannot be done right now. "
                 "Start the stack with `make run` (or a worker with `python -m workers`)."
@@ -318,11 +316,6 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         s = self.settings
         return EngineInfo(s.temporal_target, s.namespace, s.task_queue, str(s.home))
 
-    async def health(self) -> Health:
-        from orchestration.client import count_pollers
-
-        try:
-            workers = await asyncio.wait_for(count_pollers(self.client, self.settings.task_queue), 5)
-            return Health(temporal=True, workers=workers)
-        except (TimeoutError, RPCError) as err:
-            return Health(temporal=False, workers=0, error=str(err))
+    async def health(self) -> HealthReport:
+        """The engine's health as the Admin page, the launcher and the API show it (orchestration/health.py)."""
+        return await check_health(self.settings, self.client)

@@ -8,6 +8,7 @@ import streamlit as st
 from core.accounts import ROLES, AccountError
 from ui.audit_view import show_audit
 from ui.auth import require_user
+from ui.health_view import show_health
 from ui.quota_admin import show_quota_admin
 from ui.runtime import accounts_service, audit_service, guard, service
 from ui.text import md
@@ -93,10 +94,8 @@ with audit_tab:
 
 with engine_tab, guard("The health check"):
     svc = service()
-    health = svc.health()
-    c1, c2 = st.columns(2)
-    c1.metric("Temporal", "up" if health.temporal else "down", border=True)
-    c2.metric("Worker processes polling", health.workers, border=True)
+    st.button("Check again", key="health_refresh", icon=":material/refresh:")  # a click reruns the page: a fresh check
+    show_health(svc.health())
     engine = svc.engine_info(admin)
     st.caption(
         f"Temporal at {engine.temporal_target}, namespace {engine.namespace}, "

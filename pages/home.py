@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui.auth import require_user
+from ui.health_view import show_overall
 from ui.runtime import guard, service
 
 user = require_user()
@@ -17,10 +18,4 @@ cols[2].page_link(pages["runs"], label="3 · Watch your runs", icon=":material/m
 
 st.subheader("System")
 with guard("The health check"):
-    health = service().health()
-    if not health.temporal:
-        st.error("Temporal is not answering. Training cannot start until it is back.")
-    elif health.workers == 0:
-        st.warning("Temporal is up, but no worker process is polling: runs will wait for a worker.")
-    else:
-        st.success(f"Temporal is up; {health.workers} worker process(es) ready.")
+    show_overall(service().health())

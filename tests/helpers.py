@@ -49,27 +49,34 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a factory, not a
 
 @asynccontextmanager
 async def running_workers(client, settings: Settings, activities_override: dict | None = None):
-    """The real workers of workers/worker.py, in this process, optionally with some activities replaced."""
+    """The real workers of workers/worker.py, in this process, optionally with some activities replaced,
+    with their heartbeat file as a worker process keeps it (the app's "no worker" refusal reads it)."""
+    from core.storage import Storage
+    from orchestration.liveness import default_identity
+    from workers.heartbeat import heartbeat
     from workers.worker import build_workers
 
-    workers = build_workers(client, settings, replace_activities=activities_override)
+    identity = f"{uuid.uuid4().hex[:6]}-{default_identity()}"  # several sets in one test process
+    workers = build_workers(client, settings, identity=identity, replace_activities=activities_override)
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
-        await wait_for_workers(client, settings, 1)
-        yield workers
+        async with heartbeat(Storage(settings.home), workers, identity):
+            await wait_for_workers(client, settings, 1)
+            yield workers
     finally:
         await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def wait_for_workers(client, settings: Settings, n: int, timeout: float = 60.0) -> None:
-    """As the launcher does: ready once the server sees n workers polling both queues."""
-    from orchestration.client import count_pollers
+    """As the launcher does: ready once n live workers serve both queues (their heartbeat files)."""
+    from core.storage import Storage
     from orchestration.contracts import io_queue
+    from orchestration.liveness import live_workers, serving
 
     async def polling():
-        counts = [await count_pollers(client, q) for q in (settings.task_queue, io_queue(settings.task_queue))]
-        return min(counts) >= n
+        alive = live_workers(Storage(settings.home))
+        return min(len(serving(alive, q)) for q in (settings.task_queue, io_queue(settings.task_queue))) >= n
 
     await eventually(polling, timeout=timeout, interval=0.1)
 

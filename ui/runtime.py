@@ -30,7 +30,7 @@ from orchestration.contracts import BatchRequest, CheckReport, IngestResult, Pre
 from orchestration.dataset_calls import DatasetDeleted, DatasetDependents
 from orchestration.errors import NotFound, UserError
 from orchestration.evaluation_view import Evaluation
-from orchestration.health import EngineInfo, Health
+from orchestration.health import EngineInfo, HealthReport
 from orchestration.service import TrainEasyService
 from orchestration.views import BatchView, RunSummary, RunView
 from ui.auth import audit_log
@@ -58,7 +58,7 @@ class SyncService:
         return asyncio.run_coroutine_threadsafe(call, self._loop).result(timeout)
 
     # --- engine -----------------------------------------------------------------------------------
-    def health(self) -> Health:
+    def health(self) -> HealthReport:
         return self._run(self._service.health())
 
     def engine_info(self, admin: User) -> EngineInfo:

@@ -22,6 +22,7 @@ from orchestration.activities import activity_list
 from orchestration.binding import BindInputsToWorkflow
 from orchestration.client import connect
 from orchestration.contracts import io_queue
+from orchestration.liveness import default_identity
 from orchestration.storage_errors import ClassifyStorageErrors
 from orchestration.workflows import (
     BatchTrainingWorkflow,
@@ -31,6 +32,7 @@ from orchestration.workflows import (
     TrainingWorkflow,
 )
 from orchestration.workflows.training import activity_name
+from workers.heartbeat import SlotUse, heartbeat
 
 TRAIN_SLOTS = 1
 IO_SLOTS = 2
@@ -39,7 +41,8 @@ IO_SLOTS = 2
 def build_workers(
     client: Client, settings: Settings, identity: str | None = None, replace_activities: dict[str, Callable] | None = None
 ) -> list[Worker]:
-    """The training worker and the data-task worker; tests may swap an activity by its registered name."""
+    """The training worker and the data-task worker; tests may swap an activity by its registered name.
+    Each counts its busy activity slots (SlotUse) for the process's heartbeat file (workers/heartbeat.py)."""
     training, data_tasks = activity_list(Storage(settings.home), settings)
     training = [(replace_activities or {}).get(activity_name(fn), fn) for fn in training]
 
@@ -52,7 +55,7 @@ def build_workers(
             activity_executor=ThreadPoolExecutor(slots),
             max_concurrent_activities=slots,
             graceful_shutdown_timeout=timedelta(seconds=5),
-            interceptors=[BindInputsToWorkflow(), ClassifyStorageErrors()],
+            interceptors=[SlotUse(task_queue, slots), BindInputsToWorkflow(), ClassifyStorageErrors()],
             max_heartbeat_throttle_interval=timedelta(seconds=1),  # fresh progress for the UI
             identity=identity,
         )
@@ -93,15 +96,18 @@ async def sweep_leftovers(client: Client, settings: Settings) -> list[str]:
 async def serve(settings: Settings) -> None:
     await asyncio.to_thread(warm_up)
     client = await connect(settings)
-    workers = build_workers(client, settings, identity=f"{os.getpid()}@{os.uname().nodename}")
+    identity = default_identity()
+    workers = build_workers(client, settings, identity=identity)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runs = [asyncio.create_task(w.run()) for w in workers]
     sweep = asyncio.create_task(sweep_leftovers(client, settings))  # alongside polling, never before it
-    print(f"worker {os.getpid()} polling {settings.task_queue!r} at {settings.temporal_target}", flush=True)
-    await asyncio.wait([*runs, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    # alive for the app from now until a stop begins (a worker shutting down takes no new work)
+    async with heartbeat(Storage(settings.home), workers, identity):
+        print(f"worker {os.getpid()} polling {settings.task_queue!r} at {settings.temporal_target}", flush=True)
+        await asyncio.wait([*runs, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     sweep.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), sweep, return_exceptions=True)
     for task in runs:

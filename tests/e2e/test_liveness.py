@@ -1,0 +1,77 @@
+"""The health view in the browser, on a launched stack of two workers: the launcher prints the check's
+overall line, the admin sees every check and both workers, and a worker killed with -9 leaves the view
+at the next check, not 90 s later."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from core.storage import Storage
+from tests.e2e.conftest import Stack, go, sign_in
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("liveness"), extra_env={"TRAINEASY_WORKERS": "2", "TRAINEASY_RESTART_BACKOFF": "5"})
+    try:
+        stack.wait_ready()
+        yield stack
+    finally:
+        rc = stack.stop()
+        print(stack.text())
+    assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
+    app_log = (stack.home / "logs" / "streamlit.log").read_text(errors="replace")
+    assert "Traceback" not in app_log, app_log[-4000:]
+
+
+def worker_pid(stack: Stack, name: str) -> int:
+    """A worker's pid from the launcher's state file, checked to be the launcher's own child (never by name)."""
+    pid = json.loads(Storage(stack.home).supervisor_state.read_text())["children"][name]["pid"]
+    parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    assert parent == stack.proc.pid, f"{name} (pid {pid}) is not a child of the launcher"
+    return pid
+
+
+def engine_tab(page: Page, state: str) -> None:
+    page.get_by_role("tab", name="Engine").click()
+    expect(page.get_by_text(f"Overall: {state}")).to_be_visible()
+
+
+def test_the_launcher_prints_the_overall_health_line(two_workers):
+    assert "Health: ok (2 workers alive)" in two_workers.text()
+
+
+def test_admin_sees_the_health_view_and_a_killed_worker_leaves_it_at_once(two_workers, new_page):
+    stack = two_workers
+    page = new_page()
+    sign_in(page, stack, "admin", stack.passwords()["admin"])
+    expect(page.get_by_text("Everything is working: 2 worker process(es) alive.")).to_be_visible()  # the Home page
+    go(page, "Admin")
+    engine_tab(page, "ok")
+    expect(page.get_by_test_id("stMetric").filter(has_text="Workers alive")).to_contain_text("2")
+    expect(page.get_by_test_id("stMetric").filter(has_text="Temporal round trip")).to_contain_text(" ms")
+    for check in ("Temporal server", "Worker processes", "Storage", "App database", "Launcher"):
+        expect(page.get_by_role("row").filter(has_text=check).first).to_contain_text("ok")
+    host = os.uname().nodename
+    pids = [worker_pid(stack, "worker-1"), worker_pid(stack, "worker-2")]
+    workers = page.get_by_test_id("stTable").filter(has_text="last beat")
+    for pid in pids:
+        expect(workers.get_by_role("row").filter(has_text=f"{pid}@{host}")).to_have_count(2)  # training and data tasks
+
+    os.kill(pids[0], signal.SIGKILL)  # the launcher restarts it after its 5 s backoff
+    killed = time.monotonic()
+    page.get_by_role("button", name="Check again").click()
+    engine_tab(page, "degraded")  # the launcher is restarting worker-1
+    expect(workers.get_by_role("row").filter(has_text=f"{pids[0]}@{host}")).to_have_count(0, timeout=5_000)
+    seen = time.monotonic() - killed
+    expect(page.get_by_role("row").filter(has_text="Launcher")).to_contain_text("Starting or restarting: worker-1")
+    expect(page.get_by_test_id("stMetric").filter(has_text="Workers alive")).to_contain_text("1")
+    expect(workers.get_by_role("row").filter(has_text=f"{pids[1]}@{host}")).to_have_count(2)
+    print(f"a kill -9 left the health view {seen:.1f}s later")
+    assert seen < 5
