@@ -170,8 +170,7 @@ async def launch() -> int:
             print("\nStopped while starting.")
             return 130
         starting.result()
-        health = await check_health(settings, stack.client)
-        print(banner(settings, created, storage, health.line()), flush=True)
+        print(banner(settings, created, storage, await health_line(stack)), flush=True)
         rc = await stack.supervise(stop)
     except LaunchError as err:
         print(f"\nerror: {err}", file=sys.stderr, flush=True)
@@ -180,6 +179,14 @@ async def launch() -> int:
         await stack.stop()
         print("Stopped.", flush=True)
     return rc
+
+
+async def health_line(stack: Stack) -> str:
+    """The overall line of the health check once everything started; a failing check never stops the launch."""
+    try:
+        return (await check_health(stack.settings, stack.client)).line()
+    except Exception as exc:
+        return f"Health: not checked ({type(exc).__name__})"
 
 
 async def _start_all(stack: Stack) -> None:
