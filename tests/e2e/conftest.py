@@ -1,83 +1,19 @@
 """The whole stack as a user gets it: `launcher.py` (dev server, worker process, Streamlit) on free ports,
-driven by Debian's chromium through Playwright."""
+driven by Debian's chromium through Playwright. The launched-stack driver itself is chaos/stack.py (`Stack` here)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from core.accounts import read_demo_accounts
+from chaos.stack import LaunchedStack as Stack
+from chaos.stack import free_port as free_port
 from core.config import PROJECT_ROOT
-from core.storage import Storage
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Stack:
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.home = home
-        self.app_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
-        self.output = home / "launcher.out"
-        env = {
-            **os.environ,
-            "TRAINEASY_HOME": str(home),
-            "TRAINEASY_APP_PORT": str(self.app_port),
-            "TRAINEASY_APP_ADDRESS": "127.0.0.1",
-            "TRAINEASY_TEMPORAL_PORT": str(self.temporal_port),
-            "TRAINEASY_TEMPORAL_UI_PORT": str(self.ui_port),
-            "TRAINEASY_WORKERS": "1",
-        }
-        env.pop("TEMPORAL_ADDRESS", None)
-        env.update(extra_env or {})
-        home.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, "launcher.py"], cwd=PROJECT_ROOT, env=env, stdout=open(self.output, "wb"), stderr=subprocess.STDOUT
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.app_port}"
-
-    def text(self) -> str:
-        return self.output.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "TrainEasy is running." in self.text():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"launcher exited with {self.proc.returncode}:\n{self.text()}")
-            time.sleep(0.5)
-        raise AssertionError(f"launcher not ready in {timeout}s:\n{self.text()}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # what Ctrl-C does
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def passwords(self) -> dict[str, str]:
-        return read_demo_accounts(Storage(self.home))
 
 
 @pytest.fixture(scope="session")

@@ -8,21 +8,19 @@ launcher's own state file (<home>/state/supervisor.json) and checked to be its c
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
 
+from chaos.stack import alive, running_again
 from child_process import GIVE_UP_FAILURES
 from core.accounts import User
 from core.config import load_settings
-from core.storage import Storage
 from orchestration.client import connect
 from orchestration.contracts import TrainRequest
 from orchestration.service import TrainEasyService
@@ -45,7 +43,7 @@ def supervised(tmp_path_factory):
         yield stack
     finally:
         if stack.proc.poll() is None:
-            pids = [c["pid"] for c in children(stack).values() if c["pid"]]
+            pids = [c["pid"] for c in stack.children().values() if c["pid"]]
         rc = stack.stop()
         print(stack.text())
     # (d) Ctrl-C still stops everything, in order, and `make run` exits 0 even with a child given up
@@ -53,49 +51,8 @@ def supervised(tmp_path_factory):
     text = stack.text()
     assert "Stopped." in text and "Traceback" not in text
     assert pids and not [pid for pid in pids if alive(pid)], "a child outlived the launcher"
-    states = {name: c["state"] for name, c in children(stack).items()}
+    states = {name: c["state"] for name, c in stack.children().items()}
     assert set(states.values()) <= {"stopped", "given-up"}, states
-
-
-def children(stack: Stack) -> dict[str, dict]:
-    return json.loads(Storage(stack.home).supervisor_state.read_text())["children"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def pid_of(stack: Stack, name: str) -> int:
-    """A running child's pid from the state file, checked to be the launcher's own child (never by name)."""
-    pid = children(stack)[name]["pid"]
-    assert pid, children(stack)[name]
-    parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-    assert parent == stack.proc.pid, f"{name} (pid {pid}) is not a child of the launcher"
-    return pid
-
-
-def wait_for(stack: Stack, name: str, check, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert stack.proc.poll() is None, f"the launcher exited:\n{stack.text()}"
-        child = children(stack)[name]
-        if check(child):
-            return child
-        time.sleep(0.2)
-    raise AssertionError(f"{name} not as expected within {timeout}s: {children(stack)[name]}\n{stack.text()}")
-
-
-def running_again(old_pid: int):
-    return lambda c: c["state"] == "running" and c["pid"] not in (None, old_pid)
-
-
-def app_healthy(stack: Stack) -> bool:
-    with urllib.request.urlopen(f"{stack.url}/_stcore/health", timeout=5) as resp:
-        return resp.status == 200
 
 
 async def _train(stack: Stack, also_read: str | None) -> tuple[str, str | None]:
@@ -118,19 +75,19 @@ def train_one(stack: Stack, also_read: str | None = None) -> tuple[str, str | No
 
 def test_a_killed_temporal_server_is_restarted_under_the_running_workers_and_app(supervised):
     before, _ = train_one(supervised)
-    others = {name: pid_of(supervised, name) for name in ("worker-1", "worker-2", "streamlit")}
-    temporal = pid_of(supervised, "temporal")
+    others = {name: supervised.pid_of(name) for name in ("worker-1", "worker-2", "streamlit")}
+    temporal = supervised.pid_of("temporal")
 
     os.kill(temporal, signal.SIGKILL)
-    back = wait_for(supervised, "temporal", running_again(temporal))
+    back = supervised.wait_for("temporal", running_again(temporal))
 
     assert back["restarts"] == 1 and back["failures"] == 1 and back["last_exit"] == -signal.SIGKILL
     assert "temporal failed (killed by SIGKILL); restarting in" in supervised.text()
     assert "temporal is running again" in supervised.text()
     # nothing else was stopped or restarted: the workers and the app rode out the outage
-    assert {name: children(supervised)[name]["pid"] for name in others} == others
-    assert all(children(supervised)[name]["state"] == "running" for name in others)
-    assert app_healthy(supervised)
+    assert {name: supervised.children()[name]["pid"] for name in others} == others
+    assert all(supervised.children()[name]["state"] == "running" for name in others)
+    assert supervised.app_healthy()
     # the server kept its SQLite file: the run finished before the kill is still there, and a new one completes
     after, status_before = train_one(supervised, also_read=before)
     assert status_before == "completed"
@@ -138,24 +95,24 @@ def test_a_killed_temporal_server_is_restarted_under_the_running_workers_and_app
 
 
 def test_a_killed_app_is_restarted_on_its_own(supervised):
-    others = {name: pid_of(supervised, name) for name in ("temporal", "worker-1", "worker-2")}
-    app = pid_of(supervised, "streamlit")
+    others = {name: supervised.pid_of(name) for name in ("temporal", "worker-1", "worker-2")}
+    app = supervised.pid_of("streamlit")
 
     os.kill(app, signal.SIGKILL)
-    wait_for(supervised, "streamlit", running_again(app))
+    supervised.wait_for("streamlit", running_again(app))
 
-    assert app_healthy(supervised)
-    assert {name: children(supervised)[name]["pid"] for name in others} == others
+    assert supervised.app_healthy()
+    assert {name: supervised.children()[name]["pid"] for name in others} == others
 
 
 def test_a_crash_looping_worker_is_given_up_alone(supervised):
-    others = {name: pid_of(supervised, name) for name in ("worker-1", "temporal", "streamlit")}
+    others = {name: supervised.pid_of(name) for name in ("worker-1", "temporal", "streamlit")}
     for n in range(1, GIVE_UP_FAILURES + 1):
-        pid = pid_of(supervised, "worker-2")
+        pid = supervised.pid_of("worker-2")
         os.kill(pid, signal.SIGKILL)
         if n < GIVE_UP_FAILURES:
-            wait_for(supervised, "worker-2", running_again(pid))
-    gone = wait_for(supervised, "worker-2", lambda c: c["state"] == "given-up", timeout=30)
+            supervised.wait_for("worker-2", running_again(pid))
+    gone = supervised.wait_for("worker-2", lambda c: c["state"] == "given-up", timeout=30)
 
     assert gone["pid"] is None and gone["last_exit"] == -signal.SIGKILL and gone["failures"] == GIVE_UP_FAILURES
     text = supervised.text()
@@ -168,19 +125,19 @@ def test_a_crash_looping_worker_is_given_up_alone(supervised):
     assert waits == [BACKOFF * 2**i for i in range(GIVE_UP_FAILURES - 1)], waits
     # everything else kept serving, untouched
     time.sleep(2)  # a launcher that reacts to the give-up by stopping the rest would do it now
-    assert {name: children(supervised)[name]["pid"] for name in others} == others
-    assert all(children(supervised)[name]["state"] == "running" for name in others)
-    assert app_healthy(supervised)
+    assert {name: supervised.children()[name]["pid"] for name in others} == others
+    assert all(supervised.children()[name]["state"] == "running" for name in others)
+    assert supervised.app_healthy()
     train_one(supervised)  # on worker-1
 
 
 def test_a_worker_stopped_from_outside_is_started_again_and_not_counted(supervised):
     """SIGTERM is how someone stops a worker on purpose: it exits 0, as many times as it is asked."""
-    before = children(supervised)["worker-1"]
+    before = supervised.children()["worker-1"]
     for _ in range(GIVE_UP_FAILURES):  # as many stops as failures would give it up
-        pid = pid_of(supervised, "worker-1")
+        pid = supervised.pid_of("worker-1")
         os.kill(pid, signal.SIGTERM)
-        back = wait_for(supervised, "worker-1", running_again(pid))
+        back = supervised.wait_for("worker-1", running_again(pid))
         assert back["last_exit"] == 0
 
     assert back["failures"] == 0 and back["restarts"] == before["restarts"] + GIVE_UP_FAILURES

@@ -1,0 +1,122 @@
+"""`python -m chaos [--only NAME]`: start a stack with the launcher in a temp home, run the fault scenarios one after
+another on it (restored between them), and print per scenario launched / completed / failed / lost and whether it
+still serves. Exits 1 unless every scenario passed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from chaos.accounting import Tally, render, result_word
+from chaos.driver import Driver, open_driver, reconnect, still_serving
+from chaos.many_users import many_users
+from chaos.stack import LaunchedStack, StackError
+from chaos.storage_faults import unwritable_storage
+from chaos.temporal_fault import restart_temporal_mid_batch
+from chaos.worker_faults import crash_loop, kill_worker_mid_fit
+
+# the crash loop leaves a worker given up: last, so that no other scenario pays for a launcher restart
+SCENARIOS: dict[str, Callable[[Driver], Awaitable[Tally]]] = {
+    "kill-worker": kill_worker_mid_fit,
+    "temporal-restart": restart_temporal_mid_batch,
+    "storage": unwritable_storage,
+    "many-users": many_users,
+    "crash-loop": crash_loop,
+}
+STACK_ENV = {
+    "TRAINEASY_WORKERS": "2",  # the crash loop needs another worker to carry on
+    "TRAINEASY_CHECKPOINT_SECONDS": "2",  # a fit killed a few seconds in has a checkpoint to resume from
+}
+
+
+def whole(stack: LaunchedStack, timeout: float = 60) -> bool:
+    """Every child of the launcher running (waiting for ones being restarted); False if one was given up."""
+    deadline = time.monotonic() + timeout
+    while stack.running and time.monotonic() < deadline:
+        states = {c["state"] for c in stack.children().values()}
+        if states == {"running"}:
+            return True
+        if "given-up" in states:
+            return False
+        time.sleep(0.5)
+    return False
+
+
+async def restore(driver: Driver) -> Driver:
+    """The stack as `make run` leaves it: when a child was given up (or the launcher is gone), start it again."""
+    if await asyncio.to_thread(whole, driver.stack):
+        return driver
+    print("  restoring the stack: the launcher is started again on the same home", flush=True)
+    await asyncio.to_thread(driver.stack.restart)
+    return await reconnect(driver)
+
+
+async def run_one(driver: Driver, name: str) -> Tally:
+    started = time.monotonic()
+    try:
+        result = await SCENARIOS[name](driver)
+    except Exception as exc:  # the scenario could not go on: told, and counted as failed
+        result = Tally(name, problems=[f"the scenario stopped: {type(exc).__name__}: {str(exc)[:500]}"])
+    result.scenario = name
+    if result.skipped is None:
+        missing = await still_serving(driver)
+        result.serving = not missing
+        result.problems += [f"not serving: {m}" for m in missing]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+async def run(names: list[str], home: Path) -> list[Tally]:
+    stack = LaunchedStack(home, extra_env=STACK_ENV)
+    tallies: list[Tally] = []
+    try:
+        print(f"Starting a stack with the launcher (home {home})…", flush=True)
+        await asyncio.to_thread(stack.wait_ready)
+        driver = await open_driver(stack)
+        for name in names:
+            driver = await restore(driver)
+            print(f"- {name} …", flush=True)
+            tallies.append(await run_one(driver, name))
+            t = tallies[-1]
+            print(f"  {name}: {result_word(t)} in {t.seconds:.0f} s (launched {t.launched}, lost {t.lost})", flush=True)
+    except StackError as err:
+        print(f"error: the stack could not be driven: {str(err)[-3000:]}", file=sys.stderr)
+        tallies.append(Tally("stack", problems=[str(err).splitlines()[0]], serving=False))
+    finally:
+        rc = stack.stop()
+        if rc != 0:
+            tallies.append(Tally("launcher-stop", problems=[f"the launcher exited {rc} on Ctrl-C"], serving=False))
+    return tallies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser.add_argument("--only", action="append", choices=list(SCENARIOS), metavar="NAME", help=f"one of {', '.join(SCENARIOS)}")
+    parser.add_argument("--keep", action="store_true", help="keep the temp home (logs, databases) afterwards")
+    args = parser.parse_args(argv)
+    names = [n for n in SCENARIOS if n in (args.only or SCENARIOS)]
+    home = Path(tempfile.mkdtemp(prefix="traineasy-chaos-"))
+    started = time.monotonic()
+    tallies = asyncio.run(run(names, home))
+    print()
+    print(render(tallies, time.monotonic() - started))
+    ok = bool(tallies) and all(t.passed for t in tallies)
+    if args.keep or not ok:
+        print(f"The stack's home (logs in {home / 'logs'}, console in {home / 'launcher.out'}) is kept: {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+    sys.stdout.flush()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    import os
+
+    rc = main()
+    os._exit(rc)  # sdk-python #300, as launcher.py: no crash in interpreter teardown after using Temporal

@@ -1,0 +1,79 @@
+"""The Temporal server killed mid-batch under the launcher: the launcher starts it again on the same SQLite file,
+and every child of the batch completes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+from chaos.accounting import Outcome, Tally, tally
+from chaos.data import TARGET, small_csv
+from chaos.driver import RUN_DEADLINE, Driver
+from chaos.stack import running_again
+from core.accounts import User
+from orchestration.contracts import BatchItem, BatchRequest
+from orchestration.views import BatchView
+
+CHILDREN = [BatchItem("logistic_regression", {"C": c}) for c in (0.1, 1.0, 10.0)] + [
+    BatchItem("decision_tree_classifier", {"max_depth": d}) for d in (2, 4, 8)
+]
+
+
+async def _batch(driver: Driver, user: User, batch_id: str) -> BatchView | None:
+    try:
+        return await asyncio.wait_for(driver.service.get_batch(user, batch_id), 30)
+    except Exception:
+        return None
+
+
+async def restart_temporal_mid_batch(driver: Driver) -> Tally:
+    user = driver.add_user("chaos_batch")
+    dataset_id = await driver.dataset(user, "small.csv", small_csv())
+    request = BatchRequest(user.name, dataset_id, TARGET, items=list(CHILDREN), max_parallel=2)
+    batch_id = await driver.service.start_batch(user, request)
+    problems, notes = [], []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # mid-batch: some children done, some not yet
+        view = await _batch(driver, user, batch_id)
+        states = [c.status for c in view.progress.children] if view and view.progress else []
+        if states.count("completed") >= 1 and "pending" in states:
+            break
+        await asyncio.sleep(0.3)
+    else:
+        problems.append("the batch was never seen mid-way (some children done, some pending)")
+    stack = driver.stack
+    pid = stack.pid_of("temporal")
+    os.kill(pid, signal.SIGKILL)
+    down = time.monotonic()
+    asked = time.monotonic()
+    answered = await _batch(driver, user, batch_id)  # what a page reading the batch meets during the outage
+    notes.append(f"during the outage a batch read took {time.monotonic() - asked:.1f} s ({'answered' if answered else 'failed'})")
+    try:
+        back = await asyncio.to_thread(stack.wait_for, "temporal", running_again(pid), 120)
+        notes.append(f"Temporal running again after {time.monotonic() - down:.1f} s (restart {back['restarts']})")
+    except AssertionError as err:
+        problems.append(f"the launcher did not bring Temporal back: {str(err).splitlines()[0]}")
+    end = time.monotonic() + RUN_DEADLINE
+    view = None
+    while time.monotonic() < end:
+        view = await _batch(driver, user, batch_id) or view
+        if view is not None and not view.running and not view.settling:
+            break
+        if view is not None and view.progress is not None and view.progress.phase == "awaiting":
+            break  # a child failed: the batch waits for its owner to retry or finish it
+        await asyncio.sleep(1.0)
+    children = view.progress.children if view and view.progress else []
+    runs = [(user, c.run_id) for c in children if c.run_id]
+    outcomes = await driver.outcomes(runs)
+    never_started = len(CHILDREN) - len(runs)
+    outcomes += [Outcome(f"{batch_id} child {i}", user.name, "running", message="never started") for i in range(never_started)]
+    result = tally("temporal-restart", outcomes, driver.home)
+    if view is None or view.status != "completed":
+        problems.append(f"the batch ended {view.status if view else 'unread'}, not completed")
+    if any(o.status != "completed" for o in outcomes):
+        problems.append("not every child completed")
+    result.problems += problems
+    result.notes += notes
+    return result
