@@ -65,9 +65,10 @@ async def run_one(driver: Driver, name: str) -> Tally:
         result = Tally(name, problems=[f"the scenario stopped: {type(exc).__name__}: {str(exc)[:500]}"])
     result.scenario = name
     if result.skipped is None:
-        missing = await still_serving(driver)
+        missing, degraded = await still_serving(driver)
         result.serving = not missing
         result.problems += [f"not serving: {m}" for m in missing]
+        result.notes += [f"after: {d}" for d in degraded]
     result.seconds = time.monotonic() - started
     return result
 

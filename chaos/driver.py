@@ -19,6 +19,8 @@ from core.registry import Registry
 from core.storage import Storage
 from orchestration.client import connect
 from orchestration.contracts import TrainRequest
+from orchestration.health import check_health
+from orchestration.health_checks import DEGRADED, DOWN
 from orchestration.service import TrainEasyService
 from orchestration.views import RunView
 
@@ -105,20 +107,25 @@ async def reconnect(driver: Driver) -> Driver:
     return fresh
 
 
-async def still_serving(driver: Driver) -> list[str]:
-    """What does not serve after a scenario (empty: the stack still serves): the launcher is up, the app answers
-    its health check, and a fresh probe run completes with one model."""
+async def still_serving(driver: Driver) -> tuple[list[str], list[str]]:
+    """(what does not serve, what is degraded) after a scenario. Serving: the launcher is up, the app answers its
+    health URL, the health check (orchestration.health.check_health) is not "down", and a fresh probe run
+    completes with one model. A "degraded" check (a worker given up) is told, not failed."""
     stack = driver.stack
     if not stack.running:
-        return [f"the launcher exited (code {stack.proc.returncode})"]
+        return [f"the launcher exited (code {stack.proc.returncode})"], []
     missing = [] if stack.app_healthy() else [f"the app does not answer {stack.url}/_stcore/health"]
+    report = await check_health(driver.settings, driver.client)
+    degraded = [f"health {report.state}: {' '.join(report.reasons)}"] if report.state == DEGRADED else []
+    if report.state == DOWN:
+        missing.append(f"the health check says down: {' '.join(report.reasons)}")
     try:
         probe = driver.add_user(PROBE_USER)
         dataset_id = await asyncio.wait_for(driver.dataset(probe, "probe.csv", small_csv()), 120)
         run_id = await asyncio.wait_for(driver.launch(probe, dataset_id), 60)
     except Exception as exc:
-        return [*missing, f"a probe run could not be launched: {exc}"]
+        return [*missing, f"a probe run could not be launched: {exc}"], degraded
     ended = await driver.outcome(probe, run_id, time.monotonic() + 120)
     if ended.status != "completed" or ended.models != 1:
         missing.append(f"the probe run {run_id} ended {ended.status} with {ended.models} models: {ended.message}")
-    return missing
+    return missing, degraded
