@@ -4,7 +4,6 @@ at the next check, not 90 s later."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -12,7 +11,6 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from core.storage import Storage
 from tests.e2e.conftest import Stack, go, sign_in
 
 
@@ -28,14 +26,6 @@ def two_workers(tmp_path_factory):
     assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
     app_log = (stack.home / "logs" / "streamlit.log").read_text(errors="replace")
     assert "Traceback" not in app_log, app_log[-4000:]
-
-
-def worker_pid(stack: Stack, name: str) -> int:
-    """A worker's pid from the launcher's state file, checked to be the launcher's own child (never by name)."""
-    pid = json.loads(Storage(stack.home).supervisor_state.read_text())["children"][name]["pid"]
-    parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-    assert parent == stack.proc.pid, f"{name} (pid {pid}) is not a child of the launcher"
-    return pid
 
 
 def engine_tab(page: Page, state: str) -> None:
@@ -59,7 +49,7 @@ def test_admin_sees_the_health_view_and_a_killed_worker_leaves_it_at_once(two_wo
     for check in ("Temporal server", "Worker processes", "Storage", "App database", "Launcher"):
         expect(page.get_by_role("row").filter(has_text=check).first).to_contain_text("ok")
     host = os.uname().nodename
-    pids = [worker_pid(stack, "worker-1"), worker_pid(stack, "worker-2")]
+    pids = [stack.pid_of("worker-1"), stack.pid_of("worker-2")]
     workers = page.get_by_test_id("stTable").filter(has_text="last beat")
     for pid in pids:
         expect(workers.get_by_role("row").filter(has_text=f"{pid}@{host}")).to_have_count(2)  # training and data tasks
