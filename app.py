@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.auth import require_user, sign_out
+from ui.engine_banner import show_engine_banner
 from ui.nav import PAGES, allowed
 from ui.runtime import Unavailable, audit, service
 
@@ -30,8 +31,9 @@ with st.sidebar:
         st.rerun()
 
 try:
-    service()
-except Unavailable as err:
-    st.error(f"{err}. Is the stack running (`make run`)?")
+    svc = service()  # connects lazily: it answers while Temporal is down, and the banner says so
+except Unavailable as err:  # the client could not even be set up (a bad address or TLS setting)
+    st.error(f"{err}. Check TEMPORAL_ADDRESS and the TLS settings, then reload.")
     st.stop()
+show_engine_banner(svc)
 page.run()

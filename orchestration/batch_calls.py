@@ -17,6 +17,7 @@ from core.storage import Storage
 from orchestration.auditing import audited
 from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
 from orchestration.errors import NotFound, UserError
+from orchestration.known_views import KnownViews
 from orchestration.liveness import live_workers, slots_on
 from orchestration.progress import RunWatch
 from orchestration.quota_calls import QuotaCalls
@@ -40,6 +41,7 @@ class BatchCalls(QuotaCalls):
     get_run: Callable[[User, str], Awaitable[RunView]]
     temporal_url: Callable[[str], str | None]
     watch: RunWatch
+    known: KnownViews
 
     @audited("launch", lambda a, r: r or f"batch on {a[0].dataset_id}", refused=(UserError,))
     async def start_batch(self, user: User, request: BatchRequest) -> str:
@@ -68,7 +70,9 @@ class BatchCalls(QuotaCalls):
         return max(1, min(MAX_PARALLEL, slots))
 
     async def list_batches(self, user: User, limit: int = 100) -> list[RunSummary]:
-        return await self._list(f"Owner = '{user.name}' AND RunKind = 'batch'", limit)
+        batches = await self._list(f"Owner = '{user.name}' AND RunKind = 'batch'", limit)
+        self.known.remember(user.name, "batches", batches)
+        return batches
 
     async def _owned_batch(
         self, user: User, batch_id: str
@@ -86,7 +90,7 @@ class BatchCalls(QuotaCalls):
             percents = await self._settle_children(user, progress, closed=status != "running")
             if status != "running":
                 progress.phase = "cancelled" if status == "cancelled" else "done"
-        return BatchView(
+        view = BatchView(
             batch_id,
             status,
             desc.start_time,
@@ -95,6 +99,8 @@ class BatchCalls(QuotaCalls):
             percents,
             self.temporal_url(batch_id),
         )
+        self.known.remember(user.name, f"batch:{batch_id}", view)
+        return view
 
     async def _settle_children(self, user: User, progress: BatchProgress, closed: bool) -> dict[str, float]:
         """Each child's percent (run id -> percent); once the batch is closed, also each child's true state.

@@ -35,13 +35,17 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings, converter: DataConverter | None = None) -> Client:
+async def connect(settings: Settings, converter: DataConverter | None = None, lazy: bool = False) -> Client:
     """TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / profiles win; else the embedded dev server. The
-    encrypting converter unless `converter` says otherwise (the health check sends no payloads)."""
+    encrypting converter unless `converter` says otherwise (the health check sends no payloads).
+
+    `lazy`: return at once and connect on the first call (the app, which must start and serve while
+    Temporal is down); a call while it cannot connect fails at once, and a later one connects again.
+    Workers connect eagerly: they have nothing to do without the server."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_target)
     config.setdefault("namespace", settings.namespace)
-    return await Client.connect(**config, data_converter=converter or data_converter(settings))
+    return await Client.connect(**config, data_converter=converter or data_converter(settings), lazy=lazy)
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:

@@ -20,7 +20,10 @@ from orchestration.views import RunView, build_run_view, status_name
 from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
 from orchestration.workflows.training import STAGE_OF_ACTIVITY
 
-QUERY_TIMEOUT = timedelta(seconds=3)
+QUERY_TIMEOUT = timedelta(seconds=3)  # a describe() of a run (quota and dataset calls)
+# The `progress` query waits for a worker to answer it; with none, it waits its whole timeout. A page polls it
+# every 2 s, so it gets 1 s, and the view falls back to what describe() says (a worker answers in milliseconds).
+PROGRESS_QUERY_TIMEOUT = timedelta(seconds=1)
 
 
 async def read_run(
@@ -93,7 +96,7 @@ async def run_progress(handle: WorkflowHandle, status: str) -> tuple[RunProgress
         progress = await _failed_progress(handle)
     if progress is None:
         try:
-            progress = await handle.query(TrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
+            progress = await handle.query(TrainingWorkflow.progress, rpc_timeout=PROGRESS_QUERY_TIMEOUT)
         except RPCError:
             return None, True
     return progress, False
@@ -104,7 +107,7 @@ async def batch_progress(handle: WorkflowHandle, status: str) -> BatchProgress |
     if status == "completed":
         return await handle.result()
     try:
-        return await handle.query(BatchTrainingWorkflow.progress, rpc_timeout=QUERY_TIMEOUT)
+        return await handle.query(BatchTrainingWorkflow.progress, rpc_timeout=PROGRESS_QUERY_TIMEOUT)
     except RPCError:
         return None
 

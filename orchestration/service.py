@@ -47,6 +47,7 @@ from orchestration.dataset_calls import DatasetCalls
 from orchestration.errors import Forbidden, NotFound, UserError
 from orchestration.evaluation_view import Evaluation
 from orchestration.health import EngineInfo, HealthReport, check_health
+from orchestration.known_views import KnownCalls, KnownViews
 from orchestration.liveness import live_workers, serving
 from orchestration.model_calls import ModelCalls
 from orchestration.progress import RunWatch
@@ -69,9 +70,10 @@ Res = TypeVar("Res")
 Wf = TypeVar("Wf")
 
 
-class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
+class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls):
     """Datasets, runs and predictions of the acting user; batches come from BatchCalls (with the quota calls),
-    model registry calls from ModelCalls, dataset deletion from DatasetCalls."""
+    model registry calls from ModelCalls, dataset deletion from DatasetCalls, what was last read of runs and
+    batches (for while Temporal cannot be reached) from KnownCalls."""
 
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
@@ -82,6 +84,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         self.audit = AuditLog(self.storage)
         self.check_cache = CheckCache()
         self.watch = RunWatch()  # what earlier reads of each run saw: progress never goes back, the pace
+        self.known = KnownViews()  # the last view of each run and list read, per user: shown during an outage
 
     # --- datasets ------------------------------------------------------------------------------
     def list_datasets(self, user: User) -> list[DatasetInfo]:
@@ -214,7 +217,9 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         return dataset
 
     async def list_runs(self, user: User, limit: int = 200) -> list[RunSummary]:
-        return await self._list(f"Owner = '{user.name}' AND RunKind = 'train'", limit)
+        runs = await self._list(f"Owner = '{user.name}' AND RunKind = 'train'", limit)
+        self.known.remember(user.name, "runs", runs)
+        return runs
 
     async def _list(self, query: str, limit: int) -> list[RunSummary]:
         """Newest first. Names in the query passed USERNAME_RE, so they cannot break out of the quotes."""
@@ -256,6 +261,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls):
         handle, desc = await self._owned_handle(user, run_id)
         view = await read_run(self.client.data_converter, handle, desc, self.watch(run_id))
         view.temporal_url = self.temporal_url(run_id)
+        self.known.remember(user.name, f"run:{run_id}", view)
         return view
 
     def temporal_url(self, workflow_id: str) -> str | None:

@@ -8,11 +8,14 @@ from ml.catalog import guess_task, is_number, models_for
 from ml.model_spec import TASKS, ParamError, Task
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
+from orchestration.health import UNREACHABLE
+from orchestration.views import RunSummary
 from ui.auth import require_user
 from ui.batch_view import show_batch
 from ui.labels import when
+from ui.outage import as_of_text, launch_blocked, show_blocked
 from ui.param_inputs import allowed
-from ui.runtime import guard, service
+from ui.runtime import Unavailable, guard, service
 from ui.text import md
 
 user = require_user()
@@ -113,7 +116,8 @@ with guard("Building the batch"):
         except (ParamError, ValueError) as exc:
             st.error(f"Sweep: {md(exc)}")
 
-default_parallel = svc.default_parallelism()
+blocked = launch_blocked(svc)  # Temporal cannot be reached: nothing is asked of it, the launch is disabled
+default_parallel = 1 if blocked else svc.default_parallelism()
 c1, c2, c3 = st.columns(3)
 max_parallel = int(
     c1.number_input(
@@ -132,7 +136,7 @@ test_pct = c3.slider("Test split (%)", 5, 50, 20, key="batch_test_pct")
 # errors are named by configuration, warnings shown once
 total, errors, warnings = 0.0, [], set()
 with guard("Checking the data"):
-    for index, item in enumerate(items):
+    for index, item in enumerate([] if blocked else items):
         report = svc.check_data(user, dataset.dataset_id, target, item.model, item.params, 0, test_pct / 100)
         total += report.estimate_seconds or 0.0
         label = f"Configuration {index} ({choices[item.model].label})" if len(items) > 1 else choices[item.model].label
@@ -150,18 +154,22 @@ if items:
         f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
         f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting."
     )
-with guard("Reading your quota"):
-    usage = svc.usage(user)
-    clamp = 0 < usage.free_slots < min(max_parallel, len(items) or 1)
-    st.caption(
-        usage.caption
-        + (
-            f" — a batch holds one slot per run it trains at once, so this one would run at most {usage.free_slots} at once"
-            if clamp
-            else ""
+if blocked:
+    st.caption("The data check and your quota are read through Temporal: they are shown again once it is back.")
+else:
+    with guard("Reading your quota"):
+        usage = svc.usage(user)
+        clamp = 0 < usage.free_slots < min(max_parallel, len(items) or 1)
+        st.caption(
+            usage.caption
+            + (
+                f" — a batch holds one slot per run it trains at once, so this one would run at most {usage.free_slots} at once"
+                if clamp
+                else ""
+            )
         )
-    )
-if st.button("Start batch", type="primary", disabled=not items or bool(errors), key="start_batch"):
+show_blocked(blocked)
+if st.button("Start batch", type="primary", disabled=not items or bool(errors) or bool(blocked), key="start_batch"):
     with guard("Starting the batch"):
         request = BatchRequest(
             user.name,
@@ -182,10 +190,17 @@ if st.button("Start batch", type="primary", disabled=not items or bool(errors), 
         st.switch_page(st.session_state["pages"]["batch"], query_params={"batch": new_id})
 
 st.subheader("Your batches")
+batches: list[RunSummary] = []
 with guard("Listing batches"):
-    for b in svc.list_batches(user)[:20]:
-        st.page_link(
-            st.session_state["pages"]["batch"],
-            label=f"{when(b.started_at)} · {b.status} · {b.run_id}",
-            query_params={"batch": b.run_id},
-        )
+    try:
+        batches = svc.list_batches(user)
+    except Unavailable:  # the list this app last read, at once
+        known = svc.known_batches(user)
+        st.caption(as_of_text(known) if known else f"{UNREACHABLE}: your batches are listed again once it is back.")
+        batches = known.value if known else []
+for b in batches[:20]:
+    st.page_link(
+        st.session_state["pages"]["batch"],
+        label=f"{when(b.started_at)} · {b.status} · {b.run_id}",
+        query_params={"batch": b.run_id},
+    )

@@ -6,6 +6,7 @@ import streamlit as st
 from ui.auth import require_user
 from ui.dataset_delete import delete_section, show_deleted_message
 from ui.labels import size, when
+from ui.outage import launch_blocked, show_blocked
 from ui.runtime import guard, service
 from ui.text import md
 
@@ -14,10 +15,14 @@ svc = service()
 st.title("Datasets")
 show_deleted_message()
 
+blocked = launch_blocked(svc)  # a worker stores an upload, through Temporal
 with st.form("upload_form", clear_on_submit=True):
-    upload = st.file_uploader("CSV file (comma, semicolon or tab separated, UTF-8)", type=["csv"], key="upload_file")
-    submitted = st.form_submit_button("Upload", type="primary")
-if submitted:
+    upload = st.file_uploader(
+        "CSV file (comma, semicolon or tab separated, UTF-8)", type=["csv"], key="upload_file", disabled=bool(blocked)
+    )
+    show_blocked(blocked)
+    submitted = st.form_submit_button("Upload", type="primary", disabled=bool(blocked))
+if submitted and not blocked:
     if upload is None:
         st.warning("Choose a CSV file first.")
     else:

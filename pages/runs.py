@@ -5,8 +5,9 @@ import streamlit as st
 
 from ui.auth import require_user
 from ui.labels import MISSING, when
+from ui.outage import as_of_text, fetch_known
 from ui.run_view import dataset_text, model_name, show_run
-from ui.runtime import guard, service
+from ui.runtime import service
 
 user = require_user()
 svc = service()
@@ -23,8 +24,12 @@ if run_id:
     st.stop()
 
 st.title("Runs")
-with guard("Listing runs"):
-    runs = svc.list_runs(user)
+# while Temporal cannot be reached: the list this app last read, and the runs the registry holds
+got = fetch_known("list of runs", lambda: svc.list_runs(user), lambda: svc.known_runs(user))
+if got is not None:
+    runs, known = got
+    if known is not None:
+        st.caption(as_of_text(known))
     if not runs:
         st.info("No runs yet. Start one on the Train page.")
         st.page_link(st.session_state["pages"]["train"], label="Train a model", icon=":material/play_arrow:")

@@ -8,6 +8,7 @@ from ml.model_spec import TASKS, Task
 from orchestration.contracts import TrainRequest
 from ui.auth import require_user
 from ui.data_check import draw_report, kept_identifiers
+from ui.outage import launch_blocked, show_blocked
 from ui.param_inputs import param_form
 from ui.runtime import guard, service
 
@@ -63,19 +64,24 @@ st.subheader("Data check")
 # Asked on every rerun: the service answers from its cache unless something the check reads has changed
 include = kept_identifiers(dataset.dataset_id, target)
 report, errors = None, []
+blocked = launch_blocked(svc)  # Temporal cannot be reached: no check, no launch (the banner says more)
 if param_problem:
     st.caption("The data check runs once the parameters are within their ranges.")
+elif blocked:
+    st.caption("The data check runs on a worker through Temporal: it runs again once Temporal is back.")
 else:
     with st.spinner("A worker is checking the data…"), guard("The data check"):
         report = svc.check_data(user, dataset.dataset_id, target, spec.key, params, cv_folds, test_pct / 100, include)
 if report:
     errors = draw_report(report, dataset.dataset_id, target, cv_folds)
-elif not param_problem:
+elif not param_problem and not blocked:
     st.caption("Without the data check the run still starts; a worker validates the data again when it runs.")
 
-with guard("Reading your quota"):
-    st.caption(svc.usage(user).caption)
-if st.button("Start training", type="primary", disabled=bool(errors or param_problem), key="start_training"):
+if not blocked:
+    with guard("Reading your quota"):
+        st.caption(svc.usage(user).caption)
+show_blocked(blocked)
+if st.button("Start training", type="primary", disabled=bool(errors or param_problem or blocked), key="start_training"):
     with guard("Starting the run"):
         run_id = svc.start_training(
             user,

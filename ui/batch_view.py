@@ -12,12 +12,14 @@ from core.accounts import User
 from core.csvsafe import frame_to_csv
 from ml.catalog import MODELS
 from orchestration.contracts import BatchProgress
+from orchestration.known_views import Known
 from orchestration.views import BatchView
 from ui import charts
 from ui.auth import require_user
 from ui.labels import MISSING, metric_name
+from ui.outage import as_of_text, fetch_known, launch_blocked, show_blocked
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
-from ui.runtime import SyncService, audit, fetch_owned, guard
+from ui.runtime import SyncService, audit, guard
 from ui.temporal_link import temporal_link
 from ui.text import md
 
@@ -63,18 +65,28 @@ def swept_params(progress: BatchProgress) -> list[str] | None:
 
 def show_batch(svc: SyncService, batch_id: str) -> None:
     user = require_user()
-    view = fetch_owned("batch", lambda: svc.get_batch(user, batch_id))
-    if view is None:
+
+    def read() -> tuple[BatchView, Known[BatchView] | None] | None:  # while Temporal is down: the last view read
+        return fetch_known("batch", lambda: svc.get_batch(user, batch_id), lambda: svc.known_batch(user, batch_id))
+
+    got = read()
+    if got is None:
         return
+    view, _ = got
     live = _polling(view)
 
     @st.fragment(run_every=POLL_SECONDS if live else None)
     def panel() -> None:
-        with guard("Reading the batch"):
-            current = svc.get_batch(user, batch_id)
+        now = read()
+        if now is None:
+            return
+        current, known = now
+        if known is not None:
+            st.info(as_of_text(known), icon=":material/cloud_off:")
+        with guard("Drawing the batch"):
             _draw(current, user)
-            if live and not _polling(current):
-                st.rerun()  # stop polling; show the final controls
+        if live and not _polling(current):
+            st.rerun()  # stop polling; show the final controls
 
     panel()
     temporal_link(view.temporal_url, user)
@@ -91,6 +103,8 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     user, progress = require_user(), view.progress
     if not view.running:
         return
+    blocked = launch_blocked(svc)  # every control signals or cancels through Temporal
+    show_blocked(blocked)
     edits: dict[int, dict | None] = {}  # None: not valid JSON (retrying is disabled until it is)
     if progress is not None and progress.phase == "awaiting":
         st.markdown("**Failed configurations**: retry them as they are, or edit their parameters first (JSON).")
@@ -108,18 +122,23 @@ def _controls(svc: SyncService, view: BatchView) -> None:
     cols = st.columns(4)
     with guard("That action"):
         if progress is not None and progress.phase == "awaiting":
-            if cols[0].button("Retry failed", type="primary", key="batch_retry", disabled=None in edits.values()):
+            if cols[0].button(
+                "Retry failed", type="primary", key="batch_retry", disabled=None in edits.values() or bool(blocked)
+            ):
                 svc.retry_failed(user, view.batch_id, {i: p for i, p in edits.items() if p is not None})
                 st.rerun()
-            if cols[1].button("Finish with what succeeded", key="batch_finish"):
+            if cols[1].button("Finish with what succeeded", key="batch_finish", disabled=bool(blocked)):
                 svc.finish_batch(user, view.batch_id)
                 st.rerun()
         elif cols[0].button(
-            "Stop and keep the best", key="batch_stop", help="Cancel running children; finished ones and the leaderboard stay."
+            "Stop and keep the best",
+            key="batch_stop",
+            help="Cancel running children; finished ones and the leaderboard stay.",
+            disabled=bool(blocked),
         ):
             svc.stop_batch(user, view.batch_id)
             st.rerun()
-        if cols[3].button("Cancel batch", key="batch_cancel", help="Cancel every child now."):
+        if cols[3].button("Cancel batch", key="batch_cancel", help="Cancel every child now.", disabled=bool(blocked)):
             svc.cancel_batch(user, view.batch_id)
             st.rerun()
 

@@ -8,6 +8,7 @@ from core.accounts import User
 from core.datasets import DatasetInfo
 from orchestration.dataset_calls import DatasetDependents
 from ui.labels import when
+from ui.outage import launch_blocked, show_blocked
 from ui.retention import kb
 from ui.runtime import SyncService, guard
 from ui.text import md
@@ -28,7 +29,9 @@ def delete_section(svc: SyncService, user: User, dataset: DatasetInfo) -> None:
     st.subheader("Delete this dataset")
     pending: DatasetDependents | None = st.session_state.get(PENDING)
     if pending is None or pending.dataset.dataset_id != dataset.dataset_id:
-        if st.button(f"Delete {md(dataset.name)}…", key="dataset_delete_start"):
+        blocked = launch_blocked(svc)  # which runs use it is asked of Temporal
+        show_blocked(blocked)
+        if st.button(f"Delete {md(dataset.name)}…", key="dataset_delete_start", disabled=bool(blocked)):
             with guard("Checking what uses this dataset"):
                 st.session_state[PENDING] = svc.dataset_dependents(user, dataset.dataset_id)
                 st.rerun()

@@ -16,6 +16,7 @@ from core.accounts import User
 from core.model_record import ModelRecord
 from orchestration.contracts import PredictResult
 from ui.load_snippet import load_snippet
+from ui.outage import launch_blocked, show_blocked
 from ui.runtime import SyncService, guard
 from ui.text import md
 
@@ -81,7 +82,9 @@ def show_predict(svc: SyncService, user: User, model: ModelRecord) -> None:
     st.markdown("**Predict** with this model")
     upload = st.file_uploader("CSV with the same columns as the training data", type=["csv"], key="predict_file")
     held = current(model.id, upload.file_id if upload is not None else None)
-    if st.button("Predict", key="predict_button", disabled=upload is None) and upload is not None:
+    blocked = launch_blocked(svc)  # a worker predicts, through Temporal
+    show_blocked(blocked)
+    if st.button("Predict", key="predict_button", disabled=upload is None or bool(blocked)) and upload is not None:
         st.session_state.pop(STATE, None)  # a refusal must not leave the previous predictions on screen
         held = None
         with st.spinner("A worker is predicting…"), guard("Prediction"):

@@ -16,11 +16,13 @@ import streamlit as st
 from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
 from orchestration.evaluation_view import Evaluation
+from orchestration.known_views import Known
 from orchestration.views import RunView
 from ui import charts
 from ui.auth import require_user
 from ui.labels import MISSING, metric_name
-from ui.runtime import SyncService, fetch_owned, guard
+from ui.outage import as_of_text, fetch_known, launch_blocked, show_blocked
+from ui.runtime import SyncService, guard
 from ui.temporal_link import temporal_link
 from ui.text import md
 
@@ -119,24 +121,35 @@ def model_label(key: object) -> str:
 
 def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> None:
     user = require_user()
-    view = fetch_owned("run", lambda: svc.get_run(user, run_id))
-    if view is None:
+
+    def read() -> tuple[RunView, Known[RunView] | None] | None:  # while Temporal is down: what is known, at once
+        return fetch_known("run", lambda: svc.get_run(user, run_id), lambda: svc.known_run(user, run_id))
+
+    got = read()
+    if got is None:
         return
+    view, _ = got
     running = view.running
 
     @st.fragment(run_every=POLL_SECONDS if running else None)
     def live() -> None:
-        with guard("Reading the run"):
-            current = svc.get_run(user, run_id)
-            _draw_status(current, dataset_names)
-            if running and not current.running:
-                st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
+        now = read()
+        if now is None:
+            return
+        current, known = now
+        if known is not None:
+            st.info(as_of_text(known), icon=":material/cloud_off:")
+        _draw_status(current, dataset_names)
+        if running and not current.running:
+            st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
 
     live()
     _draw_request(view, dataset_names)
     temporal_link(view.temporal_url, user)
     if running:
-        if st.button("Cancel run", key="cancel_run"):
+        blocked = launch_blocked(svc)
+        show_blocked(blocked)
+        if st.button("Cancel run", key="cancel_run", disabled=bool(blocked)):
             with guard("Cancelling"):
                 svc.cancel_run(user, run_id)
                 st.toast("Cancellation requested.")

@@ -1,0 +1,140 @@
+"""Whether Temporal answers, as one app process sees it: a probe every few seconds on the client's event loop
+and a thread-safe snapshot (up or down, down since when, the last error) that the outage banner and the
+fast failure of calls read. No Streamlit here: the app's runtime starts it, tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from orchestration.health import UNREACHABLE, TemporalCheck
+
+log = logging.getLogger("traineasy.engine")
+PROBE_EVERY = 2.0  # seconds between probes
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """One snapshot. `down_since` is the first failed probe of the current outage (None while up);
+    `outages` counts the up -> down flips this process has seen."""
+
+    up: bool = True
+    down_since: datetime | None = None
+    last_error: str | None = None
+    checked_at: datetime | None = None  # the last probe's time (None: not probed yet)
+    outages: int = 0
+
+    @property
+    def down(self) -> bool:
+        return not self.up
+
+    def reason(self) -> str:
+        """The sentence a refused call carries: "Temporal is not reachable (since 12:03:04 UTC)"."""
+        since = f" (since {self.down_since:%H:%M:%S} UTC)" if self.down_since else ""
+        return f"{UNREACHABLE}{since}"
+
+
+class EngineWatch:
+    """Probes with `probe()` every `every` seconds once started on a loop; `snapshot()` from any thread."""
+
+    def __init__(
+        self,
+        probe: Callable[[], Awaitable[TemporalCheck]],
+        every: float = PROBE_EVERY,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._probe, self._every, self._clock = probe, every, clock
+        self._lock = threading.Lock()
+        self._state = EngineState()
+        self._probed = threading.Event()  # set once the first probe has answered
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: concurrent.futures.Future[None] | None = None
+        self._task: asyncio.Task[object] | None = None
+
+    def snapshot(self) -> EngineState:
+        with self._lock:
+            return self._state
+
+    def record(self, check: TemporalCheck) -> EngineState:
+        """Fold one probe's answer into the state: the first failure of an outage sets since-when, later
+        failures keep it (only the error and the probe time move), the first success clears it."""
+        now = self._clock()
+        with self._lock:
+            old = self._state
+            if check.reachable:
+                new = EngineState(True, None, check.error, now, old.outages)
+            elif old.up:
+                new = EngineState(False, now, check.error, now, old.outages + 1)
+            else:
+                new = replace(old, last_error=check.error, checked_at=now)
+            self._state = new
+        if old.up != new.up:
+            if new.up:
+                log.warning("Temporal is reachable again (down since %s)", old.down_since)
+            else:
+                log.warning("Temporal is not reachable: %s", check.error)
+        self._probed.set()
+        return new
+
+    async def probe_once(self) -> EngineState:
+        try:
+            check = await self._probe()
+        except Exception as exc:  # the server answered, but with an error: it is reachable
+            log.warning("the Temporal probe was refused: %s", exc)
+            check = TemporalCheck(True, None, f"{type(exc).__name__}: {str(exc)[:200]}")
+        return self.record(check)
+
+    async def run(self) -> None:
+        """Probe for ever (until cancelled); `poke()` asks for the next probe at once."""
+        self._wake = asyncio.Event()
+        self._task = asyncio.current_task()
+        while True:
+            await self.probe_once()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._every)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the probes on `loop` (already running in another thread)."""
+        self._loop = loop
+        self._running = asyncio.run_coroutine_threadsafe(self.run(), loop)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop probing, from another thread than the loop's; returns once the probing task has ended."""
+        loop, running = self._loop, self._running
+        if loop is None or running is None or loop.is_closed() or running.done():
+            return
+
+        async def halt() -> None:
+            running.cancel()  # cancels the task on the loop; wait for it to unwind there
+            while self._task is not None and not self._task.done():
+                await asyncio.sleep(0)
+
+        try:
+            asyncio.run_coroutine_threadsafe(halt(), loop).result(timeout)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass  # the loop stopped meanwhile
+
+    def wait_first(self, timeout: float) -> EngineState:
+        """The state once the first probe has answered (or as it is after `timeout` seconds)."""
+        self._probed.wait(timeout)
+        return self.snapshot()
+
+    def poke(self) -> None:
+        """From any thread: a call just failed to reach the server, probe now rather than in a few seconds."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)

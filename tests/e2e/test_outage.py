@@ -1,0 +1,161 @@
+"""The app rides out a Temporal outage: with the launcher's Temporal server killed (and brought back only
+after a long backoff), every page shows one banner saying what is down and since when, launching is disabled
+with the reason, datasets, models and finished results stay browsable, run pages answer at once from what is
+known; when the server is back, the banner goes without a reload and a new run completes.
+
+A launched stack of its own (one worker, a 25 s restart backoff); the Temporal server is found through the
+launcher's state file (<home>/state/supervisor.json) and checked to be its child before the signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from core.accounts import User
+from core.config import load_settings
+from core.storage import Storage
+from orchestration.client import connect
+from orchestration.contracts import TrainRequest
+from orchestration.service import TrainEasyService
+from tests.e2e.conftest import Stack, go, login, wait_for_app
+from tests.helpers import classification_csv, finished_run
+
+BACKOFF = 25.0  # TRAINEASY_RESTART_BACKOFF: the launcher brings Temporal back only after this long
+ALICE = User("alice")
+RUN_URL = re.compile(r"/runs\?run=(train-alice-[0-9a-f]{32})")
+QUICK_MS = 8_000  # a page during the outage answers within this, where a call to the server took 6–10 s
+
+
+@pytest.fixture(scope="module")
+def outage_stack(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("outage"), extra_env={"TRAINEASY_RESTART_BACKOFF": str(BACKOFF)})
+    try:
+        stack.wait_ready()
+        yield stack
+    finally:
+        rc = stack.stop()
+        print(stack.text())
+    assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
+    app_log = (stack.home / "logs" / "streamlit.log").read_text(errors="replace")
+    assert "Traceback" not in app_log, f"the app logged a traceback during the outage:\n{app_log[-6000:]}"
+
+
+def children(stack: Stack) -> dict[str, dict]:
+    return json.loads(Storage(stack.home).supervisor_state.read_text())["children"]
+
+
+def pid_of(stack: Stack, name: str) -> int:
+    """A running child's pid from the state file, checked to be the launcher's own child (never by name)."""
+    pid = children(stack)[name]["pid"]
+    assert pid, children(stack)[name]
+    parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    assert parent == stack.proc.pid, f"{name} (pid {pid}) is not a child of the launcher"
+    return pid
+
+
+async def _train(stack: Stack) -> str:
+    settings = replace(load_settings(), home=stack.home, temporal_address=f"127.0.0.1:{stack.temporal_port}")
+    service = TrainEasyService(await connect(settings), settings)
+    ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+    run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
+    view = await finished_run(service, ALICE, run_id, timeout=180)
+    assert view.status == "completed", view.error
+    return run_id
+
+
+def train_one(stack: Stack) -> str:
+    """A dataset and a finished run, through the service as the app does it (in a thread of its own:
+    Playwright's sync API keeps an event loop on the main thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _train(stack)).result()
+
+
+def banner(page: Page):
+    return page.locator(".st-key-engine_banner")
+
+
+def expect_banner(page: Page) -> None:
+    expect(banner(page)).to_have_count(1, timeout=15_000)
+    expect(banner(page)).to_contain_text("The training engine (Temporal) is not reachable")
+    expect(banner(page)).to_contain_text(re.compile(r"since \d\d:\d\d:\d\d UTC \(\d+ (s|min) ago\)"))
+    expect(banner(page)).to_contain_text("recovers by itself")
+
+
+def test_the_app_rides_out_a_temporal_outage_and_recovers_by_itself(outage_stack, new_page):
+    stack = outage_stack
+    run_id = train_one(stack)
+    page = new_page()
+    login(page, stack, "alice")
+    go(page, "Runs")  # read while up: the run list and the run, as this app process saw them
+    expect(page.get_by_text("Select a row to open the run.")).to_be_visible(timeout=30_000)
+    page.goto(f"{stack.url}/runs?run={run_id}")
+    wait_for_app(page)
+    expect(page.get_by_text("Test-set metrics")).to_be_visible(timeout=30_000)
+    expect(banner(page)).to_have_count(0)
+
+    temporal = pid_of(stack, "temporal")
+    os.kill(temporal, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    # the page on screen shows the banner by itself, and every page does
+    expect_banner(page)
+    print(f"the banner came {time.monotonic() - killed_at:.1f} s after the kill, on the page on screen")
+    go(page, "Train")
+    expect_banner(page)
+    expect(page.get_by_role("button", name="Start training")).to_be_disabled()
+    expect(page.get_by_text("so nothing that needs it can be started now").first).to_be_visible()
+
+    go(page, "Batch")
+    expect_banner(page)
+    expect(page.get_by_role("button", name="Start batch")).to_be_disabled()
+
+    go(page, "Datasets")
+    expect_banner(page)
+    expect(page.get_by_test_id("stBaseButton-primaryFormSubmit").filter(has_text="Upload")).to_be_disabled()
+    expect(page.get_by_test_id("stDataFrame").filter(has_text="shop.csv").first).to_be_visible()
+
+    go(page, "Models")
+    expect_banner(page)
+    expect(page.get_by_test_id("stDataFrame").filter(has_text="logistic_regression").first).to_be_visible()
+    expect(page.get_by_role("button", name="Download model (.skops)")).to_be_visible()
+    expect(page.get_by_role("button", name="Predict")).to_be_disabled()
+
+    go(page, "Runs")
+    expect_banner(page)
+    expect(page.get_by_text(re.compile(r"As of \d\d:\d\d:\d\d UTC — Temporal is not reachable"))).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").filter(has_text=run_id).first).to_be_visible()
+
+    started = time.monotonic()
+    page.goto(f"{stack.url}/runs?run={run_id}")
+    wait_for_app(page, timeout=QUICK_MS)
+    expect(page.get_by_text("Test-set metrics")).to_be_visible(timeout=QUICK_MS)
+    answered_ms = (time.monotonic() - started) * 1000
+    assert answered_ms < QUICK_MS, f"the run page took {answered_ms:.0f} ms during the outage"
+    print(f"the run page answered in {answered_ms:.0f} ms during the outage")
+    expect(page.get_by_text(re.compile(r"As of \d\d:\d\d:\d\d UTC — Temporal is not reachable"))).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()  # the evaluation, from the run folder
+    expect_banner(page)
+    assert time.monotonic() - killed_at < BACKOFF, "the outage ended before everything was checked"
+
+    # the launcher brings Temporal back; the banner goes without a reload, and launching works again
+    go(page, "Train")
+    expect(banner(page)).to_have_count(0, timeout=120_000)
+    print(f"the banner went {time.monotonic() - killed_at:.1f} s after the kill (restart backoff {BACKOFF:.0f} s)")
+    start = page.get_by_role("button", name="Start training")
+    expect(start).to_be_enabled(timeout=30_000)
+    wait_for_app(page)
+    start.click()
+    page.wait_for_url(RUN_URL, timeout=60_000)
+    expect(page.locator(".stMarkdownBadge")).to_have_text(re.compile(r"completed$"), timeout=240_000)
+    new_run = RUN_URL.search(page.url)
+    assert new_run is not None and new_run.group(1) != run_id

@@ -1,0 +1,59 @@
+"""What pages do while Temporal cannot be reached: launch controls disabled with the reason shown, and runs
+and batches answered at once from what this process last read of them, marked with when that was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from orchestration.errors import NotFound
+from orchestration.health import UNREACHABLE
+from orchestration.known_views import Known
+from ui.runtime import guard
+from ui.sync_service import SyncService, Unavailable
+
+T = TypeVar("T")
+
+
+def launch_blocked(svc: SyncService) -> str | None:
+    """Why launching is disabled right now (None: it is not)."""
+    state = svc.engine()
+    if state.up:
+        return None
+    return f"{state.reason()}, so nothing that needs it can be started now. This comes back by itself."
+
+
+def show_blocked(reason: str | None) -> None:
+    """The reason under a disabled control (a tooltip alone is not seen)."""
+    if reason:
+        st.caption(f":material/cloud_off: {reason}")
+
+
+def as_of_text(known: Known[Any]) -> str:
+    """Where an answer given during an outage comes from, and from when."""
+    if known.final:
+        when = f"; registered {known.as_of:%H:%M:%S} UTC" if known.as_of else ""
+        return f"From the model registry (the run finished{when}) — {UNREACHABLE}."
+    if known.as_of is None:
+        return f"From the model registry: your runs that registered a model — {UNREACHABLE}."
+    return f"As of {known.as_of:%H:%M:%S} UTC — {UNREACHABLE}."
+
+
+def fetch_known(what: str, load: Callable[[], T], recall: Callable[[], Known[T] | None]) -> tuple[T, Known[T] | None] | None:
+    """(value, None) from `load()`; while Temporal cannot be reached, (value, how it is known) from `recall()`
+    at once; None after saying why there is nothing to show (not found, or never read here)."""
+    with guard(f"Reading the {what}"):
+        try:
+            return load(), None
+        except NotFound:
+            st.error(f"{what.capitalize()} not found. It may belong to another user, or the link is wrong.")
+            return None
+        except Unavailable as err:
+            found = recall()
+            if found is None:
+                st.info(f"{err}. This {what} was not read by this app before, so it is shown once Temporal is back.")
+                return None
+            return found.value, found
+    return None
