@@ -19,7 +19,7 @@ from core.config import load_settings
 from core.storage import Storage
 from orchestration.account_service import AccountService
 from orchestration.audit_service import AuditService
-from orchestration.client import connect
+from orchestration.client import APP_RETRIES, connect
 from orchestration.engine_watch import EngineWatch
 from orchestration.errors import UserError
 from orchestration.health import PROBE_TIMEOUT, UNREACHABLE, probe_temporal, unreachable
@@ -40,7 +40,7 @@ def _backend() -> SyncService:
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="temporal-client-loop", daemon=True).start()
     try:
-        client = asyncio.run_coroutine_threadsafe(connect(settings, lazy=True), loop).result(10)
+        client = asyncio.run_coroutine_threadsafe(connect(settings, lazy=True, retries=APP_RETRIES), loop).result(10)
     except Exception as exc:  # a bad address or TLS setting, not an outage; not cached: the next rerun tries again
         loop.call_soon_threadsafe(loop.stop)
         log.warning("cannot set up the Temporal client for %s: %s", settings.temporal_target, exc)  # the detail: log only
