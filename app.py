@@ -7,7 +7,8 @@ import streamlit as st
 from ui.auth import require_user, sign_out
 from ui.engine_banner import show_engine_banner
 from ui.nav import PAGES, allowed
-from ui.runtime import Unavailable, audit, service
+from ui.runtime import audit, service
+from ui.sync_service import Unavailable
 
 st.set_page_config(page_title="TrainEasy", page_icon=":material/model_training:", layout="wide")
 
@@ -35,5 +36,5 @@ try:
 except Unavailable as err:  # the client could not even be set up (a bad address or TLS setting)
     st.error(f"{err}. Check TEMPORAL_ADDRESS and the TLS settings, then reload.")
     st.stop()
-show_engine_banner(svc)
+show_engine_banner(svc, admin=user.is_admin)
 page.run()

@@ -105,7 +105,12 @@ def child_died(exc: Exception) -> ApplicationError:
 
 # --- what a user reads -------------------------------------------------------------------------------
 
-STOPPED_RESPONDING = "The worker running this step stopped responding (it may have been stopped or overloaded)."
+# A heartbeat timeout only says the server heard nothing from the step in time: the worker may have stopped,
+# or the server itself could not be reached (a hung Temporal times out every heartbeat it missed).
+STOPPED_RESPONDING = (
+    "This step stopped responding: its worker may have been stopped or overloaded, or the training engine "
+    "(Temporal) could not be reached; it was retried."
+)
 TIMEOUTS = {
     TimeoutType.HEARTBEAT: STOPPED_RESPONDING,
     TimeoutType.START_TO_CLOSE: "This step ran longer than its time limit.",

@@ -1,11 +1,13 @@
 """`@audited`: one audit entry per user action that goes through the service (pages and API alike).
 
-ok with the object it acted on; refused with the reason a user was shown; error with the exception's
-type (never its text, which can hold paths). Reads are not audited, only actions.
+ok with the object it acted on; refused with the reason a user was shown; error in plain words when
+Temporal could not be reached (or the call was given up before it answered), else with the exception's type
+(never its text, which can hold paths). Reads are not audited, only actions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -15,10 +17,19 @@ from typing import Any, Protocol, TypeVar, cast
 
 from core.accounts import User
 from core.audit import AuditLog
+from orchestration.health import UNREACHABLE, unreachable
 
 log = logging.getLogger("traineasy.audit")
 Target = Callable[[tuple[Any, ...], Any], object]  # (call args after the user, result or None if refused) -> object
 Method = TypeVar("Method", bound=Callable[..., Any])
+ABANDONED = "Given up before Temporal answered"  # the app stopped waiting (an outage seen meanwhile)
+
+
+def error_detail(err: BaseException) -> str:
+    """An error's audit detail: plain words for an outage, else the exception's type (never its text)."""
+    if isinstance(err, asyncio.CancelledError):
+        return ABANDONED
+    return UNREACHABLE if unreachable(err) else type(err).__name__
 
 
 class Audits(Protocol):
@@ -49,8 +60,8 @@ def audited(action: str, target: Target = first_arg, refused: tuple[type[Excepti
         except refused as err:
             record(service, user, args, None, "refused", str(err))
             raise
-        except Exception as err:
-            record(service, user, args, None, "error", type(err).__name__)
+        except (Exception, asyncio.CancelledError) as err:
+            record(service, user, args, None, "error", error_detail(err))
             raise
         record(service, user, args, outcome.get("result"), "ok")
 

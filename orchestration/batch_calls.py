@@ -64,8 +64,9 @@ class BatchCalls(QuotaCalls):
         )
         return batch_id
 
-    async def default_parallelism(self) -> int:
-        """One child per training slot of the worker processes alive now (orchestration/liveness.py)."""
+    def default_parallelism(self) -> int:
+        """One child per training slot of the worker processes alive now (orchestration/liveness.py): their
+        heartbeat files only, no Temporal (so the right answer during an outage too, and no client-loop time)."""
         slots = slots_on(live_workers(self.storage), self.settings.task_queue)
         return max(1, min(MAX_PARALLEL, slots))
 

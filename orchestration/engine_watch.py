@@ -1,19 +1,23 @@
 """Whether Temporal answers, as one app process sees it: a probe every few seconds on the client's event loop
-and a thread-safe snapshot (up or down, down since when, the last error) that the outage banner and the
-fast failure of calls read. No Streamlit here: the app's runtime starts it, tests drive it directly.
+and a thread-safe snapshot (up or down, down since when, the last error, whether the launcher gave the server
+up) that the outage banner and the fast failure of calls read. No Streamlit here: the app's runtime starts
+it, tests drive it directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from core.storage import Storage
 from orchestration.health import UNREACHABLE, TemporalCheck
+from orchestration.liveness import pid_exists
 
 log = logging.getLogger("traineasy.engine")
 PROBE_EVERY = 2.0  # seconds between probes
@@ -21,6 +25,17 @@ PROBE_EVERY = 2.0  # seconds between probes
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def temporal_given_up(storage: Storage) -> bool:
+    """True if the launcher running here gave the Temporal server up (it failed again and again): it will
+    not come back by itself. Read from the launcher's state file (<home>/state/supervisor.json)."""
+    try:
+        state = json.loads(storage.supervisor_state.read_text())
+        launcher, temporal = int(state["launcher_pid"]), state["children"]["temporal"]
+        return bool(temporal.get("state") == "given-up" and pid_exists(launcher))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False  # no launcher here, or a state file it is still writing: assume it restarts
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,7 @@ class EngineState:
     last_error: str | None = None
     checked_at: datetime | None = None  # the last probe's time (None: not probed yet)
     outages: int = 0
+    given_up: bool = False  # down, and the launcher stopped restarting it: an admin must restart the stack
 
     @property
     def down(self) -> bool:
@@ -43,17 +59,25 @@ class EngineState:
         since = f" (since {self.down_since:%H:%M:%S} UTC)" if self.down_since else ""
         return f"{UNREACHABLE}{since}"
 
+    def recovery(self) -> str:
+        """What brings it back: by itself, unless the launcher gave it up."""
+        if self.given_up:
+            return "The launcher gave Temporal up after repeated failures: an admin must restart the stack (`make run`)."
+        return "This recovers by itself when Temporal is back: no reload needed."
+
 
 class EngineWatch:
-    """Probes with `probe()` every `every` seconds once started on a loop; `snapshot()` from any thread."""
+    """Probes with `probe()` every `every` seconds once started on a loop; `snapshot()` from any thread.
+    While down, `given_up()` says whether the launcher stopped restarting the server."""
 
     def __init__(
         self,
         probe: Callable[[], Awaitable[TemporalCheck]],
         every: float = PROBE_EVERY,
         clock: Callable[[], datetime] = utc_now,
+        given_up: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._probe, self._every, self._clock = probe, every, clock
+        self._probe, self._every, self._clock, self._given_up = probe, every, clock, given_up
         self._lock = threading.Lock()
         self._state = EngineState()
         self._probed = threading.Event()  # set once the first probe has answered
@@ -68,16 +92,18 @@ class EngineWatch:
 
     def record(self, check: TemporalCheck) -> EngineState:
         """Fold one probe's answer into the state: the first failure of an outage sets since-when, later
-        failures keep it (only the error and the probe time move), the first success clears it."""
+        failures keep it (only the error and the probe time move), the first success clears it. Any check
+        that is not `reachable` (no answer, or an answer that refuses) is down; any other is up."""
         now = self._clock()
+        given_up = not check.reachable and self._given_up()
         with self._lock:
             old = self._state
             if check.reachable:
                 new = EngineState(True, None, check.error, now, old.outages)
             elif old.up:
-                new = EngineState(False, now, check.error, now, old.outages + 1)
+                new = EngineState(False, now, check.error, now, old.outages + 1, given_up)
             else:
-                new = replace(old, last_error=check.error, checked_at=now)
+                new = replace(old, last_error=check.error, checked_at=now, given_up=given_up)
             self._state = new
         if old.up != new.up:
             if new.up:

@@ -56,6 +56,12 @@ class KnownViews:
             known = views.get(key) if views is not None else None
         return None if known is None else Known(copy.deepcopy(known.value), known.as_of, known.final)
 
+    def recall_all(self, owner: str, prefix: str) -> dict[str, Known[Any]]:
+        """Every value of the owner's whose key starts with `prefix`, by key (copies)."""
+        with self._lock:
+            views = dict(self._seen.get(owner, {}))
+        return {k: Known(copy.deepcopy(v.value), v.as_of, v.final) for k, v in views.items() if k.startswith(prefix)}
+
 
 def _registered_at(record: ModelRecord) -> datetime | None:
     try:
@@ -104,6 +110,10 @@ def view_from_model(record: ModelRecord) -> RunView:
     )
 
 
+def _summary(view: RunView) -> RunSummary:
+    return RunSummary(view.run_id, view.status, view.model, view.dataset_id, view.started_at, view.duration_s)
+
+
 def summary_from_model(record: ModelRecord) -> RunSummary:
     return RunSummary(record.run_id, "completed", str(record.card.get("model") or record.name), record.dataset_id, None, None)
 
@@ -128,17 +138,27 @@ class KnownCalls:
         return None if record is None else Known(view_from_model(record), _registered_at(record), final=True)
 
     def known_runs(self, user: User) -> Known[list[RunSummary]]:
-        """The user's last run list, each run that registered a model marked completed, and the registered
-        runs it did not list (or every registered run, if no list was read yet)."""
+        """The user's last run list merged with every run of theirs read since (a run started after the list
+        was read is in it, with its latest status), each run that registered a model marked completed, and
+        the registered runs neither listed. As of the oldest read it rests on (None: the registry alone)."""
         listed: Known[list[RunSummary]] | None = self.known.recall(user.name, "runs")
         registered = {r.run_id: r for r in self.registry.list(user.name)}
-        runs = list(listed.value) if listed else []
-        for summary in runs:
-            if summary.run_id in registered and summary.status == "running":
-                summary.status = "completed"
-        shown = {s.run_id for s in runs}
-        runs += [summary_from_model(r) for run_id, r in registered.items() if run_id not in shown]
-        return Known(runs, listed.as_of if listed else None)
+        runs = {s.run_id: s for s in (listed.value if listed else [])}
+        reads = [listed.as_of] if listed and listed.as_of else []
+        for known in self.known.recall_all(user.name, "run:").values():
+            view: RunView = known.value
+            read_later = listed is None or not (known.as_of and listed.as_of) or known.as_of > listed.as_of
+            if view.run_id not in runs or read_later:
+                runs[view.run_id] = _summary(view)
+                if known.as_of and view.run_id not in registered:
+                    reads.append(known.as_of)
+        for run_id, record in registered.items():
+            if run_id not in runs:
+                runs[run_id] = summary_from_model(record)
+            elif runs[run_id].status == "running":
+                runs[run_id].status = "completed"
+        newest_first = sorted(runs.values(), key=lambda r: r.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return Known(newest_first, min(reads) if reads else None)
 
     def known_batch(self, user: User, batch_id: str) -> Known[BatchView] | None:
         found: Known[BatchView] | None = self.known.recall(user.name, f"batch:{batch_id}")

@@ -42,6 +42,7 @@ class RunSeen:
     closed_attempts: dict[str, int] | None = None  # stage -> attempts, of a closed run (from its history)
     progress: RunProgress | None = None  # the run's own account, as last read: shown while it does not answer
     shown_step: tuple[str, int] | None = None  # (stage, step) the detail last showed: it never goes back
+    query_failed_at: float | None = None  # time.monotonic() of the last progress query no worker answered
 
 
 class RunWatch:

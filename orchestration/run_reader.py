@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -24,15 +25,22 @@ QUERY_TIMEOUT = timedelta(seconds=3)  # a describe() of a run (quota and dataset
 # The `progress` query waits for a worker to answer it; with none, it waits its whole timeout. A page polls it
 # every 2 s, so it gets 1 s, and the view falls back to what describe() says (a worker answers in milliseconds).
 PROGRESS_QUERY_TIMEOUT = timedelta(seconds=1)
+QUERY_BACKOFF = 6.0  # seconds before a run's unanswered progress query is asked again
 
 
 async def read_run(
     converter: DataConverter, handle: WorkflowHandle, desc: WorkflowExecutionDescription, seen: RunSeen
 ) -> RunView:
     """The run view of an owned run: its progress, the activities in flight and, read once from its history,
-    the request it was started with and (once closed short of completing) how many attempts each stage took."""
+    the request it was started with and (once closed short of completing) how many attempts each stage took.
+    A progress query no worker answered is not asked again for QUERY_BACKOFF seconds: with the only worker
+    hung, each poll (and each page load) would wait the query's whole timeout."""
     status = status_name(desc.status)
-    progress, query_failed = await run_progress(handle, status)
+    now = time.monotonic()
+    ask = seen.query_failed_at is None or now - seen.query_failed_at >= QUERY_BACKOFF
+    progress, query_failed = await run_progress(handle, status, ask)
+    if ask:
+        seen.query_failed_at = now if query_failed else None
     # another run's progress is refused by build_run_view before anything of this one is read
     same_run = progress is None or progress.run_id == handle.id
     pending: list[PendingActivity] = []
@@ -86,14 +94,17 @@ async def _read_history(converter: DataConverter, handle: WorkflowHandle, seen: 
         seen.closed_attempts = found
 
 
-async def run_progress(handle: WorkflowHandle, status: str) -> tuple[RunProgress | None, bool]:
+async def run_progress(handle: WorkflowHandle, status: str, ask: bool = True) -> tuple[RunProgress | None, bool]:
     """(the run's progress, whether the query failed): from the result once it has finished, else from the
-    `progress` query, which needs a live worker (None then, with the second value True)."""
+    `progress` query, which needs a live worker (None then, with the second value True; also without asking
+    when `ask` is False)."""
     progress: RunProgress | None = None
     if status == "completed":
         progress = await handle.result()
     elif status == "failed":
         progress = await _failed_progress(handle)
+    if progress is None and not ask:
+        return None, True
     if progress is None:
         try:
             progress = await handle.query(TrainingWorkflow.progress, rpc_timeout=PROGRESS_QUERY_TIMEOUT)

@@ -78,6 +78,11 @@ class RunView:
         return self.status == "running"
 
     @property
+    def started(self) -> bool:
+        """A worker has run some of it already (a stage ran, or a stage is on a later attempt)."""
+        return self.attempt > 1 or self.percent > 0 or any(s.status != "pending" for s in self.stages)
+
+    @property
     def detail(self) -> str:
         """Plain text (read back from a heartbeat): where the running stage is, e.g. "fold 2 of 5"."""
         return live_detail(self.live) if self.running else ""

@@ -8,14 +8,14 @@ from ml.catalog import guess_task, is_number, models_for
 from ml.model_spec import TASKS, ParamError, Task
 from ml.sweep import MAX_TRIALS, grid, random_search
 from orchestration.contracts import BatchItem, BatchRequest
-from orchestration.health import UNREACHABLE
 from orchestration.views import RunSummary
 from ui.auth import require_user
 from ui.batch_view import show_batch
 from ui.labels import when
 from ui.outage import as_of_text, launch_blocked, show_blocked
 from ui.param_inputs import allowed
-from ui.runtime import Unavailable, guard, service
+from ui.runtime import guard, service
+from ui.sync_service import Unavailable
 from ui.text import md
 
 user = require_user()
@@ -117,7 +117,7 @@ with guard("Building the batch"):
             st.error(f"Sweep: {md(exc)}")
 
 blocked = launch_blocked(svc)  # Temporal cannot be reached: nothing is asked of it, the launch is disabled
-default_parallel = 1 if blocked else svc.default_parallelism()
+default_parallel = svc.default_parallelism()  # the workers alive, from their files (also during an outage)
 c1, c2, c3 = st.columns(3)
 max_parallel = int(
     c1.number_input(
@@ -196,7 +196,7 @@ with guard("Listing batches"):
         batches = svc.list_batches(user)
     except Unavailable:  # the list this app last read, at once
         known = svc.known_batches(user)
-        st.caption(as_of_text(known) if known else f"{UNREACHABLE}: your batches are listed again once it is back.")
+        st.caption(as_of_text(known) if known else "Your batches are listed again once Temporal is back.")
         batches = known.value if known else []
 for b in batches[:20]:
     st.page_link(

@@ -85,4 +85,4 @@ st.dataframe(
 st.caption("Preview (first rows)")
 st.dataframe(pd.DataFrame(chosen.preview, columns=chosen.column_names), hide_index=True, key="preview_table")
 
-delete_section(svc, user, chosen)
+delete_section(svc, user, chosen, shown_here=bool(blocked))  # the reason once per page

@@ -19,7 +19,8 @@ from ui.auth import require_user
 from ui.labels import MISSING, metric_name
 from ui.outage import as_of_text, fetch_known, launch_blocked, show_blocked
 from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
-from ui.runtime import SyncService, audit, guard
+from ui.runtime import audit, guard
+from ui.sync_service import SyncService
 from ui.temporal_link import temporal_link
 from ui.text import md
 
@@ -82,7 +83,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
             return
         current, known = now
         if known is not None:
-            st.info(as_of_text(known), icon=":material/cloud_off:")
+            st.caption(f":material/cloud_off: {as_of_text(known)}")
         with guard("Drawing the batch"):
             _draw(current, user)
         if live and not _polling(current):

@@ -10,7 +10,8 @@ from orchestration.dataset_calls import DatasetDependents
 from ui.labels import when
 from ui.outage import launch_blocked, show_blocked
 from ui.retention import kb
-from ui.runtime import SyncService, guard
+from ui.runtime import guard
+from ui.sync_service import SyncService
 from ui.text import md
 
 PENDING = "dataset_delete"  # session state: the dependents on screen, until confirmed or cancelled
@@ -25,13 +26,15 @@ def show_deleted_message() -> None:
         st.success(done)
 
 
-def delete_section(svc: SyncService, user: User, dataset: DatasetInfo) -> None:
+def delete_section(svc: SyncService, user: User, dataset: DatasetInfo, shown_here: bool = False) -> None:
+    """`shown_here`: the page already shows why Temporal's controls are off (the button keeps it as a tooltip)."""
     st.subheader("Delete this dataset")
     pending: DatasetDependents | None = st.session_state.get(PENDING)
     if pending is None or pending.dataset.dataset_id != dataset.dataset_id:
         blocked = launch_blocked(svc)  # which runs use it is asked of Temporal
-        show_blocked(blocked)
-        if st.button(f"Delete {md(dataset.name)}…", key="dataset_delete_start", disabled=bool(blocked)):
+        if not shown_here:
+            show_blocked(blocked)
+        if st.button(f"Delete {md(dataset.name)}…", key="dataset_delete_start", disabled=bool(blocked), help=blocked):
             with guard("Checking what uses this dataset"):
                 st.session_state[PENDING] = svc.dataset_dependents(user, dataset.dataset_id)
                 st.rerun()

@@ -6,7 +6,8 @@ import streamlit as st
 
 from core.accounts import User
 from core.model_record import ModelRecord
-from ui.runtime import SyncService, guard
+from ui.runtime import guard
+from ui.sync_service import SyncService
 from ui.text import md
 
 

@@ -1,5 +1,6 @@
-"""What pages do while Temporal cannot be reached: launch controls disabled with the reason shown, and runs
-and batches answered at once from what this process last read of them, marked with when that was."""
+"""What pages do while Temporal cannot be reached: launch controls disabled with a short reason (the banner
+says the rest, once), and runs and batches answered at once from what this process last read of them, marked
+once with when that was."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from orchestration.engine_watch import EngineState
 from orchestration.errors import NotFound
-from orchestration.health import UNREACHABLE
 from orchestration.known_views import Known
 from ui.runtime import guard
 from ui.sync_service import SyncService, Unavailable
@@ -17,12 +18,19 @@ from ui.sync_service import SyncService, Unavailable
 T = TypeVar("T")
 
 
-def launch_blocked(svc: SyncService) -> str | None:
-    """Why launching is disabled right now (None: it is not)."""
-    state = svc.engine()
+def blocked_reason(state: EngineState) -> str | None:
+    """The short reason under a control that needs Temporal (None: it is up). The banner says since when and
+    what still works; this says only why the control is off and, if no restart will come, who must act."""
     if state.up:
         return None
-    return f"{state.reason()}, so nothing that needs it can be started now. This comes back by itself."
+    if state.given_up:
+        return "Needs Temporal, which is down until an admin restarts the stack (`make run`)."
+    return "Needs Temporal, which is not reachable right now."
+
+
+def launch_blocked(svc: SyncService) -> str | None:
+    """Why launching is disabled right now (None: it is not)."""
+    return blocked_reason(svc.engine())
 
 
 def show_blocked(reason: str | None) -> None:
@@ -32,13 +40,14 @@ def show_blocked(reason: str | None) -> None:
 
 
 def as_of_text(known: Known[Any]) -> str:
-    """Where an answer given during an outage comes from, and from when."""
+    """Where an answer given during an outage comes from, and from when: one short line (the banner says
+    that Temporal is not reachable)."""
     if known.final:
-        when = f"; registered {known.as_of:%H:%M:%S} UTC" if known.as_of else ""
-        return f"From the model registry (the run finished{when}) — {UNREACHABLE}."
+        when = f", registered {known.as_of:%H:%M:%S} UTC" if known.as_of else ""
+        return f"From the model registry (the run finished{when})."
     if known.as_of is None:
-        return f"From the model registry: your runs that registered a model — {UNREACHABLE}."
-    return f"As of {known.as_of:%H:%M:%S} UTC — {UNREACHABLE}."
+        return "From the model registry: your runs that registered a model."
+    return f"As of {known.as_of:%H:%M:%S} UTC."
 
 
 def fetch_known(what: str, load: Callable[[], T], recall: Callable[[], Known[T] | None]) -> tuple[T, Known[T] | None] | None:
@@ -50,10 +59,10 @@ def fetch_known(what: str, load: Callable[[], T], recall: Callable[[], Known[T] 
         except NotFound:
             st.error(f"{what.capitalize()} not found. It may belong to another user, or the link is wrong.")
             return None
-        except Unavailable as err:
+        except Unavailable:
             found = recall()
             if found is None:
-                st.info(f"{err}. This {what} was not read by this app before, so it is shown once Temporal is back.")
+                st.info(f"This {what} was not read by this app before: it is shown once Temporal is back.")
                 return None
             return found.value, found
     return None

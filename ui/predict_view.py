@@ -17,7 +17,8 @@ from core.model_record import ModelRecord
 from orchestration.contracts import PredictResult
 from ui.load_snippet import load_snippet
 from ui.outage import launch_blocked, show_blocked
-from ui.runtime import SyncService, guard
+from ui.runtime import guard
+from ui.sync_service import SyncService
 from ui.text import md
 
 STATE = "prediction"  # the session key (the delete button clears it too)

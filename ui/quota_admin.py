@@ -11,7 +11,8 @@ import streamlit as st
 
 from core.accounts import User
 from core.quota_limits import BOUNDS, LIMIT_FIELDS, LIMIT_LABELS, Limits, Usage
-from ui.runtime import SyncService, guard
+from ui.runtime import guard
+from ui.sync_service import SyncService
 
 FLASH = "quota_admin_flash"
 

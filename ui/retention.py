@@ -12,7 +12,8 @@ from core.model_record import ModelRecord
 from core.retention import MAX_KEEP, RetentionPlan
 from orchestration.contracts import PRIMARY_METRIC
 from ui.labels import metric_name, size
-from ui.runtime import SyncService, guard
+from ui.runtime import guard
+from ui.sync_service import SyncService
 from ui.text import md
 
 PLAN = "retention_plan"  # session state: the preview on screen, until confirmed or cancelled

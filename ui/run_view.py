@@ -22,7 +22,8 @@ from ui import charts
 from ui.auth import require_user
 from ui.labels import MISSING, metric_name
 from ui.outage import as_of_text, fetch_known, launch_blocked, show_blocked
-from ui.runtime import SyncService, guard
+from ui.runtime import guard
+from ui.sync_service import SyncService
 from ui.temporal_link import temporal_link
 from ui.text import md
 
@@ -119,6 +120,20 @@ def model_label(key: object) -> str:
     return MODELS[key].label if isinstance(key, str) and key in MODELS else md(key)
 
 
+def worker_wait_text(view: RunView) -> str:
+    """Why a running run does not move: no worker is picking it up. One that had started goes on from its last
+    finished stage when a worker runs again; one that had not starts then."""
+    if view.started:
+        return (
+            "Waiting for a worker: no worker process is picking up this run right now. It continues where it "
+            "was as soon as a worker is running again (`make run` starts them)."
+        )
+    return (
+        "Waiting for a worker: no worker process is picking up this run right now. "
+        "It will start as soon as one is running (`make run` starts them)."
+    )
+
+
 def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> None:
     user = require_user()
 
@@ -131,15 +146,17 @@ def show_run(svc: SyncService, run_id: str, dataset_names: dict[str, str]) -> No
     view, _ = got
     running = view.running
 
+    first = [got]  # the fragment's first run (inline, in this full run) draws this read: one read per page load
+
     @st.fragment(run_every=POLL_SECONDS if running else None)
     def live() -> None:
-        now = read()
+        now = first.pop() if first else read()
         if now is None:
             return
         current, known = now
-        if known is not None:
-            st.info(as_of_text(known), icon=":material/cloud_off:")
-        _draw_status(current, dataset_names)
+        if known is not None:  # the one mark of an answer from memory (the banner says why)
+            st.caption(f":material/cloud_off: {as_of_text(known)}")
+        _draw_status(current, dataset_names, from_memory=known is not None)
         if running and not current.running:
             st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
 
@@ -203,7 +220,13 @@ def _draw_request(view: RunView, dataset_names: dict[str, str]) -> None:
             st.caption("The model's default parameters.")
 
 
-def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
+def frozen_label(label: str, frozen: bool) -> str:
+    """A live number's label; while it is only what was last read (the page's "As of" line says when), says so."""
+    return f"{label} (when last read)" if frozen else label
+
+
+def _draw_status(view: RunView, dataset_names: dict[str, str], from_memory: bool = False) -> None:
+    """`from_memory`: the view is what was last read (Temporal cannot be reached): live numbers say so, greyed."""
     icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
     st.subheader(model_label(view.model))
     st.badge(view.status.replace("_", " "), icon=icon, color=color)
@@ -214,14 +237,19 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
     cols = st.columns([2, 1, 1, 1])  # the stage's name needs the room; the others are short numbers
     stage = STAGE_CARD.get(view.stage) or md(view.stage)
     cols[0].metric("Stage", stage, border=True)
-    cols[1].metric("Elapsed", _fmt_seconds(view.duration_s), border=True)
-    cols[2].metric(
-        "Stage time left",
-        _fmt_left(view.eta_s) if view.running else "–",
-        border=True,
-        help="For the stage under way, at the pace its steps have gone so far (none until one has finished); "
-        "the stages after it are not counted.",
-    )
+    frozen = from_memory and view.running
+    with cols[1].container(key="frozen_elapsed" if frozen else None):
+        st.metric(frozen_label("Elapsed", frozen), _fmt_seconds(view.duration_s), border=True)
+    with cols[2].container(key="frozen_time_left" if frozen else None):
+        st.metric(
+            frozen_label("Stage time left", frozen),
+            _fmt_left(view.eta_s) if view.running else "–",
+            border=True,
+            help="For the stage under way, at the pace its steps have gone so far (none until one has finished); "
+            "the stages after it are not counted.",
+        )
+    if frozen:  # greyed: numbers that would otherwise look live
+        st.html("<style>.st-key-frozen_elapsed, .st-key-frozen_time_left { opacity: 0.55; }</style>")
     if view.running:
         cols[3].metric("Attempt", view.attempt, border=True)
     else:
@@ -232,10 +260,7 @@ def _draw_status(view: RunView, dataset_names: dict[str, str]) -> None:
             "stopped; another takes the run over if one is running). Shown as last seen."
         )
     if view.waiting_for_worker:
-        st.warning(
-            "Waiting for a worker: no worker process is picking up this run right now. "
-            "It will start as soon as one is running (`make run` starts them)."
-        )
+        st.warning(worker_wait_text(view))
     detail = f" · {md(view.detail)}" if view.detail else ""
     st.progress(min(view.percent, 100.0) / 100, text=f"{view.percent:.0f}%{detail}")
     if view.last_failure and view.running:

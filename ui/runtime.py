@@ -20,7 +20,7 @@ from core.storage import Storage
 from orchestration.account_service import AccountService
 from orchestration.audit_service import AuditService
 from orchestration.client import APP_RETRIES, connect
-from orchestration.engine_watch import EngineWatch
+from orchestration.engine_watch import EngineWatch, temporal_given_up
 from orchestration.errors import UserError
 from orchestration.health import PROBE_TIMEOUT, UNREACHABLE, probe_temporal, unreachable
 from orchestration.service import TrainEasyService
@@ -28,8 +28,10 @@ from ui.auth import audit_log
 from ui.sync_service import SyncService, Unavailable
 from ui.text import md
 
-__all__ = ["SyncService", "Unavailable", "audit", "guard", "service"]
+# what this module defines; SyncService and Unavailable are imported from ui.sync_service, where they are defined
+__all__ = ["NOTICE_KEY", "accounts_service", "audit", "audit_service", "guard", "service"]
 log = logging.getLogger("traineasy.ui")
+NOTICE_KEY = "engine_notice"  # guard()'s last outage message, shown again after the banner's rerun (ui/engine_banner.py)
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda svc: svc.close())
@@ -45,7 +47,8 @@ def _backend() -> SyncService:
         loop.call_soon_threadsafe(loop.stop)
         log.warning("cannot set up the Temporal client for %s: %s", settings.temporal_target, exc)  # the detail: log only
         raise Unavailable(f"The training engine (Temporal) is not reachable at {settings.temporal_target}") from None
-    watch = EngineWatch(lambda: probe_temporal(client))
+    storage = Storage(settings.home)
+    watch = EngineWatch(lambda: probe_temporal(client), given_up=lambda: temporal_given_up(storage))
     watch.start(loop)
     watch.wait_first(PROBE_TIMEOUT + 1)  # the first page already knows whether the engine answers
     return SyncService(loop, TrainEasyService(client, settings), watch)
@@ -79,12 +82,16 @@ def guard(action: str = "That") -> Iterator[None]:
     except UserError as err:
         st.error(md(str(err)))
     except Unavailable as err:  # plainly, whatever the RPC said; the banner says the rest
-        st.warning(f"{action} cannot be done right now: {err}. It works again once Temporal is back.")
+        notice = f"{action} cannot be done right now: {err}. It works again once Temporal is back."
+        st.session_state[NOTICE_KEY] = notice  # the banner's rerun for the outage would wipe it: kept for that run
+        st.warning(notice)
     except TimeoutError:
         st.error(f"{action} took too long to answer. Temporal or the workers may be overloaded; try again shortly.")
     except Exception as exc:
         if unreachable(exc):  # a call that bypassed the facade's mapping: the same plain words
-            st.warning(f"{action} cannot be done right now: {UNREACHABLE}. It works again once Temporal is back.")
+            notice = f"{action} cannot be done right now: {UNREACHABLE}. It works again once Temporal is back."
+            st.session_state[NOTICE_KEY] = notice
+            st.warning(notice)
             return
         log.exception("unexpected error")
         st.error(f"{action} failed unexpectedly. The details are in the app log.")

@@ -4,7 +4,9 @@ Temporal client loop of the process, and calls that need Temporal fail at once w
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import time
 from collections.abc import Collection, Coroutine
 from typing import Any, TypeVar
 
@@ -27,6 +29,7 @@ log = logging.getLogger("traineasy.ui")
 DEFAULT_TIMEOUT = 20.0
 DATA_TASK_TIMEOUT = 660.0  # uploads and predictions run in a worker (the service allows them 10 minutes)
 CHECK_TIMEOUT = 120.0  # the guardrail report, also computed by a worker
+WAIT_SLICE = 0.25  # seconds: how often a call under way looks whether the engine watch has seen an outage
 T = TypeVar("T")
 
 
@@ -62,11 +65,28 @@ class SyncService:
             call.close()  # never started: no RPC, and no "never awaited" warning
             raise Unavailable(state.reason())
         future = asyncio.run_coroutine_threadsafe(call, self._loop)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            try:
+                future.result(max(0.0, min(WAIT_SLICE, deadline - time.monotonic())))
+            except concurrent.futures.TimeoutError:
+                if future.done():
+                    break  # the call's own TimeoutError, told below
+                # a hung server (stopped, not dead) answers nothing: once the watch has seen it, stop waiting
+                state = self.engine()
+                if state.down:
+                    future.cancel()
+                    log.warning("a call was given up: the engine watch says Temporal is not reachable")
+                    raise Unavailable(state.reason()) from None
+                if time.monotonic() >= deadline:
+                    future.cancel()
+                    raise TimeoutError(f"no answer within {timeout:.0f} s") from None  # guard() words it
+            except Exception:
+                break  # the call's own failure, told below
         try:
-            return future.result(timeout)
+            return future.result()
         except Exception as exc:
-            # the call's own failure (not this wait's timeout, which guard() words as "took too long")
-            if future.done() and unreachable(exc):
+            if unreachable(exc):  # the call's own failure to reach the server
                 log.warning("a call could not reach Temporal: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
                 if self._watch is not None:
                     self._watch.poke()
@@ -133,7 +153,8 @@ class SyncService:
 
     # --- batches ----------------------------------------------------------------------------------
     def default_parallelism(self) -> int:
-        return self._run(self._service.default_parallelism())
+        """From the workers' heartbeat files: no Temporal, so also right during an outage."""
+        return self._service.default_parallelism()
 
     def start_batch(self, user: User, request: BatchRequest) -> str:
         return self._run(self._service.start_batch(user, request))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
@@ -183,3 +184,56 @@ def test_each_user_keeps_a_bounded_number_of_views():
         known.remember("alice", f"run:{i}", i)
     assert known.recall("alice", "run:0") is None and known.recall("alice", "run:2") is not None
     assert known.recall("bob", "run:2") is None
+
+
+def test_a_run_read_after_the_list_stays_in_it_with_its_latest_status(tmp_path):
+    """An in-flight run started (and opened) after the list was read does not vanish from the list."""
+    calls = _Known(Registry(Storage(tmp_path)))
+    listed_at = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+    older = "train-alice-" + "c" * 32
+    calls.known.remember("alice", "runs", [RunSummary(older, "running", "knn_classifier", "d1", listed_at, 1.0)], listed_at)
+    started = datetime(2025, 1, 1, 12, 0, 30, tzinfo=UTC)
+    calls.known.remember("alice", f"run:{RUN}", replace(_view("running"), started_at=started), started)
+    calls.known.remember("alice", f"run:{older}", replace(_view("failed"), run_id=older, started_at=listed_at), started)
+    known = calls.known_runs(ALICE)
+    assert [(r.run_id, r.status) for r in known.value] == [(RUN, "running"), (older, "failed")]
+    assert known.as_of == listed_at  # the oldest read the list rests on
+    assert calls.known_runs(BOB).value == []
+
+
+class _Hung(_Service):
+    """A call to a server that is stopped, not dead: it never answers (until cancelled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = threading.Event()
+
+    async def list_runs(self, user: User) -> list[RunSummary]:
+        self.ran += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return []
+
+
+def test_a_call_under_way_is_given_up_as_soon_as_the_watch_sees_the_outage(loop):
+    service = _Hung()
+    svc, watch, _ = _facade(loop, service, reachable=True)
+    flip = threading.Timer(0.5, lambda: watch.record(TemporalCheck(False, None, "RPCError: deadline exceeded")))
+    flip.start()
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="Temporal is not reachable"):
+        svc.list_runs(ALICE)  # the facade's timeout is 20 s
+    waited = time.monotonic() - started
+    assert service.ran == 1 and waited < 2.0, waited
+    assert service.cancelled.wait(5)  # the call itself is stopped too, not left running on the loop
+
+
+def test_a_call_that_outlives_its_timeout_says_so_and_is_cancelled(loop):
+    service = _Hung()
+    svc, _, _ = _facade(loop, service, reachable=True)
+    with pytest.raises(TimeoutError):
+        svc._run(service.list_runs(ALICE), timeout=0.6)
+    assert service.cancelled.wait(5)

@@ -147,3 +147,11 @@ def test_the_batch_view_shows_child_errors_in_plain_words():
         "This step ran longer than its time limit.",
         None,
     ]
+
+
+def test_a_heartbeat_timeout_does_not_blame_the_worker_alone():
+    """A hung Temporal server times out the heartbeats of a healthy worker: the sentence names both causes."""
+    timeout = TimeoutError("activity Heartbeat timeout", type=TimeoutType.HEARTBEAT, last_heartbeat_details=[])
+    text = failure_message(_activity_error(timeout))
+    assert "worker" in text and "training engine (Temporal) could not be reached" in text and "retried" in text
+    assert not text.startswith("The worker running this step stopped responding")

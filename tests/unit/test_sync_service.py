@@ -12,7 +12,7 @@ import pytest
 
 from core.accounts import User
 from orchestration.service import TrainEasyService
-from ui.runtime import SyncService
+from ui.sync_service import SyncService
 
 ROOT = Path(__file__).resolve().parents[2]
 

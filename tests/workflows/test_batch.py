@@ -63,7 +63,7 @@ async def test_batch_on_two_worker_processes_ranks_and_tags_the_best(client, set
             BatchItem("gradient_boosting_classifier", {"n_estimators": 60}),
             BatchItem("random_forest_classifier", {"n_estimators": 60, "max_depth": 3}),
         ]
-        assert await service.default_parallelism() == 2
+        assert service.default_parallelism() == 2
         batch_id = await service.start_batch(user, BatchRequest(user.name, ds.dataset_id, "bought", items, max_parallel=2))
         view = await _settled(service, user, batch_id)
     assert view.status == "completed"

@@ -50,7 +50,7 @@ async def test_a_killed_worker_drops_out_of_the_count_parallelism_and_health_wit
     try:
         await wait_for_workers(client, settings, 2)
         assert alive_pids(settings) == {p.pid for p in procs}
-        assert await service.default_parallelism() == 2
+        assert service.default_parallelism() == 2
         before = await check_health(settings, client)
         assert before.live_workers == 2 and {r.queue for r in before.workers} == {"training", "data tasks"}
 
@@ -63,7 +63,7 @@ async def test_a_killed_worker_drops_out_of_the_count_parallelism_and_health_wit
 
         await eventually(only_survivor, timeout=SEEN_WITHIN, interval=0.05)
         took = time.monotonic() - killed
-        assert await service.default_parallelism() == 1
+        assert service.default_parallelism() == 1
         after = await check_health(settings, client)
         assert after.live_workers == 1 and {r.worker.split("@")[0] for r in after.workers} == {str(survivor.pid)}
         print(f"kill -9 seen by the live count after {took:.2f}s")
