@@ -237,3 +237,14 @@ def test_a_call_that_outlives_its_timeout_says_so_and_is_cancelled(loop):
     with pytest.raises(TimeoutError):
         svc._run(service.list_runs(ALICE), timeout=0.6)
     assert service.cancelled.wait(5)
+
+
+class _Slots(_Service):
+    def default_parallelism(self) -> int:  # the service reads the workers' heartbeat files only
+        return 2
+
+
+def test_the_batch_default_comes_from_the_workers_files_also_during_an_outage(loop):
+    svc, _, _ = _facade(loop, _Slots(), reachable=False)
+    assert svc.default_parallelism() == 2  # not "at most 1 at once" because Temporal is down
+    assert not asyncio.iscoroutinefunction(TrainEasyService.default_parallelism)

@@ -26,7 +26,7 @@ from orchestration.known_views import Known
 from orchestration.views import RunView
 from ui.engine_banner import admin_detail, banner_text
 from ui.outage import as_of_text, blocked_reason
-from ui.run_view import worker_wait_text
+from ui.run_view import frozen_label, worker_wait_text
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +126,7 @@ def test_the_facade_s_names_are_imported_from_where_they_are_defined():
             assert not {"SyncService", "Unavailable"} & {n.strip() for n in names.split(",")}, path
     defined = {n for n, v in vars(ui.runtime).items() if getattr(v, "__module__", None) == "ui.runtime" and not n.startswith("_")}
     assert set(ui.runtime.__all__) == defined | {"NOTICE_KEY"}
+
+
+def test_live_numbers_read_during_an_outage_say_they_are_not_live():
+    assert frozen_label("Elapsed", True) == "Elapsed (when last read)" and frozen_label("Elapsed", False) == "Elapsed"
