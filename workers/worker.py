@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from temporalio.client import Client, RetryConfig
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.config import Settings, load_settings
@@ -36,10 +36,6 @@ from workers.beat_file import SlotUse, beat_file
 
 TRAIN_SLOTS = 1
 IO_SLOTS = 2
-# A worker's calls to the server, an activity's completion among them, are retried for up to 5 minutes, not the
-# SDK's 10 s: a completion given up during an outage is lost, and its run then waits for the stage's whole
-# start-to-close timeout (10 minutes for load, preprocess, save). Measured by `make chaos` temporal-restart.
-WORKER_RETRIES = RetryConfig(max_interval_millis=5000, max_elapsed_time_millis=300_000, max_retries=1000)
 
 
 def build_workers(
@@ -107,7 +103,7 @@ async def sweep_leftovers(client: Client, settings: Settings) -> list[str]:
 
 async def serve(settings: Settings) -> None:
     await asyncio.to_thread(warm_up)
-    client = await connect(settings, retries=WORKER_RETRIES)
+    client = await connect(settings)
     identity = default_identity()
     workers = build_workers(client, settings, identity=identity)
     stop = asyncio.Event()
