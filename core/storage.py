@@ -78,18 +78,22 @@ def private_umask() -> int:
     return os.umask(PRIVATE_UMASK)
 
 
-def make_private_dirs(path: Path) -> None:
-    """mkdir -p where every folder created is 0700 whatever the umask (existing folders are left as they are)."""
+def make_private_dirs(path: Path) -> list[Path]:
+    """mkdir -p where every folder created is 0700 whatever the umask (existing folders are left as they are).
+    Returns the folders it created, outermost first."""
     missing = []
     while not path.exists():
         missing.append(path)
         path = path.parent
+    created = []
     for folder in reversed(missing):
         try:
             folder.mkdir(mode=DIR_MODE)
         except FileExistsError:  # another writer made it first
             continue
         os.chmod(folder, DIR_MODE)
+        created.append(folder)
+    return created
 
 
 def _open_private(path: Path, binary: bool = True) -> IO[Any]:
@@ -99,21 +103,27 @@ def _open_private(path: Path, binary: bool = True) -> IO[Any]:
 
 
 @contextmanager
-def _removed_on_failure(tmp: Path) -> Iterator[None]:
-    """A temporary file that a failed write (disk full, I/O error, interrupted) leaves behind is deleted."""
+def _removed_on_failure(tmp: Path, created: list[Path]) -> Iterator[None]:
+    """What a failed write (disk full, I/O error, interrupted) leaves behind is deleted: the temporary file, and
+    the folders made for it while still empty."""
     try:
         yield
     except BaseException:
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
+        for folder in reversed(created):
+            try:
+                folder.rmdir()  # only if empty: another writer may have put something there meanwhile
+            except OSError:
+                break
         raise
 
 
 def write_private(path: Path, text: str) -> None:
     """Write a secret file readable by its owner only (mode 0600), atomically."""
-    make_private_dirs(path.parent)
+    created = make_private_dirs(path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    with _removed_on_failure(tmp):
+    with _removed_on_failure(tmp, created):
         with _open_private(tmp, binary=False) as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -121,9 +131,9 @@ def write_private(path: Path, text: str) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file atomically, mode 0600 in 0700 folders whatever the umask; nothing is left on failure."""
-    make_private_dirs(path.parent)
+    created = make_private_dirs(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer thread
-    with _removed_on_failure(tmp):
+    with _removed_on_failure(tmp, created):
         with _open_private(tmp) as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -131,9 +141,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def copy_private(source: Path, target: Path) -> None:
     """Copy a file to a new 0600 file, atomically (a model file into the registry); nothing is left on failure."""
-    make_private_dirs(target.parent)
+    created = make_private_dirs(target.parent)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with _removed_on_failure(tmp):
+    with _removed_on_failure(tmp, created):
         with open(source, "rb") as src, _open_private(tmp) as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
         os.replace(tmp, target)
