@@ -169,9 +169,9 @@ async def launch() -> int:
             starting.cancel()
             print("\nStopped while starting.")
             return 130
-        starting.result()
+        workers_later = starting.result()
         print(banner(settings, created, storage, await health_line(stack)), flush=True)
-        rc = await stack.supervise(stop)
+        rc = await stack.supervise(stop, workers_later)
     except LaunchError as err:
         print(f"\nerror: {err}", file=sys.stderr, flush=True)
     finally:
@@ -184,16 +184,26 @@ async def launch() -> int:
 async def health_line(stack: Stack) -> str:
     """The overall line of the health check once everything started; a failing check never stops the launch."""
     try:
-        return (await check_health(stack.settings, stack.client)).line()
+        return (await check_health(stack.settings, getattr(stack, "client", None))).line()
     except Exception as exc:
         return f"Health: not checked ({type(exc).__name__})"
 
 
-async def _start_all(stack: Stack) -> None:
+async def _start_all(stack: Stack) -> list[str] | None:
+    """Start everything; the workers' command line if they are to start later (TEMPORAL_ADDRESS does not answer:
+    the app serves meanwhile and shows the outage), else None."""
     s = stack.settings
-    await stack.start_temporal(temporal_command(s, stack.storage))
-    await stack.start_workers([sys.executable, "-m", "workers"])
+    workers = [sys.executable, "-m", "workers"]
+    if not await stack.start_temporal(temporal_command(s, stack.storage)):
+        print(
+            f"  ! Temporal at {s.temporal_address} is not reachable; the app is up and shows it; workers start when it answers",
+            flush=True,
+        )
+        await stack.start_app(*app_command(s))
+        return workers
+    await stack.start_workers(workers)
     await stack.start_app(*app_command(s))
+    return None
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""The launcher's start-up checks and console lines: a free port, a health URL, a polling worker, waiting for one."""
+"""The launcher's start-up checks and console lines: a free port, a health URL, a polling worker, waiting for one
+(or for Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,21 @@ def http_ok(url: str) -> Callable[[], Awaitable[bool]]:
 async def worker_polling(child: Child) -> bool:
     """workers/worker.py says so once it has connected and its pollers run."""
     return f"worker {child.pid} polling" in child.output()
+
+
+async def unless_stopped(stop: asyncio.Event, awaitable: Awaitable) -> bool:
+    """Await `awaitable` unless Ctrl-C comes first: False if it did."""
+    task = asyncio.ensure_future(awaitable)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
+    for t in (task, stopping):
+        t.cancel()
+    return not stop.is_set()
+
+
+async def answers(check: Callable[[], Awaitable[bool]]) -> bool:
+    """`check()`'s answer; an exception (not up yet) is False."""
+    try:
+        return await check()
+    except Exception:  # not up yet
+        return False

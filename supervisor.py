@@ -19,17 +19,10 @@ from collections.abc import Awaitable, Callable
 from child_process import FAILURE_WINDOW, GIVE_UP_FAILURES, Child, LaunchError, Restarts, clean_exit, describe_exit, utc_now
 from core.config import Settings
 from core.storage import Storage, write_atomic
-from readiness import done, http_ok, say, step, wait_until, worker_polling
+from readiness import answers, done, http_ok, say, step, unless_stopped, wait_until, worker_polling
 
-
-async def _unless_stopped(stop: asyncio.Event, awaitable: Awaitable) -> bool:
-    """Await `awaitable` unless Ctrl-C comes first: False if it did."""
-    task = asyncio.ensure_future(awaitable)
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
-    for t in (task, stopping):
-        t.cancel()
-    return not stop.is_set()
+EXTERNAL_WAIT = 10.0  # seconds the launcher waits at start-up for the server at TEMPORAL_ADDRESS before going on
+RETRY_EXTERNAL = 2.0  # then it asks again this often, to start the workers once it answers
 
 
 class Stack:
@@ -55,15 +48,21 @@ class Stack:
         self.children.append(child)
         return child
 
-    async def start_temporal(self, argv: list[str]) -> None:
-        """Connect to TEMPORAL_ADDRESS if set, else start the dev server with `argv` (launcher.temporal_command)."""
+    async def start_temporal(self, argv: list[str]) -> bool:
+        """Connect to TEMPORAL_ADDRESS if set, else start the dev server with `argv` (launcher.temporal_command).
+        False if the server at TEMPORAL_ADDRESS does not answer within EXTERNAL_WAIT: the launcher goes on
+        without it (the app shows the outage; the workers start once it answers, `start_workers_later`)."""
         s = self.settings
         if s.temporal_address:
             s_ = step(f"connecting to the Temporal server at {s.temporal_address} (TEMPORAL_ADDRESS)")
-            await wait_until(self._temporal_ready, "Temporal", None, 60)
+            try:
+                await wait_until(self._temporal_ready, "Temporal", None, EXTERNAL_WAIT)
+            except LaunchError:
+                done(s_, "no answer")
+                return False
             done(s_)
             await self.set_retention()
-            return
+            return True
         s_ = step(f"starting Temporal dev server on 127.0.0.1:{s.temporal_port}")
         self.storage.temporal_db.parent.mkdir(parents=True, exist_ok=True)
         # a restart reuses the same --db-filename: workflows carry on where they were
@@ -74,6 +73,7 @@ class Stack:
         done(s_)
         await self.set_retention()
         self._set(child, "running")
+        return True
 
     async def set_retention(self) -> None:
         """Closed runs' histories are kept TRAINEASY_HISTORY_DAYS days (the dev server keeps 1). On an external
@@ -120,7 +120,7 @@ class Stack:
             if not all(w.alive for w in workers):
                 dead = next(w for w in workers if not w.alive)
                 raise LaunchError(f"{dead.name} exited while starting; last lines of {dead.log}:\n{dead.tail()}")
-            return len(serving(live_workers(self.storage), self.settings.task_queue)) >= n  # their heartbeat files
+            return len(serving(live_workers(self.storage), self.settings.task_queue)) >= n  # their beat files
 
         await wait_until(polling, "the workers", None, 120)
         done(s_)
@@ -138,17 +138,43 @@ class Stack:
         done(s_)
         self._set(child, "running")
 
-    async def supervise(self, stop: asyncio.Event) -> int:
-        """Until Ctrl-C (`stop`): every child is watched on its own; one exiting affects no other."""
-        await asyncio.gather(*(self._watch(child, stop) for child in self.children))
+    async def supervise(self, stop: asyncio.Event, workers_later: list[str] | None = None) -> int:
+        """Until Ctrl-C (`stop`): every child is watched on its own; one exiting affects no other. With
+        `workers_later` (their command line), the workers are started once Temporal answers, then watched too."""
+        later = [self.start_workers_later(workers_later, stop)] if workers_later else []
+        await asyncio.gather(*(self._watch(child, stop) for child in self.children), *later)
         return 0
+
+    async def start_workers_later(self, argv: list[str], stop: asyncio.Event) -> None:
+        """The server at TEMPORAL_ADDRESS did not answer at start-up: ask it every few seconds until Ctrl-C;
+        once it answers, start the workers as at start-up (one exiting meanwhile is restarted by its watch)."""
+        while not await answers(self._temporal_ready):
+            if not await unless_stopped(stop, asyncio.sleep(RETRY_EXTERNAL)):
+                return
+        say(f"… Temporal at {self.settings.temporal_address} answers now: starting the workers")
+        before = len(self.children)
+        starting = asyncio.ensure_future(self._retention_then_workers(argv))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():  # Ctrl-C while they start: Stack.stop stops what was started
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return
+        if (error := starting.exception()) is not None:
+            say(f"! {error}")
+        await asyncio.gather(*(self._watch(child, stop) for child in self.children[before:]))
+
+    async def _retention_then_workers(self, argv: list[str]) -> None:
+        await self.set_retention()
+        await self.start_workers(argv)
 
     async def _watch(self, child: Child, stop: asyncio.Event) -> None:
         """Start `child` again whenever it exits, after its backoff; give it up when it keeps failing."""
         never_served = False  # its last restart did not come up in time: a failure whatever its exit code
         while True:
             assert child.proc is not None
-            if not await _unless_stopped(stop, child.proc.wait()):
+            if not await unless_stopped(stop, child.proc.wait()):
                 return
             code = child.proc.returncode
             failed = never_served or code is None or not clean_exit(code)
@@ -176,7 +202,7 @@ class Stack:
                     f"! {child.name} stopped cleanly ({describe_exit(code)}) without the launcher asking; "
                     f"starting it again in {delay:g}s (not counted as a failure). Log: {child.log}"
                 )
-            if not await _unless_stopped(stop, asyncio.sleep(delay)):
+            if not await unless_stopped(stop, asyncio.sleep(delay)):
                 return
             if not await self._temporal_up(child, stop):
                 return
@@ -201,7 +227,7 @@ class Stack:
         if temporal.state != "running":
             say(f"… {child.name} waits for the Temporal server to be running again before it starts")
         while temporal.state != "running":
-            if not await _unless_stopped(stop, asyncio.sleep(0.5)):
+            if not await unless_stopped(stop, asyncio.sleep(0.5)):
                 return False
         return True
 
@@ -218,7 +244,7 @@ class Stack:
                     return "serving" if child.alive else "exited"
             except Exception:  # not up yet
                 pass
-            if not await _unless_stopped(stop, asyncio.sleep(0.5)):
+            if not await unless_stopped(stop, asyncio.sleep(0.5)):
                 return "stopped"
         return "timeout"
 

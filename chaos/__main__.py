@@ -18,13 +18,14 @@ from chaos.driver import Driver, open_driver, reconnect, still_serving
 from chaos.many_users import many_users
 from chaos.stack import LaunchedStack, StackError
 from chaos.storage_faults import unwritable_storage
-from chaos.temporal_fault import restart_temporal_mid_batch
+from chaos.temporal_fault import OUTAGE_S, restart_temporal_mid_batch
 from chaos.worker_faults import crash_loop, kill_worker_mid_fit
 
-# the crash loop leaves a worker given up: last, so that no other scenario pays for a launcher restart
+# the crash loop leaves a worker given up: last, so that no other scenario pays for a launcher restart; the
+# Temporal restart wants a long backoff (a real outage): first, so that the stack is started with it once
 SCENARIOS: dict[str, Callable[[Driver], Awaitable[Tally]]] = {
-    "kill-worker": kill_worker_mid_fit,
     "temporal-restart": restart_temporal_mid_batch,
+    "kill-worker": kill_worker_mid_fit,
     "storage": unwritable_storage,
     "many-users": many_users,
     "crash-loop": crash_loop,
@@ -32,7 +33,14 @@ SCENARIOS: dict[str, Callable[[Driver], Awaitable[Tally]]] = {
 STACK_ENV = {
     "TRAINEASY_WORKERS": "2",  # the crash loop needs another worker to carry on
     "TRAINEASY_CHECKPOINT_SECONDS": "2",  # a fit killed a few seconds in has a checkpoint to resume from
+    "TRAINEASY_RESTART_BACKOFF": "1",  # the launcher's default
 }
+# settings one scenario needs of the launcher; the stack is started again with them (and back without after)
+SCENARIO_ENV = {"temporal-restart": {"TRAINEASY_RESTART_BACKOFF": f"{OUTAGE_S:g}"}}
+
+
+def stack_env(name: str) -> dict[str, str]:
+    return {**STACK_ENV, **SCENARIO_ENV.get(name, {})}
 
 
 def whole(stack: LaunchedStack, timeout: float = 60) -> bool:
@@ -48,12 +56,17 @@ def whole(stack: LaunchedStack, timeout: float = 60) -> bool:
     return False
 
 
-async def restore(driver: Driver) -> Driver:
-    """The stack as `make run` leaves it: when a child was given up (or the launcher is gone), start it again."""
-    if await asyncio.to_thread(whole, driver.stack):
+async def restore(driver: Driver, env: dict[str, str]) -> Driver:
+    """The stack as `make run` leaves it, with the scenario's `env`: when a child was given up (or the launcher is
+    gone), or the scenario needs other launcher settings, start it again."""
+    stack = driver.stack
+    changed = {k: v for k, v in env.items() if stack.env.get(k) != v}
+    if not changed and await asyncio.to_thread(whole, stack):
         return driver
-    print("  restoring the stack: the launcher is started again on the same home", flush=True)
-    await asyncio.to_thread(driver.stack.restart)
+    why = f"with {' '.join(f'{k}={v}' for k, v in changed.items())}" if changed else "on the same home"
+    print(f"  restoring the stack: the launcher is started again {why}", flush=True)
+    stack.env.update(env)
+    await asyncio.to_thread(stack.restart)
     return await reconnect(driver)
 
 
@@ -74,14 +87,14 @@ async def run_one(driver: Driver, name: str) -> Tally:
 
 
 async def run(names: list[str], home: Path) -> list[Tally]:
-    stack = LaunchedStack(home, extra_env=STACK_ENV)
+    stack = LaunchedStack(home, extra_env=stack_env(names[0]) if names else STACK_ENV)
     tallies: list[Tally] = []
     try:
         print(f"Starting a stack with the launcher (home {home})…", flush=True)
         await asyncio.to_thread(stack.wait_ready)
         driver = await open_driver(stack)
         for name in names:
-            driver = await restore(driver)
+            driver = await restore(driver, stack_env(name))
             print(f"- {name} …", flush=True)
             tallies.append(await run_one(driver, name))
             t = tallies[-1]
@@ -96,6 +109,16 @@ async def run(names: list[str], home: Path) -> list[Tally]:
     return tallies
 
 
+def quiet_temporal_core() -> None:
+    """The SDK's Rust core logs every retried call as a coloured WARN line on stderr ("temporalio_client::retry …
+    retried 5 times"): during a planned outage those are expected, and the table says what happened. ERROR only,
+    set before this process makes its first client."""
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet))), error_if_already_set=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     parser.add_argument("--only", action="append", choices=list(SCENARIOS), metavar="NAME", help=f"one of {', '.join(SCENARIOS)}")
@@ -103,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = [n for n in SCENARIOS if n in (args.only or SCENARIOS)]
     home = Path(tempfile.mkdtemp(prefix="traineasy-chaos-"))
+    quiet_temporal_core()
     started = time.monotonic()
     tallies = asyncio.run(run(names, home))
     print()

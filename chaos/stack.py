@@ -35,14 +35,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 class LaunchedStack:
     """`python launcher.py` with TRAINEASY_HOME=`home` and free ports; started at once, ready after wait_ready()."""
 

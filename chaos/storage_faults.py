@@ -1,5 +1,6 @@
 """Storage made unwritable (`chattr +i`) during an upload, while a worker ingests one, and while a run fits (its model
-folder): refused or failed at once in plain words, nothing half-written, and the same action succeeds after."""
+folder), and a full disk (a filled tmpfs) under the uploads and the models folder: refused or failed at once in
+plain words, nothing half-written, and the same action succeeds after."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from chaos.accounting import Tally, plain, tally
+from chaos.accounting import Outcome, Tally, plain, tally
 from chaos.data import SLOW_MODEL, small_csv, wide_csv
+from chaos.disk_full import NEEDS_MOUNT, contents, full_disk, mount_works
 from chaos.driver import Driver
 from chaos.immutable import NEEDS, chattr_works, immutable
 from core.accounts import User
@@ -32,9 +34,8 @@ async def most_attempts(client: Client, workflow_id: str) -> int:
 
 async def _refused_upload(driver: Driver, user: User, folder: Path, where: str, problems: list[str], notes: list[str]) -> None:
     """An upload while `folder` is immutable: refused in plain words, nothing left behind; accepted after."""
-    data = small_csv(
-        seed=1 if where == "upload" else 2
-    )  # new bytes for each part: an upload of known bytes is answered from what is stored
+    # new bytes for each part: an upload of known bytes is answered from what is stored
+    data = small_csv(seed=1 if where == "upload" else 2)
     make_private_dirs(folder)
     storage = driver.storage
     before = (listing(storage.upload_dir(user.name)), listing(storage.datasets_dir(user.name)))
@@ -100,7 +101,39 @@ async def unwritable_storage(driver: Driver) -> Tally:
     again = await driver.outcome(user, retry)
     if again.status != "completed" or again.models != 1:
         problems.append(f"save: launched again after chattr -i, the run ended {again.status} with {again.models} models")
-    result = tally("storage", [failed, again], driver.home)
+    full = await _full_disk(driver, user, problems, notes)
+    result = tally("storage", [failed, again, *full], driver.home)
     result.problems += problems
     result.notes += notes
     return result
+
+
+async def _full_disk(driver: Driver, user: User, problems: list[str], notes: list[str]) -> list[Outcome]:
+    """An upload into a full uploads folder, and a run whose model save meets a full models folder: "storage is
+    full" in plain words, and nothing left behind in either folder."""
+    storage = driver.storage
+    if not mount_works(storage.root):
+        notes.append(f"full disk: not tried ({NEEDS_MOUNT})")
+        return []
+    with full_disk(storage.upload_dir(user.name)) as uploads:
+        before = contents(uploads)
+        try:
+            await driver.service.upload_dataset(user, "full.csv", small_csv(seed=3))
+            problems.append("full disk: an upload into a full uploads folder was accepted")
+        except Exception as exc:
+            notes.append(f"full disk: the upload was refused: {str(exc)!r}")
+            if type(exc).__name__ != "UserError" or "full" not in str(exc) or not plain(str(exc), driver.home):
+                problems.append(f"full disk: the upload was not refused in plain words: {type(exc).__name__}: {exc!r}")
+        if contents(uploads) != before:
+            problems.append(f"full disk: the upload left {contents(uploads) - before} behind")
+    dataset_id = await driver.dataset(user, "small.csv", small_csv())
+    with full_disk(storage.user_dir(user.name) / "models") as models:
+        run_id = await driver.launch(user, dataset_id)
+        ended = await driver.outcome(user, run_id)
+        left = contents(models)
+    notes.append(f"full disk: the run whose model folder was full ended {ended.status}: {ended.message!r}")
+    if ended.status != "failed" or "full" not in (ended.message or ""):
+        problems.append(f"full disk: the model save did not fail as 'storage is full': {ended.status} {ended.message!r}")
+    if left or ended.models:
+        problems.append(f"full disk: the failed save left {sorted(left)} and {ended.models} registered versions")
+    return [ended]

@@ -116,7 +116,12 @@ async def crash_loop(driver: Driver) -> Tally:
         runs.append((user, await driver.launch(user, dataset_id)))  # launched while that worker is dying
         await asyncio.to_thread(stack.wait_for, victim, back_or_given_up(pid), 120)
     gone = stack.children()[victim]
-    notes.append(f"{victim} killed {len(killed)} times; now {gone['state']} after {gone['restarts']} restarts")
+    failures = int(gone.get("failures") or 0)  # the launcher's own count, within its failure window
+    earlier = failures - len(killed)
+    notes.append(
+        f"{victim} {gone['state']}: {len(killed)} kills here + {earlier} earlier = {failures} failures "
+        f"(the launcher gives up at {GIVE_UP_FAILURES}; {gone['restarts']} restarts)"
+    )
     if gone["state"] != "given-up":
         problems.append(f"the launcher did not give {victim} up: {gone}")
     runs += [(user, await driver.launch(user, dataset_id)) for _ in range(2)]  # and after it was given up

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -40,7 +43,7 @@ class Storage:
 
     @property
     def workers_state(self) -> Path:
-        """One heartbeat file per live worker process, <identity>.json (orchestration/liveness.py)."""
+        """One beat file per live worker process, <identity>.json (orchestration/liveness.py)."""
         return self.root / "state" / "workers"
 
     # per user
@@ -75,18 +78,22 @@ def private_umask() -> int:
     return os.umask(PRIVATE_UMASK)
 
 
-def make_private_dirs(path: Path) -> None:
-    """mkdir -p where every folder created is 0700 whatever the umask (existing folders are left as they are)."""
+def make_private_dirs(path: Path) -> list[Path]:
+    """mkdir -p where every folder created is 0700 whatever the umask (existing folders are left as they are).
+    Returns the folders it created, outermost first."""
     missing = []
     while not path.exists():
         missing.append(path)
         path = path.parent
+    created = []
     for folder in reversed(missing):
         try:
             folder.mkdir(mode=DIR_MODE)
         except FileExistsError:  # another writer made it first
             continue
         os.chmod(folder, DIR_MODE)
+        created.append(folder)
+    return created
 
 
 def _open_private(path: Path, binary: bool = True) -> IO[Any]:
@@ -95,28 +102,67 @@ def _open_private(path: Path, binary: bool = True) -> IO[Any]:
     return os.fdopen(fd, "wb" if binary else "w")
 
 
+@contextmanager
+def _removed_on_failure(tmp: Path, created: list[Path]) -> Iterator[None]:
+    """What a failed write (disk full, I/O error, interrupted) leaves behind is deleted: the temporary file, and
+    the folders made for it while still empty."""
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(created):
+            try:
+                folder.rmdir()  # only if empty: another writer may have put something there meanwhile
+            except OSError:
+                break
+        raise
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a secret file readable by its owner only (mode 0600), atomically."""
-    make_private_dirs(path.parent)
+    created = make_private_dirs(path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    with _open_private(tmp, binary=False) as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    with _removed_on_failure(tmp, created):
+        with _open_private(tmp, binary=False) as fh:
+            fh.write(text)
+        os.replace(tmp, path)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file atomically, mode 0600 in 0700 folders whatever the umask."""
-    make_private_dirs(path.parent)
+    """Write a file atomically, mode 0600 in 0700 folders whatever the umask; nothing is left on failure."""
+    created = make_private_dirs(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer thread
-    with _open_private(tmp) as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    with _removed_on_failure(tmp, created):
+        with _open_private(tmp) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
 
 
 def copy_private(source: Path, target: Path) -> None:
-    """Copy a file to a new 0600 file, atomically (a model file into the registry)."""
-    make_private_dirs(target.parent)
+    """Copy a file to a new 0600 file, atomically (a model file into the registry); nothing is left on failure."""
+    created = make_private_dirs(target.parent)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(source, "rb") as src, _open_private(tmp) as dst:
-        shutil.copyfileobj(src, dst, 1024 * 1024)
-    os.replace(tmp, target)
+    with _removed_on_failure(tmp, created):
+        with open(source, "rb") as src, _open_private(tmp) as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        os.replace(tmp, target)
+
+
+TMP_MAX_AGE_SECONDS = 3600.0  # a .tmp file older than this is a leftover of a killed writer, not a write under way
+
+
+def sweep_tmp_files(storage: Storage, max_age: float = TMP_MAX_AGE_SECONDS, now: float | None = None) -> list[Path]:
+    """Delete `*.tmp` leftovers older than `max_age` in every user's uploads, models and datasets folders (a
+    writer killed between its write and its rename leaves one). Returns what was deleted."""
+    now = time.time() if now is None else now
+    removed = []
+    for pattern in ("*/uploads/**/*.tmp", "*/models/**/*.tmp", "*/datasets/**/*.tmp"):
+        for path in (storage.root / "users").glob(pattern):
+            try:
+                if path.is_file() and now - path.stat().st_mtime > max_age:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:  # gone meanwhile, or not ours to delete: the next sweep tries again
+                continue
+    return removed

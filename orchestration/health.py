@@ -1,8 +1,10 @@
 """The engine's health: one report (`check_health`) for the Admin page, the Home page, the launcher, the
 machine-readable check (`python -m orchestration.health_check`) and the API.
 
-`probe_temporal` is the one reachability check (the health view, the outage banner and the API use it);
-`unreachable` is the one place that decides whether an exception means "Temporal cannot be reached".
+`probe_temporal` is the one reachability check (the health view, the outage banner and the API use it), with
+three outcomes: it answers, it cannot be reached, or it answers but refuses (a credential, a permission, a
+namespace that does not exist); `classify` is the one place that sorts an exception into them, and
+`unreachable` the one that decides whether an exception means "Temporal cannot be reached".
 The checks of the workers, storage, app database and launcher are orchestration/health_checks.py.
 """
 
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
@@ -35,10 +37,12 @@ from orchestration.health_checks import (
     check_storage,
     check_supervisor,
     check_workers,
+    counted,
 )
 from orchestration.liveness import live_workers
 
 UNREACHABLE = "Temporal is not reachable"
+REFUSES = "Temporal answers but refuses"
 PROBE_TIMEOUT = 2.0  # seconds; a server that answers slower than this is as good as down for the UI
 SLOW_MS = 1000.0  # a round trip slower than this: degraded
 EXIT_CODES = {OK: 0, DEGRADED: 1, DOWN: 2}  # of the machine-readable check
@@ -56,11 +60,21 @@ class EngineInfo:
 
 @dataclass(frozen=True)
 class TemporalCheck:
-    """One probe of the server: whether it answered within the timeout, and how fast."""
+    """One probe of the server: whether it answered within the timeout, how fast, and whether it refused."""
 
     reachable: bool
     latency_ms: float | None = None
     error: str | None = None  # why not, in a line (for logs and the admin view; no secrets in it)
+    refused: str | None = None  # it answered but refuses this app, in plain words (reachable stays True)
+
+    @property
+    def usable(self) -> bool:
+        """It answers and does not refuse: runs can start."""
+        return self.reachable and self.refused is None
+
+    def reason(self) -> str:
+        """ "Temporal is not reachable" or "Temporal answers but refuses: <plain reason>"."""
+        return f"{REFUSES}: {self.refused}" if self.refused else UNREACHABLE
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -73,16 +87,43 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (TimeoutError, ConnectionError))
 
 
+def error_line(exc: BaseException) -> str:
+    """An exception in one line, for logs and the admin view: "RPCError: connection refused"."""
+    text = str(exc).splitlines()[0][:200] if str(exc) else "no answer"
+    return f"{type(exc).__name__}: {text}"
+
+
+def refusal(exc: RPCError, namespace: str) -> str:
+    """Why a server that answered said no, in words an operator acts on."""
+    if exc.status == RPCStatusCode.UNAUTHENTICATED:
+        return "it does not accept the app's credentials (check the TLS client certificate or API key)"
+    if exc.status == RPCStatusCode.PERMISSION_DENIED:
+        return f"the app may not use the namespace {namespace!r} (permission denied)"
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return f"the namespace {namespace!r} does not exist there (TEMPORAL_NAMESPACE)"
+    return f"it answered {exc.status.name if exc.status else 'an error'}: {exc.message[:200]}"
+
+
+def classify(exc: BaseException, namespace: str) -> TemporalCheck:
+    """The one sorting of a failed probe: not reachable, or answering but refusing (an RPC error of another kind)."""
+    if isinstance(exc, RPCError) and not unreachable(exc):
+        return TemporalCheck(True, None, error_line(exc), refusal(exc, namespace))
+    return TemporalCheck(False, None, error_line(exc))  # refused, down, timed out, or no answer we understand
+
+
 async def probe_temporal(client: Client, timeout: float = PROBE_TIMEOUT) -> TemporalCheck:
-    """Ask the server for its system info once, without retries: reachable or not, and the round trip."""
+    """Ask the server once, without retries, for its system info and this app's namespace: reachable or not,
+    refusing or not, and the round trip. Never raises (but for cancellation)."""
     started = time.perf_counter()
+    wait = timedelta(seconds=timeout)
     try:
-        await client.workflow_service.get_system_info(GetSystemInfoRequest(), retry=False, timeout=timedelta(seconds=timeout))
+        await client.workflow_service.get_system_info(GetSystemInfoRequest(), retry=False, timeout=wait)
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        request = DescribeNamespaceRequest(namespace=client.namespace)  # a wrong or forbidden namespace says so
+        await client.workflow_service.describe_namespace(request, retry=False, timeout=wait)
     except Exception as exc:
-        if not unreachable(exc):
-            raise
-        return TemporalCheck(False, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no answer'}")
-    return TemporalCheck(True, round((time.perf_counter() - started) * 1000, 1))
+        return classify(exc, client.namespace)
+    return TemporalCheck(True, latency)
 
 
 @dataclass(frozen=True)
@@ -111,7 +152,7 @@ class HealthReport:
     def line(self) -> str:
         """The one line the launcher prints after start-up."""
         if self.state == OK:
-            return f"Health: ok ({self.live_workers} worker{'s' if self.live_workers != 1 else ''} alive)"
+            return f"Health: ok ({counted(self.live_workers, 'worker')} alive)"
         return f"Health: {self.state}: " + " ".join(self.reasons)
 
     def to_json(self) -> dict[str, Any]:
@@ -125,8 +166,8 @@ def overall(checks: list[Check]) -> str:
 
 
 def temporal_check(probe: TemporalCheck) -> Check:
-    if not probe.reachable:
-        return Check("temporal", DOWN, f"{UNREACHABLE}: no run can start and running ones wait.")
+    if not probe.usable:
+        return Check("temporal", DOWN, f"{probe.reason()}: no run can start and running ones wait.")
     if probe.latency_ms is not None and probe.latency_ms > SLOW_MS:
         return Check("temporal", DEGRADED, f"Temporal answers slowly ({probe.latency_ms:.0f} ms).")
     return Check("temporal", OK, f"Temporal answers in {probe.latency_ms:.0f} ms.")
@@ -137,10 +178,9 @@ async def _probe(settings: Settings, client: Client | None) -> TemporalCheck:
     try:
         if client is None:
             client = await asyncio.wait_for(connect(settings, DataConverter.default), 2 * PROBE_TIMEOUT)
-        return await probe_temporal(client)
-    except Exception as exc:  # not a way of being unreachable that probe_temporal knows: still no answer
-        line = str(exc).splitlines()[0][:200] if str(exc) else "no answer"
-        return TemporalCheck(False, None, f"{type(exc).__name__}: {line}")
+    except Exception as exc:
+        return classify(exc, settings.namespace)
+    return await probe_temporal(client)
 
 
 async def check_health(
@@ -153,8 +193,10 @@ async def check_health(
 
     def local() -> tuple[Any, ...]:  # files and SQLite: off the caller's event loop
         when = now or datetime.now(UTC)
-        workers = check_workers(live_workers(storage, when), settings.task_queue, io_queue(settings.task_queue), when)
-        return workers, check_storage(storage, low_space), check_database(storage), check_supervisor(storage)
+        disk, free, state_writable = check_storage(storage, low_space)
+        alive = live_workers(storage, when)
+        workers = check_workers(alive, settings.task_queue, io_queue(settings.task_queue), when, probe.usable, state_writable)
+        return workers, (disk, free), check_database(storage), check_supervisor(storage)
 
     (workers, rows), (disk, free), database, (supervisor, children) = await asyncio.to_thread(local)
     checks = [temporal_check(probe), workers, disk, database, supervisor]
@@ -168,3 +210,26 @@ async def check_health(
         children=tuple(children),
         checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+# What a user who is not an admin reads on Home: the overall state in their terms, never the launcher's
+# processes, log files or server words (those are the admins', on Admin → Engine and their Home).
+USER_SENTENCES = {
+    "temporal": "Training is unavailable right now: the training engine cannot be reached. Your runs are kept and "
+    "carry on once it is back.",
+    "workers": "Training is paused right now: runs you launch wait until the training service is back.",
+    "storage": "Uploads and model saves are failing right now.",
+    "database": "The app's records cannot be read right now.",
+}
+
+
+def user_summary(report: HealthReport) -> str:
+    """The overall state in one sentence for a user who is not an admin."""
+    if report.state == OK:
+        return "Training is available."
+    down = [c.name for c in report.checks if c.state == DOWN and c.name in USER_SENTENCES]
+    if "temporal" in down and "workers" in down:
+        down.remove("workers")  # with the engine down, idle workers are no news to a user
+    if down:
+        return " ".join(USER_SENTENCES[name] for name in down) + " An administrator can see the details."
+    return "Training is running at reduced capacity: some tasks may take longer than usual."

@@ -1,7 +1,8 @@
-"""Which worker processes are alive right now, read from the heartbeat file each one keeps.
+"""Which worker processes are alive right now, read from the beat file each one keeps (not
+Temporal's activity heartbeats: orchestration/heartbeat.py).
 
 Every worker process writes `<home>/state/workers/<identity>.json` every BEAT_INTERVAL seconds
-(workers/heartbeat.py) and removes it when it stops cleanly. A worker counts as alive while its last beat
+(workers/beat_file.py) and removes it when it stops cleanly. A worker counts as alive while its last beat
 is younger than ALIVE_WINDOW and, when it runs on this host, while its process exists: a `kill -9` is
 seen at the next read, a worker on another host (sharing the storage folder) within ALIVE_WINDOW.
 Files of dead workers are deleted by the reader. Temporal's own poller list is not used for this: the
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from core.storage import Storage
 
-BEAT_INTERVAL = 2.0  # seconds between two writes of a worker's heartbeat file
+BEAT_INTERVAL = 2.0  # seconds between two writes of a worker's beat file
 ALIVE_WINDOW = 8.0  # a beat older than this is a dead (or hung) worker: four beats missed
 
 
@@ -55,7 +56,7 @@ class WorkerBeat:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> WorkerBeat:
-        """Raises ValueError (or KeyError, TypeError) on a file that is not a heartbeat."""
+        """Raises ValueError (or KeyError, TypeError) on a file that is not a beat file."""
         d = json.loads(text)
         return cls(
             identity=str(d["identity"]),
@@ -77,7 +78,7 @@ class WorkerBeat:
 def _utc(text: str) -> datetime:
     when = datetime.fromisoformat(text)
     if when.tzinfo is None:
-        raise ValueError("a heartbeat time without a time zone")
+        raise ValueError("a beat time without a time zone")
     return when.astimezone(UTC)
 
 
@@ -95,7 +96,7 @@ def default_identity() -> str:
 
 
 def beat_path(storage: Storage, identity: str) -> Path:
-    """The heartbeat file of `identity`; characters a file name should not hold become '_'."""
+    """The beat file of `identity`; characters a file name should not hold become '_'."""
     return storage.workers_state / f"{re.sub(r'[^A-Za-z0-9._@-]', '_', identity)}.json"
 
 

@@ -1,9 +1,9 @@
-"""Home: what to do next, and whether the engine behind the app is up."""
+"""Home: what to do next, and whether the engine behind the app is up (the details for admins only)."""
 
 import streamlit as st
 
 from ui.auth import require_user
-from ui.health_view import show_overall
+from ui.health_view import show_for_user, show_overall
 from ui.runtime import guard, service
 
 user = require_user()
@@ -18,4 +18,8 @@ cols[2].page_link(pages["runs"], label="3 · Watch your runs", icon=":material/m
 
 st.subheader("System")
 with guard("The health check"):
-    show_overall(service().health())
+    report = service().health()
+    if user.is_admin:
+        show_overall(report)
+    else:
+        show_for_user(report)

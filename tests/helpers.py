@@ -50,17 +50,17 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a factory, not a
 @asynccontextmanager
 async def running_workers(client, settings: Settings, activities_override: dict | None = None):
     """The real workers of workers/worker.py, in this process, optionally with some activities replaced,
-    with their heartbeat file as a worker process keeps it (the app's "no worker" refusal reads it)."""
+    with their beat file as a worker process keeps it (the app's "no worker" refusal reads it)."""
     from core.storage import Storage
     from orchestration.liveness import default_identity
-    from workers.heartbeat import heartbeat
+    from workers.beat_file import beat_file
     from workers.worker import build_workers
 
     identity = f"{uuid.uuid4().hex[:6]}-{default_identity()}"  # several sets in one test process
     workers = build_workers(client, settings, identity=identity, replace_activities=activities_override)
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
-        async with heartbeat(Storage(settings.home), workers, identity):
+        async with beat_file(Storage(settings.home), workers, identity):
             await wait_for_workers(client, settings, 1)
             yield workers
     finally:
@@ -69,7 +69,7 @@ async def running_workers(client, settings: Settings, activities_override: dict 
 
 
 async def wait_for_workers(client, settings: Settings, n: int, timeout: float = 60.0) -> None:
-    """As the launcher does: ready once n live workers serve both queues (their heartbeat files)."""
+    """As the launcher does: ready once n live workers serve both queues (their beat files)."""
     from core.storage import Storage
     from orchestration.contracts import io_queue
     from orchestration.liveness import live_workers, serving

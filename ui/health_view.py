@@ -1,14 +1,16 @@
 """Drawing the engine's health (orchestration/health.py `HealthReport`): the full view on the Admin page's
-engine tab (`show_health`), the overall state on the Home page (`show_overall`)."""
+engine tab (`show_health`), the overall state with its reasons for admins (`show_overall`, Admin and Home)
+and in a user's terms for everyone else (`show_for_user`, Home)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from orchestration.health import HealthReport
-from orchestration.health_checks import DEGRADED, DOWN, OK
-from ui.labels import size, when
+from orchestration.health import HealthReport, user_summary
+from orchestration.health_checks import DEGRADED, DOWN, OK, child_log, size_text, workers_text
+from orchestration.liveness import ALIVE_WINDOW, BEAT_INTERVAL
+from ui.labels import when
 from ui.text import md
 
 CHECK_NAMES = {
@@ -19,12 +21,26 @@ CHECK_NAMES = {
     "supervisor": "Launcher",
 }
 STATE_WORDS = {OK: "ok", DEGRADED: "degraded", DOWN: "down"}
+BOXES = {
+    OK: (st.success, ":material/check_circle:"),
+    DEGRADED: (st.warning, ":material/warning:"),
+    DOWN: (st.error, ":material/error:"),
+}
+LIVENESS_NOTE = (
+    f"each worker process rewrites its beat file every {BEAT_INTERVAL:g} s; one silent for {ALIVE_WINDOW:g} s is not counted"
+)
+
+
+def show_for_user(report: HealthReport) -> None:
+    """The overall state in one box, in a user's terms: no process, log or server detail (those are for admins)."""
+    box, icon = BOXES[report.state]
+    box(user_summary(report), icon=icon)
 
 
 def show_overall(report: HealthReport) -> None:
     """The overall state in one box: green, amber or red, with the reasons when it is not ok."""
     if report.state == OK:
-        st.success(f"Everything is working: {report.live_workers} worker process(es) alive.", icon=":material/check_circle:")
+        st.success(f"Everything is working: {workers_text(report.live_workers)} alive.", icon=":material/check_circle:")
     elif report.state == DEGRADED:
         st.warning("Working, with problems: " + md(" ".join(report.reasons)), icon=":material/warning:")
     else:
@@ -40,13 +56,13 @@ def show_health(report: HealthReport) -> None:
     latency = report.temporal.latency_ms
     c1.metric("Temporal round trip", f"{latency:.0f} ms" if latency is not None else "no answer", border=True)
     c2.metric("Workers alive", report.live_workers, border=True)
-    c3.metric("Free space for data", size(report.free_bytes) if report.free_bytes is not None else "unknown", border=True)
+    c3.metric("Free space for data", size_text(report.free_bytes) if report.free_bytes is not None else "unknown", border=True)
     st.table(
         pd.DataFrame(
             [{"check": CHECK_NAMES.get(c.name, c.name), "state": STATE_WORDS[c.state], "why": c.reason} for c in report.checks]
         ).set_index("check")
     )
-    st.markdown("**Workers** (each worker process writes a heartbeat every 2 s; one silent for 8 s is not counted)")
+    st.markdown(f"**Workers** ({LIVENESS_NOTE})")
     if report.workers:
         rows = [
             {
@@ -54,7 +70,7 @@ def show_health(report: HealthReport) -> None:
                 "queue": w.queue,
                 "slots": w.slots,
                 "busy": w.busy,
-                "free": max(0, w.slots - w.busy),
+                "free": w.free,
                 "last beat": f"{w.last_beat_s:.1f} s ago",
             }
             for w in report.workers
@@ -68,7 +84,7 @@ def show_health(report: HealthReport) -> None:
             if child.state == "given-up":
                 st.error(
                     f"{child.name} was given up after failing again and again; everything else keeps running. "
-                    f"Its log is logs/{child.name}.log.",
+                    f"Its log is {child_log(child.name)}.",
                     icon=":material/block:",
                 )
         children = [

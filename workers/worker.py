@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.config import Settings, load_settings
-from core.storage import Storage
+from core.storage import Storage, sweep_tmp_files
 from orchestration.activities import activity_list
 from orchestration.binding import BindInputsToWorkflow
 from orchestration.client import connect
@@ -32,7 +32,7 @@ from orchestration.workflows import (
     TrainingWorkflow,
 )
 from orchestration.workflows.training import activity_name
-from workers.heartbeat import SlotUse, heartbeat
+from workers.beat_file import SlotUse, beat_file
 
 TRAIN_SLOTS = 1
 IO_SLOTS = 2
@@ -42,7 +42,7 @@ def build_workers(
     client: Client, settings: Settings, identity: str | None = None, replace_activities: dict[str, Callable] | None = None
 ) -> list[Worker]:
     """The training worker and the data-task worker; tests may swap an activity by its registered name.
-    Each counts its busy activity slots (SlotUse) for the process's heartbeat file (workers/heartbeat.py)."""
+    Each counts its busy activity slots (SlotUse) for the process's beat file (workers/beat_file.py)."""
     training, data_tasks = activity_list(Storage(settings.home), settings)
     training = [(replace_activities or {}).get(activity_name(fn), fn) for fn in training]
 
@@ -80,9 +80,17 @@ def warm_up() -> None:
 async def sweep_leftovers(client: Client, settings: Settings) -> list[str]:
     """Scratch files of runs that are over (a worker killed before a failed run's clean-up, a terminated run,
     runs from before the clean-up existed): deleted once per worker start. A run Temporal still calls open
-    keeps its checkpoint; with Temporal unreachable nothing is deleted (orchestration.scratch)."""
+    keeps its checkpoint; with Temporal unreachable nothing is deleted (orchestration.scratch). Half-written
+    `.tmp` files over an hour old in users' uploads, models and datasets go too (core.storage.sweep_tmp_files)."""
     from orchestration.scratch import sweep_scratch, temporal_is_open
 
+    try:
+        stale = await asyncio.to_thread(sweep_tmp_files, Storage(settings.home))
+    except OSError as exc:
+        print(f"worker {os.getpid()}: leftover sweep stopped: {exc.strerror}", flush=True)
+        stale = []
+    if stale:
+        print(f"worker {os.getpid()}: deleted {len(stale)} half-written files left by interrupted writes", flush=True)
     try:
         cleaned = await sweep_scratch(Storage(settings.home), temporal_is_open(client))
     except Exception as exc:  # a sweep that fails must not stop the worker
@@ -105,7 +113,7 @@ async def serve(settings: Settings) -> None:
     runs = [asyncio.create_task(w.run()) for w in workers]
     sweep = asyncio.create_task(sweep_leftovers(client, settings))  # alongside polling, never before it
     # alive for the app from now until a stop begins (a worker shutting down takes no new work)
-    async with heartbeat(Storage(settings.home), workers, identity):
+    async with beat_file(Storage(settings.home), workers, identity):
         print(f"worker {os.getpid()} polling {settings.task_queue!r} at {settings.temporal_target}", flush=True)
         await asyncio.wait([*runs, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     sweep.cancel()

@@ -41,7 +41,7 @@ def test_admin_sees_the_health_view_and_a_killed_worker_leaves_it_at_once(two_wo
     stack = two_workers
     page = new_page()
     sign_in(page, stack, "admin", stack.passwords()["admin"])
-    expect(page.get_by_text("Everything is working: 2 worker process(es) alive.")).to_be_visible()  # the Home page
+    expect(page.get_by_text("Everything is working: 2 worker processes alive.")).to_be_visible()  # the Home page
     go(page, "Admin")
     engine_tab(page, "ok")
     expect(page.get_by_test_id("stMetric").filter(has_text="Workers alive")).to_contain_text("2")

@@ -17,12 +17,13 @@ from dataclasses import replace
 
 import pytest
 
-from chaos.stack import alive, running_again
+from chaos.stack import running_again
 from child_process import GIVE_UP_FAILURES
 from core.accounts import User
 from core.config import load_settings
 from orchestration.client import connect
 from orchestration.contracts import TrainRequest
+from orchestration.liveness import pid_exists
 from orchestration.service import TrainEasyService
 from tests.e2e.conftest import Stack
 from tests.helpers import classification_csv, finished_run
@@ -50,7 +51,7 @@ def supervised(tmp_path_factory):
     assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
     text = stack.text()
     assert "Stopped." in text and "Traceback" not in text
-    assert pids and not [pid for pid in pids if alive(pid)], "a child outlived the launcher"
+    assert pids and not [pid for pid in pids if pid_exists(pid)], "a child outlived the launcher"
     states = {name: c["state"] for name, c in stack.children().items()}
     assert set(states.values()) <= {"stopped", "given-up"}, states
 

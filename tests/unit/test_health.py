@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from core.config import load_settings
 from core.db import open_db
@@ -21,6 +24,9 @@ from orchestration.health_checks import (
     check_storage,
     check_supervisor,
     check_workers,
+    counted,
+    size_text,
+    workers_text,
 )
 from orchestration.liveness import QueueLoad, WorkerBeat, this_host
 
@@ -69,14 +75,14 @@ def test_workers_rows_and_free_training_slots():
 
 def test_storage_writable_with_free_space_low_space_degraded_unwritable_down(tmp_path):
     storage = Storage(tmp_path)
-    check, free = check_storage(storage)
-    assert check.state == OK and free is not None and free > 0
+    check, free, state_ok = check_storage(storage)
+    assert check.state == OK and free is not None and free > 0 and state_ok
     assert list(tmp_path.iterdir()) == []  # the probe file is removed
-    check, _ = check_storage(storage, low_space=2**62)
-    assert check.state == DEGRADED and "free in the data folder" in check.reason
+    check, _, _ = check_storage(storage, low_space=2**62)
+    assert check.state == DEGRADED and "free in the data folder" in check.reason and "GiB" in check.reason
     blocked = tmp_path / "a-file"
     blocked.write_text("x")  # a "folder" that is a file: nothing can be written under it, even as root
-    check, free = check_storage(Storage(blocked))
+    check, free, _ = check_storage(Storage(blocked))
     assert check.state == DOWN and free is None
     assert str(blocked) not in check.reason and "cannot be written (not a directory)" in check.reason
 
@@ -108,6 +114,7 @@ def test_supervisor_given_up_child_is_flagged_and_a_gone_launcher_supervises_not
     _supervisor_state(storage, os.getpid(), temporal="running", **{"worker-1": "running", "worker-2": "given-up"})
     check, rows = check_supervisor(storage)
     assert check.state == DEGRADED and "worker-2" in check.reason and "worker-1" not in check.reason
+    assert "logs/worker-2.log" in check.reason and "<name>" not in check.reason
     assert [(r.name, r.state) for r in rows] == [("temporal", "running"), ("worker-1", "running"), ("worker-2", "given-up")]
     _supervisor_state(storage, os.getpid(), temporal="restarting", **{"worker-1": "running"})
     assert check_supervisor(storage)[0].state == DEGRADED
@@ -135,3 +142,104 @@ async def test_with_temporal_unreachable_the_report_is_down_and_holds_no_path(tm
     text = json.dumps(report.to_json())
     assert str(settings.home) not in text and str(tmp_path) not in text
     assert not (settings.home / "secrets").exists() and [p.name for p in settings.home.iterdir()] == []
+
+
+def test_a_state_folder_that_cannot_be_written_is_told_and_workers_are_unknown_not_gone(tmp_path, monkeypatch):
+    """The hostile finding: `chattr +i <home>/state/workers` made health say "No worker process is running"
+    while the storage check said writable."""
+    from chaos.immutable import NEEDS, chattr_works, immutable
+
+    if not chattr_works(tmp_path):
+        pytest.skip(f"an unwritable folder cannot be made here: {NEEDS}")
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)
+    storage = Storage(tmp_path)
+    storage.workers_state.mkdir(parents=True)
+    assert check_storage(storage)[2] is True
+    with immutable(storage.workers_state):
+        check, _, state_ok = check_storage(storage)
+        report = asyncio.run(check_health(replace(load_settings(), home=tmp_path, temporal_port=_closed_port())))
+    assert not state_ok and check.state == DEGRADED
+    assert "the state folder cannot be written; worker liveness is unknown" in check.reason
+    workers = next(c for c in report.checks if c.name == "workers")
+    assert workers.state == DEGRADED and "No worker process is running" not in workers.reason
+    assert "worker liveness is unknown" in workers.reason
+
+
+def test_alive_workers_with_temporal_down_are_waiting_not_ok():
+    workers = [beat("a", QueueLoad("tq", 1, 0), QueueLoad("tq-io", 2, 0)), beat("b", QueueLoad("tq", 1, 0))]
+    check, _ = check_workers(workers, "tq", "tq-io", NOW, temporal_up=False)
+    assert check.state == DEGRADED
+    assert check.reason == "2 worker processes alive but waiting for Temporal: they take work once it answers."
+
+
+def test_counts_and_sizes_are_worded_one_way():
+    assert (counted(1, "worker"), counted(2, "worker")) == ("1 worker", "2 workers")
+    assert (workers_text(1), workers_text(3)) == ("1 worker process", "3 worker processes")
+    assert size_text(1024**3) == "1.0 GiB" and size_text(5 * 1024**2) == "5.0 MiB" and size_text(2048) == "2.0 KiB"
+
+
+def test_a_server_that_refuses_is_down_with_a_plain_reason_and_the_probe_never_raises():
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from orchestration.health import classify, probe_temporal
+
+    for status, words in [
+        (RPCStatusCode.UNAUTHENTICATED, "credentials"),
+        (RPCStatusCode.PERMISSION_DENIED, "permission denied"),
+        (RPCStatusCode.NOT_FOUND, "does not exist"),
+    ]:
+        probe = classify(RPCError("no", status, b""), "ns")
+        assert probe.reachable and not probe.usable and words in (probe.refused or "")
+        check = temporal_check(probe)
+        assert check.state == DOWN and check.reason.startswith("Temporal answers but refuses: ")
+    unreachable = classify(RPCError("down", RPCStatusCode.UNAVAILABLE, b""), "ns")
+    assert not unreachable.reachable and unreachable.refused is None
+
+    class Refusing:  # a client whose server answers every call with PERMISSION_DENIED
+        namespace = "ns"
+
+        class workflow_service:
+            @staticmethod
+            async def get_system_info(*_a, **_k):
+                raise RPCError("denied", RPCStatusCode.PERMISSION_DENIED, b"")
+
+    probe = asyncio.run(probe_temporal(Refusing()))  # type: ignore[arg-type]
+    assert probe.reachable and probe.refused and "permission denied" in probe.refused
+
+
+def test_a_user_who_is_not_an_admin_reads_one_sentence_without_launcher_details(tmp_path):
+    from orchestration.health import HealthReport, user_summary
+
+    def report(state: str, *checks: Check) -> HealthReport:
+        return HealthReport(state, checks, TemporalCheck(True, 3.0), (), 0, None, (), "2026-11-26T12:00:00+00:00")
+
+    given_up = Check("supervisor", DEGRADED, "Given up after failing again and again: worker-2 (its log: logs/worker-2.log).")
+    text = user_summary(report(DEGRADED, Check("temporal", OK, "x"), given_up))
+    assert text.startswith("Training is running at reduced capacity")
+    for detail in ("worker-2", "logs/", "launcher", "Given up"):
+        assert detail not in text
+    down = user_summary(report(DOWN, Check("temporal", DOWN, "Temporal is not reachable: RPCError"), Check("workers", DOWN, "x")))
+    assert "cannot be reached" in down and "RPCError" not in down and "paused" not in down
+    assert user_summary(report(OK, Check("temporal", OK, "x"))) == "Training is available."
+
+
+def test_the_liveness_note_is_built_from_the_beat_settings(monkeypatch):
+    import importlib
+
+    import orchestration.liveness as liveness
+    import ui.health_view as health_view
+
+    monkeypatch.setattr(liveness, "BEAT_INTERVAL", 3.0)
+    monkeypatch.setattr(liveness, "ALIVE_WINDOW", 12.0)
+    try:
+        note = importlib.reload(health_view).LIVENESS_NOTE
+    finally:
+        monkeypatch.undo()
+        importlib.reload(health_view)
+    assert "every 3 s" in note and "silent for 12 s" in note
+
+
+def test_a_rows_free_slots_are_its_queue_loads():
+    workers = [beat("a", QueueLoad("tq", 2, 3), QueueLoad("tq-io", 2, 1))]
+    _, rows = check_workers(workers, "tq", "tq-io", NOW)
+    assert [r.free for r in rows] == [QueueLoad("tq", 2, 3).free, QueueLoad("tq-io", 2, 1).free] == [0, 1]

@@ -97,3 +97,59 @@ def test_write_atomic_writes_bytes_and_leaves_no_temporary_file(tmp_path):
     write_atomic(tmp_path / "d" / "data.bin", b"\x00\x01")
     assert (tmp_path / "d" / "data.bin").read_bytes() == b"\x00\x01"
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["data.bin"]
+
+
+@pytest.fixture
+def full_folder(tmp_path):
+    """A real full file system: a 64 KiB tmpfs filled to the last byte (root and mount needed)."""
+    from chaos.disk_full import NEEDS_MOUNT, full_disk, mount_works
+
+    if not mount_works(tmp_path):
+        pytest.skip(f"a full disk cannot be made here: {NEEDS_MOUNT}")
+    with full_disk(tmp_path / "full") as folder:
+        yield folder
+
+
+@pytest.mark.parametrize("write", ["write_atomic", "write_private", "copy_private"])
+def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(full_folder, tmp_path, write):
+    import errno
+
+    from chaos.disk_full import contents
+    from core import storage as core_storage
+
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(256 * 1024))
+    target = full_folder / "models" / "m1" / "model.skops" if write != "write_private" else full_folder / "secret"
+    calls = {
+        "write_atomic": lambda: core_storage.write_atomic(target, source.read_bytes()),
+        "write_private": lambda: core_storage.write_private(target, "x" * 200_000),
+        "copy_private": lambda: core_storage.copy_private(source, target),
+    }
+    with pytest.raises(OSError) as raised:
+        calls[write]()
+    assert raised.value.errno == errno.ENOSPC
+    assert contents(full_folder) == set(), "the failed write left something behind (a .tmp file, its new folders)"
+    assert not target.exists()
+
+
+def test_old_tmp_leftovers_in_users_folders_are_swept_and_fresh_ones_kept(storage):
+    import time
+
+    from core.storage import sweep_tmp_files
+
+    old = [
+        storage.upload_dir("ann") / "a.csv.1.2.tmp",
+        storage.user_dir("ann") / "models" / "m1" / "model.skops.1.2.tmp",
+        storage.datasets_dir("bob") / DATASET_ID / "data.parquet.3.4.tmp",
+    ]
+    fresh = storage.upload_dir("ann") / "b.csv.5.6.tmp"
+    elsewhere = storage.root / "state" / "old.tmp"  # not a user's uploads, models or datasets folder
+    kept = storage.upload_dir("ann") / "c.csv"
+    for path in [*old, fresh, elsewhere, kept]:
+        write_atomic(path, b"x")
+    hours_ago = time.time() - 2 * 3600
+    for path in [*old, elsewhere, kept]:
+        os.utime(path, (hours_ago, hours_ago))
+    assert sorted(sweep_tmp_files(storage)) == sorted(old)
+    assert not any(p.exists() for p in old)
+    assert fresh.exists() and elsewhere.exists() and kept.exists()

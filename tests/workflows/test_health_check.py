@@ -73,3 +73,31 @@ async def test_the_check_says_ok_degraded_or_down_in_json_and_in_its_exit_code(c
     # no Temporal server there: down, and it says so
     rc, report = await check(settings, f"127.0.0.1:{closed_port()}")
     assert (rc, states(report)["temporal"]) == (2, "down") and not report["temporal"]["reachable"]
+
+
+def test_help_and_quiet_are_understood(settings):
+    argv = [sys.executable, "-m", "orchestration.health_check"]
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{closed_port()}", "TRAINEASY_HOME": str(settings.home)}
+    shown = subprocess.run([*argv, "--help"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "--quiet" in shown.stdout and "Exit code: 0 ok, 1 degraded, 2 down" in shown.stdout
+    quiet = subprocess.run([*argv, "--quiet"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert (quiet.returncode, quiet.stdout) == (2, ""), quiet.stderr
+    wrong = subprocess.run([*argv, "--bogus"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "unrecognized arguments: --bogus" in wrong.stderr and wrong.stdout == ""
+
+
+async def test_a_namespace_the_server_does_not_have_is_down_as_refused_not_unreachable(client, settings):
+    """One classification: the server answers but refuses (NOT_FOUND namespace); the app's probe says so, never raises."""
+    from dataclasses import replace
+
+    from orchestration.client import connect
+    from orchestration.health import check_health, probe_temporal
+
+    address = client.service_client.config.target_host
+    wrong = replace(settings, temporal_address=address, namespace="no-such-namespace")
+    other = await connect(wrong, lazy=True)
+    probe = await probe_temporal(other)
+    assert probe.reachable and not probe.usable and "'no-such-namespace' does not exist" in (probe.refused or "")
+    report = await check_health(wrong, other)
+    temporal = next(c for c in report.checks if c.name == "temporal")
+    assert temporal.state == "down" and temporal.reason.startswith("Temporal answers but refuses: the namespace")

@@ -91,7 +91,7 @@ async def test_an_upload_right_after_the_only_worker_is_killed_is_refused_at_onc
     assert not any(service.storage.upload_dir(user.name).glob("*")), "the staged upload is removed"
 
 
-async def test_the_heartbeat_file_counts_the_busy_training_slot(client, settings, service, user):
+async def test_the_beat_file_counts_the_busy_training_slot(client, settings, service, user):
     RELEASE.clear()
     storage = Storage(settings.home)
     real = TrainingActivities(storage, settings)

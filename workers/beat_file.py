@@ -1,6 +1,6 @@
-"""A worker process's heartbeat file: who it is, which task queues it serves and how many of their
-activity slots are busy, rewritten every BEAT_INTERVAL and removed on a clean stop. The reader and
-the file's format are orchestration/liveness.py."""
+"""A worker process's beat file (its liveness; not Temporal's activity heartbeats): who it is, which task
+queues it serves and how many of their activity slots are busy, rewritten every BEAT_INTERVAL and removed
+on a clean stop. The reader and the file's format are orchestration/liveness.py."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def slot_uses(workers: Sequence[Worker]) -> list[SlotUse]:
 
 
 @asynccontextmanager
-async def heartbeat(storage: Storage, workers: Sequence[Worker], identity: str) -> AsyncIterator[None]:
-    """Write this process's heartbeat file now and every BEAT_INTERVAL until the block ends, then remove it."""
+async def beat_file(storage: Storage, workers: Sequence[Worker], identity: str) -> AsyncIterator[None]:
+    """Write this process's beat file now and every BEAT_INTERVAL until the block ends, then remove it."""
     uses = slot_uses(workers)
     host, pid_ns = this_host()
     started = datetime.now(UTC)
@@ -66,7 +66,7 @@ async def heartbeat(storage: Storage, workers: Sequence[Worker], identity: str) 
             warned = False
         except OSError as err:  # a full or read-only disk must not stop the worker; it just looks dead
             if not warned:
-                print(f"worker {os.getpid()}: cannot write its heartbeat file ({err.strerror})", flush=True)
+                print(f"worker {os.getpid()}: cannot write its beat file ({err.strerror})", flush=True)
             warned = True
 
     async def beating() -> None:
