@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from core.storage import Storage
-from orchestration.health import UNREACHABLE, TemporalCheck
+from orchestration.health import UNREACHABLE, TemporalCheck, error_line
 from orchestration.liveness import pid_exists
 
 log = logging.getLogger("traineasy.engine")
@@ -49,20 +49,28 @@ class EngineState:
     checked_at: datetime | None = None  # the last probe's time (None: not probed yet)
     outages: int = 0
     given_up: bool = False  # down, and the launcher stopped restarting it: an admin must restart the stack
+    what: str = UNREACHABLE  # the headline of the outage: not reachable, or answering but refusing the app
 
     @property
     def down(self) -> bool:
         return not self.up
 
+    @property
+    def refused(self) -> bool:
+        """Down because the server answers but refuses the app (a setting to fix), not because it is away."""
+        return self.down and self.what != UNREACHABLE
+
     def reason(self) -> str:
         """The sentence a refused call carries: "Temporal is not reachable (since 12:03:04 UTC)"."""
         since = f" (since {self.down_since:%H:%M:%S} UTC)" if self.down_since else ""
-        return f"{UNREACHABLE}{since}"
+        return f"{self.what}{since}"
 
     def recovery(self) -> str:
         """What brings it back: by itself, unless the launcher gave it up."""
         if self.given_up:
             return "The launcher gave Temporal up after repeated failures: an admin must restart the stack (`make run`)."
+        if self.refused:
+            return "An admin must fix the app's Temporal settings (namespace, TLS, API key); then it recovers by itself."
         return "This recovers by itself when Temporal is back: no reload needed."
 
 
@@ -93,32 +101,32 @@ class EngineWatch:
     def record(self, check: TemporalCheck) -> EngineState:
         """Fold one probe's answer into the state: the first failure of an outage sets since-when, later
         failures keep it (only the error and the probe time move), the first success clears it. Any check
-        that is not `reachable` (no answer, or an answer that refuses) is down; any other is up."""
+        that is not `usable` (no answer, or an answer that refuses the app) is down; any other is up."""
         now = self._clock()
         given_up = not check.reachable and self._given_up()
         with self._lock:
             old = self._state
-            if check.reachable:
+            if check.usable:
                 new = EngineState(True, None, check.error, now, old.outages)
             elif old.up:
-                new = EngineState(False, now, check.error, now, old.outages + 1, given_up)
+                new = EngineState(False, now, check.error, now, old.outages + 1, given_up, check.reason())
             else:
-                new = replace(old, last_error=check.error, checked_at=now, given_up=given_up)
+                new = replace(old, last_error=check.error, checked_at=now, given_up=given_up, what=check.reason())
             self._state = new
         if old.up != new.up:
             if new.up:
                 log.warning("Temporal is reachable again (down since %s)", old.down_since)
             else:
-                log.warning("Temporal is not reachable: %s", check.error)
+                log.warning("%s: %s", check.reason(), check.error)
         self._probed.set()
         return new
 
     async def probe_once(self) -> EngineState:
         try:
             check = await self._probe()
-        except Exception as exc:  # the server answered, but with an error: it is reachable
-            log.warning("the Temporal probe was refused: %s", exc)
-            check = TemporalCheck(True, None, f"{type(exc).__name__}: {str(exc)[:200]}")
+        except Exception as exc:  # probe_temporal sorts every answer itself: this is a probe that broke
+            log.exception("the Temporal probe failed")
+            check = TemporalCheck(False, None, error_line(exc))
         return self.record(check)
 
     async def run(self) -> None:

@@ -26,7 +26,7 @@ def ago(since: datetime, now: datetime) -> str:
 def banner_text(state: EngineState, now: datetime) -> str:
     since = f" since {state.down_since:%H:%M:%S} UTC ({ago(state.down_since, now)})" if state.down_since else ""
     return (
-        f"**The training engine (Temporal) is not reachable**{since}. "
+        f"**{state.what if state.refused else 'The training engine (Temporal) is not reachable'}**{since}. "
         "Launching is disabled: training, batches, uploads, data checks and predictions need it. "
         "Your datasets, models and finished results stay browsable; runs show what was last read. "
         f"{state.recovery()}"

@@ -74,10 +74,19 @@ def test_the_first_success_ends_the_outage_and_the_next_one_has_its_own_since():
     assert states[4].down_since == T0 + timedelta(seconds=8) and states[4].outages == 2
 
 
-def test_a_server_that_answers_with_an_error_is_reachable():
-    watch = EngineWatch(Script(PermissionError("namespace refused")))
-    state = asyncio.run(watch.probe_once())
-    assert state.up and state.last_error and "namespace refused" in state.last_error
+def test_a_server_that_refuses_the_app_is_down_with_its_reason_and_no_promise_of_recovering_by_itself():
+    refusing = TemporalCheck(True, 2.0, "RPCError: namespace x not found", "the namespace 'x' does not exist there")
+    state = asyncio.run(EngineWatch(Script(refusing)).probe_once())
+    assert state.down and state.refused
+    assert state.reason().startswith("Temporal answers but refuses: the namespace 'x' does not exist there (since ")
+    text = banner_text(state, T0)
+    assert "answers but refuses" in text and "not reachable" not in text
+    assert "recovers by itself" not in state.recovery().split(";")[0] and "settings" in state.recovery()
+
+
+def test_a_probe_that_breaks_is_down_not_silently_up():
+    state = asyncio.run(EngineWatch(Script(ValueError("a bug in the probe"))).probe_once())
+    assert state.down and not state.refused and state.last_error == "ValueError: a bug in the probe"
 
 
 @pytest.fixture
