@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from temporalio import activity
 
 from orchestration.contracts import StageHeartbeat
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 HEARTBEAT_SECONDS = 1.0
 
@@ -55,3 +59,24 @@ def heartbeating(details: Callable[[], StageHeartbeat]) -> Iterator[dict[str, fl
         stop.set()
         thread.join()
         peak["rss_mb"] = max(peak["rss_mb"], rss_mb())
+
+
+@contextmanager
+def alive() -> Iterator[None]:
+    """Heartbeats with no progress in them, for a short stage (load, preprocess, save): the server then notices
+    within its heartbeat timeout that a worker died or that its completion never arrived (a Temporal outage),
+    instead of after the stage's whole time limit. A cancel is not raised inside the body (it would stop a
+    registration half-way); the workflow decides what a cancelled short stage means."""
+    with activity.shield_thread_cancel_exception(), heartbeating(StageHeartbeat):
+        yield
+
+
+def keeps_alive(fn: F) -> F:
+    """Run the activity method `fn` inside `alive()` (put it under @activity.defn)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with alive():
+            return fn(*args, **kwargs)
+
+    return cast(F, wrapper)

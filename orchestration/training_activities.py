@@ -22,7 +22,7 @@ from core.config import Settings, load_settings
 from core.storage import Storage, write_atomic
 from orchestration.activity_errors import child_died, fit_refusal, refuse, too_long
 from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, TrainInput
-from orchestration.heartbeat import heartbeating
+from orchestration.heartbeat import heartbeating, keeps_alive
 
 if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can import the workflows cheaply
     import numpy as np
@@ -75,6 +75,7 @@ class TrainingActivities:
 
     # --- activities ----------------------------------------------------------------------------
     @activity.defn
+    @keeps_alive
     def load_and_validate(self, inp: TrainInput) -> StageResult:
         from ml.bounds import bound_errors
         from ml.guardrails import fit_estimate, over_budget
@@ -108,6 +109,7 @@ class TrainingActivities:
         )
 
     @activity.defn
+    @keeps_alive
     def preprocess_split(self, inp: TrainInput) -> StageResult:
         import numpy as np
 
@@ -296,6 +298,7 @@ class TrainingActivities:
         return StageResult(activity.info().attempt, RunFacts(metrics=metrics))
 
     @activity.defn(name="save_model")  # registered before the method was named for what it does; kept for replay
+    @keeps_alive
     def register_model(self, inp: TrainInput) -> StageResult:
         """Register a new version in the model registry with its model card (idempotent per run)."""
         from core.datasets import load_info

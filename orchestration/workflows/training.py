@@ -52,6 +52,12 @@ DISCARD_TIMEOUT = timedelta(minutes=2)
 # are cancelled, keeping the evaluation the run page reads (orchestration.scratch). Before it they stayed.
 DISCARD_SCRATCH = "discard-scratch"
 SCRATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+# Runs started from this version give the short stages (load, preprocess, save) a heartbeat timeout too, and
+# those stages heartbeat while they run. A completion the worker could not report because the Temporal server
+# was down is then retried after SHORT_STAGE_HEARTBEAT, not after the stage's 10-minute limit (found by
+# `make chaos`: a run stranded until then). Their cancellation type stays as it was.
+SHORT_STAGE_HEARTBEATS = "short-stage-heartbeats"
+SHORT_STAGE_HEARTBEAT = timedelta(seconds=20)
 
 
 @workflow.defn
@@ -115,6 +121,9 @@ class TrainingWorkflow:
         """Run one stage's activity and record its end. `honour_cancel` (the save stage, SAVE_HONOURS_CANCEL):
         a cancel asked for before or during it wins over its result; what it registered is deleted again."""
         activity_fn, timeout, heartbeat = _STAGE_ACTIVITIES[stage.name]
+        waits_for_cancel = heartbeat is not None or honour_cancel
+        if heartbeat is None and workflow.patched(SHORT_STAGE_HEARTBEATS):
+            heartbeat = SHORT_STAGE_HEARTBEAT
         assert self._progress is not None
         if honour_cancel and workflow.cancellation_reason() is not None:
             stage.status = "cancelled"  # heard between stages (the last result swallowed it): do not start saving
@@ -134,7 +143,7 @@ class TrainingWorkflow:
                 # the cancel; it is idempotent, so let the workflow move on at once. Except save (honour_cancel):
                 # it registers a model, so it is waited for and undone below.
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                if heartbeat or honour_cancel
+                if waits_for_cancel
                 else workflow.ActivityCancellationType.TRY_CANCEL,
             )
         except GeneratorExit:

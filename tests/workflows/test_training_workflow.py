@@ -16,6 +16,7 @@ from orchestration.contracts import StageResult, TrainInput, TrainRequest
 from orchestration.errors import NotFound, UserError
 from orchestration.training_activities import TrainingActivities
 from orchestration.workflows import TrainingWorkflow
+from orchestration.workflows.training import SHORT_STAGE_HEARTBEAT
 from tests.helpers import classification_csv, eventually, finished_run, regression_csv, running_workers
 
 
@@ -212,3 +213,28 @@ async def test_cancel_during_a_short_stage_is_not_lost(client, settings, service
     assert view.status == "cancelled"
     assert next(s for s in view.stages if s.name == "evaluate").status == "cancelled"
     assert service.registry.by_run(ALICE.name, run_id) is None, "a cancelled run registers no model"
+
+
+async def test_a_short_stage_whose_completion_never_arrives_is_retried_after_its_heartbeat_timeout(
+    client, settings, service, users
+):
+    """What a Temporal outage does to a finishing stage: the worker cannot report its completion. The server
+    must retry the stage after its heartbeat timeout (SHORT_STAGE_HEARTBEAT), not after its 10-minute limit."""
+    ALICE, _ = users
+    real = TrainingActivities
+    attempts: list[int] = []
+
+    @activity.defn(name="preprocess_split")
+    def silent_then_fine(inp: TrainInput) -> StageResult:
+        attempts.append(activity.info().attempt)
+        if activity.info().attempt == 1:
+            time.sleep(SHORT_STAGE_HEARTBEAT.total_seconds() + 6)  # no heartbeat, no answer in time: as if lost
+        return real(service.storage, settings).preprocess_split(inp)
+
+    async with running_workers(client, settings, {"preprocess_split": silent_then_fine}):
+        ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
+        view = await finished_run(service, ALICE, run_id, timeout=120)
+    assert view.status == "completed", view.error
+    assert attempts == [1, 2]
+    assert next(s for s in view.stages if s.name == "preprocess").attempt == 2
