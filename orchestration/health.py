@@ -87,10 +87,28 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (TimeoutError, ConnectionError))
 
 
+# what the SDK's transport errors mean, in the words an operator reads on the Admin page and in the JSON
+_PLAIN_CAUSES = (
+    ("connection refused", "connection refused (nothing listens at the address)"),
+    ("dns error", "the server's name does not resolve"),
+    ("failed to lookup address", "the server's name does not resolve"),
+    ("deadline", f"no answer within {PROBE_TIMEOUT:g} s"),
+    ("timed out", f"no answer within {PROBE_TIMEOUT:g} s"),
+    ("tls", "the TLS handshake failed"),
+)
+
+
 def error_line(exc: BaseException) -> str:
-    """An exception in one line, for logs and the admin view: "RPCError: connection refused"."""
-    text = str(exc).splitlines()[0][:200] if str(exc) else "no answer"
-    return f"{type(exc).__name__}: {text}"
+    """An exception in one line, for logs and the admin view: "connection refused (nothing listens at the
+    address)" for the transport errors we know, else "<class>: <first line>"."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {PROBE_TIMEOUT:g} s"
+    for needle, plain in _PLAIN_CAUSES:
+        if needle in lowered:
+            return plain
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else 'no answer'}"
 
 
 def refusal(exc: RPCError, namespace: str) -> str:

@@ -106,7 +106,7 @@ def check_workers(
     return Check("workers", OK, f"{workers_text(count)} alive; {free} of {slots} training slots free."), rows
 
 
-def _unwritable(folder: Path) -> str | None:
+def unwritable(folder: Path) -> str | None:
     """Write and remove a probe file in `folder`: None if that works, else why not (without the path)."""
     probe = folder / f".health-probe-{os.getpid()}-{secrets.token_hex(4)}"
     try:
@@ -124,10 +124,10 @@ def _unwritable(folder: Path) -> str | None:
 def check_storage(storage: Storage, low_space: int = LOW_SPACE_BYTES) -> tuple[Check, int | None, bool]:
     """A probe file in the storage folder and in the workers' state folder (where their beat files go), then
     the free space. Returns the check, the free bytes and whether the state folder can be written."""
-    if reason := _unwritable(storage.root):
+    if reason := unwritable(storage.root):
         return Check("storage", DOWN, f"The data folder cannot be written ({reason}): uploads and model saves fail."), None, False
     state = storage.workers_state
-    state_reason = _unwritable(state) if state.is_dir() else None  # no folder yet: no worker ever ran here
+    state_reason = unwritable(state) if state.is_dir() else None  # no folder yet: no worker ever ran here
     try:
         free = shutil.disk_usage(storage.root).free
     except OSError:
@@ -138,6 +138,12 @@ def check_storage(storage: Storage, low_space: int = LOW_SPACE_BYTES) -> tuple[C
         text = f"Only {size_text(free)} free in the data folder (below {size_text(low_space)})."
         return Check("storage", DEGRADED, text), free, True
     return Check("storage", OK, f"The data folder is writable; {size_text(free or 0)} free."), free, True
+
+
+def liveness_unknown(storage: Storage) -> bool:
+    """The workers cannot write their beat files here: that no beat is fresh says nothing about them."""
+    state = storage.workers_state
+    return state.is_dir() and unwritable(state) is not None
 
 
 def check_database(storage: Storage) -> Check:

@@ -47,7 +47,7 @@ from orchestration.dataset_calls import DatasetCalls
 from orchestration.errors import Forbidden, NotFound, UserError
 from orchestration.evaluation_view import Evaluation
 from orchestration.health import EngineInfo, HealthReport, check_health
-from orchestration.health_checks import workers_restarting
+from orchestration.health_checks import liveness_unknown, workers_restarting
 from orchestration.known_views import KnownCalls, KnownViews
 from orchestration.liveness import live_workers, serving
 from orchestration.model_calls import ModelCalls
@@ -165,7 +165,8 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls):
     ) -> Res:
         """Run a short workflow on the I/O queue and return its result. Counted against the user's data
         tasks per minute (and, with `nbytes`, stored bytes); `make_arg()` runs only once that is granted."""
-        if not serving(live_workers(self.storage), io_queue(self.settings.task_queue)):
+        # with the state folder unwritable no beat is fresh although workers may run: try, do not refuse
+        if not serving(live_workers(self.storage), io_queue(self.settings.task_queue)) and not liveness_unknown(self.storage):
             if workers_restarting(self.storage):  # the launcher is bringing them back: no need to start anything
                 raise UserError(
                     "The worker processes are being restarted, so this cannot be done right now. Try again in a few seconds."

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from temporalio import activity
 
 from core.config import Settings, load_settings
+from core.model_record import ModelRecord
+from core.registry import Registry
 from core.storage import Storage, write_atomic
 from orchestration.activity_errors import child_died, fit_refusal, refuse, too_long
 from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, TrainInput
@@ -301,15 +303,27 @@ class TrainingActivities:
     @keeps_alive
     def register_model(self, inp: TrainInput) -> StageResult:
         """Register a new version in the model registry with its model card (idempotent per run)."""
+        run_dir, req = self._run_dir(inp), inp.request
+        registry = Registry(self.storage)
+        record = registry.by_run(req.owner, inp.run_id)
+        if record is None:  # else a retry after registering: its scratch files may be gone already
+            record = self._register(inp, registry)
+        # the registry holds the model now; the run keeps only its small evaluation.json for the run page
+        for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz", run_dir / "fit.json"]:
+            scratch.unlink(missing_ok=True)
+        return StageResult(
+            activity.info().attempt, RunFacts(model_id=record.id, model_name=record.name, model_version=record.version)
+        )
+
+    def _register(self, inp: TrainInput, registry: Registry) -> ModelRecord:
         from core.datasets import load_info
-        from core.registry import Registry
         from ml.model_card import model_card
         from ml.persist import skops_trusted
 
         spec, prep = self._prepared(inp)
         run_dir, req = self._run_dir(inp), inp.request
         info = load_info(self.storage, req.owner, req.dataset_id)
-        saved = run_dir / "model.skops"  # gone on a retry after registering: the registry has the card then
+        saved = run_dir / "model.skops"
         evaluation = json.loads((run_dir / "evaluation.json").read_text())
         card = model_card(
             spec,
@@ -329,20 +343,11 @@ class TrainingActivities:
             costs=json.loads((run_dir / "fit.json").read_text()),
             skops_trusted=skops_trusted(saved) if saved.is_file() else None,
         )
-        record = Registry(self.storage).register(
-            req.owner, req.model, inp.run_id, saved, card, dataset_id=req.dataset_id, target=req.target
-        )
-        # the registry holds the model now; the run keeps only its small evaluation.json for the run page
-        for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz"]:
-            scratch.unlink(missing_ok=True)
-        return StageResult(
-            activity.info().attempt, RunFacts(model_id=record.id, model_name=record.name, model_version=record.version)
-        )
+        return registry.register(req.owner, req.model, inp.run_id, saved, card, dataset_id=req.dataset_id, target=req.target)
 
     @activity.defn
     def discard_model(self, inp: TrainInput) -> bool:
         """Delete the version this run registered (a cancel came while it was being saved); False if none."""
-        from core.registry import Registry
 
         registry = Registry(self.storage)
         record = registry.by_run(inp.request.owner, inp.run_id)

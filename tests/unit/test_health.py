@@ -243,3 +243,24 @@ def test_a_rows_free_slots_are_its_queue_loads():
     workers = [beat("a", QueueLoad("tq", 2, 3), QueueLoad("tq-io", 2, 1))]
     _, rows = check_workers(workers, "tq", "tq-io", NOW)
     assert [r.free for r in rows] == [QueueLoad("tq", 2, 3).free, QueueLoad("tq-io", 2, 1).free] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            RuntimeError(
+                "Failed client connect: Server connection error: tonic::transport::Error(Transport, ConnectError("
+                '"tcp connect error", 127.0.0.1:7999, Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }))'
+            ),
+            "connection refused (nothing listens at the address)",
+        ),
+        (TimeoutError(), "no answer within 2 s"),
+        (ValueError("something new"), "ValueError: something new"),
+    ],
+)
+def test_the_admin_reads_the_cause_of_an_unreachable_server_in_plain_words(error, said):
+    """The hostile re-check: the JSON and the admin banner carried the SDK's raw text, cut mid-string."""
+    from orchestration.health import error_line
+
+    assert error_line(error) == said

@@ -34,3 +34,25 @@ async def test_an_upload_with_no_live_worker_says_whether_the_launcher_is_restar
     with pytest.raises(UserError) as refused:
         await svc.upload_dataset(User("alice"), "shop.csv", classification_csv())
     assert str(refused.value).startswith(said)
+
+
+class _Started(Exception):
+    """Raised by the stand-in client: the call went past the refusal and asked Temporal to start the task."""
+
+
+class _Client:
+    async def start_workflow(self, *args: object, **kwargs: object) -> None:
+        raise _Started
+
+
+async def test_with_the_state_folder_unwritable_an_upload_is_tried_not_refused_as_no_worker(tmp_path):
+    """The hostile re-check: `chattr +i <home>/state/workers` left no fresh beat file, and an upload was refused
+    with "No worker process is running" while two workers ran. Liveness is unknown then: try the task."""
+    from chaos.immutable import NEEDS, chattr_works, immutable
+
+    if not chattr_works(tmp_path):
+        pytest.skip(f"an unwritable folder cannot be made here: {NEEDS}")
+    svc = TrainEasyService(_Client(), test_settings(tmp_path))  # type: ignore[arg-type]
+    svc.storage.workers_state.mkdir(parents=True)
+    with immutable(svc.storage.workers_state), pytest.raises(_Started):
+        await svc.upload_dataset(User("alice"), "shop.csv", classification_csv())

@@ -83,7 +83,7 @@ def test_help_and_quiet_are_understood(settings):
     quiet = subprocess.run([*argv, "--quiet"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert (quiet.returncode, quiet.stdout) == (2, ""), quiet.stderr
     wrong = subprocess.run([*argv, "--bogus"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert wrong.returncode == 2 and "unrecognized arguments: --bogus" in wrong.stderr and wrong.stdout == ""
+    assert wrong.returncode == 64 and "unrecognized arguments: --bogus" in wrong.stderr and wrong.stdout == ""  # not "down"
 
 
 async def test_a_namespace_the_server_does_not_have_is_down_as_refused_not_unreachable(client, settings):

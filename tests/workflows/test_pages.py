@@ -21,6 +21,8 @@ from core.config import PROJECT_ROOT, load_settings
 from core.datasets import ingest_csv
 from core.sessions import Sessions
 from core.storage import Storage
+from orchestration.health import USER_SENTENCES
+from orchestration.health_checks import workers_text
 from tests.helpers import classification_csv, running_workers
 from ui.nav import PAGES
 from ui.runtime import service
@@ -40,6 +42,8 @@ TITLES = {
 PROMPT = [("title", "Sign in to TrainEasy"), ("link_button", "Sign in")]
 # the health box of Home and Admin while no worker process runs, as in this module (Temporal answers)
 NO_WORKER = r"Not working: No worker process is running\: nothing can be trained, uploaded or predicted\."
+# what a user who is not an admin reads on Home instead: no process or log detail (ui/health_view.py show_for_user)
+USER_NO_WORKER = USER_SENTENCES["workers"] + " An administrator can see the details."
 USER_PAGES = [key for key, page in PAGES.items() if page.role == "user"]
 
 
@@ -116,7 +120,7 @@ def test_a_signed_in_user_sees_the_page(sign_in, key):
     sign_in("alice")
     at = open_page(key)
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ([NO_WORKER] if key == "home" else [])
+    assert [e.value for e in at.error] == ([USER_NO_WORKER] if key == "home" else [])
     assert TITLES[key] in [t.value for t in at.title]
 
 
@@ -159,12 +163,15 @@ def test_the_datasets_page_profiles_a_stored_dataset(sign_in):
     assert [m.value for m in at.metric][:2] == ["60", "4"]
 
 
-async def test_home_says_everything_works_once_a_worker_is_alive(client, sign_in):
-    sign_in("alice")
+@pytest.mark.parametrize(
+    ("user", "said"), [("alice", "Training is available."), ("root", f"Everything is working: {workers_text(1)} alive.")]
+)
+async def test_home_says_everything_works_once_a_worker_is_alive(client, sign_in, user, said):
+    sign_in(user)
     async with running_workers(client, load_settings()):  # the page's settings: same home and task queue
         at = await asyncio.to_thread(open_page, "home")  # the script blocks; the workers need this loop
     assert not at.exception and not at.error and not at.warning, [e.value for e in [*at.error, *at.warning]]
-    assert [s.value for s in at.success] == ["Everything is working: 1 worker process(es) alive."]
+    assert [s.value for s in at.success] == [said]
 
 
 @pytest.mark.parametrize("key", ["train", "batch"])

@@ -141,3 +141,30 @@ async def test_a_real_storage_fault_fails_a_stage_and_an_upload_plainly(client, 
         with pytest.raises(UserError) as caught:
             await service.upload_dataset(user, "more.csv", classification_csv(rows=50))
     assert str(caught.value) == STORAGE_NOT_A_FOLDER
+
+
+async def test_a_completed_run_keeps_only_its_evaluation_and_a_save_retried_after_registering_is_idempotent(
+    client, settings, service, user
+):
+    storage = Storage(settings.home)
+    real = training_activities.TrainingActivities(storage, settings)
+    attempts: list[int] = []
+
+    @activity.defn(name="save_model")
+    def save_then_lose_the_answer(inp: TrainInput) -> StageResult:
+        """The first attempt registers and cleans up, then its answer is lost (as in a Temporal outage)."""
+        attempts.append(activity.info().attempt)
+        result = real.register_model(inp)
+        if activity.info().attempt == 1:
+            raise RuntimeError("the completion never reached the server")
+        return result
+
+    async with running_workers(client, settings, {"save_model": save_then_lose_the_answer}):
+        ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=300))
+        run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "bought", "logistic_regression"))
+        view = await finished_run(service, user, run_id, timeout=120)
+    assert view.status == "completed", view.error
+    assert attempts == [1, 2]
+    record = service.registry.by_run(user.name, run_id)
+    assert record is not None and record.version == 1 and view.facts.model_id == record.id
+    assert _files(storage, user, run_id) == {"evaluation.json"}, "fit.json, the split and the model file are scratch"
