@@ -179,12 +179,18 @@ def test_a_click_during_a_temporal_hang_gets_an_answer_that_outlives_the_banner_
     try:
         stopped_at = time.monotonic()
         start.click()
+        # Two honest answers, depending on whether the engine watch saw the hang before the click's run began
+        # (on a loaded machine it may): the call's message, kept across the banner's rerun; or the page drawn
+        # with the button disabled and its reason. A page frozen until the facade's 20 s timeout gives neither.
         message = page.get_by_text("cannot be done right now: Temporal is not reachable")
-        expect(message.first).to_be_visible(timeout=15_000)
+        reason = page.get_by_text("Needs Temporal, which is not reachable right now.")
+        expect(message.or_(reason).first).to_be_visible(timeout=15_000)
         answered = time.monotonic() - stopped_at
-        print(f"the click during the hang was answered in {answered:.1f} s")
-        expect_banner(page)  # the banner's rerun came, and the message is still there after it
-        expect(message.first).to_be_visible()
+        print(f"the click during the hang was answered in {answered:.1f} s ({'message' if message.count() else 'disabled'})")
+        expect_banner(page)  # the banner's rerun came, and the answer is still there after it
+        expect(message.or_(reason).first).to_be_visible()
+        if message.count() == 0:
+            expect(start).to_be_disabled()
         assert answered < 15.0
     finally:
         os.kill(temporal, signal.SIGCONT)
