@@ -8,7 +8,8 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -196,14 +197,36 @@ def check_frame(df: pd.DataFrame, columns: int, lines: int, min_columns: int, ma
     return df
 
 
+def read_frame(source: Any, delimiter: str, nrows: int | None = None, skip_spaces: bool = True) -> pd.DataFrame:
+    """pandas' parse with the options every upload is read with (from text, or from a file path as UTF-8), or
+    DatasetError with the parser's reason. `skip_spaces=False` is only for files where no field starts with
+    a space or tab: there it gives the same frame, cheaper."""
+    import pandas as pd
+
+    try:
+        # index_col=False: a trailing delimiter on every row must not turn the first column into the index
+        return pd.read_csv(
+            source,
+            sep=delimiter,
+            skipinitialspace=skip_spaces,
+            low_memory=False,
+            index_col=False,
+            nrows=nrows,
+            encoding="utf-8-sig" if isinstance(source, Path) else None,  # text is decoded already
+        )
+    except pd.errors.ParserError as exc:
+        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        raise DatasetError(f"The CSV could not be parsed: {detail}. Check quoting and the number of fields per line.") from None
+    except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+        raise DatasetError(f"The CSV could not be parsed: {exc}.") from None
+
+
 def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, max_cells: int | None = None) -> pd.DataFrame:
     """Parse CSV text into a DataFrame, or raise DatasetError naming the problem.
 
     `max_columns` is checked on the header line before anything else is parsed; `max_cells` (rows x
     columns) on a count of the lines, and the parse then stops one row past the limit.
     """
-    import pandas as pd
-
     text = normalise_newlines(text)  # before anything counts lines: a CR-only file is one "line" otherwise
     delimiter = sniff_delimiter(text)
     header, _ = read_header(text, delimiter)
@@ -213,12 +236,5 @@ def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, m
     lines = data_lines(text)
     if max_cells and lines * columns > max_cells:
         nrows = max_cells // columns + 1  # enough to know whether the limit is really passed
-    try:
-        # index_col=False: a trailing delimiter on every row must not turn the first column into the index
-        df = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, low_memory=False, index_col=False, nrows=nrows)
-    except pd.errors.ParserError as exc:
-        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-        raise DatasetError(f"The CSV could not be parsed: {detail}. Check quoting and the number of fields per line.") from None
-    except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
-        raise DatasetError(f"The CSV could not be parsed: {exc}.") from None
+    df = read_frame(io.StringIO(text), delimiter, nrows=nrows)
     return check_frame(df, columns, lines, min_columns, max_cells)

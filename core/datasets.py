@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.csv_parse import DatasetError  # raised by the parse; callers catch it from here
+from core.csv_parse import DatasetError, decode_csv_text, parse_csv  # DatasetError: callers catch it from here
 from core.csv_stream import CsvUpload
 from core.names import check_dataset_id, display_name
 from core.storage import Storage, write_atomic, write_atomic_with
@@ -105,30 +107,46 @@ def ingest_csv(
     max_cells: int | None = None,
 ) -> DatasetInfo:
     """Validate, convert and profile an upload (its bytes, or better the file it was staged to: then it is
-    parsed from disk); store nothing unless every check passes."""
-    upload = CsvUpload(data, max_bytes)
-    digest = upload.sha256
+    parsed from disk); store nothing unless every check passes. A file uploaded before is not stored again."""
+    if isinstance(data, bytes):
+        text = decode_csv_text(data, max_bytes)
+        digest = hashlib.sha256(data).hexdigest()
+        existing = load_info(storage, owner, digest[:16])
+        if existing is not None:
+            return existing
+        df, size = parse_csv(text, max_columns=max_columns, max_cells=max_cells), len(data)
+    else:
+        upload = CsvUpload(data, max_bytes)  # hashes the file while it is parsed
+        try:
+            df = upload.frame(max_columns=max_columns, max_cells=max_cells)
+        except DatasetError:
+            existing = load_info(storage, owner, upload.sha256[:16])
+            if existing is None:
+                raise
+            return existing
+        digest, size = upload.sha256, upload.size
+        existing = load_info(storage, owner, digest[:16])
+        if existing is not None:
+            return existing
     dataset_id = digest[:16]
-    existing = load_info(storage, owner, dataset_id)
-    if existing is not None:
-        return existing
-    df = upload.frame(max_columns=max_columns, max_cells=max_cells)
-    columns, preview = profile(df)
+    target = storage.dataset_dir(owner, dataset_id)
+    with ThreadPoolExecutor(1) as pool:  # the Parquet is written (GIL released) while the profile is computed
+        written = pool.submit(write_atomic_with, target / "data.parquet", lambda fh: df.to_parquet(fh, index=False))
+        columns, preview = profile(df)
+        try:  # written straight to its file: no copy of the Parquet in memory
+            written.result()
+        except (ValueError, OverflowError, TypeError) as exc:  # e.g. an integer beyond 64 bits
+            raise DatasetError(f"The data could not be stored: {exc}. Check the column types.") from None
     info = DatasetInfo(
         dataset_id=dataset_id,
         name=display_name(filename),
         sha256=digest,
-        size_bytes=upload.size,
+        size_bytes=size,
         rows=int(len(df)),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         columns=columns,
         preview=preview,
     )
-    target = storage.dataset_dir(owner, dataset_id)
-    try:  # written straight to its file: no copy of the Parquet in memory
-        write_atomic_with(target / "data.parquet", lambda fh: df.to_parquet(fh, index=False))
-    except (ValueError, OverflowError, TypeError) as exc:  # e.g. an integer beyond 64 bits
-        raise DatasetError(f"The data could not be stored: {exc}. Check the column types.") from None
     # meta.json last: its presence marks a complete dataset
     write_atomic(target / "meta.json", json.dumps(asdict(info)).encode())
     return info
