@@ -153,3 +153,30 @@ def test_a_file_stored_before_is_not_parsed_into_a_new_dataset_even_past_a_new_l
     assert ingest_csv(storage, "alice", path, "again.csv", LIMIT, max_columns=2) == first  # as before: the stored one
     with pytest.raises(DatasetError, match="the limit is 2 columns"):
         ingest_csv(Storage(tmp_path / "other"), "alice", path, "up.csv", LIMIT, max_columns=2)
+
+
+SHAPES = {
+    "extra_fields_on_the_first_row": b"a,b\n1,2,3,4\n5,6\n",
+    "unterminated_quote": b'a,b\n1,"x\n',
+    "header_only": b"a,b\n",
+    "blank_lines_only": b"\n\n\n",
+    "one_column": b"a\n1\n",
+    "spaced_quote_in_the_head": b'a,b\n1, "x,y"\n' + b"2,z\n" * 300_000,
+    "spaced_quote_past_the_head": b"a,b\n" + b"2,z\n" * 300_000 + b'1, "x,y"\n',
+    "ragged_row_past_the_head": b"a,b\n" + b"1,2\n" * 300_000 + b"1,2,3,4\n",
+    "lines_of_spaces": b"a,b\n1,2\n" + b" \n" * 5,
+}
+
+
+@pytest.mark.parametrize("data", SHAPES.values(), ids=SHAPES.keys())
+def test_a_staged_file_gives_the_dataset_or_the_message_its_bytes_give(data, tmp_path):
+    path = tmp_path / "up.csv"
+    path.write_bytes(data)
+    results: list[object] = []
+    for name, source in (("a", data), ("b", path)):
+        try:
+            info = ingest_csv(Storage(tmp_path / name), "alice", source, "up.csv", 2**30)
+            results.append((info.rows, info.column_names, info.columns, info.preview))
+        except DatasetError as exc:
+            results.append(str(exc))
+    assert results[0] == results[1]
