@@ -6,7 +6,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,11 +131,16 @@ def write_private(path: Path, text: str) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file atomically, mode 0600 in 0700 folders whatever the umask; nothing is left on failure."""
+    write_atomic_with(path, lambda fh: fh.write(data))
+
+
+def write_atomic_with(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """`write_atomic` for a writer that streams into the file (a Parquet writer) rather than bytes held in memory."""
     created = make_private_dirs(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer thread
     with _removed_on_failure(tmp, created):
         with _open_private(tmp) as fh:
-            fh.write(data)
+            write(fh)
         os.replace(tmp, path)
 
 

@@ -58,7 +58,7 @@ class DataActivities:
             info = ingest_csv(
                 self.storage,
                 req.owner,
-                staged.read_bytes(),
+                staged,  # parsed from disk, never held in memory whole
                 req.filename,
                 req.max_bytes,
                 max_columns=req.max_columns or self.settings.max_columns,
@@ -111,7 +111,7 @@ class DataActivities:
         with the upload caps (columns, cells), and the file is refused before it is written when it would
         pass the cell limit (rows x output columns) or the storage the owner has left (`max_output_bytes`):
         a classifier adds one probability column per class, so the output can dwarf the input."""
-        from core.datasets import DatasetError, decode_csv_text, parse_csv
+        from core.csv_parse import DatasetError, decode_csv_text, parse_csv
         from core.registry import Registry
         from ml.persist import load_model
         from ml.schema import SchemaError, conform

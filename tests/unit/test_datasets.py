@@ -218,7 +218,7 @@ def test_load_info_returns_none_for_unknown_id(storage):
 
 
 def test_a_trailing_delimiter_on_every_row_does_not_shift_columns():
-    from core.datasets import parse_csv
+    from core.csv_parse import parse_csv
 
     df = parse_csv("age,income,label\n20,0.5,yes,\n30,1.5,no,\n")
     assert list(df.columns) == ["age", "income", "label"]
@@ -226,7 +226,7 @@ def test_a_trailing_delimiter_on_every_row_does_not_shift_columns():
 
 
 def test_prediction_files_may_have_a_single_column():
-    from core.datasets import parse_csv
+    from core.csv_parse import parse_csv
 
     assert list(parse_csv("x\n1\n2\n", min_columns=1).columns) == ["x"]
 
@@ -247,22 +247,22 @@ def _quote_storm(delimiter: str, repeats: int = 21_000) -> bytes:
 @pytest.mark.timeout(5)
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_delimiter_detection_is_prompt_and_right_on_a_crafted_file(storage, delimiter):
-    from core.datasets import _sniff_delimiter
+    from core.csv_parse import sniff_delimiter
 
     data = _quote_storm(delimiter)
     assert len(data) > 60_000
-    assert _sniff_delimiter(data.decode()) == delimiter
+    assert sniff_delimiter(data.decode()) == delimiter
     info = ingest_csv(storage, "alice", data, "storm.csv", LIMIT)
     assert info.column_names == ["id", "note"] and info.rows == 2
 
 
 @pytest.mark.timeout(5)
 def test_delimiter_detection_of_one_huge_line_of_candidates_is_prompt():
-    from core.datasets import _sniff_delimiter
+    from core.csv_parse import sniff_delimiter
 
     line = ('a,"b;c|d' + '\t"' * 3) * 20_000  # 220 KB, no line break, quotes everywhere
-    assert _sniff_delimiter(line) in {",", ";", "\t", "|"}
-    assert _sniff_delimiter('"x' * 100_000) == ","  # an unterminated quote: the default
+    assert sniff_delimiter(line) in {",", ";", "\t", "|"}
+    assert sniff_delimiter('"x' * 100_000) == ","  # an unterminated quote: the default
 
 
 @pytest.mark.parametrize(
@@ -280,9 +280,9 @@ def test_delimiter_detection_of_one_huge_line_of_candidates_is_prompt():
     ],
 )
 def test_delimiter_detection_of_ordinary_files(text, expected):
-    from core.datasets import _sniff_delimiter
+    from core.csv_parse import sniff_delimiter
 
-    assert _sniff_delimiter(text) == expected
+    assert sniff_delimiter(text) == expected
 
 
 def test_pipe_separated_file_parses(storage):
@@ -291,10 +291,10 @@ def test_pipe_separated_file_parses(storage):
 
 
 def test_delimiter_detection_reads_only_a_prefix():
-    from core.datasets import SNIFF_CHARS, _sniff_delimiter
+    from core.csv_parse import SNIFF_CHARS, sniff_delimiter
 
     head = "a;b;c\n" + "1;2;3\n" * 100
-    assert _sniff_delimiter(head + "x,y,z,w\n" * 100_000) == ";"
+    assert sniff_delimiter(head + "x,y,z,w\n" * 100_000) == ";"
     assert len(head) < SNIFF_CHARS
 
 
@@ -344,7 +344,7 @@ def test_a_file_with_old_mac_cr_only_line_endings_is_read_like_any_other(storage
 
 
 def test_windows_and_mixed_line_endings_are_read_too(storage):
-    from core.datasets import parse_csv
+    from core.csv_parse import parse_csv
 
     assert parse_csv("a,b\r\n1,x\r\n2,y\r\n")["b"].tolist() == ["x", "y"]
     assert parse_csv("a,b\r1,x\r\n2,y\n3,z\r")["b"].tolist() == ["x", "y", "z"]
