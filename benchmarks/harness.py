@@ -194,12 +194,20 @@ def machine() -> str:
 def shut_down_loky() -> None:
     """joblib's reusable loky executor keeps its worker processes alive after Parallel returns, and they, with loky's
     and multiprocessing's resource trackers, hold this process's stdout open (a `make bench | tee` did not end): stop
-    the executor, then the trackers (closing their pipe is how they are told to end; they clean what was left)."""
+    the executor joblib made, then the trackers (closing their pipe is how they are told to end).
+
+    Not `get_reusable_executor().shutdown()`: called with other arguments than joblib's, it shuts joblib's executor
+    down without removing its memory-mapping folders, and starts a new executor only to stop it. joblib's own
+    `terminate` removes them."""
     from multiprocessing import resource_tracker
 
-    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky import reusable_executor
     from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
-    get_reusable_executor().shutdown(wait=True)
+    executor = reusable_executor._executor  # private: the one joblib's Parallel(n_jobs>1) made, if any
+    if executor is not None:
+        if hasattr(executor, "terminate"):  # joblib's MemmappingExecutor
+            executor.terminate()
+        executor.shutdown(wait=True)
     for tracker in (loky_tracker._resource_tracker, resource_tracker._resource_tracker):
         tracker._stop()  # type: ignore[union-attr]  # private in both, and the only way to end them before exit

@@ -19,8 +19,9 @@ from core.accounts import User
 from core.config import Settings, load_settings
 from core.storage import Storage
 from orchestration.client import data_converter
-from orchestration.contracts import SEARCH_ATTRIBUTES, TrainRequest
+from orchestration.contracts import SEARCH_ATTRIBUTES, RunProgress, TrainRequest
 from orchestration.service import TrainEasyService
+from orchestration.workflows.training import TrainingWorkflow
 from tests.helpers import start_worker_process, stop_processes, wait_for_workers
 
 OWNER = "bench"
@@ -66,11 +67,11 @@ class BenchStack:
     async def upload(self, name: str, data: bytes) -> str:
         return (await self.service.upload_dataset(self.user, name, data)).dataset_id
 
-    async def train(self, dataset_id: str, target: str, model: str, params: dict[str, Any]) -> str:
-        """Launch a run as the Train page does and wait for its result; the run's id (failures raise)."""
+    async def train(self, dataset_id: str, target: str, model: str, params: dict[str, Any]) -> RunProgress:
+        """Launch a run as the Train page does and wait for its result: its record, with each stage's seconds."""
         run_id = await self.service.start_training(self.user, TrainRequest(OWNER, dataset_id, target, model, params))
-        await self.client.get_workflow_handle(run_id).result(rpc_timeout=timedelta(seconds=RUN_TIMEOUT))
-        return run_id
+        handle = self.client.get_workflow_handle_for(TrainingWorkflow.run, run_id)
+        return await handle.result(rpc_timeout=timedelta(seconds=RUN_TIMEOUT))
 
     async def history_bytes(self, workflow_id: str) -> int:
         """The size of the run's history as a client fetches it (its events, serialised)."""
@@ -103,3 +104,12 @@ async def start_stack(home: Path, workers: int) -> BenchStack:
         raise
     print(f"  stack ready in {time.monotonic() - started:.1f} s: dev server + {workers} worker processes", flush=True)
     return stack
+
+
+def stage_seconds(runs: list[RunProgress]) -> str:
+    """The median seconds of each stage over these runs, as "load 1.2, fit 30.1, …" (where the time goes)."""
+    import statistics
+
+    names = [stage.name for stage in runs[0].stages]
+    per = {n: [s.seconds for r in runs for s in r.stages if s.name == n and s.seconds is not None] for n in names}
+    return ", ".join(f"{n} {statistics.median(v):.1f}" for n, v in per.items() if v)
