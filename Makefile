@@ -47,9 +47,9 @@ unit: $(VENV)/.installed-dev
 test: lint $(CHROMIUM)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
+# every figure of issue 11 against its baseline, side by side, written to BENCHMARKS.md; BENCH_ARGS="--only NAME" or "--quick"
 bench: $(VENV)/.installed-dev
-	@$(PY) -m benchmarks.batch
-	@$(PY) -m benchmarks.child_fit
+	@$(PY) -m benchmarks $(BENCH_ARGS)
 
 # faults against a real launched stack (kill -9 a worker, a Temporal restart, a crash loop, unwritable storage,
 # 50 launches from 5 users); prints launched / completed / failed / lost per scenario. CHAOS_ARGS="--only NAME"

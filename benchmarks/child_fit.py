@@ -1,14 +1,14 @@
-"""What fitting in a child process (ml/child_fit.py) costs a tiny fit: in-process vs forked child.
-
-`python -m benchmarks.child_fit` from the project root. Prints medians and the ratio, for the bare fit
-(logistic regression on 200 rows) and for the whole fit_model activity (which also loads the dataset,
-writes the model and its costs). The fork server is started (and warmed) before timing, as a worker does
-at start-up.
+"""What fitting in a child process (ml/child_fit.py) costs a tiny fit: in-process vs forked child (an extra figure,
+no target in the issue). Run in a fresh process by the benchmark (`python -m benchmarks.child_fit`), so that its
+fork server ends with it; prints medians for the bare fit (logistic regression on 200 rows) and for the whole
+fit_model activity (which also loads the dataset, writes the model and its costs), the last line as JSON. The fork
+server is started (and warmed) before timing, as a worker does at start-up.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import statistics
 import tempfile
@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from benchmarks.harness import Figure, Series, run_child
 
 REPEATS = 25
 
@@ -83,7 +82,28 @@ def main() -> None:
     print(f"{'tiny logistic regression, 200 rows':36} {'in-process':>11} {'child':>9} {'ratio':>7} {'added':>9}")
     for name, a, b in rows:
         print(f"{name:36} {a:9.1f}ms {b:7.1f}ms {b / a:6.2f}x {b - a:7.1f}ms")
+    print(json.dumps({name: [a, b] for name, a, b in rows}))
+
+
+async def child_fit_figure() -> list[Figure]:
+    result = run_child("benchmarks.child_fit")
+    in_process, child = result["fit_model activity"]
+    note = "tiny logistic regression; bare fit {:.1f} ms in process, {:.1f} ms in a child".format(*result["bare fit"])
+    return [
+        Figure(
+            "extra: fit_model activity, child-process fit vs in process",
+            "ms",
+            child,
+            in_process,
+            Series([child / in_process]),
+            "—",
+            None,
+            note,
+        )
+    ]
 
 
 if __name__ == "__main__":
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # as a worker's fit child
+        os.environ.setdefault(_var, "1")
     main()

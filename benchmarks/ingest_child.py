@@ -1,0 +1,45 @@
+"""One side of the ingest figure, in a fresh process (so that its peak memory is its own):
+`python -m benchmarks.ingest_child traineasy|pandas CSV FOLDER`. `traineasy` stages the upload as the service does
+and runs the worker's ingest activity (DataActivities.ingest_dataset: ingest_csv, validation, Parquet, profile);
+`pandas` is read_csv + to_parquet. Prints the seconds of the work (after the imports) as JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def traineasy(csv: Path, folder: Path) -> float:
+    from temporalio.testing import ActivityEnvironment
+
+    from core.config import load_settings
+    from core.storage import Storage
+    from orchestration.contracts import IngestRequest
+    from orchestration.data_activities import DataActivities
+
+    storage = Storage(folder)
+    staged = storage.upload_dir("bench") / "staged.csv"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(csv, staged)  # the service's staging of the uploaded bytes, not timed
+    settings = load_settings()
+    request = IngestRequest("bench", staged.name, csv.name, settings.max_upload_bytes, settings.max_cells)
+    started = time.perf_counter()
+    ActivityEnvironment().run(DataActivities(storage, settings).ingest_dataset, request)
+    return time.perf_counter() - started
+
+
+def pandas(csv: Path, folder: Path) -> float:
+    import pandas as pd
+
+    started = time.perf_counter()
+    pd.read_csv(csv).to_parquet(folder / "plain.parquet")
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    side, csv, folder = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    seconds = {"traineasy": traineasy, "pandas": pandas}[side](csv, folder)
+    print(json.dumps({"seconds": seconds}))

@@ -1,0 +1,41 @@
+"""How big each figure's work is, and how often it is repeated: the issue's sizes, or `--quick` ones that let the
+harness itself be tested in a minute or two (their ratios mean little)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Sizes:
+    folder: Path  # where the generated CSVs go (a temp folder)
+    batch_rows: int = 12_000
+    batch_trees: int = 80
+    batch_jobs: int = 8
+    batch_repeats: int = 2
+    tiny_repeats: int = 5
+    forest_rows: int = 40_000  # about 10 s for one fit of the forest below on this 2-core machine
+    forest_trees: int = 100
+    forest_repeats: int = 3
+    big_rows: int = 1_000_000  # x 20 columns: ~135 MB of CSV
+    big_repeats: int = 2
+    ingest_repeats: int = 3
+    query_interval: float = 0.05
+
+
+def quick(folder: Path) -> Sizes:
+    return Sizes(
+        folder,
+        batch_rows=1_000,
+        batch_trees=5,
+        batch_jobs=2,
+        batch_repeats=1,
+        tiny_repeats=1,
+        forest_rows=2_000,
+        forest_trees=10,
+        forest_repeats=1,
+        big_rows=5_000,
+        big_repeats=1,
+        ingest_repeats=1,
+    )
