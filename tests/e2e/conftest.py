@@ -3,7 +3,12 @@ driven by Debian's chromium through Playwright. The launched-stack driver itself
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,14 +16,27 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from chaos.stack import LaunchedStack as Stack
 from chaos.stack import free_port as free_port
-from core.config import PROJECT_ROOT
+from core.accounts import User
+from core.config import PROJECT_ROOT, load_settings
+from orchestration.client import connect
+from orchestration.contracts import TrainRequest
+from orchestration.service import TrainEasyService
+from tests.helpers import classification_csv, finished_run
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("stack"))
+    with launched(tmp_path_factory.mktemp("stack")) as s:
+        yield s
+
+
+@contextmanager
+def launched(home: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """A stack started by the launcher in `home`; afterwards the launcher stopped cleanly (Ctrl-C, exit 0) and,
+    whatever the tests did, the app itself never logged a traceback."""
+    s = Stack(home, extra_env=extra_env)
     try:
         s.wait_ready()
         yield s
@@ -26,9 +44,29 @@ def stack(tmp_path_factory):
         rc = s.stop()
         print(s.text())
     assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
-    # whatever the browser suite did, the app itself never failed with a traceback
     app_log = (s.home / "logs" / "streamlit.log").read_text(errors="replace")
-    assert "Traceback" not in app_log, f"the app logged a traceback during the browser suite:\n{app_log[-6000:]}"
+    assert "Traceback" not in app_log, f"the app logged a traceback:\n{app_log[-6000:]}"
+
+
+async def _train(stack: Stack, user: User, also_read: str | None) -> tuple[str, str | None]:
+    settings = replace(load_settings(), home=stack.home, temporal_address=f"127.0.0.1:{stack.temporal_port}")
+    service = TrainEasyService(await connect(settings), settings)
+    ds = await service.upload_dataset(user, "shop.csv", classification_csv())
+    run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "bought", "logistic_regression"))
+    view = await finished_run(service, user, run_id, timeout=180)
+    assert view.status == "completed", view.error
+    return run_id, (await service.get_run(user, also_read)).status if also_read else None
+
+
+ALICE = User("alice")
+
+
+def train_one(stack: Stack, user: User = ALICE, also_read: str | None = None) -> tuple[str, str | None]:
+    """A training run through the service, as the app starts it, on this stack's server and workers; with
+    `also_read`, that run's status too. In a thread of its own: in the browser suite Playwright's sync API
+    keeps an event loop running on the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _train(stack, user, also_read)).result()
 
 
 @pytest.fixture(scope="session")

@@ -11,21 +11,13 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Stack, go, sign_in
+from tests.e2e.conftest import go, launched, sign_in
 
 
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("liveness"), extra_env={"TRAINEASY_WORKERS": "2", "TRAINEASY_RESTART_BACKOFF": "5"})
-    try:
-        stack.wait_ready()
+    with launched(tmp_path_factory.mktemp("liveness"), {"TRAINEASY_WORKERS": "2", "TRAINEASY_RESTART_BACKOFF": "5"}) as stack:
         yield stack
-    finally:
-        rc = stack.stop()
-        print(stack.text())
-    assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
-    app_log = (stack.home / "logs" / "streamlit.log").read_text(errors="replace")
-    assert "Traceback" not in app_log, app_log[-4000:]
 
 
 def engine_tab(page: Page, state: str) -> None:

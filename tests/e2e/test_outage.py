@@ -9,26 +9,16 @@ launcher's state file (<home>/state/supervisor.json) and checked to be its child
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import re
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from core.accounts import User
-from core.config import load_settings
-from core.storage import Storage
-from orchestration.client import connect
-from orchestration.contracts import TrainRequest
-from orchestration.service import TrainEasyService
-from tests.e2e.conftest import Stack, go, login, wait_for_app
-from tests.helpers import classification_csv, finished_run
+from tests.e2e.conftest import Stack, go, launched, login, train_one, wait_for_app
 
 BACKOFF = 25.0  # TRAINEASY_RESTART_BACKOFF: the launcher brings Temporal back only after this long
 ALICE = User("alice")
@@ -38,46 +28,12 @@ QUICK_MS = 8_000  # a page during the outage answers within this, where a call t
 
 @pytest.fixture(scope="module")
 def outage_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("outage"), extra_env={"TRAINEASY_RESTART_BACKOFF": str(BACKOFF)})
-    try:
-        stack.wait_ready()
+    with launched(tmp_path_factory.mktemp("outage"), {"TRAINEASY_RESTART_BACKOFF": str(BACKOFF)}) as stack:
         yield stack
-    finally:
-        rc = stack.stop()
-        print(stack.text())
-    assert rc == 0, f"launcher did not stop cleanly (rc={rc})"
-    app_log = (stack.home / "logs" / "streamlit.log").read_text(errors="replace")
-    assert "Traceback" not in app_log, f"the app logged a traceback during the outage:\n{app_log[-6000:]}"
 
 
-def children(stack: Stack) -> dict[str, dict]:
-    return json.loads(Storage(stack.home).supervisor_state.read_text())["children"]
-
-
-def pid_of(stack: Stack, name: str) -> int:
-    """A running child's pid from the state file, checked to be the launcher's own child (never by name)."""
-    pid = children(stack)[name]["pid"]
-    assert pid, children(stack)[name]
-    parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-    assert parent == stack.proc.pid, f"{name} (pid {pid}) is not a child of the launcher"
-    return pid
-
-
-async def _train(stack: Stack) -> str:
-    settings = replace(load_settings(), home=stack.home, temporal_address=f"127.0.0.1:{stack.temporal_port}")
-    service = TrainEasyService(await connect(settings), settings)
-    ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-    run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
-    view = await finished_run(service, ALICE, run_id, timeout=180)
-    assert view.status == "completed", view.error
-    return run_id
-
-
-def train_one(stack: Stack) -> str:
-    """A dataset and a finished run, through the service as the app does it (in a thread of its own:
-    Playwright's sync API keeps an event loop on the main thread)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _train(stack)).result()
+def train_run(stack: Stack) -> str:
+    return train_one(stack, ALICE)[0]
 
 
 def banner(page: Page):
@@ -93,7 +49,7 @@ def expect_banner(page: Page) -> None:
 
 def test_the_app_rides_out_a_temporal_outage_and_recovers_by_itself(outage_stack, new_page):
     stack = outage_stack
-    run_id = train_one(stack)
+    run_id = train_run(stack)
     page = new_page()
     login(page, stack, "alice")
     go(page, "Runs")  # read while up: the run list and the run, as this app process saw them
@@ -103,7 +59,7 @@ def test_the_app_rides_out_a_temporal_outage_and_recovers_by_itself(outage_stack
     expect(page.get_by_text("Test-set metrics")).to_be_visible(timeout=30_000)
     expect(banner(page)).to_have_count(0)
 
-    temporal = pid_of(stack, "temporal")
+    temporal = stack.pid_of("temporal")
     os.kill(temporal, signal.SIGKILL)
     killed_at = time.monotonic()
 
@@ -174,7 +130,7 @@ def test_a_click_during_a_temporal_hang_gets_an_answer_that_outlives_the_banner_
     start = page.get_by_role("button", name="Start training")
     expect(start).to_be_enabled(timeout=60_000)
     wait_for_app(page)
-    temporal = pid_of(stack, "temporal")
+    temporal = stack.pid_of("temporal")
     os.kill(temporal, signal.SIGSTOP)
     try:
         stopped_at = time.monotonic()

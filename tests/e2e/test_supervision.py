@@ -7,26 +7,18 @@ launcher's own state file (<home>/state/supervisor.json) and checked to be its c
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 
 from chaos.stack import running_again
 from child_process import GIVE_UP_FAILURES
 from core.accounts import User
-from core.config import load_settings
-from orchestration.client import connect
-from orchestration.contracts import TrainRequest
 from orchestration.liveness import pid_exists
-from orchestration.service import TrainEasyService
-from tests.e2e.conftest import Stack
-from tests.helpers import classification_csv, finished_run
+from tests.e2e.conftest import Stack, train_one
 
 BACKOFF = 0.25  # TRAINEASY_RESTART_BACKOFF for this stack: waits of 0.25, 0.5, 1, 2 s …
 ALICE = User("alice")
@@ -56,24 +48,6 @@ def supervised(tmp_path_factory):
     assert set(states.values()) <= {"stopped", "given-up"}, states
 
 
-async def _train(stack: Stack, also_read: str | None) -> tuple[str, str | None]:
-    settings = replace(load_settings(), home=stack.home, temporal_address=f"127.0.0.1:{stack.temporal_port}")
-    service = TrainEasyService(await connect(settings), settings)
-    ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-    run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
-    view = await finished_run(service, ALICE, run_id, timeout=180)
-    assert view.status == "completed", view.error
-    return run_id, (await service.get_run(ALICE, also_read)).status if also_read else None
-
-
-def train_one(stack: Stack, also_read: str | None = None) -> tuple[str, str | None]:
-    """A training run through the service, as the app starts it, on this stack's server and workers; with
-    `also_read`, that run's status too. In a thread of its own: in the browser suite Playwright's sync API
-    keeps an event loop running on the main thread, where asyncio.run refuses to start another."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _train(stack, also_read)).result()
-
-
 def test_a_killed_temporal_server_is_restarted_under_the_running_workers_and_app(supervised):
     before, _ = train_one(supervised)
     others = {name: supervised.pid_of(name) for name in ("worker-1", "worker-2", "streamlit")}
@@ -90,7 +64,7 @@ def test_a_killed_temporal_server_is_restarted_under_the_running_workers_and_app
     assert all(supervised.children()[name]["state"] == "running" for name in others)
     assert supervised.app_healthy()
     # the server kept its SQLite file: the run finished before the kill is still there, and a new one completes
-    after, status_before = train_one(supervised, also_read=before)
+    after, status_before = train_one(supervised, ALICE, also_read=before)
     assert status_before == "completed"
     assert after != before
 

@@ -4,11 +4,8 @@ loop that probes (no server: the probe is scripted)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from orchestration.engine_watch import EngineWatch
 from orchestration.health import TemporalCheck
@@ -87,16 +84,6 @@ def test_a_server_that_refuses_the_app_is_down_with_its_reason_and_no_promise_of
 def test_a_probe_that_breaks_is_down_not_silently_up():
     state = asyncio.run(EngineWatch(Script(ValueError("a bug in the probe"))).probe_once())
     assert state.down and not state.refused and state.last_error == "ValueError: a bug in the probe"
-
-
-@pytest.fixture
-def loop():
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
 
 
 def _eventually(check, timeout: float = 5.0) -> None:

@@ -42,16 +42,6 @@ class _Service:
         return []
 
 
-@pytest.fixture
-def loop():
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-
-
 class _Probe:
     def __init__(self, reachable: bool) -> None:
         self.reachable, self.calls = reachable, 0

@@ -8,8 +8,6 @@ import threading
 from pathlib import Path
 from typing import cast
 
-import pytest
-
 from core.accounts import User
 from orchestration.service import TrainEasyService
 from ui.sync_service import SyncService
@@ -32,17 +30,6 @@ class _Service:
 
     def list_datasets(self, user):
         return threading.current_thread(), user
-
-
-@pytest.fixture
-def loop():
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
 
 
 def test_coroutines_run_on_the_clients_loop_and_sync_calls_here(loop):
