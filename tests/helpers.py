@@ -15,22 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chaos.data import small_csv
 from core.config import Settings, load_settings
 
 BIN = Path(sys.executable).parent
 
 
-def classification_csv(rows: int = 200, seed: int = 0) -> bytes:
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, rows),
-            "income": rng.normal(50, 15, rows).round(2),
-            "city": rng.choice(["paris", "lyon", "nice"], rows),
-        }
-    )
-    df["bought"] = np.where(df.income + 10 * (df.city == "paris") + rng.normal(0, 5, rows) > 55, "yes", "no")
-    return df.to_csv(index=False).encode()
+classification_csv = small_csv  # the data set the chaos suite uses too: 3 features, "bought" yes/no
 
 
 def regression_csv(rows: int = 200, seed: int = 0) -> bytes:
