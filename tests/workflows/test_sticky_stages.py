@@ -104,7 +104,8 @@ async def test_a_run_whose_worker_is_killed_mid_fit_finishes_on_the_other_within
     # shared queue, where the survivor resumed from the checkpoint and kept the run's last stages
     assert stages[lost_at].queue == stages[lost_at - 1].queue and stages[lost_at].outcome == "timed_out"
     survivor_id = f"{survivor.pid}@{os.uname().nodename}"
-    assert [(p.stage, p.queue, p.identity) for p in stages[lost_at + 1 : lost_at + 2]] == [("fit", settings.task_queue, survivor_id)]
+    moved = stages[lost_at + 1]
+    assert (moved.stage, moved.queue, moved.identity) == ("fit", settings.task_queue, survivor_id)
     assert {p.identity for p in stages[lost_at + 1 :]} == {survivor_id}
     assert view.facts.worker == survivor_id and view.facts.resumed_from_step > 0
     assert next(s for s in view.stages if s.name == "fit").attempt == 2
@@ -112,9 +113,7 @@ async def test_a_run_whose_worker_is_killed_mid_fit_finishes_on_the_other_within
     assert took < 20 + STICKY_START.total_seconds() + 60, f"{took:.0f}s"
 
 
-async def test_a_stage_whose_worker_stopped_between_stages_goes_to_another_within_the_short_wait(
-    client, settings, service, user
-):
+async def test_a_stage_whose_worker_stopped_between_stages_goes_to_another_within_the_short_wait(client, settings, service, user):
     """The worker that ran the fit stops polling its own queue as the fit ends: the evaluate sent there is taken
     by no one, and after STICKY_START it runs on the shared queue (here: the same process's shared-queue worker,
     which still polls; the SDK allows one worker per queue per process)."""
@@ -184,8 +183,17 @@ async def test_a_run_reads_its_dataset_once_and_its_model_never_and_leaves_nothi
     reads: list[str] = []
     loads: list[str] = []
     read_parquet, load_model = pd.read_parquet, ml.persist.load_model
-    monkeypatch.setattr(pd, "read_parquet", lambda path, *a, **k: reads.append(str(path)) or read_parquet(path, *a, **k))
-    monkeypatch.setattr(ml.persist, "load_model", lambda path: loads.append(str(path)) or load_model(path))
+
+    def counted_read(path, *args, **kwargs):
+        reads.append(str(path))
+        return read_parquet(path, *args, **kwargs)
+
+    def counted_load(path):
+        loads.append(str(path))
+        return load_model(path)
+
+    monkeypatch.setattr(pd, "read_parquet", counted_read)
+    monkeypatch.setattr(ml.persist, "load_model", counted_load)
     async with running_workers(client, settings):
         ds = await service.upload_dataset(user, "shop.csv", classification_csv())
         parquet = str(dataset_path(service.storage, user.name, ds.dataset_id))
