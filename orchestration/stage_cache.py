@@ -8,8 +8,9 @@ size, modification time; for the prepared data also the request), and is used on
 so a stage on another worker that rewrote it, or a dataset replaced meanwhile, makes a miss, never a stale hit.
 
 Bounded: at most MAX_RUNS runs (the one this worker serves and one it may still hear from), dropped when the
-run's model is registered or the run fails or is cancelled (`release`), and once unused for IDLE_SECONDS; a run
-with a stage in flight here (`serving`) is never dropped for age or count.
+run's model is registered or a stage fails with no retry to come or is cancelled (`release`), and once unused for
+IDLE_SECONDS (a run that moved to another worker); a run with a stage in flight here (`serving`) is never dropped
+for age or count.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 MAX_RUNS = 2
-IDLE_SECONDS = 600.0
+IDLE_SECONDS = 120.0  # a run's next stage comes in milliseconds, its retry within RETRY's 30 s at most
 
 
 def file_id(path: Path) -> tuple[int, int, int, int] | None:

@@ -154,8 +154,9 @@ class TrainingSlot(CustomSlotSupplier):
 
 class StageAffinity(Interceptor):
     """On both training queues' workers: refuses an own-queue stage the slot cannot take now, names the own
-    queue in every stage's result, holds the shared queue after a stage that has a next one, and keeps the
-    run's cache entry while its stage runs (dropped when the run fails for good or is cancelled)."""
+    queue in every stage's result, holds the shared queue after a stage that has a next one (or a retry), and
+    keeps the run's cache entry while its stage runs (dropped when a stage fails with no retry to come, or is
+    cancelled)."""
 
     def __init__(self, slot: TrainingSlot, cache: RunCache = RUNS) -> None:
         self.slot, self.cache = slot, cache
@@ -186,9 +187,10 @@ class _Affinity(ActivityInboundInterceptor):
             try:
                 result = await super().execute_activity(input)
             except BaseException as err:
-                if _final(err):
+                backoff = None if _final(err) else _retry_in(info, err)
+                if backoff is None:  # no retry comes: the run fails here (or goes on from the shared queue)
                     self._cache.release(run_id)
-                elif own and (backoff := _retry_in(info, err)) is not None:
+                elif own:
                     self._slot.hold(backoff)  # its retry comes back to this queue: wait for it, as for a next stage
                 raise
         if isinstance(result, StageResult):

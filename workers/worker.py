@@ -121,9 +121,9 @@ async def sweep_leftovers(client: Client, settings: Settings) -> list[str]:
 
 async def forget_idle_runs() -> None:
     """Drop the in-memory data of runs this worker no longer hears from (they moved to another worker or
-    stopped) even while it gets no work: orchestration/stage_cache.py, every minute."""
+    stopped) even while it gets no work: orchestration/stage_cache.py, every half minute."""
     while True:
-        await asyncio.sleep(60)
+        await asyncio.sleep(30)
         RUNS.sweep()
 
 
