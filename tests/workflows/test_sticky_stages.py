@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 import ml.persist
 from core.accounts import User
 from core.datasets import dataset_path
-from orchestration.contracts import WORKER_BUSY, StageResult, TrainInput, TrainRequest
+from orchestration.contracts import WORKER_BUSY, StageResult, TrainInput, TrainRequest, io_queue
 from orchestration.stage_cache import RUNS
 from orchestration.training_activities import TrainingActivities
 from orchestration.workflows.training import STICKY_START
@@ -33,6 +33,7 @@ from tests.helpers import (
     wait_for_workers,
 )
 from tests.sticky_history import placements
+from workers.beat_file import slot_uses
 from workers.training_slot import TrainingSlot
 
 FIT = ("random_forest_classifier", {"n_estimators": 20})
@@ -159,7 +160,9 @@ async def test_a_stage_its_busy_worker_refuses_runs_on_the_shared_queue_at_once(
         return real(slot)
 
     monkeypatch.setattr(TrainingSlot, "overbooked", busy_once)
-    async with running_workers(client, settings):
+    async with running_workers(client, settings) as workers:
+        # three workers, two slot counts for the beat file: the own queue's work counts on the training slot
+        assert len(workers) == 3 and [u.queue for u in slot_uses(workers)] == [settings.task_queue, io_queue(settings.task_queue)]
         ds = await service.upload_dataset(user, "shop.csv", classification_csv())
         started = time.monotonic()
         run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "bought", *FIT))
