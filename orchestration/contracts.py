@@ -257,10 +257,18 @@ class StageHeartbeat:
 
 @dataclass
 class StageResult:
-    """What one training stage hands back: its facts, and which attempt produced them."""
+    """What one training stage hands back: its facts, which attempt produced them and the task queue only the
+    worker that ran it polls (filled in by that worker, workers/training_slot.py; None from a worker without
+    one), where the run's next stage goes to find its data still in memory."""
 
     attempt: int
     facts: RunFacts = field(default_factory=RunFacts)
+    worker_queue: str | None = None
+
+
+# The error type of a stage refused by the worker whose own queue it was sent to, because that worker's training
+# slot is taken (workers/training_slot.py): the workflow sends the stage to the shared queue instead.
+WORKER_BUSY = "WorkerBusy"
 
 
 @dataclass

@@ -25,6 +25,7 @@ from core.storage import Storage, write_atomic
 from orchestration.activity_errors import child_died, fit_refusal, refuse, too_long
 from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, TrainInput
 from orchestration.heartbeat import heartbeating, keeps_alive
+from orchestration.stage_cache import RUNS, file_id
 
 if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can import the workflows cheaply
     import numpy as np
@@ -51,6 +52,8 @@ class TrainingActivities:
         return self.storage.run_dir(inp.request.owner, inp.run_id)
 
     def _prepared(self, inp: TrainInput) -> tuple[ModelSpec, Prepared]:
+        """The model and the prepared data: from this process's memory when an earlier stage of the run made
+        them from the same file here (orchestration.stage_cache), else read and prepared. Read-only: shared."""
         import pandas as pd
 
         from core.datasets import dataset_path
@@ -62,18 +65,42 @@ class TrainingActivities:
         path = dataset_path(self.storage, req.owner, req.dataset_id)
         if not path.is_file():
             raise refuse("The dataset no longer exists; upload it again.")
-        try:
-            spec = get_model(req.model)
-            spec.validate(req.params)
-            return spec, prepare(pd.read_parquet(path), req.target, spec, req.include_columns)
-        except (DataError, ParamError) as exc:
-            raise refuse(str(exc)) from None
+
+        def read() -> tuple[ModelSpec, Prepared]:
+            try:
+                spec = get_model(req.model)
+                spec.validate(req.params)
+                return spec, prepare(pd.read_parquet(path), req.target, spec, req.include_columns)
+            except (DataError, ParamError) as exc:
+                raise refuse(str(exc)) from None
+
+        return RUNS.fetch(inp.run_id, "prepared", lambda: (file_id(path), repr(req)), read)
 
     def _split(self, inp: TrainInput) -> dict[str, np.ndarray]:
         import numpy as np
 
-        with np.load(self._run_dir(inp) / "split.npz") as z:
-            return {k: z[k] for k in z.files}
+        path = self._run_dir(inp) / "split.npz"
+
+        def read() -> dict[str, np.ndarray]:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+
+        return RUNS.fetch(inp.run_id, "split", lambda: file_id(path), read)
+
+    def _keep_model(self, inp: TrainInput, pipeline: Pipeline) -> None:
+        """The fitted model written to model.skops (what a stage on another worker, and the registry, read) and
+        kept in memory for this run's evaluate and save stages here."""
+        from ml.persist import save_model
+
+        path = self._run_dir(inp) / "model.skops"
+        save_model(pipeline, path)
+        RUNS.keep(inp.run_id, "model", file_id(path), pipeline)
+
+    def _model(self, inp: TrainInput) -> Pipeline:
+        from ml.persist import load_model
+
+        path = self._run_dir(inp) / "model.skops"
+        return RUNS.fetch(inp.run_id, "model", lambda: file_id(path), lambda: load_model(path))
 
     # --- activities ----------------------------------------------------------------------------
     @activity.defn
@@ -193,7 +220,9 @@ class TrainingActivities:
         pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X)
         resume = None
         checkpoint = run_dir / "checkpoint.json"
-        if activity.info().attempt > 1 and checkpoint.is_file() and spec.increments:
+        # only an earlier attempt of this run leaves one: a retry, or the first attempt on the shared queue after
+        # the run's own worker died (workflows/training.py), which Temporal counts as a new activity's attempt 1
+        if checkpoint.is_file() and spec.increments:
             saved = json.loads(checkpoint.read_text())
             resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
         started, cpu0 = time.monotonic(), time.thread_time()
@@ -253,7 +282,7 @@ class TrainingActivities:
                 )
             except ValueError as exc:  # the data or the settings, not the worker: no retry would help
                 raise fit_refusal(exc) from None
-        save_model(pipeline, run_dir / "model.skops", remember=True)
+        self._keep_model(inp, pipeline)
         losses = live_probe(pipeline).get("loss", [])
         curve_data = (
             curve.as_dict()
@@ -283,11 +312,10 @@ class TrainingActivities:
     @activity.defn
     def evaluate_model(self, inp: TrainInput) -> StageResult:
         from ml.evaluation import evaluate, feature_importance
-        from ml.persist import load_model
 
         spec, prep = self._prepared(inp)
         test = self._split(inp)["test"]
-        pipeline = load_model(self._run_dir(inp) / "model.skops")
+        pipeline = self._model(inp)
         X, y = prep.X.iloc[test], prep.y.iloc[test]
         # Permutation importance costs up to features x repeats predictions: heartbeat, so a cancel reaches
         # this thread (between those predictions) and the training slot is free when the run says "cancelled".
@@ -311,6 +339,7 @@ class TrainingActivities:
         # the registry holds the model now; the run keeps only its small evaluation.json for the run page
         for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz", run_dir / "fit.json"]:
             scratch.unlink(missing_ok=True)
+        RUNS.release(inp.run_id)  # the run's last stage: what it kept in this process goes too
         return StageResult(
             activity.info().attempt, RunFacts(model_id=record.id, model_name=record.name, model_version=record.version)
         )

@@ -1,5 +1,6 @@
 """A worker process's beat file (its liveness; not Temporal's activity heartbeats): who it is, which task
-queues it serves and how many of their activity slots are busy, rewritten every BEAT_INTERVAL and removed
+queues it serves and how many of their activity slots are busy (the training slot once, under the shared
+training queue, though it also serves the process's own queue), rewritten every BEAT_INTERVAL and removed
 on a clean stop. The reader and the file's format are orchestration/liveness.py."""
 
 from __future__ import annotations
@@ -45,8 +46,13 @@ class _Counting(ActivityInboundInterceptor):
 
 
 def slot_uses(workers: Sequence[Worker]) -> list[SlotUse]:
-    """The SlotUse interceptor of each worker (workers.worker.build_workers gives each one)."""
-    return [i for w in workers for i in w.config().get("interceptors", []) if isinstance(i, SlotUse)]
+    """The SlotUse interceptors of these workers, each once: workers.worker.build_workers gives each worker one,
+    and the same one to the two training workers (the shared queue's and the process's own) that share a slot."""
+    found: list[SlotUse] = []
+    for use in (i for w in workers for i in w.config().get("interceptors", []) if isinstance(i, SlotUse)):
+        if not any(use is seen for seen in found):
+            found.append(use)
+    return found
 
 
 @asynccontextmanager

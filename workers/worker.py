@@ -1,7 +1,9 @@
 """Builds the Temporal workers of one process. Run several processes to use several cores.
 
 sklearn fits hold the GIL, so each process trains one model at a time (one activity slot, native
-threads capped at 1) and parallelism comes from running one process per core.
+threads capped at 1) and parallelism comes from running one process per core. That slot serves two
+queues: the shared training queue and the process's own, where a run's later stages come so that
+they find its data in memory (workers/training_slot.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from uuid import uuid4
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -23,6 +26,7 @@ from orchestration.binding import BindInputsToWorkflow
 from orchestration.client import connect
 from orchestration.contracts import io_queue
 from orchestration.liveness import default_identity
+from orchestration.stage_cache import RUNS
 from orchestration.storage_errors import ClassifyStorageErrors
 from orchestration.workflows import (
     BatchTrainingWorkflow,
@@ -33,36 +37,50 @@ from orchestration.workflows import (
 )
 from orchestration.workflows.training import activity_name
 from workers.beat_file import SlotUse, beat_file
+from workers.training_slot import StageAffinity, TrainingSlot
 
 TRAIN_SLOTS = 1
 IO_SLOTS = 2
 
 
+def own_queue(task_queue: str, identity: str | None) -> str:
+    """The training queue only this process polls: unique per start, so a restarted worker never inherits
+    stages sent to the process it replaces (they go to the shared queue after the workflow's short wait)."""
+    return f"{task_queue}-worker-{identity or 'anon'}-{uuid4().hex[:8]}"
+
+
 def build_workers(
     client: Client, settings: Settings, identity: str | None = None, replace_activities: dict[str, Callable] | None = None
 ) -> list[Worker]:
-    """The training worker and the data-task worker; tests may swap an activity by its registered name.
-    Each counts its busy activity slots (SlotUse) for the process's beat file (workers/beat_file.py)."""
+    """The training worker (shared queue), the data-task worker and the training worker on this process's own
+    queue (sharing the training slot); tests may swap an activity by its registered name. Busy slots are
+    counted (SlotUse) for the process's beat file (workers/beat_file.py): the training slot once, on the
+    shared queue's name, whichever of the two queues its stage came from."""
     training, data_tasks = activity_list(Storage(settings.home), settings)
     training = [(replace_activities or {}).get(activity_name(fn), fn) for fn in training]
+    slot = TrainingSlot(settings.task_queue, own_queue(settings.task_queue, identity), TRAIN_SLOTS)
+    train_use, affinity = SlotUse(settings.task_queue, TRAIN_SLOTS), StageAffinity(slot, RUNS)
 
-    def worker(task_queue: str, workflows: list[type], activities: list[Callable], slots: int) -> Worker:
+    def worker(task_queue: str, workflows: list[type], activities: list[Callable], slots: int, trains: bool) -> Worker:
+        # the affinity first: an own-queue stage it refuses is never counted busy
+        first = [affinity, train_use] if trains else [SlotUse(task_queue, slots)]
         return Worker(
             client,
             task_queue=task_queue,
             workflows=workflows,
             activities=activities,
             activity_executor=ThreadPoolExecutor(slots),
-            max_concurrent_activities=slots,
+            **({"tuner": slot.tuner()} if trains else {"max_concurrent_activities": slots}),
             graceful_shutdown_timeout=timedelta(seconds=5),
-            interceptors=[SlotUse(task_queue, slots), BindInputsToWorkflow(), ClassifyStorageErrors()],
+            interceptors=[*first, BindInputsToWorkflow(), ClassifyStorageErrors()],
             max_heartbeat_throttle_interval=timedelta(seconds=1),  # fresh progress for the UI
             identity=identity,
         )
 
     return [
-        worker(settings.task_queue, [TrainingWorkflow, BatchTrainingWorkflow], training, TRAIN_SLOTS),
-        worker(io_queue(settings.task_queue), [IngestWorkflow, CheckDataWorkflow, PredictWorkflow], data_tasks, IO_SLOTS),
+        worker(settings.task_queue, [TrainingWorkflow, BatchTrainingWorkflow], training, TRAIN_SLOTS, True),
+        worker(io_queue(settings.task_queue), [IngestWorkflow, CheckDataWorkflow, PredictWorkflow], data_tasks, IO_SLOTS, False),
+        worker(slot.own, [], training, TRAIN_SLOTS, True),
     ]
 
 
@@ -101,6 +119,14 @@ async def sweep_leftovers(client: Client, settings: Settings) -> list[str]:
     return cleaned
 
 
+async def forget_idle_runs() -> None:
+    """Drop the in-memory data of runs this worker no longer hears from (they moved to another worker or
+    stopped) even while it gets no work: orchestration/stage_cache.py, every half minute."""
+    while True:
+        await asyncio.sleep(30)
+        RUNS.sweep()
+
+
 async def serve(settings: Settings) -> None:
     await asyncio.to_thread(warm_up)
     client = await connect(settings)
@@ -112,12 +138,14 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     runs = [asyncio.create_task(w.run()) for w in workers]
     sweep = asyncio.create_task(sweep_leftovers(client, settings))  # alongside polling, never before it
+    forget = asyncio.create_task(forget_idle_runs())
     # alive for the app from now until a stop begins (a worker shutting down takes no new work)
     async with beat_file(Storage(settings.home), workers, identity):
         print(f"worker {os.getpid()} polling {settings.task_queue!r} at {settings.temporal_target}", flush=True)
         await asyncio.wait([*runs, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     sweep.cancel()
-    await asyncio.gather(*(w.shutdown() for w in workers), sweep, return_exceptions=True)
+    forget.cancel()
+    await asyncio.gather(*(w.shutdown() for w in workers), sweep, forget, return_exceptions=True)
     for task in runs:
         if task.done() and (error := task.exception()) is not None:
             raise error  # a worker that died on its own is an error, not a clean stop

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutType, is_cancelled_exception
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from orchestration.workflows.policy import RETRY, failure_message
 
 with workflow.unsafe.imports_passed_through():
-    from orchestration.contracts import STAGES, RunProgress, StageProgress, TrainInput, io_queue
+    from orchestration.contracts import STAGES, WORKER_BUSY, RunProgress, StageProgress, StageResult, TrainInput, io_queue
     from orchestration.training_activities import TrainingActivities
 
 # stage -> (activity, start-to-close timeout, heartbeat timeout)
@@ -58,12 +60,24 @@ SCRATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attem
 # `make chaos`: a run stranded until then). Their cancellation type stays as it was.
 SHORT_STAGE_HEARTBEATS = "short-stage-heartbeats"
 SHORT_STAGE_HEARTBEAT = timedelta(seconds=20)
+# Runs started from this version keep their stages on the worker that ran the first one (Temporal's worker-specific
+# task queue pattern): each stage's result names that worker's own queue (StageResult.worker_queue), and the next
+# stage goes there (its retries too), to find the run's data and model still in that worker's memory
+# (workers/training_slot.py, orchestration/stage_cache.py). If that worker does not take it within STICKY_START
+# (killed, restarted, stopped, or its slot taken) or refuses it as busy (WORKER_BUSY), the stage goes to the
+# shared queue with the attempts left, and what is stored (the Parquet, split.npz, checkpoints, model.skops)
+# carries the run on; the worker that runs it there is the one the next stage goes to. Before it, every stage
+# went to the shared queue.
+STICKY_STAGES = "sticky-stages"
+STICKY_START = timedelta(seconds=5)  # a live worker takes its run's next stage in milliseconds
 
 
 @workflow.defn
 class TrainingWorkflow:
     def __init__(self) -> None:
         self._progress: RunProgress | None = None
+        self._sticky = False  # STICKY_STAGES
+        self._worker_queue: str | None = None  # the own queue of the worker that ran the run's last stage
 
     @workflow.run
     async def run(self, inp: TrainInput) -> RunProgress:
@@ -87,6 +101,7 @@ class TrainingWorkflow:
     async def _run_stages(self, inp: TrainInput) -> None:
         assert self._progress is not None
         progress, req = self._progress, inp.request
+        self._sticky = workflow.patched(STICKY_STAGES)
         for stage in progress.stages:
             if stage.name == "cv" and not req.cv_folds:
                 stage.status = "skipped"
@@ -132,17 +147,16 @@ class TrainingWorkflow:
         stage.status, stage.started_at = "running", workflow.now().isoformat()
         started = workflow.now()
         try:
-            result = await workflow.execute_activity_method(
+            result = await self._execute(
                 activity_fn,
                 inp,
-                start_to_close_timeout=timeout,
-                heartbeat_timeout=heartbeat,
-                retry_policy=RETRY,
+                timeout,
+                heartbeat,
                 # A heartbeating stage (cv, fit, evaluate) hears the cancel and stops: wait for it, so "cancelled" means
                 # stopped. A short stage without heartbeats would never hear it and its result would swallow
                 # the cancel; it is idempotent, so let the workflow move on at once. Except save (honour_cancel):
                 # it registers a model, so it is waited for and undone below.
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
                 if waits_for_cancel
                 else workflow.ActivityCancellationType.TRY_CANCEL,
             )
@@ -170,6 +184,49 @@ class TrainingWorkflow:
             facts.metrics = None
         self._progress.facts.merge(facts)
 
+    async def _execute(
+        self,
+        activity_fn: Any,
+        inp: TrainInput,
+        timeout: timedelta,
+        heartbeat: timedelta | None,
+        cancellation: workflow.ActivityCancellationType,
+    ) -> StageResult:
+        """The stage's activity: on the own queue of the worker that ran the run's last stage (STICKY_STAGES),
+        and on the shared queue if that worker does not take it (or the run is from before)."""
+        ran_there = 0  # attempts that ran on that worker before the stage moved (at least: see _attempts_if_it_moves)
+        if self._sticky and self._worker_queue is not None:
+            try:
+                result: StageResult = await workflow.execute_activity_method(
+                    activity_fn,
+                    inp,
+                    task_queue=self._worker_queue,
+                    schedule_to_start_timeout=STICKY_START,
+                    start_to_close_timeout=timeout,
+                    heartbeat_timeout=heartbeat,
+                    retry_policy=RETRY,
+                    cancellation_type=cancellation,
+                )
+                return result
+            except ActivityError as err:
+                moved = _attempts_if_it_moves(err)
+                if moved is None:
+                    raise
+                ran_there = moved
+                workflow.logger.info("run %s: a stage moves off worker queue %s (%s)", inp.run_id, self._worker_queue, err.cause)
+        result = await workflow.execute_activity_method(
+            activity_fn,
+            inp,
+            start_to_close_timeout=timeout,
+            heartbeat_timeout=heartbeat,
+            retry_policy=replace(RETRY, maximum_attempts=RETRY.maximum_attempts - ran_there) if ran_there else RETRY,
+            cancellation_type=cancellation,
+        )
+        result.attempt += ran_there
+        if self._sticky:
+            self._worker_queue = result.worker_queue  # the run's stages follow the worker that ran this one
+        return result
+
     @staticmethod
     async def _discard_model(inp: TrainInput) -> None:
         """Delete the version this run registered, if any (idempotent)."""
@@ -180,3 +237,19 @@ class TrainingWorkflow:
     @workflow.query
     def progress(self) -> RunProgress | None:
         return self._progress
+
+
+def _attempts_if_it_moves(err: ActivityError) -> int | None:
+    """A stage sent to its run's worker failed: None if that failure stands (cancelled, failed for good, or a cancel
+    asked for meanwhile); else it goes to the shared queue, and this is how many of its attempts ran on that worker:
+    a worker that never took an attempt (gone, or its slot taken) says 0 or, for a retry, 1 (the timeout's cause is
+    the failure of the attempt before it: at least one ran, most often exactly one); a busy worker says how many."""
+    if is_cancelled_exception(err) or workflow.cancellation_reason() is not None:
+        return None
+    cause = err.cause
+    if isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START:
+        return 0 if cause.cause is None else 1
+    if isinstance(cause, ApplicationError) and cause.type == WORKER_BUSY:
+        ran = cause.details[0] if cause.details else 0
+        return min(ran, RETRY.maximum_attempts - 1) if isinstance(ran, int) else 0
+    return None

@@ -3,7 +3,8 @@ change to workflow code: `.venv/bin/python -m tests.workflows.record_histories [
 
 Record only the new ones after a versioned change (`workflow.patched`): the old histories are the proof
 that workflows started by the previous version still replay. Names: training, batch, batch_cancelled,
-training_cancelled_in_save (save-honours-cancel), batch_cancelled_best (batch-best-tagged-on-cancel).
+training_cancelled_in_save (save-honours-cancel), batch_cancelled_best (batch-best-tagged-on-cancel),
+training_sticky (sticky-stages: stages on the first stage's worker, one moved to the shared queue).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from orchestration.training_activities import TrainingActivities
 from tests.helpers import BIN, classification_csv, eventually, finished_run, running_workers, test_settings
 
 OUT = Path(__file__).parent / "histories"
-NAMES = ("training", "batch", "batch_cancelled", "training_cancelled_in_save", "batch_cancelled_best")
+NAMES = ("training", "batch", "batch_cancelled", "training_cancelled_in_save", "batch_cancelled_best", "training_sticky")
 
 
 @activity.defn(name="fit_model")
@@ -117,6 +118,31 @@ async def cancelled_batch_with_a_best(env: WorkflowEnvironment, service: TrainEa
     return batch_id
 
 
+async def sticky_with_a_moved_stage(env: WorkflowEnvironment, service: TrainEasyService, user: User, dataset_id: str) -> str:
+    """A run whose stages stay on the worker that ran its first (sticky-stages), with cross-validation; its worker
+    refuses one stage once as busy, which then runs from the shared queue (the run follows the worker there)."""
+    from workers.training_slot import TrainingSlot
+
+    real = TrainingSlot.overbooked
+    refused: list[bool] = []
+
+    def busy_once(slot: TrainingSlot) -> bool:
+        if not refused:
+            refused.append(True)
+            return True
+        return real(slot)
+
+    setattr(TrainingSlot, "overbooked", busy_once)  # noqa: B010  (a method swapped for this recording only)
+    try:
+        async with running_workers(env.client, service.settings):
+            request = TrainRequest(user.name, dataset_id, "bought", "random_forest_classifier", {"n_estimators": 20}, cv_folds=3)
+            run_id = await service.start_training(user, request)
+            await finished_run(service, user, run_id)
+    finally:
+        setattr(TrainingSlot, "overbooked", real)  # noqa: B010
+    return run_id
+
+
 async def _closed(handle) -> bool:
     return (await handle.describe()).close_time is not None
 
@@ -159,6 +185,8 @@ async def main(names: tuple[str, ...] = NAMES) -> None:
                 ids["training_cancelled_in_save"] = await cancelled_in_save(env, service, user, ds.dataset_id)
             if "batch_cancelled_best" in names:
                 ids["batch_cancelled_best"] = await cancelled_batch_with_a_best(env, service, user, ds.dataset_id)
+            if "training_sticky" in names:
+                ids["training_sticky"] = await sticky_with_a_moved_stage(env, service, user, ds.dataset_id)
             for name, wid in ids.items():
                 history = await env.client.get_workflow_handle(wid).fetch_history()
                 (OUT / f"{name}.json").write_text(history.to_json())

@@ -17,7 +17,9 @@ from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
-@pytest.mark.parametrize("name", ["training", "batch", "batch_cancelled", "training_cancelled_in_save", "batch_cancelled_best"])
+@pytest.mark.parametrize(
+    "name", ["training", "batch", "batch_cancelled", "training_cancelled_in_save", "batch_cancelled_best", "training_sticky"]
+)
 async def test_recorded_history_replays(name):
     text = (HISTORIES / f"{name}.json").read_text()
     history = WorkflowHistory.from_json(f"{name}-replay", text)

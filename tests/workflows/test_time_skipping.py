@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timedelta
 
 import pytest
@@ -91,7 +91,9 @@ async def workers(env: WorkflowEnvironment, settings, activities: dict[str, Call
     """The real workers of workers/worker.py with fake training activities (the time-skipping server has
     no task-queue description API, so no waiting for pollers: the workflow task waits for them)."""
     built = build_workers(env.client, settings, replace_activities=activities)
-    async with built[0], built[1]:
+    async with AsyncExitStack() as running:
+        for worker in built:
+            await running.enter_async_context(worker)
         yield
 
 

@@ -227,7 +227,7 @@ async def test_a_short_stage_whose_completion_never_arrives_is_retried_after_its
     @activity.defn(name="preprocess_split")
     def silent_then_fine(inp: TrainInput) -> StageResult:
         attempts.append(activity.info().attempt)
-        if activity.info().attempt == 1:
+        if len(attempts) == 1:
             time.sleep(SHORT_STAGE_HEARTBEAT.total_seconds() + 6)  # no heartbeat, no answer in time: as if lost
         return real(service.storage, settings).preprocess_split(inp)
 
@@ -236,5 +236,7 @@ async def test_a_short_stage_whose_completion_never_arrives_is_retried_after_its
         run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "logistic_regression"))
         view = await finished_run(service, ALICE, run_id, timeout=120)
     assert view.status == "completed", view.error
-    assert attempts == [1, 2]
+    # the retry cannot run on the run's own worker while the lost attempt still holds its slot: it goes to the
+    # shared queue (workflows/training.py STICKY_STAGES), where Temporal counts it as a new activity's attempt 1
+    assert attempts in ([1, 2], [1, 1])
     assert next(s for s in view.stages if s.name == "preprocess").attempt == 2
