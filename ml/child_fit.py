@@ -12,9 +12,11 @@ imported (`set_forkserver_preload`), so a fit pays for a fork and for pickling i
 interpreter and its imports. The child inherits the fork server's environment, where the native thread
 pools are capped at 1 as `workers/__main__.py` caps them.
 
-While it fits, a side thread in the child sends what `live_probe` reads from the estimator (an MLP's loss
-per epoch) to the parent every `PROBE_SECONDS`; those sends also tell the child when its parent is gone
-(a killed worker), and it exits instead of fitting for nobody.
+The child runs `ml.fitting.fit`: one call (a long forest in parts, each checkpoint sent to the parent to save),
+then the learning curve. While it fits, a side thread in the child sends what `live_probe` reads (the trees or
+iterations done, an MLP's loss per epoch) to the parent every `PROBE_SECONDS`; those sends also tell the child
+when its parent is gone (a killed worker), and it exits instead of fitting for nobody. Its costs (CPU, peak
+memory) are its own: this fit's, not the worker's lifetime high-water mark.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
+
+    from ml.curves import Curve
+    from ml.fitting import FitProgress, Growth
+    from ml.model_spec import ModelSpec
 
 # Imported by the fork server once, so that every child starts with them loaded.
 PRELOAD = [
@@ -81,6 +87,7 @@ class ChildResult:
     peak_rss_mb: float  # the child's peak resident memory
     # scikit-learn's ConvergenceWarnings during the fit (their text): the worker's log is not where a user looks
     convergence: tuple[str, ...] = ()
+    curve: Curve | None = None  # a fit's learning curve
 
 
 @dataclass
@@ -88,7 +95,11 @@ class _Job:
     pipeline: Any
     X: Any
     y: Any
-    X_valid: Any = None  # given: return predictions on these rows instead of the fitted pipeline
+    spec: ModelSpec | None = None  # given: a fit through ml.fitting.fit (progress, curve)
+    valid: Any = None  # the held-out rows of its learning curve, (X, y)
+    every: float | None = None  # a forest grows in parts of this many seconds, each sent back as a checkpoint
+    resume: Any = None  # the pipeline of a checkpoint to grow on from
+    X_valid: Any = None  # given: a cross-validation fold; return predictions on these rows instead of the pipeline
     probe_seconds: float = PROBE_SECONDS
 
 
@@ -119,14 +130,23 @@ def active_pids() -> set[int]:
 
 def fit_in_child(
     pipeline: Pipeline,
+    spec: ModelSpec,
     X: pd.DataFrame,
     y: pd.Series,
+    *,
+    valid: tuple[pd.DataFrame, pd.Series] | None = None,
     on_live: Callable[[dict[str, Any]], None] | None = None,
+    growth: Growth | None = None,
     time_limit: float | None = None,
 ) -> ChildResult:
-    """`pipeline.fit(X, y)` in a child process; the result's value is the fitted pipeline. A child still
-    fitting after `time_limit` seconds is killed and FitTooLong raised."""
-    return _run(_Job(pipeline, X, y, probe_seconds=PROBE_SECONDS), on_live, time_limit)
+    """`ml.fitting.fit` in a child process: the result's value is the fitted pipeline, its curve the learning
+    curve (on `valid` too). With `growth`, a forest grows in parts and `growth.save` is called here with each
+    checkpoint. A child still fitting after `time_limit` seconds is killed and FitTooLong raised."""
+    every, resume = (growth.every, growth.resume) if growth is not None else (None, None)
+    job = _Job(pipeline, X, y, spec, valid, every=every, resume=resume, probe_seconds=PROBE_SECONDS)
+    out = _run(job, on_live, time_limit, growth.save if growth is not None else None)
+    out.value, out.curve = out.value
+    return out
 
 
 def fit_predict_in_child(
@@ -134,10 +154,15 @@ def fit_predict_in_child(
 ) -> ChildResult:
     """Fit in a child process and return only (predictions, probabilities or None, classes or None) on
     `X_valid`: what a cross-validation fold needs, without shipping the model back."""
-    return _run(_Job(pipeline, X, y, X_valid, probe_seconds=PROBE_SECONDS), None, time_limit)
+    return _run(_Job(pipeline, X, y, X_valid=X_valid, probe_seconds=PROBE_SECONDS), None, time_limit)
 
 
-def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit: float | None = None) -> ChildResult:
+def _run(
+    job: _Job,
+    on_live: Callable[[dict[str, Any]], None] | None,
+    time_limit: float | None = None,
+    on_checkpoint: Callable[[Pipeline, int], None] | None = None,
+) -> ChildResult:
     ctx = context()
     deadline = time.monotonic() + time_limit if time_limit else None
     parent_end, child_end = ctx.Pipe(duplex=True)
@@ -158,9 +183,11 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
                         continue
                     break  # died without a word
                 message = pickle.loads(parent_end.recv_bytes())
-                if message[0] != "live":
+                if message[0] == "checkpoint" and on_checkpoint is not None:
+                    on_checkpoint(*message[1])
+                elif message[0] != "live":
                     break
-                if on_live is not None and message[1]:
+                elif on_live is not None and message[1]:
                     on_live(message[1])
                 message = None
         except (EOFError, BrokenPipeError, ConnectionResetError):
@@ -198,11 +225,12 @@ def _costs() -> tuple[float, float]:
 
 
 def _child_main(conn: Connection) -> None:
-    from ml.fitting import live_probe
+    from ml.fitting import FitProgress, live_probe
 
     job: _Job = pickle.loads(conn.recv_bytes())
     send_lock = threading.Lock()
     done = threading.Event()
+    progress = FitProgress()
 
     def send(kind: str, value: Any, costs: tuple[float, float] | None = None, *warned: list[str]) -> None:
         data = pickle.dumps((kind, value, costs, *warned), protocol=pickle.HIGHEST_PROTOCOL)
@@ -212,7 +240,7 @@ def _child_main(conn: Connection) -> None:
     def report() -> None:
         while not done.wait(job.probe_seconds):
             try:
-                send("live", live_probe(job.pipeline))
+                send("live", live_probe(job.pipeline, progress))
             except OSError:  # the parent is gone (a killed worker): stop fitting for nobody
                 os._exit(3)
 
@@ -223,15 +251,27 @@ def _child_main(conn: Connection) -> None:
     try:
         with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
             warnings.simplefilter("always", ConvergenceWarning)
-            model = job.pipeline.fit(job.X, job.y)
+            value = _fit(job, progress, send)
         warned = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-        value = model if job.X_valid is None else _predictions(model, job.X_valid)
         outcome: tuple[str, Any] = ("done", value)
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
         outcome = ("error", _picklable(exc))
     done.set()
     send(*outcome, _costs(), warned)
     conn.close()
+
+
+def _fit(job: _Job, progress: FitProgress, send: Callable[..., None]) -> Any:
+    """The child's work: a fold's predictions, or the fitted pipeline and its learning curve."""
+    from ml.fitting import Growth, fit
+
+    if job.X_valid is not None:
+        return _predictions(job.pipeline.fit(job.X, job.y), job.X_valid)
+    assert job.spec is not None  # fit_in_child always sends it
+    growth = None
+    if job.every is not None:
+        growth = Growth(job.every, lambda pipeline, trees: send("checkpoint", (pipeline, trees)), job.resume)
+    return fit(job.pipeline, job.spec, job.X, job.y, valid=job.valid, progress=progress, growth=growth)
 
 
 def _predictions(model: Pipeline, X_valid: pd.DataFrame) -> tuple[Any, Any, Any]:
