@@ -68,8 +68,10 @@ def main() -> None:
 
         real_child = child_fit.fit_in_child
 
-        def in_process(pipeline, spec, X, y, *, valid=None, on_live=None, growth=None, time_limit=None):  # type: ignore[no-untyped-def]
-            fitted, curve = fitting.fit(pipeline, spec, X, y, valid=valid, growth=growth)
+        def in_process(make, spec, X, y, *, rows=None, valid_rows=None, on_live=None, growth=None, time_limit=None):  # type: ignore[no-untyped-def]
+            X_fit, y_fit = X.iloc[rows], y.iloc[rows]
+            held = (X.iloc[valid_rows], y.iloc[valid_rows])
+            fitted, curve = fitting.fit(make(X_fit), spec, X_fit, y_fit, valid=held, growth=growth)
             return child_fit.ChildResult(fitted, 0.0, 0.0, curve=curve)
 
         def activity_in_process() -> None:

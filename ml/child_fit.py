@@ -34,7 +34,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from ml.child_pipe import recv_job, send_job
+
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
@@ -92,14 +95,14 @@ class ChildResult:
 
 @dataclass
 class _Job:
-    pipeline: Any
-    X: Any
+    pipeline: Any  # a pipeline, or a function making it from the selected rows (make_pipeline reads them)
+    X: Any  # the prepared rows: the child selects its own, so the worker holds no copy of them
     y: Any
-    spec: ModelSpec | None = None  # given: a fit through ml.fitting.fit (progress, curve)
-    valid: Any = None  # the held-out rows of its learning curve, (X, y)
+    rows: Any = None  # positions of the rows to fit on (None: all of them)
+    valid_rows: Any = None  # positions of held-out rows: a fit's learning curve scores them, a fold predicts them
+    spec: ModelSpec | None = None  # given: a fit through ml.fitting.fit (progress, curve); else a fold
     every: float | None = None  # a forest grows in parts of this many seconds, each sent back as a checkpoint
     resume: Any = None  # the pipeline of a checkpoint to grow on from
-    X_valid: Any = None  # given: a cross-validation fold; return predictions on these rows instead of the pipeline
     probe_seconds: float = PROBE_SECONDS
 
 
@@ -129,32 +132,40 @@ def active_pids() -> set[int]:
 
 
 def fit_in_child(
-    pipeline: Pipeline,
+    pipeline: Pipeline | Callable[[pd.DataFrame], Pipeline],
     spec: ModelSpec,
     X: pd.DataFrame,
     y: pd.Series,
     *,
-    valid: tuple[pd.DataFrame, pd.Series] | None = None,
+    rows: np.ndarray | None = None,
+    valid_rows: np.ndarray | None = None,
     on_live: Callable[[dict[str, Any]], None] | None = None,
     growth: Growth | None = None,
     time_limit: float | None = None,
 ) -> ChildResult:
-    """`ml.fitting.fit` in a child process: the result's value is the fitted pipeline, its curve the learning
-    curve (on `valid` too). With `growth`, a forest grows in parts and `growth.save` is called here with each
-    checkpoint. A child still fitting after `time_limit` seconds is killed and FitTooLong raised."""
+    """`ml.fitting.fit` in a child process on the rows at positions `rows` of X, y (all without), of `pipeline` or
+    of the one `pipeline(X_rows)` makes: the result's value is the fitted pipeline, its curve the learning curve
+    (on the held-out rows at `valid_rows` too). With
+    `growth`, a forest grows in parts and `growth.save` is called here with each checkpoint. A child still
+    fitting after `time_limit` seconds is killed and FitTooLong raised."""
     every, resume = (growth.every, growth.resume) if growth is not None else (None, None)
-    job = _Job(pipeline, X, y, spec, valid, every=every, resume=resume, probe_seconds=PROBE_SECONDS)
+    job = _Job(pipeline, X, y, rows, valid_rows, spec, every, resume, PROBE_SECONDS)
     out = _run(job, on_live, time_limit, growth.save if growth is not None else None)
     out.value, out.curve = out.value
     return out
 
 
 def fit_predict_in_child(
-    pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, X_valid: pd.DataFrame, time_limit: float | None = None
+    pipeline: Pipeline | Callable[[pd.DataFrame], Pipeline],
+    X: pd.DataFrame,
+    y: pd.Series,
+    rows: np.ndarray,
+    valid_rows: np.ndarray,
+    time_limit: float | None = None,
 ) -> ChildResult:
-    """Fit in a child process and return only (predictions, probabilities or None, classes or None) on
-    `X_valid`: what a cross-validation fold needs, without shipping the model back."""
-    return _run(_Job(pipeline, X, y, X_valid=X_valid, probe_seconds=PROBE_SECONDS), None, time_limit)
+    """Fit in a child process on the rows at `rows` and return only (predictions, probabilities or None, classes
+    or None) on those at `valid_rows`: what a cross-validation fold needs, without shipping the model back."""
+    return _run(_Job(pipeline, X, y, rows, valid_rows, probe_seconds=PROBE_SECONDS), None, time_limit)
 
 
 def _run(
@@ -174,7 +185,7 @@ def _run(
     message = None
     try:
         try:
-            parent_end.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            send_job(parent_end, job)
             while True:
                 if time_limit and deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
                     raise FitTooLong(time_limit)  # the finally below kills the child
@@ -227,7 +238,7 @@ def _costs() -> tuple[float, float]:
 def _child_main(conn: Connection) -> None:
     from ml.fitting import FitProgress, live_probe
 
-    job: _Job = pickle.loads(conn.recv_bytes())
+    job: _Job = recv_job(conn)
     send_lock = threading.Lock()
     done = threading.Event()
     progress = FitProgress()
@@ -265,13 +276,18 @@ def _fit(job: _Job, progress: FitProgress, send: Callable[..., None]) -> Any:
     """The child's work: a fold's predictions, or the fitted pipeline and its learning curve."""
     from ml.fitting import Growth, fit
 
-    if job.X_valid is not None:
-        return _predictions(job.pipeline.fit(job.X, job.y), job.X_valid)
-    assert job.spec is not None  # fit_in_child always sends it
+    X, y = (job.X, job.y) if job.rows is None else (job.X.iloc[job.rows], job.y.iloc[job.rows])
+    held = None if job.valid_rows is None else (job.X.iloc[job.valid_rows], job.y.iloc[job.valid_rows])
+    job.X = job.y = None  # the rows not selected are freed before the fit
+    if callable(job.pipeline):
+        job.pipeline = job.pipeline(X)
+    if job.spec is None:
+        assert held is not None  # fit_predict_in_child always sends them
+        return _predictions(job.pipeline.fit(X, y), held[0])
     growth = None
     if job.every is not None:
         growth = Growth(job.every, lambda pipeline, trees: send("checkpoint", (pipeline, trees)), job.resume)
-    return fit(job.pipeline, job.spec, job.X, job.y, valid=job.valid, progress=progress, growth=growth)
+    return fit(job.pipeline, job.spec, X, y, valid=held, progress=progress, growth=growth)
 
 
 def _predictions(model: Pipeline, X_valid: pd.DataFrame) -> tuple[Any, Any, Any]:

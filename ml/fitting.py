@@ -27,6 +27,7 @@ from ml.model_spec import ModelSpec
 from ml.training import make_pipeline
 
 MAX_PARTS = 10  # a forest grown in parts makes about this many calls at most (each part's checks cost a little)
+SAVE_SHARE = 0.05  # checkpoints take at most about this share of a forest's fit (a big forest's take long)
 
 __all__ = ["Curve", "FitProgress", "Growth", "convergence_note", "downsample", "fit", "live_probe", "reference_fit"]
 
@@ -34,10 +35,11 @@ __all__ = ["Curve", "FitProgress", "Growth", "convergence_note", "downsample", "
 @dataclass
 class Growth:
     """A forest grown in parts of about `every` seconds of fitting, `save(pipeline, trees)` called after a part
-    once `every` seconds passed since the last (a checkpoint, not after the last part); `resume`: the pipeline a
-    checkpoint holds, to grow on from its trees. The first part is one tree, which times a tree: a fit that will
-    not outlast `every` then ends in one more call. Growing with warm_start draws the same per-tree seeds as
-    one fit, so the forest is the same. Other models ignore it (their parts are not free)."""
+    once `every` seconds passed since the last (a checkpoint; never after the last part, and less often when
+    saving would take over SAVE_SHARE of the time); `resume`: the pipeline a checkpoint holds, to grow on from
+    its trees. The first part is one tree, which times a tree: a fit that will not outlast `every` then ends in
+    one more call. Growing with warm_start draws the same per-tree seeds as one fit, so the forest is the same.
+    Other models ignore it (their parts are not free)."""
 
     every: float
     save: Callable[[Pipeline, int], None]
@@ -85,7 +87,7 @@ def _grow(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, progress: FitProgre
     features = pipeline[:-1].transform(X) if done else pipeline[:-1].fit_transform(X, y)
     model.set_params(warm_start=True)
     per_tree: float | None = None
-    saved = time.monotonic()
+    saved, save_cost = time.monotonic(), 0.0
     while done < target:
         if per_tree is None:
             size = done + 1
@@ -98,9 +100,11 @@ def _grow(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, progress: FitProgre
         model.set_params(n_estimators=size)
         model.fit(features, labels)
         per_tree, done = (time.monotonic() - started) / (size - done), size
-        if done < target and time.monotonic() - saved >= growth.every:
+        if done < target and time.monotonic() - saved >= max(growth.every, save_cost / SAVE_SHARE):
+            started = time.monotonic()
             growth.save(pipeline, done)
             saved = time.monotonic()
+            save_cost = saved - started
     model.set_params(warm_start=False)
 
 

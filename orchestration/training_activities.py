@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can im
 
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
 # A killed worker loses at most about this much of a forest's fit (ml.fitting.Growth); a shorter fit is one call.
-CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
+CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "30"))
 
 
 class TrainingActivities:
@@ -157,12 +158,16 @@ class TrainingActivities:
         with heartbeating(lambda: replace(state)):
             for k in range(len(done), k_total):
                 fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
-                X, y = prep.X.iloc[fit_rows], prep.y.iloc[fit_rows]
-                Xv, yv = prep.X.iloc[valid_rows], prep.y.iloc[valid_rows]
-                # one call per fold, in a child process that a cancel (or a failure) kills at once
+                # one call per fold, in a child process that a cancel (or a failure) kills at once; the child
+                # selects the fold's rows, so this process holds no copy of them
                 try:
                     predicted = fit_predict_in_child(
-                        make_pipeline(spec, inp.request.params, inp.request.seed, X), X, y, Xv, time_limit=wall
+                        partial(make_pipeline, spec, inp.request.params, inp.request.seed),  # made from the fold's rows
+                        prep.X,
+                        prep.y,
+                        fit_rows,
+                        valid_rows,
+                        time_limit=wall,
                     ).value
                 except ChildDied as exc:
                     raise child_died(exc) from None
@@ -170,7 +175,7 @@ class TrainingActivities:
                     raise too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") from None
                 except ValueError as exc:  # the data or the settings, not the worker: no retry would help
                     raise fit_refusal(exc, f"Cross-validation fold {k + 1} of {k_total}") from None
-                done.append(metrics_for(spec.task, yv, *predicted))
+                done.append(metrics_for(spec.task, prep.y.iloc[valid_rows], *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.fold = state.step = k + 1
         return StageResult(activity.info().attempt, RunFacts(cv=cv_summary(done), cv_resumed_from=resumed))
@@ -189,9 +194,7 @@ class TrainingActivities:
         spec, prep = self._prepared(inp)
         arrays = self._split(inp)
         run_dir = self._run_dir(inp)
-        train, held_out = arrays["train"], arrays["test"][:CURVE_SCORE_ROWS]
-        X, y = prep.X.iloc[train], prep.y.iloc[train]
-        pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X)
+        train = arrays["train"]
         checkpoint = run_dir / "checkpoint.json"
         grows = spec.family == "forest"  # the only models grown in parts (ml.fitting.Growth)
         saved = json.loads(checkpoint.read_text()) if grows and activity.info().attempt > 1 and checkpoint.is_file() else {}
@@ -221,12 +224,13 @@ class TrainingActivities:
 
         with heartbeating(details):
             try:
-                out = fit_in_child(
-                    pipeline,
+                out = fit_in_child(  # the child selects the training rows: this process holds no copy of them
+                    partial(make_pipeline, spec, inp.request.params, inp.request.seed),  # made from those rows
                     spec,
-                    X,
-                    y,
-                    valid=(prep.X.iloc[held_out], prep.y.iloc[held_out]),
+                    prep.X,
+                    prep.y,
+                    rows=train,
+                    valid_rows=arrays["test"][:CURVE_SCORE_ROWS],
                     on_live=live.update,
                     growth=growth if grows else None,
                     time_limit=wall,

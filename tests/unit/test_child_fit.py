@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from core.storage import Storage
 from ml.catalog import MODELS, get_model
 from ml.child_fit import ChildDied, fit_in_child, fit_predict_in_child
 from ml.fitting import Growth, fit, reference_fit
-from ml.training import make_pipeline
+from ml.training import make_pipeline, prepare, split
 from orchestration.contracts import StageHeartbeat
 from orchestration.training_activities import TrainingActivities
 from tests.unit.test_activities import _train_input
@@ -63,6 +64,14 @@ def _pipeline(estimator):
     return Pipeline([("model", estimator)])
 
 
+def _whole(spec):
+    """All the prepared rows, and the positions of the training and held-out ones: what the activities send."""
+    df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
+    prep = prepare(df, target, spec)
+    train, test = split(prep, 0.25, 3, stratify=spec.task == "classification")  # as train_rows splits
+    return prep.X, prep.y, train, test
+
+
 def _data(spec):
     df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
     return train_rows(df, target, spec)
@@ -74,7 +83,9 @@ def test_a_fit_in_a_child_process_equals_plain_scikit_learn(key):
     spec = MODELS[key]
     params = {k: v for k, v in FAST.items() if k in {p.name for p in spec.params}}
     X, y, X_test, y_test = _data(spec)
-    out = fit_in_child(make_pipeline(spec, params, 11, X), spec, X, y, valid=(X_test, y_test))
+    whole_X, whole_y, train, test = _whole(spec)
+    make = partial(make_pipeline, spec, params, 11)  # made in the child, from the rows it selects
+    out = fit_in_child(make, spec, whole_X, whole_y, rows=train, valid_rows=test)
     reference = reference_fit(spec, params, 11, X, y)
     assert np.array_equal(out.value.predict(X_test), reference.predict(X_test))
     if hasattr(reference[-1], "predict_proba"):
@@ -112,7 +123,8 @@ def test_a_forest_grown_in_parts_sends_its_checkpoints_to_the_parent():
 def test_a_fold_fitted_in_a_child_returns_the_plain_predictions():
     spec = get_model("svm_classifier")
     X, y, X_test, _ = _data(spec)
-    out = fit_predict_in_child(make_pipeline(spec, {}, 0, X), X, y, X_test)
+    whole_X, whole_y, train, test = _whole(spec)
+    out = fit_predict_in_child(make_pipeline(spec, {}, 0, X), whole_X, whole_y, train, test)
     predictions, proba, classes = out.value
     reference = reference_fit(spec, {}, 0, X, y)
     assert np.array_equal(predictions, reference.predict(X_test))
