@@ -24,17 +24,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import resource
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from ml.child_pipe import recv_job, send_job
+from ml.child_main import Job, main
+from ml.child_pipe import send_job
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +40,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from ml.curves import Curve
-    from ml.fitting import FitProgress, Growth
+    from ml.fitting import Growth
     from ml.model_spec import ModelSpec
 
 # Imported by the fork server once, so that every child starts with them loaded.
@@ -53,6 +51,7 @@ PRELOAD = [
     "ml.training",
     "ml.fitting",
     "ml.child_fit",
+    "ml.child_main",
     "sklearn.svm",
     "sklearn.neighbors",
     "sklearn.neural_network",
@@ -91,19 +90,6 @@ class ChildResult:
     # scikit-learn's ConvergenceWarnings during the fit (their text): the worker's log is not where a user looks
     convergence: tuple[str, ...] = ()
     curve: Curve | None = None  # a fit's learning curve
-
-
-@dataclass
-class _Job:
-    pipeline: Any  # a pipeline, or a function making it from the selected rows (make_pipeline reads them)
-    X: Any  # the prepared rows: the child selects its own, so the worker holds no copy of them
-    y: Any
-    rows: Any = None  # positions of the rows to fit on (None: all of them)
-    valid_rows: Any = None  # positions of held-out rows: a fit's learning curve scores them, a fold predicts them
-    spec: ModelSpec | None = None  # given: a fit through ml.fitting.fit (progress, curve); else a fold
-    every: float | None = None  # a forest grows in parts of this many seconds, each sent back as a checkpoint
-    resume: Any = None  # the pipeline of a checkpoint to grow on from
-    probe_seconds: float = PROBE_SECONDS
 
 
 def context() -> multiprocessing.context.ForkServerContext:
@@ -149,7 +135,7 @@ def fit_in_child(
     `growth`, a forest grows in parts and `growth.save` is called here with each checkpoint. A child still
     fitting after `time_limit` seconds is killed and FitTooLong raised."""
     every, resume = (growth.every, growth.resume) if growth is not None else (None, None)
-    job = _Job(pipeline, X, y, rows, valid_rows, spec, every, resume, PROBE_SECONDS)
+    job = Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS, spec, every, resume)
     out = _run(job, on_live, time_limit, growth.save if growth is not None else None)
     out.value, out.curve = out.value
     return out
@@ -165,11 +151,11 @@ def fit_predict_in_child(
 ) -> ChildResult:
     """Fit in a child process on the rows at `rows` and return only (predictions, probabilities or None, classes
     or None) on those at `valid_rows`: what a cross-validation fold needs, without shipping the model back."""
-    return _run(_Job(pipeline, X, y, rows, valid_rows, probe_seconds=PROBE_SECONDS), None, time_limit)
+    return _run(Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS), None, time_limit)
 
 
 def _run(
-    job: _Job,
+    job: Job,
     on_live: Callable[[dict[str, Any]], None] | None,
     time_limit: float | None = None,
     on_checkpoint: Callable[[Pipeline, int], None] | None = None,
@@ -177,7 +163,7 @@ def _run(
     ctx = context()
     deadline = time.monotonic() + time_limit if time_limit else None
     parent_end, child_end = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=_child_main, args=(child_end,), name="traineasy-fit", daemon=True)
+    proc = ctx.Process(target=main, args=(child_end,), name="traineasy-fit", daemon=True)
     proc.start()
     assert proc.pid is not None  # a started process has one
     _active.add(proc.pid)
@@ -228,76 +214,3 @@ def _died(exitcode: int | None) -> str:
         hint = " (out of memory, or killed by the system)" if -exitcode == signal.SIGKILL else ""
         return f"The training process stopped unexpectedly: {name}{hint}. It will be retried."
     return f"The training process stopped unexpectedly (exit code {exitcode}). It will be retried."
-
-
-def _costs() -> tuple[float, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return round(usage.ru_utime + usage.ru_stime, 3), round(usage.ru_maxrss / 1024, 1)  # KB on Linux
-
-
-def _child_main(conn: Connection) -> None:
-    from ml.fitting import FitProgress, live_probe
-
-    job: _Job = recv_job(conn)
-    send_lock = threading.Lock()
-    done = threading.Event()
-    progress = FitProgress()
-
-    def send(kind: str, value: Any, costs: tuple[float, float] | None = None, *warned: list[str]) -> None:
-        data = pickle.dumps((kind, value, costs, *warned), protocol=pickle.HIGHEST_PROTOCOL)
-        with send_lock:
-            conn.send_bytes(data)
-
-    def report() -> None:
-        while not done.wait(job.probe_seconds):
-            try:
-                send("live", live_probe(job.pipeline, progress))
-            except OSError:  # the parent is gone (a killed worker): stop fitting for nobody
-                os._exit(3)
-
-    threading.Thread(target=report, daemon=True).start()
-    from sklearn.exceptions import ConvergenceWarning
-
-    warned: list[str] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
-            warnings.simplefilter("always", ConvergenceWarning)
-            value = _fit(job, progress, send)
-        warned = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-        outcome: tuple[str, Any] = ("done", value)
-    except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        outcome = ("error", _picklable(exc))
-    done.set()
-    send(*outcome, _costs(), warned)
-    conn.close()
-
-
-def _fit(job: _Job, progress: FitProgress, send: Callable[..., None]) -> Any:
-    """The child's work: a fold's predictions, or the fitted pipeline and its learning curve."""
-    from ml.fitting import Growth, fit
-
-    X, y = (job.X, job.y) if job.rows is None else (job.X.iloc[job.rows], job.y.iloc[job.rows])
-    held = None if job.valid_rows is None else (job.X.iloc[job.valid_rows], job.y.iloc[job.valid_rows])
-    job.X = job.y = None  # the rows not selected are freed before the fit
-    if callable(job.pipeline):
-        job.pipeline = job.pipeline(X)
-    if job.spec is None:
-        assert held is not None  # fit_predict_in_child always sends them
-        return _predictions(job.pipeline.fit(X, y), held[0])
-    growth = None
-    if job.every is not None:
-        growth = Growth(job.every, lambda pipeline, trees: send("checkpoint", (pipeline, trees)), job.resume)
-    return fit(job.pipeline, job.spec, X, y, valid=held, progress=progress, growth=growth)
-
-
-def _predictions(model: Pipeline, X_valid: pd.DataFrame) -> tuple[Any, Any, Any]:
-    proba = model.predict_proba(X_valid) if hasattr(model[-1], "predict_proba") else None
-    return model.predict(X_valid), proba, getattr(model[-1], "classes_", None)
-
-
-def _picklable(exc: Exception) -> Exception:
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - any exception that does not travel becomes its text
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
