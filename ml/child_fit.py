@@ -131,9 +131,9 @@ def fit_in_child(
 ) -> ChildResult:
     """`ml.fitting.fit` in a child process on the rows at positions `rows` of X, y (all without), of `pipeline` or
     of the one `pipeline(X_rows)` makes: the result's value is the fitted pipeline, its curve the learning curve
-    (on the held-out rows at `valid_rows` too). With
-    `growth`, a forest grows in parts and `growth.save` is called here with each checkpoint. A child still
-    fitting after `time_limit` seconds is killed and FitTooLong raised."""
+    (on the held-out rows at `valid_rows` too). With `growth`, a forest grows in parts and `growth.save` is
+    called here with each checkpoint. A child still fitting after `time_limit` seconds is killed and FitTooLong
+    raised."""
     every, resume = (growth.every, growth.resume) if growth is not None else (None, None)
     job = Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS, spec, every, resume)
     out = _run(job, on_live, time_limit, growth.save if growth is not None else None)
