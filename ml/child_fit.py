@@ -12,9 +12,11 @@ imported (`set_forkserver_preload`), so a fit pays for a fork and for pickling i
 interpreter and its imports. The child inherits the fork server's environment, where the native thread
 pools are capped at 1 as `workers/__main__.py` caps them.
 
-While it fits, a side thread in the child sends what `live_probe` reads from the estimator (an MLP's loss
-per epoch) to the parent every `PROBE_SECONDS`; those sends also tell the child when its parent is gone
-(a killed worker), and it exits instead of fitting for nobody.
+The child runs `ml.fitting.fit`: one call (a long forest in parts, each checkpoint sent to the parent to save),
+then the learning curve. While it fits, a side thread in the child sends what `live_probe` reads (the trees or
+iterations done, an MLP's loss per epoch) to the parent every `PROBE_SECONDS`; those sends also tell the child
+when its parent is gone (a killed worker), and it exits instead of fitting for nobody. Its costs (CPU, peak
+memory) are its own: this fit's, not the worker's lifetime high-water mark.
 """
 
 from __future__ import annotations
@@ -22,19 +24,24 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import resource
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from ml.child_main import Job, main
+from ml.child_pipe import send_job
+
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
+
+    from ml.curves import Curve
+    from ml.fitting import Growth
+    from ml.model_spec import ModelSpec
 
 # Imported by the fork server once, so that every child starts with them loaded.
 PRELOAD = [
@@ -44,6 +51,7 @@ PRELOAD = [
     "ml.training",
     "ml.fitting",
     "ml.child_fit",
+    "ml.child_main",
     "sklearn.svm",
     "sklearn.neighbors",
     "sklearn.neural_network",
@@ -81,15 +89,7 @@ class ChildResult:
     peak_rss_mb: float  # the child's peak resident memory
     # scikit-learn's ConvergenceWarnings during the fit (their text): the worker's log is not where a user looks
     convergence: tuple[str, ...] = ()
-
-
-@dataclass
-class _Job:
-    pipeline: Any
-    X: Any
-    y: Any
-    X_valid: Any = None  # given: return predictions on these rows instead of the fitted pipeline
-    probe_seconds: float = PROBE_SECONDS
+    curve: Curve | None = None  # a fit's learning curve
 
 
 def context() -> multiprocessing.context.ForkServerContext:
@@ -118,30 +118,52 @@ def active_pids() -> set[int]:
 
 
 def fit_in_child(
-    pipeline: Pipeline,
+    pipeline: Pipeline | Callable[[pd.DataFrame], Pipeline],
+    spec: ModelSpec,
     X: pd.DataFrame,
     y: pd.Series,
+    *,
+    rows: np.ndarray | None = None,
+    valid_rows: np.ndarray | None = None,
     on_live: Callable[[dict[str, Any]], None] | None = None,
+    growth: Growth | None = None,
     time_limit: float | None = None,
 ) -> ChildResult:
-    """`pipeline.fit(X, y)` in a child process; the result's value is the fitted pipeline. A child still
-    fitting after `time_limit` seconds is killed and FitTooLong raised."""
-    return _run(_Job(pipeline, X, y, probe_seconds=PROBE_SECONDS), on_live, time_limit)
+    """`ml.fitting.fit` in a child process on the rows at positions `rows` of X, y (all without), of `pipeline` or
+    of the one `pipeline(X_rows)` makes: the result's value is the fitted pipeline, its curve the learning curve
+    (on the held-out rows at `valid_rows` too). With `growth`, a forest grows in parts and `growth.save` is
+    called here with each checkpoint. A child still fitting after `time_limit` seconds is killed and FitTooLong
+    raised."""
+    every, resume = (growth.every, growth.resume) if growth is not None else (None, None)
+    job = Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS, spec, every, resume)
+    out = _run(job, on_live, time_limit, growth.save if growth is not None else None)
+    out.value, out.curve = out.value
+    return out
 
 
 def fit_predict_in_child(
-    pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, X_valid: pd.DataFrame, time_limit: float | None = None
+    pipeline: Pipeline | Callable[[pd.DataFrame], Pipeline],
+    X: pd.DataFrame,
+    y: pd.Series,
+    rows: np.ndarray,
+    valid_rows: np.ndarray,
+    time_limit: float | None = None,
 ) -> ChildResult:
-    """Fit in a child process and return only (predictions, probabilities or None, classes or None) on
-    `X_valid`: what a cross-validation fold needs, without shipping the model back."""
-    return _run(_Job(pipeline, X, y, X_valid, probe_seconds=PROBE_SECONDS), None, time_limit)
+    """Fit in a child process on the rows at `rows` and return only (predictions, probabilities or None, classes
+    or None) on those at `valid_rows`: what a cross-validation fold needs, without shipping the model back."""
+    return _run(Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS), None, time_limit)
 
 
-def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit: float | None = None) -> ChildResult:
+def _run(
+    job: Job,
+    on_live: Callable[[dict[str, Any]], None] | None,
+    time_limit: float | None = None,
+    on_checkpoint: Callable[[Pipeline, int], None] | None = None,
+) -> ChildResult:
     ctx = context()
     deadline = time.monotonic() + time_limit if time_limit else None
     parent_end, child_end = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=_child_main, args=(child_end,), name="traineasy-fit", daemon=True)
+    proc = ctx.Process(target=main, args=(child_end,), name="traineasy-fit", daemon=True)
     proc.start()
     assert proc.pid is not None  # a started process has one
     _active.add(proc.pid)
@@ -149,7 +171,7 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
     message = None
     try:
         try:
-            parent_end.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            send_job(parent_end, job)
             while True:
                 if time_limit and deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
                     raise FitTooLong(time_limit)  # the finally below kills the child
@@ -158,9 +180,11 @@ def _run(job: _Job, on_live: Callable[[dict[str, Any]], None] | None, time_limit
                         continue
                     break  # died without a word
                 message = pickle.loads(parent_end.recv_bytes())
-                if message[0] != "live":
+                if message[0] == "checkpoint" and on_checkpoint is not None:
+                    on_checkpoint(*message[1])
+                elif message[0] != "live":
                     break
-                if on_live is not None and message[1]:
+                elif on_live is not None and message[1]:
                     on_live(message[1])
                 message = None
         except (EOFError, BrokenPipeError, ConnectionResetError):
@@ -190,58 +214,3 @@ def _died(exitcode: int | None) -> str:
         hint = " (out of memory, or killed by the system)" if -exitcode == signal.SIGKILL else ""
         return f"The training process stopped unexpectedly: {name}{hint}. It will be retried."
     return f"The training process stopped unexpectedly (exit code {exitcode}). It will be retried."
-
-
-def _costs() -> tuple[float, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return round(usage.ru_utime + usage.ru_stime, 3), round(usage.ru_maxrss / 1024, 1)  # KB on Linux
-
-
-def _child_main(conn: Connection) -> None:
-    from ml.fitting import live_probe
-
-    job: _Job = pickle.loads(conn.recv_bytes())
-    send_lock = threading.Lock()
-    done = threading.Event()
-
-    def send(kind: str, value: Any, costs: tuple[float, float] | None = None, *warned: list[str]) -> None:
-        data = pickle.dumps((kind, value, costs, *warned), protocol=pickle.HIGHEST_PROTOCOL)
-        with send_lock:
-            conn.send_bytes(data)
-
-    def report() -> None:
-        while not done.wait(job.probe_seconds):
-            try:
-                send("live", live_probe(job.pipeline))
-            except OSError:  # the parent is gone (a killed worker): stop fitting for nobody
-                os._exit(3)
-
-    threading.Thread(target=report, daemon=True).start()
-    from sklearn.exceptions import ConvergenceWarning
-
-    warned: list[str] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
-            warnings.simplefilter("always", ConvergenceWarning)
-            model = job.pipeline.fit(job.X, job.y)
-        warned = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-        value = model if job.X_valid is None else _predictions(model, job.X_valid)
-        outcome: tuple[str, Any] = ("done", value)
-    except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        outcome = ("error", _picklable(exc))
-    done.set()
-    send(*outcome, _costs(), warned)
-    conn.close()
-
-
-def _predictions(model: Pipeline, X_valid: pd.DataFrame) -> tuple[Any, Any, Any]:
-    proba = model.predict_proba(X_valid) if hasattr(model[-1], "predict_proba") else None
-    return model.predict(X_valid), proba, getattr(model[-1], "classes_", None)
-
-
-def _picklable(exc: Exception) -> Exception:
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - any exception that does not travel becomes its text
-        return RuntimeError(f"{type(exc).__name__}: {exc}")

@@ -1,9 +1,9 @@
 """Imported once by the fit fork server (see ml/child_fit.py), never by anything else.
 
-A tiny fit of every model family here runs the code paths that scikit-learn only takes on first use
-(lazy imports, caches), so each forked child starts with them done and a tiny fit in a child costs
-about what it costs in-process. `gc.freeze()` then keeps the collector from touching (and so copying)
-the fork server's objects in every child.
+A tiny fit of every model family here (as a child fits: with its progress read and its learning curve) runs
+the code paths that scikit-learn only takes on first use (lazy imports, caches), so each forked child starts
+with them done and a tiny fit in a child costs about what it costs in-process. `gc.freeze()` then keeps the
+collector from touching (and so copying) the fork server's objects in every child.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ def _warm() -> None:
     import pandas as pd
 
     from ml.catalog import MODELS
+    from ml.fitting import fit
     from ml.training import make_pipeline
 
     rng = np.random.default_rng(0)
@@ -28,7 +29,8 @@ def _warm() -> None:
         for spec in MODELS.values():
             small = {p.name: p.min for p in spec.params if p.name in ("n_estimators", "max_iter", "hidden_units")}
             try:
-                model = make_pipeline(spec, small, 0, X).fit(X, labels if spec.task == "classification" else numbers)
+                y = labels if spec.task == "classification" else numbers
+                model, _ = fit(make_pipeline(spec, small, 0, X), spec, X, y, valid=(X, y))
                 model.predict(X)
                 if hasattr(model[-1], "predict_proba"):
                     model.predict_proba(X)

@@ -1,9 +1,19 @@
-"""Fitting a pipeline: ensembles grown step by step (progress, learning curve, cancel, resume), others in one call."""
+"""Fitting a pipeline in one call, as plain scikit-learn does, with live progress from the estimator's own output
+(ml/fit_progress.py) and the learning curve from its stages afterwards (ml/curves.py).
+
+Fits in parts (warm_start) cost: histogram gradient boosting re-bins every row and re-predicts all earlier trees on
+each call (1.74x one fit at 1M rows), gradient boosting re-predicts its earlier stages, and even a forest pays
+the labels' encoding and the input checks per call (+35-50% for ten parts of cheap extra trees at 300k rows).
+So every model fits in one call, except a forest whose fit lasts longer than a checkpoint interval: it grows
+in parts of about that many seconds each (`Growth`), so a retry after a dead worker resumes from the last part.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,35 +21,29 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from ml.curves import Curve, learning_curve
+from ml.fit_progress import FORESTS, FitProgress, reporting
 from ml.model_spec import ModelSpec
 from ml.training import make_pipeline
 
-CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point; keeps the curve cheap on big data
+MAX_PARTS = 10  # a forest grown in parts makes about this many calls at most (each part's checks cost a little)
+SAVE_SHARE = 0.05  # checkpoints take at most about this share of a forest's fit (a big forest's take long)
+
+__all__ = ["Curve", "FitProgress", "Growth", "convergence_note", "downsample", "fit", "live_probe", "reference_fit"]
 
 
 @dataclass
-class Curve:
-    """Learning curve: score on (a sample of) the training rows and on held-out rows, per step."""
+class Growth:
+    """A forest grown in parts of about `every` seconds of fitting, `save(pipeline, trees)` called after a part
+    once `every` seconds passed since the last (a checkpoint; never after the last part, and less often when
+    saving would take over SAVE_SHARE of the time); `resume`: the pipeline a checkpoint holds, to grow on from
+    its trees. The first part is one tree, which times a tree: a fit that will not outlast `every` then ends in
+    one more call. Growing with warm_start draws the same per-tree seeds as one fit, so the forest is the same.
+    Other models ignore it (their parts are not free)."""
 
-    metric: str
-    steps: list[int] = field(default_factory=list)
-    train: list[float] = field(default_factory=list)
-    valid: list[float] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "steps": self.steps, "train": self.train, "valid": self.valid}
-
-
-def _score(model: Pipeline, features: pd.DataFrame, y: pd.Series) -> float:
-    return float(model.score(features[:CURVE_SCORE_ROWS], y[:CURVE_SCORE_ROWS]))
-
-
-StepCallback = Callable[[int, int, Curve], None]
-SingleFit = Callable[[Pipeline, pd.DataFrame, pd.Series], Pipeline]
-
-
-def _plain_fit(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
-    return pipeline.fit(X, y)
+    every: float
+    save: Callable[[Pipeline, int], None]
+    resume: Pipeline | None = None
 
 
 def fit(
@@ -49,66 +53,77 @@ def fit(
     y: pd.Series,
     *,
     valid: tuple[pd.DataFrame, pd.Series] | None = None,
-    on_step: StepCallback = lambda done, total, curve: None,
-    resume: tuple[Pipeline, int, Curve] | None = None,
-    steps: int = 10,
-    single_fit: SingleFit = _plain_fit,
+    progress: FitProgress | None = None,
+    growth: Growth | None = None,
 ) -> tuple[Pipeline, Curve]:
-    """Fit the pipeline. Ensembles grow in `steps` increments (warm_start), so progress and a learning
-    curve are reported, cancellation lands between increments, and a retry can resume from a checkpoint
-    (`resume` = the pipeline after `done` increments and its curve).
-
-    Growing with warm_start draws the same per-tree seeds as one fit, so the result equals plain
-    `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model).
-
-    Models without increments are fitted in one `single_fit(pipeline, X, y)` call, which returns the fitted
-    pipeline: the worker passes one that fits in a child process a cancel can kill (ml/child_fit.py).
-    """
-    metric = "R²" if spec.task == "regression" else "accuracy"
-    if spec.increments is None:
-        pipeline = single_fit(pipeline, X, y)
-        curve = Curve(metric)
-        on_step(1, 1, curve)
-        return pipeline, curve
-    target = int(pipeline[-1].get_params()[spec.increments])
-    sizes = sorted({max(1, round(target * (i + 1) / steps)) for i in range(steps)})
-    start = 0
-    if resume is not None:
-        pipeline, start, curve = resume
-        features = pipeline[:-1].transform(X)
-    else:
-        curve = Curve(metric)
-        features = pipeline[:-1].fit_transform(X, y)
-    valid_features = pipeline[:-1].transform(valid[0]) if valid is not None else None
-    valid_y = np.asarray(valid[1]) if valid is not None else None
-    model = pipeline[-1]
-    y_arr = np.asarray(y)
-    model.set_params(warm_start=True)
-    for done, size in enumerate(sizes, start=1):
-        if done <= start:
-            continue
-        model.set_params(**{spec.increments: size})
-        model.fit(features, y_arr)
-        curve.steps.append(size)
-        curve.train.append(_score(model, features, y_arr))
-        if valid_features is not None:
-            curve.valid.append(_score(model, valid_features, valid_y))
-        on_step(done, len(sizes), curve)
-    model.set_params(warm_start=False)
+    """`pipeline.fit(X, y)` in one call (or a forest in parts, see `Growth`), with `progress` following it, then
+    the learning curve on a sample of `X` and of the held-out rows `valid`. The fitted pipeline equals plain
+    `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model)."""
+    progress = progress if progress is not None else FitProgress()
+    if spec.increments:
+        progress.of = int(pipeline[-1].get_params()[spec.increments])
+    growth = growth if isinstance(pipeline[-1], FORESTS) else None  # only a forest's parts are free
+    if growth is not None and growth.resume is not None:
+        # the checkpoint's model was saved mid-growth (warm_start, its part's size): the request's settings again
+        settings = pipeline[-1].get_params(deep=False)
+        pipeline = growth.resume
+        pipeline[-1].set_params(**settings)
+    with reporting(pipeline, progress) as fit_params:
+        if growth is not None:
+            _grow(pipeline, X, y, progress, growth)
+        else:
+            pipeline.fit(X, y, **fit_params)
+    progress.step = progress.of
+    curve = learning_curve(pipeline, spec.task, X, y, valid)
+    if not curve.steps and (losses := _losses(pipeline)):
+        curve = Curve("training loss", list(range(1, len(losses) + 1)), losses)
     return pipeline, curve
 
 
-def live_probe(pipeline: Pipeline) -> dict[str, Any]:
-    """What can be read from a model while its single `fit` call runs (an MLP's loss per epoch)."""
-    model = pipeline[-1]
-    losses = getattr(model, "loss_curve_", None)
-    if not losses:
-        return {}
-    return {
-        "step": len(losses),
-        "of": int(model.get_params().get("max_iter", len(losses))),
-        "loss": [float(v) for v in downsample(list(losses))],
-    }
+def _grow(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, progress: FitProgress, growth: Growth) -> None:
+    model, labels = pipeline[-1], np.asarray(y)
+    target = int(model.get_params()["n_estimators"])
+    done = len(getattr(model, "estimators_", []))
+    features = pipeline[:-1].transform(X) if done else pipeline[:-1].fit_transform(X, y)
+    model.set_params(warm_start=True)
+    per_tree: float | None = None
+    saved, save_cost = time.monotonic(), 0.0
+    while done < target:
+        if per_tree is None:
+            size = done + 1
+        elif (target - done) * per_tree <= growth.every:
+            size = target
+        else:
+            size = min(target, done + max(math.ceil(target / MAX_PARTS), int(growth.every / per_tree)))
+        progress.base = done
+        started = time.monotonic()
+        model.set_params(n_estimators=size)
+        model.fit(features, labels)
+        per_tree, done = (time.monotonic() - started) / (size - done), size
+        if done < target and time.monotonic() - saved >= max(growth.every, save_cost / SAVE_SHARE):
+            started = time.monotonic()
+            growth.save(pipeline, done)
+            saved = time.monotonic()
+            save_cost = saved - started
+    model.set_params(warm_start=False)
+
+
+def _losses(pipeline: Pipeline) -> list[float]:
+    return [float(v) for v in getattr(pipeline[-1], "loss_curve_", None) or []]
+
+
+def live_probe(pipeline: Pipeline, progress: FitProgress | None = None) -> dict[str, Any]:
+    """What can be read while a single `fit` call runs: an MLP's loss per epoch, or the trees or iterations done."""
+    losses = _losses(pipeline)
+    if losses:
+        return {
+            "step": len(losses),
+            "of": int(pipeline[-1].get_params().get("max_iter", len(losses))),
+            "loss": downsample(losses),
+        }
+    if progress is not None and progress.of:
+        return {"step": progress.step, "of": progress.of}
+    return {}
 
 
 def convergence_note(spec: ModelSpec, pipeline: Pipeline, warned: Collection[str]) -> str | None:

@@ -82,7 +82,8 @@ class ModelSpec:
     params: tuple[Param, ...]
     family: Family  # its fit-time cost family: a new model must say which (the data check's estimate)
     needs_scaling: bool = False
-    increments: str | None = None  # parameter grown step by step (warm_start) for progress + cancel
+    # the parameter counting its stages (trees, iterations): its fit reports progress in them, its curve reads them
+    increments: str | None = None
     seeded: bool = True  # takes random_state
     fixed: dict[str, Any] = field(default_factory=dict)
     adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # schema params -> estimator kwargs

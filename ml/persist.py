@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zipfile import BadZipFile, ZipFile
@@ -100,33 +99,14 @@ class UntrustedModelFile(ValueError):
     """The file asks for types outside the allow-list; it is refused, not loaded."""
 
 
-# The last models this process wrote, keyed by file identity: the next stage of a run usually lands
-# on the same worker (its only slot just freed), so it need not read back what it has just saved.
-_RECENT: OrderedDict[tuple, object] = OrderedDict()
-_RECENT_SIZE = 2
-
-
-def _identity(path: Path) -> tuple:
-    st = path.stat()
-    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
-
-
-def save_model(pipeline: Pipeline, path: Path, remember: bool = False) -> None:
-    """Write atomically, readable by this account only. `remember` keeps the object for load_model in
-    this process: only for a finished model, never for a checkpoint of a fit that goes on changing it."""
+def save_model(pipeline: Pipeline, path: Path) -> None:
+    """Write atomically, readable by this account only (a run's stages share the object in memory through
+    orchestration/stage_cache.py, not here)."""
     write_atomic(path, sio.dumps(pipeline))  # 0600 in 0700 folders, whatever the umask
-    if not remember:
-        return
-    _RECENT[_identity(path)] = pipeline
-    while len(_RECENT) > _RECENT_SIZE:
-        _RECENT.popitem(last=False)
 
 
 def load_model(path: Path) -> Pipeline:
     """Load a model file whose every type is in TRUSTED_TYPES (or LEGACY_TYPES); refuse anything else."""
-    cached = _RECENT.get(_identity(path))
-    if cached is not None:
-        return cached
     return load_model_bytes(path.read_bytes())
 
 

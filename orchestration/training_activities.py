@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +30,14 @@ from orchestration.stage_cache import RUNS, file_id
 
 if TYPE_CHECKING:  # heavy: imported in the activities' bodies, so the UI can import the workflows cheaply
     import numpy as np
-    import pandas as pd
     from sklearn.pipeline import Pipeline
 
     from ml.model_spec import ModelSpec
     from ml.training import Prepared
 
 WORKER_ID = f"{os.getpid()}@{socket.gethostname()}"  # which worker process ran a fit
-# A killed worker loses at most this much fitting (plus one increment); saving costs time, so not every step.
-CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "10"))
+# A killed worker loses at most about this much of a forest's fit (ml.fitting.Growth); a shorter fit is one call.
+CHECKPOINT_SECONDS = float(os.environ.get("TRAINEASY_CHECKPOINT_SECONDS", "30"))
 
 
 class TrainingActivities:
@@ -185,12 +185,16 @@ class TrainingActivities:
         with heartbeating(lambda: replace(state)):
             for k in range(len(done), k_total):
                 fit_rows, valid_rows = arrays[f"fold{k}_fit"], arrays[f"fold{k}_valid"]
-                X, y = prep.X.iloc[fit_rows], prep.y.iloc[fit_rows]
-                Xv, yv = prep.X.iloc[valid_rows], prep.y.iloc[valid_rows]
-                # one call per fold, in a child process that a cancel (or a failure) kills at once
+                # one call per fold, in a child process that a cancel (or a failure) kills at once; the child
+                # selects the fold's rows, so this process holds no copy of them
                 try:
                     predicted = fit_predict_in_child(
-                        make_pipeline(spec, inp.request.params, inp.request.seed, X), X, y, Xv, time_limit=wall
+                        partial(make_pipeline, spec, inp.request.params, inp.request.seed),  # made from the fold's rows
+                        prep.X,
+                        prep.y,
+                        fit_rows,
+                        valid_rows,
+                        time_limit=wall,
                     ).value
                 except ChildDied as exc:
                     raise child_died(exc) from None
@@ -198,16 +202,18 @@ class TrainingActivities:
                     raise too_long(self.settings.max_fit_minutes, f"Cross-validation fold {k + 1} of {k_total}") from None
                 except ValueError as exc:  # the data or the settings, not the worker: no retry would help
                     raise fit_refusal(exc, f"Cross-validation fold {k + 1} of {k_total}") from None
-                done.append(metrics_for(spec.task, yv, *predicted))
+                done.append(metrics_for(spec.task, prep.y.iloc[valid_rows], *predicted))
                 write_atomic(progress_file, json.dumps(done).encode())
                 state.fold = state.step = k + 1
         return StageResult(activity.info().attempt, RunFacts(cv=cv_summary(done), cv_resumed_from=resumed))
 
     @activity.defn
     def fit_model(self, inp: TrainInput) -> StageResult:
-        """Fit on the training rows with live progress; ensembles checkpoint each increment for resume."""
+        """Fit on the training rows in one call, in a child process that a cancel kills (a long forest in parts,
+        checkpointed for resume); live progress from the estimator's own output; its costs are this fit's alone."""
         from ml.child_fit import ChildDied, FitTooLong, fit_in_child
-        from ml.fitting import Curve, convergence_note, downsample, fit, live_probe
+        from ml.curves import CURVE_SCORE_ROWS
+        from ml.fitting import Growth, convergence_note, downsample
         from ml.guardrails import fit_wall_seconds
         from ml.persist import load_model, save_model
         from ml.training import make_pipeline
@@ -215,85 +221,65 @@ class TrainingActivities:
         spec, prep = self._prepared(inp)
         arrays = self._split(inp)
         run_dir = self._run_dir(inp)
-        train, test = arrays["train"], arrays["test"]
-        X, y = prep.X.iloc[train], prep.y.iloc[train]
-        pipeline = make_pipeline(spec, inp.request.params, inp.request.seed, X)
-        resume = None
+        train = arrays["train"]
         checkpoint = run_dir / "checkpoint.json"
+        grows = spec.family == "forest"  # the only models grown in parts (ml.fitting.Growth)
         # only an earlier attempt of this run leaves one: a retry, or the first attempt on the shared queue after
         # the run's own worker died (workflows/training.py), which Temporal counts as a new activity's attempt 1
-        if checkpoint.is_file() and spec.increments:
-            saved = json.loads(checkpoint.read_text())
-            resume = (load_model(run_dir / saved["file"]), saved["done"], Curve(**saved["curve"]))
+        saved = json.loads(checkpoint.read_text()) if grows and checkpoint.is_file() else {}
+        resumed = int(saved.get("done", 0))
+
+        def save(partial: Pipeline, done: int) -> None:
+            # the model file first, under its size's name; the JSON that points at it last, so a kill
+            # between the two leaves the previous, consistent checkpoint in force
+            name = f"checkpoint-{done}.skops"
+            save_model(partial, run_dir / name)
+            write_atomic(checkpoint, json.dumps({"done": done, "file": name}).encode())
+            for old in run_dir.glob("checkpoint-*.skops"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+
+        growth = Growth(CHECKPOINT_SECONDS, save, load_model(run_dir / saved["file"]) if resumed else None)
         started, cpu0 = time.monotonic(), time.thread_time()
         wall = fit_wall_seconds(self.settings.max_fit_minutes)  # the hard wall, whatever the estimate said
-        state = StageHeartbeat(step=resume[1] if resume else 0, of=1, resumed_from=resume[1] if resume else 0)
+        state = StageHeartbeat(step=resumed, of=1, resumed_from=resumed)
         live: dict[str, Any] = {}  # what the child process reads from the estimator (ml.fitting.live_probe)
-        child = {"cpu_seconds": 0.0, "peak_rss_mb": 0.0}
-        convergence: list[str] = []  # ConvergenceWarnings of a fit in the child process
 
         def details() -> StageHeartbeat:
             beat = replace(state, elapsed=round(time.monotonic() - started, 2))
-            if live:  # an MLP's epochs so far, in place of the single step of its one fit call
-                beat.step, beat.of, beat.loss = live["step"], live["of"], live["loss"]
+            if live:  # trees, iterations or epochs so far, in place of the single step of one fit call
+                beat.step, beat.of, beat.loss = live["step"], live["of"], live.get("loss")
             return beat
 
-        def in_child(pipe: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
-            """A single-call fit (no increments to stop between) runs in a child process that a cancel kills."""
+        with heartbeating(details):
             try:
-                out = fit_in_child(pipe, X, y, on_live=live.update, time_limit=wall)
+                out = fit_in_child(  # the child selects the training rows: this process holds no copy of them
+                    partial(make_pipeline, spec, inp.request.params, inp.request.seed),  # made from those rows
+                    spec,
+                    prep.X,
+                    prep.y,
+                    rows=train,
+                    valid_rows=arrays["test"][:CURVE_SCORE_ROWS],
+                    on_live=live.update,
+                    growth=growth if grows else None,
+                    time_limit=wall,
+                )
             except ChildDied as exc:
                 raise child_died(exc) from None
             except FitTooLong:
                 raise too_long(self.settings.max_fit_minutes) from None
-            child.update(cpu_seconds=out.cpu_seconds, peak_rss_mb=out.peak_rss_mb)
-            convergence.extend(out.convergence)
-            return out.value
-
-        last_checkpoint = [time.monotonic()]
-
-        def on_step(done: int, total: int, curve: Curve) -> None:
-            # `of` before `step`: a heartbeat taken in between must not count the new step against the old total
-            state.of, state.step, state.curve = total, done, curve.as_dict()
-            if wall and done < total and time.monotonic() - started > wall:
-                raise too_long(self.settings.max_fit_minutes)  # an incremental fit stops between increments
-            if spec.increments and done < total and time.monotonic() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
-                # the model file first, under its step's name; the JSON that points at it last, so a
-                # kill between the two leaves the previous, consistent checkpoint in force
-                name = f"checkpoint-{done}.skops"
-                save_model(pipeline, run_dir / name)
-                write_atomic(checkpoint, json.dumps({"done": done, "file": name, "curve": curve.as_dict()}).encode())
-                for old in run_dir.glob("checkpoint-*.skops"):
-                    if old.name != name:
-                        old.unlink(missing_ok=True)
-                last_checkpoint[0] = time.monotonic()
-
-        with heartbeating(details) as peak:
-            try:
-                pipeline, curve = fit(
-                    pipeline,
-                    spec,
-                    X,
-                    y,
-                    valid=(prep.X.iloc[test], prep.y.iloc[test]),
-                    on_step=on_step,
-                    resume=resume,
-                    single_fit=in_child,
-                )
             except ValueError as exc:  # the data or the settings, not the worker: no retry would help
                 raise fit_refusal(exc) from None
-        self._keep_model(inp, pipeline)
-        losses = live_probe(pipeline).get("loss", [])
-        curve_data = (
-            curve.as_dict()
-            if curve.steps
-            else {"metric": "training loss", "steps": list(range(1, len(losses) + 1)), "train": losses, "valid": []}
-        )
-        curve_data = {k: downsample(v) if isinstance(v, list) else v for k, v in curve_data.items()}
-        costs = {
+            if live:  # the last report may predate the last trees
+                live["step"] = live["of"]
+            state.of = state.step = 1
+            self._keep_model(inp, out.value)
+        assert out.curve is not None  # a fit always returns its curve (empty for a model without stages)
+        curve = {k: downsample(v) if isinstance(v, list) else v for k, v in out.curve.as_dict().items()}
+        costs = {  # this fit's alone: the child's own CPU and peak memory, not the worker's lifetime high-water mark
             "fit_seconds": round(time.monotonic() - started, 3),
-            "cpu_seconds": round(time.thread_time() - cpu0 + child["cpu_seconds"], 3),
-            "peak_rss_mb": round(max(peak["rss_mb"], child["peak_rss_mb"]), 1),
+            "cpu_seconds": round(time.thread_time() - cpu0 + out.cpu_seconds, 3),
+            "peak_rss_mb": round(out.peak_rss_mb, 1),
         }
         write_atomic(run_dir / "fit.json", json.dumps(costs).encode())  # for the model card
         return StageResult(
@@ -302,10 +288,10 @@ class TrainingActivities:
                 fit_seconds=costs["fit_seconds"],
                 cpu_seconds=costs["cpu_seconds"],
                 peak_rss_mb=costs["peak_rss_mb"],
-                resumed_from_step=resume[1] if resume else 0,
-                curve=curve_data,
+                resumed_from_step=resumed,
+                curve=curve,
                 worker=WORKER_ID,
-                fit_notes=[note] if (note := convergence_note(spec, pipeline, convergence)) else None,
+                fit_notes=[note] if (note := convergence_note(spec, out.value, out.convergence)) else None,
             ),
         )
 

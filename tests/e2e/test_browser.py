@@ -222,3 +222,25 @@ def test_an_admin_adds_and_disables_a_user_in_the_browser(stack, new_page):
         ("admin.user_add", "dave", "127.0.0.1"),
         ("admin.user_disable", "dave", "127.0.0.1"),
     }
+
+
+def test_a_boosting_run_shows_its_learning_curve(stack, new_page, tmp_path):
+    """One fit call, then the curve from the model's own stages: the run page draws it once the run is done."""
+    page = new_page()
+    login(page, stack, "alice")
+    go(page, "Datasets")
+    data = tmp_path / "curve.csv"
+    data.write_bytes(classification_csv(rows=400, seed=3))
+    upload(page, data)
+    expect(page.get_by_text("Stored curve.csv")).to_be_visible(timeout=60_000)
+    go(page, "Train")
+    page.get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option", name=re.compile(r"^curve\.csv")).click()
+    wait_for_app(page)
+    page.get_by_role("combobox", name="Model").click()
+    page.get_by_role("option", name="Histogram gradient boosting (classification)").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(RUN_URL, timeout=30_000)
+    expect(status_badge(page)).to_have_text(re.compile(r"completed$"), timeout=180_000)
+    expect(page.get_by_test_id("stPlotlyChart").filter(has_text="Learning curve (accuracy)")).to_be_visible()

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,15 @@ import orchestration.heartbeat as heartbeat
 from core.storage import Storage
 from ml.catalog import MODELS, get_model
 from ml.child_fit import ChildDied, fit_in_child, fit_predict_in_child
-from ml.fitting import fit, reference_fit
-from ml.training import make_pipeline
+from ml.fitting import Growth, fit, reference_fit
+from ml.training import make_pipeline, prepare, split
 from orchestration.contracts import StageHeartbeat
 from orchestration.training_activities import TrainingActivities
 from tests.unit.test_activities import _train_input
 from tests.unit.test_training import classification, regression, train_rows
 
-SINGLE_CALL = [k for k, m in MODELS.items() if not m.increments]
-FAST = {"max_iter": 50, "hidden_units": 8}
+FAST = {"max_iter": 50, "hidden_units": 8, "n_estimators": 20}
+SVC = get_model("svm_classifier")  # the spec sent with the stand-in estimators below (only its task is read)
 
 
 def _gone(pid: int) -> bool:
@@ -63,29 +64,67 @@ def _pipeline(estimator):
     return Pipeline([("model", estimator)])
 
 
+def _whole(spec):
+    """All the prepared rows, and the positions of the training and held-out ones: what the activities send."""
+    df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
+    prep = prepare(df, target, spec)
+    train, test = split(prep, 0.25, 3, stratify=spec.task == "classification")  # as train_rows splits
+    return prep.X, prep.y, train, test
+
+
 def _data(spec):
     df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
     return train_rows(df, target, spec)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("key", SINGLE_CALL)
+@pytest.mark.parametrize("key", list(MODELS))
 def test_a_fit_in_a_child_process_equals_plain_scikit_learn(key):
     spec = MODELS[key]
     params = {k: v for k, v in FAST.items() if k in {p.name for p in spec.params}}
     X, y, X_test, y_test = _data(spec)
-    fitted, curve = fit(make_pipeline(spec, params, 11, X), spec, X, y, single_fit=lambda p, X, y: fit_in_child(p, X, y).value)
+    whole_X, whole_y, train, test = _whole(spec)
+    make = partial(make_pipeline, spec, params, 11)  # made in the child, from the rows it selects
+    out = fit_in_child(make, spec, whole_X, whole_y, rows=train, valid_rows=test)
     reference = reference_fit(spec, params, 11, X, y)
-    assert np.array_equal(fitted.predict(X_test), reference.predict(X_test))
+    assert np.array_equal(out.value.predict(X_test), reference.predict(X_test))
     if hasattr(reference[-1], "predict_proba"):
-        assert np.array_equal(fitted.predict_proba(X_test), reference.predict_proba(X_test))
+        assert np.array_equal(out.value.predict_proba(X_test), reference.predict_proba(X_test))
+    assert out.value[-1].get_params() == reference[-1].get_params()
+    _, curve = fit(make_pipeline(spec, params, 11, X), spec, X, y, valid=(X_test, y_test))  # in this process
+    assert out.curve == curve
     assert not child_fit.active_pids()
+
+
+@pytest.mark.parametrize("key", [k for k, m in MODELS.items() if m.increments])
+def test_the_trees_or_iterations_done_reach_the_parent_while_the_child_fits(monkeypatch, key):
+    monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.005)
+    spec = MODELS[key]
+    df, target = (classification(3000), "bought") if spec.task == "classification" else (regression(3000), "spend")
+    X, y, _, _ = train_rows(df, target, spec)
+    seen: list[dict] = []
+    fit_in_child(make_pipeline(spec, {spec.increments: 300}, 0, X), spec, X, y, on_live=seen.append)
+    steps = [s["step"] for s in seen]
+    assert {s["of"] for s in seen} == {300}
+    assert steps == sorted(steps) and any(0 < step < 300 for step in steps), steps
+
+
+def test_a_forest_grown_in_parts_sends_its_checkpoints_to_the_parent():
+    spec = get_model("random_forest_classifier")
+    X, y, X_test, _ = _data(spec)
+    saved: list[tuple[int, int]] = []
+    growth = Growth(0.0, lambda pipeline, trees: saved.append((trees, len(pipeline[-1].estimators_))))
+    out = fit_in_child(make_pipeline(spec, {"n_estimators": 20}, 3, X), spec, X, y, growth=growth)
+    assert len(saved) >= 2 and all(trees == held < 20 for trees, held in saved), saved
+    reference = reference_fit(spec, {"n_estimators": 20}, 3, X, y)
+    assert np.array_equal(out.value.predict_proba(X_test), reference.predict_proba(X_test))
 
 
 def test_a_fold_fitted_in_a_child_returns_the_plain_predictions():
     spec = get_model("svm_classifier")
     X, y, X_test, _ = _data(spec)
-    out = fit_predict_in_child(make_pipeline(spec, {}, 0, X), X, y, X_test)
+    whole_X, whole_y, train, test = _whole(spec)
+    out = fit_predict_in_child(make_pipeline(spec, {}, 0, X), whole_X, whole_y, train, test)
     predictions, proba, classes = out.value
     reference = reference_fit(spec, {}, 0, X, y)
     assert np.array_equal(predictions, reference.predict(X_test))
@@ -98,7 +137,8 @@ def test_the_mlp_loss_reaches_the_parent_while_the_child_fits(monkeypatch):
     spec = get_model("mlp_classifier")
     X, y, _, _ = _data(spec)
     seen: list[dict] = []
-    out = fit_in_child(make_pipeline(spec, {"max_iter": 300, "hidden_units": 64, "alpha": 1e-6}, 0, X), X, y, on_live=seen.append)
+    pipeline = make_pipeline(spec, {"max_iter": 300, "hidden_units": 64, "alpha": 1e-6}, 0, X)
+    out = fit_in_child(pipeline, spec, X, y, on_live=seen.append)
     assert seen, "no live progress from the child"
     assert all(0 < len(s["loss"]) <= s["step"] for s in seen)
     assert seen[-1]["step"] <= len(out.value[-1].loss_curve_)
@@ -108,7 +148,7 @@ def test_a_child_that_dies_is_a_clear_error_not_a_hang():
     X, y, _, _ = _data(get_model("svm_classifier"))
     started = time.monotonic()
     with pytest.raises(ChildDied, match="SIGKILL.*out of memory"):
-        fit_in_child(_pipeline(Dies()), X, y)
+        fit_in_child(_pipeline(Dies()), SVC, X, y)
     assert time.monotonic() - started < 10
     assert not child_fit.active_pids()
 
@@ -116,7 +156,7 @@ def test_a_child_that_dies_is_a_clear_error_not_a_hang():
 def test_an_error_in_the_child_is_raised_as_itself():
     X, y, _, _ = _data(get_model("svm_classifier"))
     with pytest.raises(ValueError, match="Input contains NaN"):
-        fit_in_child(_pipeline(Refuses()), X, y)
+        fit_in_child(_pipeline(Refuses()), SVC, X, y)
 
 
 class Stop(Exception):
@@ -134,7 +174,7 @@ def test_any_exception_while_waiting_kills_the_child(monkeypatch):
         raise Stop
 
     with pytest.raises(Stop):
-        fit_in_child(_pipeline(Sleeps()), X, y, on_live=interrupt)
+        fit_in_child(_pipeline(Sleeps()), SVC, X, y, on_live=interrupt)
     assert pids and all(_gone(pid) for pid in pids)
     assert not child_fit.active_pids()
 
@@ -166,3 +206,42 @@ def test_fit_model_heartbeats_the_mlp_loss_from_the_child(tmp_path, monkeypatch)
     curve, costs = result.facts.curve, result.facts
     assert curve is not None and curve["metric"] == "training loss" and len(curve["train"]) >= len(live[-1][1])
     assert costs.cpu_seconds is not None and costs.cpu_seconds > 0 and costs.peak_rss_mb is not None and costs.peak_rss_mb > 0
+
+
+def test_fit_model_heartbeats_the_trees_of_a_forest_from_the_child(tmp_path, monkeypatch):
+    from temporalio.testing import ActivityEnvironment
+
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.01)
+    monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.01)
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, params={"n_estimators": 300}, rows=3000)
+    acts, env = TrainingActivities(storage), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    beats: list[StageHeartbeat] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    result = env.run(acts.fit_model, inp)
+    inside = [b.step or 0 for b in beats if b.of == 300]
+    assert any(0 < step < 300 for step in inside), inside
+    assert inside == sorted(inside)
+    curve = result.facts.curve
+    assert curve is not None and curve["steps"] == list(range(30, 301, 30)) and len(curve["valid"]) == 10
+
+
+def test_fit_model_costs_are_this_fits_alone(tmp_path):
+    """A worker that first held a lot of memory and burned CPU, then runs a small fit, reports the small fit's
+    peak memory and CPU (the child's own), not the worker's high-water mark or lifetime CPU."""
+    from temporalio.testing import ActivityEnvironment
+
+    storage = Storage(tmp_path)
+    inp = _train_input(storage, model="logistic_regression", params={}, rows=300)
+    acts, env = TrainingActivities(storage), ActivityEnvironment()
+    env.run(acts.preprocess_split, inp)
+    ballast = np.ones(100 * 2**20)  # 800 MB, every page touched: the worker's memory is over 800 MB now
+    burned = time.thread_time()
+    while time.thread_time() - burned < 1.0:  # a second of CPU in this (the activity's) thread
+        pass
+    assert heartbeat.rss_mb() > 800
+    facts = env.run(acts.fit_model, inp).facts
+    del ballast
+    assert facts.peak_rss_mb is not None and 0 < facts.peak_rss_mb < 400, facts.peak_rss_mb
+    assert facts.cpu_seconds is not None and 0 < facts.cpu_seconds < 1.0, facts.cpu_seconds

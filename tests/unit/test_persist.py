@@ -33,17 +33,8 @@ def _frame(rows: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     return X, y
 
 
-@pytest.fixture(autouse=True)
-def from_disk():
-    """Round trips must read the file back, not the in-process copy of the last saved models."""
-    ml.persist._RECENT.clear()
-    yield
-    ml.persist._RECENT.clear()
-
-
 def saved(pipeline, path):
     save_model(pipeline, path)
-    ml.persist._RECENT.clear()
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +81,6 @@ def test_untrusted_type_hidden_inside_a_real_pipeline_is_refused(fitted, tmp_pat
 
 def test_untrusted_model_file_is_a_value_error():
     assert issubclass(UntrustedModelFile, ValueError)
-
-
-def test_the_model_just_saved_is_served_from_memory_until_the_file_changes(fitted, tmp_path):
-    pipeline, _ = fitted
-    path = tmp_path / "model.skops"
-    save_model(pipeline, path, remember=True)
-    assert load_model(path) is pipeline  # the next stage on this worker skips the read
-    sio.dump(pipeline, path)  # rewritten elsewhere (another worker's retry)
-    assert load_model(path) is not pipeline
-    save_model(pipeline, tmp_path / "checkpoint.skops")  # not remembered: a fit goes on changing it
-    assert load_model(tmp_path / "checkpoint.skops") is not pipeline
 
 
 def _catalog_frames(task: str, classes: int, rows: int = 60, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:

@@ -1,8 +1,6 @@
-"""ml.training and ml.fitting: preparation, split and the incremental fit, on small DataFrames built here."""
+"""ml.training and ml.fitting: preparation, split and the fit (equal to plain scikit-learn), on small DataFrames built here."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -10,7 +8,7 @@ import pytest
 
 from ml.catalog import MODELS, get_model
 from ml.evaluation import evaluate
-from ml.fitting import fit, reference_fit
+from ml.fitting import Growth, fit, reference_fit
 from ml.training import DataError, folds, make_pipeline, prepare, split
 
 FOREST_C = get_model("random_forest_classifier")
@@ -350,93 +348,72 @@ def test_split_of_a_tiny_multiclass_dataset_is_refused_as_data_error_or_works():
 # --- fit ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", INCREMENTAL)
-def test_incremental_fit_equals_one_plain_fit(key):
-    spec = MODELS[key]
+def _data(spec):
     df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
-    X, y, X_test, _ = train_rows(df, target, spec)
+    return train_rows(df, target, spec)
+
+
+def _sized(spec) -> dict:
+    """Small sizes: a few trees, iterations or epochs, so the whole catalog fits in a second."""
+    small = {"n_estimators": 20, "max_iter": 20, "hidden_units": 8}
+    return {k: v for k, v in small.items() if k in {p.name for p in spec.params}}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("key", list(MODELS))
+def test_fit_equals_one_plain_fit(key):
+    """Every model: `fit` (one call, with its progress read from the estimator's own output) gives the model
+    one plain `pipeline.fit(X, y)` gives, settings included (a verbose level set to read progress is put back)."""
+    spec = MODELS[key]
+    X, y, X_test, _ = _data(spec)
+    params = _sized(spec)
+    fitted, _ = fit(make_pipeline(spec, params, 11, X), spec, X, y)
+    reference = reference_fit(spec, params, 11, X, y)
+    assert np.array_equal(fitted.predict(X_test), reference.predict(X_test))
+    if hasattr(reference[-1], "predict_proba"):
+        assert np.array_equal(fitted.predict_proba(X_test), reference.predict_proba(X_test))
+    assert fitted[-1].get_params() == reference[-1].get_params()
+
+
+@pytest.mark.parametrize("key", INCREMENTAL)
+def test_a_model_grown_in_parts_equals_one_plain_fit(key):
+    """Growth in parts applies to forests (each part a warm-start call); others ignore it and fit in one call."""
+    spec = MODELS[key]
+    X, y, X_test, _ = _data(spec)
     params = {spec.increments: 20}
-    grown, _ = fit(make_pipeline(spec, params, 11, X), spec, X, y)
+    saved: list[int] = []
+    grown, _ = fit(make_pipeline(spec, params, 11, X), spec, X, y, growth=Growth(0.0, lambda p, trees: saved.append(trees)))
     reference = reference_fit(spec, params, 11, X, y)
     assert np.array_equal(grown.predict(X_test), reference.predict(X_test))
     if spec.task == "classification":
         assert np.array_equal(grown.predict_proba(X_test), reference.predict_proba(X_test))
-
-
-@pytest.mark.parametrize("key", ["random_forest_classifier", "random_forest_regressor"])
-def test_incremental_fit_ends_with_the_requested_size(key):
-    spec = MODELS[key]
-    df, target = (classification(), "bought") if spec.task == "classification" else (regression(), "spend")
-    X, y, _, _ = train_rows(df, target, spec)
-    pipeline, _ = fit(make_pipeline(spec, {"n_estimators": 23}, 0, X), spec, X, y)
-    assert len(pipeline[-1].estimators_) == 23
-    assert pipeline[-1].get_params()["warm_start"] is False
-
-
-def test_fit_reports_increasing_steps_ending_at_total():
-    X, y, _, _ = train_rows(classification(), "bought", FOREST_C)
-    calls = []
-    fit(
-        make_pipeline(FOREST_C, {"n_estimators": 30}, 0, X),
-        FOREST_C,
-        X,
-        y,
-        on_step=lambda done, total, curve: calls.append((done, total)),
-    )
-    steps = [d for d, _ in calls]
-    assert steps == sorted(steps) and len(set(steps)) == len(steps)
-    assert calls[-1] == (10, 10)
-    assert {t for _, t in calls} == {10}
-
-
-def test_fit_with_fewer_trees_than_steps_still_ends_at_total():
-    X, y, _, _ = train_rows(classification(), "bought", FOREST_C)
-    calls = []
-    fit(
-        make_pipeline(FOREST_C, {"n_estimators": 3}, 0, X),
-        FOREST_C,
-        X,
-        y,
-        on_step=lambda done, total, curve: calls.append((done, total)),
-    )
-    assert calls == [(1, 3), (2, 3), (3, 3)]
-
-
-def test_plain_fit_reports_one_step():
-    X, y, _, _ = train_rows(regression(), "spend", LINEAR_R)
-    calls = []
-    fit(make_pipeline(LINEAR_R, {}, 0, X), LINEAR_R, X, y, on_step=lambda done, total, curve: calls.append((done, total)))
-    assert calls == [(1, 1)]
-
-
-def test_fit_records_a_learning_curve_with_validation_scores():
-    X, y, X_test, y_test = train_rows(classification(), "bought", FOREST_C)
-    _, curve = fit(make_pipeline(FOREST_C, {"n_estimators": 20}, 0, X), FOREST_C, X, y, valid=(X_test, y_test))
-    assert curve.steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
-    assert len(curve.train) == len(curve.valid) == 10
-    assert all(0.0 <= s <= 1.0 for s in curve.train + curve.valid)
+    assert grown[-1].get_params() == reference[-1].get_params()
+    if spec.family == "forest":
+        assert saved == sorted(saved) and len(saved) >= 2 and saved[-1] < 20, saved
+    else:
+        assert saved == []
 
 
 def test_fit_resumed_from_a_checkpoint_equals_one_plain_fit(tmp_path):
-    """A retry resumes from the model saved after step 4 (as fit_model does) and still matches one fit."""
-    from ml.fitting import Curve
+    """A retry resumes from a forest saved part-way (as fit_model does) and still matches one fit."""
     from ml.persist import load_model, save_model
 
     X, y, X_test, _ = train_rows(classification(), "bought", FOREST_C)
     params = {"n_estimators": 20}
-    interrupted = make_pipeline(FOREST_C, params, 5, X)
-    saved = {}
+    saved: list[int] = []
 
-    def checkpoint(done, total, curve):
-        if done == 4:
-            save_model(interrupted, tmp_path / "checkpoint.skops")
-            saved["curve"] = json.loads(json.dumps(curve.as_dict()))  # as checkpoint.json holds it
+    def checkpoint(pipeline, trees):
+        if not saved:  # the first checkpoint only: the retry then grows most of the forest
+            save_model(pipeline, tmp_path / "checkpoint.skops")
+            saved.append(trees)
 
-    fit(interrupted, FOREST_C, X, y, on_step=checkpoint)
-    resume = (load_model(tmp_path / "checkpoint.skops"), 4, Curve(**saved["curve"]))
-    resumed, curve = fit(make_pipeline(FOREST_C, params, 5, X), FOREST_C, X, y, resume=resume)
+    fit(make_pipeline(FOREST_C, params, 5, X), FOREST_C, X, y, growth=Growth(0.0, checkpoint))
+    resume = load_model(tmp_path / "checkpoint.skops")
+    assert 0 < len(resume[-1].estimators_) == saved[0] < 20
+    resumed, curve = fit(make_pipeline(FOREST_C, params, 5, X), FOREST_C, X, y, growth=Growth(0.0, lambda p, trees: None, resume))
     reference = reference_fit(FOREST_C, params, 5, X, y)
     assert np.array_equal(resumed.predict_proba(X_test), reference.predict_proba(X_test))
+    assert resumed[-1].get_params() == reference[-1].get_params()
     assert curve.steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
 
 

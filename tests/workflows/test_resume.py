@@ -29,7 +29,7 @@ PARAMS = {"n_estimators": 300, "min_samples_leaf": 1}
 
 
 def start_worker(settings, address: str):
-    return start_worker_process(settings, address, TRAINEASY_CHECKPOINT_SECONDS="0")  # checkpoint every step
+    return start_worker_process(settings, address, TRAINEASY_CHECKPOINT_SECONDS="0")  # the forest grows in parts, each saved
 
 
 async def test_killed_worker_process_resumes_from_checkpoint(client, settings, service):

@@ -1,0 +1,91 @@
+"""Learning curves after one fit, from the fitted model's own stages: the predictions after each tree or iteration
+(`staged_predict` for boosting, the trees one by one for a forest), scored at up to CURVE_POINTS sizes on a
+sample of rows. The point at size k is the score a model of k stages fitted alone would get (the stages of a
+larger fit are the same ones: tests/unit/test_training.py checks it), and it costs about one prediction of the
+whole model on the sample, instead of a fit in parts scored after each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.pipeline import Pipeline
+
+from ml.fit_progress import FORESTS
+
+CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point (training rows, and held-out rows)
+CURVE_POINTS = 10
+
+
+@dataclass
+class Curve:
+    """Learning curve: score on (a sample of) the training rows and on held-out rows, per step."""
+
+    metric: str
+    steps: list[int] = field(default_factory=list)
+    train: list[float] = field(default_factory=list)
+    valid: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "steps": self.steps, "train": self.train, "valid": self.valid}
+
+
+def curve_metric(task: str) -> str:
+    return "R²" if task == "regression" else "accuracy"
+
+
+def sizes(total: int, points: int = CURVE_POINTS) -> list[int]:
+    """Up to `points` evenly spaced sizes ending at `total`."""
+    return sorted({max(1, round(total * (i + 1) / points)) for i in range(points)})
+
+
+def stage_count(model: Any) -> int | None:
+    """Stages (trees, iterations) of a fitted model whose predictions can be followed stage by stage; else None."""
+    if isinstance(model, FORESTS):
+        return len(model.estimators_)
+    if not hasattr(model, "staged_predict"):
+        return None
+    return int(model.n_iter_) if hasattr(model, "n_iter_") else len(model.estimators_)
+
+
+def staged_predictions(model: Any, features: np.ndarray) -> Iterator[np.ndarray]:
+    """The model's predictions after each stage, in order."""
+    if not isinstance(model, FORESTS):
+        yield from model.staged_predict(features)
+        return
+    # what the forest's predict computes, tree after tree: the mean of the trees' outputs so far
+    rows = np.ascontiguousarray(features, dtype=np.float32)  # the trees' own input type (the forest converts too)
+    total = None
+    for k, tree in enumerate(model.estimators_, start=1):
+        out = tree.predict_proba(rows, check_input=False) if hasattr(model, "classes_") else tree.predict(rows, check_input=False)
+        total = out.copy() if total is None else total + out
+        mean = total / k
+        yield model.classes_.take(np.argmax(mean, axis=1), axis=0) if hasattr(model, "classes_") else mean
+
+
+def learning_curve(
+    pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series, valid: tuple[pd.DataFrame, pd.Series] | None
+) -> Curve:
+    """The fitted pipeline's curve on the first CURVE_SCORE_ROWS training rows and on `valid` (the same number of
+    held-out rows at most); an empty curve for a model without stages."""
+    curve = Curve(curve_metric(task))
+    model = pipeline[-1]
+    total = stage_count(model)
+    if not total:
+        return curve
+    curve.steps = sizes(total)
+    score = r2_score if task == "regression" else accuracy_score
+    samples = [(X, y)] + ([valid] if valid is not None else [])
+    for (rows, target), out in zip(samples, (curve.train, curve.valid)):
+        features = pipeline[:-1].transform(rows[:CURVE_SCORE_ROWS])
+        truth = np.asarray(target[:CURVE_SCORE_ROWS])
+        wanted = set(curve.steps)
+        for k, predicted in enumerate(staged_predictions(model, features), start=1):
+            if k in wanted:
+                out.append(float(score(truth, predicted)))
+    return curve
