@@ -51,7 +51,7 @@ async def kill_worker_mid_fit(driver: Driver) -> Tally:
         if view is not None and not view.running:
             break
         step = (view.live.step or 0) if view is not None and view.stage == "fit" else 0
-        if step >= 3:  # of 10 increments: a checkpoint (TRAINEASY_CHECKPOINT_SECONDS) is there to resume from
+        if step >= TREES // 3:  # trees done: a checkpoint (every TRAINEASY_CHECKPOINT_SECONDS) is there to resume from
             pid = await fit_worker_pid(driver, run_id)
         await asyncio.sleep(0.3)
     name = worker_named(driver, pid) if pid else None
@@ -59,7 +59,7 @@ async def kill_worker_mid_fit(driver: Driver) -> Tally:
         problems.append(f"no heartbeating fit on a launcher's worker was found to kill (pid {pid}, child {name})")
     else:
         os.kill(pid, signal.SIGKILL)
-        notes.append(f"killed {name} (pid {pid}) at fit increment {step} of 10")
+        notes.append(f"killed {name} (pid {pid}) at tree {step} of {TREES}")
     ended = await driver.outcome(user, run_id)
     result = tally("kill-worker", [ended], driver.home)
     if name is not None:

@@ -134,3 +134,15 @@ def test_curve_sizes_end_at_the_total_and_never_repeat():
     assert sizes(3) == [1, 2, 3]
     assert sizes(1000) == list(range(100, 1001, 100))
     assert np.all(np.diff(sizes(37)) > 0) and sizes(37)[-1] == 37
+
+
+@pytest.mark.parametrize("key", ["random_forest_classifier", "extra_trees_classifier", "hist_gradient_boosting_classifier"])
+def test_a_three_class_curve_point_is_the_score_of_a_model_of_that_size(key):
+    spec = get_model(key)
+    df = classification(240)
+    df["bought"] = np.where(df.age < 35, "young", np.where(df.age < 60, "middle", "old"))  # three classes
+    X, y, X_test, y_test = train_rows(df, "bought", spec)
+    _, curve = fit(make_pipeline(spec, {spec.increments: 12}, 2, X), spec, X, y, valid=(X_test, y_test))
+    for k, valid in zip(curve.steps, curve.valid):
+        alone = reference_fit(spec, {spec.increments: k}, 2, X, y)
+        assert valid == accuracy_score(y_test, alone.predict(X_test))
