@@ -16,8 +16,8 @@ import pytest
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
+import orchestration.fit_stage as fit_stage
 import orchestration.heartbeat as heartbeat
-import orchestration.training_activities as training_activities
 from core.datasets import ingest_csv
 from core.names import new_run_id
 from core.registry import Registry
@@ -91,7 +91,7 @@ def trained(tmp_path_factory) -> Run:
     run_dir = storage.run_dir(inp.request.owner, inp.run_id)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.005)
-        mp.setattr(training_activities, "CHECKPOINT_SECONDS", 0.0)
+        mp.setattr(fit_stage, "CHECKPOINT_SECONDS", 0.0)
         for name in STEPS:
             start = len(beats)
             results[name] = env.run(getattr(acts, name), inp)
@@ -248,7 +248,7 @@ def test_missing_dataset_is_refused(tmp_path):
 def test_retried_fit_resumes_from_its_checkpoint_and_gives_the_same_model(tmp_path, monkeypatch):
     from ml.persist import load_model
 
-    monkeypatch.setattr(training_activities, "CHECKPOINT_SECONDS", 0.0)  # the forest grows in parts, each saved
+    monkeypatch.setattr(fit_stage, "CHECKPOINT_SECONDS", 0.0)  # the forest grows in parts, each saved
     storage = Storage(tmp_path)
     inp = _train_input(storage, params={"n_estimators": 20})
     acts, env = TrainingActivities(storage), ActivityEnvironment()

@@ -13,6 +13,7 @@ import pytest
 from temporalio import activity
 from temporalio.exceptions import CancelledError
 
+import orchestration.fit_stage as fit_stage
 import orchestration.training_activities as training_activities
 from core.accounts import User
 from core.storage import Storage
@@ -39,7 +40,7 @@ def refused_save(inp: TrainInput) -> StageResult:
 
 
 async def test_a_failed_run_keeps_only_its_evaluation(client, settings, service, user, monkeypatch):
-    monkeypatch.setattr(training_activities, "CHECKPOINT_SECONDS", 0.0)  # the fit checkpoints every increment
+    monkeypatch.setattr(fit_stage, "CHECKPOINT_SECONDS", 0.0)  # the fit checkpoints every increment
     storage = Storage(settings.home)
     seen: dict[str, set[str]] = {}
     real = training_activities.TrainingActivities(storage, settings)
