@@ -46,6 +46,26 @@ def test_a_large_file_gives_the_frame_of_its_text(data, tmp_path):
     pd.testing.assert_frame_equal(CsvUpload(path, 2**30).frame(), _text_frame(data))
 
 
+LARGE_BAD = {
+    "a_ragged_row_far_on": _csv("1", tail="2,3"),
+    "latin1_far_on": _csv("tea", tail="caf\xe9").replace("caf\xe9".encode(), "caf\xe9".encode("latin-1")),
+    "an_unterminated_quote_at_the_end": _csv("1", tail='"2'),
+}
+
+
+@pytest.mark.parametrize("data", LARGE_BAD.values(), ids=LARGE_BAD.keys())
+def test_a_large_file_is_refused_with_the_message_of_its_bytes(data, tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    messages = []
+    for name, source in (("a", data), ("b", path)):
+        with pytest.raises(DatasetError) as refused:
+            ingest_csv(Storage(tmp_path / name), "alice", source, "big.csv", 2**30)
+        messages.append(str(refused.value))
+    assert messages[0] == messages[1]
+    assert not [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
+
+
 def test_a_large_plain_file_is_read_by_pandas_on_several_threads(tmp_path, monkeypatch):
     """What makes the ingest as fast as a plain `read_csv`: pandas' parallel read, which options such as
     `low_memory=False` or `nrows` turn off. (A private pandas function, pinned by requirements.txt: if pandas renames
