@@ -86,14 +86,16 @@ def _kind(series: pd.Series) -> str:
 def distinct_count(column: pa.ChunkedArray) -> int:
     """`Series.nunique()` of the column's frame, counted on its Arrow column (pyarrow's hash kernel, which
     releases the GIL: a third of pandas' time). Missing values are nulls there (one null among the values,
-    not counted); -0.0 and 0.0 are one value, as pandas counts them."""
+    not counted); -0.0 and 0.0, two values to the hash, are one to pandas."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_floating(column.type):
-        column = pc.add(column, 0.0)  # -0.0 + 0.0 is 0.0
-    values = pc.unique(column)  # a third faster than pc.count_distinct, which also counts -0.0 apart
-    return len(values) - (values.null_count > 0)
+    values = pc.unique(column)  # faster than pc.count_distinct
+    count = len(values) - (values.null_count > 0)
+    if pa.types.is_floating(values.type) and np.count_nonzero(values.to_numpy(zero_copy_only=False) == 0) > 1:
+        count -= 1
+    return count
 
 
 def profile(df: pd.DataFrame, table: pa.Table | None = None) -> tuple[list[ColumnProfile], list[dict[str, Any]]]:
