@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -49,12 +49,21 @@ class StagedParquet:
     through and profiles the frame. `keep` moves it into its dataset's folder, once the upload's hash names
     that; leaving the `with` block without keeping it deletes it."""
 
-    def __init__(self, storage: Storage, owner: str, df: pd.DataFrame) -> None:
+    def __init__(self, storage: Storage, owner: str, df: pd.DataFrame, background: bool = True) -> None:
+        """`background=False`: written here and now, for a caller that has no second core to write it on."""
         self.table: pa.Table | None = arrow_table(df)
         self.path = storage.datasets_dir(owner) / f".ingest-{secrets.token_hex(8)}.parquet.tmp"
-        pool = ThreadPoolExecutor(1)
-        self._written = pool.submit(write_atomic_with, self.path, partial(write_parquet, self.table))
-        pool.shutdown(wait=False)
+        write = partial(write_atomic_with, self.path, partial(write_parquet, self.table))
+        if background:
+            pool = ThreadPoolExecutor(1)
+            self._written = pool.submit(write)
+            pool.shutdown(wait=False)
+            return
+        self._written = Future()
+        try:
+            self._written.set_result(write())
+        except Exception as exc:  # noqa: BLE001 - raised by keep, as from the thread
+            self._written.set_exception(exc)
 
     @classmethod
     def of_draft(cls, storage: Storage, owner: str, df: pd.DataFrame | None) -> StagedParquet | None:

@@ -7,6 +7,7 @@ import stat
 import pandas as pd
 import pytest
 
+import core.datasets as datasets
 import core.staged_parquet as staged_parquet
 from core.datasets import ingest_csv
 from core.staged_parquet import StagedParquet
@@ -48,7 +49,28 @@ def test_a_temporary_name_is_one_the_sweep_of_leftovers_finds(storage):
     assert sweep_tmp_files(storage, max_age=-1) == [staged.path]
 
 
-def test_a_failed_write_leaves_nothing_and_fails_the_ingest(storage, tmp_path, monkeypatch):
+ON_ONE_CORE = pytest.mark.parametrize("spare_core", [0.0, 99.0], ids=["beside_the_scan", "after_it"])
+
+
+@ON_ONE_CORE
+def test_a_staged_file_gives_the_dataset_of_its_bytes_whether_written_beside_the_scan_or_after(
+    spare_core, storage, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(datasets, "SPARE_CORE", spare_core)  # the cores the parse must have used to write beside
+    data = classification_csv(rows=300)
+    (tmp_path / "up.csv").write_bytes(data)
+    from_file = ingest_csv(storage, "alice", tmp_path / "up.csv", "up.csv", 2**20)
+    from_bytes = ingest_csv(Storage(tmp_path / "b"), "alice", data, "up.csv", 2**20)
+    assert {**vars(from_file), "created_at": ""} == {**vars(from_bytes), "created_at": ""}
+    stored = [s.dataset_dir("alice", from_file.dataset_id) / "data.parquet" for s in (storage, Storage(tmp_path / "b"))]
+    assert stored[0].read_bytes() == stored[1].read_bytes()
+    assert len(_files(storage)) == 2
+
+
+@ON_ONE_CORE
+def test_a_failed_write_leaves_nothing_and_fails_the_ingest(spare_core, storage, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SPARE_CORE", spare_core)
+
     def full_disk(table, fh):
         fh.write(b"PAR1")
         raise OSError(28, "No space left on device")
