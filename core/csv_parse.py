@@ -140,10 +140,11 @@ def read_frame(source: Any, delimiter: str, nrows: int | None = None, skip_space
     DatasetError with the parser's reason. `skip_spaces=False` is only for files where no field starts with
     a space or tab: there it gives the same frame, cheaper.
 
-    A column's type is inferred from the whole column (`low_memory=False`). From a path, pandas is first let
-    read in pieces: a large file is then parsed by several threads, and pandas itself reads it again whole
-    when the pieces' types disagree; what its serial reading in pieces can still get wrong
-    (`typed_by_pieces`) is read again whole here."""
+    A column's type is the one inferred from the whole column (`low_memory=False`). From a path, pandas is let
+    read in pieces (`low_memory=True`): a large file then on several threads (pandas 3.1's parallel read, about
+    twice as fast; it falls back to a serial read, in pieces too, where its pieces' types disagree). Where a
+    column's pieces were typed apart (`typed_by_pieces`), the file is read again whole: a large file with text
+    in a numeric column only here and there costs three reads, all others one."""
     pieces = isinstance(source, Path) and nrows is None  # nrows keeps pandas from reading in parallel
     df = _read_csv(source, delimiter, nrows, skip_spaces, low_memory=pieces)
     if pieces and typed_by_pieces(df):

@@ -61,7 +61,7 @@ def test_the_frame_is_the_one_pandas_parses(data, tmp_path):
 
 
 @pytest.mark.parametrize("data", CASES.values(), ids=CASES.keys())
-def test_distinct_values_counted_on_arrow_are_the_ones_pandas_counts(data):
+def test_the_profile_counted_on_arrow_is_the_one_pandas_counts(data):
     df = _pandas_frame(data)
     try:
         table = arrow_table(df)
