@@ -179,8 +179,8 @@ def _ingest_file(
 def _store(
     storage: Storage, owner: str, staged: StagedParquet, df: pd.DataFrame, sha256: str, size: int, filename: str
 ) -> DatasetInfo:
-    """Profile the frame while its Parquet is written, then keep the Parquet and write meta.json (last: its
-    presence marks a complete dataset)."""
+    """Profile the frame (while its Parquet is written, if that goes on in the background), then keep the
+    Parquet and write meta.json (last: its presence marks a complete dataset)."""
     columns, preview = profile(df, staged.table)
     target = storage.dataset_dir(owner, sha256[:16])
     staged.keep(target / "data.parquet")

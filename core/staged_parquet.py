@@ -1,4 +1,4 @@
-"""A dataset's Parquet written in a thread while the ingest goes on, under a temporary name until it is kept."""
+"""A dataset's Parquet, written under a temporary name until it is kept (in a thread while the ingest goes on)."""
 
 from __future__ import annotations
 
