@@ -1,5 +1,5 @@
 """Ingest figure: the 1M-row CSV through TrainEasy's ingest (the worker's activity) against read_csv + to_parquet,
-each side in a fresh process: wall time and that process's peak resident memory."""
+each side in a fresh process: wall time and that process's peak resident memory (its own VmHWM: see ingest_child)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def ingest_figure(sizes: Sizes) -> list[Figure]:
     def side(name: str) -> float:
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
             result = run_child("benchmarks.ingest_child", name, str(csv), folder)
-        peaks[name].append(result["peak_mb"])
+        peaks[name].append(result["own_peak_mb"])
         return float(result["seconds"])
 
     ours, base = await interleaved(

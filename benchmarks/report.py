@@ -21,8 +21,9 @@ given the same; the in-process direct fits use scikit-learn's defaults.
 - random forest: a run from launch to result vs one `fit` of the same pipeline + the same evaluation, in process.
 - 1M rows: upload (ingest) + run, vs `benchmarks/plain_script.py` (read_csv, split, one fit, metrics and the same
   permutation importance) in a fresh process; its time excludes interpreter start and imports.
-- ingest: the worker's ingest activity vs read_csv + to_parquet, each in a fresh process; memory is that
-  process's peak RSS (wait4's ru_maxrss).
+- ingest: the worker's ingest activity vs read_csv + to_parquet, each in a fresh process with pandas and pyarrow
+  imported before its timer; memory is that process's own peak RSS (its VmHWM: wait4's ru_maxrss would carry over
+  the benchmark process's own high-water mark).
 - worker peak memory: the highest VmHWM of any one process of freshly started workers' trees (a worker and the fit
   children it forks), sampled every 0.2 s during the 1M-row upload + run, vs the plain script's ru_maxrss.
 - history: bytes of the 1M-row run's fetched history (events, serialised) vs the tiny run's.

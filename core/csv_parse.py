@@ -1,15 +1,18 @@
-"""Reading an upload's CSV text as every upload is read: size and encoding checks, delimiter sniffing, the
-header rules and the pandas parse (the reference behaviour; core.csv_stream is the fast path for large files)."""
+"""Reading an upload's CSV text as every upload is read: size and encoding checks, the delimiter (core.csv_sniff),
+the header rules and the pandas parse (the reference behaviour; core.csv_stream is the fast path for large files)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from core.csv_sniff import sniff_delimiter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,71 +61,6 @@ def decode_csv_text(data: bytes, max_bytes: int) -> str:
             f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}). "
             "Save it as 'CSV UTF-8' and upload it again."
         ) from None
-
-
-DELIMITERS = (",", ";", "\t", "|")  # in order of preference when two read equally well
-SNIFF_CHARS = 8 * 1024  # the prefix delimiter detection reads, whatever the file's size
-SNIFF_LINES = 50
-
-
-def sniff_delimiter(text: str) -> str:
-    """The delimiter of a CSV, read from a bounded prefix in linear time.
-
-    Each candidate counts its occurrences outside quotes on every complete line of the prefix; the one
-    that appears in the header and splits the data lines most consistently wins (ties: comma first).
-    `csv.Sniffer` is not used: its regular expressions backtrack, and a crafted 64 KB line kept it busy
-    for seconds.
-    """
-    sample = text[:SNIFF_CHARS]
-    cut = len(text) > SNIFF_CHARS
-    best, best_score = ",", None
-    for delimiter in DELIMITERS:
-        counts = _delimiter_counts(sample, delimiter, cut)
-        if not counts or counts[0] == 0:
-            continue
-        rows = counts[1:] or counts
-        usual = max(set(rows), key=rows.count)
-        score = (sum(c == usual for c in rows) / len(rows), counts[0])
-        if best_score is None or score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
-def _delimiter_counts(sample: str, delimiter: str, cut: bool) -> list[int]:
-    """Per non-blank line of `sample` (at most SNIFF_LINES), how often `delimiter` splits it, reading
-    double quotes as CSV does: a quote opens a field only at its start, and `""` inside one is a quote.
-    The last line is left out when the sample was cut from a longer text, unless it is the only one."""
-    if '"' not in sample:
-        lines = sample.split("\n")[: SNIFF_LINES + 1]
-        if cut and len(lines) > 1:
-            lines.pop()
-        return [line.count(delimiter) for line in lines[:SNIFF_LINES] if line.strip()]
-    counts: list[int] = []
-    found, in_quotes, field_start, content = 0, False, True, False
-    i, n = 0, len(sample)
-    while i < n and len(counts) < SNIFF_LINES:
-        ch = sample[i]
-        i += 1
-        if in_quotes:
-            if ch == '"':
-                if i < n and sample[i] == '"':
-                    i += 1  # an escaped quote inside the field
-                else:
-                    in_quotes = False
-            continue
-        if ch == "\n":
-            if content:
-                counts.append(found)
-            found, field_start, content = 0, True, False
-        elif ch == delimiter:
-            found, field_start, content = found + 1, True, True
-        elif ch == '"' and field_start:
-            in_quotes, field_start, content = True, False, True
-        elif not ch.isspace():
-            field_start, content = False, True
-    if content and (not cut or not counts) and len(counts) < SNIFF_LINES:
-        counts.append(found)  # the last line: complete, or the only (partial) one there is
-    return counts
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -200,7 +138,43 @@ def check_frame(df: pd.DataFrame, columns: int, lines: int, min_columns: int, ma
 def read_frame(source: Any, delimiter: str, nrows: int | None = None, skip_spaces: bool = True) -> pd.DataFrame:
     """pandas' parse with the options every upload is read with (from text, or from a file path as UTF-8), or
     DatasetError with the parser's reason. `skip_spaces=False` is only for files where no field starts with
-    a space or tab: there it gives the same frame, cheaper."""
+    a space or tab: there it gives the same frame, cheaper.
+
+    A column's type is the one inferred from the whole column (`low_memory=False`). From a path, pandas is let
+    read in pieces (`low_memory=True`): a large file then on several threads (pandas 3.1's parallel read, about
+    twice as fast; it falls back to a serial read, in pieces too, where its pieces' types disagree). Where a
+    column's pieces were typed apart (`typed_by_pieces`), the file is read again whole: a large file with text
+    in a numeric column only here and there costs three reads, all others one."""
+    pieces = isinstance(source, Path) and nrows is None  # nrows keeps pandas from reading in parallel
+    df = _read_csv(source, delimiter, nrows, skip_spaces, low_memory=pieces)
+    if pieces and typed_by_pieces(df):
+        df = _read_csv(source, delimiter, nrows, skip_spaces, low_memory=False)
+    return df
+
+
+# pandas warns when the pieces of a column were typed apart; read_frame reads such a column again whole
+warnings.filterwarnings("ignore", message=r"Columns \(.*\) have mixed types", module=r"core\.csv_parse")
+
+
+def typed_by_pieces(df: pd.DataFrame) -> bool:
+    """Whether a frame read in pieces (`low_memory=True`) may differ from the whole-column read: a column
+    whose pieces were typed apart comes out as Python objects mixing numbers and text (a column of booleans
+    with missing values is objects either way), or as floats when a piece of integers met one of integers
+    past 2**63 (read whole: unsigned integers)."""
+    import numpy as np
+    import pandas as pd
+
+    for _, column in df.items():
+        if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) != "boolean":
+            return True
+        if column.dtype == np.float64:
+            values = column.to_numpy()
+            if np.any((values >= 2.0**63) & (values != np.inf)):
+                return True
+    return False
+
+
+def _read_csv(source: Any, delimiter: str, nrows: int | None, skip_spaces: bool, low_memory: bool) -> pd.DataFrame:
     import pandas as pd
 
     try:
@@ -209,7 +183,7 @@ def read_frame(source: Any, delimiter: str, nrows: int | None = None, skip_space
             source,
             sep=delimiter,
             skipinitialspace=skip_spaces,
-            low_memory=False,
+            low_memory=low_memory,
             index_col=False,
             nrows=nrows,
             encoding="utf-8-sig" if isinstance(source, Path) else None,  # text is decoded already

@@ -9,6 +9,7 @@ import pytest
 from core.csv_parse import decode_csv_text, parse_csv
 from core.csv_stream import CsvUpload
 from core.datasets import DatasetError, ingest_csv, profile
+from core.staged_parquet import arrow_table
 from core.storage import Storage
 from tests.helpers import classification_csv
 
@@ -41,6 +42,7 @@ CASES = {
     "trailing_delimiter": b"a,b\n1,x,\n2,y,\n",
     "short_rows": b"a,b,c\n1,2\n3,4,5\n",
     "blank_column_name": b"a,,c\n1,2,3\n4,5,6\n",
+    "negative_zero": b"a,b\n0.0,x\n-0.0,x\n,y\n",
 }
 
 
@@ -59,15 +61,30 @@ def test_the_frame_is_the_one_pandas_parses(data, tmp_path):
 
 
 @pytest.mark.parametrize("data", CASES.values(), ids=CASES.keys())
-def test_the_parquet_is_the_one_pandas_writes(data, tmp_path):
+def test_the_profile_counted_on_arrow_is_the_one_pandas_counts(data):
+    df = _pandas_frame(data)
+    try:
+        table = arrow_table(df)
+    except DatasetError:  # not storable (an integer beyond 64 bits): refused before any profile
+        return
+    assert profile(df, table) == profile(df)
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["bytes", "staged_file"])
+@pytest.mark.parametrize("data", CASES.values(), ids=CASES.keys())
+def test_the_parquet_is_the_one_pandas_writes(data, staged, tmp_path):
+    source = tmp_path / "up.csv" if staged else data
+    (tmp_path / "up.csv").write_bytes(data)
     try:
         _pandas_frame(data).to_parquet(tmp_path / "expected.parquet", index=False)
     except OverflowError:  # an integer beyond 64 bits: refused as before, and nothing stored
         with pytest.raises(DatasetError, match="could not be stored"):
-            ingest_csv(Storage(tmp_path / "home"), "alice", data, "up.csv", LIMIT)
+            ingest_csv(Storage(tmp_path / "home"), "alice", source, "up.csv", LIMIT)
         assert not [p for p in (tmp_path / "home").rglob("*") if p.is_file()]
         return
-    info = ingest_csv(Storage(tmp_path / "home"), "alice", data, "up.csv", LIMIT)
+    info = ingest_csv(Storage(tmp_path / "home"), "alice", source, "up.csv", LIMIT)
+    datasets = tmp_path / "home" / "users" / "alice" / "datasets"
+    assert sorted(p.name for p in datasets.rglob("*")) == sorted([info.dataset_id, "data.parquet", "meta.json"])
     stored = tmp_path / "home" / "users" / "alice" / "datasets" / info.dataset_id / "data.parquet"
     assert pq.read_schema(stored).equals(pq.read_schema(tmp_path / "expected.parquet"), check_metadata=True)
     pd.testing.assert_frame_equal(pd.read_parquet(stored), pd.read_parquet(tmp_path / "expected.parquet"))

@@ -247,7 +247,7 @@ def _quote_storm(delimiter: str, repeats: int = 21_000) -> bytes:
 @pytest.mark.timeout(5)
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_delimiter_detection_is_prompt_and_right_on_a_crafted_file(storage, delimiter):
-    from core.csv_parse import sniff_delimiter
+    from core.csv_sniff import sniff_delimiter
 
     data = _quote_storm(delimiter)
     assert len(data) > 60_000
@@ -258,7 +258,7 @@ def test_delimiter_detection_is_prompt_and_right_on_a_crafted_file(storage, deli
 
 @pytest.mark.timeout(5)
 def test_delimiter_detection_of_one_huge_line_of_candidates_is_prompt():
-    from core.csv_parse import sniff_delimiter
+    from core.csv_sniff import sniff_delimiter
 
     line = ('a,"b;c|d' + '\t"' * 3) * 20_000  # 220 KB, no line break, quotes everywhere
     assert sniff_delimiter(line) in {",", ";", "\t", "|"}
@@ -280,7 +280,7 @@ def test_delimiter_detection_of_one_huge_line_of_candidates_is_prompt():
     ],
 )
 def test_delimiter_detection_of_ordinary_files(text, expected):
-    from core.csv_parse import sniff_delimiter
+    from core.csv_sniff import sniff_delimiter
 
     assert sniff_delimiter(text) == expected
 
@@ -291,7 +291,7 @@ def test_pipe_separated_file_parses(storage):
 
 
 def test_delimiter_detection_reads_only_a_prefix():
-    from core.csv_parse import SNIFF_CHARS, sniff_delimiter
+    from core.csv_sniff import SNIFF_CHARS, sniff_delimiter
 
     head = "a;b;c\n" + "1;2;3\n" * 100
     assert sniff_delimiter(head + "x,y,z,w\n" * 100_000) == ";"
