@@ -125,7 +125,7 @@ async def big_figures(stack: BenchStack, sizes: Sizes, tiny_run: str) -> list[Fi
 
     def plain() -> float:
         result = run_child("benchmarks.plain_script", str(csv), env=ONE_THREAD)  # one thread, as a worker fits
-        script_mb.values.append(result["peak_mb"])
+        script_mb.values.append(result["own_peak_mb"])
         return float(result["seconds"])
 
     ours, base = await interleaved([traineasy, plain], sizes.big_repeats, "1M rows (s): TrainEasy, plain script")

@@ -1,5 +1,5 @@
 """The shared measuring tools: repeats (interleaved, median and spread), a figure row, the machine it ran on,
-fresh-subprocess runs with their own peak memory (wait4's ru_maxrss), and a process tree's peak memory."""
+fresh-subprocess runs (which report their own peak memory, VmHWM), and a process tree's peak memory."""
 
 from __future__ import annotations
 
@@ -86,19 +86,19 @@ ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_N
 
 
 def run_child(module: str, *args: str, env: dict[str, str] | None = None) -> dict:
-    """`python -m <module> args` in a fresh process; its last stdout line is JSON, to which the process's own peak
-    resident memory (wait4's ru_maxrss, MB: it and its waited-for children) is added as "peak_mb"."""
+    """`python -m <module> args` in a fresh process; returns its last stdout line, JSON. A child whose memory is a
+    figure reports its own peak (`own_peak_mb`, from /proc/self/status VmHWM): wait4's ru_maxrss would not do, as
+    Linux carries the parent's high-water mark over the fork and exec into it (this process has just generated a
+    data set)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args], cwd=PROJECT_ROOT, stdout=out, stderr=err, env={**os.environ, **(env or {})}
         )
-        _, status, usage = os.wait4(proc.pid, 0)  # reaped here, not by Popen, to read this child's own usage
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
         out.seek(0), err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{module} {' '.join(args)} exited {proc.returncode}: {err.read()[-2000:]}")
         result: dict = json.loads(out.read().strip().splitlines()[-1])
-    result["peak_mb"] = usage.ru_maxrss / 1024  # KB on Linux
     return result
 
 
@@ -130,7 +130,7 @@ def describe_process(pid: int) -> str:
     return f"{pid} ({command[:120]})"
 
 
-def _hwm_mb(pid: int) -> float:
+def hwm_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -156,7 +156,7 @@ class TreePeak:
                 pid = todo.pop()
                 if pid not in seen:
                     seen.add(pid)
-                    self.peak_mb = max(self.peak_mb, _hwm_mb(pid))
+                    self.peak_mb = max(self.peak_mb, hwm_mb(pid))
                     todo += _children(pid)
 
     def __enter__(self) -> TreePeak:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.harness import _hwm_mb
+from benchmarks.harness import hwm_mb
 
 
 def import_libraries() -> None:
@@ -61,4 +61,4 @@ def pandas(csv: Path, folder: Path) -> float:
 if __name__ == "__main__":
     side, csv, folder = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     seconds = {"traineasy": traineasy, "pandas": pandas}[side](csv, folder)
-    print(json.dumps({"seconds": seconds, "own_peak_mb": _hwm_mb(os.getpid())}))
+    print(json.dumps({"seconds": seconds, "own_peak_mb": hwm_mb(os.getpid())}))

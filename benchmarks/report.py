@@ -25,7 +25,7 @@ given the same; the in-process direct fits use scikit-learn's defaults.
   imported before its timer; memory is that process's own peak RSS (its VmHWM: wait4's ru_maxrss would carry over
   the benchmark process's own high-water mark).
 - worker peak memory: the highest VmHWM of any one process of freshly started workers' trees (a worker and the fit
-  children it forks), sampled every 0.2 s during the 1M-row upload + run, vs the plain script's ru_maxrss.
+  children it forks), sampled every 0.2 s during the 1M-row upload + run, vs the plain script's own peak (its VmHWM).
 - history: bytes of the 1M-row run's fetched history (events, serialised) vs the tiny run's.
 - `progress` query: p95 of the query while the forest's run is in its fit stage, vs describe() (a server round
   trip without a worker) timed right after each query."""
