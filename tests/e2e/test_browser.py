@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -165,21 +166,25 @@ def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
     expect(page.get_by_test_id("stPlotlyChart").filter(has_text="balanced accuracy by model")).to_have_count(1, timeout=30_000)
 
 
+def upload_and_pick(page: Page, path: Path, data: bytes, model: str) -> None:
+    """Upload `data` as `path`'s name, then pick that dataset and `model` on the Train page."""
+    go(page, "Datasets")
+    path.write_bytes(data)
+    upload(page, path)
+    expect(page.get_by_text(f"Stored {path.name}")).to_be_visible(timeout=60_000)
+    go(page, "Train")
+    page.get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(path.name))).click()
+    wait_for_app(page)
+    page.get_by_role("combobox", name="Model").click()
+    page.get_by_role("option", name=model).click()
+    wait_for_app(page)
+
+
 def test_cancel_from_the_run_page_stops_the_fit(stack, new_page, tmp_path):
     page = new_page()
     login(page, stack, "alice")
-    go(page, "Datasets")
-    big = tmp_path / "big.csv"
-    big.write_bytes(classification_csv(rows=20000, seed=9))
-    upload(page, big)
-    expect(page.get_by_text("Stored big.csv")).to_be_visible(timeout=60_000)
-    go(page, "Train")
-    page.get_by_role("combobox", name="Dataset").click()
-    page.get_by_role("option", name=re.compile(r"^big\.csv")).click()
-    wait_for_app(page)
-    page.get_by_role("combobox", name="Model").click()
-    page.get_by_role("option", name="Random forest (classification)").click()
-    wait_for_app(page)
+    upload_and_pick(page, tmp_path / "big.csv", classification_csv(rows=20000, seed=9), "Random forest (classification)")
     trees = page.get_by_role("spinbutton", name="n_estimators")
     trees.fill("500")
     trees.press("Enter")
@@ -228,18 +233,8 @@ def test_a_boosting_run_shows_its_learning_curve(stack, new_page, tmp_path):
     """One fit call, then the curve from the model's own stages: the run page draws it once the run is done."""
     page = new_page()
     login(page, stack, "alice")
-    go(page, "Datasets")
-    data = tmp_path / "curve.csv"
-    data.write_bytes(classification_csv(rows=400, seed=3))
-    upload(page, data)
-    expect(page.get_by_text("Stored curve.csv")).to_be_visible(timeout=60_000)
-    go(page, "Train")
-    page.get_by_role("combobox", name="Dataset").click()
-    page.get_by_role("option", name=re.compile(r"^curve\.csv")).click()
-    wait_for_app(page)
-    page.get_by_role("combobox", name="Model").click()
-    page.get_by_role("option", name="Histogram gradient boosting (classification)").click()
-    wait_for_app(page)
+    boosting = "Histogram gradient boosting (classification)"
+    upload_and_pick(page, tmp_path / "curve.csv", classification_csv(rows=400, seed=3), boosting)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(RUN_URL, timeout=30_000)
     expect(status_badge(page)).to_have_text(re.compile(r"completed$"), timeout=180_000)
