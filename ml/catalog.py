@@ -167,6 +167,7 @@ _SPECS = (
         fixed={"early_stopping": False},
         **_HGB_ROWS,
         family="hist",
+        handles_missing=True,
     ),
     ModelSpec(
         "svm_classifier",
@@ -274,6 +275,7 @@ _SPECS = (
         fixed={"early_stopping": False},
         **_HGB_ROWS,
         family="hist",
+        handles_missing=True,
     ),
     ModelSpec(
         "svr", "Support vector regression", "regression", "sklearn.svm.SVR", _SVM, needs_scaling=True, seeded=False, family="svm"

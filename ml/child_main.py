@@ -101,8 +101,9 @@ def _costs() -> tuple[float, float]:
 
 
 def _predictions(model: Pipeline, X_valid: pd.DataFrame) -> tuple[Any, Any, Any]:
-    proba = model.predict_proba(X_valid) if hasattr(model[-1], "predict_proba") else None
-    return model.predict(X_valid), proba, getattr(model[-1], "classes_", None)
+    from ml.evaluation import predictions
+
+    return *predictions(model, X_valid), getattr(model[-1], "classes_", None)
 
 
 def _picklable(exc: Exception) -> Exception:

@@ -157,12 +157,14 @@ def assess_data(
     dates = set(date_columns(X))  # parsed into parts, not one-hot: their many values are not categories
     for c in X.columns:
         share = float(X[c].isna().mean())
+        # text is always filled with its most frequent value; numbers and dates too, unless the model takes them missing
+        number = pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
+        by_model = spec.handles_missing and (c in dates or number)
+        handled = "left to the model, which learns from them" if by_model else "imputed"
         if share > 0.5:
-            findings.append(
-                CheckFinding("warning", f"{shown(c)} is {share:.0%} missing; it will be imputed, but carries little.")
-            )
+            findings.append(CheckFinding("warning", f"{shown(c)} is {share:.0%} missing ({handled}); it carries little."))
         elif share > 0:
-            findings.append(CheckFinding("info", f"{shown(c)} has {share:.1%} missing values (imputed)."))
+            findings.append(CheckFinding("info", f"{shown(c)} has {share:.1%} missing values ({handled})."))
         if X[c].nunique(dropna=True) <= 1:
             findings.append(CheckFinding("warning", f"{shown(c)} is constant: it carries no information."))
         elif (

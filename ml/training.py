@@ -201,14 +201,18 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
-def _numbers(*first: tuple[str, Any], scale: bool) -> Pipeline:
-    steps = [*first, ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+def _numbers(*first: tuple[str, Any], scale: bool, impute: bool = True) -> Pipeline | str:
+    """Numbers as the model takes them: missing ones filled with the column's median (unless the model takes
+    NaN itself), then scaled if it needs it; "passthrough" when nothing is left to do."""
+    steps = list(first)
+    if impute:
+        steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
     if scale:
         steps.append(("scale", StandardScaler()))
-    return Pipeline(steps)
+    return Pipeline(steps) if steps else "passthrough"
 
 
-def date_parts(index: int, column: str, scale: bool) -> tuple[str, Pipeline, str]:
+def date_parts(index: int, column: str, scale: bool, impute: bool = True) -> tuple[str, Pipeline | str, str]:
     """One date column -> its year, month, day and weekday, from pandas and numpy functions only.
 
     The column is selected by a plain name, so the steps get it as a Series: parsed as `normalise_columns`
@@ -222,17 +226,19 @@ def date_parts(index: int, column: str, scale: bool) -> tuple[str, Pipeline, str
             ("parts", FunctionTransformer(attrgetter(*parts))),
             ("stack", FunctionTransformer(np.column_stack)),
             scale=scale,
+            impute=impute,
         ),
         column,
     )
 
 
-def build_preprocessor(X: pd.DataFrame, scale: bool, dates: tuple[str, ...] = ()) -> ColumnTransformer:
+def build_preprocessor(X: pd.DataFrame, scale: bool, dates: tuple[str, ...] = (), impute: bool = True) -> ColumnTransformer:
     """Raw columns -> one numeric matrix, made of scikit-learn, pandas and numpy parts alone: a saved
     pipeline then loads wherever those libraries are installed, without TrainEasy.
 
     The columns come out in the order the earlier pipelines gave them (numbers, then each date's
-    parts, then the one-hot text columns), so a model trained now equals one trained then."""
+    parts, then the one-hot text columns), so a model trained now equals one trained then. `impute=False`
+    (a model that takes missing numbers itself) leaves numbers and date parts as they are, NaN included."""
     numeric = [c for c in X.columns if c not in dates and _is_numeric(X[c])]
     other = [c for c in X.columns if c not in dates and c not in numeric]
     categorical = Pipeline(
@@ -245,8 +251,8 @@ def build_preprocessor(X: pd.DataFrame, scale: bool, dates: tuple[str, ...] = ()
     )
     return ColumnTransformer(
         [
-            ("numeric", _numbers(scale=scale), numeric),
-            *(date_parts(i, c, scale) for i, c in enumerate(dates)),
+            ("numeric", _numbers(scale=scale, impute=impute), numeric),
+            *(date_parts(i, c, scale, impute) for i, c in enumerate(dates)),
             ("categorical", categorical, other),
         ],
         sparse_threshold=0.0,
@@ -258,7 +264,7 @@ def make_pipeline(spec: ModelSpec, params: dict, seed: int, X: pd.DataFrame) -> 
     dates = tuple(date_columns(X))
     return Pipeline(
         [
-            ("preprocess", build_preprocessor(X, spec.needs_scaling, dates)),
+            ("preprocess", build_preprocessor(X, spec.needs_scaling, dates, impute=not spec.handles_missing)),
             ("model", spec.build(params, seed)),
         ]
     )

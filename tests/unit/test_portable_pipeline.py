@@ -72,7 +72,13 @@ def test_the_pipeline_predicts_as_the_one_with_traineasys_own_column_step(key):
     new, prep = _fitted(key)
     old, _ = _fitted(key, legacy_pipeline)
     rows = as_uploaded(prep.X)
-    np.testing.assert_allclose(new[:-1].transform(rows), old[:-1].transform(rows), rtol=0, atol=1e-12)
+    features, before = new[:-1].transform(rows), old[:-1].transform(rows)
+    if MODELS[key].handles_missing:  # since then, a model that takes missing numbers gets them as they are
+        gaps = np.isnan(features)
+        assert gaps[:, 0].sum() == rows["size"].isna().sum() and gaps.any(axis=0).sum() == 1  # size, not imputed
+        np.testing.assert_allclose(features[~gaps], before[~gaps], rtol=0, atol=1e-12)
+        return  # a different model where numbers are missing, by design: tests/unit/test_evaluation.py
+    np.testing.assert_allclose(features, before, rtol=0, atol=1e-12)
     if MODELS[key].task == "regression":
         np.testing.assert_allclose(new.predict(rows), old.predict(rows), rtol=1e-9, atol=1e-9)
     else:
