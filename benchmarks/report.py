@@ -59,7 +59,8 @@ def render_text(figures: list[Figure]) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    notes = [f"- {f.name}: {f.note}" for f in figures if f.note]  # where the time went: printed, not only written
+    return "\n".join([*lines, *([""] + notes if notes else [])])
 
 
 def render_markdown(figures: list[Figure], machine: str, wall_s: float, command: str, when: str) -> str:

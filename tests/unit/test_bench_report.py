@@ -20,7 +20,8 @@ def test_the_table_has_one_row_per_figure_in_text_and_markdown():
         ratio_figure("memory", "MB", Series([500.0]), Series([400.0]), 1.2),
     ]
     text = render_text(figures).splitlines()
-    assert text[0].split()[:2] == ["figure", "TrainEasy"] and len(text) == 4
+    assert text[0].split()[:2] == ["figure", "TrainEasy"] and len(text) == 6
+    assert text[4:] == ["", "- batch: 8 jobs"]  # the notes say where the time went
     assert text[2].split() == ["batch", "10", "s", "10", "s", "1.00", "0.90–1.10", "(2)", "≤", "1.1", "yes"]
     md = render_markdown(figures, "2 cores", 90.0, "python -m benchmarks", "today")
     assert "| memory | 500 MB | 400 MB | 1.25 | 1.25 (1) | ≤ 1.2 | no |" in md
