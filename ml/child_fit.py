@@ -9,7 +9,8 @@ hard wall of TRAINEASY_MAX_FIT_MINUTES, see ml/guardrails.py) kills a child stil
 
 Children are forked from a `forkserver` started once per worker process with the heavy modules already
 imported (`set_forkserver_preload`), so a fit pays for a fork and for pickling its data, not for a new
-interpreter and its imports. The child inherits the fork server's environment, where the native thread
+interpreter and its imports. One child is always forked ahead and waits for its job (ml/child_spare.py), so a
+fit does not wait for the fork either. The child inherits the fork server's environment, where the native thread
 pools are capped at 1 as `workers/__main__.py` caps them.
 
 The child runs `ml.fitting.fit`: one call (a long forest in parts, each checkpoint sent to the parent to save),
@@ -31,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ml.child_main import Job, main
+from ml import child_spare
+from ml.child_main import Job
 from ml.child_pipe import send_job
 
 if TYPE_CHECKING:
@@ -109,8 +111,9 @@ def start() -> None:
     """Start the fork server now (at worker start-up), so the first fit does not wait for its imports."""
     from multiprocessing import forkserver
 
-    context()
+    ctx = context()
     forkserver.ensure_running()
+    child_spare.refill(ctx)  # the first fit's child, forked now
 
 
 def active_pids() -> set[int]:
@@ -160,15 +163,11 @@ def _run(
     time_limit: float | None = None,
     on_checkpoint: Callable[[Pipeline, int], None] | None = None,
 ) -> ChildResult:
-    ctx = context()
     deadline = time.monotonic() + time_limit if time_limit else None
-    parent_end, child_end = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=main, args=(child_end,), name="traineasy-fit", daemon=True)
-    proc.start()
+    proc, parent_end = child_spare.take(context())  # forked ahead, waiting for this job (ml/child_spare.py)
     assert proc.pid is not None  # a started process has one
     _active.add(proc.pid)
-    child_end.close()
-    message = None
+    result = None  # the child's last message: its fitted value or its error
     try:
         try:
             send_job(parent_end, job)
@@ -180,25 +179,29 @@ def _run(
                         continue
                     break  # died without a word
                 message = pickle.loads(parent_end.recv_bytes())
-                if message[0] == "checkpoint" and on_checkpoint is not None:
-                    on_checkpoint(*message[1])
+                if message[0] == "checkpoint":
+                    if on_checkpoint is not None:
+                        on_checkpoint(*message[1])
                 elif message[0] != "live":
+                    result = message
                     break
                 elif on_live is not None and message[1]:
                     on_live(message[1])
-                message = None
         except (EOFError, BrokenPipeError, ConnectionResetError):
-            message = None  # the child's end closed: it died
+            pass  # the child's end closed: it died
     finally:
-        # every way out (result, error, cancel, timeout) ends the child; a finished one is already exiting
-        if proc.exitcode is None:
-            proc.kill()
-        proc.join()
-        _active.discard(proc.pid)
+        # every other way out (error, cancel, timeout) ends the child; one that sent its result is exiting by itself
         parent_end.close()
-    if message is None:
+        if result is not None:
+            child_spare.reap_later(proc)
+        else:
+            if proc.exitcode is None:
+                proc.kill()
+            proc.join()
+        _active.discard(proc.pid)
+    if result is None:
         raise ChildDied(_died(proc.exitcode))
-    kind, value, costs, *warned = message
+    kind, value, costs, *warned = result
     if kind == "error":
         raise value
     cpu_seconds, peak_rss_mb = costs

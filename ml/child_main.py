@@ -39,7 +39,10 @@ class Job:
 def main(conn: Connection) -> None:
     from ml.fitting import FitProgress, live_probe
 
-    job: Job = recv_job(conn)
+    try:
+        job: Job = recv_job(conn)  # a spare waits here until a fit needs it (ml/child_spare.py)
+    except (EOFError, OSError):  # its worker stopped or died first: nothing to do
+        return
     send_lock = threading.Lock()
     done = threading.Event()
     progress = FitProgress()

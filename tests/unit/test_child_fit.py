@@ -245,3 +245,60 @@ def test_fit_model_costs_are_this_fits_alone(tmp_path):
     del ballast
     assert facts.peak_rss_mb is not None and 0 < facts.peak_rss_mb < 400, facts.peak_rss_mb
     assert facts.cpu_seconds is not None and 0 < facts.cpu_seconds < 1.0, facts.cpu_seconds
+
+
+# --- the spare child (ml/child_spare.py) -------------------------------------------------------------------
+
+
+def _wait_for_spare(timeout: float = 10.0) -> int:
+    from ml import child_spare
+
+    deadline = time.monotonic() + timeout
+    while (pid := child_spare.spare_pid()) is None:
+        assert time.monotonic() < deadline, "no spare child was forked"
+        time.sleep(0.01)
+    return pid
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_runs_in_the_child_forked_ahead_and_another_is_forked_behind_it(monkeypatch):
+    monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.01)
+    spec = get_model("mlp_classifier")
+    X, y, _, _ = _data(spec)
+    params = {"max_iter": 300, "hidden_units": 64}
+    fit_in_child(make_pipeline(spec, params, 0, X), spec, X, y)  # a spare is forked behind it
+    spare = _wait_for_spare()
+    assert not _gone(spare)
+    pids: list[int] = []
+    fitted = fit_in_child(
+        make_pipeline(spec, params, 0, X), spec, X, y, on_live=lambda _live: pids.extend(child_fit.active_pids())
+    )
+    assert pids and set(pids) == {spare}  # the waiting child did the fit
+    assert _wait_for_spare() != spare  # and a new one waits for the next
+    np.testing.assert_array_equal(fitted.value.predict(X), make_pipeline(spec, params, 0, X).fit(X, y).predict(X))
+
+
+def test_a_dead_spare_is_replaced_and_a_stopped_worker_lets_its_spare_exit():
+    from multiprocessing import Pipe
+
+    from ml import child_spare
+    from ml.child_main import main
+
+    spec = get_model("logistic_regression")
+    X, y, _, _ = _data(spec)
+    child_fit.start()
+    killed = _wait_for_spare()
+    os.kill(killed, signal.SIGKILL)  # as the system's OOM killer might, while it waits
+    deadline = time.monotonic() + 10
+    while not _gone(killed):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    fitted = fit_in_child(make_pipeline(spec, {}, 0, X), spec, X, y)  # forks its own child instead
+    np.testing.assert_array_equal(fitted.value.predict(X), make_pipeline(spec, {}, 0, X).fit(X, y).predict(X))
+    # a spare whose worker is gone reads the end of its pipe and returns, without a traceback
+    ours, theirs = Pipe(duplex=True)
+    ours.close()
+    main(theirs)  # returns: no job, no traceback
+    spare = child_spare.take(child_fit.context())
+    child_spare.discard(spare)
+    assert spare[0].exitcode is not None and spare[0].pid is not None and _gone(spare[0].pid)
