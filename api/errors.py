@@ -43,9 +43,12 @@ def _doc(model: type[BaseModel], text: str, retry_after: bool = False) -> dict[s
     return entry
 
 
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: _doc(ErrorOut, "No token, or a token that is unknown, revoked or of a disabled account")}
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: _doc(ErrorOut, "No token, or a token that is unknown, revoked or of a disabled account")
+}
 # what any authenticated route may answer besides its own success
 COMMON: dict[int | str, dict[str, Any]] = {
+    400: _doc(ErrorOut, "A body that cannot be read (not JSON, or not the multipart form the route takes)"),
     **UNAUTHORIZED,
     403: _doc(ErrorOut, "Not allowed for this account (an admin-only view)"),
     404: _doc(ErrorOut, "No such object, or another user's (the two look the same)"),

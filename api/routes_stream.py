@@ -30,7 +30,17 @@ EVENTS_DOC: dict[int | str, dict[str, Any]] = {
         "changes, `event: error` with `{detail}` while Temporal cannot be reached (the stream carries on), and a "
         "last `event: end` once the run or batch has closed (or after an hour: reconnect).",
         "content": {
-            "text/event-stream": {"schema": {"type": "string"}, "example": 'event: status\ndata: {"kind": "train", …}\n\n'}
+            "text/event-stream": {
+                "schema": {  # one event (Open API before 3.2 has `schema` describe each event of a stream)
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["status", "error", "end"]},
+                        "data": {"type": "string", "description": "JSON: the status body, `{detail}` or `{status}`"},
+                    },
+                },
+                "example": 'event: status\ndata: {"kind": "train", …}\n\n',
+            }
         },
     },
 }

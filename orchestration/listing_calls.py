@@ -50,9 +50,12 @@ class WorkflowPage:
     next_cursor: str | None  # None: this was the last page
 
 
-def _rfc3339(moment: datetime) -> str:
+def _rfc3339(moment: datetime, field: str) -> str:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # a time without a zone is UTC
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return aware.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    except OverflowError:  # year 1 at +05:00 is before the first representable moment in UTC
+        raise InvalidInput(f"{field} is out of range.", field) from None
 
 
 def workflow_query(owner: str, f: WorkflowFilter) -> str:
@@ -78,9 +81,9 @@ def workflow_query(owner: str, f: WorkflowFilter) -> str:
             raise InvalidInput("dataset must be a dataset id (16 hexadecimal characters).", "dataset")
         clauses.append(f"DatasetId = '{f.dataset_id}'")
     if f.started_after is not None:
-        clauses.append(f"StartTime >= '{_rfc3339(f.started_after)}'")
+        clauses.append(f"StartTime >= '{_rfc3339(f.started_after, 'started_after')}'")
     if f.started_before is not None:
-        clauses.append(f"StartTime <= '{_rfc3339(f.started_before)}'")
+        clauses.append(f"StartTime <= '{_rfc3339(f.started_before, 'started_before')}'")
     return " AND ".join(clauses)
 
 
@@ -123,9 +126,12 @@ class ListingCalls:
         try:
             await listing.fetch_next_page()
         except RPCError as err:
-            if err.status == RPCStatusCode.INVALID_ARGUMENT and token is not None:  # a stale or forged page token
+            if err.status != RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            if token is not None:  # a stale or forged page token
                 raise bad_cursor() from None
-            raise
+            # the filters passed their checks, so only a time the server cannot store is left (year 97)
+            raise InvalidInput("The time range is outside what Temporal stores.", "started_after") from None
         now = datetime.now(UTC)
         items = [
             build_run_summary(wf.id, wf.status, wf.typed_search_attributes, wf.start_time, wf.close_time, now)

@@ -226,7 +226,7 @@ def test_a_quota_or_rate_limit_is_429_with_retry_after(stack):
     capped.ok("POST", "/temporal/train", 202, json=body)
     refused = capped.post("/temporal/train", json=body)
     assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 60
-    assert "launches" in refused.json()["detail"]
+    assert "The next launch is allowed in" in refused.json()["detail"]
     refusals = AuditLog(Storage(stack.home)).query(actor="cap", action_prefix="launch", outcome="refused")
     assert refusals, "the service audited the refused launch"
 

@@ -73,3 +73,13 @@ def test_durations_are_grouped_by_model_most_runs_first():
         ModelDurations("?", 1, 1.0, 1.0, 1.0),
         ModelDurations("knn_classifier", 1, 5.0, 5.0, 5.0),
     ]
+
+
+def test_a_time_before_the_first_utc_moment_is_refused_naming_the_field_and_early_years_keep_four_digits():
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    with pytest.raises(InvalidInput) as err:
+        workflow_query("alice", WorkflowFilter(started_before=early))
+    assert err.value.field == "started_before"
+    assert "StartTime >= '0097-05-08T16:48:40.000000Z'" in workflow_query(
+        "alice", WorkflowFilter(started_after=datetime.fromisoformat("0097-05-08T11:10:40-05:38"))
+    )
