@@ -16,7 +16,7 @@ ACTIONS: dict[str, str] = {
     "launch": "training run or batch started [run or batch id]; refused when over quota or rate limit",
     "cancel": "run or batch cancelled [run or batch id]",
     "stop": "batch stopped (running children finish) [batch id]",
-    "retry": "failed children of a batch restarted [batch id]",
+    "retry": "failed children of a batch restarted [batch id], or a failed or cancelled run started again [run id as new run id]",
     "finish": "batch awaiting a decision finished with what succeeded [batch id]",
     "predict": "predictions made with a registered model [model id]",
     "download": 'model, predictions or leaderboard downloaded [model id, file, or "leaderboard <batch id>"]',

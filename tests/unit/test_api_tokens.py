@@ -36,7 +36,9 @@ def test_a_token_is_stored_only_as_its_hash_and_resolves_to_its_user(storage):
         rows = [dict(r) for r in db.execute("SELECT * FROM api_tokens")]
     assert rows[0]["token_hash"] == token_hash(secret)
     assert secret not in repr(rows)  # the secret itself is nowhere in the database
-    user, token_id = tokens.user(secret)
+    found = tokens.user(secret)
+    assert found is not None
+    user, token_id = found
     assert user == User("alice", ("user",)) and token_id == listed.token_id
     assert tokens.list("alice") == [replace(listed, last_used=tokens.list("alice")[0].last_used)]
     assert tokens.list("alice")[0].last_used is not None  # the use was noted

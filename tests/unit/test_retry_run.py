@@ -27,10 +27,10 @@ class FakeService(RetryCalls):
     view: RunView
     launched: list[tuple[TrainRequest, dict[str, str] | None]] = field(default_factory=list)
 
-    async def get_run(self, user: User, run_id: str) -> RunView:  # type: ignore[override]
+    async def get_run(self, user: User, run_id: str) -> RunView:
         return self.view
 
-    async def _launch_training(self, user: User, request: TrainRequest, memo: dict[str, str] | None = None) -> str:  # type: ignore[override]
+    async def _launch_training(self, user: User, request: TrainRequest, memo: dict[str, str] | None = None) -> str:
         self.launched.append((request, memo))
         return "train-alice-" + "b" * 32
 
@@ -47,7 +47,7 @@ async def test_a_failed_run_is_started_again_with_edited_params_and_linked(tmp_p
     original = TrainRequest("alice", "d", "y", "ridge", {"alpha": 1.0, "fit_intercept": True}, seed=7, include_columns=["id"])
     svc = service(tmp_path, "failed", original)
     new_id = await svc.retry_run(ALICE, RUN, {"alpha": 3.0})
-    (request, memo), = svc.launched
+    ((request, memo),) = svc.launched
     assert request.params == {"alpha": 3.0, "fit_intercept": True} and request.seed == 7 and request.include_columns == ["id"]
     assert original.params == {"alpha": 1.0, "fit_intercept": True}  # the original's record is untouched
     assert memo == {RETRY_OF: RUN}
