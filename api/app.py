@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import errors, routes_data, routes_runs, routes_stream
 from api.audit import AuditCalls
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await backend.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI whose /docs page loads Swagger UI from this server, not from a CDN
         title="TrainEasy API",
         version=VERSION,
         description=DESCRIPTION,

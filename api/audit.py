@@ -18,6 +18,7 @@ from ui.signin import OncePer
 
 log = logging.getLogger("traineasy.api")
 OPEN_PATHS = ("/api/v1/temporal/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
+STATIC_PREFIX = "/static-offline-docs/"  # the docs page's own Swagger UI files (fastapi-offline)
 
 
 def outcome(status: int) -> str:
@@ -32,7 +33,7 @@ class AuditCalls(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
         path = request.url.path
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
             return response
         actor = getattr(request.state, "user", None)
         address = client_address(request)

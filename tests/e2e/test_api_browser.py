@@ -42,3 +42,13 @@ def test_a_token_made_on_the_account_page_opens_the_api_until_revoked(stack, new
     assert gone.status_code == 401
     actions = {(e.action, e.object) for e in AuditLog(Storage(stack.home)).query(actor="tokenuser")}
     assert {("token.create", token_id), ("token.revoke", token_id)} <= actions
+
+
+def test_the_api_reference_renders_without_a_cdn(stack, new_page):
+    page = new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(stack.api_url) else None)
+    page.goto(f"{stack.api_url}/docs")
+    expect(page.get_by_role("heading", name=re.compile("TrainEasy API"))).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("/api/v1/temporal/train", exact=True)).to_be_visible()
+    assert outside == [], f"the docs page fetched from elsewhere: {outside}"
