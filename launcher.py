@@ -1,4 +1,4 @@
-"""`make run`: start Temporal (unless TEMPORAL_ADDRESS is set), the workers and Streamlit; stop them on Ctrl-C.
+"""`make run`: start Temporal (unless TEMPORAL_ADDRESS is set), the workers, Streamlit and the REST API; stop them on Ctrl-C.
 
 This module builds the children's command lines, checks the set-up and prints the banner; starting,
 watching, restarting and stopping the children is supervisor.py.
@@ -26,11 +26,11 @@ BIN = Path(sys.executable).parent
 
 
 def check_ports(settings: Settings) -> None:
-    wanted = [("TRAINEASY_APP_PORT", settings.app_port)]
+    wanted = [("TRAINEASY_APP_PORT", settings.app_port), ("TRAINEASY_API_PORT", settings.api_port)]
     if not settings.temporal_address:
         wanted += [("TRAINEASY_TEMPORAL_PORT", settings.temporal_port), ("TRAINEASY_TEMPORAL_UI_PORT", settings.temporal_ui_port)]
     for var, port in wanted:
-        if not port_free(port, "0.0.0.0" if var == "TRAINEASY_APP_PORT" else "127.0.0.1"):
+        if not port_free(port, "0.0.0.0" if var in ("TRAINEASY_APP_PORT", "TRAINEASY_API_PORT") else "127.0.0.1"):
             raise LaunchError(
                 f"Port {port} is already in use (is TrainEasy already running?). "
                 f"Stop that process or choose another port: {var}=<port> make run"
@@ -64,6 +64,11 @@ def app_command(s: Settings) -> tuple[list[str], dict[str, str]]:
     # imported): any local process could then choose the address that sign-in throttling and the audit
     # log see. Only configured reverse proxies are believed.
     return argv, {"FORWARDED_ALLOW_IPS": s.trusted_proxies}
+
+
+def api_command(s: Settings) -> tuple[list[str], dict[str, str]]:
+    """The REST API's command line (api/__main__.py reads its address, port, TLS and trusted proxies itself)."""
+    return [sys.executable, "-m", "api"], {}
 
 
 def temporal_command(s: Settings, storage: Storage) -> list[str]:
@@ -113,6 +118,10 @@ def app_url(settings: Settings) -> str:
     return f"{'https' if settings.tls else 'http'}://{host}:{settings.app_port}"
 
 
+def api_url(settings: Settings) -> str:
+    return app_url(settings).rsplit(":", 1)[0] + f":{settings.api_port}"
+
+
 def codec_endpoint(settings: Settings) -> str:
     """The app's codec routes, under the same host name as the app's URL in the banner: the browser sends
     the login cookie only to the host the user signed in at (localhost and 127.0.0.1 are two hosts)."""
@@ -121,6 +130,7 @@ def codec_endpoint(settings: Settings) -> str:
 
 def banner(settings: Settings, created: dict | None, storage: Storage, health: str = "") -> str:
     lines = ["", "TrainEasy is running.", f"  App:          {app_url(settings)}"]
+    lines.append(f"  API:          {api_url(settings)}/api/v1 (docs: {api_url(settings)}/docs; tokens on the app's Account page)")
     if not settings.temporal_address:
         lines.append(f"  Temporal UI:  http://localhost:{settings.temporal_ui_port}")
     lines += [
@@ -200,9 +210,11 @@ async def _start_all(stack: Stack) -> list[str] | None:
             flush=True,
         )
         await stack.start_app(*app_command(s))
+        await stack.start_api(*api_command(s))
         return workers
     await stack.start_workers(workers)
     await stack.start_app(*app_command(s))
+    await stack.start_api(*api_command(s))
     return None
 
 

@@ -128,13 +128,21 @@ class Stack:
             self._set(w, "running")
 
     async def start_app(self, argv: list[str], env: dict[str, str]) -> None:
-        s = self.settings
-        s_ = step(f"starting the Streamlit app on port {s.app_port}")
-        health = http_ok(f"{'https' if s.tls else 'http'}://127.0.0.1:{s.app_port}/_stcore/health")
-        child = self._child("streamlit", argv, {**self.env, **env}, serving=lambda _: health())
+        port = self.settings.app_port
+        await self._start_server("streamlit", f"the Streamlit app on port {port}", argv, env, port, "/_stcore/health")
+
+    async def start_api(self, argv: list[str], env: dict[str, str]) -> None:
+        port = self.settings.api_port
+        await self._start_server("api", f"the REST API on port {port}", argv, env, port, "/openapi.json")
+
+    async def _start_server(self, name: str, what: str, argv: list[str], env: dict[str, str], port: int, path: str) -> None:
+        """Start an HTTP child and wait until `path` answers 200 on loopback (also its check after a restart)."""
+        s_ = step(f"starting {what}")
+        health = http_ok(f"{'https' if self.settings.tls else 'http'}://127.0.0.1:{port}{path}")
+        child = self._child(name, argv, {**self.env, **env}, serving=lambda _: health())
         await child.start()
         self._write_state()
-        await wait_until(health, "Streamlit", child, 90)
+        await wait_until(health, name, child, 90)
         done(s_)
         self._set(child, "running")
 

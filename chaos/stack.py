@@ -40,7 +40,7 @@ class LaunchedStack:
 
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
-        self.app_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.app_port, self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port(), free_port()
         self.output = home / "launcher.out"
         self.env = {
             **os.environ,
@@ -49,6 +49,7 @@ class LaunchedStack:
             "TRAINEASY_APP_ADDRESS": "127.0.0.1",
             "TRAINEASY_TEMPORAL_PORT": str(self.temporal_port),
             "TRAINEASY_TEMPORAL_UI_PORT": str(self.ui_port),
+            "TRAINEASY_API_PORT": str(self.api_port),
             "TRAINEASY_WORKERS": "1",
         }
         self.env.pop("TEMPORAL_ADDRESS", None)
@@ -73,6 +74,10 @@ class LaunchedStack:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.app_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
 
     @property
     def temporal_address(self) -> str:

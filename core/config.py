@@ -64,6 +64,7 @@ class Settings:
     trusted_proxies: str = ""  # addresses whose X-Forwarded-For is believed (a reverse proxy in front)
     temporal_ui_url: str = ""  # the Temporal Web UI the run pages link to ("": no link)
     restart_backoff: float = 1.0  # the launcher's first wait before restarting a child; doubles per quick exit
+    api_port: int = 8502  # the REST API (api/), beside the app on the same address
 
     @property
     def session_lifetime(self) -> timedelta:
@@ -111,6 +112,7 @@ def load_settings() -> Settings:
         trusted_proxies=os.environ.get("TRAINEASY_TRUSTED_PROXIES", "").strip(),
         temporal_ui_url=_temporal_ui_url(ui_port),
         restart_backoff=_seconds("TRAINEASY_RESTART_BACKOFF", 1.0),
+        api_port=_int("TRAINEASY_API_PORT", 8502),
     )
 
 

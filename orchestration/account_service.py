@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from core.accounts import Account, AccountError, Accounts, User, check_password_rules, new_password
+from core.api_tokens import ApiToken, ApiTokens, TokenError
 from core.audit import AuditLog
 from core.config import Settings
 from core.sessions import LoginThrottle, Sessions
@@ -19,6 +20,7 @@ class AccountService:
         self.storage = storage = Storage(settings.home)
         self.accounts = Accounts(storage)
         self.sessions = Sessions(storage, settings.session_lifetime)
+        self.tokens = ApiTokens(storage)
         self.audit = AuditLog(storage)
 
     def _admin(self, actor: User, action: str, obj: str) -> None:
@@ -51,6 +53,30 @@ class AccountService:
         ended = self.sessions.revoke_user(user.name, keep=keep_session)
         self.audit.record(user.name, "password.change", user.name, "ok", user.address, f"{ended} other session(s) ended")
         return ended
+
+    # --- the signed-in user's API tokens (the REST API's credentials, api/auth.py) -----------------
+    def api_tokens(self, user: User) -> list[ApiToken]:
+        return self.tokens.list(user.name)
+
+    def create_api_token(self, user: User, name: str) -> tuple[ApiToken, str]:
+        """A new token of the user's own: (its listing, its secret to show once). A TokenError says why not."""
+        try:
+            token, secret = self.tokens.create(user.name, name)
+        except TokenError as err:
+            self.audit.record(user.name, "token.create", str(name)[:60], "refused", user.address, str(err))
+            raise
+        self.audit.record(user.name, "token.create", token.token_id, "ok", user.address, token.name)
+        return token, secret
+
+    def revoke_api_token(self, user: User, token_id: str) -> ApiToken:
+        """Revoke one of the user's own tokens: the next request with it gets 401."""
+        try:
+            token = self.tokens.revoke(user.name, token_id)
+        except TokenError as err:
+            self.audit.record(user.name, "token.revoke", str(token_id)[:16], "refused", user.address, str(err))
+            raise
+        self.audit.record(user.name, "token.revoke", token.token_id, "ok", user.address, token.name)
+        return token
 
     # --- administrators ----------------------------------------------------------------------------
     def list_accounts(self, actor: User) -> list[Account]:

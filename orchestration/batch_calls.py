@@ -16,7 +16,7 @@ from core.names import new_run_id
 from core.storage import Storage
 from orchestration.auditing import audited
 from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
-from orchestration.errors import NotFound, UserError
+from orchestration.errors import Conflict, NotFound, UserError
 from orchestration.known_views import KnownViews
 from orchestration.liveness import live_workers, slots_on
 from orchestration.progress import RunWatch
@@ -149,7 +149,7 @@ class BatchCalls(QuotaCalls):
     async def stop_batch(self, user: User, batch_id: str) -> None:
         handle, desc = await self._owned_batch(user, batch_id)
         if status_name(desc.status) != "running":
-            raise UserError("This batch has already finished.")
+            raise Conflict("This batch has already finished.")
         await handle.signal(BatchTrainingWorkflow.stop)
 
     @audited("retry", refused=(UserError,))
@@ -157,7 +157,7 @@ class BatchCalls(QuotaCalls):
         handle, desc = await self._owned_batch(user, batch_id)
         view = await self.get_batch(user, batch_id)
         if view.progress is None or view.progress.phase != "awaiting":
-            raise UserError("Nothing to retry: the batch has no failed runs waiting.")
+            raise Conflict("Nothing to retry: the batch has no failed runs waiting.")
         await handle.signal(BatchTrainingWorkflow.retry_failed, retry_edits(view.progress.children, edits))
 
     @audited("finish", refused=(UserError,))
@@ -169,5 +169,5 @@ class BatchCalls(QuotaCalls):
     async def cancel_batch(self, user: User, batch_id: str) -> None:
         handle, desc = await self._owned_batch(user, batch_id)
         if status_name(desc.status) != "running":
-            raise UserError("This batch has already finished.")
+            raise Conflict("This batch has already finished.")
         await handle.cancel()

@@ -17,6 +17,22 @@ class Forbidden(UserError):
     """The acting user may not do this (an admin-only call by a non-admin)."""
 
 
+class InvalidInput(UserError):
+    """A field of the request is out of bounds or does not fit the data; `field` names it (the API's 422)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Conflict(UserError):
+    """The request is well-formed but the object's state does not allow it (cancel a finished run)."""
+
+
+class NotReady(UserError):
+    """No worker process serves this now (or they are being restarted): nothing was started; try again later."""
+
+
 class QuotaExceeded(UserError):
     """A per-user quota refused the request and nothing was started. The message says which limit, the
     figures and when it frees up; the same figures are attributes (see core.quota_limits.Refusal)."""

@@ -38,11 +38,16 @@ class ModelCalls:
             raise NotFound("No such model.")
         return record
 
+    def model_card(self, user: User, model_id: int) -> dict[str, Any]:
+        """The card of one of the user's models as it is downloaded: what the registry holds, and when."""
+        record = self.get_model(user, model_id)
+        return {**record.card, "registered_at": record.created_at}
+
     @audited("download", lambda a, r: f"model {a[0]}", refused=(UserError,))
     def model_download(self, user: User, model_id: int) -> tuple[bytes, bytes]:
         """(model file, model card JSON) of one of the user's models."""
         record = self.get_model(user, model_id)
-        card = json.dumps({**record.card, "registered_at": record.created_at}, indent=2, default=str).encode()
+        card = json.dumps(self.model_card(user, model_id), indent=2, default=str).encode()
         return self.registry.model_file(record).read_bytes(), card
 
     @audited("delete", lambda a, r: f"model {a[0]}", refused=(UserError,))

@@ -40,12 +40,18 @@ class QuotaCalls:
         )
 
     async def _start_reserved(
-        self, run: MethodAsyncSingleParam[Any, Req, Any], arg: Req, run_id: str, attributes: TypedSearchAttributes
+        self,
+        run: MethodAsyncSingleParam[Any, Req, Any],
+        arg: Req,
+        run_id: str,
+        attributes: TypedSearchAttributes,
+        memo: dict[str, str] | None = None,
     ) -> None:
-        """Start a run or batch whose slots are reserved; a start that fails gives them back."""
+        """Start a run or batch whose slots are reserved; a start that fails gives them back. The memo (encrypted
+        like every payload) holds what links a run to another (`retry_of`)."""
         try:
             await self.client.start_workflow(
-                run, arg, id=run_id, task_queue=self.settings.task_queue, search_attributes=attributes
+                run, arg, id=run_id, task_queue=self.settings.task_queue, search_attributes=attributes, memo=memo
             )
         except BaseException as err:
             self._unreserve(run_id, err)

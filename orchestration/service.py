@@ -44,15 +44,18 @@ from orchestration.contracts import (
     run_attributes,
 )
 from orchestration.dataset_calls import DatasetCalls
-from orchestration.errors import Forbidden, NotFound, UserError
+from orchestration.errors import Conflict, Forbidden, InvalidInput, NotFound, NotReady, UserError
 from orchestration.evaluation_view import Evaluation
 from orchestration.health import EngineInfo, HealthReport, check_health
 from orchestration.health_checks import liveness_unknown, workers_restarting
 from orchestration.known_views import KnownCalls, KnownViews
+from orchestration.listing_calls import ListingCalls
 from orchestration.liveness import live_workers, serving
+from orchestration.metrics_calls import MetricsCalls
 from orchestration.model_calls import ModelCalls
 from orchestration.progress import RunWatch
 from orchestration.quota_calls import enforce_quota
+from orchestration.retry_calls import RetryCalls
 from orchestration.run_reader import read_run
 from orchestration.validation import (
     check_data_bounds,
@@ -71,10 +74,11 @@ Res = TypeVar("Res")
 Wf = TypeVar("Wf")
 
 
-class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls):
+class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls, ListingCalls, MetricsCalls, RetryCalls):
     """Datasets, runs and predictions of the acting user; batches come from BatchCalls (with the quota calls),
     model registry calls from ModelCalls, dataset deletion from DatasetCalls, what was last read of runs and
-    batches (for while Temporal cannot be reached) from KnownCalls."""
+    batches (for while Temporal cannot be reached) from KnownCalls, the filtered and paged list of runs and
+    batches from ListingCalls, workflow metrics from MetricsCalls and a run's retry from RetryCalls."""
 
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
@@ -168,10 +172,10 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls):
         # with the state folder unwritable no beat is fresh although workers may run: try, do not refuse
         if not serving(live_workers(self.storage), io_queue(self.settings.task_queue)) and not liveness_unknown(self.storage):
             if workers_restarting(self.storage):  # the launcher is bringing them back: no need to start anything
-                raise UserError(
+                raise NotReady(
                     "The worker processes are being restarted, so this cannot be done right now. Try again in a few seconds."
                 )
-            raise UserError(
+            raise NotReady(
                 "No worker process is running, so this cannot be done right now. "
                 "Start the stack with `make run` (or a worker with `python -m workers`)."
             )
@@ -200,6 +204,10 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls):
     # --- training runs -------------------------------------------------------------------------
     @audited("launch", lambda a, r: r or f"{a[0].model} on {a[0].dataset_id}", refused=(UserError,))
     async def start_training(self, user: User, request: TrainRequest) -> str:
+        return await self._launch_training(user, request)
+
+    async def _launch_training(self, user: User, request: TrainRequest, memo: dict[str, str] | None = None) -> str:
+        """Validate, reserve a slot and start the run (`memo`: what links it to another run, for a retry)."""
         request.owner = user.name  # the acting user owns the run, whatever the request said
         dataset = self._check_target(user, request.dataset_id, request.target)
         spec, request.params = validated_params(request.model, request.params)
@@ -213,13 +221,14 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls):
             TrainInput(run_id, request),
             run_id,
             run_attributes(user.name, "train", request.dataset_id, request.model),
+            memo,
         )
         return run_id
 
     def _check_target(self, user: User, dataset_id: str, target: str) -> DatasetInfo:
         dataset = self.get_dataset(user, dataset_id)
         if target not in dataset.column_names:
-            raise UserError(f"The target column {target!r} is not in {dataset.name}.")
+            raise InvalidInput(f"The target column {target!r} is not in {dataset.name}.", "target")
         return dataset
 
     async def list_runs(self, user: User, limit: int = 200) -> list[RunSummary]:
@@ -285,7 +294,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls):
     async def cancel_run(self, user: User, run_id: str) -> None:
         handle, desc = await self._owned_handle(user, run_id)
         if status_name(desc.status) != "running":
-            raise UserError("This run has already finished.")
+            raise Conflict("This run has already finished.")
         await handle.cancel()
 
     # --- predictions (the registry calls are in ModelCalls) -----------------------------------

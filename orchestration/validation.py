@@ -10,29 +10,37 @@ from ml.bounds import MIN_ROWS, bound_errors
 from ml.catalog import get_model
 from ml.model_spec import ModelSpec, ParamError
 from orchestration.contracts import BatchRequest, ChildState
-from orchestration.errors import UserError
+from orchestration.errors import InvalidInput, UserError
 
 MAX_BATCH_ITEMS = 50
 MAX_PARALLEL = 16
+TEST_SIZE_MIN, TEST_SIZE_MAX = 0.05, 0.5  # share of the rows held out for the test set
+SEED_MAX = 2**31 - 1
+MAX_FOLDS = 10  # cross-validation: 0 (off) or 2 to MAX_FOLDS folds
 
 
 def validated_params(model: str, params: dict) -> tuple[ModelSpec, dict[str, Any]]:
     """(model spec, cleaned parameters), or a UserError naming the field."""
     try:
         spec = get_model(model)
+    except ParamError as exc:
+        raise InvalidInput(str(exc), "model") from None
+    try:
         return spec, spec.validate(params)
     except ParamError as exc:
-        raise UserError(str(exc)) from None
+        raise InvalidInput(str(exc), "params") from None
 
 
 def check_split(test_size: float, seed: int, cv_folds: int) -> None:
     """The split settings a launch and the data check accept (a number, not NaN, in range; whole numbers)."""
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0.05 <= test_size <= 0.5:
-        raise UserError("The test split must be between 5% and 50% of the rows.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        raise UserError("The seed must be a whole number between 0 and 2147483647.")
-    if isinstance(cv_folds, bool) or not isinstance(cv_folds, int) or cv_folds not in (0, *range(2, 11)):
-        raise UserError("Cross-validation takes 2 to 10 folds (0 turns it off).")
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not TEST_SIZE_MIN <= test_size <= TEST_SIZE_MAX:
+        raise InvalidInput(
+            f"The test split must be between {TEST_SIZE_MIN:.0%} and {TEST_SIZE_MAX:.0%} of the rows.", "test_size"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise InvalidInput(f"The seed must be a whole number between 0 and {SEED_MAX}.", "seed")
+    if isinstance(cv_folds, bool) or not isinstance(cv_folds, int) or cv_folds not in (0, *range(2, MAX_FOLDS + 1)):
+        raise InvalidInput(f"Cross-validation takes 2 to {MAX_FOLDS} folds (0 turns it off).", "cv_folds")
 
 
 def usable_rows(dataset: DatasetInfo, target: str) -> int:
@@ -65,7 +73,7 @@ def check_batch(request: BatchRequest, rows: int | None = None, classes: int | N
     With `rows` (the rows with a target), each configuration is checked against the limits the data sets;
     the message names the configuration."""
     if not 1 <= len(request.items) <= MAX_BATCH_ITEMS:
-        raise UserError(f"A batch holds 1 to {MAX_BATCH_ITEMS} configurations; this one has {len(request.items)}.")
+        raise InvalidInput(f"A batch holds 1 to {MAX_BATCH_ITEMS} configurations; this one has {len(request.items)}.", "items")
     tasks = set()
     for item in request.items:
         spec, item.params = validated_params(item.model, item.params)
@@ -74,7 +82,7 @@ def check_batch(request: BatchRequest, rows: int | None = None, classes: int | N
         raise UserError("A batch trains models for one task: all classification or all regression.")
     request.task = tasks.pop()
     if not 1 <= request.max_parallel <= MAX_PARALLEL:
-        raise UserError(f"Parallel runs must be between 1 and {MAX_PARALLEL}.")
+        raise InvalidInput(f"Parallel runs must be between 1 and {MAX_PARALLEL}.", "max_parallel")
     check_split(request.test_size, request.seed, request.cv_folds)
     if rows is not None:
         for index, item in enumerate(request.items):

@@ -16,6 +16,7 @@ from orchestration.activity_errors import plain_text
 from orchestration.contracts import (
     DATASET,
     MODEL,
+    RUN_KIND,
     STAGES,
     BatchProgress,
     RunFacts,
@@ -45,6 +46,7 @@ class RunSummary:
     dataset_id: str
     started_at: datetime | None
     duration_s: float | None
+    kind: str = ""  # "train" or "batch" (the RunKind search attribute)
 
 
 @dataclass
@@ -162,6 +164,7 @@ def build_run_summary(
         dataset_id=attributes.get(DATASET) or "",
         started_at=started_at,
         duration_s=elapsed_s(started_at, closed_at, now),
+        kind=attributes.get(RUN_KIND) or "",
     )
 
 

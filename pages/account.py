@@ -1,8 +1,9 @@
-"""Account: the signed-in user changes their own password (their other sessions end)."""
+"""Account: the signed-in user changes their own password (their other sessions end) and manages their API tokens."""
 
 import streamlit as st
 
 from core.accounts import AccountError
+from ui.api_tokens import draw_api_tokens
 from ui.auth import require_user, session_token
 from ui.runtime import accounts_service
 
@@ -23,3 +24,5 @@ if submitted:
         st.error(str(err))
     else:
         st.success(f"Password changed. {ended} other session(s) of yours were signed out.")
+
+draw_api_tokens(user)

@@ -287,8 +287,8 @@ def test_a_run_list_row_is_built_from_the_search_attributes_the_run_was_started_
 
     attrs = run_attributes("alice", "train", "0123456789abcdef", "ridge")
     row = build_run_summary(RUN, WorkflowExecutionStatus.CANCELED, attrs, START, START + timedelta(seconds=30), NOW)
-    assert row == RunSummary(RUN, "cancelled", "ridge", "0123456789abcdef", START, 30.0)
+    assert row == RunSummary(RUN, "cancelled", "ridge", "0123456789abcdef", START, 30.0, kind="train")
     running = build_run_summary(RUN, WorkflowExecutionStatus.RUNNING, attrs, START, None, NOW)
     assert (running.status, running.duration_s) == ("running", 40.0)
     batch = build_run_summary("batch-alice-" + "c" * 32, None, run_attributes("alice", "batch"), None, None, NOW)
-    assert (batch.status, batch.model, batch.dataset_id, batch.duration_s) == ("unknown", "", "", None)
+    assert (batch.status, batch.model, batch.dataset_id, batch.duration_s, batch.kind) == ("unknown", "", "", None, "batch")

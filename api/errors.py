@@ -1,0 +1,103 @@
+"""The one mapping from the service's typed errors to HTTP answers, and the error bodies the OpenAPI spec
+documents for every route. Messages are the service's own (safe to show); nothing else leaks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from api.backend import Unavailable
+from orchestration.errors import Conflict, Forbidden, InvalidInput, NotFound, NotReady, QuotaExceeded, UserError
+from orchestration.health import UNREACHABLE, unreachable
+
+log = logging.getLogger("traineasy.api")
+RETRY_OUTAGE_S = 10  # Retry-After when Temporal or the workers are away
+RETRY_QUOTA_S = 30  # Retry-After for a quota that frees up when a run ends (no figure of its own)
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class ValidationItem(BaseModel):
+    """One refused field, as FastAPI itself reports one: where (`loc`), why (`msg`), what kind (`type`)."""
+
+    model_config = ConfigDict(extra="allow")
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationOut(BaseModel):
+    detail: list[ValidationItem]
+
+
+def _doc(model: type[BaseModel], text: str, retry_after: bool = False) -> dict[str, Any]:
+    entry: dict[str, Any] = {"model": model, "description": text}
+    if retry_after:
+        entry["headers"] = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
+    return entry
+
+
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: _doc(ErrorOut, "No token, or a token that is unknown, revoked or of a disabled account")
+}
+# what any authenticated route may answer besides its own success
+COMMON: dict[int | str, dict[str, Any]] = {
+    400: _doc(ErrorOut, "A body that cannot be read (not JSON, or not the multipart form the route takes)"),
+    **UNAUTHORIZED,
+    403: _doc(ErrorOut, "Not allowed for this account (an admin-only view)"),
+    404: _doc(ErrorOut, "No such object, or another user's (the two look the same)"),
+    409: _doc(ErrorOut, "The object's state does not allow it (cancel a finished run)"),
+    422: _doc(ValidationOut, "A field out of bounds or not fitting the data; `loc` names it"),
+    429: _doc(ErrorOut, "A quota or rate limit: nothing was started", retry_after=True),
+    503: _doc(ErrorOut, "Temporal or the workers cannot be reached: nothing was started", retry_after=True),
+}
+
+
+def _plain(status: int, text: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"detail": text}, status_code=status, headers=headers)
+
+
+def invalid(request: Request, msg: str, field: str | None) -> JSONResponse:
+    where = "query" if request.method in ("GET", "DELETE") else "body"
+    item = {"loc": [where, field] if field else [where], "msg": msg, "type": "value_error"}
+    return JSONResponse({"detail": [item]}, status_code=422)
+
+
+def error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The HTTP answer to an exception a route let through."""
+    if isinstance(exc, NotFound):
+        return _plain(404, str(exc))
+    if isinstance(exc, Forbidden):
+        return _plain(403, str(exc))
+    if isinstance(exc, Conflict):
+        return _plain(409, str(exc))
+    if isinstance(exc, QuotaExceeded):
+        return _plain(429, str(exc), exc.retry_after_s or RETRY_QUOTA_S)
+    if isinstance(exc, NotReady):
+        return _plain(503, str(exc), RETRY_OUTAGE_S)
+    if isinstance(exc, InvalidInput):
+        return invalid(request, str(exc), exc.field)
+    if isinstance(exc, UserError):
+        return invalid(request, str(exc), None)
+    if isinstance(exc, Unavailable) or unreachable(exc):
+        text = str(exc) if isinstance(exc, Unavailable) else UNREACHABLE
+        return _plain(503, f"{text}. Nothing was done; try again once it is back.", RETRY_OUTAGE_S)
+    log.exception("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return _plain(500, "Unexpected error; the details are in the API's log.")
+
+
+def install(app: FastAPI) -> None:
+    """Route every exception through error_response (FastAPI's own validation errors keep their shape)."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(request, exc)
+
+    for kind in (UserError, Unavailable, Exception):
+        app.add_exception_handler(kind, handle)
