@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from api import errors, routes_data, routes_runs, routes_stream
 from api.audit import AuditCalls
 from api.backend import Backend
+from api.gate import TokenGate, body_limit
 from core.config import Settings, load_settings
 
 VERSION = "1.0.0"
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        max_body_size=body_limit(backend),  # an upload and its form; JSON routes take far less (api/gate.py)
         openapi_tags=[
             {"name": "runs and batches", "description": "Temporal workflows: start, watch, list, cancel, retry"},
             {"name": "datasets"},
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.backend = backend
     errors.install(app)
+    app.add_middleware(TokenGate, backend=backend)  # inside the audit: its 401s and 413s are recorded too
     app.add_middleware(AuditCalls)
     for router in (routes_runs.router, routes_stream.router, routes_data.router):
         app.include_router(router)

@@ -1,8 +1,8 @@
 """Every API call is audited (core/audit.py, action `api.call`): who (the token's user, "-" without one), from
 where, `METHOD /path`, and how it went (ok below 400, refused 4xx, error 5xx) with the status and the token id.
 What a call does is audited by the service too (launch, cancel, retry, upload, ...), as for the pages.
-Calls without a valid token are recorded at most once per 30 s per address and path: a flood of bad tokens
-must not grow the log without bound. The open documents (health, docs, the spec) are not recorded."""
+Calls without a valid token are recorded at most once per 30 s per address (whatever path it makes up): a flood
+of bad tokens must not grow the log without bound. The open documents (health, docs, the spec) are not recorded."""
 
 from __future__ import annotations
 
@@ -31,20 +31,27 @@ class AuditCalls(BaseHTTPMiddleware):
         self.anonymous_noted = OncePer(30.0)
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # the app's 500 is sent outside this middleware: record it here, then let it go on
+            await self._record(request, 500)
+            raise
+        await self._record(request, response.status_code)
+        return response
+
+    async def _record(self, request: Request, status: int) -> None:
         path = request.url.path
         if path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
-            return response
+            return
         actor = getattr(request.state, "user", None)
         address = client_address(request)
         what = f"{request.method} {path}"[:200]
-        if actor is None and not self.anonymous_noted(f"{address}|{what}|{response.status_code}"):
-            return response
+        if actor is None and not self.anonymous_noted(address):  # one per address, whatever path it makes up
+            return
         token = getattr(request.state, "token_id", None)
-        detail = f"HTTP {response.status_code}" + (f", token {token}" if token else "")
+        detail = f"HTTP {status}" + (f", token {token}" if token else "")
         try:
             audit = backend(request).audit
-            await run_in_threadpool(audit.record, actor or "-", "api.call", what, outcome(response.status_code), address, detail)
+            await run_in_threadpool(audit.record, actor or "-", "api.call", what, outcome(status), address, detail)
         except Exception:  # the audit must not turn a done call into an error the client retries
             log.exception("could not record %s", what)
-        return response

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -53,6 +54,7 @@ COMMON: dict[int | str, dict[str, Any]] = {
     403: _doc(ErrorOut, "Not allowed for this account (an admin-only view)"),
     404: _doc(ErrorOut, "No such object, or another user's (the two look the same)"),
     409: _doc(ErrorOut, "The object's state does not allow it (cancel a finished run)"),
+    413: _doc(ErrorOut, "A body over the limit: an upload's TRAINEASY_MAX_UPLOAD_MB, or 1 MB of JSON"),
     422: _doc(ValidationOut, "A field out of bounds or not fitting the data; `loc` names it"),
     429: _doc(ErrorOut, "A quota or rate limit: nothing was started", retry_after=True),
     503: _doc(ErrorOut, "Temporal or the workers cannot be reached: nothing was started", retry_after=True),
@@ -93,11 +95,26 @@ def error_response(request: Request, exc: Exception) -> JSONResponse:
     return _plain(500, "Unexpected error; the details are in the API's log.")
 
 
+def refused_fields(exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422 without the refused input echoed back: a 5 MB field is not sent back, and a value JSON
+    cannot carry (1e400, NaN, a lone surrogate) does not turn the answer into a 500."""
+    items = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:500], "type": str(e.get("type", ""))} for e in exc.errors()
+    ]
+    return JSONResponse({"detail": items[:50]}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
-    """Route every exception through error_response (FastAPI's own validation errors keep their shape)."""
+    """Route every exception through error_response; FastAPI's validation errors keep their shape, minus the input."""
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         return error_response(request, exc)
+
+    async def handle_fields(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return refused_fields(exc)
+
+    app.add_exception_handler(RequestValidationError, handle_fields)
 
     for kind in (UserError, Unavailable, Exception):
         app.add_exception_handler(kind, handle)

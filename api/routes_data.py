@@ -59,7 +59,7 @@ async def upload(file: CsvFile, request: Request, user: Caller) -> IngestResult:
 
 @router.get("/models/catalog", response_model=list[CatalogModel], tags=["models"], summary="The models a run can train")
 async def catalog(user: Caller) -> list[CatalogModel]:
-    return [CatalogModel(key=m.key, label=m.label, task=m.task) for m in MODELS.values()]
+    return [CatalogModel.of(m) for m in MODELS.values()]
 
 
 @router.get("/models", response_model=list[ModelOut], tags=["models"], summary="Your registered models")

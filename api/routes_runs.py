@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse
 from api.auth import backend, current_user
 from api.backend import Backend
 from api.errors import COMMON
+from api.gate import JSON_LIMIT
 from api.schemas import BatchBody, HealthOut, RetryBody, Started, Status, TrainBody, WorkflowPageOut
 from core.accounts import User
 from core.names import DATASET_ID_RE, InvalidName, parse_run_id
 from ml.catalog import MODELS
-from orchestration.errors import InvalidInput, NotFound
+from orchestration.errors import Conflict, InvalidInput, NotFound
 from orchestration.listing_calls import MAX_PAGE, STATUS_QUERY, WorkflowFilter
 from orchestration.metrics_calls import WorkflowMetrics
 
@@ -56,14 +57,23 @@ async def read_status(b: Backend, user: User, workflow_id: str) -> Status:
     return Status(kind="batch", status=batch.status, batch=batch)
 
 
-@router.post("/train", status_code=202, response_model=Started, responses=COMMON, summary="Start a training run")
+@router.post(
+    "/train", status_code=202, max_body_size=JSON_LIMIT, response_model=Started, responses=COMMON, summary="Start a training run"
+)
 async def train(body: TrainBody, request: Request, user: Caller) -> Started:
     b = backend(request)
     run_id = await b.call(b.svc.start_training(user, body.request(user.name)))
     return started(run_id, "train")
 
 
-@router.post("/batch-train", status_code=202, response_model=Started, responses=COMMON, summary="Start a batch or a sweep")
+@router.post(
+    "/batch-train",
+    status_code=202,
+    max_body_size=JSON_LIMIT,
+    response_model=Started,
+    responses=COMMON,
+    summary="Start a batch or a sweep",
+)
 async def batch_train(body: BatchBody, request: Request, user: Caller) -> Started:
     b = backend(request)
     batch = body.request(user.name)
@@ -88,7 +98,12 @@ async def cancel(workflow_id: WorkflowId, request: Request, user: Caller) -> Sta
 
 
 @router.post(
-    "/retry/{workflow_id}", status_code=202, response_model=Started, responses=COMMON, summary="Retry a run or a batch's failures"
+    "/retry/{workflow_id}",
+    max_body_size=JSON_LIMIT,
+    status_code=202,
+    response_model=Started,
+    responses=COMMON,
+    summary="Retry a run or a batch's failures",
 )
 async def retry(
     workflow_id: WorkflowId, request: Request, user: Caller, body: Annotated[RetryBody | None, Body()] = None
@@ -108,6 +123,35 @@ async def retry(
     except ValueError:
         raise InvalidInput("edits are keyed by configuration index (a whole number).", "edits") from None
     await b.call(b.svc.retry_failed(user, workflow_id, edits))
+    return started(workflow_id, "batch")
+
+
+@router.post(
+    "/finish/{workflow_id}", status_code=202, response_model=Started, responses=COMMON, summary="End a batch waiting on failures"
+)
+async def finish(workflow_id: WorkflowId, request: Request, user: Caller) -> Started:
+    """A batch whose failed configurations wait for a decision (`batch.progress.phase` is `awaiting`) ends with
+    the runs that completed, instead of retrying the failed ones (`retry`)."""
+    b = backend(request)
+    if workflow_kind(workflow_id) != "batch":
+        raise InvalidInput("Only a batch waits for a decision; a run ends by itself.", "workflow_id")
+    view = await b.call(b.svc.get_batch(user, workflow_id))
+    if view.status != "running" or view.progress is None or view.progress.phase != "awaiting":
+        raise Conflict("This batch is not waiting for a decision: only one whose failed runs wait can be finished.")
+    await b.call(b.svc.finish_batch(user, workflow_id))
+    return started(workflow_id, "batch")
+
+
+@router.post(
+    "/stop/{workflow_id}", status_code=202, response_model=Started, responses=COMMON, summary="Stop a batch, keep its results"
+)
+async def stop(workflow_id: WorkflowId, request: Request, user: Caller) -> Started:
+    """A running batch stops gracefully: its runs under way are cancelled, no more start, and it completes with
+    the runs that finished (their models stay registered); a cancel ends it as cancelled instead."""
+    b = backend(request)
+    if workflow_kind(workflow_id) != "batch":
+        raise InvalidInput("Only a batch can be stopped this way; cancel a run.", "workflow_id")
+    await b.call(b.svc.stop_batch(user, workflow_id))
     return started(workflow_id, "batch")
 
 

@@ -16,6 +16,7 @@ from api.auth import backend
 from api.backend import Unavailable
 from api.errors import COMMON
 from api.routes_runs import PREFIX, Caller, WorkflowId, read_status
+from api.schemas import Status
 from core.accounts import User
 from orchestration.errors import UserError
 
@@ -27,15 +28,17 @@ EVENTS_DOC: dict[int | str, dict[str, Any]] = {
     **COMMON,
     200: {
         "description": "`text/event-stream`: `event: status` with the status body (as `GET status`) whenever it "
-        "changes, `event: error` with `{detail}` while Temporal cannot be reached (the stream carries on), and a "
-        "last `event: end` once the run or batch has closed (or after an hour: reconnect).",
+        "changes, `event: error` with `{detail}` while Temporal cannot be reached (the stream carries on), "
+        "`event: awaiting` with the status body when a batch's failed runs wait for a decision (`retry` or "
+        "`finish`; the stream then ends: reconnect after deciding), and a last `event: end` with `{status}` once "
+        "the run or batch has closed, waits for a decision, its token was revoked, or after an hour (reconnect).",
         "content": {
             "text/event-stream": {
                 "schema": {  # one event (Open API before 3.2 has `schema` describe each event of a stream)
                     "type": "object",
                     "required": ["event", "data"],
                     "properties": {
-                        "event": {"type": "string", "enum": ["status", "error", "end"]},
+                        "event": {"type": "string", "enum": ["status", "error", "awaiting", "end"]},
                         "data": {"type": "string", "description": "JSON: the status body, `{detail}` or `{status}`"},
                     },
                 },
@@ -61,26 +64,47 @@ async def stream(
 ) -> StreamingResponse:
     first = await read_status(backend(request), user, workflow_id)  # not found, 401, 503: an HTTP answer, not a stream
     return StreamingResponse(
-        _events(request, user, workflow_id, first.model_dump_json(), first.status, interval),
+        _events(request, user, workflow_id, first, interval),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(request: Request, user: User, workflow_id: str, body: str, status: str, interval: float) -> AsyncIterator[str]:
+async def still_valid(request: Request) -> bool:
+    """Whether the stream's token still lets its user in (checked at every read of the run)."""
+    _, _, secret = request.headers.get("authorization", "").partition(" ")
+    b = backend(request)
+    return await b.sync(b.tokens.user, secret.strip()) is not None
+
+
+def waits(view: Status) -> bool:
+    """A batch whose failed runs wait for its owner's retry or finish."""
+    return view.batch is not None and view.batch.progress is not None and view.batch.progress.phase == "awaiting"
+
+
+async def _events(request: Request, user: User, workflow_id: str, first: Status, interval: float) -> AsyncIterator[str]:
     deadline, quiet_since = time.monotonic() + MAX_STREAM_S, time.monotonic()
+    body, status, awaiting = first.model_dump_json(), first.status, waits(first)
     yield event("status", body)
     last = body
     while status == "running" and time.monotonic() < deadline:
+        if awaiting:  # nothing changes until its owner decides: say so, and end
+            yield event("awaiting", body)
+            status = "awaiting"
+            break
         await asyncio.sleep(interval)
         if await request.is_disconnected():
             return
+        if not await still_valid(request):  # revoked (or its account disabled) while the stream was open
+            yield event("error", json.dumps({"detail": "This token was revoked; the stream ends."}))
+            status = "revoked"
+            break
         try:
             view = await read_status(backend(request), user, workflow_id)
         except (Unavailable, UserError) as err:  # an outage: say so and keep watching
             yield event("error", json.dumps({"detail": str(err)}))
             continue
-        status, body = view.status, view.model_dump_json()
+        status, body, awaiting = view.status, view.model_dump_json(), waits(view)
         if body != last or time.monotonic() - quiet_since >= KEEPALIVE_S:
             yield event("status", body)
             last, quiet_since = body, time.monotonic()

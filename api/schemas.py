@@ -4,17 +4,20 @@ are). Bounds come from orchestration/validation.py, so the spec states the limit
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.model_record import ModelRecord
 from core.names import DATASET_ID_RE
 from ml.catalog import MODELS
+from ml.model_spec import ModelSpec
 from orchestration.contracts import BatchItem, BatchRequest, TrainRequest
 from orchestration.health import HealthReport
 from orchestration.validation import MAX_BATCH_ITEMS, MAX_FOLDS, MAX_PARALLEL, SEED_MAX, TEST_SIZE_MAX, TEST_SIZE_MIN
 from orchestration.views import BatchView, RunSummary, RunView
+
+MAX_COLUMN_NAME = 1000  # the longest column name a request may hold
 
 DATASET_ID = Field(
     pattern=DATASET_ID_RE.pattern, description="A dataset id from `GET /api/v1/datasets`", examples=["0123456789abcdef"]
@@ -52,8 +55,8 @@ class TrainBody(BaseModel):
     seed: int = SEED
     test_size: float = TEST_SIZE
     cv_folds: int = CV_FOLDS
-    include_columns: list[str] = Field(
-        default_factory=list, max_length=1000, description="Identifier-like columns to keep as features"
+    include_columns: list[Annotated[str, Field(max_length=MAX_COLUMN_NAME)]] = Field(
+        default_factory=list, max_length=1000, description="Identifier-like columns to keep as features (the dataset's own)"
     )
 
     def request(self, owner: str) -> TrainRequest:
@@ -206,10 +209,41 @@ class ModelOut(BaseModel):
         )
 
 
+class CatalogParam(BaseModel):
+    """One parameter of a model, as the Train page's form shows it: the service refuses values outside it."""
+
+    name: str
+    type: Literal["int", "float", "choice"]
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: list[Any] = Field(default_factory=list, description="For a choice: the values allowed")
+    none_label: str | None = Field(None, description="For an int: what 0 stands for (no limit)")
+
+
 class CatalogModel(BaseModel):
     key: str
     label: str
     task: str
+    params: list[CatalogParam] = Field(default_factory=list, description="What `params` of a run of this model may hold")
+
+    @classmethod
+    def of(cls, spec: ModelSpec) -> CatalogModel:
+        params = [
+            CatalogParam(
+                name=p.name,
+                type=p.type,
+                default=p.default,
+                help=p.help,
+                min=p.min,
+                max=p.max,
+                choices=list(p.choices),
+                none_label=p.none_label,
+            )
+            for p in spec.params
+        ]
+        return cls(key=spec.key, label=spec.label, task=spec.task, params=params)
 
 
 class Me(BaseModel):

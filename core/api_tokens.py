@@ -114,6 +114,15 @@ class ApiTokens:
             db.execute("UPDATE api_tokens SET revoked_at = ? WHERE token_id = ?", (_now().isoformat(), row["token_id"]))
         return ApiToken(row["token_id"], row["name"], row["created_at"], row["last_used"])
 
+    def revoke_all(self, username: str) -> int:
+        """Revoke every live token of the user (a password changed or reset: whoever had the account had its
+        tokens too); how many."""
+        with open_db(self.storage.app_db) as db:
+            done = db.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE username = ? AND revoked_at IS NULL", (_now().isoformat(), username)
+            )
+            return int(done.rowcount)
+
     def user(self, secret: str | None) -> tuple[User, str] | None:
         """(the token's user, its id) for a bearer secret: None if unknown, revoked, or the account is disabled."""
         if not secret or len(secret) > 128 or not secret.startswith(PREFIX):

@@ -4,7 +4,8 @@
 #   TRAINEASY_TOKEN=te_… examples/train_via_api.sh data.csv target [model] [out_dir]
 #
 # The token comes from your Account page in the app (shown once). TRAINEASY_API is the API's address
-# (default http://localhost:8502, where `make run` serves it). Needs curl and python3 (to read the JSON).
+# (default http://localhost:$TRAINEASY_API_PORT, 8502 unless set, where `make run` serves it). Needs curl and
+# python3 (to read the JSON). out_dir (default: here) is created if need be.
 # Prints the run id, its progress while it trains, the test-set metrics, and the model file it wrote.
 set -euo pipefail
 
@@ -12,16 +13,21 @@ csv=${1:?usage: $0 data.csv target [model] [out_dir]}
 target=${2:?usage: $0 data.csv target [model] [out_dir]}
 model=${3:-logistic_regression}
 out=${4:-.}
-api=${TRAINEASY_API:-http://localhost:8502}/api/v1
+api=${TRAINEASY_API:-http://localhost:${TRAINEASY_API_PORT:-8502}}/api/v1
+[ -r "$csv" ] || { echo "cannot read $csv" >&2; exit 1; }
+mkdir -p "$out"
 auth="Authorization: Bearer ${TRAINEASY_TOKEN:?set TRAINEASY_TOKEN to a token from your Account page}"
 
 # one field of a JSON document on stdin, e.g. `json dataset_id`; fails (with the API's message) if absent
 json() { python3 -c 'import json, sys
-doc = json.load(sys.stdin)
+text = sys.stdin.read()
+if not text.strip():
+    sys.exit(f"no answer from the API at {sys.argv[2]} (see the error above)")
+doc = json.loads(text)
 value = doc.get(sys.argv[1]) if isinstance(doc, dict) else None
 if value is None:
     sys.exit(f"unexpected answer: {json.dumps(doc)[:500]}")
-print(value)' "$1"; }
+print(value)' "$1" "$api"; }
 
 # 1. upload: a worker validates, stores and profiles the CSV (422 with a reason if it refuses it)
 dataset=$(curl -sS --fail-with-body -H "$auth" -F "file=@${csv};type=text/csv" "$api/datasets" | json dataset_id)
@@ -51,7 +57,8 @@ if [ "$status" != completed ]; then
 fi
 echo "metrics: $(echo "$view" | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["run"]["metrics"]))')"
 
-# 4. download: the registered model of this run (a skops file; its card says how to load it)
+# 4. download: the registered model of this run (a skops file) and its card; load it in Python with
+#    skops.io.load(path, trusted=card["skops_trusted"]) (the README's "Using a downloaded model")
 model_id=$(curl -sS --fail-with-body -H "$auth" "$api/models" | python3 -c 'import json, sys
 print(next(m["id"] for m in json.load(sys.stdin) if m["run_id"] == sys.argv[1]))' "$run")
 curl -sS --fail-with-body -H "$auth" -o "$out/model-$model_id.skops" "$api/models/$model_id/download"

@@ -51,7 +51,9 @@ class AccountService:
             self.audit.record(user.name, "password.change", user.name, "refused", user.address, str(err))
             raise
         ended = self.sessions.revoke_user(user.name, keep=keep_session)
-        self.audit.record(user.name, "password.change", user.name, "ok", user.address, f"{ended} other session(s) ended")
+        revoked = self.tokens.revoke_all(user.name)  # a token minted by whoever knew the old password ends too
+        detail = f"{ended} other session(s) ended, {revoked} API token(s) revoked"
+        self.audit.record(user.name, "password.change", user.name, "ok", user.address, detail)
         return ended
 
     # --- the signed-in user's API tokens (the REST API's credentials, api/auth.py) -----------------
@@ -101,6 +103,7 @@ class AccountService:
         password = new_password()
         self._do(actor, "admin.password_reset", name, lambda: self.accounts.set_password(name, password))
         self.sessions.revoke_user(name)
+        self.tokens.revoke_all(name)  # the account's API tokens end with its old password
         return password
 
     def locked_names(self, actor: User) -> dict[str, datetime]:

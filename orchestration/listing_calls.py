@@ -126,10 +126,10 @@ class ListingCalls:
         try:
             await listing.fetch_next_page()
         except RPCError as err:
+            if token is not None and err.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.UNKNOWN):
+                raise bad_cursor() from None  # a stale or forged page token (the server cannot read it)
             if err.status != RPCStatusCode.INVALID_ARGUMENT:
                 raise
-            if token is not None:  # a stale or forged page token
-                raise bad_cursor() from None
             # the filters passed their checks, so only a time the server cannot store is left (year 97)
             raise InvalidInput("The time range is outside what Temporal stores.", "started_after") from None
         now = datetime.now(UTC)

@@ -210,6 +210,9 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls, Listing
         """Validate, reserve a slot and start the run (`memo`: what links it to another run, for a retry)."""
         request.owner = user.name  # the acting user owns the run, whatever the request said
         dataset = self._check_target(user, request.dataset_id, request.target)
+        unknown = [str(c)[:80] for c in request.include_columns if c not in dataset.column_names]
+        if unknown:  # the Train page offers only the dataset's own columns; a script may send anything
+            raise InvalidInput(f"Not columns of {dataset.name}: {', '.join(map(repr, unknown[:5]))}.", "include_columns")
         spec, request.params = validated_params(request.model, request.params)
         check_split(request.test_size, request.seed, request.cv_folds)
         rows = usable_rows(dataset, request.target)

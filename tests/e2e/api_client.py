@@ -27,7 +27,8 @@ class Api:
         return {"Authorization": f"Bearer {self.token}"}
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, f"{self.base}/api/v1{path}", headers=self.headers, timeout=120, **kwargs)
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.base}/api/v1{path}", headers=headers, timeout=120, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)

@@ -278,3 +278,29 @@ def test_the_readme_example_uploads_trains_waits_and_downloads(stack, tmp_path):
     model = next(tmp_path.glob("model-*.skops"))
     card = next(tmp_path.glob("model-*.card.json"))
     assert model.stat().st_size > 0 and card.stat().st_size > 0
+
+
+def test_a_batch_whose_runs_failed_waits_says_so_in_its_stream_and_finish_ends_it(ann: Api, trained):
+    dataset_id, run = trained[0], trained[1]["id"]
+    # a regression model on a yes/no target: each of its runs fails at the load stage, and the batch waits
+    body = {"dataset_id": dataset_id, "target": "bought", "items": [{"model": "ridge"}, {"model": "lasso"}]}
+    batch = ann.ok("POST", "/temporal/batch-train", 202, json=body)["id"]
+    events = ann.events(batch)  # ends by itself: a script following it does not hang on the decision
+    assert [name for name, _ in events][-2:] == ["awaiting", "end"] and events[-1][1] == {"status": "awaiting"}
+    waiting = events[-2][1]["batch"]
+    assert waiting["progress"]["phase"] == "awaiting"
+    assert {c["status"] for c in waiting["progress"]["children"]} == {"failed"}
+    assert ann.post(f"/temporal/finish/{run}").status_code == 422  # a run does not wait for a decision
+    assert ann.post(f"/temporal/stop/{run}").status_code == 422
+    assert ann.ok("POST", f"/temporal/finish/{batch}", 202)["id"] == batch
+    done = ann.wait(batch, lambda s: s["status"] != "running")
+    assert done["status"] == "completed"
+    assert ann.post(f"/temporal/finish/{batch}").status_code == 409  # nothing waits any more
+    assert ann.post(f"/temporal/stop/{batch}").status_code == 409
+
+
+def test_the_catalog_gives_each_models_parameters_with_their_bounds(ann: Api):
+    catalog = {m["key"]: m for m in ann.ok("GET", "/models/catalog")}
+    trees = {p["name"]: p for p in catalog["random_forest_classifier"]["params"]}
+    assert trees["n_estimators"]["type"] == "int" and trees["n_estimators"]["min"] >= 1 and trees["n_estimators"]["max"]
+    assert all(p["choices"] for m in catalog.values() for p in m["params"] if p["type"] == "choice")

@@ -1,0 +1,57 @@
+"""The API's front door, before any route reads a request's body: a call that needs a token and has no valid one is
+401 at once (an anonymous caller cannot make the server read, hold or spool a body of any size), and a body that
+says it is over the limit is 413 before a byte of it is read. FastAPI's own limit (`max_body_size`, per route in
+api/routes_*.py) stops one that does not say its size, as it streams in.
+
+The token's user is left in the request's state, where api/auth.py's dependency takes it without a second lookup.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.backend import Backend
+
+JSON_LIMIT = 1024 * 1024  # a request body that is JSON (train, batch, retry): far above any real one
+MULTIPART_SLACK = 1024 * 1024  # an upload's form around its file (boundaries, headers)
+OPEN = ("/api/v1/temporal/health",)  # needs no token; the docs and the spec live outside /api/v1
+UNAUTHORIZED = "A valid API token is needed: Authorization: Bearer <token>."
+
+
+def body_limit(backend: Backend) -> int:
+    """The largest body a route takes: an upload's file (TRAINEASY_MAX_UPLOAD_MB) and its form."""
+    return backend.settings.max_upload_bytes + MULTIPART_SLACK
+
+
+async def _answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+class TokenGate:
+    def __init__(self, app: ASGIApp, backend: Backend) -> None:
+        self.app, self.backend = app, backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/v1/") or path in OPEN:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        scheme, _, secret = headers.get("authorization", "").partition(" ")
+        found = await run_in_threadpool(self.backend.tokens.user, secret.strip()) if scheme.lower() == "bearer" else None
+        if found is None:
+            await _answer(send, 401, UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+            return
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > body_limit(self.backend):
+            limit_mb = body_limit(self.backend) // (1024 * 1024)
+            await _answer(send, 413, f"The request body is {int(length):,} bytes; at most about {limit_mb} MB is taken.")
+            return
+        scope.setdefault("state", {})["api_caller"] = found
+        await self.app(scope, receive, send)

@@ -1,0 +1,124 @@
+"""The REST API against a less honest caller, over HTTP against the launched stack: a body is never read before
+its token is checked nor beyond its limit, a refused field is named and never echoed (nor a 500 for a value JSON
+cannot carry), columns and cursors a script makes up are refused, and a token ends with its password and its
+revocation, open event streams included."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import replace
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from chaos.data import wide_csv
+from core.accounts import User
+from core.api_tokens import ApiTokens
+from core.config import load_settings
+from core.storage import Storage
+from orchestration.account_service import AccountService
+from orchestration.listing_calls import WorkflowFilter, encode_cursor, workflow_query
+from tests.e2e.api_client import Api, api_user
+from tests.helpers import classification_csv
+
+
+@pytest.fixture(scope="module")
+def cy(stack) -> Api:
+    return api_user(stack.home, stack.api_url, "cy")
+
+
+@pytest.fixture(scope="module")
+def data_id(cy: Api) -> str:
+    return cy.upload("shop.csv", classification_csv(rows=200))
+
+
+def raw_head(base: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """The status and body the server answers to a request's head alone: its body is announced, never sent."""
+    where = urlparse(base)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {where.netloc}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    with socket.create_connection((where.hostname, where.port), timeout=20) as conn:
+        conn.sendall("\r\n".join(lines).encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < 10:
+            chunk = conn.recv(65536)  # a server waiting for the announced body would time out here
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_no_body_is_read_before_the_token_nor_over_the_limit(stack, cy: Api):
+    under_limit = {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(100 * 1024 * 1024)}
+    status, body = raw_head(stack.api_url, "/api/v1/datasets", under_limit)  # an upload's size, no token
+    assert status == 401 and b"valid API token" in body
+    over_limit = {**under_limit, "Content-Length": str(10**9), "Authorization": f"Bearer {cy.token}"}
+    status, body = raw_head(stack.api_url, "/api/v1/datasets", over_limit)
+    assert status == 413
+    # a JSON body over its 1 MB, sent in full with a valid token: refused as it streams in, not parsed
+    too_big = cy.post("/temporal/train", data=b'{"target": "' + b"a" * (2 * 1024 * 1024) + b'"}')
+    assert too_big.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "field, raw",
+    [("test_size", "NaN"), ("test_size", "Infinity"), ("seed", "1e400"), ("target", '"' + "x" * 3_000_000 + '"')],
+)
+def test_a_refused_field_is_named_and_not_echoed(cy: Api, data_id, field, raw):
+    body = {"dataset_id": data_id, "target": "bought", "model": "logistic_regression"}
+    text = json.dumps(body)[:-1] + f', "{field}": {raw}}}'
+    answer = cy.post("/temporal/train", data=text, headers={"Content-Type": "application/json"})
+    if field == "target":  # 3 MB of it: over the JSON limit before any parsing
+        assert answer.status_code == 413
+        return
+    assert answer.status_code == 422, answer.text
+    items = answer.json()["detail"]
+    assert any(item["loc"][-1] == field for item in items) and all("input" not in item for item in items)
+    assert len(answer.content) < 2000
+
+
+def test_a_lone_surrogate_is_an_answer_not_a_500(cy: Api, data_id):
+    text = '{"dataset_id": "' + data_id + '", "target": "\\ud800\\u202e", "model": "logistic_regression"}'
+    answer = cy.post("/temporal/train", data=text, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"][-1] == "target"
+
+
+def test_made_up_columns_and_cursors_are_refused(cy: Api, data_id):
+    body = {"dataset_id": data_id, "target": "bought", "model": "logistic_regression", "include_columns": ["nope"]}
+    refused = cy.post("/temporal/train", json=body)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "include_columns"]
+    assert cy.post("/temporal/train", json={**body, "include_columns": ["x" * 1001]}).status_code == 422
+    # a cursor made for her own query (its check passes) around a page token Temporal cannot read
+    made_up = encode_cursor(workflow_query("cy", WorkflowFilter()), b"\x00" * 10)
+    forged = cy.get("/temporal/workflows", params={"cursor": made_up})
+    assert forged.status_code == 422 and forged.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+def test_a_reset_password_ends_the_accounts_tokens(stack):
+    dora = api_user(stack.home, stack.api_url, "dora")
+    assert dora.get("/me").status_code == 200
+    AccountService(replace(load_settings(), home=stack.home)).reset_password(User("admin", ("admin",)), "dora")
+    assert dora.get("/me").status_code == 401
+    assert not ApiTokens(Storage(stack.home)).list("dora")
+
+
+def test_a_revoked_token_ends_its_open_stream(stack):
+    eli = api_user(stack.home, stack.api_url, "eli")
+    token_id = eli.ok("GET", "/me")["token_id"]
+    data = eli.upload("wide.csv", wide_csv(rows=20_000))
+    body = {"dataset_id": data, "target": "bought", "model": "random_forest_classifier", "params": {"n_estimators": 400}}
+    run = eli.ok("POST", "/temporal/train", 202, json=body)["id"]  # runs long enough to be watched
+    names: list[str] = []
+    url = f"{stack.api_url}/api/v1/temporal/stream/{run}"
+    with requests.get(url, headers=eli.headers, params={"interval": 0.5}, stream=True, timeout=120) as resp:
+        for raw in resp.iter_lines():
+            line = raw.decode()
+            if line.startswith("event: "):
+                names.append(line[7:])
+                if len(names) == 1:  # the stream is open: revoke its token, as the Account page does
+                    ApiTokens(Storage(stack.home)).revoke("eli", token_id)
+    assert names[0] == "status" and names[-2:] == ["error", "end"] and len(names) <= 4
+    again = api_user(stack.home, stack.api_url, "eli")  # a new token of hers stops the run
+    again.ok("DELETE", f"/temporal/cancel/{run}", 202)
