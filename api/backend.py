@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from core.config import Settings
 from core.storage import Storage
 from orchestration.client import APP_RETRIES, connect
 from orchestration.engine_watch import EngineWatch, temporal_given_up
-from orchestration.health import UNREACHABLE, probe_temporal, unreachable
+from orchestration.health import UNREACHABLE, HealthReport, probe_temporal, unreachable
 from orchestration.service import TrainEasyService
 
 log = logging.getLogger("traineasy.api")
@@ -42,6 +43,7 @@ class Backend:
         self._storage = storage
         self.service: TrainEasyService | None = None
         self.watch: EngineWatch | None = None
+        self._health: tuple[float, HealthReport] | None = None  # the last report and when it was made
 
     async def start(self) -> None:
         client = await connect(self.settings, lazy=True, retries=APP_RETRIES)
@@ -52,6 +54,13 @@ class Backend:
     async def stop(self) -> None:
         if self.watch is not None:
             await asyncio.to_thread(self.watch.stop)  # stop() waits on the loop: from another thread
+
+    async def health(self, reuse_for: float) -> HealthReport:
+        """The engine's health, made again only when the last report is older than `reuse_for` seconds."""
+        now = time.monotonic()
+        if self._health is None or now - self._health[0] > reuse_for:
+            self._health = (now, await self.svc.health())
+        return self._health[1]
 
     @property
     def svc(self) -> TrainEasyService:

@@ -153,25 +153,27 @@ class WorkflowPageOut(BaseModel):
 class CheckOut(BaseModel):
     name: str
     state: Literal["ok", "degraded", "down"]
-    reason: str
+    reason: str | None = Field(None, description="Why, in plain words: for an administrator's token only")
 
 
 class HealthOut(BaseModel):
-    """The engine's health without anything secret: no hosts, pids, paths or processes."""
+    """The engine's health. Without an administrator's token: each check's name and state only (its reason can
+    tell free disk, busy training slots or a failing process); nothing secret either way (no hosts, pids, paths)."""
 
     state: Literal["ok", "degraded", "down"]
     checks: list[CheckOut]
-    live_workers: int
     temporal_latency_ms: float | None
     checked_at: str
 
     @classmethod
-    def of(cls, report: HealthReport) -> HealthOut:
-        checks = [CheckOut(name=c.name, state=c.state, reason=c.reason) for c in report.checks]  # type: ignore[arg-type]
+    def of(cls, report: HealthReport, reasons: bool) -> HealthOut:
+        checks = [
+            CheckOut(name=c.name, state=c.state, reason=c.reason if reasons else None)  # type: ignore[arg-type]
+            for c in report.checks
+        ]
         return cls(
             state=report.state,  # type: ignore[arg-type]
             checks=checks,
-            live_workers=report.live_workers,
             temporal_latency_ms=report.temporal.latency_ms,
             checked_at=report.checked_at,
         )

@@ -192,3 +192,30 @@ def bound_errors(
     if rows.fit >= 1:
         errors += _param_errors(spec, params, rows)
     return errors
+
+
+TOO_MANY = "too many classes to learn"
+TOO_MANY_TAIL = ". If it is a number column, fix those values and train a regression model."
+
+
+def target_problem(spec: ModelSpec, target: str, *, numeric: bool, floating: bool, classes: int, rows: int) -> str | None:
+    """Why this target cannot train this model (None if it can), from its kind and counts alone: what `prepare`
+    refuses, and what the service refuses at launch from the dataset's profile (orchestration/validation.py).
+    `numeric`: numbers, not booleans; `classes`: its distinct values (a classifier's); `rows`: with a value."""
+    if spec.task == "regression":
+        if not numeric:
+            return (
+                f"{spec.label} predicts numbers, but {shown(target)} holds text or categories. "
+                "Pick a classification model or a numeric target."
+            )
+        return None
+    if classes < 2:
+        return f"The target {shown(target)} has a single class; a classifier needs at least two."
+    if floating and classes > 50:
+        return (
+            f"The target {shown(target)} has {classes} distinct numeric values; that is a regression target. "
+            "Pick a regression model."
+        )
+    if classes > 50 and classes > rows / 2:
+        return f"The target {shown(target)} has {classes} distinct values in {rows} rows: {TOO_MANY}"
+    return None

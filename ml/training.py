@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from core.datasets import looks_like_dates
-from ml.bounds import MIN_ROWS
+from ml.bounds import MIN_ROWS, TOO_MANY, TOO_MANY_TAIL, target_problem
 from ml.catalog import is_number
 from ml.identifiers import is_id_like, numeric_id_reason, possible_id_reason
 from ml.model_spec import ModelSpec
@@ -89,29 +89,15 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
         raise DataError("There are no usable feature columns besides the target.")
     if len(data) < MIN_ROWS:
         raise DataError(f"Only {len(data)} rows have a target value; at least {MIN_ROWS} are needed to train and test.")
-    classes = 0
-    if spec.task == "regression":
-        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-            raise DataError(
-                f"{spec.label} predicts numbers, but {shown(target)} holds text or categories. "
-                "Pick a classification model or a numeric target."
-            )
-    else:
-        classes = int(y.nunique())
-        if classes < 2:
-            raise DataError(f"The target {shown(target)} has a single class; a classifier needs at least two.")
-        if pd.api.types.is_float_dtype(y) and classes > 50:
-            raise DataError(
-                f"The target {shown(target)} has {classes} distinct numeric values; that is a regression target. "
-                "Pick a regression model."
-            )
-        if classes > 50 and classes > len(y) / 2:
+    classes = 0 if spec.task == "regression" else int(y.nunique())
+    boolean = pd.api.types.is_bool_dtype(y)
+    numeric, floating = pd.api.types.is_numeric_dtype(y) and not boolean, pd.api.types.is_float_dtype(y)
+    problem = target_problem(spec, target, numeric=numeric, floating=floating, classes=classes, rows=len(y))
+    if problem:
+        if problem.endswith(TOO_MANY):  # which values make a number column text, and what to do
             odd = [v for v in y.astype(str).unique()[:1000] if not is_number(v)][:3]
-            hint = f" (values that are not numbers: {', '.join(map(repr, odd))})" if odd else ""
-            raise DataError(
-                f"The target {shown(target)} has {classes} distinct values in {len(y)} rows: too many classes to learn"
-                f"{hint}. If it is a number column, fix those values and train a regression model."
-            )
+            problem += (f" (values that are not numbers: {', '.join(map(repr, odd))})" if odd else "") + TOO_MANY_TAIL
+        raise DataError(problem)
     return Prepared(
         X=missing_as_nan(X),
         y=y,

@@ -14,6 +14,7 @@ from core.config import Settings
 from core.datasets import DatasetInfo
 from core.names import new_run_id
 from core.storage import Storage
+from ml.catalog import get_model
 from orchestration.auditing import audited
 from orchestration.contracts import BatchInput, BatchProgress, BatchRequest, run_attributes
 from orchestration.errors import Conflict, NotFound, UserError
@@ -22,7 +23,7 @@ from orchestration.liveness import live_workers, slots_on
 from orchestration.progress import RunWatch
 from orchestration.quota_calls import QuotaCalls
 from orchestration.run_reader import batch_progress
-from orchestration.validation import MAX_PARALLEL, check_batch, retry_edits, target_values, usable_rows
+from orchestration.validation import MAX_PARALLEL, check_batch, check_target, retry_edits, target_values, usable_rows
 from orchestration.views import BatchView, RunSummary, RunView, elapsed_s, status_name
 from orchestration.workflows import BatchTrainingWorkflow, TrainingWorkflow
 
@@ -48,6 +49,8 @@ class BatchCalls(QuotaCalls):
         request.owner = user.name
         dataset = self._check_target(user, request.dataset_id, request.target)
         check_batch(request, usable_rows(dataset, request.target), target_values(dataset, request.target))
+        for model in dict.fromkeys(item.model for item in request.items):  # one task per batch, but labels differ
+            check_target(get_model(model), dataset, request.target)
         batch_id = new_run_id("batch", user.name)
         # A batch runs at most max_parallel children at once, so it holds that many of the owner's slots.
         # With fewer free, it starts anyway, clamped to the free slots (it only takes longer); with none,

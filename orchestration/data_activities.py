@@ -137,7 +137,11 @@ class DataActivities:
             X, notes = conform(df, record.input_schema)
         except SchemaError as exc:
             raise refuse(str(exc)) from None
-        pipeline = load_model(registry.model_file(record))
+        try:
+            pipeline = load_model(registry.model_file(record))
+        except FileNotFoundError:  # deleted under it: say so, without the server's path
+            staged.unlink(missing_ok=True)
+            raise refuse("This model's file is gone (it was just deleted); pick another model.") from None
         classes = list(getattr(pipeline[-1], "classes_", [])) if hasattr(pipeline[-1], "predict_proba") else []
         columns = df.shape[1] + 1 + len(classes)
         if len(df) * columns > max_cells:  # checked before predicting: the probabilities alone are rows x classes

@@ -48,7 +48,10 @@ class ModelCalls:
         """(model file, model card JSON) of one of the user's models."""
         record = self.get_model(user, model_id)
         card = json.dumps(self.model_card(user, model_id), indent=2, default=str).encode()
-        return self.registry.model_file(record).read_bytes(), card
+        try:
+            return self.registry.model_file(record).read_bytes(), card
+        except FileNotFoundError:  # deleted under it (a retention clean-up at the same moment): no path shown
+            raise NotFound("This model's file is gone (it was just deleted); list the models again.") from None
 
     @audited("delete", lambda a, r: f"model {a[0]}", refused=(UserError,))
     def delete_model(self, user: User, model_id: int) -> int:

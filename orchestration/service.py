@@ -60,6 +60,7 @@ from orchestration.run_reader import read_run
 from orchestration.validation import (
     check_data_bounds,
     check_split,
+    check_target,
     target_values,
     usable_rows,
     validated_params,
@@ -214,6 +215,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls, Listing
         if unknown:  # the Train page offers only the dataset's own columns; a script may send anything
             raise InvalidInput(f"Not columns of {dataset.name}: {', '.join(map(repr, unknown[:5]))}.", "include_columns")
         spec, request.params = validated_params(request.model, request.params)
+        check_target(spec, dataset, request.target)
         check_split(request.test_size, request.seed, request.cv_folds)
         rows = usable_rows(dataset, request.target)
         check_data_bounds(spec, request.params, rows, request.test_size, request.cv_folds, target_values(dataset, request.target))

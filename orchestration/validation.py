@@ -6,7 +6,7 @@ from typing import Any
 
 from core.datasets import DatasetInfo
 from core.names import InvalidName, check_username
-from ml.bounds import MIN_ROWS, bound_errors
+from ml.bounds import MIN_ROWS, TOO_MANY, TOO_MANY_TAIL, bound_errors, target_problem
 from ml.catalog import get_model
 from ml.model_spec import ModelSpec, ParamError
 from orchestration.contracts import BatchRequest, ChildState
@@ -53,6 +53,20 @@ def target_values(dataset: DatasetInfo, target: str) -> int | None:
     """How many distinct values the target holds (a classifier's classes), from the dataset's profile."""
     column = next((c for c in dataset.columns if c.name == target), None)
     return column.unique if column else None
+
+
+def check_target(spec: ModelSpec, dataset: DatasetInfo, target: str) -> None:
+    """Refuse a target this model cannot learn (text for a regression, one class, a float column for a
+    classifier...) from the dataset's profile, before anything starts: the load stage's own rule (ml.training)."""
+    column = next((c for c in dataset.columns if c.name == target), None)
+    if column is None:
+        return
+    numeric = column.kind == "numeric"
+    floating = numeric and column.dtype.startswith("float")
+    rows = dataset.rows - column.missing
+    problem = target_problem(spec, target, numeric=numeric, floating=floating, classes=column.unique, rows=rows)
+    if problem:
+        raise InvalidInput(problem + (TOO_MANY_TAIL if problem.endswith(TOO_MANY) else ""), "target")
 
 
 def check_data_bounds(

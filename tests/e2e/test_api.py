@@ -5,6 +5,7 @@ a revoked token's 401, the 429 of a quota with Retry-After; and the example scri
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 
@@ -238,6 +239,10 @@ def test_health_needs_no_token_and_holds_nothing_secret(stack):
     assert {c["name"] for c in body["checks"]} >= {"temporal", "workers", "storage", "database"}
     text = response.text
     assert str(stack.home) not in text and "pid" not in text and ".log" not in text
+    assert all(c["reason"] is None for c in body["checks"])  # free disk, busy slots...: for an administrator
+    admin = api_user(stack.home, stack.api_url, "admin", role="admin")
+    told = requests.get(f"{stack.api_url}/api/v1/temporal/health", headers=admin.headers, timeout=30).json()
+    assert all(c["reason"] for c in told["checks"]) and str(stack.home) not in json.dumps(told)
 
 
 def test_the_openapi_spec_and_docs_are_served_under_v1(stack):
@@ -281,9 +286,11 @@ def test_the_readme_example_uploads_trains_waits_and_downloads(stack, tmp_path):
 
 
 def test_a_batch_whose_runs_failed_waits_says_so_in_its_stream_and_finish_ends_it(ann: Api, trained):
-    dataset_id, run = trained[0], trained[1]["id"]
-    # a regression model on a yes/no target: each of its runs fails at the load stage, and the batch waits
-    body = {"dataset_id": dataset_id, "target": "bought", "items": [{"model": "ridge"}, {"model": "lasso"}]}
+    run = trained[1]["id"]
+    # a class with a single row: the launch cannot see it (the profile counts classes, not their rows), the load
+    # stage refuses it (the test split could leave it out of training), and the batch waits for a decision
+    dataset_id = ann.upload("odd.csv", classification_csv(rows=200) + b"40,50.0,nice,maybe\n")
+    body = {"dataset_id": dataset_id, "target": "bought", "items": [{"model": "logistic_regression"}, {"model": "gaussian_nb"}]}
     batch = ann.ok("POST", "/temporal/batch-train", 202, json=body)["id"]
     events = ann.events(batch)  # ends by itself: a script following it does not hang on the decision
     assert [name for name, _ in events][-2:] == ["awaiting", "end"] and events[-1][1] == {"status": "awaiting"}
@@ -297,6 +304,17 @@ def test_a_batch_whose_runs_failed_waits_says_so_in_its_stream_and_finish_ends_i
     assert done["status"] == "completed"
     assert ann.post(f"/temporal/finish/{batch}").status_code == 409  # nothing waits any more
     assert ann.post(f"/temporal/stop/{batch}").status_code == 409
+
+
+def test_a_target_the_model_cannot_learn_is_refused_at_launch(ann: Api, trained):
+    for body in (
+        {"dataset_id": trained[0], "target": "bought", "model": "ridge"},  # text for a regression
+        {"dataset_id": trained[0], "target": "income", "model": "logistic_regression"},  # a float quantity
+    ):
+        refused = ann.post("/temporal/train", json=body)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "target"], refused.text
+    batch = {"dataset_id": trained[0], "target": "bought", "items": [{"model": "ridge"}, {"model": "lasso"}]}
+    assert ann.post("/temporal/batch-train", json=batch).status_code == 422
 
 
 def test_the_catalog_gives_each_models_parameters_with_their_bounds(ann: Api):

@@ -70,3 +70,11 @@ def test_deleted_datasets_keep_their_names(calls):
     _model(calls, "d1")
     calls.registry.remember_deleted_dataset("alice", "d9", "sales.csv")
     assert calls.known_dataset_names(ALICE) == {"d1": "shop.csv", "d9": "sales.csv"}
+
+
+def test_a_model_whose_file_is_gone_is_not_found_without_the_servers_path(calls):
+    record = _model(calls)
+    calls.registry.model_file(record).unlink()  # a retention clean-up at the same moment
+    with pytest.raises(NotFound) as gone:
+        calls.model_download(ALICE, record.id)
+    assert "gone" in str(gone.value) and str(calls.storage.root) not in str(gone.value)

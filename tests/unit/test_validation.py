@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from core.datasets import ColumnProfile, DatasetInfo
+from ml.catalog import get_model
 from orchestration.contracts import BatchItem, BatchRequest, ChildState
-from orchestration.errors import UserError
+from orchestration.errors import InvalidInput, UserError
 from orchestration.validation import (
     MAX_BATCH_ITEMS,
     MAX_PARALLEL,
     check_batch,
     check_split,
+    check_target,
     retry_edits,
     valid_username,
     validated_params,
@@ -134,3 +137,36 @@ def test_usable_rows_come_from_the_profile():
 
     info = DatasetInfo("d" * 16, "x.csv", "s", 1, 100, "now", [ColumnProfile("y", "float64", "numeric", 7, 50)])
     assert usable_rows(info, "y") == 93
+
+
+def _profile(kind: str, dtype: str, unique: int, rows: int = 300) -> DatasetInfo:
+    return DatasetInfo("d" * 16, "data.csv", "s", 1, rows, "now", [ColumnProfile("y", dtype, kind, 0, unique)])
+
+
+@pytest.mark.parametrize(
+    "model, column, message",
+    [
+        ("ridge", ("categorical", "str", 2), "holds text or categories"),
+        ("ridge", ("boolean", "bool", 2), "holds text or categories"),
+        ("logistic_regression", ("categorical", "str", 1), "single class"),
+        ("logistic_regression", ("numeric", "float64", 120), "that is a regression target"),
+        ("logistic_regression", ("categorical", "str", 200), "too many classes to learn. If it is a number column"),
+    ],
+)
+def test_a_target_the_model_cannot_learn_is_refused_from_the_profile(model, column, message):
+    """The load stage's own rule (ml.bounds.target_problem), applied at launch to the dataset's profile."""
+    with pytest.raises(InvalidInput, match=message) as refused:
+        check_target(get_model(model), _profile(*column), "y")
+    assert refused.value.field == "target"
+
+
+@pytest.mark.parametrize(
+    "model, column",
+    [
+        ("ridge", ("numeric", "float64", 250)),
+        ("logistic_regression", ("numeric", "int64", 3)),
+        ("gaussian_nb", ("categorical", "str", 40)),
+    ],
+)
+def test_a_target_the_model_can_learn_passes(model, column):
+    check_target(get_model(model), _profile(*column), "y")
