@@ -68,10 +68,12 @@ def main() -> None:
 
         real_child = child_fit.fit_in_child
 
-        def in_process(make, spec, X, y, *, rows=None, valid_rows=None, on_live=None, growth=None, time_limit=None):  # type: ignore[no-untyped-def]
+        def in_process(  # type: ignore[no-untyped-def]
+            make, spec, X, y, *, rows=None, valid_rows=None, on_live=None, growth=None, time_limit=None, on_fitted=None
+        ):
             X_fit, y_fit = X.iloc[rows], y.iloc[rows]
             held = (X.iloc[valid_rows], y.iloc[valid_rows])
-            fitted, curve = fitting.fit(make(X_fit), spec, X_fit, y_fit, valid=held, growth=growth)
+            fitted, curve = fitting.fit(make(X_fit), spec, X_fit, y_fit, valid=held, growth=growth, fitted=on_fitted)
             return child_fit.ChildResult(fitted, 0.0, 0.0, curve=curve)
 
         def activity_in_process() -> None:

@@ -131,15 +131,16 @@ def fit_in_child(
     on_live: Callable[[dict[str, Any]], None] | None = None,
     growth: Growth | None = None,
     time_limit: float | None = None,
+    on_fitted: Callable[[Pipeline], None] | None = None,
 ) -> ChildResult:
     """`ml.fitting.fit` in a child process on the rows at positions `rows` of X, y (all without), of `pipeline` or
     of the one `pipeline(X_rows)` makes: the result's value is the fitted pipeline, its curve the learning curve
     (on the held-out rows at `valid_rows` too). With `growth`, a forest grows in parts and `growth.save` is
     called here with each checkpoint. A child still fitting after `time_limit` seconds is killed and FitTooLong
-    raised."""
+    raised. `on_fitted` is called here with the model as soon as it is fitted, while the child draws its curve."""
     every, resume = (growth.every, growth.resume) if growth is not None else (None, None)
     job = Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS, spec, every, resume)
-    out = _run(job, on_live, time_limit, growth.save if growth is not None else None)
+    out = _run(job, on_live, time_limit, growth.save if growth is not None else None, on_fitted)
     out.value, out.curve = out.value
     return out
 
@@ -162,12 +163,14 @@ def _run(
     on_live: Callable[[dict[str, Any]], None] | None,
     time_limit: float | None = None,
     on_checkpoint: Callable[[Pipeline, int], None] | None = None,
+    on_fitted: Callable[[Pipeline], None] | None = None,
 ) -> ChildResult:
     deadline = time.monotonic() + time_limit if time_limit else None
     proc, parent_end = child_spare.take(context())  # forked ahead, waiting for this job (ml/child_spare.py)
     assert proc.pid is not None  # a started process has one
     _active.add(proc.pid)
     result = None  # the child's last message: its fitted value or its error
+    fitted = None  # a fit's model, sent before its curve
     try:
         try:
             send_job(parent_end, job)
@@ -182,6 +185,10 @@ def _run(
                 if message[0] == "checkpoint":
                     if on_checkpoint is not None:
                         on_checkpoint(*message[1])
+                elif message[0] == "fitted":  # the model, before its learning curve
+                    fitted = message[1]
+                    if on_fitted is not None:
+                        on_fitted(fitted)
                 elif message[0] != "live":
                     result = message
                     break
@@ -205,6 +212,8 @@ def _run(
     if kind == "error":
         raise value
     cpu_seconds, peak_rss_mb = costs
+    if fitted is not None:  # a fit's value is (None, curve): its model came first
+        value = (fitted, value[1])
     return ChildResult(value, cpu_seconds, peak_rss_mb, convergence=tuple(warned[0]) if warned else ())
 
 

@@ -55,10 +55,12 @@ def fit(
     valid: tuple[pd.DataFrame, pd.Series] | None = None,
     progress: FitProgress | None = None,
     growth: Growth | None = None,
+    fitted: Callable[[Pipeline], None] | None = None,
 ) -> tuple[Pipeline, Curve]:
     """`pipeline.fit(X, y)` in one call (or a forest in parts, see `Growth`), with `progress` following it, then
     the learning curve on a sample of `X` and of the held-out rows `valid`. The fitted pipeline equals plain
-    `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model)."""
+    `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model). `fitted` is called with it before the
+    curve is computed (the fit child sends it on then, so that the worker saves it while the curve is drawn)."""
     progress = progress if progress is not None else FitProgress()
     if spec.increments:
         progress.of = int(pipeline[-1].get_params()[spec.increments])
@@ -74,6 +76,8 @@ def fit(
         else:
             pipeline.fit(X, y, **fit_params)
     progress.step = progress.of
+    if fitted is not None:
+        fitted(pipeline)
     curve = learning_curve(pipeline, spec.task, X, y, valid)
     if not curve.steps and (losses := _losses(pipeline)):
         curve = Curve("training loss", list(range(1, len(losses) + 1)), losses)

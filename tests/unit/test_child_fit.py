@@ -302,3 +302,15 @@ def test_a_dead_spare_is_replaced_and_a_stopped_worker_lets_its_spare_exit():
     spare = child_spare.take(child_fit.context())
     child_spare.discard(spare)
     assert spare[0].exitcode is not None and spare[0].pid is not None and _gone(spare[0].pid)
+
+
+def test_the_model_comes_before_its_learning_curve_so_the_worker_saves_it_meanwhile():
+    spec = get_model("gradient_boosting_classifier")
+    X, y, _, _ = _data(spec)
+    sent: list = []
+    out = fit_in_child(
+        make_pipeline(spec, {"n_estimators": 30}, 0, X), spec, X, y, valid_rows=np.arange(20), on_fitted=sent.append
+    )
+    assert len(sent) == 1 and out.value is sent[0]  # sent once, early; the last message holds only the curve
+    assert out.curve is not None and out.curve.steps  # which the child drew after sending the model
+    np.testing.assert_array_equal(out.value.predict(X), make_pipeline(spec, {"n_estimators": 30}, 0, X).fit(X, y).predict(X))
