@@ -18,6 +18,7 @@ from core.config import Settings, load_settings
 from core.storage import Storage
 from orchestration.codec import PayloadKeyError, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
+from orchestration.dev_server import dev_server_args
 from orchestration.health import check_health
 from readiness import port_free
 from supervisor import Stack
@@ -97,7 +98,7 @@ def temporal_command(s: Settings, storage: Storage) -> list[str]:
     ]
     for key in SEARCH_ATTRIBUTES:
         argv += ["--search-attribute", f"{key.name}=Keyword"]
-    return argv
+    return argv + dev_server_args(database_file=True)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -43,12 +43,13 @@ class AuditCalls(BaseHTTPMiddleware):
         path = request.url.path
         if path in OPEN_PATHS or path.startswith(STATIC_PREFIX):
             return
-        actor = getattr(request.state, "user", None)
+        caller = getattr(request.state, "api_caller", None)  # api/gate.py's: also for a call refused before its route
+        actor = getattr(request.state, "user", None) or (caller[0].name if caller else None)
         address = client_address(request)
         what = f"{request.method} {path}"[:200]
         if actor is None and not self.anonymous_noted(address):  # one per address, whatever path it makes up
             return
-        token = getattr(request.state, "token_id", None)
+        token = getattr(request.state, "token_id", None) or (caller[1] if caller else None)
         detail = f"HTTP {status}" + (f", token {token}" if token else "")
         try:
             audit = backend(request).audit

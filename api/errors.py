@@ -61,14 +61,27 @@ COMMON: dict[int | str, dict[str, Any]] = {
 }
 
 
+MAX_MESSAGE = 500  # characters of a message: the service's words may quote what the caller sent
+
+
+def safe(text: str) -> str:
+    """A message as it can travel: at most MAX_MESSAGE characters, anything UTF-8 cannot carry (a lone
+    surrogate the caller sent) escaped rather than failing the answer."""
+    text = text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _plain(status: int, text: str, retry_after: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse({"detail": text}, status_code=status, headers=headers)
+    return JSONResponse({"detail": safe(text)}, status_code=status, headers=headers)
+
+
+PATH_FIELDS = ("workflow_id",)  # fields named in a route's path, not its query or body
 
 
 def invalid(request: Request, msg: str, field: str | None) -> JSONResponse:
-    where = "query" if request.method in ("GET", "DELETE") else "body"
-    item = {"loc": [where, field] if field else [where], "msg": msg, "type": "value_error"}
+    where = "path" if field in PATH_FIELDS else "query" if request.method in ("GET", "DELETE") else "body"
+    item = {"loc": [where, field] if field else [where], "msg": safe(msg), "type": "value_error"}
     return JSONResponse({"detail": [item]}, status_code=422)
 
 
@@ -99,7 +112,12 @@ def refused_fields(exc: RequestValidationError) -> JSONResponse:
     """FastAPI's own 422 without the refused input echoed back: a 5 MB field is not sent back, and a value JSON
     cannot carry (1e400, NaN, a lone surrogate) does not turn the answer into a 500."""
     items = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:500], "type": str(e.get("type", ""))} for e in exc.errors()
+        {
+            "loc": [safe(p) if isinstance(p, str) else p for p in e.get("loc", ())],  # a dict key the caller chose
+            "msg": safe(str(e.get("msg", ""))),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()
     ]
     return JSONResponse({"detail": items[:50]}, status_code=422)
 

@@ -4,6 +4,8 @@ says it is over the limit is 413 before a byte of it is read. FastAPI's own limi
 api/routes_*.py) stops one that does not say its size, as it streams in.
 
 The token's user is left in the request's state, where api/auth.py's dependency takes it without a second lookup.
+A request with two Authorization headers is refused: each reader would pick another. A multipart body (a file)
+is held in memory while it is read, so each user sends one at a time (429 for a second one meanwhile).
 """
 
 from __future__ import annotations
@@ -36,14 +38,17 @@ async def _answer(send: Send, status: int, detail: str, headers: list[tuple[byte
 class TokenGate:
     def __init__(self, app: ASGIApp, backend: Backend) -> None:
         self.app, self.backend = app, backend
+        self.uploading: set[str] = set()  # users whose multipart body (an upload, a prediction's file) is being read
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith("/api/v1/") or path in OPEN:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        scheme, _, secret = headers.get("authorization", "").partition(" ")
+        raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        headers = dict(raw)
+        given = [v for k, v in raw if k == "authorization"]
+        scheme, _, secret = given[0].partition(" ") if len(given) == 1 else ("", "", "")  # two: whose call is it?
         found = await run_in_threadpool(self.backend.tokens.user, secret.strip()) if scheme.lower() == "bearer" else None
         if found is None:
             await _answer(send, 401, UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
@@ -54,4 +59,17 @@ class TokenGate:
             await _answer(send, 413, f"The request body is {int(length):,} bytes; at most about {limit_mb} MB is taken.")
             return
         scope.setdefault("state", {})["api_caller"] = found
-        await self.app(scope, receive, send)
+        if not headers.get("content-type", "").startswith("multipart/"):
+            await self.app(scope, receive, send)
+            return
+        user = found[0].name  # an upload's form is held in memory while it is read: one at a time per user
+        if user in self.uploading:
+            await _answer(
+                send, 429, "An upload of yours is being read; send the next one when it is done.", [(b"retry-after", b"5")]
+            )
+            return
+        self.uploading.add(user)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.uploading.discard(user)

@@ -72,9 +72,10 @@ async def stream(
 
 async def still_valid(request: Request) -> bool:
     """Whether the stream's token still lets its user in (checked at every read of the run)."""
-    _, _, secret = request.headers.get("authorization", "").partition(" ")
+    _, _, secret = request.headers.get("authorization", "").partition(" ")  # the one header api/gate.py let in
     b = backend(request)
-    return await b.sync(b.tokens.user, secret.strip()) is not None
+    found = await b.sync(b.tokens.user, secret.strip())
+    return found is not None and found[1] == request.state.token_id
 
 
 def waits(view: Status) -> bool:

@@ -20,6 +20,7 @@ from core.config import Settings, load_settings
 from core.storage import Storage
 from orchestration.client import data_converter
 from orchestration.contracts import SEARCH_ATTRIBUTES, RunProgress, TrainRequest
+from orchestration.dev_server import dev_server_args
 from orchestration.service import TrainEasyService
 from orchestration.workflows.training import TrainingWorkflow
 from tests.helpers import start_worker_process, stop_processes, wait_for_workers
@@ -94,6 +95,7 @@ async def start_stack(home: Path, workers: int) -> BenchStack:
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_startup_timeout=timedelta(seconds=60),
+        dev_server_extra_args=dev_server_args(database_file=False),  # as make run's server (orchestration/dev_server.py)
         data_converter=data_converter(settings),  # encrypted, as the workers (same home: same key file)
     )
     stack = BenchStack(settings, env, workers)

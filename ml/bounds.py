@@ -194,6 +194,11 @@ def bound_errors(
     return errors
 
 
+def too_few_rows(rows: int) -> str | None:
+    """Why a target with a value in only `rows` rows cannot train and test a model (None if it can)."""
+    return f"Only {rows} rows have a target value; at least {MIN_ROWS} are needed to train and test." if rows < MIN_ROWS else None
+
+
 TOO_MANY = "too many classes to learn"
 TOO_MANY_TAIL = ". If it is a number column, fix those values and train a regression model."
 

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from core.datasets import looks_like_dates
-from ml.bounds import MIN_ROWS, TOO_MANY, TOO_MANY_TAIL, target_problem
+from ml.bounds import TOO_MANY, TOO_MANY_TAIL, target_problem, too_few_rows
 from ml.catalog import is_number
 from ml.identifiers import is_id_like, numeric_id_reason, possible_id_reason
 from ml.model_spec import ModelSpec
@@ -87,8 +87,8 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
         notes.append(f"Date column(s) {', '.join(dates)} turned into year, month, day and weekday features.")
     if X.shape[1] == 0:
         raise DataError("There are no usable feature columns besides the target.")
-    if len(data) < MIN_ROWS:
-        raise DataError(f"Only {len(data)} rows have a target value; at least {MIN_ROWS} are needed to train and test.")
+    if few := too_few_rows(len(data)):
+        raise DataError(few)
     classes = 0 if spec.task == "regression" else int(y.nunique())
     boolean = pd.api.types.is_bool_dtype(y)
     numeric, floating = pd.api.types.is_numeric_dtype(y) and not boolean, pd.api.types.is_float_dtype(y)

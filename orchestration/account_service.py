@@ -98,6 +98,7 @@ class AccountService:
         self._do(actor, action, name, lambda: self.accounts.set_disabled(name, disabled))
         if disabled:
             self.sessions.revoke_user(name)
+            self.tokens.revoke_all(name)  # enabled again, the account starts without them: new ones are made anew
 
     def reset_password(self, actor: User, name: str) -> str:
         password = new_password()

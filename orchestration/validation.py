@@ -6,7 +6,7 @@ from typing import Any
 
 from core.datasets import DatasetInfo
 from core.names import InvalidName, check_username
-from ml.bounds import MIN_ROWS, TOO_MANY, TOO_MANY_TAIL, bound_errors, target_problem
+from ml.bounds import MIN_ROWS, TOO_MANY, TOO_MANY_TAIL, bound_errors, target_problem, too_few_rows
 from ml.catalog import get_model
 from ml.model_spec import ModelSpec, ParamError
 from orchestration.contracts import BatchRequest, ChildState
@@ -61,9 +61,11 @@ def check_target(spec: ModelSpec, dataset: DatasetInfo, target: str) -> None:
     column = next((c for c in dataset.columns if c.name == target), None)
     if column is None:
         return
+    rows = dataset.rows - column.missing
+    if few := too_few_rows(rows):  # the load stage's words (ml.training.prepare)
+        raise InvalidInput(few, "target")
     numeric = column.kind == "numeric"
     floating = numeric and column.dtype.startswith("float")
-    rows = dataset.rows - column.missing
     problem = target_problem(spec, target, numeric=numeric, floating=floating, classes=column.unique, rows=rows)
     if problem:
         raise InvalidInput(problem + (TOO_MANY_TAIL if problem.endswith(TOO_MANY) else ""), "target")

@@ -18,6 +18,7 @@ from core.config import load_settings
 from orchestration.client import data_converter
 from orchestration.codec import ENV_VAR, new_key_text
 from orchestration.contracts import SEARCH_ATTRIBUTES
+from orchestration.dev_server import dev_server_args
 from tests.helpers import BIN
 
 os.environ[ENV_VAR] = new_key_text()  # a fresh key per test session; never a committed one
@@ -38,6 +39,7 @@ async def temporal_env():
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_startup_timeout=timedelta(seconds=60),
+        dev_server_extra_args=dev_server_args(database_file=False),  # as make run's server (orchestration/dev_server.py)
         data_converter=data_converter(load_settings()),
     )
     yield env

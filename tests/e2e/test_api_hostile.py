@@ -34,10 +34,11 @@ def data_id(cy: Api) -> str:
     return cy.upload("shop.csv", classification_csv(rows=200))
 
 
-def raw_head(base: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+def raw_head(base: str, path: str, headers: dict[str, str] | list[tuple[str, str]], method: str = "POST") -> tuple[int, bytes]:
     """The status and body the server answers to a request's head alone: its body is announced, never sent."""
     where = urlparse(base)
-    lines = [f"POST {path} HTTP/1.1", f"Host: {where.netloc}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {where.netloc}", *(f"{k}: {v}" for k, v in pairs), "", ""]
     with socket.create_connection((where.hostname, where.port), timeout=20) as conn:
         conn.sendall("\r\n".join(lines).encode())
         answer = b""
@@ -79,6 +80,23 @@ def test_a_refused_field_is_named_and_not_echoed(cy: Api, data_id, field, raw):
     assert len(answer.content) < 2000
 
 
+def test_two_authorization_headers_are_refused(stack, cy: Api):
+    other = api_user(stack.home, stack.api_url, "fay")
+    for pair in ([cy.token, other.token], ["te_junk", cy.token]):
+        headers = [("Authorization", f"Bearer {token}") for token in pair] + [("Connection", "close")]
+        status, _ = raw_head(stack.api_url, "/api/v1/me", headers, method="GET")
+        assert status == 401  # whose call would it be? each reader might pick another
+
+
+def test_the_services_words_travel_whatever_the_caller_sent(cy: Api, data_id):
+    body = {"dataset_id": data_id, "target": "bought", "model": "logistic_regression"}
+    text = json.dumps(body)[:-1] + ', "params": {"\\udcff": 1}}'  # a lone surrogate as a parameter's name
+    answer = cy.post("/temporal/train", data=text, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and "unknown parameter" in answer.json()["detail"][0]["msg"]
+    many = cy.post("/temporal/train", json={**body, "params": {f"k{i}" * 20: 1 for i in range(5000)}})
+    assert many.status_code == 422 and len(many.content) < 2000  # named, not all echoed
+
+
 def test_a_lone_surrogate_is_an_answer_not_a_500(cy: Api, data_id):
     text = '{"dataset_id": "' + data_id + '", "target": "\\ud800\\u202e", "model": "logistic_regression"}'
     answer = cy.post("/temporal/train", data=text, headers={"Content-Type": "application/json"})
@@ -96,12 +114,17 @@ def test_made_up_columns_and_cursors_are_refused(cy: Api, data_id):
     assert forged.status_code == 422 and forged.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
-def test_a_reset_password_ends_the_accounts_tokens(stack):
+def test_a_reset_password_or_a_disabled_account_ends_the_accounts_tokens(stack):
+    accounts, admin = AccountService(replace(load_settings(), home=stack.home)), User("admin", ("admin",))
     dora = api_user(stack.home, stack.api_url, "dora")
     assert dora.get("/me").status_code == 200
-    AccountService(replace(load_settings(), home=stack.home)).reset_password(User("admin", ("admin",)), "dora")
+    accounts.reset_password(admin, "dora")
     assert dora.get("/me").status_code == 401
     assert not ApiTokens(Storage(stack.home)).list("dora")
+    dora = api_user(stack.home, stack.api_url, "dora")  # a new one; then the account is disabled and enabled again
+    accounts.set_disabled(admin, "dora", True)
+    accounts.set_disabled(admin, "dora", False)
+    assert dora.get("/me").status_code == 401
 
 
 def test_a_revoked_token_ends_its_open_stream(stack):

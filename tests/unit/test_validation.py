@@ -143,6 +143,12 @@ def _profile(kind: str, dtype: str, unique: int, rows: int = 300) -> DatasetInfo
     return DatasetInfo("d" * 16, "data.csv", "s", 1, rows, "now", [ColumnProfile("y", dtype, kind, 0, unique)])
 
 
+def test_a_target_with_too_few_values_is_refused_from_the_profile():
+    profile = DatasetInfo("d" * 16, "data.csv", "s", 1, 100, "now", [ColumnProfile("y", "float64", "numeric", 99, 1)])
+    with pytest.raises(InvalidInput, match="Only 1 rows have a target value"):
+        check_target(get_model("ridge"), profile, "y")
+
+
 @pytest.mark.parametrize(
     "model, column, message",
     [

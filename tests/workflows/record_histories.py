@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.accounts import User
 from orchestration.contracts import SEARCH_ATTRIBUTES, BatchItem, BatchRequest, StageResult, TrainInput, TrainRequest
+from orchestration.dev_server import dev_server_args
 from orchestration.service import TrainEasyService
 from orchestration.training_activities import TrainingActivities
 from tests.helpers import BIN, classification_csv, eventually, finished_run, running_workers, test_settings
@@ -153,6 +154,7 @@ async def main(names: tuple[str, ...] = NAMES) -> None:
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_startup_timeout=timedelta(seconds=60),
+        dev_server_extra_args=dev_server_args(database_file=False),  # as make run's server (orchestration/dev_server.py)
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:

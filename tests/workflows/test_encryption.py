@@ -36,6 +36,7 @@ SECRETS = [
     "quokkatown",
     "0.0123457",
     "12345.678",
+    "zebra_rare_class",
 ]
 
 
@@ -108,12 +109,14 @@ async def test_history_holds_no_plaintext_data(client, settings, service, tmp_pa
         view = await finished_run(service, user, run_id)
         assert view.status == "completed", view.error
         assert view.facts and view.metrics
-        # a failed run: its message names the column, and travels as an encrypted failure attribute
+        # a failed run: its message names the class the load stage refuses (a class of one row), and travels as
+        # an encrypted failure attribute
+        odd = await service.upload_dataset(user, FILE, _csv() + b"1.0,quokkaville,zebra_rare_class\n")
         failed_id = await service.start_training(
-            user, TrainRequest(user.name, ds.dataset_id, "zebra_bought_flag", "linear_regression")
+            user, TrainRequest(user.name, odd.dataset_id, "zebra_bought_flag", "logistic_regression")
         )
         failed = await finished_run(service, user, failed_id)
-        assert failed.status == "failed" and "zebra_bought_flag" in failed.error
+        assert failed.status == "failed" and "zebra_rare_class" in failed.error
         model = service.list_models(user)[0]
         rows = "zebra_income_col,city,zebra_comment_col\n12345.678,quokkatown,narwhal-note\n40.5,wombatcity,\n"
         result = await service.predict(user, model.id, PREDICT_FILE, rows.encode())

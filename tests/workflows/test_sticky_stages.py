@@ -202,11 +202,13 @@ async def test_a_run_reads_its_dataset_once_and_its_model_never_and_leaves_nothi
         parquet = str(dataset_path(service.storage, user.name, ds.dataset_id))
         run_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "bought", *FIT, cv_folds=2))
         view = await finished_run(service, user, run_id)
-        failed_id = await service.start_training(user, TrainRequest(user.name, ds.dataset_id, "bought", "linear_regression"))
+        odd = await service.upload_dataset(user, "odd.csv", classification_csv() + b"40,50.0,nice,maybe\n")
+        odd_parquet = str(dataset_path(service.storage, user.name, odd.dataset_id))
+        failed_id = await service.start_training(user, TrainRequest(user.name, odd.dataset_id, "bought", "logistic_regression"))
         failed = await finished_run(service, user, failed_id)
     assert view.status == "completed", view.error
-    assert failed.status == "failed"  # refused at load: a regression model on a yes/no target
-    assert reads.count(parquet) == 2  # the completed run's load stage, and the refused run's
+    assert failed.status == "failed"  # refused at load: a class of a single row
+    assert reads.count(parquet) == 1 and reads.count(odd_parquet) == 1  # each run's load stage, once
     assert not [p for p in loads if run_id in p]  # evaluate took the fitted model from memory
     assert run_id not in RUNS.runs() and failed_id not in RUNS.runs()
     description = await client.get_workflow_handle(run_id).describe()

@@ -94,12 +94,17 @@ async def test_bad_data_fails_fast_with_a_plain_message(client, settings, servic
     ALICE, BOB = users
     async with running_workers(client, settings):
         ds = await service.upload_dataset(ALICE, "shop.csv", classification_csv())
-        # a regression model on a yes/no target: refused by the worker, not retried
-        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "linear_regression"))
+        # a regression model on a yes/no target: refused at launch, from the dataset's profile
+        with pytest.raises(UserError, match="predicts numbers"):
+            await service.start_training(ALICE, TrainRequest(ALICE.name, ds.dataset_id, "bought", "linear_regression"))
+        # a class of a single row, which the profile cannot see: refused by the worker's load stage, not retried
+        odd = await service.upload_dataset(ALICE, "odd.csv", classification_csv() + b"40,50.0,nice,maybe\n")
+        run_id = await service.start_training(ALICE, TrainRequest(ALICE.name, odd.dataset_id, "bought", "logistic_regression"))
         view = await finished_run(service, ALICE, run_id)
     assert view.status == "failed"
-    assert "predicts numbers" in view.error
+    assert "never see that class in training" in view.error
     assert [s.status for s in view.stages][:2] == ["failed", "pending"]
+    assert next(s for s in view.stages if s.name == "load").attempt == 1
 
 
 async def test_request_validation_names_the_field(client, settings, service, users):
