@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.model_record import ModelRecord
 from core.names import DATASET_ID_RE
 from ml.catalog import MODELS
-from ml.model_spec import ModelSpec
+from ml.model_spec import ModelSpec, Param
 from orchestration.contracts import BatchItem, BatchRequest, TrainRequest
 from orchestration.health import HealthReport
 from orchestration.validation import MAX_BATCH_ITEMS, MAX_FOLDS, MAX_PARALLEL, SEED_MAX, TEST_SIZE_MAX, TEST_SIZE_MIN
@@ -211,40 +211,17 @@ class ModelOut(BaseModel):
         )
 
 
-class CatalogParam(BaseModel):
-    """One parameter of a model, as the Train page's form shows it: the service refuses values outside it."""
-
-    name: str
-    type: Literal["int", "float", "choice"]
-    default: Any
-    help: str
-    min: float | None = None
-    max: float | None = None
-    choices: list[Any] = Field(default_factory=list, description="For a choice: the values allowed")
-    none_label: str | None = Field(None, description="For an int: what 0 stands for (no limit)")
-
-
 class CatalogModel(BaseModel):
     key: str
     label: str
     task: str
-    params: list[CatalogParam] = Field(default_factory=list, description="What `params` of a run of this model may hold")
+    params: list[Param] = Field(
+        default_factory=list, description="What `params` of a run of this model may hold: types, defaults, bounds, choices"
+    )
 
     @classmethod
     def of(cls, spec: ModelSpec) -> CatalogModel:
-        params = [
-            CatalogParam(
-                name=p.name,
-                type=p.type,
-                default=p.default,
-                help=p.help,
-                min=p.min,
-                max=p.max,
-                choices=list(p.choices),
-                none_label=p.none_label,
-            )
-            for p in spec.params
-        ]
+        params = list(spec.params)  # the catalog's own schema (ml/model_spec.py), as the Train page's form reads it
         return cls(key=spec.key, label=spec.label, task=spec.task, params=params)
 
 
