@@ -95,11 +95,8 @@ def _fit(job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callabl
     if job.every is not None:
         growth = Growth(job.every, lambda partial, trees: send("checkpoint", (partial, trees)), job.resume)
     # the model goes to the worker as soon as it is fitted (the worker saves it meanwhile), then only the curve
-    fitted, curve = fit(
-        pipeline, job.spec, X, y, valid=held, progress=progress, growth=growth, fitted=lambda p: send("fitted", p)
-    )
-    del fitted
-    return None, curve
+    _, curve = fit(pipeline, job.spec, X, y, valid=held, progress=progress, growth=growth, fitted=lambda p: send("fitted", p))
+    return None, curve  # the model went first
 
 
 def _costs() -> tuple[float, float]:
