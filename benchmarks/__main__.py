@@ -82,6 +82,9 @@ async def measure(names: list[str], sizes: Sizes, errors: list[str]) -> list[Fig
     return figures
 
 
+LEFT_WAIT_S = 10.0  # how long processes that are exiting get before they count as left behind
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--only", action="append", choices=NAMES, metavar="NAME", help=f"one of {', '.join(NAMES)}")
@@ -115,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     left = child_pids(os.getpid())
+    deadline = time.monotonic() + LEFT_WAIT_S
+    while left and time.monotonic() < deadline:  # a process still exiting (a fork server after its worker) is not left
+        time.sleep(0.1)
+        left = child_pids(os.getpid())
     print(f"processes left behind: {'; '.join(map(describe_process, left)) if left else 'none'}", flush=True)
     return 1 if errors or left else 0
 
