@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zipfile import BadZipFile, ZipFile
+from zipfile import ZIP_STORED, BadZipFile, ZipFile
 
+import skops
 import skops.io as sio
 from skops.io._audit import Node, get_tree  # skops is pinned; tests/unit/test_persist.py guards this use
-from skops.io._utils import read_schema
+from skops.io._utils import SaveContext, get_state, read_schema
 
 from core.storage import write_atomic
 
@@ -102,7 +104,23 @@ class UntrustedModelFile(ValueError):
 def save_model(pipeline: Pipeline, path: Path) -> None:
     """Write atomically, readable by this account only (a run's stages share the object in memory through
     orchestration/stage_cache.py, not here)."""
-    write_atomic(path, sio.dumps(pipeline))  # 0600 in 0700 folders, whatever the umask
+    write_atomic(path, model_bytes(pipeline))  # 0600 in 0700 folders, whatever the umask
+
+
+def model_bytes(pipeline: Pipeline) -> bytes:
+    """`skops.io.dumps(pipeline)` with its schema.json written compact: the same file to every reader, written
+    2.5-4x faster. skops indents that JSON, which sends `json.dumps` to its pure-Python encoder: most of a save's
+    time (a small logistic regression 12 -> 3 ms, a 100-tree forest 177 -> 65 ms). These are the steps of skops'
+    own `_save`; tests/unit/test_persist.py checks that both write the same members and schema."""
+    buffer = io.BytesIO()
+    with ZipFile(buffer, "w", compression=ZIP_STORED) as zip_file:
+        context = SaveContext(zip_file=zip_file)
+        state = get_state(pipeline, context)
+        context.clear_memo()
+        state["protocol"] = context.protocol
+        state["_skops_version"] = skops.__version__
+        zip_file.writestr("schema.json", json.dumps(state))
+    return buffer.getvalue()
 
 
 def load_model(path: Path) -> Pipeline:
