@@ -1,4 +1,4 @@
-"""Fits that a cancel can stop: one fresh child process per fit, killed when its caller stops waiting.
+"""Fits that a cancel can stop: each fit in a child process, killed when its caller stops waiting.
 
 A single C-level `fit` call (SVC, k-NN, a linear solver) never returns to Python bytecode, so the
 asynchronous CancelledError that the Temporal SDK raises in the activity thread waits for the whole
@@ -9,15 +9,16 @@ hard wall of TRAINEASY_MAX_FIT_MINUTES, see ml/guardrails.py) kills a child stil
 
 Children are forked from a `forkserver` started once per worker process with the heavy modules already
 imported (`set_forkserver_preload`), so a fit pays for a fork and for pickling its data, not for a new
-interpreter and its imports. One child is always forked ahead and waits for its job (ml/child_spare.py), so a
-fit does not wait for the fork either. The child inherits the fork server's environment, where the native thread
+interpreter and its imports. A child always waits for the next job (ml/child_spare.py): forked ahead, or the one
+that did the last fit cleanly and stayed (ml/child_main.py), so a fit waits neither for a fork nor for the copying
+of a fresh child's pages. The child inherits the fork server's environment, where the native thread
 pools are capped at 1 as `workers/__main__.py` caps them.
 
 The child runs `ml.fitting.fit`: one call (a long forest in parts, each checkpoint sent to the parent to save),
 then the learning curve. While it fits, a side thread in the child sends what `live_probe` reads (the trees or
 iterations done, an MLP's loss per epoch) to the parent every `PROBE_SECONDS`; those sends also tell the child
 when its parent is gone (a killed worker), and it exits instead of fitting for nobody. Its costs (CPU, peak
-memory) are its own: this fit's, not the worker's lifetime high-water mark.
+memory) are this fit's own: not the worker's lifetime high-water mark, nor an earlier fit's in the same child.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def _run(
     on_fitted: Callable[[Pipeline], None] | None = None,
 ) -> ChildResult:
     deadline = time.monotonic() + time_limit if time_limit else None
-    proc, parent_end = child_spare.take(context())  # forked ahead, waiting for this job (ml/child_spare.py)
+    proc, parent_end = child_spare.take(context())  # waiting for this job (ml/child_spare.py)
     assert proc.pid is not None  # a started process has one
     _active.add(proc.pid)
     result = None  # the child's last message: its fitted value or its error
@@ -197,24 +198,28 @@ def _run(
         except (EOFError, BrokenPipeError, ConnectionResetError):
             pass  # the child's end closed: it died
     finally:
-        # every other way out (error, cancel, timeout) ends the child; one that sent its result is exiting by itself
-        parent_end.close()
-        if result is not None:
-            child_spare.reap_later(proc)
-        else:
-            if proc.exitcode is None:
-                proc.kill()
-            proc.join()
+        stays = result is not None and result[-1]  # the child waits for the next job (ml/child_main.py)
+        if stays:
+            child_spare.give_back((proc, parent_end))
+        else:  # every other way out (error, cancel, timeout, a child too big to stay) ends the child
+            parent_end.close()
+            if result is not None:  # it sent its result and is exiting by itself
+                child_spare.reap_later(proc)
+            else:
+                if proc.exitcode is None:
+                    proc.kill()
+                proc.join()
+            child_spare.refill(context())  # a fresh spare for the next fit
         _active.discard(proc.pid)
     if result is None:
         raise ChildDied(_died(proc.exitcode))
-    kind, value, costs, *warned = result
+    kind, value, costs, warned, _ = result
     if kind == "error":
         raise value
     cpu_seconds, peak_rss_mb = costs
     if fitted is not None:  # a fit's value is (None, curve): its model came first
         value = (fitted, value[1])
-    return ChildResult(value, cpu_seconds, peak_rss_mb, convergence=tuple(warned[0]) if warned else ())
+    return ChildResult(value, cpu_seconds, peak_rss_mb, convergence=tuple(warned))
 
 
 def _died(exitcode: int | None) -> str:

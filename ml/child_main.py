@@ -1,5 +1,11 @@
-"""The fit child's side (ml/child_fit.py starts it): receive the job, select its rows, fit with progress reported
-to the parent, send back the result with this process's own costs."""
+"""The fit child's side (ml/child_fit.py starts it): receive a job, select its rows, fit with progress reported
+to the parent, send back the result with this fit's own costs; then wait for the next job.
+
+A child that fitted cleanly and holds little more memory than when it was forked stays for the next fit
+(ml/child_spare.py): its pages are its own by then, so that fit does not pay for copying them from the fork server
+(a tiny fit ran in twice its in-process time in a fresh child). A fit's costs stay its own in a reused child: its
+CPU is counted from the job's start, and its peak memory from a reset of the process's high-water mark.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,10 @@ if TYPE_CHECKING:
     from ml.fitting import FitProgress
     from ml.model_spec import ModelSpec
 
+# A child whose resident memory grew by more than this over its fork's keeps it (a big fit's freed heap, fragments):
+# it exits after its fit instead of staying, and a fresh child is forked in its place.
+STAY_MAX_GROWTH_MB = 64.0
+
 
 @dataclass
 class Job:
@@ -37,21 +47,42 @@ class Job:
 
 
 def main(conn: Connection) -> None:
+    """Serve jobs until the worker closes the pipe, or until a job leaves this process unfit to stay."""
+    forked_mb = _status_mb("VmRSS")
+    send_lock = threading.Lock()
+
+    def send(*message: Any) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with send_lock:
+            conn.send_bytes(data)
+
+    while True:
+        try:
+            job: Job = recv_job(conn)  # a spare waits here until a fit needs it (ml/child_spare.py)
+        except (EOFError, OSError):  # its worker stopped or died first: nothing to do
+            return
+        peak_reset = _reset_peak()
+        cpu0 = _cpu_seconds()
+        outcome, warned = _serve(job, send)
+        del job  # its rows go before this process's memory is weighed
+        # staying needs a clean fit, memory back near the fork's, and a peak that the next job can reset
+        stays = outcome[0] == "done" and peak_reset and _status_mb("VmRSS") <= forked_mb + STAY_MAX_GROWTH_MB
+        peak_mb = _status_mb("VmHWM") if peak_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        send(*outcome, (round(_cpu_seconds() - cpu0, 3), round(peak_mb, 1)), warned, stays)
+        if not stays:
+            conn.close()
+            return
+
+
+def _serve(job: Job, send: Callable[..., None]) -> tuple[tuple[str, Any], list[str]]:
+    """One job: ("done", value) or ("error", exception), and scikit-learn's ConvergenceWarnings during it."""
+    from sklearn.exceptions import ConvergenceWarning
+
     from ml.fitting import FitProgress, live_probe
 
-    try:
-        job: Job = recv_job(conn)  # a spare waits here until a fit needs it (ml/child_spare.py)
-    except (EOFError, OSError):  # its worker stopped or died first: nothing to do
-        return
-    send_lock = threading.Lock()
     done = threading.Event()
     progress = FitProgress()
     fitting: list[Pipeline] = []  # the pipeline, once made: what the side thread reads progress from
-
-    def send(kind: str, value: Any, costs: tuple[float, float] | None = None, *warned: list[str]) -> None:
-        data = pickle.dumps((kind, value, costs, *warned), protocol=pickle.HIGHEST_PROTOCOL)
-        with send_lock:
-            conn.send_bytes(data)
 
     def report() -> None:
         while not done.wait(job.probe_seconds):
@@ -61,20 +92,15 @@ def main(conn: Connection) -> None:
                 os._exit(3)
 
     threading.Thread(target=report, daemon=True).start()
-    from sklearn.exceptions import ConvergenceWarning
-
-    warned: list[str] = []
     try:
         with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
             warnings.simplefilter("always", ConvergenceWarning)
             value = _fit(job, fitting, progress, send)
-        warned = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-        outcome: tuple[str, Any] = ("done", value)
+        return ("done", value), [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        outcome = ("error", _picklable(exc))
-    done.set()
-    send(*outcome, _costs(), warned)
-    conn.close()
+        return ("error", _picklable(exc)), []
+    finally:
+        done.set()
 
 
 def _fit(job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callable[..., None]) -> Any:
@@ -99,10 +125,32 @@ def _fit(job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callabl
     return None, curve  # the model went first
 
 
-def _costs() -> tuple[float, float]:
-    """This process's CPU seconds and peak memory (MB): the fit's alone, whatever the worker did before."""
+def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return round(usage.ru_utime + usage.ru_stime, 3), round(usage.ru_maxrss / 1024, 1)  # KB on Linux
+    return usage.ru_utime + usage.ru_stime
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak resident memory (VmHWM) to its current size (Linux 4.0+), so that the job's peak
+    is the job's own; False where that cannot be done."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of /proc/self/status (VmRSS: resident now, VmHWM: the peak), in MB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:  # no /proc: then no peak reset either, and the child never stays
+        pass
+    return 0.0
 
 
 def _predictions(model: Pipeline, X_valid: pd.DataFrame) -> tuple[Any, Any, Any]:

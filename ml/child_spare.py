@@ -1,10 +1,11 @@
-"""A fit child forked ahead of its job: the next fit starts at once, and reaping a finished one is off its path.
+"""The fit child waiting for the next job: the next fit starts at once, and reaping a finished one is off its path.
 
 A child forked from the fork server takes ~50 ms before it can fit: the fork itself, then copying the pages its
-first steps write to (copy on write). For a tiny model that is five times the fit. So one child is always forked
-in advance, waiting for its job on its pipe (ml.child_main.main): `take` hands it over and forks the next one in
-a background thread. A spare holds no job and almost no memory of its own (its pages are the fork server's until
-it writes); if its worker dies, its pipe closes and it exits. A finished child is reaped in the background too.
+first steps write to (copy on write). For a tiny model that is several times the fit. So a child always waits for
+the next job on its pipe (ml.child_main.main), and `take` hands it over: the child of the last fit, `give_back` to
+wait again when it fitted cleanly and stayed small (its pages are its own by then), or else one forked in advance
+in a background thread (`refill`). A spare holds no job; if its worker dies, its pipe closes and it exits. A
+finished child that does not stay is reaped in the background.
 """
 
 from __future__ import annotations
@@ -30,20 +31,27 @@ def fork(ctx: ForkServerContext) -> Child:
 
 
 def take(ctx: ForkServerContext) -> Child:
-    """The spare child if one waits alive (else a new one), and the next spare forked behind it."""
+    """The spare child if one waits alive, else a new one."""
     global _spare
     with _lock:
         spare, _spare = _spare, None
     if spare is not None and not spare[0].is_alive():
         discard(spare)
         spare = None
-    child = spare or fork(ctx)
-    refill(ctx)
-    return child
+    return spare or fork(ctx)
+
+
+def give_back(child: Child) -> None:
+    """A child that finished its fit and stays: it waits for the next job (one spare at most; an extra one ends)."""
+    global _spare
+    with _lock:
+        extra, _spare = _spare, child
+    if extra is not None:
+        discard(extra)
 
 
 def refill(ctx: ForkServerContext) -> None:
-    """Fork a spare in a background thread, unless one waits already."""
+    """Fork a spare in a background thread, unless one waits already (after a child that did not stay)."""
     threading.Thread(target=_refill, args=(ctx,), name="traineasy-spare", daemon=True).start()
 
 

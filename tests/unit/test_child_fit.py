@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
@@ -261,12 +262,12 @@ def _wait_for_spare(timeout: float = 10.0) -> int:
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_a_fit_runs_in_the_child_forked_ahead_and_another_is_forked_behind_it(monkeypatch):
+def test_a_fit_runs_in_the_waiting_child_which_then_stays_for_the_next(monkeypatch):
     monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.01)
     spec = get_model("mlp_classifier")
     X, y, _, _ = _data(spec)
     params = {"max_iter": 300, "hidden_units": 64}
-    fit_in_child(make_pipeline(spec, params, 0, X), spec, X, y)  # a spare is forked behind it
+    fit_in_child(make_pipeline(spec, params, 0, X), spec, X, y)
     spare = _wait_for_spare()
     assert not _gone(spare)
     pids: list[int] = []
@@ -274,8 +275,63 @@ def test_a_fit_runs_in_the_child_forked_ahead_and_another_is_forked_behind_it(mo
         make_pipeline(spec, params, 0, X), spec, X, y, on_live=lambda _live: pids.extend(child_fit.active_pids())
     )
     assert pids and set(pids) == {spare}  # the waiting child did the fit
-    assert _wait_for_spare() != spare  # and a new one waits for the next
+    assert _wait_for_spare() == spare and not _gone(spare)  # and waits for the next one
     np.testing.assert_array_equal(fitted.value.predict(X), make_pipeline(spec, params, 0, X).fit(X, y).predict(X))
+
+
+def test_a_child_whose_fit_failed_ends_and_a_fresh_one_is_forked():
+    spec = get_model("logistic_regression")
+    X, y, _, _ = _data(spec)
+    fit_in_child(make_pipeline(spec, {}, 0, X), spec, X, y)
+    failed = _wait_for_spare()
+    with pytest.raises(ValueError, match="Input contains NaN"):
+        fit_in_child(_pipeline(Refuses()), SVC, X, y)
+    deadline = time.monotonic() + 10
+    while not _gone(failed):
+        assert time.monotonic() < deadline, "the child of a failed fit stayed"
+        time.sleep(0.01)
+    assert _wait_for_spare() != failed
+
+
+LEAKED: list[np.ndarray] = []
+
+
+class Leaks(ClassifierMixin, BaseEstimator):
+    """Keeps 200 MB in its process after its fit, as a fragmented heap would."""
+
+    def fit(self, X, y):
+        LEAKED.append(np.ones(25 * 2**20))
+        self.classes_ = np.unique(y)
+        return self
+
+
+def test_a_child_left_bigger_by_its_fit_ends_instead_of_staying():
+    X, y, _, _ = _data(get_model("svm_classifier"))
+    pids: list[int] = []
+    fit_in_child(_pipeline(Leaks()), SVC, X, y, on_fitted=lambda _model: pids.extend(child_fit.active_pids()))
+    deadline = time.monotonic() + 10
+    while not _gone(pids[0]):
+        assert time.monotonic() < deadline, "a child holding 200 MB more than its fork stayed"
+        time.sleep(0.01)
+    assert _wait_for_spare() != pids[0]
+
+
+def test_a_reused_child_reports_each_fits_own_peak_memory_and_cpu():
+    """The second fit in the same child reports its own peak and CPU, not the first, bigger fit's."""
+    spec = get_model("logistic_regression")
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame(rng.normal(size=(400_000, 20)), columns=[f"f{i}" for i in range(20)])  # 64 MB, freed after
+    big_y = pd.Series(np.where(big["f0"] > 0, "yes", "no"))
+    X, y, _, _ = _data(spec)
+    fit_in_child(make_pipeline(spec, {}, 0, X), spec, X, y)
+    child = _wait_for_spare()
+    first = fit_in_child(make_pipeline(spec, {"max_iter": 50}, 0, big), spec, big, big_y)
+    assert _wait_for_spare() == child  # its memory went back: it stayed
+    pids: list[int] = []
+    second = fit_in_child(make_pipeline(spec, {}, 0, X), spec, X, y, on_fitted=lambda _m: pids.extend(child_fit.active_pids()))
+    assert pids == [child]
+    assert second.peak_rss_mb < first.peak_rss_mb - 100, (first.peak_rss_mb, second.peak_rss_mb)
+    assert 0 < second.cpu_seconds < first.cpu_seconds / 2, (first.cpu_seconds, second.cpu_seconds)
 
 
 def test_a_dead_spare_is_replaced_and_a_stopped_worker_lets_its_spare_exit():
