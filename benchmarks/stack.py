@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,9 @@ class BenchStack:
     def client(self) -> Client:
         return self.env.client
 
-    @property
+    @cached_property
     def service(self) -> TrainEasyService:
+        """One service for the whole run, as the pages (ui/runtime.py) and the API (api/backend.py) keep one."""
         return TrainEasyService(self.client, self.settings)
 
     @property

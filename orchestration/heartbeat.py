@@ -48,7 +48,8 @@ def heartbeating(details: Callable[[], StageHeartbeat]) -> Iterator[dict[str, fl
             activity.heartbeat(details())
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
-    activity.heartbeat(details())
+    # the first beat comes after a second, not at once: a stage shorter than that (most on small data) makes no
+    # heartbeat call, each an RPC through the worker's event loop to the server (~1 ms a stage, 5 ms of a tiny run)
     # A cancel landing while the thread starts would be delivered to the new thread (it still carries
     # this thread's id) and kill it before it runs; shield the start so the cancel waits for the body.
     with activity.shield_thread_cancel_exception():

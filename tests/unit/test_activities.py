@@ -266,11 +266,7 @@ def test_retried_fit_resumes_from_its_checkpoint_and_gives_the_same_model(tmp_pa
 
 
 def test_cancel_stops_a_long_fit_quickly(tmp_path, monkeypatch):
-    """Cancel once the side thread heartbeats, i.e. while the forest is growing (500 trees, 16 000 rows).
-
-    Cancelling at the very first heartbeat (sent from the activity thread just before it starts the
-    heartbeat thread) can hang fit_model for good: see the report on heartbeating() in heartbeat.py.
-    """
+    """Cancel once the side thread heartbeats, i.e. while the forest is growing (500 trees, 16 000 rows)."""
     monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.05)
     storage = Storage(tmp_path)
     inp = _train_input(storage, params={"n_estimators": 500}, rows=20_000)

@@ -178,6 +178,18 @@ def test_stored_bytes_counts_datasets_models_predictions_and_runs_only(quotas):
     assert quotas.stored_bytes("bob") == 0
 
 
+def test_a_symbolic_link_is_neither_counted_nor_followed(quotas, tmp_path):
+    home = quotas.storage.user_dir("alice")
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "big.bin").write_bytes(b"x" * 50_000)
+    (home / "models" / "m" / "v1").mkdir(parents=True)
+    (home / "models" / "m" / "v1" / "model.skops").write_bytes(b"x" * 300)
+    (home / "models" / "m" / "elsewhere").symlink_to(outside)  # a folder
+    (home / "models" / "m" / "v1" / "copy.bin").symlink_to(outside / "deep" / "big.bin")  # a file
+    assert quotas.stored_bytes("alice") == 300
+
+
 def test_uploads_in_progress_count_against_stored_bytes(quotas):
     quotas.set_override("alice", max_stored_mb=1)
     mb = 2**20
