@@ -119,6 +119,11 @@ class Quotas(QuotaOverrides):
             ).fetchall()
         return [_entry(r) for r in rows]
 
+    def room(self, user: str) -> int:
+        """Training slots the user may still reserve, counting every open entry as running (the ledger alone)."""
+        with self._db() as db:
+            return self.limits_for(user, db).max_runs_in_flight - self._in_flight(db, check_username(user))
+
     def entry(self, run_id: str) -> LedgerEntry | None:
         with self._db() as db:
             row = db.execute("SELECT * FROM launch_ledger WHERE run_id = ?", (run_id,)).fetchone()

@@ -91,6 +91,32 @@ async def test_launches_beyond_the_in_flight_limit_are_refused_and_start_nothing
         await _terminate(client, *accepted)
 
 
+async def test_a_launch_asks_temporal_about_open_runs_only_at_the_limit(client, service, users, monkeypatch):
+    """With room left the ledger alone lets a launch through; at the limit its open entries are read from
+    Temporal, so a run that ended frees its slot for the very next launch (no usage() call in between)."""
+    alice, _ = users
+    ds = _dataset(service, alice)
+    refreshed: list[str] = []
+    real = service._refresh_in_flight
+
+    async def counted(owner: str) -> None:
+        refreshed.append(owner)
+        await real(owner)
+
+    monkeypatch.setattr(service, "_refresh_in_flight", counted)
+    accepted = []
+    try:
+        for _ in range(3):  # no worker: queued runs stay in flight
+            accepted.append(await service.start_training(alice, _request(alice, ds)))
+        assert refreshed == []
+        await client.get_workflow_handle(accepted[0]).terminate("make room")
+        accepted.append(await service.start_training(alice, _request(alice, ds)))  # 3 open entries, 1 closed
+        assert refreshed == [alice.name]
+        assert service.quotas.room(alice.name) == 0
+    finally:
+        await _terminate(client, *accepted)
+
+
 async def test_launches_per_minute_refusal_says_when_the_next_is_allowed(client, service, users):
     alice, _ = users
     ds = _dataset(service, alice)
