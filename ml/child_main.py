@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from ml.model_spec import ModelSpec
 
 # A child whose resident memory grew by more than this over its fork's keeps it (a big fit's freed heap, fragments):
-# it exits after its fit instead of staying, and a fresh child is forked in its place.
-STAY_MAX_GROWTH_MB = 64.0
+# it exits after its fit instead of staying, and a fresh child is forked in its place. A kept child's next peak
+# starts from where it is (its high-water mark is reset to its resident size): at most this much over a fresh one.
+STAY_MAX_GROWTH_MB = 16.0
 
 
 @dataclass
@@ -91,7 +92,8 @@ def _serve(job: Job, send: Callable[..., None]) -> tuple[tuple[str, Any], list[s
             except OSError:  # the parent is gone (a killed worker): stop fitting for nobody
                 os._exit(3)
 
-    threading.Thread(target=report, daemon=True).start()
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
     try:
         with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
             warnings.simplefilter("always", ConvergenceWarning)
@@ -101,6 +103,7 @@ def _serve(job: Job, send: Callable[..., None]) -> tuple[tuple[str, Any], list[s
         return ("error", _picklable(exc)), []
     finally:
         done.set()
+        reporter.join()  # no progress of this job may follow its result down the pipe, into the next job's
 
 
 def _fit(job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callable[..., None]) -> Any:

@@ -36,11 +36,21 @@ class QuotaCalls:
     async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
         # Temporal is asked about the owner's open entries only when counting them all as running would refuse the
         # launch or cut its slots: a describe per entry is ~5 ms of every launch otherwise (the last run's, mostly)
-        if self.quotas.room(user.name) < slots:
+        refreshed = self.quotas.room(user.name) < slots
+        if refreshed:
             await self._refresh_in_flight(user.name)
-        return enforce_quota(
-            self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots, self.quotas.stored_bytes(user.name)
-        )
+        try:
+            return self._reserve(user, run_id, kind, slots, min_slots)
+        except QuotaExceeded as refusal:
+            # another process took the room in between: what Temporal says of the open entries may still free some
+            if refreshed or refusal.limit != "max_runs_in_flight":
+                raise
+        await self._refresh_in_flight(user.name)
+        return self._reserve(user, run_id, kind, slots, min_slots)
+
+    def _reserve(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None) -> int:
+        stored = self.quotas.stored_bytes(user.name)
+        return enforce_quota(self.quotas.reserve_run, user.name, run_id, kind, slots, min_slots, stored)
 
     async def _start_reserved(
         self,

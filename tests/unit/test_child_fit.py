@@ -24,6 +24,7 @@ from ml.fitting import Growth, fit, reference_fit
 from ml.training import make_pipeline, prepare, split
 from orchestration.contracts import StageHeartbeat
 from orchestration.training_activities import TrainingActivities
+from tests.unit.child_standins import SlowProbe
 from tests.unit.test_activities import _train_input
 from tests.unit.test_training import classification, regression, train_rows
 
@@ -291,6 +292,27 @@ def test_a_child_whose_fit_failed_ends_and_a_fresh_one_is_forked():
         assert time.monotonic() < deadline, "the child of a failed fit stayed"
         time.sleep(0.01)
     assert _wait_for_spare() != failed
+
+
+def test_a_kept_child_sends_nothing_of_its_last_job_into_the_next(monkeypatch):
+    """The progress thread of one job is done before its result is sent: the next job on the same child (maybe
+    another user's) never receives the last one's progress, such as an MLP's loss curve."""
+    monkeypatch.setattr(child_fit, "PROBE_SECONDS", 0.01)
+    forest, params = get_model("random_forest_classifier"), {"n_estimators": 300}  # a second or so, without a loss
+    X, y, _, _ = _data(forest)
+    pids: list[int] = []
+    fit_in_child(_pipeline(SlowProbe()), SVC, X, y, on_fitted=lambda _m: pids.extend(child_fit.active_pids()))
+    heard: dict = {}
+    fit_in_child(
+        make_pipeline(forest, params, 0, X),
+        forest,
+        X,
+        y,
+        on_live=heard.update,
+        on_fitted=lambda _m: pids.extend(child_fit.active_pids()),
+    )
+    assert len(set(pids)) == 1, pids  # the same child did both
+    assert "loss" not in heard, heard
 
 
 LEAKED: list[np.ndarray] = []

@@ -117,6 +117,57 @@ async def test_a_launch_asks_temporal_about_open_runs_only_at_the_limit(client, 
         await _terminate(client, *accepted)
 
 
+async def test_two_processes_launching_at_once_both_get_the_room_a_closed_run_left(client, service, settings, users):
+    """Limit 3, two open entries of which Temporal has closed one: two free slots. Two services (the pages' and the
+    API's processes), each in its own thread and event loop, pass the ledger's room check together (a barrier
+    holds both between it and their reservation); the one refused then asks Temporal, and both launches start."""
+    import threading
+
+    from temporalio.client import Client
+
+    from orchestration.service import TrainEasyService
+
+    alice, _ = users
+    ds = _dataset(service, alice)
+    accepted = [await service.start_training(alice, _request(alice, ds)) for _ in range(2)]
+    await client.get_workflow_handle(accepted[0]).terminate("make room")
+    assert service.quotas.room(alice.name) == 1  # the ledger alone still counts the terminated run
+    barrier = threading.Barrier(2, timeout=10)
+    results: list = []
+
+    def launch() -> None:
+        async def go() -> str:
+            other = await Client.connect(
+                client.service_client.config.target_host, namespace=client.namespace, data_converter=client.data_converter
+            )
+            svc = TrainEasyService(other, settings)
+            real, waited = svc.quotas.stored_bytes, []
+
+            def weighed_together(user: str) -> int:  # stored_bytes runs between room() and the reservation
+                if not waited:
+                    waited.append(barrier.wait())
+                return real(user)
+
+            svc.quotas.stored_bytes = weighed_together
+            return await svc.start_training(alice, _request(alice, ds))
+
+        try:
+            results.append(asyncio.run(go()))
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            results.append(exc)
+
+    threads = [threading.Thread(target=launch) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
+        accepted += [r for r in results if isinstance(r, str)]
+        assert len(results) == 2 and all(isinstance(r, str) for r in results), results
+    finally:
+        await _terminate(client, *accepted)
+
+
 async def test_launches_per_minute_refusal_says_when_the_next_is_allowed(client, service, users):
     alice, _ = users
     ds = _dataset(service, alice)

@@ -216,7 +216,10 @@ async def test_cancel_during_a_short_stage_is_not_lost(client, settings, service
         view = await finished_run(service, ALICE, run_id, timeout=30)
         await asyncio.sleep(5)  # let the abandoned evaluate finish: nothing may follow it
     assert view.status == "cancelled"
-    assert next(s for s in view.stages if s.name == "evaluate").status == "cancelled"
+    # the stage never heard the cancel (its first heartbeat would come after a second) and finished; the run
+    # stops after it: the save stage never runs
+    statuses = {s.name: s.status for s in view.stages}
+    assert (statuses["evaluate"], statuses["save"]) == ("done", "cancelled")
     assert service.registry.by_run(ALICE.name, run_id) is None, "a cancelled run registers no model"
 
 
