@@ -141,14 +141,14 @@ async def test_two_processes_launching_at_once_both_get_the_room_a_closed_run_le
                 client.service_client.config.target_host, namespace=client.namespace, data_converter=client.data_converter
             )
             svc = TrainEasyService(other, settings)
-            real, waited = svc.quotas.stored_bytes, []
+            real, waited = svc.quotas.stored_bytes, list[int]()
 
             def weighed_together(user: str) -> int:  # stored_bytes runs between room() and the reservation
                 if not waited:
                     waited.append(barrier.wait())
                 return real(user)
 
-            svc.quotas.stored_bytes = weighed_together
+            svc.quotas.stored_bytes = weighed_together  # type: ignore[method-assign]  # the stand-in
             return await svc.start_training(alice, _request(alice, ds))
 
         try:
