@@ -1,6 +1,7 @@
-"""ml.evaluation's fast paths give the figures of the plain scikit-learn calls: metrics computed on class positions
-equal those on the labels, predictions read from the probabilities equal predict(), and a model that takes missing
-numbers itself gets them as they are (no imputer), as a plain fit on the raw columns would."""
+"""ml.evaluation's fast paths give the figures of the plain scikit-learn calls: metrics and permutation importance
+computed on class positions equal those on the labels, predictions read from the probabilities equal predict(),
+and a model that takes missing numbers itself gets them as they are (no imputer), as a plain fit on the raw
+columns would."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ import pandas as pd
 import pytest
 from sklearn import metrics as m
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.inspection import permutation_importance
 
 from ml.catalog import MODELS, get_model
-from ml.evaluation import ARGMAX_PREDICT, class_codes, evaluate, metrics_for, predictions
+from ml.evaluation import (
+    ARGMAX_PREDICT,
+    IMPORTANCE_REPEATS,
+    class_codes,
+    evaluate,
+    feature_importance,
+    importance_scoring,
+    metrics_for,
+    predictions,
+)
 from ml.guardrails import assess_data
 from ml.training import make_pipeline, prepare
 
@@ -142,3 +153,39 @@ def test_the_split_on_sorted_codes_equals_the_split_on_the_labels(labels):
     plain_train, plain_test = train_test_split(np.arange(500), test_size=0.2, random_state=7, stratify=y)
     np.testing.assert_array_equal(train, np.sort(plain_train))
     np.testing.assert_array_equal(test, np.sort(plain_test))
+
+
+@pytest.mark.parametrize("classes", [["no", "yes"], ["b", "c", "a"], [3, 1, 2]])
+@pytest.mark.parametrize("key", ["hist_gradient_boosting_classifier", "logistic_regression"])
+def test_permutation_importance_on_class_positions_equals_scikit_learns_on_the_labels(classes, key):
+    X, y = frame(500, classes, seed=1)
+    spec = get_model(key)
+    small = {spec.increments: 20} if spec.increments else {}
+    pipeline = make_pipeline(spec, small, 0, X[:350]).fit(X[:350], y[:350])
+    Xt, yt = X[350:], y[350:]
+    scoring, target = importance_scoring(pipeline, yt)
+    assert scoring is not None  # the fast path is taken
+    expected = permutation_importance(pipeline, Xt, yt, n_repeats=IMPORTANCE_REPEATS, random_state=7, n_jobs=1)
+    ranked = sorted(zip(Xt.columns, expected.importances_mean, expected.importances_std), key=lambda t: -t[1])
+    assert feature_importance(pipeline, Xt, yt, 7) == [
+        {"feature": f, "importance": float(mu), "std": float(sd)} for f, mu, sd in ranked
+    ]
+
+
+def test_a_label_the_model_never_saw_is_scored_by_the_models_own_score():
+    X, y = frame(300, ["a", "b"], seed=2)
+    pipeline = make_pipeline(get_model("logistic_regression"), {}, 0, X[:200]).fit(X[:200], y[:200])
+    held = y[200:].copy()
+    held.iloc[0] = "c"  # not a class of the model
+    scoring, target = importance_scoring(pipeline, held)
+    assert scoring is None and target is held
+    expected = permutation_importance(pipeline, X[200:], held, n_repeats=IMPORTANCE_REPEATS, random_state=7, n_jobs=1)
+    got = {row["feature"]: row["importance"] for row in feature_importance(pipeline, X[200:], held, 7)}
+    assert got == dict(zip(X.columns, map(float, expected.importances_mean), strict=True))
+
+
+def test_a_regressor_is_scored_by_its_own_score():
+    X, y = frame(200, ["a", "b"])
+    target = X["x0"] * 2.0
+    pipeline = make_pipeline(get_model("linear_regression"), {}, 0, X).fit(X, target)
+    assert importance_scoring(pipeline, target)[0] is None
