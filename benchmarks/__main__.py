@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(render_text(figures))
     print(f"\nwall time {wall / 60:.1f} min; load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if out is not None:
+    if out is not None and errors:  # a partial table would pass for a whole run
+        print(f"not written to {out}: {len(errors)} group(s) failed", flush=True)
+    elif out is not None:
         out.write_text(render_markdown(figures, where, wall, command.strip(), when))
         print(f"written to {out}")
     for error in errors:

@@ -12,7 +12,7 @@ TARGET = "label"
 
 
 def classification_frame(rows: int, features: int, seed: int = 0) -> pd.DataFrame:
-    """Numeric features (4 decimals: 1M rows x 20 columns is ~135 MB of CSV) and a yes/no label."""
+    """Numeric features (4 decimals: 1M rows x 20 columns is ~144 MB of CSV) and a yes/no label."""
     X, y = make_classification(rows, features, n_informative=min(8, features - 2), random_state=seed)
     df = pd.DataFrame(X.round(4), columns=[f"f{i}" for i in range(features)])
     df[TARGET] = np.where(y == 1, "yes", "no")

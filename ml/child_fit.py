@@ -176,8 +176,8 @@ def _run(
         try:
             send_job(parent_end, job)
             while True:
-                if time_limit and deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
-                    raise FitTooLong(time_limit)  # the finally below kills the child
+                if deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
+                    raise FitTooLong(time_limit)  # type: ignore[arg-type]  # a deadline comes from a time_limit  # the finally below kills the child
                 if not parent_end.poll(POLL_SECONDS):
                     if proc.is_alive() or parent_end.poll(0):
                         continue

@@ -18,8 +18,9 @@ from ml.child_main import main
 
 Child = tuple[ForkServerProcess, Connection]  # the process and the worker's end of its pipe
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # held while a spare is forked: take, give_back and spare_pid wait for a fork under way
 _spare: Child | None = None
+refilled = threading.Event()  # set once a refill has ended, with a spare forked or not (a worker's start waits)
 
 
 def fork(ctx: ForkServerContext) -> Child:
@@ -51,18 +52,21 @@ def give_back(child: Child) -> None:
 
 
 def refill(ctx: ForkServerContext) -> None:
-    """Fork a spare in a background thread, unless one waits already (after a child that did not stay)."""
+    """Fork a spare in a background thread, unless one waits already: at a worker's start, and after a child that
+    did not stay for the next job."""
     threading.Thread(target=_refill, args=(ctx,), name="traineasy-spare", daemon=True).start()
 
 
 def _refill(ctx: ForkServerContext) -> None:
     global _spare
-    with _lock:
-        if _spare is None:
-            try:
+    try:
+        with _lock:
+            if _spare is None:
                 _spare = fork(ctx)
-            except OSError:  # no fork now (out of processes or memory): the next fit forks its own child
-                _spare = None
+    except OSError:  # no fork now (out of processes or memory): the next fit forks its own child
+        pass
+    finally:
+        refilled.set()
 
 
 def spare_pid() -> int | None:

@@ -11,7 +11,7 @@ from zipfile import ZIP_STORED, BadZipFile, ZipFile
 import skops
 import skops.io as sio
 from skops.io._audit import Node, get_tree  # skops is pinned; tests/unit/test_persist.py guards this use
-from skops.io._utils import SaveContext, get_state, read_schema
+from skops.io._utils import SaveContext, get_state, read_schema  # pinned too; test_persist.py checks model_bytes
 
 from core.storage import write_atomic
 

@@ -35,9 +35,10 @@ def heartbeating(details: Callable[[], StageHeartbeat]) -> Iterator[dict[str, fl
     """Heartbeat `details()` every second from a side thread while the body runs in the activity thread.
 
     A single long fit then still reports progress and keeps the heartbeat timeout alive, and a
-    cancellation (raised by the SDK in the activity thread) still lands: between increments, or in the
-    short polls with which the activity thread waits for a child-process fit (ml/child_fit.py), which is
-    then killed. Also samples peak memory (of this process; a child reports its own).
+    cancellation (raised by the SDK in the activity thread) still lands: between a stage's steps (the
+    permutation importance's predictions), or in the short polls with which the activity thread waits for a
+    child-process fit (ml/child_fit.py), which is then killed. Also samples peak memory (of this process; a
+    child reports its own).
     """
     stop = threading.Event()
     peak = {"rss_mb": rss_mb()}

@@ -34,18 +34,19 @@ class QuotaCalls:
     audit: AuditLog
 
     async def _reserve_run(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None = None) -> int:
-        # Temporal is asked about the owner's open entries only when counting them all as running would refuse the
-        # launch or cut its slots: a describe per entry is ~5 ms of every launch otherwise (the last run's, mostly)
+        """Reserve `slots` training slots (at least `min_slots`) for a launch; returns the slots granted. The ledger
+        may still count runs that ended: Temporal is asked about them (a describe per open entry, ~5 ms of every
+        launch) only when counting them all as running would refuse the launch or cut its slots, or once after a
+        refusal that another process's reservation caused in between."""
         refreshed = self.quotas.room(user.name) < slots
         if refreshed:
             await self._refresh_in_flight(user.name)
         try:
             return self._reserve(user, run_id, kind, slots, min_slots)
         except QuotaExceeded as refusal:
-            # another process took the room in between: what Temporal says of the open entries may still free some
             if refreshed or refusal.limit != "max_runs_in_flight":
                 raise
-        await self._refresh_in_flight(user.name)
+        await self._refresh_in_flight(user.name)  # the race lost: what Temporal says may still free a slot
         return self._reserve(user, run_id, kind, slots, min_slots)
 
     def _reserve(self, user: User, run_id: str, kind: str, slots: int, min_slots: int | None) -> int:

@@ -1,7 +1,7 @@
 """Builds the Temporal workers of one process. Run several processes to use several cores.
 
-sklearn fits hold the GIL, so each process trains one model at a time (one activity slot, native
-threads capped at 1) and parallelism comes from running one process per core. That slot serves two
+Each process trains one model at a time (one activity slot; its fit runs in a child process with native
+threads capped at 1), so a fit takes one core, and parallelism comes from running one process per core. That slot serves two
 queues: the shared training queue and the process's own, where a run's later stages come so that
 they find its data in memory (workers/training_slot.py).
 """
@@ -12,7 +12,6 @@ import asyncio
 import gc
 import os
 import signal
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -108,17 +107,12 @@ def warm_up() -> None:
 
 def fork_server_ready(timeout: float) -> bool:
     """Whether the fit fork server forked its first spare child within `timeout` seconds: it forks only once its
-    imports and warm-up fits are done (ml/child_warmup.py); a fork under way is waited for to its end (spare_pid
-    holds the spare's lock meanwhile). False if none came (a fork that failed leaves no spare): fits then fork
-    their own child, as they would anyway."""
+    imports and warm-up fits are done (ml/child_warmup.py). False at once if that fork failed, else after the
+    timeout: fits then fork their own child, as they would anyway."""
     from ml import child_spare
 
-    deadline = time.monotonic() + timeout
-    while child_spare.spare_pid() is None:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    child_spare.refilled.wait(timeout)
+    return child_spare.spare_pid() is not None
 
 
 async def sweep_leftovers(client: Client, settings: Settings) -> list[str]:

@@ -1,8 +1,9 @@
-"""Workflows: deterministic glue only. No I/O, no pandas/sklearn; activity handles come through pass-through.
+"""Workflows: deterministic glue only. No I/O, no pandas/sklearn; the activity classes they name are imported
+through `workflow.unsafe.imports_passed_through()` (one copy, not one per run).
 
 The workflow classes are imported from their modules on first use, not here: Temporal's sandbox imports a
 workflow's module afresh for every run, package first, and importing every workflow with it (batch, data)
-tripled the cost of starting each training run in a worker (11 ms → 4 ms).
+made starting each training run in a worker take 11 ms instead of 4.
 """
 
 from importlib import import_module

@@ -24,9 +24,9 @@ _STAGE_ACTIVITIES: dict[str, tuple[Any, timedelta, timedelta | None]] = {
     "load": (TrainingActivities.load_and_validate, timedelta(minutes=10), None),
     "preprocess": (TrainingActivities.preprocess_split, timedelta(minutes=10), None),
     "cv": (TrainingActivities.cross_validate, timedelta(hours=4), timedelta(seconds=20)),
-    # fit heartbeats every increment; a dead worker is noticed after the heartbeat timeout. The worker stops a
-    # fit at 2 x TRAINEASY_MAX_FIT_MINUTES (2 h by default) and fails it for good; this timeout is only a
-    # backstop above that wall (a timeout would be retried), so it must stay longer than the default wall.
+    # fit heartbeats every second from a side thread; a dead worker is noticed after the heartbeat timeout. The
+    # worker stops a fit at 2 x TRAINEASY_MAX_FIT_MINUTES (2 h by default) and fails it for good; this timeout is
+    # only a backstop above that wall (a timeout would be retried), so it must stay longer than the default wall.
     "fit": (TrainingActivities.fit_model, timedelta(hours=3), timedelta(seconds=20)),
     # evaluate heartbeats too: permutation importance can take a while, and a cancel must stop it
     "evaluate": (TrainingActivities.evaluate_model, timedelta(minutes=10), timedelta(seconds=20)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,8 +37,21 @@ def test_warm_up_returns_once_the_fork_server_has_forked_a_spare_child():
     assert spare == "True" and float(waited) < 0.5, out.stdout + out.stderr
 
 
-def test_without_a_spare_the_wait_ends_at_its_limit(monkeypatch):
-    monkeypatch.setattr(child_spare, "spare_pid", lambda: None)  # as after a fork that failed
+def test_a_fork_server_that_never_answers_is_waited_for_up_to_the_limit(monkeypatch):
+    monkeypatch.setattr(child_spare, "refilled", threading.Event())  # no refill has ended
     started = time.monotonic()
     assert not fork_server_ready(0.2)
     assert 0.2 <= time.monotonic() - started < 2
+
+
+def test_a_first_fork_that_failed_ends_the_wait_at_once(monkeypatch):
+    def no_fork(ctx):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(child_spare, "refilled", threading.Event())
+    monkeypatch.setattr(child_spare, "fork", no_fork)
+    monkeypatch.setattr(child_spare, "_spare", None)
+    child_spare.refill(None)  # type: ignore[arg-type]  # the stand-in fork takes no context
+    started = time.monotonic()
+    assert not fork_server_ready(30)
+    assert time.monotonic() - started < 2
