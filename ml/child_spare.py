@@ -74,6 +74,15 @@ def spare_pid() -> int | None:
         return _spare[0].pid if _spare is not None else None
 
 
+def discard_spare() -> None:
+    """The waiting child ended (its worker stops)."""
+    global _spare
+    with _lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        discard(spare)
+
+
 def discard(child: Child) -> None:
     proc, conn = child
     conn.close()  # a waiting child reads the end of its pipe and exits

@@ -166,6 +166,9 @@ async def serve(settings: Settings) -> None:
     sweep.cancel()
     forget.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), sweep, forget, return_exceptions=True)
+    from ml import child_fit
+
+    child_fit.stop()  # the fit fork server and its waiting child end with the worker, not seconds after it
     for task in runs:
         if task.done() and (error := task.exception()) is not None:
             raise error  # a worker that died on its own is an error, not a clean stop

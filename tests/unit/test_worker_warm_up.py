@@ -55,3 +55,26 @@ def test_a_first_fork_that_failed_ends_the_wait_at_once(monkeypatch):
     started = time.monotonic()
     assert not fork_server_ready(30)
     assert time.monotonic() - started < 2
+
+
+STOP = """
+import os, time
+from pathlib import Path
+from ml import child_fit, child_spare
+from multiprocessing import forkserver
+child_fit.start()
+assert child_spare.refilled.wait(60)
+pids = forkserver._forkserver._forkserver_pid, child_spare.spare_pid()
+child_fit.stop()
+time.sleep(0.5)  # the spare reads the end of its pipe and exits (a zombie until the init process reaps it)
+def runs(pid):
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+print(*(runs(pid) for pid in pids))  # while this process still lives: no exit of its own has ended them
+"""
+
+
+@pytest.mark.slow  # a fork server's start: seconds
+def test_a_stopping_worker_ends_its_fork_server_and_its_waiting_child():
+    out = subprocess.run([sys.executable, "-c", STOP], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout + out.stderr
