@@ -39,6 +39,7 @@ def test_warm_up_returns_once_the_fork_server_has_forked_a_spare_child():
 
 def test_a_fork_server_that_never_answers_is_waited_for_up_to_the_limit(monkeypatch):
     monkeypatch.setattr(child_spare, "refilled", threading.Event())  # no refill has ended
+    monkeypatch.setattr(child_spare, "spare_pid", lambda: None)  # nor any spare (another test's may wait here)
     started = time.monotonic()
     assert not fork_server_ready(0.2)
     assert 0.2 <= time.monotonic() - started < 2
