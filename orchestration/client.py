@@ -18,6 +18,7 @@ from temporalio.service import RetryConfig
 from core.config import Settings
 from orchestration.codec import EncryptionCodec, load_key_ring
 from orchestration.contracts import SEARCH_ATTRIBUTES
+from orchestration.payloads import PayloadConverter
 
 
 def payload_codec(settings: Settings, allow_plaintext: bool = False) -> EncryptionCodec:
@@ -28,9 +29,11 @@ def payload_codec(settings: Settings, allow_plaintext: bool = False) -> Encrypti
 
 def data_converter(settings: Settings) -> DataConverter:
     """What every client and worker of TrainEasy must use: payloads encrypted, and failure messages and
-    stack traces (which can name columns and files) moved into an encrypted attribute as well."""
+    stack traces (which can name columns and files) moved into an encrypted attribute as well; dataclasses
+    decoded with their field types resolved once (orchestration/payloads.py)."""
     return dataclasses.replace(
         DataConverter.default,
+        payload_converter_class=PayloadConverter,
         payload_codec=payload_codec(settings),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
