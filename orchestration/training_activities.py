@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
+from functools import cached_property
 
 from temporalio import activity
 
@@ -34,6 +35,11 @@ class TrainingActivities:
         self.storage = storage
         self.settings = settings or load_settings()
         self.data = RunData(storage)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """One per worker process: its schema and migrations are checked once, not on every run's save."""
+        return Registry(self.storage)
 
     @activity.defn
     @keeps_alive
@@ -131,7 +137,7 @@ class TrainingActivities:
     def register_model(self, inp: TrainInput) -> StageResult:
         """Register a new version in the model registry with its model card (idempotent per run)."""
         run_dir, req = self.data.run_dir(inp), inp.request
-        registry = Registry(self.storage)
+        registry = self.registry
         record = registry.by_run(req.owner, inp.run_id)
         if record is None:  # else a retry after registering: its scratch files may be gone already
             record = self._register(inp, registry)
@@ -177,7 +183,7 @@ class TrainingActivities:
     def discard_model(self, inp: TrainInput) -> bool:
         """Delete the version this run registered (a cancel came while it was being saved); False if none."""
 
-        registry = Registry(self.storage)
+        registry = self.registry
         record = registry.by_run(inp.request.owner, inp.run_id)
         if record is None:
             return False

@@ -199,6 +199,17 @@ def test_register_model_twice_registers_one_version(trained):
     assert len(Registry(trained.storage).list("alice")) == 1
 
 
+def test_a_worker_checks_the_registrys_schema_once_not_on_every_save(trained, monkeypatch):
+    import core.registry
+
+    migrations: list[object] = []
+    monkeypatch.setattr(core.registry, "migrate", migrations.append)
+    activities = TrainingActivities(trained.storage)
+    for _ in range(3):
+        ActivityEnvironment().run(activities.register_model, trained.inp)
+    assert len(migrations) == 1
+
+
 # --- refusals -----------------------------------------------------------------------------------------
 
 
