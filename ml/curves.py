@@ -18,7 +18,10 @@ from sklearn.pipeline import Pipeline
 
 from ml.fit_progress import FORESTS
 
-CURVE_SCORE_ROWS = 5000  # rows scored per learning-curve point (training rows, and held-out rows)
+# rows scored per learning-curve point (training rows, and held-out rows): an accuracy within about a point (its
+# standard error at 2,000 rows is at most 1.1%), for a tenth of a second of a 100-tree forest's run instead of
+# a quarter (the curve costs a prediction of the whole model on these rows)
+CURVE_SCORE_ROWS = 2000
 CURVE_POINTS = 10
 
 

@@ -137,10 +137,10 @@ def load_model_bytes(data: bytes) -> Pipeline:
     return sio.loads(data, trusted=sorted(used))
 
 
-def skops_trusted(path: Path) -> list[str] | None:
-    """The types to pass to `skops.io.load(..., trusted=...)` for this file outside TrainEasy (skops
+def skops_trusted(data: bytes) -> list[str] | None:
+    """The types to pass to `skops.io.load(..., trusted=...)` for this model file outside TrainEasy (skops
     trusts the rest by default), or None when the file needs TrainEasy's own code to load."""
-    needed = sorted(sio.get_untrusted_types(file=path))
+    needed = sorted(sio.get_untrusted_types(data=data))
     return needed if all(t.startswith(LIBRARIES) for t in needed) else None
 
 

@@ -25,7 +25,7 @@ from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, Train
 from orchestration.cv_stage import cv_stage
 from orchestration.fit_stage import fit_stage
 from orchestration.heartbeat import heartbeating, keeps_alive
-from orchestration.run_data import RunData
+from orchestration.run_data import TRUSTED_FILE, RunData
 
 
 class TrainingActivities:
@@ -142,7 +142,8 @@ class TrainingActivities:
         if record is None:  # else a retry after registering: its scratch files may be gone already
             record = self._register(inp, registry)
         # the registry holds the model now; the run keeps only its small evaluation.json for the run page
-        for scratch in [*run_dir.glob("checkpoint*"), run_dir / "model.skops", run_dir / "split.npz", run_dir / "fit.json"]:
+        scratch_files = ("model.skops", TRUSTED_FILE, "split.npz", "fit.json")
+        for scratch in [*run_dir.glob("checkpoint*"), *(run_dir / name for name in scratch_files)]:
             scratch.unlink(missing_ok=True)
         self.data.release(inp.run_id)  # the run's last stage: what it kept in this process goes too
         return StageResult(
@@ -152,7 +153,6 @@ class TrainingActivities:
     def _register(self, inp: TrainInput, registry: Registry) -> ModelRecord:
         from core.datasets import load_info
         from ml.model_card import model_card
-        from ml.persist import skops_trusted
 
         spec, prep = self.data.prepared(inp)
         run_dir, req = self.data.run_dir(inp), inp.request
@@ -175,7 +175,7 @@ class TrainingActivities:
             dataset_sha256=info.sha256 if info else None,
             metrics=evaluation["metrics"],
             costs=json.loads((run_dir / "fit.json").read_text()),
-            skops_trusted=skops_trusted(saved) if saved.is_file() else None,
+            skops_trusted=self.data.skops_trusted(inp) if saved.is_file() else None,
         )
         return registry.register(req.owner, req.model, inp.run_id, saved, card, dataset_id=req.dataset_id, target=req.target)
 

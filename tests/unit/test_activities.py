@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io as sio
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
@@ -181,6 +182,24 @@ def test_register_model_registers_a_version_with_its_card(trained):
     assert [c["name"] for c in card["input_schema"]] == ["age", "income", "city"]
     # what `skops.io.load` outside TrainEasy must be told to trust: library types only
     assert "numpy.asarray" in card["skops_trusted"] and all(t.startswith(LIBRARIES) for t in card["skops_trusted"])
+    # worked out in the fit stage, beside the model file: the same list skops gives for the registered file
+    assert "model-trusted.json" in trained.after_fit
+    assert card["skops_trusted"] == sorted(sio.get_untrusted_types(data=registry.model_file(record).read_bytes()))
+
+
+def test_a_model_fitted_before_its_trusted_types_were_kept_registers_with_them(tmp_path):
+    """A run fitted by a worker from before model-trusted.json and saved by one from after: the save stage works the
+    list out from the model file itself."""
+    storage = Storage(tmp_path)
+    inp = _train_input(storage)
+    acts = TrainingActivities(storage)
+    for name in STEPS[:-1]:
+        ActivityEnvironment().run(getattr(acts, name), inp)
+    (storage.run_dir("alice", inp.run_id) / "model-trusted.json").unlink()
+    ActivityEnvironment().run(acts.register_model, inp)
+    record = Registry(storage).by_run("alice", inp.run_id)
+    assert record is not None and record.skops_trusted
+    assert record.skops_trusted == sorted(sio.get_untrusted_types(data=Registry(storage).model_file(record).read_bytes()))
 
 
 def test_register_model_removes_the_fit_checkpoints(trained):

@@ -146,7 +146,7 @@ def test_skops_trusted_names_what_a_plain_skops_load_needs(tmp_path):
         X, y = _catalog_frames(spec.task, 3)
         path = tmp_path / f"{key}.skops"
         save_model(make_pipeline(spec, {}, 0, X).fit(X, y), path)
-        trusted = skops_trusted(path)
+        trusted = skops_trusted(path.read_bytes())
         assert trusted and "pandas.to_datetime" in trusted and all(t.startswith(ml.persist.LIBRARIES) for t in trusted)
         assert sio.load(path, trusted=trusted).predict(X).shape == (len(X),)
 
@@ -159,7 +159,7 @@ def test_a_model_saved_before_pipelines_were_library_only_still_loads_and_predic
     expected = write_legacy_models(tmp_path)
     path = tmp_path / f"legacy_{task}.skops"
     assert "ml.training.normalise_columns" in ml.persist.types_in(path.read_bytes())
-    assert ml.persist.skops_trusted(path) is None  # it needs TrainEasy: the page says so instead of a snippet
+    assert ml.persist.skops_trusted(path.read_bytes()) is None  # it needs TrainEasy: the page says so instead of a snippet
     pipeline = load_model(path)
     X = pd.read_csv(io.StringIO(expected["input_csv"]))
     assert pipeline.predict(X).tolist() == expected[task]["predictions"]
