@@ -166,9 +166,6 @@ async def serve(settings: Settings) -> None:
     sweep.cancel()
     forget.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), sweep, forget, return_exceptions=True)
-    from ml import child_fit
-
-    child_fit.stop()  # the fit fork server and its waiting child end with the worker, not seconds after it
     for task in runs:
         if task.done() and (error := task.exception()) is not None:
             raise error  # a worker that died on its own is an error, not a clean stop
@@ -177,12 +174,15 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     import sys
 
+    from ml import child_fit
+
     try:
         asyncio.run(serve(load_settings()))
         rc = 0
     except Exception as exc:  # one clear line for the launcher's log
         print(f"worker {os.getpid()} stopped: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         rc = 1
+    child_fit.stop()  # either way out, the fit fork server and its waiting child end with the worker, not after it
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(rc)  # sdk-python #300: interpreter teardown after Temporal can crash; exit code must be ours

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -79,3 +80,28 @@ print(*(runs(pid) for pid in pids))  # while this process still lives: no exit o
 def test_a_stopping_worker_ends_its_fork_server_and_its_waiting_child():
     out = subprocess.run([sys.executable, "-c", STOP], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"], out.stdout + out.stderr
+
+
+def _fork_servers(home: Path) -> list[int]:
+    """Live multiprocessing fork servers started for the storage root `home` (their environment names it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"multiprocessing.forkserver" in (entry / "cmdline").read_bytes():
+                if f"TRAINEASY_HOME={home}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+@pytest.mark.slow  # a fresh worker process warms up its fork server before it connects: seconds
+def test_a_worker_that_stops_on_an_error_ends_its_fork_server_with_it(tmp_path):
+    """No Temporal at the address: the worker warms up, fails to connect and exits 1, and its fork server is gone
+    when it has exited (left alone, it would notice only later, after an interpreter teardown of its own)."""
+    env = {**os.environ, "TRAINEASY_HOME": str(tmp_path), "TEMPORAL_ADDRESS": "127.0.0.1:9"}  # port 9: nothing listens
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:  # a file, not a pipe: the fork server inherits it, and a pipe would wait for its end
+        rc = subprocess.run([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=out, stderr=out, timeout=120).returncode
+    assert rc == 1 and "stopped" in log.read_text(), log.read_text()
+    assert _fork_servers(tmp_path) == []
