@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from core.config import PROJECT_ROOT
+from ml.child_fit import THREAD_VARS
 
 PACKAGES = ("scikit-learn", "pandas", "numpy", "pyarrow", "joblib", "temporalio")
 
@@ -82,7 +83,7 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}  # as workers/__main__.py
+ONE_THREAD = dict.fromkeys(THREAD_VARS, "1")  # as workers/__main__.py sets them
 
 
 def run_child(module: str, *args: str, env: dict[str, str] | None = None) -> dict:

@@ -8,8 +8,10 @@ import sys
 # cache to read, so a worker writes one, as any Python program does by default.
 sys.dont_write_bytecode = False
 
+from ml.child_fit import THREAD_VARS  # noqa: E402  (after the flag above; it imports no numpy)
+
 # Before numpy loads: N worker processes x M native threads each would oversubscribe the cores.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
 if __name__ == "__main__":

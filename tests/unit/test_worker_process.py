@@ -1,5 +1,6 @@
-"""A worker process caches its modules' bytecode even under PYTHONDONTWRITEBYTECODE: Temporal's sandbox imports the
-workflow modules afresh for every run, and without a cache each run compiled their source again."""
+"""What `python -m workers` sets before anything else: a bytecode cache even under PYTHONDONTWRITEBYTECODE (Temporal's
+sandbox imports the workflow modules afresh for every run, and without a cache each run compiled their source again),
+and one native thread per library before numpy loads."""
 
 from __future__ import annotations
 
@@ -27,3 +28,10 @@ def _cache_after(folder: Path, code: str) -> list[str]:
 def test_a_worker_writes_the_bytecode_cache_that_the_environment_would_not(tmp_path: Path) -> None:
     assert _cache_after(tmp_path / "plain", IMPORT_PROBE) == []  # the environment alone: no cache
     assert _cache_after(tmp_path / "worker", f"import workers.__main__; {IMPORT_PROBE}") == ["probe"]
+
+
+def test_the_worker_module_sets_its_thread_limits_before_numpy_is_imported() -> None:
+    code = "import os, sys, workers.__main__; print('numpy' in sys.modules, os.environ['OMP_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "1"]
