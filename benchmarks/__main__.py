@@ -109,8 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         shut_down_loky()
         shutil.rmtree(folder, ignore_errors=True)
     wall = time.monotonic() - started
+    if args.quick:  # small sizes: the ratios say that the harness works, not whether a target is met
+        for figure in figures:
+            figure.met = None
     print()
     print(render_text(figures))
+    if args.quick:
+        print("quick sizes: targets not checked")
     print(f"\nwall time {wall / 60:.1f} min; load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if out is not None and errors:  # a partial table would pass for a whole run
         print(f"not written to {out}: {len(errors)} group(s) failed", flush=True)

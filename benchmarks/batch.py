@@ -79,4 +79,4 @@ async def batch_figure(stack: BenchStack, sizes: Sizes) -> list[Figure]:
     finally:
         shut_down_loky()
     note = f"{len(todo)} forests of {sizes.batch_trees} trees, {sizes.batch_rows} rows; {len(workers_used)} workers used"
-    return [ratio_figure("batch of 8 equal fits vs joblib", "s", ours, base, 1.10, note)]
+    return [ratio_figure(f"batch of {len(todo)} equal fits vs joblib", "s", ours, base, 1.10, note)]

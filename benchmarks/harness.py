@@ -49,7 +49,7 @@ class Figure:
     baseline: float
     ratios: Series
     target: str  # as the issue writes it
-    met: bool | None  # None: no target
+    met: bool | None  # None: no target, or not checked (--quick)
     note: str = ""
     repeats: int = 1
 
