@@ -14,7 +14,7 @@ class Sizes:
     batch_trees: int = 80
     batch_jobs: int = 8
     batch_repeats: int = 2
-    tiny_repeats: int = 21  # a run of ~0.3 s whose single repeats vary by ±30% here: many, for a steady median
+    tiny_repeats: int = 41  # a run of ~0.3 s whose single repeats vary by ±30% here: many, for a steady median
     forest_rows: int = 40_000  # about 10 s for one fit of the forest below on this 2-core machine
     forest_trees: int = 100
     forest_repeats: int = 7  # one fit of the same forest varies by ±5% from run to run here, more than the target
