@@ -25,6 +25,14 @@ CURVE_SCORE_ROWS = 2000
 CURVE_POINTS = 10
 
 
+def score_sample(count: int) -> np.ndarray:
+    """Positions of the rows a curve point scores among `count` rows: CURVE_SCORE_ROWS of them spread evenly, all
+    if fewer. Not the first ones: rows come in file order, and a file sorted by its target or by date would score
+    one class or one period (the accuracy's error above holds for a sample of the whole, not of its start)."""
+    take = min(count, CURVE_SCORE_ROWS)
+    return np.arange(take) * count // max(take, 1)
+
+
 @dataclass
 class Curve:
     """Learning curve: score on (a sample of) the training rows and on held-out rows, per step."""
@@ -74,8 +82,8 @@ def staged_predictions(model: Any, features: np.ndarray) -> Iterator[np.ndarray]
 def learning_curve(
     pipeline: Pipeline, task: str, X: pd.DataFrame, y: pd.Series, valid: tuple[pd.DataFrame, pd.Series] | None
 ) -> Curve:
-    """The fitted pipeline's curve on the first CURVE_SCORE_ROWS training rows and on `valid` (the same number of
-    held-out rows at most); an empty curve for a model without stages."""
+    """The fitted pipeline's curve on CURVE_SCORE_ROWS training rows spread over them (`score_sample`) and on `valid`
+    (as many held-out rows at most, spread the same way); an empty curve for a model without stages."""
     curve = Curve(curve_metric(task))
     model = pipeline[-1]
     total = stage_count(model)
@@ -85,8 +93,9 @@ def learning_curve(
     score = r2_score if task == "regression" else accuracy_score
     samples = [(X, y)] + ([valid] if valid is not None else [])
     for (rows, target), out in zip(samples, (curve.train, curve.valid)):
-        features = pipeline[:-1].transform(rows[:CURVE_SCORE_ROWS])
-        truth = np.asarray(target[:CURVE_SCORE_ROWS])
+        picked = score_sample(len(rows))
+        features = pipeline[:-1].transform(rows.iloc[picked])
+        truth = np.asarray(target.iloc[picked])
         wanted = set(curve.steps)
         for k, predicted in enumerate(staged_predictions(model, features), start=1):
             if k in wanted:

@@ -87,7 +87,7 @@ def fit_stage(data: RunData, settings: Settings, inp: TrainInput) -> StageResult
     """Fit on the training rows in one call, in a child process that a cancel kills (a long forest in parts,
     checkpointed for resume); live progress from the estimator's own output; its costs are this fit's alone."""
     from ml.child_fit import ChildDied, FitTooLong, fit_in_child
-    from ml.curves import CURVE_SCORE_ROWS
+    from ml.curves import score_sample
     from ml.fitting import Growth, convergence_note, downsample
     from ml.guardrails import fit_wall_seconds
     from ml.persist import load_model
@@ -125,7 +125,7 @@ def fit_stage(data: RunData, settings: Settings, inp: TrainInput) -> StageResult
                 prep.X,
                 prep.y,
                 rows=train,
-                valid_rows=arrays["test"][:CURVE_SCORE_ROWS],
+                valid_rows=arrays["test"][score_sample(len(arrays["test"]))],  # only those are sent to the child
                 on_live=live.update,
                 growth=growth if grows else None,
                 time_limit=wall,

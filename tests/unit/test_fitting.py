@@ -4,11 +4,12 @@ learning curve from its stages after the fit, each point the score a model of th
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, r2_score
 
 from ml.catalog import MODELS, get_model
-from ml.curves import CURVE_SCORE_ROWS, sizes
+from ml.curves import score_sample, sizes
 from ml.fit_progress import FitProgress
 from ml.fitting import Growth, fit, live_probe, reference_fit
 from ml.training import make_pipeline
@@ -97,7 +98,7 @@ def test_the_progress_a_child_reports_is_the_trees_done_or_the_mlp_loss():
 @pytest.mark.parametrize("key", STAGED)
 def test_each_curve_point_is_the_score_of_a_model_of_that_size(key):
     """The curve comes from the fitted model's stages; its point at k trees or iterations is what a plain fit
-    of k gives on the same rows: the training rows' first CURVE_SCORE_ROWS and the held-out rows."""
+    of k gives on the same rows: a sample of the training rows (all of these few) and the held-out rows."""
     spec = MODELS[key]
     X, y, X_test, y_test = _data(spec, rows=200)
     _, curve = fit(make_pipeline(spec, {spec.increments: 20}, 4, X), spec, X, y, valid=(X_test, y_test))
@@ -106,7 +107,7 @@ def test_each_curve_point_is_the_score_of_a_model_of_that_size(key):
     score = accuracy_score if spec.task == "classification" else r2_score
     for k, train, valid in list(zip(curve.steps, curve.train, curve.valid))[::3]:
         alone = reference_fit(spec, {spec.increments: k}, 4, X, y)
-        assert train == pytest.approx(score(y[:CURVE_SCORE_ROWS], alone.predict(X[:CURVE_SCORE_ROWS])), abs=1e-12)
+        assert train == pytest.approx(score(y, alone.predict(X)), abs=1e-12)
         assert valid == pytest.approx(score(y_test, alone.predict(X_test)), abs=1e-12)
 
 
@@ -117,8 +118,32 @@ def test_the_curve_scores_a_sample_of_the_training_rows(monkeypatch):
     spec = get_model("hist_gradient_boosting_classifier")
     X, y, X_test, y_test = _data(spec)
     fitted, curve = fit(make_pipeline(spec, {"max_iter": 10}, 0, X), spec, X, y, valid=(X_test, y_test))
-    assert curve.train[-1] == accuracy_score(y[:10], fitted.predict(X[:10]))
-    assert curve.valid[-1] == accuracy_score(y_test[:10], fitted.predict(X_test[:10]))
+    train, valid = score_sample(len(y)), score_sample(len(y_test))
+    assert len(train) == len(valid) == 10
+    assert curve.train[-1] == accuracy_score(y.iloc[train], fitted.predict(X.iloc[train]))
+    assert curve.valid[-1] == accuracy_score(y_test.iloc[valid], fitted.predict(X_test.iloc[valid]))
+
+
+def test_the_curve_of_a_file_sorted_by_its_target_scores_every_part_of_it(monkeypatch):
+    """Rows come in file order, and a file sorted by its target (or by date) must not have its curve scored on
+    its first rows alone. Here the held-out rows' first half is labelled as the model predicts and their second
+    half against it: the first rows would say the model is always right."""
+    import ml.curves as curves
+
+    monkeypatch.setattr(curves, "CURVE_SCORE_ROWS", 10)
+    spec = get_model("hist_gradient_boosting_classifier")
+    X, y, X_test, _ = _data(spec, rows=200)
+
+    def model():  # the same one twice: the labels are made from its predictions
+        return make_pipeline(spec, {"max_iter": 10}, 0, X)
+
+    predicted = fit(model(), spec, X, y)[0].predict(X_test)
+    classes = np.unique(y)
+    wrong = np.where(predicted == classes[0], classes[1], classes[0])
+    half = len(predicted) // 2
+    labels = pd.Series(np.concatenate([predicted[:half], wrong[half:]]), index=X_test.index)
+    _, curve = fit(model(), spec, X, y, valid=(X_test, labels))
+    assert curve.valid[-1] == 0.5  # five rows from each half
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
