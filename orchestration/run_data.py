@@ -89,17 +89,21 @@ class RunData:
 
     def skops_trusted(self, inp: TrainInput) -> list[str] | None:
         """The trusted types keep_model worked out for the run's model file; worked out now from the file if they
-        are missing (a model fitted before they were kept)."""
+        are missing (a model fitted before they were kept) or older than it (the file written again after them, by
+        a worker from before them: a retried fit on another worker), never another model's list."""
         import json
 
         from ml.persist import skops_trusted
 
         run_dir = self.run_dir(inp)
+        model, kept = run_dir / "model.skops", run_dir / TRUSTED_FILE
         try:
-            trusted: list[str] | None = json.loads((run_dir / TRUSTED_FILE).read_bytes())
-            return trusted
+            if kept.stat().st_mtime_ns >= model.stat().st_mtime_ns:  # keep_model writes it after the model file
+                trusted: list[str] | None = json.loads(kept.read_bytes())
+                return trusted
         except FileNotFoundError:
-            return skops_trusted((run_dir / "model.skops").read_bytes())
+            pass
+        return skops_trusted(model.read_bytes())
 
     def model(self, inp: TrainInput) -> Pipeline:
         from ml.persist import load_model

@@ -202,6 +202,32 @@ def test_a_model_fitted_before_its_trusted_types_were_kept_registers_with_them(t
     assert record.skops_trusted == sorted(sio.get_untrusted_types(data=Registry(storage).model_file(record).read_bytes()))
 
 
+def test_a_model_file_written_again_after_its_trusted_types_registers_with_its_own(tmp_path):
+    """A fit retried on a worker from before model-trusted.json writes the model file again and leaves the list an
+    earlier attempt kept: the card must name what this file needs, not what the earlier one did."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from ml.persist import save_model
+
+    storage = Storage(tmp_path)
+    inp = _train_input(storage)
+    acts = TrainingActivities(storage)
+    for name in STEPS[:-1]:
+        ActivityEnvironment().run(getattr(acts, name), inp)
+    run_dir = storage.run_dir("alice", inp.run_id)
+    kept = run_dir / "model-trusted.json"
+    stale = json.loads(kept.read_bytes())  # the forest's: numpy.asarray among them
+    other = make_pipeline(FunctionTransformer(np.log1p)).fit(np.ones((3, 1)))  # needs none of them
+    save_model(other, run_dir / "model.skops")  # what a worker from before the list does: the model file alone
+    earlier = (run_dir / "model.skops").stat().st_mtime_ns - 10**9
+    os.utime(kept, ns=(earlier, earlier))  # the list was kept before (coarse clocks give two writes one time)
+    ActivityEnvironment().run(acts.register_model, inp)
+    record = Registry(storage).by_run("alice", inp.run_id)
+    assert record is not None and stale and record.skops_trusted != stale
+    assert record.skops_trusted == sorted(sio.get_untrusted_types(data=Registry(storage).model_file(record).read_bytes()))
+
+
 def test_register_model_removes_the_fit_checkpoints(trained):
     assert "checkpoint.json" in trained.after_fit
     assert sum(name.startswith("checkpoint-") for name in trained.after_fit) == 1, "older checkpoints are removed"
