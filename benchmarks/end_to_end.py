@@ -131,7 +131,7 @@ async def big_figures(stack: BenchStack, sizes: Sizes, tiny_run: str) -> list[Fi
         script_mb.values.append(result["own_peak_mb"])
         return float(result["seconds"])
 
-    ours, base = await interleaved([traineasy, plain], sizes.big_repeats, "1M rows (s): TrainEasy, plain script")
+    ours, base = await interleaved([traineasy, plain], sizes.big_repeats, f"{sizes.big_rows:,} rows (s): TrainEasy, plain script")
     tiny_kb = await stack.history_bytes(tiny_run) / 1024
     history_ratio = Series([kb / tiny_kb for kb in history.values])
     size = (

@@ -98,6 +98,7 @@ async def start_stack(home: Path, workers: int) -> BenchStack:
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_startup_timeout=timedelta(seconds=60),
         dev_server_extra_args=dev_server_args(database_file=False),  # as make run's server (orchestration/dev_server.py)
+        dev_server_log_level="error",  # its start-up warnings are not the benchmark's
         data_converter=data_converter(settings),  # encrypted, as the workers (same home: same key file)
     )
     stack = BenchStack(settings, env, workers)

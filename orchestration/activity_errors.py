@@ -6,7 +6,14 @@ from __future__ import annotations
 import errno
 import re
 
-from temporalio.exceptions import ApplicationError, CancelledError, FailureError, TimeoutError, TimeoutType
+from temporalio.exceptions import (
+    ApplicationError,
+    ApplicationErrorCategory,
+    CancelledError,
+    FailureError,
+    TimeoutError,
+    TimeoutType,
+)
 
 INVALID_INPUT = "InvalidInput"  # non-retryable: the user must change something
 FIT_TOO_LONG = "FitTooLong"  # non-retryable: the fit passed the hard wall of its time budget
@@ -14,8 +21,9 @@ STORAGE_UNUSABLE = "StorageUnusable"  # non-retryable: the server cannot write i
 
 
 def refuse(message: str) -> ApplicationError:
-    """Bad input: fail at once (no retry) with a message the user can act on."""
-    return ApplicationError(message, type=INVALID_INPUT, non_retryable=True)
+    """Bad input: fail at once (no retry) with a message the user can act on. Benign: the worker logs it at debug
+    level, not as a failed activity with its traceback (a user's malformed upload is not the worker's error)."""
+    return ApplicationError(message, type=INVALID_INPUT, non_retryable=True, category=ApplicationErrorCategory.BENIGN)
 
 
 def too_long(max_minutes: float, what: str = "The fit") -> ApplicationError:

@@ -18,7 +18,7 @@ show_deleted_message()
 blocked = launch_blocked(svc)  # a worker stores an upload, through Temporal
 with st.form("upload_form", clear_on_submit=True):
     upload = st.file_uploader(
-        "CSV file (comma, semicolon or tab separated, UTF-8)", type=["csv"], key="upload_file", disabled=bool(blocked)
+        "CSV file (comma, semicolon, tab or pipe separated, UTF-8)", type=["csv"], key="upload_file", disabled=bool(blocked)
     )
     show_blocked(blocked)
     submitted = st.form_submit_button("Upload", type="primary", disabled=bool(blocked))

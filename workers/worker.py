@@ -176,13 +176,16 @@ def main() -> None:
 
     from ml import child_fit
 
+    rc = 1
     try:
         asyncio.run(serve(load_settings()))
         rc = 0
+    except KeyboardInterrupt:  # Ctrl-C before serve set its signal handlers (during the warm-up)
+        rc = 130
     except Exception as exc:  # one clear line for the launcher's log
         print(f"worker {os.getpid()} stopped: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        rc = 1
-    child_fit.stop()  # either way out, the fit fork server and its waiting child end with the worker, not after it
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(rc)  # sdk-python #300: interpreter teardown after Temporal can crash; exit code must be ours
+    finally:
+        child_fit.stop()  # every way out: the fit fork server and its waiting child end with the worker, not after it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)  # sdk-python #300: interpreter teardown after Temporal can crash; exit code must be ours

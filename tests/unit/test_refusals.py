@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from core.datasets import ingest_csv
@@ -35,6 +35,7 @@ def _one_row_class() -> pd.DataFrame:
 def _refused(err: pytest.ExceptionInfo) -> ApplicationError:
     exc = err.value
     assert isinstance(exc, ApplicationError) and exc.non_retryable and exc.type == INVALID_INPUT, exc
+    assert exc.category == ApplicationErrorCategory.BENIGN  # logged by the worker at debug level, without a traceback
     assert "solver" not in exc.message and "Error" not in exc.message
     return exc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -104,4 +105,21 @@ def test_a_worker_that_stops_on_an_error_ends_its_fork_server_with_it(tmp_path):
     with log.open("w") as out:  # a file, not a pipe: the fork server inherits it, and a pipe would wait for its end
         rc = subprocess.run([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=out, stderr=out, timeout=120).returncode
     assert rc == 1 and "stopped" in log.read_text(), log.read_text()
+    assert _fork_servers(tmp_path) == []
+
+
+@pytest.mark.slow  # a fresh worker process warms up its fork server: seconds
+def test_a_worker_stopped_with_ctrl_c_during_its_warm_up_ends_its_fork_server_with_it(tmp_path):
+    """Ctrl-C before the worker set its signal handlers (it is still warming up): it exits 130, fork server gone."""
+    env = {**os.environ, "TRAINEASY_HOME": str(tmp_path), "TEMPORAL_ADDRESS": "127.0.0.1:9"}
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        deadline = time.monotonic() + 60
+        while not _fork_servers(tmp_path) and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.05)
+        assert _fork_servers(tmp_path), "the worker started no fork server: " + log.read_text()
+        worker.send_signal(signal.SIGINT)
+        rc = worker.wait(timeout=120)
+    assert rc == 130, log.read_text()
     assert _fork_servers(tmp_path) == []
