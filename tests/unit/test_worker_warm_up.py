@@ -110,7 +110,9 @@ def test_a_worker_that_stops_on_an_error_ends_its_fork_server_with_it(tmp_path):
 
 @pytest.mark.slow  # a fresh worker process warms up its fork server: seconds
 def test_a_worker_stopped_with_ctrl_c_during_its_warm_up_ends_its_fork_server_with_it(tmp_path):
-    """Ctrl-C before the worker set its signal handlers (it is still warming up): it exits 130, fork server gone."""
+    """Ctrl-C before the worker set its signal handlers, once its fork server runs: the fork server is gone when the
+    worker has exited. The Ctrl-C lands in the warm-up (exit 130) or, if the fork server was quick, in the connect
+    that follows, which then fails (exit 1): the old code left the fork server behind either way."""
     env = {**os.environ, "TRAINEASY_HOME": str(tmp_path), "TEMPORAL_ADDRESS": "127.0.0.1:9"}
     log = tmp_path / "worker.log"
     with log.open("w") as out:
@@ -121,5 +123,5 @@ def test_a_worker_stopped_with_ctrl_c_during_its_warm_up_ends_its_fork_server_wi
         assert _fork_servers(tmp_path), "the worker started no fork server: " + log.read_text()
         worker.send_signal(signal.SIGINT)
         rc = worker.wait(timeout=120)
-    assert rc == 130, log.read_text()
+    assert rc in (130, 1), log.read_text()
     assert _fork_servers(tmp_path) == []
