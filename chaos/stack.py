@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,10 +30,25 @@ class StackError(AssertionError):
     AssertionError, so that a test using the driver fails with its message like any failed assert."""
 
 
+_GIVEN: set[int] = set()  # ports this process handed out: never twice
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range (32768 and up). The Temporal CLI takes its HTTP API
+    and metrics ports as "any free port" (port 0) while it starts, and the kernel may hand it the port chosen here
+    for its gRPC frontend before that is bound: the dev server then failed with "address already in use" (seen in
+    CI). Ports from port 0 are never below the ephemeral range."""
+    for port in random.sample(range(20_000, 32_000), 500):
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # taken
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 class LaunchedStack:

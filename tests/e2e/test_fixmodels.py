@@ -130,7 +130,11 @@ def test_retention_flags_the_best_version_and_a_tag_keeps_it(stack: Stack, new_p
 
     # tag it on the page: retention keeps it
     choose(page, page.get_by_role("combobox", name="Model", exact=True), "logistic_regression v1")
-    page.get_by_role("textbox", name="New tag").fill("keep: best")
+    # the chosen version's own form (its key names the version): the previous version's form may still be on the
+    # page while the rerun that swaps them is on its way, and text typed there is lost with it
+    field = page.locator(f".st-key-new_tag_{best.id}").get_by_role("textbox", name="New tag")
+    field.fill("keep: best")
+    expect(field).to_have_value("keep: best")
     page.get_by_role("button", name="Add tag").click()
     wait_for_app(page)
     expect(page.locator(".st-key-model_tags")).to_contain_text("“keep: best”")
