@@ -190,6 +190,10 @@ def _read_csv(source: Any, delimiter: str, nrows: int | None, skip_spaces: bool,
         )
     except pd.errors.ParserError as exc:
         detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        # pandas counts this one's "row" from 0 over the file's lines, header included: named as the editor does
+        unclosed = re.fullmatch(r"EOF inside string starting at row (\d+)", detail)
+        if unclosed:
+            detail = f"a quoted value opened on line {int(unclosed[1]) + 1} is never closed"
         raise DatasetError(f"The CSV could not be parsed: {detail}. Check quoting and the number of fields per line.") from None
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         raise DatasetError(f"The CSV could not be parsed: {exc}.") from None

@@ -43,6 +43,7 @@ class FitProgress:
     step: int = 0
     of: int = 0
     base: int = 0
+    unit: str = "step"  # what a step is: "tree" or "iteration", as the page names it
 
     def started(self, stage: int) -> None:
         """Stage `stage` (1-based, of this call) begins: the ones before it are done."""
@@ -99,9 +100,11 @@ def reporting(pipeline: Pipeline, progress: FitProgress) -> Iterator[dict[str, A
 
     name, model = pipeline.steps[-1]
     if isinstance(model, BOOSTING):
+        progress.unit = "iteration"
         yield {f"{name}__monitor": _Monitor(progress)}
         return
     pattern = _TREE if isinstance(model, FORESTS) else _ITERATION if isinstance(model, HIST) else None
+    progress.unit = "tree" if pattern is _TREE else "iteration"
     if pattern is None:
         yield {}
         return

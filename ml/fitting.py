@@ -124,9 +124,10 @@ def live_probe(pipeline: Pipeline, progress: FitProgress | None = None) -> dict[
             "step": len(losses),
             "of": int(pipeline[-1].get_params().get("max_iter", len(losses))),
             "loss": downsample(losses),
+            "unit": "epoch",
         }
     if progress is not None and progress.of:
-        return {"step": progress.step, "of": progress.of}
+        return {"step": progress.step, "of": progress.of, "unit": progress.unit}
     return {}
 
 

@@ -253,6 +253,7 @@ class StageHeartbeat:
     curve: dict[str, Any] | None = None  # the learning curve so far: {"metric", "steps", "train", "valid"}
     loss: list[float] | None = None  # an MLP's training loss per epoch so far, read in its fit's child process
     elapsed: float | None = None  # seconds the fit has been running
+    unit: str | None = None  # what the fit's step counts: "tree", "iteration" or "epoch" (None: "step")
 
 
 @dataclass

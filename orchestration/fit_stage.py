@@ -113,7 +113,7 @@ def fit_stage(data: RunData, settings: Settings, inp: TrainInput) -> StageResult
     def details() -> StageHeartbeat:
         beat = replace(state, elapsed=round(time.monotonic() - started, 2))
         if live:  # trees, iterations or epochs so far, in place of the single step of one fit call
-            beat.step, beat.of, beat.loss = live["step"], live["of"], live.get("loss")
+            beat.step, beat.of, beat.loss, beat.unit = live["step"], live["of"], live.get("loss"), live.get("unit")
         return beat
 
     saver = ModelSaver(data, inp)

@@ -10,6 +10,8 @@ from typing import Any
 
 from orchestration.contracts import STAGE_WEIGHTS, STAGES, RunProgress, StageHeartbeat, StageProgress, TrainRequest
 
+UNITS = frozenset({"tree", "iteration", "epoch"})  # what a fit's step may be named on the page (else "step")
+
 
 @dataclass
 class PendingActivity:
@@ -130,7 +132,8 @@ def live_detail(live: StageHeartbeat) -> str:
     """Where the running stage is, counting the fold or step under way from 1 ("fold 1 of 5" while the
     first fold fits); plain text from a heartbeat (escape it before drawing it as markdown)."""
     of = live.of
-    word, done = ("fold", live.fold) if live.fold is not None else ("step", live.step)
+    unit = live.unit if isinstance(live.unit, str) and live.unit in UNITS else "step"
+    word, done = ("fold", live.fold) if live.fold is not None else (unit, live.step)
     parts = []
     if word == "fold" or (live.step is not None and (number(of) or 0) > 1):
         parts.append(f"{word} {_under_way(done, of)} of {of}")

@@ -191,7 +191,7 @@ def test_cancel_from_the_run_page_stops_the_fit(stack, new_page, tmp_path):
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(RUN_URL, timeout=30_000)
-    expect(page.get_by_text(re.compile(r"step \d+ of \d+"))).to_be_visible(timeout=120_000)  # fitting
+    expect(page.get_by_text(re.compile(r"tree \d+ of 500"))).to_be_visible(timeout=120_000)  # fitting, its trees counted
     page.get_by_role("button", name="Cancel run").click()
     expect(status_badge(page)).to_have_text(re.compile(r"cancelled$"), timeout=30_000)
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)

@@ -146,6 +146,12 @@ def test_ragged_rows_message_names_the_line(storage):
         ingest_csv(storage, "alice", b"a,b\n1,2\n3,4,5\n6,7\n", "ragged.csv", LIMIT)
 
 
+def test_an_unclosed_quote_is_named_by_the_line_it_opens_on(storage):
+    # pandas says "starting at row 3", counting from 0 over the lines, header included
+    with pytest.raises(DatasetError, match="a quoted value opened on line 4 is never closed"):
+        ingest_csv(storage, "alice", b'a,b\n1,2\n3,4\n5,"6\n7,8\n', "quote.csv", LIMIT)
+
+
 def test_oversized_upload_is_refused_and_stores_nothing(storage):
     with pytest.raises(DatasetError, match="limit"):
         ingest_csv(storage, "alice", GOOD, "big.csv", max_bytes=len(GOOD) - 1)

@@ -53,6 +53,7 @@ def test_progress_follows_each_tree_or_iteration_of_the_one_fit_call(key):
     progress = Recorded()
     fit(make_pipeline(spec, {spec.increments: 30}, 0, X), spec, X, y, progress=progress)
     assert progress.of == 30
+    assert progress.unit == ("tree" if spec.family == "forest" else "iteration")
     assert progress.seen == sorted(progress.seen) and progress.seen[-1] == 30
     assert len({s for s in progress.seen if 0 < s < 30}) >= 20, progress.seen  # stage by stage, not only at the end
 
@@ -88,11 +89,11 @@ def test_the_progress_a_child_reports_is_the_trees_done_or_the_mlp_loss():
     spec = get_model("random_forest_classifier")
     X, _, _, _ = _data(spec)
     pipeline = make_pipeline(spec, {}, 0, X)
-    assert live_probe(pipeline, FitProgress(step=3, of=100)) == {"step": 3, "of": 100}
+    assert live_probe(pipeline, FitProgress(step=3, of=100, unit="tree")) == {"step": 3, "of": 100, "unit": "tree"}
     assert live_probe(pipeline, FitProgress()) == {}
     mlp = make_pipeline(get_model("mlp_classifier"), {"max_iter": 300}, 0, X)
     mlp[-1].loss_curve_ = [0.9, 0.5]  # what an MLP's fit has appended after two epochs
-    assert live_probe(mlp, FitProgress()) == {"step": 2, "of": 300, "loss": [0.9, 0.5]}
+    assert live_probe(mlp, FitProgress()) == {"step": 2, "of": 300, "loss": [0.9, 0.5], "unit": "epoch"}
 
 
 @pytest.mark.parametrize("key", STAGED)

@@ -152,6 +152,12 @@ def test_a_closed_run_has_no_running_stage():
         ({"step": 0, "of": 10, "resumed_from": 0}, "step 1 of 10"),
         ({"step": 0, "of": 1}, ""),  # a single-call fit: one step, nothing to count
         ({"step": 1, "of": 2, "part": "feature importance"}, "step 2 of 2 · feature importance"),
+        # a fit names what it counts, as the estimator does
+        ({"step": 40, "of": 100, "unit": "tree", "resumed_from": 30}, "tree 41 of 100 · resumed after tree 30"),
+        ({"step": 7, "of": 50, "unit": "iteration"}, "iteration 8 of 50"),
+        ({"step": 2, "of": 200, "unit": "epoch"}, "epoch 3 of 200"),
+        ({"step": 2, "of": 20, "unit": "<b>trees</b>"}, "step 3 of 20"),  # a word of its own is never shown
+        ({"step": 2, "of": 20, "unit": ["tree"]}, "step 3 of 20"),
     ],
 )
 def test_live_detail_counts_the_fold_under_way_from_one(live, text):
