@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -25,6 +26,27 @@ log = logging.getLogger("traineasy.api")
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 20.0  # seconds, as the pages' facade (ui/sync_service.py)
 DATA_TASK_TIMEOUT = 660.0  # uploads and predictions run in a worker (the service allows them 10 minutes)
+STREAMS_PER_USER = 8  # progress streams open at once per user (each reads its run every few seconds); one more is 429
+
+
+class StreamSlots:
+    """The streams each user has open in this API process, so that one user's scripts cannot have it read runs
+    from Temporal without end (each stream queries its run every `interval` seconds for up to an hour)."""
+
+    def __init__(self, limit: int = STREAMS_PER_USER) -> None:
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+    def take(self, user: str) -> bool:
+        if self.open[user] >= self.limit:
+            return False
+        self.open[user] += 1
+        return True
+
+    def give_back(self, user: str) -> None:
+        self.open[user] -= 1
+        if self.open[user] <= 0:
+            del self.open[user]
 
 
 class Unavailable(Exception):
@@ -44,6 +66,7 @@ class Backend:
         self.service: TrainEasyService | None = None
         self.watch: EngineWatch | None = None
         self._health: tuple[float, HealthReport] | None = None  # the last report and when it was made
+        self.streams = StreamSlots()  # api/routes_stream.py
 
     async def start(self) -> None:
         client = await connect(self.settings, lazy=True, retries=APP_RETRIES)

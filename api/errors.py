@@ -7,11 +7,14 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
 
 from api.backend import Unavailable
+from api.gate import JSON_LIMIT
 from orchestration.errors import Conflict, Forbidden, InvalidInput, NotFound, NotReady, QuotaExceeded, UserError
 from orchestration.health import UNREACHABLE, unreachable
 
@@ -71,7 +74,7 @@ def safe(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _plain(status: int, text: str, retry_after: int | None = None) -> JSONResponse:
+def plain_answer(status: int, text: str, retry_after: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse({"detail": safe(text)}, status_code=status, headers=headers)
 
@@ -81,31 +84,32 @@ PATH_FIELDS = ("workflow_id",)  # fields named in a route's path, not its query 
 
 def invalid(request: Request, msg: str, field: str | None) -> JSONResponse:
     where = "path" if field in PATH_FIELDS else "query" if request.method in ("GET", "DELETE") else "body"
-    item = {"loc": [where, field] if field else [where], "msg": safe(msg), "type": "value_error"}
+    path = [int(p) if p.isdigit() else p for p in field.split(".")] if field else []  # "items.2.params"
+    item = {"loc": [where, *path], "msg": safe(msg), "type": "value_error"}
     return JSONResponse({"detail": [item]}, status_code=422)
 
 
 def error_response(request: Request, exc: Exception) -> JSONResponse:
     """The HTTP answer to an exception a route let through."""
     if isinstance(exc, NotFound):
-        return _plain(404, str(exc))
+        return plain_answer(404, str(exc))
     if isinstance(exc, Forbidden):
-        return _plain(403, str(exc))
+        return plain_answer(403, str(exc))
     if isinstance(exc, Conflict):
-        return _plain(409, str(exc))
+        return plain_answer(409, str(exc))
     if isinstance(exc, QuotaExceeded):
-        return _plain(429, str(exc), exc.retry_after_s or RETRY_QUOTA_S)
+        return plain_answer(429, str(exc), exc.retry_after_s or RETRY_QUOTA_S)
     if isinstance(exc, NotReady):
-        return _plain(503, str(exc), RETRY_OUTAGE_S)
+        return plain_answer(503, str(exc), RETRY_OUTAGE_S)
     if isinstance(exc, InvalidInput):
         return invalid(request, str(exc), exc.field)
     if isinstance(exc, UserError):
         return invalid(request, str(exc), None)
     if isinstance(exc, Unavailable) or unreachable(exc):
         text = str(exc) if isinstance(exc, Unavailable) else UNREACHABLE
-        return _plain(503, f"{text}. Nothing was done; try again once it is back.", RETRY_OUTAGE_S)
+        return plain_answer(503, f"{text}. Nothing was done; try again once it is back.", RETRY_OUTAGE_S)
     log.exception("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
-    return _plain(500, "Unexpected error; the details are in the API's log.")
+    return plain_answer(500, "Unexpected error; the details are in the API's log.")
 
 
 def refused_fields(exc: RequestValidationError) -> JSONResponse:
@@ -132,7 +136,17 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return refused_fields(exc)
 
+    async def handle_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 413:  # a body past a route's limit as it streamed in (one that said its size: gate.py)
+            upload_mb = request.app.state.backend.settings.max_upload_bytes / 2**20
+            return plain_answer(
+                413, f"The request body is over its limit: {JSON_LIMIT // 2**20} MB of JSON, or an upload of {upload_mb:g} MB."
+            )
+        return await http_exception_handler(request, exc)
+
     app.add_exception_handler(RequestValidationError, handle_fields)
+    app.add_exception_handler(HTTPException, handle_http)
 
     for kind in (UserError, Unavailable, Exception):
         app.add_exception_handler(kind, handle)

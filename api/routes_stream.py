@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api.auth import backend
-from api.backend import Unavailable
-from api.errors import COMMON
+from api.backend import StreamSlots, Unavailable
+from api.errors import COMMON, plain_answer
 from api.routes_runs import PREFIX, Caller, WorkflowId, read_status
 from api.schemas import Status
 from core.accounts import User
@@ -22,6 +23,7 @@ from orchestration.errors import UserError
 
 MAX_STREAM_S = 3600.0  # a stream ends after an hour at the latest; a client reconnects for more
 KEEPALIVE_S = 15.0  # a comment line at least this often, so that proxies keep an idle stream open
+RETRY_STREAM_S = 5  # Retry-After for a stream past its user's limit (api.backend.StreamSlots)
 router = APIRouter(prefix=PREFIX, tags=["runs and batches"])
 
 EVENTS_DOC: dict[int | str, dict[str, Any]] = {
@@ -63,11 +65,44 @@ async def stream(
     interval: Annotated[float, Query(ge=0.5, le=30, description="Seconds between reads of the run")] = 2.0,
 ) -> StreamingResponse:
     first = await read_status(backend(request), user, workflow_id)  # not found, 401, 503: an HTTP answer, not a stream
-    return StreamingResponse(
+    slots: StreamSlots = backend(request).streams
+    if not slots.take(user.name):
+        return plain_answer(  # type: ignore[return-value]  # a JSON answer in place of the stream
+            429,
+            f"You have {slots.limit} progress streams open, the most one user may; close one (or poll `status`) and try again.",
+            RETRY_STREAM_S,
+        )
+    return SlotStream(
+        slots.give_back,
+        user.name,
         _events(request, user, workflow_id, first, interval),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+class SlotStream(StreamingResponse):
+    """A stream that gives its user's slot back however it ends: closed, cancelled, the client gone, even before
+    its first event (its generator's own `finally` would never run then)."""
+
+    def __init__(self, give_back: Callable[[str], None], user: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._give_back: Callable[[str], None] | None = give_back
+        self._user = user
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+    def __del__(self) -> None:  # never called (the request cancelled between the route and its answer)
+        self.release()
+
+    def release(self) -> None:
+        if self._give_back is not None:
+            give_back, self._give_back = self._give_back, None
+            give_back(self._user)
 
 
 async def still_valid(request: Request) -> bool:

@@ -147,7 +147,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls, Listing
         dataset = self.get_dataset(user, dataset_id)
         spec, _ = validated_params(model, params)
         check_split(test_size, 0, cv_folds)  # what a launch accepts (the check has no seed)
-        include = list(include_columns or [])
+        include = list(dict.fromkeys(include_columns or []))  # each once, in the order given
         key = check_key(user.name, dataset, target, spec, params, cv_folds, test_size, include)
         report = self.check_cache.get(key)
         if report is None:
@@ -211,6 +211,7 @@ class TrainEasyService(BatchCalls, ModelCalls, DatasetCalls, KnownCalls, Listing
         """Validate, reserve a slot and start the run (`memo`: what links it to another run, for a retry)."""
         request.owner = user.name  # the acting user owns the run, whatever the request said
         dataset = self._check_target(user, request.dataset_id, request.target)
+        request.include_columns = list(dict.fromkeys(request.include_columns))  # a script may name one twice
         unknown = [str(c)[:80] for c in request.include_columns if c not in dataset.column_names]
         if unknown:  # the Train page offers only the dataset's own columns; a script may send anything
             raise InvalidInput(f"Not columns of {dataset.name}: {', '.join(map(repr, unknown[:5]))}.", "include_columns")

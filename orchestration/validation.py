@@ -91,8 +91,11 @@ def check_batch(request: BatchRequest, rows: int | None = None, classes: int | N
     if not 1 <= len(request.items) <= MAX_BATCH_ITEMS:
         raise InvalidInput(f"A batch holds 1 to {MAX_BATCH_ITEMS} configurations; this one has {len(request.items)}.", "items")
     tasks = set()
-    for item in request.items:
-        spec, item.params = validated_params(item.model, item.params)
+    for index, item in enumerate(request.items):
+        try:
+            spec, item.params = validated_params(item.model, item.params)
+        except InvalidInput as exc:  # named as the batch pages and the API's items list number them
+            raise InvalidInput(f"Configuration {index}: {exc}", f"items.{index}.{exc.field}") from None
         tasks.add(spec.task)
     if len(tasks) > 1:
         raise UserError("A batch trains models for one task: all classification or all regression.")
@@ -105,7 +108,8 @@ def check_batch(request: BatchRequest, rows: int | None = None, classes: int | N
             try:
                 check_data_bounds(get_model(item.model), item.params, rows, request.test_size, request.cv_folds, classes)
             except UserError as exc:
-                raise UserError(f"Configuration {index} ({get_model(item.model).label}): {exc}") from None
+                label = get_model(item.model).label
+                raise InvalidInput(f"Configuration {index} ({label}): {exc}", f"items.{index}.params") from None
 
 
 def retry_edits(children: list[ChildState], edits: dict[int, dict] | None) -> dict[str, dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from dataclasses import replace
 from urllib.parse import urlparse
 
@@ -60,7 +61,7 @@ def test_no_body_is_read_before_the_token_nor_over_the_limit(stack, cy: Api):
     assert status == 413
     # a JSON body over its 1 MB, sent in full with a valid token: refused as it streams in, not parsed
     too_big = cy.post("/temporal/train", data=b'{"target": "' + b"a" * (2 * 1024 * 1024) + b'"}')
-    assert too_big.status_code == 413
+    assert too_big.status_code == 413 and "over its limit: 1 MB of JSON" in too_big.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -145,3 +146,42 @@ def test_a_revoked_token_ends_its_open_stream(stack):
     assert names[0] == "status" and names[-2:] == ["error", "end"] and len(names) <= 4
     again = api_user(stack.home, stack.api_url, "eli")  # a new token of hers stops the run
     again.ok("DELETE", f"/temporal/cancel/{run}", 202)
+
+
+def test_a_user_has_at_most_eight_streams_open_and_a_closed_one_frees_its_place(stack):
+    from api.backend import STREAMS_PER_USER
+
+    fay = api_user(stack.home, stack.api_url, "fay")
+    data = fay.upload("wide.csv", wide_csv(rows=20_000))
+    body = {"dataset_id": data, "target": "bought", "model": "random_forest_classifier", "params": {"n_estimators": 400}}
+    run = fay.ok("POST", "/temporal/train", 202, json=body)["id"]  # runs long enough to be watched
+    url = f"{stack.api_url}/api/v1/temporal/stream/{run}"
+
+    def opened() -> requests.Response:
+        resp = requests.get(url, headers=fay.headers, params={"interval": 0.5}, stream=True, timeout=60)
+        if resp.status_code == 200:
+            assert next(resp.iter_lines()).decode() == "event: status"  # streaming: the first event came
+        return resp
+
+    streams = [opened() for _ in range(STREAMS_PER_USER)]
+    try:
+        assert [s.status_code for s in streams] == [200] * STREAMS_PER_USER
+        refused = opened()
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "5", refused.text
+        assert f"You have {STREAMS_PER_USER} progress streams open" in refused.json()["detail"]
+        assert fay.get(f"/temporal/status/{run}").status_code == 200  # polling is not a stream
+        for s in streams[:2]:  # the client goes: its places free up at once, however the stream was left
+            s.close()
+        streams = streams[2:]
+        deadline = time.monotonic() + 10
+        while len(streams) < STREAMS_PER_USER and time.monotonic() < deadline:
+            if (again := opened()).status_code == 200:
+                streams.append(again)
+            else:
+                time.sleep(0.2)
+        assert len(streams) == STREAMS_PER_USER
+        assert opened().status_code == 429  # no place was counted twice
+    finally:
+        for s in streams:
+            s.close()
+        fay.ok("DELETE", f"/temporal/cancel/{run}", 202)

@@ -38,6 +38,8 @@ def test_a_field_out_of_bounds_is_422_naming_it_where_it_was_sent():
     assert status == 422 and got["detail"][0]["loc"] == ["query", "kind"]  # type: ignore[index]
     status, got, _ = answer(UserError("binary file, not a CSV"))
     assert status == 422 and got == {"detail": [{"loc": ["body"], "msg": "binary file, not a CSV", "type": "value_error"}]}
+    status, got, _ = answer(InvalidInput("Configuration 2: 'alpha' must be …", "items.2.params"))  # a batch's item
+    assert status == 422 and got["detail"][0]["loc"] == ["body", "items", 2, "params"]  # type: ignore[index]
 
 
 def test_a_rate_limit_is_429_with_its_own_retry_after_and_a_slot_limit_with_a_default():

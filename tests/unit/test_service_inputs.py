@@ -92,3 +92,18 @@ def test_a_date_column_is_profiled_as_a_date(service):
     assert kinds == {"signup_date": "date", "city": "categorical", "spend": "numeric"}
     stored = json.loads((service.storage.dataset_dir(ALICE.name, info.dataset_id) / "meta.json").read_text())
     assert [c["kind"] for c in stored["columns"]] == ["date", "categorical", "numeric"]
+
+
+async def test_a_column_named_twice_to_keep_is_kept_once(service):
+    ds = _dataset(service, classification_csv(rows=60))
+    started: list[TrainRequest] = []
+
+    async def reserve(*args, **kwargs):
+        pass
+
+    async def start(workflow, inp, *args):
+        started.append(inp.request)
+
+    service._reserve_run, service._start_reserved = reserve, start
+    await service.start_training(ALICE, TrainRequest(ALICE.name, ds, "bought", "gaussian_nb", include_columns=["age", "age"]))
+    assert started[0].include_columns == ["age"]

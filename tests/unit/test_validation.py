@@ -131,6 +131,19 @@ def test_a_batch_names_the_configuration_beyond_a_limit():
     check_batch(request)  # without the row count (retries), the load stage checks
 
 
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [(BatchItem("ridge", {"alpha": -1}), "items.1.params"), (BatchItem("no_such_model"), "items.1.model")],
+)
+def test_a_batch_names_the_configuration_whose_parameters_are_refused(item, field):
+    from orchestration.errors import InvalidInput
+
+    request = BatchRequest("alice", "d" * 16, "y", [BatchItem("ridge", {}), item])
+    with pytest.raises(InvalidInput, match=r"^Configuration 1: ") as refused:
+        check_batch(request)
+    assert refused.value.field == field
+
+
 def test_usable_rows_come_from_the_profile():
     from core.datasets import ColumnProfile, DatasetInfo
     from orchestration.validation import usable_rows
