@@ -206,13 +206,16 @@ TOO_MANY_TAIL = ". If it is a number column, fix those values and train a regres
 def target_problem(spec: ModelSpec, target: str, *, numeric: bool, floating: bool, classes: int, rows: int) -> str | None:
     """Why this target cannot train this model (None if it can), from its kind and counts alone: what `prepare`
     refuses, and what the service refuses at launch from the dataset's profile (orchestration/validation.py).
-    `numeric`: numbers, not booleans; `classes`: its distinct values (a classifier's); `rows`: with a value."""
+    `numeric`: numbers, not booleans; `classes`: its distinct values (for a regression, 1 or more: one is refused);
+    `rows`: with a value."""
     if spec.task == "regression":
         if not numeric:
             return (
                 f"{spec.label} predicts numbers, but {shown(target)} holds text or categories. "
                 "Pick a classification model or a numeric target."
             )
+        if classes == 1:  # every model would predict it exactly: an R² of 1.0 that means nothing
+            return f"The target {shown(target)} holds a single value in every row; there is nothing to predict."
         return None
     if classes < 2:
         return f"The target {shown(target)} has a single class; a classifier needs at least two."

@@ -89,10 +89,12 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
         raise DataError("There are no usable feature columns besides the target.")
     if few := too_few_rows(len(data)):
         raise DataError(few)
-    classes = 0 if spec.task == "regression" else int(y.nunique())
     boolean = pd.api.types.is_bool_dtype(y)
     numeric, floating = pd.api.types.is_numeric_dtype(y) and not boolean, pd.api.types.is_float_dtype(y)
-    problem = target_problem(spec, target, numeric=numeric, floating=floating, classes=classes, rows=len(y))
+    classes = 0 if spec.task == "regression" else int(y.nunique())
+    # a regression's check needs only whether its target holds one value or more
+    values = (1 if numeric and y.min() == y.max() else 2) if spec.task == "regression" else classes
+    problem = target_problem(spec, target, numeric=numeric, floating=floating, classes=values, rows=len(y))
     if problem:
         if problem.endswith(TOO_MANY):  # which values make a number column text, and what to do
             odd = [v for v in y.astype(str).unique()[:1000] if not is_number(v)][:3]

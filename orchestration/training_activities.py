@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 from functools import cached_property
 
 from temporalio import activity
@@ -124,10 +123,11 @@ class TrainingActivities:
         X, y = prep.X.iloc[test], prep.y.iloc[test]
         # Permutation importance costs up to features x repeats predictions: heartbeat, so a cancel reaches
         # this thread (between those predictions) and the training slot is free when the run says "cancelled".
-        state = StageHeartbeat(step=0, of=2, part="metrics")
-        with heartbeating(lambda: replace(state)):
+        # one object swapped for the next, never changed in place: the heartbeat thread reads a whole state
+        now = [StageHeartbeat(step=0, of=2, part="metrics")]
+        with heartbeating(lambda: now[0]):
             metrics, charts = evaluate(pipeline, spec.task, X, y)
-            state.step, state.part = 1, "feature importance"
+            now[0] = StageHeartbeat(step=1, of=2, part="feature importance")
             charts["importance"] = feature_importance(pipeline, X, y, inp.request.seed)
         write_atomic(self.data.run_dir(inp) / "evaluation.json", json.dumps({"metrics": metrics, **charts}).encode())
         return StageResult(activity.info().attempt, RunFacts(metrics=metrics))

@@ -68,6 +68,9 @@ def test_single_class_and_text_regression_targets_are_refused():
     assert not single.ok and "single class" in messages(single, "error")
     text_target = assess_data(frame(), "y", LIN)
     assert not text_target.ok and "predicts numbers" in messages(text_target, "error")
+    df["y"] = 7
+    constant = assess_data(df, "y", LIN)
+    assert not constant.ok and "holds a single value in every row" in messages(constant, "error")
 
 
 def test_a_missing_target_column_is_refused():

@@ -94,6 +94,15 @@ def test_prepare_refuses_single_class_target():
         prepare(df, "bought", FOREST_C)
 
 
+def test_prepare_refuses_a_regression_target_with_a_single_value():
+    df = regression()
+    df["spend"] = 42.0  # every model would predict it exactly: an R² of 1.0 that says nothing
+    with pytest.raises(DataError, match="'spend' holds a single value in every row"):
+        prepare(df, "spend", LINEAR_R)
+    df.loc[3, "spend"] = 41.0
+    assert prepare(df, "spend", LINEAR_R).y.nunique() == 2
+
+
 def test_prepare_refuses_text_target_for_regression():
     with pytest.raises(DataError, match="predicts numbers"):
         prepare(classification(), "bought", FOREST_R)

@@ -168,6 +168,7 @@ def test_a_target_with_too_few_values_is_refused_from_the_profile():
         ("ridge", ("categorical", "str", 2), "holds text or categories"),
         ("ridge", ("boolean", "bool", 2), "holds text or categories"),
         ("logistic_regression", ("categorical", "str", 1), "single class"),
+        ("ridge", ("numeric", "float64", 1), "holds a single value in every row"),
         ("logistic_regression", ("numeric", "float64", 120), "that is a regression target"),
         ("logistic_regression", ("categorical", "str", 200), "too many classes to learn. If it is a number column"),
     ],
