@@ -3,6 +3,7 @@ engine's health. Each route is one service call (or one per kind of workflow id)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -51,11 +52,18 @@ def started(workflow_id: str, kind: str, **extra: Any) -> Started:
 
 
 async def read_status(b: Backend, user: User, workflow_id: str) -> Status:
-    """The run page's view of a run, or the batch page's of a batch (also what the stream sends)."""
+    """The run page's view of a run, or the batch page's of a batch (also what the stream sends). Which worker
+    process ran it (`pid@host`) is for an administrator's token, as the health route's reasons are; copies are
+    changed, never the service's views (it keeps them for while Temporal cannot be reached)."""
     if workflow_kind(workflow_id) == "train":
         view = await b.call(b.svc.get_run(user, workflow_id))
+        if not user.is_admin and view.facts.worker:
+            view = replace(view, facts=replace(view.facts, worker=None))
         return Status(kind="train", status=view.status, run=view)
     batch = await b.call(b.svc.get_batch(user, workflow_id))
+    if not user.is_admin and batch.progress is not None:
+        children = [replace(c, worker=None) for c in batch.progress.children]
+        batch = replace(batch, progress=replace(batch.progress, children=children))
     return Status(kind="batch", status=batch.status, batch=batch)
 
 

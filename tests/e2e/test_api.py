@@ -61,6 +61,9 @@ def test_upload_train_stream_download_and_predict(stack, ann: Api, trained):
     assert {"accuracy", "balanced_accuracy"} <= set(last["run"]["metrics"])
     status = ann.ok("GET", f"/temporal/status/{run_id}")
     assert status["run"]["metrics"] == last["run"]["metrics"] and status["run"]["request"]["model"] == "logistic_regression"
+    # which worker process (pid@host) ran its fit is for administrators, as the health route's reasons are
+    assert status["run"]["facts"]["worker"] is None and last["run"]["facts"]["worker"] is None
+    assert status["run"]["facts"]["fit_seconds"] is not None
 
     # its registered model: listed, its card, the file itself loads with skops and predicts
     model = next(m for m in ann.ok("GET", "/models") if m["run_id"] == run_id)
