@@ -54,12 +54,17 @@ class TokenGate:
             await _answer(send, 401, UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
             return
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > body_limit(self.backend):
-            limit_mb = body_limit(self.backend) // (1024 * 1024)
-            await _answer(send, 413, f"The request body is {int(length):,} bytes; at most about {limit_mb} MB is taken.")
+        multipart = headers.get("content-type", "").startswith("multipart/")
+        # only a multipart body (an upload, a prediction's file) may be large; any other is JSON of at most 1 MB
+        limit = body_limit(self.backend) if multipart else JSON_LIMIT
+        if length.isdigit() and int(length) > limit:
+            what = "an upload" if multipart else "JSON"
+            await _answer(
+                send, 413, f"The request body is {int(length):,} bytes; at most {limit / 2**20:.0f} MB of {what} is taken."
+            )
             return
         scope.setdefault("state", {})["api_caller"] = found
-        if not headers.get("content-type", "").startswith("multipart/"):
+        if not multipart:
             await self.app(scope, receive, send)
             return
         user = found[0].name  # an upload's form is held in memory while it is read: one at a time per user

@@ -60,7 +60,11 @@ def test_no_body_is_read_before_the_token_nor_over_the_limit(stack, cy: Api):
     status, body = raw_head(stack.api_url, "/api/v1/datasets", over_limit)
     assert status == 413
     # a JSON body over its 1 MB, sent in full with a valid token: refused as it streams in, not parsed
-    too_big = cy.post("/temporal/train", data=b'{"target": "' + b"a" * (2 * 1024 * 1024) + b'"}')
+    body = b'{"target": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    too_big = cy.post("/temporal/train", data=body, headers={"Content-Type": "application/json"})  # its size said
+    assert too_big.status_code == 413 and "at most 1 MB of JSON" in too_big.json()["detail"]
+    chunks = (body[i : i + 65536] for i in range(0, len(body), 65536))  # its size unsaid: stopped as it streams in
+    too_big = cy.post("/temporal/train", data=chunks, headers={"Content-Type": "application/json"})
     assert too_big.status_code == 413 and "over its limit: 1 MB of JSON" in too_big.json()["detail"]
 
 
@@ -157,10 +161,13 @@ def test_a_user_has_at_most_eight_streams_open_and_a_closed_one_frees_its_place(
     run = fay.ok("POST", "/temporal/train", 202, json=body)["id"]  # runs long enough to be watched
     url = f"{stack.api_url}/api/v1/temporal/stream/{run}"
 
+    reading: list = []  # each open stream's line iterator: one dropped would close its connection
+
     def opened() -> requests.Response:
         resp = requests.get(url, headers=fay.headers, params={"interval": 0.5}, stream=True, timeout=60)
         if resp.status_code == 200:
-            assert next(resp.iter_lines()).decode() == "event: status"  # streaming: the first event came
+            reading.append(lines := resp.iter_lines())
+            assert next(lines).decode() == "event: status"  # streaming: the first event came
         return resp
 
     streams = [opened() for _ in range(STREAMS_PER_USER)]
