@@ -28,6 +28,12 @@ def body_limit(backend: Backend) -> int:
     return backend.settings.max_upload_bytes + MULTIPART_SLACK
 
 
+def is_multipart(content_type: str) -> bool:
+    """Whether a body is a form with a file, as Starlette reads one: its media type in any case
+    ("Multipart/Form-Data" is parsed as a form too, and must wait its turn like one)."""
+    return content_type.strip().lower().startswith("multipart/")
+
+
 async def _answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
@@ -54,7 +60,7 @@ class TokenGate:
             await _answer(send, 401, UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
             return
         length = headers.get("content-length", "")
-        multipart = headers.get("content-type", "").startswith("multipart/")
+        multipart = is_multipart(headers.get("content-type", ""))
         # only a multipart body (an upload, a prediction's file) may be large; any other is JSON of at most 1 MB
         limit = body_limit(self.backend) if multipart else JSON_LIMIT
         if length.isdigit() and int(length) > limit:

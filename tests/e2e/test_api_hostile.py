@@ -68,6 +68,20 @@ def test_no_body_is_read_before_the_token_nor_over_the_limit(stack, cy: Api):
     assert too_big.status_code == 413 and "over its limit: 1 MB of JSON" in too_big.json()["detail"]
 
 
+def test_an_upload_in_any_case_waits_for_the_one_being_read(stack, cy: Api):
+    """Starlette reads "Multipart/Form-Data" as a form (held in memory) like "multipart/form-data": one at a time."""
+    where = urlparse(stack.api_url)
+    form = "Multipart/Form-Data; boundary=b"
+    head = f"POST /api/v1/datasets HTTP/1.1\r\nHost: {where.netloc}\r\nAuthorization: Bearer {cy.token}\r\n"
+    head += f"Content-Type: {form}\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n"
+    part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n' + b"a,b\n" * 1000
+    with socket.create_connection((where.hostname, where.port), timeout=20) as held:  # its body still coming in
+        held.sendall(head.encode() + part)
+        time.sleep(0.5)
+        second = cy.post("/datasets", headers={"Content-Type": form}, data=b"--b--\r\n")
+    assert second.status_code == 429 and "being read" in second.json()["detail"], second.text
+
+
 @pytest.mark.parametrize(
     "field, raw",
     [("test_size", "NaN"), ("test_size", "Infinity"), ("seed", "1e400"), ("target", '"' + "x" * 3_000_000 + '"')],
