@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from api import errors, routes_data, routes_runs, routes_stream
 from api.audit import AuditCalls
@@ -42,7 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=body_limit(backend),  # an upload and its form; JSON routes take far less (api/gate.py)
         openapi_tags=[
             {"name": "runs and batches", "description": "Temporal workflows: start, watch, list, cancel, retry"},
             {"name": "datasets"},
@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.backend = backend
     errors.install(app)
+    # an upload and its form (JSON routes take far less: api/gate.py); inside the gate, whose JSON 413 for a body
+    # that says it is too big it would replace with its own plain text (as FastAPI's app-wide limit does)
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=body_limit(backend))
     app.add_middleware(TokenGate, backend=backend)  # inside the audit: its 401s and 413s are recorded too
     app.add_middleware(AuditCalls)
     for router in (routes_runs.router, routes_stream.router, routes_data.router):

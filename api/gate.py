@@ -1,7 +1,8 @@
 """The API's front door, before any route reads a request's body: a call that needs a token and has no valid one is
 401 at once (an anonymous caller cannot make the server read, hold or spool a body of any size), and a body that
-says it is over the limit is 413 before a byte of it is read. FastAPI's own limit (`max_body_size`, per route in
-api/routes_*.py) stops one that does not say its size, as it streams in.
+says it is over its limit (1 MB, an upload's form more) is 413 before a byte of it is read. FastAPI's own limits
+(`max_body_size`, per route in api/routes_*.py, and the app's in api/app.py) stop one that does not say its size,
+as it streams in. Those answer a body that said its size themselves, in plain text: the gate must answer first.
 
 The token's user is left in the request's state, where api/auth.py's dependency takes it without a second lookup.
 A request with two Authorization headers is refused: each reader would pick another. A multipart body (a file)

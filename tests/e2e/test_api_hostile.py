@@ -43,7 +43,7 @@ def raw_head(base: str, path: str, headers: dict[str, str] | list[tuple[str, str
     with socket.create_connection((where.hostname, where.port), timeout=20) as conn:
         conn.sendall("\r\n".join(lines).encode())
         answer = b""
-        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < 10:
+        while not _whole(answer):
             chunk = conn.recv(65536)  # a server waiting for the announced body would time out here
             if not chunk:
                 break
@@ -52,13 +52,23 @@ def raw_head(base: str, path: str, headers: dict[str, str] | list[tuple[str, str
     return int(head.split()[1]), body
 
 
+def _whole(answer: bytes) -> bool:
+    """Whether an HTTP answer has come in full: its head, and as many bytes of body as it says."""
+    head, found, body = answer.partition(b"\r\n\r\n")
+    sizes = [line.partition(b":")[2] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    return bool(found) and len(body) >= (int(sizes[0]) if sizes else 10)
+
+
 def test_no_body_is_read_before_the_token_nor_over_the_limit(stack, cy: Api):
     under_limit = {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(100 * 1024 * 1024)}
     status, body = raw_head(stack.api_url, "/api/v1/datasets", under_limit)  # an upload's size, no token
     assert status == 401 and b"valid API token" in body
     over_limit = {**under_limit, "Content-Length": str(10**9), "Authorization": f"Bearer {cy.token}"}
     status, body = raw_head(stack.api_url, "/api/v1/datasets", over_limit)
-    assert status == 413
+    assert status == 413 and "at most 201 MB of an upload" in json.loads(body)["detail"]  # the gate's words, as JSON
+    said = {"Content-Type": "application/json", "Content-Length": str(2 * 1024 * 1024), "Authorization": f"Bearer {cy.token}"}
+    status, body = raw_head(stack.api_url, "/api/v1/me", said, "GET")  # a route that takes no body takes no large one
+    assert status == 413 and "at most 1 MB of JSON" in json.loads(body)["detail"]
     # a JSON body over its 1 MB, sent in full with a valid token: refused as it streams in, not parsed
     body = b'{"target": "' + b"a" * (2 * 1024 * 1024) + b'"}'
     too_big = cy.post("/temporal/train", data=body, headers={"Content-Type": "application/json"})  # its size said
