@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from temporalio.exceptions import ApplicationError
 
-import orchestration.service as service_module
+import orchestration.data_task_calls as data_task_module
 from core.accounts import User
 from core.names import new_run_id
 from core.storage import Storage
@@ -89,7 +89,7 @@ def test_staging_an_upload_on_an_unwritable_storage_is_a_plain_refusal(tmp_path,
     def denied(path, data):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(service_module, "write_atomic", denied)
+    monkeypatch.setattr(data_task_module, "write_atomic", denied)
     fake = SimpleNamespace(storage=Storage(tmp_path))
     with pytest.raises(UserError) as caught:
         TrainEasyService._stage_upload(fake, User("alice"), b"a,b\n1,2\n")  # type: ignore[arg-type]
@@ -98,7 +98,7 @@ def test_staging_an_upload_on_an_unwritable_storage_is_a_plain_refusal(tmp_path,
     def other(path, data):
         raise FileNotFoundError(errno.ENOENT, "gone", str(path))
 
-    monkeypatch.setattr(service_module, "write_atomic", other)
+    monkeypatch.setattr(data_task_module, "write_atomic", other)
     with pytest.raises(FileNotFoundError):  # not a storage fault a user can name: not dressed up as one
         TrainEasyService._stage_upload(fake, User("alice"), b"a")  # type: ignore[arg-type]
 
