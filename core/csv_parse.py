@@ -190,13 +190,32 @@ def _read_csv(source: Any, delimiter: str, nrows: int | None, skip_spaces: bool,
         )
     except pd.errors.ParserError as exc:
         detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-        # pandas counts this one's "row" from 0 over the file's lines, header included: named as the editor does
-        unclosed = re.fullmatch(r"EOF inside string starting at row (\d+)", detail)
-        if unclosed:
-            detail = f"a quoted value opened on line {int(unclosed[1]) + 1} is never closed"
+        if detail.startswith("EOF inside string"):  # pandas' "row" counts records from 0: say the editor's line
+            line = unclosed_quote_line(source, delimiter, skip_spaces)
+            detail = f"a quoted value opened on line {line} is never closed" if line else "a quoted value is never closed"
         raise DatasetError(f"The CSV could not be parsed: {detail}. Check quoting and the number of fields per line.") from None
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         raise DatasetError(f"The CSV could not be parsed: {exc}.") from None
+
+
+def unclosed_quote_line(source: Any, delimiter: str, skip_spaces: bool) -> int | None:
+    """The line (from 1, as an editor counts) on which the record that ends inside quotes starts; None if the file
+    reads whole. Python's csv reader quotes as pandas does (a quote opens a value only at its start); it counts
+    physical lines, where pandas counts records, which differ after a value spanning lines."""
+    if isinstance(source, Path):
+        handle: Any = source.open(encoding="utf-8-sig", newline="")
+    else:
+        source.seek(0)
+        handle = source
+    with handle:
+        reader = csv.reader(handle, delimiter=delimiter, skipinitialspace=skip_spaces, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
 
 
 def parse_csv(text: str, min_columns: int = 2, max_columns: int | None = None, max_cells: int | None = None) -> pd.DataFrame:

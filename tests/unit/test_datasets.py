@@ -146,10 +146,22 @@ def test_ragged_rows_message_names_the_line(storage):
         ingest_csv(storage, "alice", b"a,b\n1,2\n3,4,5\n6,7\n", "ragged.csv", LIMIT)
 
 
-def test_an_unclosed_quote_is_named_by_the_line_it_opens_on(storage):
-    # pandas says "starting at row 3", counting from 0 over the lines, header included
-    with pytest.raises(DatasetError, match="a quoted value opened on line 4 is never closed"):
-        ingest_csv(storage, "alice", b'a,b\n1,2\n3,4\n5,"6\n7,8\n', "quote.csv", LIMIT)
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b'a,b\n1,2\n3,4\n5,"6\n7,8\n', 4),  # pandas says "starting at row 3": records from 0, header included
+        (b'a,b\n"x\ny",2\n3,4\n"5,6\n7,8\n', 5),  # a value spanning two lines before it: pandas' row 3 again
+        (b'a,b\n1,5"inch\n3,"4\n', 3),  # a quote inside a value opens nothing
+    ],
+)
+def test_an_unclosed_quote_is_named_by_the_line_it_opens_on(storage, tmp_path, data, line):
+    from core.csv_parse import read_frame
+
+    with pytest.raises(DatasetError, match=f"a quoted value opened on line {line} is never closed"):
+        ingest_csv(storage, "alice", data, "quote.csv", LIMIT)
+    (tmp_path / "quote.csv").write_bytes(data)
+    with pytest.raises(DatasetError, match=f"a quoted value opened on line {line} is never closed"):
+        read_frame(tmp_path / "quote.csv", ",")  # a large upload is parsed from its file
 
 
 def test_oversized_upload_is_refused_and_stores_nothing(storage):
