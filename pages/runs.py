@@ -6,7 +6,8 @@ import streamlit as st
 from ui.auth import require_user
 from ui.labels import MISSING, when
 from ui.outage import as_of_text, fetch_known
-from ui.run_view import dataset_text, model_name, show_run
+from ui.run_text import dataset_text, model_name
+from ui.run_view import show_run
 from ui.runtime import service
 
 user = require_user()

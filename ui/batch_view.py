@@ -18,7 +18,8 @@ from ui import charts
 from ui.auth import require_user
 from ui.labels import MISSING, metric_name
 from ui.outage import as_of_text, fetch_known, launch_blocked, show_blocked
-from ui.run_view import POLL_SECONDS, STATUS_STYLE, model_label, model_name
+from ui.run_text import STATUS_STYLE, model_label, model_name
+from ui.run_view import POLL_SECONDS
 from ui.runtime import audit, guard
 from ui.sync_service import SyncService
 from ui.temporal_link import temporal_link

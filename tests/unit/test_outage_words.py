@@ -26,7 +26,7 @@ from orchestration.known_views import Known
 from orchestration.views import RunView
 from ui.engine_banner import admin_detail, banner_text
 from ui.outage import as_of_text, blocked_reason
-from ui.run_view import frozen_label, worker_wait_text
+from ui.run_text import frozen_label, worker_wait_text
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]

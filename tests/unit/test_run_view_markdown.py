@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from ml.catalog import MODELS
 from ui.batch_view import child_label
-from ui.run_view import model_label, model_name
+from ui.run_text import model_label, model_name
 from ui.text import md
 
 PLANTED = ":red[**Your session expired.**] [Sign in again](https://evil.example/login)"

@@ -1,4 +1,4 @@
-"""ui.run_view's tables and captions read as a person reads them: no "None" cells, "not run" for stages a
+"""ui.run_text's tables and captions (drawn by ui.run_view) read as a person reads them: no "None" cells, "not run" for stages a
 cancel or failure left, parameters as the form names them, facts with units, metric names as on the cards,
 and a deleted dataset by its name."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from orchestration.contracts import StageProgress
 from orchestration.views import RunView
-from ui.run_view import dataset_text, fact_text, param_text, stage_rows
+from ui.run_text import dataset_text, fact_text, param_text, stage_rows
 
 
 def _view(status: str, stages: list[StageProgress]) -> RunView:
