@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property
@@ -82,6 +85,20 @@ class BenchStack:
         return sum(event.ByteSize() for event in history.events)
 
 
+@contextmanager
+def banner_hidden() -> Iterator[None]:
+    """The dev server prints its banner (version, addresses) on the stdout it inherits, in the middle of the
+    figures: started with this process's stdout on /dev/null (stderr, where its errors go, stays)."""
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved), os.close(null)
+
+
 async def start_stack(home: Path, workers: int) -> BenchStack:
     settings = replace(
         load_settings(),
@@ -93,14 +110,15 @@ async def start_stack(home: Path, workers: int) -> BenchStack:
         max_stored_mb=100_000,
     )
     started = time.monotonic()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=list(SEARCH_ATTRIBUTES),
-        dev_server_startup_timeout=timedelta(seconds=60),
-        dev_server_extra_args=dev_server_args(database_file=False),  # as make run's server (orchestration/dev_server.py)
-        dev_server_log_level="error",  # its start-up warnings are not the benchmark's
-        data_converter=data_converter(settings),  # encrypted, as the workers (same home: same key file)
-    )
+    with banner_hidden():
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+            search_attributes=list(SEARCH_ATTRIBUTES),
+            dev_server_startup_timeout=timedelta(seconds=60),
+            dev_server_extra_args=dev_server_args(database_file=False),  # as make run's server (orchestration/dev_server.py)
+            dev_server_log_level="error",  # its start-up warnings are not the benchmark's
+            data_converter=data_converter(settings),  # encrypted, as the workers (same home: same key file)
+        )
     stack = BenchStack(settings, env, workers)
     try:
         await stack.start_workers()
