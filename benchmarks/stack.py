@@ -96,7 +96,8 @@ def banner_hidden() -> Iterator[None]:
         yield
     finally:
         os.dup2(saved, 1)
-        os.close(saved), os.close(null)
+        os.close(saved)
+        os.close(null)
 
 
 async def start_stack(home: Path, workers: int) -> BenchStack:
