@@ -41,9 +41,10 @@ class Curve:
     steps: list[int] = field(default_factory=list)
     train: list[float] = field(default_factory=list)
     valid: list[float] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # rows each point scores: of the training rows, of the held-out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "steps": self.steps, "train": self.train, "valid": self.valid}
+        return {"metric": self.metric, "steps": self.steps, "train": self.train, "valid": self.valid, "rows": self.rows}
 
 
 def curve_metric(task: str) -> str:
@@ -94,6 +95,7 @@ def learning_curve(
     samples = [(X, y)] + ([valid] if valid is not None else [])
     for (rows, target), out in zip(samples, (curve.train, curve.valid)):
         picked = score_sample(len(rows))
+        curve.rows.append(len(picked))
         features = pipeline[:-1].transform(rows.iloc[picked])
         truth = np.asarray(target.iloc[picked])
         wanted = set(curve.steps)

@@ -86,6 +86,7 @@ def check_data_bounds(
 
 def check_batch(request: BatchRequest, rows: int | None = None, classes: int | None = None) -> None:
     """Validate a batch in place: cleans each item's parameters and sets `request.task` (one task per batch).
+    Messages count configurations from 1, as the pages do; the field names the item's index in `items` (from 0).
     With `rows` (the rows with a target), each configuration is checked against the limits the data sets;
     the message names the configuration."""
     if not 1 <= len(request.items) <= MAX_BATCH_ITEMS:
@@ -95,7 +96,7 @@ def check_batch(request: BatchRequest, rows: int | None = None, classes: int | N
         try:
             spec, item.params = validated_params(item.model, item.params)
         except InvalidInput as exc:  # named as the batch pages and the API's items list number them
-            raise InvalidInput(f"Configuration {index}: {exc}", f"items.{index}.{exc.field}") from None
+            raise InvalidInput(f"Configuration {index + 1}: {exc}", f"items.{index}.{exc.field}") from None
         tasks.add(spec.task)
     if len(tasks) > 1:
         raise UserError("A batch trains models for one task: all classification or all regression.")
@@ -109,18 +110,20 @@ def check_batch(request: BatchRequest, rows: int | None = None, classes: int | N
                 check_data_bounds(get_model(item.model), item.params, rows, request.test_size, request.cv_folds, classes)
             except UserError as exc:
                 label = get_model(item.model).label
-                raise InvalidInput(f"Configuration {index} ({label}): {exc}", f"items.{index}.params") from None
+                raise InvalidInput(f"Configuration {index + 1} ({label}): {exc}", f"items.{index}.params") from None
 
 
 def retry_edits(children: list[ChildState], edits: dict[int, dict] | None) -> dict[str, dict]:
-    """New parameters for failed children, by configuration index (as a string, as the signal takes them)."""
+    """New parameters for failed children, by configuration index (as a string, as the signal takes them).
+    Messages name a configuration as the pages do (from 1) and by the index it was sent with."""
     clean: dict[str, dict] = {}
     for index, params in (edits or {}).items():
         child = next((c for c in children if c.index == int(index)), None)
+        named = f"Configuration {int(index) + 1} (index {int(index)})"
         if child is None or child.status != "failed":
-            raise UserError(f"Configuration {index} did not fail.")
+            raise UserError(f"{named} did not fail.")
         if not isinstance(params, dict):
-            raise UserError(f"The parameters of configuration {index} must be a mapping of names to values.")
+            raise UserError(f"The parameters of {named[0].lower()}{named[1:]} must be a mapping of names to values.")
         try:
             clean[str(index)] = get_model(child.model).validate(params)
         except ParamError as exc:

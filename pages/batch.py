@@ -133,15 +133,20 @@ seed = int(c2.number_input("Random seed", 0, 2**31 - 1, 42, key="batch_seed"))
 test_pct = c3.slider("Test split (%)", 5, 50, 20, key="batch_test_pct")
 
 # each configuration's data check (the service keeps the answers: only what changed is asked again);
-# errors are named by configuration, warnings shown once
-total, errors, warnings = 0.0, [], set()
+# an error is named by the configurations it concerns (once, unnamed, when it concerns them all: the data's),
+# warnings shown once
+refused: dict[str, list[str]] = {}  # each error message -> the configurations it concerns
+total, warnings = 0.0, set()
 with guard("Checking the data"):
     for index, item in enumerate([] if blocked else items):
         report = svc.check_data(user, dataset.dataset_id, target, item.model, item.params, 0, test_pct / 100)
         total += report.estimate_seconds or 0.0
-        label = f"Configuration {index} ({choices[item.model].label})" if len(items) > 1 else choices[item.model].label
-        errors += [f"{label}: {f.message}" for f in report.findings if f.level == "error"]
+        label = f"Configuration {index + 1} ({choices[item.model].label})" if len(items) > 1 else choices[item.model].label
+        for f in report.findings:
+            if f.level == "error":
+                refused.setdefault(f.message, []).append(label)
         warnings |= {f.message for f in report.findings if f.level == "warning"}
+errors = [m if len(labels) == len(items) else f"{', '.join(labels)}: {m}" for m, labels in refused.items()]
 for message in errors[:5]:
     st.error(md(message))
 if len(errors) > 5:
@@ -149,7 +154,7 @@ if len(errors) > 5:
 for message in sorted(warnings):
     st.warning(md(message))
 wall = total / max(1, min(max_parallel, len(items) or 1))
-if items:
+if items and not errors:
     st.info(
         f"{len(items)} run(s) will start, at most {max_parallel} at once; rough time: "
         f"{'under a second' if wall < 1 else f'~{wall:.0f} s'} of fitting."

@@ -49,7 +49,12 @@ def child_labels(children: list, swept: list[str] | None) -> dict[int, str]:
     counts: dict[str, int] = {}
     for label in labels.values():
         counts[label] = counts.get(label, 0) + 1
-    return {i: f"{label} #{i}" if counts[label] > 1 else label for i, label in labels.items()}
+    return {i: f"{label} #{number(i)}" if counts[label] > 1 else label for i, label in labels.items()}
+
+
+def number(index: object) -> str:
+    """A configuration's number as the pages show it, from 1 (its index in the batch is from 0); plain text."""
+    return str(index + 1) if isinstance(index, int) and not isinstance(index, bool) else str(index)
 
 
 def zero_means(model: object) -> dict[str, str]:
@@ -112,14 +117,14 @@ def _controls(svc: SyncService, view: BatchView) -> None:
         st.markdown("**Failed configurations**: retry them as they are, or edit their parameters first (JSON).")
         for c in (c for c in progress.children if c.status == "failed"):
             raw = st.text_input(
-                f"\\#{md(c.index)} {model_label(c.model)}: {md(c.error)}",
+                f"\\#{md(number(c.index))} {model_label(c.model)}: {md(c.error)}",
                 json.dumps(c.params),
                 key=f"retry_params_{c.index}_{c.attempts}",
             )
             try:
                 edits[c.index] = json.loads(raw)
             except json.JSONDecodeError:
-                st.error(f"\\#{md(c.index)}: the parameters are not valid JSON.")
+                st.error(f"\\#{md(number(c.index))}: the parameters are not valid JSON.")
                 edits[c.index] = None
     cols = st.columns(4)
     with guard("That action"):

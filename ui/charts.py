@@ -20,6 +20,9 @@ from ui.labels import unique
 LEGEND = dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top")
 HEIGHT = 340
 LAYOUT = dict(height=HEIGHT, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND)
+SIZES = "size (trees / iterations / epochs)"  # a curve's x axis, unless its model says which
+# what a model family's curve counts along its x axis (ml/catalog.py `family`)
+SIZE_BY_FAMILY = {"forest": "trees", "boosting": "iterations", "hist": "iterations", "mlp": "epochs"}
 IMPORTANCE_BARS = 20  # bars of the importance chart: the top features, then one "others" bar for the rest
 BAR_PX = 24  # height per bar: every label gets its own line instead of Plotly skipping every other one
 
@@ -40,10 +43,27 @@ def _fig(title: str, **axes: Any) -> go.Figure:
     return fig
 
 
-def learning_curve(curve: dict[str, Any]) -> go.Figure | None:
+def size_axis(model: object) -> str:
+    """A learning curve's x axis, named for what the model counts ("trees"); the generic name for one unknown."""
+    from ml.catalog import MODELS
+
+    spec = MODELS.get(model) if isinstance(model, str) else None
+    return SIZE_BY_FAMILY.get(spec.family, SIZES) if spec else SIZES
+
+
+def curve_rows_text(curve: dict[str, Any]) -> str | None:
+    """What a curve's points are scored on, when it says (curves from before it did, or planted, say nothing)."""
+    rows = curve.get("rows")
+    if not (isinstance(rows, list) and len(rows) == 2 and all(isinstance(n, int) and not isinstance(n, bool) for n in rows)):
+        return None
+    scored = f"Each point is scored on {rows[0]:,} training and {rows[1]:,} held-out rows"
+    return f"{scored}; the test-set metrics on every held-out row."
+
+
+def learning_curve(curve: dict[str, Any], x_title: str = SIZES) -> go.Figure | None:
     if not curve.get("steps"):
         return None
-    fig = _fig(f"Learning curve ({_esc(str(curve.get('metric', 'score')))})", xaxis_title="size (trees / iterations / epochs)")
+    fig = _fig(f"Learning curve ({_esc(str(curve.get('metric', 'score')))})", xaxis_title=x_title)
     fig.add_scatter(x=curve["steps"], y=curve["train"], mode="lines+markers", name="training")
     if curve.get("valid"):
         fig.add_scatter(x=curve["steps"][: len(curve["valid"])], y=curve["valid"], mode="lines+markers", name="held-out")
@@ -145,7 +165,7 @@ def curves_by_metric(curves: list[tuple[str, dict[str, Any]]]) -> list[go.Figure
         drawn.setdefault(key, []).append((label, c["steps"][: len(ys)], ys))
     figures = []
     for metric, lines in drawn.items():
-        fig = _fig(f"Learning curves: {_esc(metric)}", xaxis_title="size (trees / iterations / epochs)", yaxis_title=_esc(metric))
+        fig = _fig(f"Learning curves: {_esc(metric)}", xaxis_title=SIZES, yaxis_title=_esc(metric), showlegend=True)
         for label, xs, ys in lines:
             fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=_esc(str(label)))
         figures.append(fig)

@@ -158,9 +158,11 @@ def _draw_status(view: RunView, dataset_names: dict[str, str], from_memory: bool
     stages = stage_rows(view)
     left, right = st.columns([2, 3])
     left.dataframe(stages, hide_index=True, key="stages_table", placeholder=MISSING)
-    curve = charts.learning_curve(view.curve)
+    curve = charts.learning_curve(view.curve, charts.size_axis(view.request.model if view.request else None))
     if curve is not None:
         right.plotly_chart(curve, key="curve_chart", width="stretch")
+        if (caption := charts.curve_rows_text(view.curve)) is not None:
+            right.caption(caption)
     else:
         timed = [(STAGE_LABELS[s.name], s.seconds) for s in view.stages if s.seconds is not None]
         if timed:

@@ -59,7 +59,7 @@ _PAGE = """<!doctype html>
  <button type="submit">Sign in</button>
 </form>
 <p class="hint">First start? The demo accounts were printed by <code>make run</code> and are kept in
-var/demo-accounts.txt.</p>
+demo-accounts.txt in TrainEasy's data folder (<code>var/</code> unless TRAINEASY_HOME names another).</p>
 </main></body></html>"""
 
 

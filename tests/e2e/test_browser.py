@@ -166,6 +166,24 @@ def test_a_batch_in_the_browser_fills_a_leaderboard(stack, new_page, tmp_path):
     expect(page.get_by_test_id("stPlotlyChart").filter(has_text="balanced accuracy by model")).to_have_count(1, timeout=30_000)
 
 
+def test_a_batch_on_data_no_model_can_learn_says_so_once_and_starts_nothing(stack, new_page, tmp_path):
+    page = new_page()
+    login(page, stack, "bob")
+    go(page, "Datasets")
+    data = tmp_path / "one-class.csv"
+    data.write_text("age,city,bought\n" + "".join(f"{20 + i % 50},paris,yes\n" for i in range(60)))
+    upload(page, data)
+    expect(page.get_by_text("Stored one-class.csv")).to_be_visible(timeout=60_000)
+    go(page, "Batch")
+    wait_for_app(page)
+    # the data's own problem, the same for each of the three configurations: said once, not once per configuration
+    refusal = page.get_by_test_id("stAlert").filter(has_text="has a single class")
+    expect(refusal).to_have_count(1, timeout=60_000)
+    expect(refusal).not_to_contain_text("Configuration")
+    expect(page.get_by_text("run(s) will start")).to_have_count(0)
+    expect(page.get_by_role("button", name="Start batch")).to_be_disabled()
+
+
 def upload_and_pick(page: Page, path: Path, data: bytes, model: str) -> None:
     """Upload `data` as `path`'s name, then pick that dataset and `model` on the Train page."""
     go(page, "Datasets")

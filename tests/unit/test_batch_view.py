@@ -18,12 +18,12 @@ def _child(index: int, model: str, params: dict | None = None, **kw) -> ChildSta
 
 def test_the_same_model_twice_gets_two_labels():
     children = [_child(0, "logistic_regression"), _child(1, "gaussian_nb"), _child(2, "logistic_regression")]
-    assert child_labels(children, None) == {0: "Logistic regression #0", 1: "Gaussian naive Bayes", 2: "Logistic regression #2"}
+    assert child_labels(children, None) == {0: "Logistic regression #1", 1: "Gaussian naive Bayes", 2: "Logistic regression #3"}
 
 
 def test_a_sweep_trial_drawn_twice_gets_two_labels():
     children = [_child(0, "knn_classifier", {"n_neighbors": 3}), _child(1, "knn_classifier", {"n_neighbors": 3})]
-    assert set(child_labels(children, ["n_neighbors"]).values()) == {"n_neighbors=3 #0", "n_neighbors=3 #1"}
+    assert set(child_labels(children, ["n_neighbors"]).values()) == {"n_neighbors=3 #1", "n_neighbors=3 #2"}
 
 
 def test_the_leaderboard_leaves_missing_scores_empty_and_names_them():

@@ -123,3 +123,21 @@ def test_learning_curves_of_different_metrics_get_charts_of_their_own():
     assert [f.layout.title.text for f in figs] == ["Learning curves: accuracy", "Learning curves: training loss"]
     assert [t.name for t in figs[0].data] == ["Random forest", "Gradient boosting"]
     assert [t.name for t in figs[1].data] == ["Neural network"] and figs[1].layout.yaxis.title.text == "training loss"
+
+
+def test_a_curve_names_what_its_model_counts_and_what_its_points_score():
+    assert charts.size_axis("random_forest_classifier") == "trees"
+    assert charts.size_axis("hist_gradient_boosting_regressor") == "iterations"
+    assert charts.size_axis("mlp_classifier") == "epochs"
+    assert charts.size_axis("no_such_model") == charts.size_axis(None) == charts.SIZES
+    fig = charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "metric": "acc"}, charts.size_axis("random_forest_classifier"))
+    assert fig is not None and fig.layout.xaxis.title.text == "trees"
+    said = charts.curve_rows_text({"rows": [2000, 1500]})
+    assert said == "Each point is scored on 2,000 training and 1,500 held-out rows; the test-set metrics on every held-out row."
+    for planted in ({}, {"rows": [5]}, {"rows": ["x", 1]}, {"rows": [True, 2]}, {"rows": "2000"}):
+        assert charts.curve_rows_text(planted) is None  # a curve from before it said, or planted: no caption
+
+
+def test_a_single_curve_among_runs_still_names_its_run():
+    (fig,) = charts.curves_by_metric([("Random forest", {"steps": [1, 2], "valid": [0.5, 0.6], "metric": "accuracy"})])
+    assert fig.layout.showlegend is True and fig.data[0].name == "Random forest"

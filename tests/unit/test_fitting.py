@@ -120,7 +120,7 @@ def test_the_curve_scores_a_sample_of_the_training_rows(monkeypatch):
     X, y, X_test, y_test = _data(spec)
     fitted, curve = fit(make_pipeline(spec, {"max_iter": 10}, 0, X), spec, X, y, valid=(X_test, y_test))
     train, valid = score_sample(len(y)), score_sample(len(y_test))
-    assert len(train) == len(valid) == 10
+    assert len(train) == len(valid) == 10 and curve.rows == [10, 10]  # what the run page's caption says
     assert curve.train[-1] == accuracy_score(y.iloc[train], fitted.predict(X.iloc[train]))
     assert curve.valid[-1] == accuracy_score(y_test.iloc[valid], fitted.predict(X_test.iloc[valid]))
 

@@ -90,8 +90,8 @@ def test_retry_edits_validates_new_params_of_failed_children():
 @pytest.mark.parametrize(
     ("edits", "message"),
     [
-        ({0: {}}, "Configuration 0 did not fail"),
-        ({7: {}}, "Configuration 7 did not fail"),
+        ({0: {}}, r"Configuration 1 \(index 0\) did not fail"),
+        ({7: {}}, r"Configuration 8 \(index 7\) did not fail"),
         ({1: [1]}, "must be a mapping"),
         ({1: {"bogus": 1}}, "unknown parameter"),
     ],
@@ -126,7 +126,7 @@ def test_a_batch_names_the_configuration_beyond_a_limit():
         "alice", "d" * 16, "y", [BatchItem("ridge", {}), BatchItem("knn_regressor", {"n_neighbors": 50})], cv_folds=5
     )
     check_batch(BatchRequest("alice", "d" * 16, "y", [BatchItem("knn_regressor", {"n_neighbors": 50})]), rows=100)
-    with pytest.raises(UserError, match=r"^Configuration 1 \(k-nearest neighbours \(regression\)\): 'n_neighbors' is 50, "):
+    with pytest.raises(UserError, match=r"^Configuration 2 \(k-nearest neighbours \(regression\)\): 'n_neighbors' is 50, "):
         check_batch(request, rows=60)  # 48 training rows, 38 per fit
     check_batch(request)  # without the row count (retries), the load stage checks
 
@@ -139,7 +139,7 @@ def test_a_batch_names_the_configuration_whose_parameters_are_refused(item, fiel
     from orchestration.errors import InvalidInput
 
     request = BatchRequest("alice", "d" * 16, "y", [BatchItem("ridge", {}), item])
-    with pytest.raises(InvalidInput, match=r"^Configuration 1: ") as refused:
+    with pytest.raises(InvalidInput, match=r"^Configuration 2: ") as refused:  # the second, at index 1
         check_batch(request)
     assert refused.value.field == field
 
