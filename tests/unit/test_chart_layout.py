@@ -130,7 +130,8 @@ def test_a_curve_names_what_its_model_counts_and_what_its_points_score():
     assert charts.size_axis("hist_gradient_boosting_regressor") == "iterations"
     assert charts.size_axis("mlp_classifier") == "epochs"
     assert charts.size_axis("no_such_model") == charts.size_axis(None) == charts.SIZES
-    fig = charts.learning_curve({"steps": [1, 2], "train": [0.1, 0.2], "metric": "acc"}, charts.size_axis("random_forest_classifier"))
+    curve = {"steps": [1, 2], "train": [0.1, 0.2], "metric": "acc"}
+    fig = charts.learning_curve(curve, charts.size_axis("random_forest_classifier"))
     assert fig is not None and fig.layout.xaxis.title.text == "trees"
     said = charts.curve_rows_text({"rows": [2000, 1500]})
     assert said == "Each point is scored on 2,000 training and 1,500 held-out rows; the test-set metrics on every held-out row."
