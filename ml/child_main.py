@@ -9,6 +9,7 @@ CPU is counted from the job's start, and its peak memory from a reset of the pro
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import resource
@@ -67,6 +68,7 @@ def main(conn: Connection) -> None:
         cpu0 = _cpu_seconds()
         outcome, warned = _serve(job, send)
         del job  # its rows go before this process's memory is weighed
+        _give_back_freed_memory()
         # staying needs a clean fit, memory back near the fork's, and a peak that the next job can reset
         stays = outcome[0] == "done" and peak_reset and _status_mb("VmRSS") <= forked_mb + STAY_MAX_GROWTH_MB
         peak_mb = _status_mb("VmHWM") if peak_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -132,6 +134,24 @@ def _fit(job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callabl
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _give_back_freed_memory() -> None:
+    """Hand the heap's freed pages back to the system (glibc's `malloc_trim`; nothing where there is none). glibc
+    keeps them, more so once big blocks were freed (it then serves blocks up to 32 MB from the heap rather than
+    mapping them): the job's rows, gone, still counted in the resident size, and a child that freed all it used
+    did not stay for the next fit, or held memory nothing used while it waited."""
+    global _trim
+    if _trim is None:
+        try:
+            _trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):  # not glibc
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim: Any = None  # glibc's malloc_trim once looked up; False where there is none
 
 
 def _reset_peak() -> bool:

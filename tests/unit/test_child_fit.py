@@ -356,6 +356,36 @@ def test_a_reused_child_reports_each_fits_own_peak_memory_and_cpu():
     assert 0 < second.cpu_seconds < first.cpu_seconds / 2, (first.cpu_seconds, second.cpu_seconds)
 
 
+def _a_child_stays_after_a_bigger_fit() -> None:
+    """Run by the test below in a fresh interpreter, whose fork server (and so its children) starts with the
+    allocator settings that test gives it."""
+    spec = get_model("logistic_regression")
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame(rng.normal(size=(200_000, 20)), columns=[f"f{i}" for i in range(20)])
+    X, y, _, _ = _data(spec)
+    fit_in_child(make_pipeline(spec, {}, 0, X), spec, X, y)
+    child = _wait_for_spare()
+    fit_in_child(make_pipeline(spec, {"max_iter": 50}, 0, big), spec, big, pd.Series(np.where(big["f0"] > 0, "yes", "no")))
+    assert _wait_for_spare() == child, "the child did not stay after freeing its big fit"
+    child_fit.stop()
+
+
+def test_a_child_that_freed_a_big_fit_stays_whatever_the_allocator_kept(tmp_path):
+    """glibc serves blocks up to its mmap threshold from the heap and keeps them once freed, and that threshold
+    rises as big blocks are freed: how much a child's resident size still counts of a finished fit depends on what
+    its fork server did before (in CI a child did not stay). With the threshold forced above the fit's blocks, the
+    child must still give its freed memory back, and stay."""
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    code = "from tests.unit.test_child_fit import _a_child_stays_after_a_bigger_fit as t; t()"
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(64 * 2**20)}  # every block of the fit from the heap
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+
 def test_a_dead_spare_is_replaced_and_a_stopped_worker_lets_its_spare_exit():
     from multiprocessing import Pipe
 
