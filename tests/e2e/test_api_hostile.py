@@ -90,6 +90,12 @@ def test_an_upload_in_any_case_waits_for_the_one_being_read(stack, cy: Api):
         time.sleep(0.5)
         second = cy.post("/datasets", headers={"Content-Type": form}, data=b"--b--\r\n")
     assert second.status_code == 429 and "being read" in second.json()["detail"], second.text
+    # its client gone, the upload's place is given back (once the server has read the disconnect: not at once)
+    deadline = time.monotonic() + 10
+    while (after := cy.post("/datasets", files={"file": ("b.csv", classification_csv(rows=200), "text/csv")})).status_code == 429:
+        assert time.monotonic() < deadline, "a client that went away mid-upload still holds its user's place"
+        time.sleep(0.05)
+    assert after.status_code == 201, after.text
 
 
 @pytest.mark.parametrize(
