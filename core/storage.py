@@ -131,16 +131,32 @@ def write_private(path: Path, text: str) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file atomically, mode 0600 in 0700 folders whatever the umask; nothing is left on failure."""
-    write_atomic_with(path, lambda fh: fh.write(data))
+
+    def fill(tmp: Path) -> None:
+        with _open_private(tmp) as fh:
+            fh.write(data)
+
+    _replace_atomically(path, fill)
 
 
-def write_atomic_with(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """`write_atomic` for a writer that streams into the file (a Parquet writer) rather than bytes held in memory."""
+def write_atomic_at(path: Path, write: Callable[[Path], object]) -> None:
+    """`write_atomic` for a writer that opens the file by its path (pyarrow's Parquet writer, in native code: through
+    a Python file object each write waits for the GIL). The file is made private and empty before the writer opens
+    it, which keeps its mode."""
+
+    def fill(tmp: Path) -> None:
+        _open_private(tmp).close()
+        write(tmp)
+
+    _replace_atomically(path, fill)
+
+
+def _replace_atomically(path: Path, fill: Callable[[Path], object]) -> None:
+    """`fill` writes a temporary file beside `path` (its folders made private), which then replaces `path`."""
     created = make_private_dirs(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer thread
     with _removed_on_failure(tmp, created):
-        with _open_private(tmp) as fh:
-            write(fh)
+        fill(tmp)
         os.replace(tmp, path)
 
 

@@ -71,8 +71,8 @@ def test_a_staged_file_gives_the_dataset_of_its_bytes_whether_written_beside_the
 def test_a_failed_write_leaves_nothing_and_fails_the_ingest(spare_core, storage, tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "SPARE_CORE", spare_core)
 
-    def full_disk(table, fh):
-        fh.write(b"PAR1")
+    def full_disk(table, path):
+        path.write_bytes(b"PAR1")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(staged_parquet, "write_parquet", full_disk)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from core.names import InvalidName, new_run_id
-from core.storage import Storage, write_atomic, write_private
+from core.storage import Storage, write_atomic, write_atomic_at, write_private
 
 DATASET_ID = "0123456789abcdef"
 
@@ -153,3 +153,22 @@ def test_old_tmp_leftovers_in_users_folders_are_swept_and_fresh_ones_kept(storag
     assert sorted(sweep_tmp_files(storage)) == sorted(old)
     assert not any(p.exists() for p in old)
     assert fresh.exists() and elsewhere.exists() and kept.exists()
+
+
+def test_a_file_written_by_its_path_is_private_whatever_the_umask_and_nothing_is_left_on_failure(tmp_path):
+    path = tmp_path / "new" / "data.bin"
+    old = os.umask(0)
+    try:
+        write_atomic_at(path, lambda tmp: tmp.open("wb").write(b"one"))  # a writer that opens the file as it likes
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"one" and os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(path.parent).st_mode & 0o777 == 0o700
+
+    def fails(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_atomic_at(path, fails)
+    assert path.read_bytes() == b"one" and sorted(p.name for p in path.parent.iterdir()) == ["data.bin"]
