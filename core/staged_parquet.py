@@ -35,11 +35,14 @@ def arrow_table(df: pd.DataFrame) -> pa.Table:
 def write_parquet(table: pa.Table, path: Path) -> None:
     """`to_parquet`'s file (its defaults: snappy, one row group per million rows) for `table`, written by pyarrow's
     own file (a Python file object makes each write wait for the GIL, which the thread profiling the frame holds:
-    the write, the ingest's longest step, took up to half as long again)."""
-    import pyarrow.fs
+    the write, the ingest's longest step, took up to half as long again). The file is opened by the path's bytes:
+    pyarrow encodes a path given as text in UTF-8 (a folder named in Latin-1 could not be written), and its file
+    systems read one that starts like a URI ("c2:...") as one."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(table, str(path), filesystem=pyarrow.fs.LocalFileSystem())  # a path, never read as a URI
+    with pa.OSFile(os.fsencode(path), "wb") as sink:
+        pq.write_table(table, sink)
 
 
 class StagedParquet:

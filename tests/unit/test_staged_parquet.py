@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import stat
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,3 +90,21 @@ def test_a_file_stored_before_leaves_no_second_copy(storage, tmp_path):
     files = _files(storage)
     assert ingest_csv(storage, "alice", tmp_path / "up.csv", "again.csv", 2**20) == first
     assert _files(storage) == files
+
+
+@pytest.mark.parametrize("root", [os.fsdecode(b"home-\xe9"), "c2:home"], ids=["named_in_latin1", "relative_like_a_uri"])
+def test_a_storage_root_of_any_name_stores_the_frames_parquet_privately(root, tmp_path, monkeypatch):
+    """pyarrow reads a path given as text as UTF-8 (a folder named in Latin-1 cannot be written) and as a URI
+    when it starts like one ("c2:..."): the file is opened by the path's own bytes, read as nothing else."""
+    monkeypatch.chdir(tmp_path)
+    storage = Storage(Path(root))
+    target = storage.dataset_dir("alice", "0123456789abcdef") / "data.parquet"
+    old = os.umask(0)
+    try:
+        with StagedParquet(storage, "alice", FRAME) as staged:
+            staged.keep(target)
+    finally:
+        os.umask(old)
+    FRAME.to_parquet(tmp_path / "expected.parquet", index=False)
+    assert target.read_bytes() == (tmp_path / "expected.parquet").read_bytes()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 and _files(storage) == [target.relative_to(storage.root)]
