@@ -135,7 +135,10 @@ def load_model_bytes(data: bytes) -> Pipeline:
     refused = sorted(used - TRUSTED_TYPES - LEGACY_TYPES)
     if refused:
         raise UntrustedModelFile(f"model file uses untrusted types: {', '.join(refused[:5])}")
-    return sio.loads(data, trusted=sorted(used))
+    try:
+        return sio.loads(data, trusted=sorted(used))
+    except BadZipFile as exc:  # an array's bytes are first read here (`types_in` reads none): one is corrupt
+        raise _unreadable(exc) from None
 
 
 def skops_trusted(data: bytes) -> list[str] | None:
@@ -156,9 +159,14 @@ def types_in(data: bytes) -> set[str]:
             schema, context = _audited(zf)
             tree = get_tree(schema, context, trusted=None)
     except (BadZipFile, KeyError, ValueError, TypeError) as exc:
-        raise UntrustedModelFile(f"not a readable model file: {exc}") from None
+        raise _unreadable(exc) from None
     _distrust_all([tree, *context.memo.values()])
     return tree.get_unsafe_set()
+
+
+def _unreadable(exc: Exception) -> UntrustedModelFile:
+    """A file that is not a whole skops file is refused as a model file, not with the zip reader's own error."""
+    return UntrustedModelFile(f"not a readable model file: {exc}")
 
 
 def _audited(zf: ZipFile) -> tuple[dict[str, Any], LoadContext]:

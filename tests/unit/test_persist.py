@@ -259,3 +259,17 @@ def test_a_file_missing_an_array_the_schema_names_is_refused_before_its_types_ar
     assert types_in(data) <= ml.persist.TRUSTED_TYPES  # the whole file audits
     with pytest.raises(UntrustedModelFile, match="not a readable model file"):
         load_model_bytes(buffer.getvalue())
+
+
+def test_a_file_with_a_corrupt_array_is_refused_as_unreadable(fitted):
+    """The audit reads no array's bytes (ml.persist._Unread): the load reads them, and a corrupt one (its CRC
+    does not match) makes the file unreadable there, as it did when the audit read them."""
+    from ml.persist import load_model_bytes
+
+    data = model_bytes(fitted[0])  # stored, not compressed: an array's bytes are in the file as they are
+    with zipfile.ZipFile(io.BytesIO(data)) as whole:
+        array = max((whole.read(name) for name in whole.namelist() if name.endswith(".npy")), key=len)
+    at = data.index(array) + len(array) - 1
+    corrupt = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+    with pytest.raises(UntrustedModelFile, match="not a readable model file"):
+        load_model_bytes(corrupt)
