@@ -61,6 +61,10 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
     missing = df[target].isna()
     data = df.loc[~missing]
     y, X = data[target], data.drop(columns=[target])
+    if missing.any() and y.dtype == object:
+        # a column of true/false with gaps is read as objects; without its gaps it is booleans again (as objects,
+        # scikit-learn cannot tell what kind of target it is)
+        y = y.infer_objects()
     notes = []
     if missing.any():
         notes.append(f"{int(missing.sum())} rows without a value for {shown(target)} were left out.")

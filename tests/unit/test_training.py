@@ -77,6 +77,25 @@ def test_prepare_drops_rows_with_missing_target_and_counts_them():
     assert any("3 rows" in note for note in prep.notes)
 
 
+@pytest.mark.parametrize("key", ["random_forest_classifier", "logistic_regression", "hist_gradient_boosting_classifier"])
+def test_a_true_false_target_with_gaps_trains_on_its_rows_with_a_value(key):
+    """Read from a CSV, true/false with empty cells is a column of objects; scikit-learn could not tell what kind
+    of target its booleans were ("Unknown label type") and the fit failed."""
+    from core.csv_parse import parse_csv
+
+    rng = np.random.default_rng(0)
+    lines = ["x,z,paid"] + [
+        f"{a:.3f},{b:.3f},{'' if i % 10 == 0 else str(a > 0).lower()}" for i, (a, b) in enumerate(rng.normal(size=(200, 2)))
+    ]
+    df = parse_csv("\n".join(lines))
+    assert df["paid"].dtype == object  # what the upload gives
+    spec = get_model(key)
+    prep = prepare(df, "paid", spec)
+    assert prep.y.dtype == bool and prep.classes == 2 and prep.dropped_missing_target == 20
+    fitted = make_pipeline(spec, {}, 0, prep.X).fit(prep.X, prep.y)
+    assert list(fitted[-1].classes_) == [False, True] and fitted.score(prep.X, prep.y) > 0.8
+
+
 def test_prepare_for_regression_has_no_classes():
     prep = prepare(regression(), "spend", FOREST_R)
     assert prep.classes == 0 and prep.dropped_missing_target == 0
