@@ -65,12 +65,12 @@ def stage_count(model: Any) -> int | None:
     return int(model.n_iter_) if hasattr(model, "n_iter_") else len(model.estimators_)
 
 
-def staged_predictions(model: Any, features: np.ndarray, steps: Collection[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """(k, the model's predictions after its first k stages) for each k of `steps`, in order."""
+def staged_predictions(model: Any, features: np.ndarray, steps: Collection[int]) -> Iterator[np.ndarray]:
+    """The model's predictions after its first k stages, for each k of `steps` in increasing order."""
     if not isinstance(model, FORESTS):
         for k, predicted in enumerate(model.staged_predict(features), start=1):
             if k in steps:
-                yield k, predicted
+                yield predicted
         return
     # what the forest's predict computes, tree after tree: the mean of the trees' outputs so far
     rows = np.ascontiguousarray(features, dtype=np.float32)  # the trees' own input type (the forest converts too)
@@ -84,7 +84,7 @@ def staged_predictions(model: Any, features: np.ndarray, steps: Collection[int])
             total += out
         if k in steps:
             mean = total / k
-            yield k, model.classes_.take(np.argmax(mean, axis=1), axis=0) if classify else mean
+            yield model.classes_.take(np.argmax(mean, axis=1), axis=0) if classify else mean
 
 
 def accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -113,7 +113,7 @@ def learning_curve(
     truths = [np.asarray(target.iloc[p]) for (_, target), p in zip(samples, picked)]
     edges = np.cumsum([0, *curve.rows])
     outs = (curve.train, curve.valid)
-    for _, predicted in staged_predictions(model, features, set(curve.steps)):
+    for predicted in staged_predictions(model, features, set(curve.steps)):
         for i, truth in enumerate(truths):
             outs[i].append(float(score(truth, predicted[edges[i] : edges[i + 1]])))
     return curve
