@@ -37,7 +37,9 @@ if not datasets:
     st.info("Upload a dataset first.")
     st.stop()
 by_id = {d.dataset_id: d for d in datasets}
-dataset = by_id[st.selectbox("Dataset", list(by_id), format_func=lambda i: by_id[i].name, key="batch_dataset")]
+dataset = by_id[
+    st.selectbox("Dataset", list(by_id), format_func=lambda i: f"{by_id[i].name} ({by_id[i].rows:,} rows)", key="batch_dataset")
+]
 columns = {c.name: c for c in dataset.columns}
 target = st.selectbox("Target column", list(columns), index=len(columns) - 1, key=f"batch_target_{dataset.dataset_id}")
 guess = guess_task(columns[target])

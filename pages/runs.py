@@ -6,15 +6,13 @@ import streamlit as st
 from ui.auth import require_user
 from ui.labels import MISSING, when
 from ui.outage import as_of_text, fetch_known
-from ui.run_text import dataset_text, model_name
+from ui.run_text import dataset_names, dataset_text, model_name
 from ui.run_view import show_run
 from ui.runtime import service
 
 user = require_user()
 svc = service()
-# a deleted dataset keeps its name, marked so, on the runs that used it
-names = {i: f"{n} (deleted)" for i, n in svc.known_dataset_names(user).items()}
-names |= {d.dataset_id: d.name for d in svc.list_datasets(user)}
+names = dataset_names(svc.known_dataset_names(user), svc.list_datasets(user))
 run_id = st.query_params.get("run")
 
 if run_id:

@@ -18,7 +18,7 @@ from ui import charts
 from ui.auth import require_user
 from ui.labels import MISSING, metric_name
 from ui.outage import as_of_text, fetch_known, launch_blocked, show_blocked
-from ui.run_text import STATUS_STYLE, model_label, model_name
+from ui.run_text import STATUS_STYLE, dataset_names, dataset_text, model_label, model_name
 from ui.run_view import POLL_SECONDS
 from ui.runtime import audit, guard
 from ui.sync_service import SyncService
@@ -80,6 +80,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
     if got is None:
         return
     view, _ = got
+    names = dataset_names(svc.known_dataset_names(user), svc.list_datasets(user))
     live = _polling(view)
 
     @st.fragment(run_every=POLL_SECONDS if live else None)
@@ -91,7 +92,7 @@ def show_batch(svc: SyncService, batch_id: str) -> None:
         if known is not None:
             st.caption(f":material/cloud_off: {as_of_text(known)}")
         with guard("Drawing the batch"):
-            _draw(current, user)
+            _draw(current, user, names)
         if live and not _polling(current):
             st.rerun()  # stop polling; show the final controls
 
@@ -176,7 +177,7 @@ def leaderboard_csv(table: pd.DataFrame, batch_id: str, user: User) -> Callable[
     return build
 
 
-def _draw(view: BatchView, user: User) -> None:
+def _draw(view: BatchView, user: User, names: dict[str, str]) -> None:
     icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
     progress = view.progress
     st.subheader("Batch")
@@ -185,13 +186,14 @@ def _draw(view: BatchView, user: User) -> None:
     phase = "" if progress is None or view.status not in ("running", "completed") else PHASES.get(progress.phase, "unknown phase")
     status = view.status.replace("_", " ")
     st.badge(f"{status} · {phase}" if phase else status, icon=icon, color=color)
-    st.caption(
-        f"`{view.batch_id}` · {len(progress.children) if progress else '…'} configurations"
-        f"{f' · at most {md(progress.max_parallel)} at once' if progress else ''}"
-    )
     if progress is None:
+        st.caption(f"`{view.batch_id}`")
         st.warning("Waiting for a worker to pick up this batch.")
         return
+    st.caption(
+        f"`{view.batch_id}` · {len(progress.children)} configurations on **{md(dataset_text(names, progress.dataset_id))}** "
+        f"→ target **{md(progress.target)}** · at most {md(progress.max_parallel)} at once"
+    )
     swept = swept_params(progress)
     labels = child_labels(progress.children, swept)
     for c in progress.children:

@@ -5,7 +5,8 @@ escape what they show themselves."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
@@ -13,6 +14,9 @@ from ml.catalog import MODELS
 from orchestration.contracts import STAGE_LABELS
 from orchestration.views import RunView
 from ui.text import md
+
+if TYPE_CHECKING:
+    from core.datasets import DatasetInfo
 
 # (Material icon, badge colour) per status: icons render everywhere, unlike emoji on font-poor machines
 BadgeColor = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
@@ -48,6 +52,12 @@ FACTS = {
     "model_version": ("model version", "v{}"),
 }
 CLOSED_EARLY = ("cancelled", "failed", "terminated", "timed_out")  # a run whose later stages never ran
+
+
+def dataset_names(known: Mapping[str, str], stored: Iterable[DatasetInfo]) -> dict[str, str]:
+    """Dataset id -> the name the run and batch pages give it: a stored dataset's name, and a deleted one's (the
+    registry still knows it, `known`) marked so, on the runs that used it."""
+    return {i: f"{n} (deleted)" for i, n in known.items()} | {d.dataset_id: d.name for d in stored}
 
 
 def dataset_text(dataset_names: dict[str, str], dataset_id: object) -> str:

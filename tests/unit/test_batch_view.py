@@ -60,7 +60,8 @@ def _page(admin: bool) -> None:
 
     children = [child(0, "logistic_regression", 0.31), child(1, "logistic_regression", 0.33), child(2, "mlp_classifier", 0.5)]
     progress = BatchProgress("batch-alice-" + "c" * 32, "d", "y", "classification", "balanced_accuracy", 2, False, children)
-    _draw(BatchView("batch-alice-" + "c" * 32, "running", None, 1.0, progress), User("alice", roles=("admin",) if admin else ()))
+    user = User("alice", roles=("admin",) if admin else ())
+    _draw(BatchView("batch-alice-" + "c" * 32, "running", None, 1.0, progress), user, {"d": "shop.csv"})
 
 
 def test_the_batch_page_draws_one_bar_per_run_one_curve_chart_per_metric_and_no_worker_for_users():
@@ -71,6 +72,7 @@ def test_the_batch_page_draws_one_bar_per_run_one_curve_chart_per_metric_and_no_
     assert not at.exception, at.exception
     texts = [e.proto.text for e in at.get("progress")]
     assert texts and not any("worker" in t or "29710" in t for t in texts), texts
+    assert "3 configurations on **shop\\.csv** → target **y** · at most 2 at once" in at.caption[0].value  # what it trains on
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     bars = next(c for c in charts if c["data"][0]["type"] == "bar")
     assert len(set(bars["data"][0]["x"])) == 3  # the two logistic regressions are two bars

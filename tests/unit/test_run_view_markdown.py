@@ -65,7 +65,7 @@ def _batch_page(planted: str) -> None:
     progress = BatchProgress(
         batch_id="batch-alice-" + "c" * 32,
         dataset_id="0123456789abcdef",
-        target="y",
+        target=planted,
         task="classification",
         primary_metric=planted,
         max_parallel=planted,  # type: ignore[arg-type]  # hostile text where a number goes
@@ -73,7 +73,7 @@ def _batch_page(planted: str) -> None:
         children=children,
         phase=planted,
     )
-    _draw(BatchView("batch-alice-" + "c" * 32, "running", None, 1.0, progress), User("alice"))
+    _draw(BatchView("batch-alice-" + "c" * 32, "running", None, 1.0, progress), User("alice"), {"0123456789abcdef": planted})
 
 
 def _markdown_texts(at: AppTest) -> list[str]:
