@@ -67,7 +67,10 @@ def prepare(df: pd.DataFrame, target: str, spec: ModelSpec, include: Collection[
         y = y.infer_objects()
     notes = []
     if missing.any():
-        notes.append(f"{int(missing.sum())} rows without a value for {shown(target)} were left out.")
+        n = int(missing.sum())  # said before the launch (the data check) and after: in the present tense
+        notes.append(
+            f"{n:,} {'row' if n == 1 else 'rows'} without a value for {shown(target)} {'is' if n == 1 else 'are'} left out."
+        )
     dates = date_columns(X)  # before the identifier check: a daily series has one date per row
     text_ids = [c for c in X.columns if c not in dates and c not in include and is_id_like(X[c])]
     numeric_ids = {c: why for c in X.columns if (why := numeric_id_reason(X[c], c)) is not None}

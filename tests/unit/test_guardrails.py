@@ -50,7 +50,7 @@ def test_missing_target_rows_are_counted_and_missing_values_reported():
     df.loc[:9, "y"] = None
     df.loc[:149, "x"] = np.nan
     check = assess_data(df, "y", RF)
-    assert "10 rows without a value for 'y' were left out" in messages(check, "info")
+    assert "10 rows without a value for 'y' are left out" in messages(check, "info")
     assert "'x' is 74% missing" in messages(check, "warning")  # 140 of the 190 usable rows
     assert check.usable_rows == 190
 

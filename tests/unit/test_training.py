@@ -74,7 +74,7 @@ def test_prepare_drops_rows_with_missing_target_and_counts_them():
     assert prep.dropped_missing_target == 3
     assert len(prep.y) == len(prep.X) == 97
     assert prep.y.notna().all()
-    assert any("3 rows" in note for note in prep.notes)
+    assert "3 rows without a value for 'bought' are left out." in prep.notes
 
 
 @pytest.mark.parametrize("key", ["random_forest_classifier", "logistic_regression", "hist_gradient_boosting_classifier"])
@@ -92,8 +92,16 @@ def test_a_true_false_target_with_gaps_trains_on_its_rows_with_a_value(key):
     spec = get_model(key)
     prep = prepare(df, "paid", spec)
     assert prep.y.dtype == bool and prep.classes == 2 and prep.dropped_missing_target == 20
+    assert "20 rows without a value for 'paid' are left out." in prep.notes
     fitted = make_pipeline(spec, {}, 0, prep.X).fit(prep.X, prep.y)
     assert list(fitted[-1].classes_) == [False, True] and fitted.score(prep.X, prep.y) > 0.8
+
+
+@pytest.mark.parametrize("gaps, said", [(1, "1 row without a value for 'bought' is left out."), (1234, "1,234 rows without")])
+def test_the_rows_left_out_for_a_missing_target_are_counted_as_a_reader_counts(gaps, said):
+    df = classification(3000)
+    df.loc[df.index[:gaps], "bought"] = None
+    assert any(note.startswith(said) for note in prepare(df, "bought", FOREST_C).notes)
 
 
 def test_prepare_for_regression_has_no_classes():
