@@ -24,7 +24,7 @@ from core.model_record import ModelRecord
 from core.names import check_username, parse_run_id
 from core.registry_schema import INDEXES, SCHEMA, migrate
 from core.retention import RetentionError, RetentionPlan, check_keep, plan_retention
-from core.storage import Storage, copy_private, write_atomic
+from core.storage import Storage, link_private, write_atomic
 
 MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a catalog key: it becomes a folder name
 
@@ -100,7 +100,7 @@ class Registry:
                 version = _next_version(db, owner, dataset_id, target, name)
                 folder = f"models/{name}/{run_id}"
                 where = self.storage.user_dir(owner) / folder
-                copy_private(model_file, where / "model.skops")  # 0600 in 0700 folders, whatever the umask
+                link_private(model_file, where / "model.skops")  # 0600 in 0700 folders, whatever the umask
                 card = {**card, "name": name, "version": version}
                 write_atomic(where / "card.json", json.dumps(card, indent=2, default=str).encode())
                 db.execute(

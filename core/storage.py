@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import threading
@@ -131,10 +132,16 @@ def write_private(path: Path, text: str) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file atomically, mode 0600 in 0700 folders whatever the umask; nothing is left on failure."""
+    write_atomic_with(path, lambda fh: fh.write(data))
+
+
+def write_atomic_with(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """`write_atomic` for a writer that streams into the open file (a model file's zip, member by member): the
+    whole content is never held in memory, nor copied there."""
 
     def fill(tmp: Path) -> None:
         with _open_private(tmp) as fh:
-            fh.write(data)
+            write(fh)
 
     _replace_atomically(path, fill)
 
@@ -162,12 +169,27 @@ def _replace_atomically(path: Path, fill: Callable[[Path], object]) -> None:
 
 def copy_private(source: Path, target: Path) -> None:
     """Copy a file to a new 0600 file, atomically (a model file into the registry); nothing is left on failure."""
-    created = make_private_dirs(target.parent)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with _removed_on_failure(tmp, created):
+
+    def fill(tmp: Path) -> None:
         with open(source, "rb") as src, _open_private(tmp) as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
-        os.replace(tmp, target)
+
+    _replace_atomically(target, fill)
+
+
+def link_private(source: Path, target: Path) -> None:
+    """`copy_private` for a private (0600) source that is never written in place again, only replaced or deleted
+    (a run's model file, handed to the registry): a hard link, no copy of its bytes (a 100-tree forest's 20 MB:
+    up to 60 ms). A copy where a link cannot be made (another file system, a link limit) or the source's mode is
+    not 0600 (a link would share it)."""
+    try:
+        if source.stat().st_mode & 0o7777 == FILE_MODE:
+            _replace_atomically(target, lambda tmp: os.link(source, tmp))
+            return
+    except OSError as exc:  # EXDEV, EMLINK, EPERM...: a copy does; a missing source fails there as it did
+        if exc.errno == errno.ENOSPC:
+            raise
+    copy_private(source, target)
 
 
 TMP_MAX_AGE_SECONDS = 3600.0  # a .tmp file older than this is a leftover of a killed writer, not a write under way

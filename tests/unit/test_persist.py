@@ -228,14 +228,18 @@ def _renumbered(zf) -> tuple[object, list[bytes]]:
 
 
 @pytest.mark.parametrize("model", ["logistic_regression", "random_forest_classifier", "hist_gradient_boosting_classifier"])
-def test_a_saved_file_holds_what_skops_own_dumps_writes(model):
+def test_a_saved_file_holds_what_skops_own_dumps_writes(model, tmp_path):
     """save_model writes schema.json compact (skops indents it, at most of a save's cost): the same schema and
     members as skops' own dumps, and it loads with skops alone."""
     from zipfile import ZipFile
 
     X, y = _frame()
     pipeline = make_pipeline(get_model(model), {"n_estimators": 5} if "forest" in model else {}, 0, X).fit(X, y)
-    data = ml.persist.model_bytes(pipeline)
+    path = tmp_path / "model.skops"
+    save_model(pipeline, path)  # streamed into the file
+    data = path.read_bytes()
+    assert _renumbered(ZipFile(path)) == _renumbered(ZipFile(io.BytesIO(ml.persist.model_bytes(pipeline))))
+    assert ml.persist.skops_trusted(path) == ml.persist.skops_trusted(data) == sio.get_untrusted_types(file=path)
     ours, theirs = ZipFile(io.BytesIO(data)), ZipFile(io.BytesIO(sio.dumps(pipeline)))
     assert _renumbered(ours) == _renumbered(theirs)
     assert b"\n" not in ours.read("schema.json")  # compact: the C encoder's output

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from core.names import InvalidName, new_run_id
-from core.storage import Storage, write_atomic, write_atomic_at, write_private
+from core.storage import Storage, link_private, write_atomic, write_atomic_at, write_atomic_with, write_private
 
 DATASET_ID = "0123456789abcdef"
 
@@ -110,7 +110,7 @@ def full_folder(tmp_path):
         yield folder
 
 
-@pytest.mark.parametrize("write", ["write_atomic", "write_private", "copy_private"])
+@pytest.mark.parametrize("write", ["write_atomic", "write_atomic_with", "write_private", "copy_private"])
 def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(full_folder, tmp_path, write):
     import errno
 
@@ -122,6 +122,7 @@ def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(full_folder,
     target = full_folder / "models" / "m1" / "model.skops" if write != "write_private" else full_folder / "secret"
     calls = {
         "write_atomic": lambda: core_storage.write_atomic(target, source.read_bytes()),
+        "write_atomic_with": lambda: core_storage.write_atomic_with(target, lambda fh: fh.write(source.read_bytes())),
         "write_private": lambda: core_storage.write_private(target, "x" * 200_000),
         "copy_private": lambda: core_storage.copy_private(source, target),
     }
@@ -172,3 +173,62 @@ def test_a_file_written_by_its_path_is_private_whatever_the_umask_and_nothing_is
     with pytest.raises(OSError, match="No space"):
         write_atomic_at(path, fails)
     assert path.read_bytes() == b"one" and sorted(p.name for p in path.parent.iterdir()) == ["data.bin"]
+
+
+def test_a_streamed_write_is_private_whatever_the_umask_and_nothing_is_left_on_failure(tmp_path):
+    path = tmp_path / "new" / "model.skops"
+    old = os.umask(0)
+    try:
+        write_atomic_with(path, lambda fh: [fh.write(part) for part in (b"one", b"two")])  # written piece by piece
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"onetwo" and os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(path.parent).st_mode & 0o777 == 0o700
+
+    def fails(fh):
+        fh.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_atomic_with(path, fails)
+    assert path.read_bytes() == b"onetwo" and sorted(p.name for p in path.parent.iterdir()) == ["model.skops"]
+
+
+def test_a_private_file_is_handed_over_by_a_link_and_any_other_is_copied(tmp_path):
+    """A run's model file goes to the registry without a copy of its bytes; the registry's file stays whole and
+    private when the run's name is deleted, and a file that is not 0600 is copied (a link would share its mode)."""
+    source = tmp_path / "run" / "model.skops"
+    write_atomic(source, b"model bytes")
+    target = tmp_path / "registry" / "m" / "model.skops"
+    link_private(source, target)
+    assert os.stat(target).st_ino == os.stat(source).st_ino  # one file, two names: nothing was copied
+    assert os.stat(target).st_mode & 0o777 == 0o600 and os.stat(target.parent).st_mode & 0o777 == 0o700
+    source.unlink()  # the run's scratch files go after registering
+    assert target.read_bytes() == b"model bytes"
+    link_private(target, target.with_name("again.skops"))  # a name taken already is replaced, as a copy replaces it
+    shared = tmp_path / "shared.bin"
+    shared.write_bytes(b"readable by others")
+    shared.chmod(0o644)
+    link_private(shared, target)
+    assert os.stat(target).st_ino != os.stat(shared).st_ino and os.stat(target).st_mode & 0o777 == 0o600
+    assert target.read_bytes() == b"readable by others" and os.stat(shared).st_mode & 0o777 == 0o644
+
+
+def test_a_file_that_cannot_be_linked_is_copied(tmp_path, monkeypatch):
+    """Another file system (EXDEV), a link limit or a file system without links: the bytes are copied instead."""
+    import errno
+
+    from core import storage as core_storage
+
+    def no_links(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(core_storage.os, "link", no_links)
+    source = tmp_path / "model.skops"
+    write_atomic(source, b"model bytes")
+    target = tmp_path / "registry" / "model.skops"
+    link_private(source, target)
+    assert target.read_bytes() == b"model bytes" and os.stat(target).st_ino != os.stat(source).st_ino
+    assert os.stat(target).st_mode & 0o777 == 0o600 and [p.name for p in target.parent.iterdir()] == ["model.skops"]
+    with pytest.raises(FileNotFoundError):  # a missing file still fails, as a copy of it did
+        link_private(tmp_path / "gone.skops", target)
