@@ -69,11 +69,22 @@ def main() -> None:
         real_child = child_fit.fit_in_child
 
         def in_process(  # type: ignore[no-untyped-def]
-            make, spec, X, y, *, rows=None, valid_rows=None, on_live=None, growth=None, time_limit=None, on_fitted=None
+            make,
+            spec,
+            X,
+            y,
+            *,
+            rows=None,
+            valid_rows=None,
+            on_live=None,
+            growth=None,
+            time_limit=None,
+            on_fitted=None,
+            store=None,
         ):
             X_fit, y_fit = X.iloc[rows], y.iloc[rows]
             held = (X.iloc[valid_rows], y.iloc[valid_rows])
-            fitted, curve = fitting.fit(make(X_fit), spec, X_fit, y_fit, valid=held, growth=growth, fitted=on_fitted)
+            fitted, curve = fitting.fit(make(X_fit), spec, X_fit, y_fit, valid=held, growth=growth, fitted=store)
             return child_fit.ChildResult(fitted, 0.0, 0.0, curve=curve)
 
         def activity_in_process() -> None:

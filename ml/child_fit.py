@@ -55,6 +55,7 @@ PRELOAD = [
     "ml.fitting",
     "ml.child_fit",
     "ml.child_main",
+    "ml.persist",  # skops: a fit's model is stored by its child (fit_in_child's store)
     "sklearn.svm",
     "sklearn.neighbors",
     "sklearn.neural_network",
@@ -152,14 +153,18 @@ def fit_in_child(
     growth: Growth | None = None,
     time_limit: float | None = None,
     on_fitted: Callable[[Pipeline], None] | None = None,
+    store: Callable[[Pipeline], None] | None = None,
 ) -> ChildResult:
     """`ml.fitting.fit` in a child process on the rows at positions `rows` of X, y (all without), of `pipeline` or
     of the one `pipeline(X_rows)` makes: the result's value is the fitted pipeline, its curve the learning curve
     (on the held-out rows at `valid_rows` too). With `growth`, a forest grows in parts and `growth.save` is
     called here with each checkpoint. A child still fitting after `time_limit` seconds is killed and FitTooLong
-    raised. `on_fitted` is called here with the model as soon as it is fitted, while the child draws its curve."""
+    raised. `on_fitted` is called here with the model as soon as it comes, while the child draws its curve.
+    `store` (picklable: a module's function, or a partial of one) is called in the child with the fitted model,
+    while the model comes here and before the curve is drawn: its work is the child's, on the other core, not
+    this process's (whose event loop needs the GIL), and an error it raises is the fit's."""
     every, resume = (growth.every, growth.resume) if growth is not None else (None, None)
-    job = Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS, spec, every, resume)
+    job = Job(pipeline, X, y, rows, valid_rows, PROBE_SECONDS, spec, every, resume, store)
     out = _run(job, on_live, time_limit, growth.save if growth is not None else None, on_fitted)
     out.value, out.curve = out.value
     return out

@@ -47,6 +47,7 @@ class Job:
     spec: ModelSpec | None = None  # given: a fit through ml.fitting.fit (progress, curve); else a fold
     every: float | None = None  # a forest grows in parts of this many seconds, each sent back as a checkpoint
     resume: Any = None  # the pipeline of a checkpoint to grow on from
+    store: Any = None  # called here with the fitted pipeline, before its curve (the fit stage's: its model file)
 
 
 def main(conn: Connection) -> None:
@@ -55,7 +56,9 @@ def main(conn: Connection) -> None:
     send_lock = threading.Lock()
 
     def send(*message: Any) -> None:
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        send_pickled(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def send_pickled(data: bytes) -> None:
         with send_lock:
             conn.send_bytes(data)
 
@@ -66,7 +69,7 @@ def main(conn: Connection) -> None:
             return
         peak_reset = _reset_peak()
         cpu0 = _cpu_seconds()
-        outcome, warned = _serve(job, send)
+        outcome, warned = _serve(job, send, send_pickled)
         del job  # its rows go before this process's memory is weighed
         _give_back_freed_memory()
         # staying needs a clean fit, memory back near the fork's, and a peak that the next job can reset
@@ -78,7 +81,7 @@ def main(conn: Connection) -> None:
             return
 
 
-def _serve(job: Job, send: Callable[..., None]) -> tuple[tuple[str, Any], list[str]]:
+def _serve(job: Job, send: Callable[..., None], send_pickled: Callable[[bytes], None]) -> tuple[tuple[str, Any], list[str]]:
     """One job: ("done", value) or ("error", exception), and scikit-learn's ConvergenceWarnings during it."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -100,7 +103,7 @@ def _serve(job: Job, send: Callable[..., None]) -> tuple[tuple[str, Any], list[s
     try:
         with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
             warnings.simplefilter("always", ConvergenceWarning)
-            value = _fit(job, fitting, progress, send)
+            value = _fit(job, fitting, progress, send, send_pickled)
         return ("done", value), [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
         return ("error", _picklable(exc)), []
@@ -109,7 +112,9 @@ def _serve(job: Job, send: Callable[..., None]) -> tuple[tuple[str, Any], list[s
         reporter.join()  # no progress of this job may follow its result down the pipe, into the next job's
 
 
-def _fit(job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callable[..., None]) -> Any:
+def _fit(
+    job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callable[..., None], send_pickled: Callable[[bytes], None]
+) -> Any:
     """A fold's predictions on the held-out rows, or the fitted pipeline and its learning curve. The pipeline,
     made from the selected rows if the job holds a function that makes it, is put in `fitting`."""
     from ml.fitting import Growth, fit
@@ -126,8 +131,29 @@ def _fit(job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callabl
     growth = None
     if job.every is not None:
         growth = Growth(job.every, lambda partial, trees: send("checkpoint", (partial, trees)), job.resume)
-    # the model goes to the worker as soon as it is fitted (the worker saves it meanwhile), then only the curve
-    _, curve = fit(pipeline, job.spec, X, y, valid=held, progress=progress, growth=growth, fitted=lambda p: send("fitted", p))
+    sending: list[threading.Thread] = []
+
+    def fitted(model: Pipeline) -> None:
+        """The model goes to the worker (which keeps it for the run's next stages) while it is stored here: the
+        pipe's write waits for the worker's reads without the GIL, the store is Python's work."""
+        data = pickle.dumps(("fitted", model), protocol=pickle.HIGHEST_PROTOCOL)
+
+        def send_model() -> None:
+            try:
+                send_pickled(data)
+            except OSError:  # the parent is gone (a killed worker), as the progress thread would find: stop
+                os._exit(3)
+
+        sending.append(threading.Thread(target=send_model, name="traineasy-send-model"))
+        sending[0].start()
+        if job.store is not None:
+            job.store(model)
+
+    try:
+        _, curve = fit(pipeline, job.spec, X, y, valid=held, progress=progress, growth=growth, fitted=fitted)
+    finally:
+        for thread in sending:  # the model is in the pipe before anything else of this job, its result included
+            thread.join()
     return None, curve  # the model went first
 
 

@@ -15,7 +15,7 @@ import skops.io as sio
 from skops.io._audit import Node, get_tree  # skops is pinned; tests/unit/test_persist.py guards this use
 from skops.io._utils import LoadContext, SaveContext, get_state, read_schema  # pinned too; test_persist.py checks model_bytes
 
-from core.storage import write_atomic_with
+from core.storage import write_atomic, write_atomic_with
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -108,6 +108,13 @@ def save_model(pipeline: Pipeline, path: Path) -> None:
     orchestration/stage_cache.py, not here). Streamed into the file: its bytes are never held in memory whole (a
     100-tree forest's 20 MB, twice, and 20 ms to copy them)."""
     write_atomic_with(path, partial(write_model, pipeline))  # 0600 in 0700 folders, whatever the umask
+
+
+def store_model(path: Path, trusted: Path, pipeline: Pipeline) -> None:
+    """The model file at `path` and, in `trusted`, the types its card tells skops to trust (`skops_trusted`, JSON):
+    what a fit's child stores (orchestration/fit_stage.py) for the run's next stages and the registry."""
+    save_model(pipeline, path)
+    write_atomic(trusted, json.dumps(skops_trusted(path)).encode())
 
 
 def model_bytes(pipeline: Pipeline) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -52,37 +51,6 @@ def _checkpointer(run_dir: Path, checkpoint: Path) -> Callable[[Pipeline, int], 
     return save
 
 
-class ModelSaver:
-    """The fitted model written (model.skops) and kept in memory for the run's next stages, in a thread started as
-    soon as the fit child sends the model, while the child goes on to draw the learning curve."""
-
-    def __init__(self, data: RunData, inp: TrainInput) -> None:
-        self.data, self.inp = data, inp
-        self.thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-
-    def start(self, pipeline: Pipeline) -> None:
-        def save() -> None:
-            try:
-                self.data.keep_model(self.inp, pipeline)
-            except BaseException as exc:  # noqa: BLE001 - raised again in the activity's thread by done()
-                self.error = exc
-
-        self.thread = threading.Thread(target=save, name="traineasy-save-model", daemon=True)
-        self.thread.start()
-
-    def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-
-    def done(self, pipeline: Pipeline) -> None:
-        """After the fit: the save's own error, if it failed; saved now if the child never sent the model early."""
-        if self.error is not None:
-            raise self.error
-        if self.thread is None:
-            self.data.keep_model(self.inp, pipeline)
-
-
 def fit_stage(data: RunData, settings: Settings, inp: TrainInput) -> StageResult:
     """Fit on the training rows in one call, in a child process that a cancel kills (a long forest in parts,
     checkpointed for resume); live progress from the estimator's own output; its costs are this fit's alone."""
@@ -116,7 +84,6 @@ def fit_stage(data: RunData, settings: Settings, inp: TrainInput) -> StageResult
             beat.step, beat.of, beat.loss, beat.unit = live["step"], live["of"], live.get("loss"), live.get("unit")
         return beat
 
-    saver = ModelSaver(data, inp)
     with heartbeating(details):
         try:
             out = fit_in_child(  # the child selects the training rows: this process holds no copy of them
@@ -129,7 +96,7 @@ def fit_stage(data: RunData, settings: Settings, inp: TrainInput) -> StageResult
                 on_live=live.update,
                 growth=growth if grows else None,
                 time_limit=wall,
-                on_fitted=saver.start,  # saved while the child draws the learning curve
+                store=data.model_store(inp),  # the child stores the model while it comes here, then draws its curve
             )
         except ChildDied as exc:
             raise child_died(exc) from None
@@ -137,12 +104,10 @@ def fit_stage(data: RunData, settings: Settings, inp: TrainInput) -> StageResult
             raise too_long(settings.max_fit_minutes) from None
         except ValueError as exc:  # the data or the settings, not the worker: no retry would help
             raise fit_refusal(exc) from None
-        finally:
-            saver.wait()  # every way out: no thread still writes the model file after the stage
         if live:  # the last report may predate the last trees
             live["step"] = live["of"]
         state.of = state.step = 1
-        saver.done(out.value)
+        data.keep_model(inp, out.value)
     assert out.curve is not None  # a fit always returns its curve (empty for a model without stages)
     curve = {k: downsample(v) if isinstance(v, list) else v for k, v in out.curve.as_dict().items()}
     costs = {  # this fit's alone: the child's own CPU and peak memory, not the worker's lifetime high-water mark

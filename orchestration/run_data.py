@@ -8,10 +8,12 @@ UI can import the workflow definitions cheaply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.storage import Storage, write_atomic
+from core.storage import Storage
 from orchestration.activity_errors import refuse
 from orchestration.contracts import TrainInput
 from orchestration.stage_cache import RUNS, file_id
@@ -72,19 +74,19 @@ class RunData:
 
         return RUNS.fetch(inp.run_id, "split", lambda: file_id(path), read)
 
-    def keep_model(self, inp: TrainInput, pipeline: Pipeline) -> None:
-        """The fitted model written to model.skops (what a stage on another worker, and the registry, read) and
-        kept in memory for this run's evaluate and save stages here; beside it the types its card tells skops to
-        trust (`ml.persist.skops_trusted`: it reads the file's schema, 25 ms for a 100-tree forest), worked out here
-        while the fit's child draws the learning curve rather than in the save stage, which waits for nothing."""
-        import json
-
-        from ml.persist import save_model, skops_trusted
+    def model_store(self, inp: TrainInput) -> Callable[[Pipeline], None]:
+        """What the fit's child calls with the fitted model (picklable, ml.child_fit): it writes model.skops (what a
+        stage on another worker, and the registry, read) and beside it the types its card tells skops to trust
+        (`ml.persist.store_model`), while the model comes to this worker and before the child draws the curve."""
+        from ml.persist import store_model
 
         run_dir = self.run_dir(inp)
-        path = run_dir / "model.skops"
-        save_model(pipeline, path)
-        write_atomic(run_dir / TRUSTED_FILE, json.dumps(skops_trusted(path)).encode())
+        return partial(store_model, run_dir / "model.skops", run_dir / TRUSTED_FILE)
+
+    def keep_model(self, inp: TrainInput, pipeline: Pipeline) -> None:
+        """The fitted model, which its child stored (`model_store`), kept in memory for this run's evaluate and
+        save stages here."""
+        path = self.run_dir(inp) / "model.skops"
         RUNS.keep(inp.run_id, "model", file_id(path), pipeline)
 
     def skops_trusted(self, inp: TrainInput) -> list[str] | None:

@@ -3,6 +3,7 @@ and never leave a process behind, whatever way the wait ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io as sio
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 import ml.child_fit as child_fit
@@ -412,13 +414,47 @@ def test_a_dead_spare_is_replaced_and_a_stopped_worker_lets_its_spare_exit():
     assert spare[0].exitcode is not None and spare[0].pid is not None and _gone(spare[0].pid)
 
 
-def test_the_model_comes_before_its_learning_curve_so_the_worker_saves_it_meanwhile():
+def _stored_by(record: Path, model) -> None:
+    """A fit's `store`, run in its child: says which process ran it, and what it was given."""
+    record.write_text(
+        json.dumps({"pid": os.getpid(), "model": type(model[-1]).__name__, "fitted": hasattr(model[-1], "classes_")})
+    )
+
+
+def _store_fails(model) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_the_child_stores_the_model_while_it_comes_here_then_draws_its_learning_curve(tmp_path):
+    from ml.persist import load_model, store_model
+
     spec = get_model("gradient_boosting_classifier")
     X, y, _, _ = _data(spec)
+    record = tmp_path / "stored.json"
     sent: list = []
     out = fit_in_child(
-        make_pipeline(spec, {"n_estimators": 30}, 0, X), spec, X, y, valid_rows=np.arange(20), on_fitted=sent.append
+        make_pipeline(spec, {"n_estimators": 30}, 0, X),
+        spec,
+        X,
+        y,
+        valid_rows=np.arange(20),
+        on_fitted=sent.append,
+        store=partial(_stored_by, record),
     )
+    stored = json.loads(record.read_text())
+    assert stored["pid"] != os.getpid() and stored == {**stored, "model": "GradientBoostingClassifier", "fitted": True}
     assert len(sent) == 1 and out.value is sent[0]  # sent once, early; the last message holds only the curve
     assert out.curve is not None and out.curve.steps  # which the child drew after sending the model
-    np.testing.assert_array_equal(out.value.predict(X), make_pipeline(spec, {"n_estimators": 30}, 0, X).fit(X, y).predict(X))
+    expected = make_pipeline(spec, {"n_estimators": 30}, 0, X).fit(X, y).predict(X)
+    np.testing.assert_array_equal(out.value.predict(X), expected)
+
+    # the fit stage's store: the model file and its trusted types, written by the child
+    model, trusted = tmp_path / "run" / "model.skops", tmp_path / "run" / "model-trusted.json"
+    out = fit_in_child(make_pipeline(spec, {"n_estimators": 30}, 0, X), spec, X, y, store=partial(store_model, model, trusted))
+    np.testing.assert_array_equal(load_model(model).predict(X), expected)
+    assert json.loads(trusted.read_text()) == sio.get_untrusted_types(file=model)
+    assert os.stat(model).st_mode & 0o777 == 0o600
+
+    # a store that fails fails the fit: the worker never goes on without the model's file
+    with pytest.raises(OSError, match="No space left"):
+        fit_in_child(make_pipeline(spec, {"n_estimators": 5}, 0, X), spec, X, y, store=_store_fails)
