@@ -60,7 +60,7 @@ def fit(
     """`pipeline.fit(X, y)` in one call (or a forest in parts, see `Growth`), with `progress` following it, then
     the learning curve on a sample of `X` and of the held-out rows `valid`. The fitted pipeline equals plain
     `pipeline.fit(X, y)` (tests/unit/test_training.py proves it per model). `fitted` is called with it before the
-    curve is computed (the fit child sends it on then, so that the worker saves it while the curve is drawn)."""
+    curve is computed (the fit child sends it to the worker and stores it then, before the curve)."""
     progress = progress if progress is not None else FitProgress()
     if spec.increments:
         progress.of = int(pipeline[-1].get_params()[spec.increments])

@@ -18,7 +18,7 @@ from orchestration.activity_errors import refuse
 from orchestration.contracts import TrainInput
 from orchestration.stage_cache import RUNS, file_id
 
-TRUSTED_FILE = "model-trusted.json"  # beside model.skops: what the model card tells skops to trust (keep_model)
+TRUSTED_FILE = "model-trusted.json"  # beside model.skops: what the model card tells skops to trust (model_store)
 
 if TYPE_CHECKING:  # heavy: imported in the bodies
     import numpy as np
@@ -90,9 +90,9 @@ class RunData:
         RUNS.keep(inp.run_id, "model", file_id(path), pipeline)
 
     def skops_trusted(self, inp: TrainInput) -> list[str] | None:
-        """The trusted types keep_model worked out for the run's model file; worked out now from the file if they
-        are missing (a model fitted before they were kept) or older than it (the file written again after them, by
-        a worker from before them: a retried fit on another worker), never another model's list."""
+        """The trusted types the fit's child stored beside the run's model file (`model_store`); worked out now from
+        the file if they are missing (a model fitted before they were kept) or older than it (the file written again
+        after them, by a worker from before them: a retried fit on another worker), never another model's list."""
         import json
 
         from ml.persist import skops_trusted
@@ -100,7 +100,7 @@ class RunData:
         run_dir = self.run_dir(inp)
         model, kept = run_dir / "model.skops", run_dir / TRUSTED_FILE
         try:
-            if kept.stat().st_mtime_ns >= model.stat().st_mtime_ns:  # keep_model writes it after the model file
+            if kept.stat().st_mtime_ns >= model.stat().st_mtime_ns:  # store_model writes it after the model file
                 trusted: list[str] | None = json.loads(kept.read_bytes())
                 return trusted
         except FileNotFoundError:
