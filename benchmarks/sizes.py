@@ -20,7 +20,7 @@ class Sizes:
     forest_repeats: int = 7  # one fit of the same forest varies by ±5% from run to run here, more than the target
     big_rows: int = 1_000_000  # x 20 columns: ~144 MB of CSV
     big_repeats: int = 3  # the plain script alone varies by ~30% from one repeat to the next on this machine
-    ingest_repeats: int = 5  # whether the Parquet is written beside the parse depends on a free core: it varies
+    ingest_repeats: int = 9  # a repeat varies by up to ±30% here (1.0-1.7 s a side): 9 of ~2.5 s, for a steady median
 
 
 def quick(folder: Path) -> Sizes:
