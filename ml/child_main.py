@@ -144,8 +144,9 @@ def _fit(
             except OSError:  # the parent is gone (a killed worker), as the progress thread would find: stop
                 os._exit(3)
 
-        sending.append(threading.Thread(target=send_model, name="traineasy-send-model"))
-        sending[0].start()
+        thread = threading.Thread(target=send_model, name="traineasy-send-model")
+        sending.append(thread)
+        thread.start()
         if job.store is not None:
             job.store(model)
 
