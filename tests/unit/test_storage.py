@@ -156,41 +156,38 @@ def test_old_tmp_leftovers_in_users_folders_are_swept_and_fresh_ones_kept(storag
     assert fresh.exists() and elsewhere.exists() and kept.exists()
 
 
-def test_a_file_written_by_its_path_is_private_whatever_the_umask_and_nothing_is_left_on_failure(tmp_path):
-    path = tmp_path / "new" / "data.bin"
-    old = os.umask(0)
-    try:
-        write_atomic_at(path, lambda tmp: tmp.open("wb").write(b"one"))  # a writer that opens the file as it likes
-    finally:
-        os.umask(old)
-    assert path.read_bytes() == b"one" and os.stat(path).st_mode & 0o777 == 0o600
-    assert os.stat(path.parent).st_mode & 0o777 == 0o700
-
-    def fails(tmp):
-        tmp.write_bytes(b"half")
-        raise OSError(28, "No space left on device")
-
-    with pytest.raises(OSError, match="No space"):
-        write_atomic_at(path, fails)
-    assert path.read_bytes() == b"one" and sorted(p.name for p in path.parent.iterdir()) == ["data.bin"]
+def _half_then_full_disk(write):
+    write(b"half")
+    raise OSError(28, "No space left on device")
 
 
-def test_a_streamed_write_is_private_whatever_the_umask_and_nothing_is_left_on_failure(tmp_path):
+WRITERS = {  # (how it writes, a writer of b"onetwo", one that fails half way)
+    "by its path": (
+        write_atomic_at,  # a writer that opens the file as it likes (pyarrow's)
+        lambda tmp: tmp.open("wb").write(b"onetwo"),
+        lambda tmp: _half_then_full_disk(tmp.write_bytes),
+    ),
+    "streamed": (
+        write_atomic_with,  # written piece by piece into the open file (a model's zip)
+        lambda fh: [fh.write(part) for part in (b"one", b"two")],
+        lambda fh: _half_then_full_disk(fh.write),
+    ),
+}
+
+
+@pytest.mark.parametrize("how", WRITERS)
+def test_a_written_file_is_private_whatever_the_umask_and_nothing_is_left_on_failure(tmp_path, how):
+    write_atomic_by, writer, failing = WRITERS[how]
     path = tmp_path / "new" / "model.skops"
     old = os.umask(0)
     try:
-        write_atomic_with(path, lambda fh: [fh.write(part) for part in (b"one", b"two")])  # written piece by piece
+        write_atomic_by(path, writer)
     finally:
         os.umask(old)
     assert path.read_bytes() == b"onetwo" and os.stat(path).st_mode & 0o777 == 0o600
     assert os.stat(path.parent).st_mode & 0o777 == 0o700
-
-    def fails(fh):
-        fh.write(b"half")
-        raise OSError(28, "No space left on device")
-
     with pytest.raises(OSError, match="No space"):
-        write_atomic_with(path, fails)
+        write_atomic_by(path, failing)
     assert path.read_bytes() == b"onetwo" and sorted(p.name for p in path.parent.iterdir()) == ["model.skops"]
 
 
