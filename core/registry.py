@@ -13,7 +13,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,26 +100,34 @@ class Registry:
                 version = _next_version(db, owner, dataset_id, target, name)
                 folder = f"models/{name}/{run_id}"
                 where = self.storage.user_dir(owner) / folder
-                link_private(model_file, where / "model.skops")  # 0600 in 0700 folders, whatever the umask
-                card = {**card, "name": name, "version": version}
-                write_atomic(where / "card.json", json.dumps(card, indent=2, default=str).encode())
-                db.execute(
-                    "INSERT INTO models (owner, name, dataset_id, target, version, run_id, created_at, size_bytes,"
-                    " tags, card, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        owner,
-                        name,
-                        dataset_id,
-                        target,
-                        version,
-                        run_id,
-                        datetime.now(UTC).isoformat(timespec="seconds"),
-                        _size(where),
-                        json.dumps(list(tags)),
-                        json.dumps(card, default=str),
-                        folder,
-                    ),
-                )
+                try:
+                    link_private(model_file, where / "model.skops")  # 0600 in 0700 folders, whatever the umask
+                    card = {**card, "name": name, "version": version}
+                    write_atomic(where / "card.json", json.dumps(card, indent=2, default=str).encode())
+                    db.execute(
+                        "INSERT INTO models (owner, name, dataset_id, target, version, run_id, created_at, size_bytes,"
+                        " tags, card, folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            owner,
+                            name,
+                            dataset_id,
+                            target,
+                            version,
+                            run_id,
+                            datetime.now(UTC).isoformat(timespec="seconds"),
+                            _size(where),
+                            json.dumps(list(tags)),
+                            json.dumps(card, default=str),
+                            folder,
+                        ),
+                    )
+                except BaseException:
+                    # No record will name these files (the transaction rolls back): they go, or they would stay
+                    # unseen, unsweepable and counted in the owner's stored bytes (a full disk links the model,
+                    # which takes no space, then fails on its card). Still under the write lock: no other
+                    # register of this run can have put its files there meanwhile.
+                    _remove_folder(where)
+                    raise
                 row = db.execute("SELECT * FROM models WHERE run_id = ?", (run_id,)).fetchone()
         return self._record(row)
 
@@ -256,6 +264,14 @@ def _next_version(db: sqlite3.Connection, owner: str, dataset_id: str, target: s
         (*lineage, version),
     )
     return int(version)
+
+
+def _remove_folder(folder: Path) -> None:
+    """A model's folder and, left empty, its model name's folder (models/<name>) and models/."""
+    shutil.rmtree(folder, ignore_errors=True)
+    with suppress(OSError):  # not empty: another model's
+        folder.parent.rmdir()
+        folder.parent.parent.rmdir()
 
 
 def _size(path: Path) -> int:

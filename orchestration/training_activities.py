@@ -24,7 +24,8 @@ from orchestration.contracts import RunFacts, StageHeartbeat, StageResult, Train
 from orchestration.cv_stage import cv_stage
 from orchestration.fit_stage import fit_stage
 from orchestration.heartbeat import heartbeating, keeps_alive
-from orchestration.run_data import TRUSTED_FILE, RunData
+from orchestration.run_data import RunData
+from orchestration.scratch import clean_run_dir
 
 
 class TrainingActivities:
@@ -141,10 +142,10 @@ class TrainingActivities:
         record = registry.by_run(req.owner, inp.run_id)
         if record is None:  # else a retry after registering: its scratch files may be gone already
             record = self._register(inp, registry)
-        # the registry holds the model now; the run keeps only its small evaluation.json for the run page
-        scratch_files = ("model.skops", TRUSTED_FILE, "split.npz", "fit.json")
-        for scratch in [*run_dir.glob("checkpoint*"), *(run_dir / name for name in scratch_files)]:
-            scratch.unlink(missing_ok=True)
+        # the registry holds the model now; the run keeps only its small evaluation.json for the run page. All the
+        # rest goes, not a list of names: a fit child killed while it stored the model leaves its temporary file
+        # (model.skops.<pid>.<thread>.tmp), which its retry does not reuse
+        clean_run_dir(run_dir)
         self.data.release(inp.run_id)  # the run's last stage: what it kept in this process goes too
         return StageResult(
             activity.info().attempt, RunFacts(model_id=record.id, model_name=record.name, model_version=record.version)
@@ -194,6 +195,4 @@ class TrainingActivities:
     def discard_scratch(self, inp: TrainInput) -> list[str]:
         """A failed or cancelled run's scratch files (split, checkpoints, model file...) deleted; its
         evaluation.json stays for the run page (orchestration.scratch). Returns the names removed."""
-        from orchestration.scratch import clean_run_dir
-
         return clean_run_dir(self.data.run_dir(inp))

@@ -723,3 +723,19 @@ def test_the_fit_stage_timeout_is_a_backstop_beyond_the_default_wall():
     default = Settings.__dataclass_fields__["max_fit_minutes"].default
     assert isinstance(default, (int, float)) and (wall := fit_wall_seconds(default)) is not None
     assert _STAGE_ACTIVITIES["fit"][1].total_seconds() > wall + 30 * 60
+
+
+def test_register_model_removes_what_a_fit_child_killed_while_storing_left(tmp_path):
+    """A fit child killed (OOM, kill -9, its worker killed) while it stored the model leaves its temporary file in
+    the run folder; the retried fit writes another. The run then completes: the leftover must not stay there,
+    counted in the owner's stored bytes, until some worker starts again."""
+    storage = Storage(tmp_path)
+    inp = _train_input(storage)
+    acts = TrainingActivities(storage)
+    for name in STEPS[:-1]:
+        ActivityEnvironment().run(getattr(acts, name), inp)
+    run_dir = storage.run_dir("alice", inp.run_id)
+    (run_dir / "model.skops.4242.140000000000000.tmp").write_bytes(b"half a model")
+    (run_dir / "model-trusted.json.4242.140000000000000.tmp").write_bytes(b"[")
+    ActivityEnvironment().run(acts.register_model, inp)
+    assert {p.name for p in run_dir.iterdir()} == {"evaluation.json"}

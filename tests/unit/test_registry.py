@@ -312,3 +312,51 @@ def test_a_deleted_datasets_name_is_remembered(registry, model_file):
     registry.remember_deleted_dataset("alice", "d7", "old sales.csv")
     assert registry.known_dataset_names("alice") == {"d1": "shop.csv", "d7": "old sales.csv"}
     assert registry.known_dataset_names("bob") == {}
+
+
+@pytest.mark.parametrize("fails", ["card", "record"])
+def test_a_register_that_fails_after_taking_the_model_file_leaves_no_files(registry, model_file, monkeypatch, fails):
+    """The model file is linked (no space needed: it succeeds on a full disk), then the card or the record fails:
+    no record names the folder, so nothing may stay in it (unseen, never swept, counted in the stored bytes)."""
+    import errno
+
+    import core.registry as core_registry
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    if fails == "card":
+        monkeypatch.setattr(core_registry, "write_atomic", full)
+    else:
+        monkeypatch.setattr(core_registry, "_size", lambda path: 1 / 0)
+    with pytest.raises((OSError, ZeroDivisionError)):
+        train(registry, model_file)
+    assert registry.list("alice") == []
+    models = registry.storage.user_dir("alice") / "models"
+    assert not models.exists() or list(models.rglob("*")) == []
+    assert model_file.read_bytes() == b"x" * 1000, "the run's own file is untouched"
+    monkeypatch.undo()
+    assert train(registry, model_file).version == 1, "the number taken by the failed register was rolled back"
+
+
+def test_a_register_on_a_really_full_disk_leaves_no_files(tmp_path):
+    """A real full file system (a tiny tmpfs, root and mount needed) under the user's folder: the hard link takes
+    no space and succeeds, the card cannot be written."""
+    from chaos.disk_full import FILLER, NEEDS_MOUNT, _fill, contents, full_disk, mount_works
+    from core.storage import write_atomic
+
+    if not mount_works(tmp_path):
+        pytest.skip(f"a full disk cannot be made here: {NEEDS_MOUNT}")
+    storage = Storage(tmp_path / "home")
+    registry = Registry(storage)
+    user_dir = storage.user_dir("alice")
+    run_id = f"train-alice-{next(_runs):032x}"
+    source = storage.run_dir("alice", run_id) / "model.skops"
+    with full_disk(user_dir):
+        (user_dir / FILLER).unlink()
+        write_atomic(source, b"x" * 20000)
+        _fill(user_dir)
+        with pytest.raises(OSError):
+            registry.register("alice", "rf", run_id, source, card())
+        assert contents(user_dir) == {"runs", f"runs/{run_id}", f"runs/{run_id}/model.skops"}
+    assert registry.list("alice") == []

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import signal
 import time
 import uuid
 
@@ -20,8 +22,10 @@ from core.storage import Storage
 from orchestration.activity_errors import STORAGE_NOT_A_FOLDER, STORAGE_PERMISSION, refuse
 from orchestration.contracts import StageResult, TrainInput, TrainRequest
 from orchestration.errors import UserError
+from orchestration.run_data import TRUSTED_FILE, RunData
 from orchestration.scratch import sweep_scratch, temporal_is_open
 from tests.helpers import classification_csv, eventually, finished_run, running_workers
+from tests.workflows import slow_store
 
 
 @pytest.fixture
@@ -169,3 +173,39 @@ async def test_a_completed_run_keeps_only_its_evaluation_and_a_save_retried_afte
     record = service.registry.by_run(user.name, run_id)
     assert record is not None and record.version == 1 and view.facts.model_id == record.id
     assert _files(storage, user, run_id) == {"evaluation.json"}, "fit.json, the split and the model file are scratch"
+
+
+async def test_a_run_whose_fit_child_was_killed_while_storing_the_model_leaves_only_its_evaluation(
+    client, settings, service, user, tmp_path, monkeypatch
+):
+    """The fit's child stores the model (ml.persist.store_model); killed in the middle (kill -9, the OOM killer) it
+    leaves its temporary file in the run folder, and the retried fit writes another. The run completes: the
+    leftover goes with the rest of the scratch, not at some later worker start."""
+    import skops.io as sio
+
+    marker = tmp_path / "marker"
+    marker.mkdir()
+
+    def model_store(self, inp):
+        run_dir = self.run_dir(inp)
+        return slow_store.stalled_store(marker, run_dir / "model.skops", run_dir / TRUSTED_FILE)
+
+    monkeypatch.setattr(RunData, "model_store", model_store)
+    storage = Storage(settings.home)
+    async with running_workers(client, settings):
+        ds = await service.upload_dataset(user, "shop.csv", classification_csv(rows=300))
+        request = TrainRequest(user.name, ds.dataset_id, "bought", "random_forest_classifier", {"n_estimators": 30})
+        run_id = await service.start_training(user, request)
+        await eventually(lambda: _async((marker / "storing").exists()), timeout=120)
+        assert any(name.endswith(".tmp") for name in _files(storage, user, run_id))
+        (marker / "killed").write_text("")
+        os.kill(int((marker / "storing").read_text()), signal.SIGKILL)
+        view = await finished_run(service, user, run_id, timeout=180)
+    assert view.status == "completed", view.error
+    assert next(s for s in view.stages if s.name == "fit").attempt == 2
+    assert _files(storage, user, run_id) == {"evaluation.json"}
+    record = service.registry.by_run(user.name, run_id)
+    assert record is not None
+    model_file = service.registry.model_file(record)
+    assert record.skops_trusted == sorted(sio.get_untrusted_types(file=model_file))
+    assert {p.name for p in service.registry.model_dir(record).iterdir()} == {"model.skops", "card.json"}
