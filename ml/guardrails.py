@@ -124,6 +124,21 @@ def _id_findings(
     return out
 
 
+MAX_LISTED = 20  # columns named in one note on missing values; the rest are counted
+
+
+def _missing_note(handled: str, columns: list[tuple[str, float]]) -> str:
+    """One note for the columns with some missing values handled alike (not one box per column: a file with
+    gaps in most columns filled the form with them), the most missing first."""
+    if len(columns) == 1:
+        (c, share), *_ = columns
+        return f"{shown(c)} has {share:.1%} missing values ({handled})."
+    ranked = sorted(columns, key=lambda item: -item[1])
+    listed = ", ".join(f"{shown(c)} {share:.1%}" for c, share in ranked[:MAX_LISTED])
+    more = f" and {len(ranked) - MAX_LISTED} more" if len(ranked) > MAX_LISTED else ""
+    return f"{len(columns)} columns have missing values ({handled}): {listed}{more}."
+
+
 def assess_data(
     df: pd.DataFrame,
     target: str,
@@ -155,6 +170,7 @@ def assess_data(
         CheckFinding("error", e) for e in bound_errors(spec, spec.validate(params or {}), len(y), test_size, cv_folds, classes)
     ]
     dates = set(date_columns(X))  # parsed into parts, not one-hot: their many values are not categories
+    gaps: dict[str, list[tuple[str, float]]] = {}  # how the missing values are handled -> (column, share) under half
     for c in X.columns:
         share = float(X[c].isna().mean())
         # text is always filled with its most frequent value; numbers and dates too, unless the model takes them missing
@@ -164,7 +180,7 @@ def assess_data(
         if share > 0.5:
             findings.append(CheckFinding("warning", f"{shown(c)} is {share:.0%} missing ({handled}); it carries little."))
         elif share > 0:
-            findings.append(CheckFinding("info", f"{shown(c)} has {share:.1%} missing values ({handled})."))
+            gaps.setdefault(handled, []).append((c, share))
         if X[c].nunique(dropna=True) <= 1:
             findings.append(CheckFinding("warning", f"{shown(c)} is constant: it carries no information."))
         elif (
@@ -174,6 +190,7 @@ def assess_data(
             and not is_id_like(X[c])
         ):
             findings.append(CheckFinding("info", f"{shown(c)} has {X[c].nunique()} categories; the rarest are grouped."))
+    findings += [CheckFinding("info", _missing_note(handled, columns)) for handled, columns in gaps.items()]
     if spec.task == "classification":
         counts = y.value_counts()
         smallest = float(counts.min() / counts.sum())

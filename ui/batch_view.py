@@ -177,15 +177,26 @@ def leaderboard_csv(table: pd.DataFrame, batch_id: str, user: User) -> Callable[
     return build
 
 
+def badge_text(status: str, phase: str | None) -> str:
+    """The batch's status, and its phase where that says more: "running · stopping", "completed · cancelled", but
+    "running", not "running · running", and "completed", not "completed · done". A closed batch's status says it
+    all (a phase only tells a running or a completed one apart). A badge escapes brackets itself (md() on top
+    would undo that): only known phases are drawn."""
+    shown = status.replace("_", " ")
+    if (
+        phase is None
+        or status not in ("running", "completed")
+        or (status, phase) in (("running", "running"), ("completed", "done"))
+    ):
+        return shown
+    return f"{shown} · {PHASES.get(phase, 'unknown phase')}"
+
+
 def _draw(view: BatchView, user: User, names: dict[str, str]) -> None:
     icon, color = STATUS_STYLE.get(view.status, (None, "gray"))
     progress = view.progress
     st.subheader("Batch")
-    # a badge escapes brackets itself (md() on top would undo that): only known phases are drawn
-    # a closed batch's status says it all (a phase only tells a running or a completed one apart)
-    phase = "" if progress is None or view.status not in ("running", "completed") else PHASES.get(progress.phase, "unknown phase")
-    status = view.status.replace("_", " ")
-    st.badge(f"{status} · {phase}" if phase else status, icon=icon, color=color)
+    st.badge(badge_text(view.status, progress.phase if progress is not None else None), icon=icon, color=color)
     if progress is None:
         st.caption(f"`{view.batch_id}`")
         st.warning("Waiting for a worker to pick up this batch.")

@@ -141,9 +141,10 @@ def fmt_seconds(s: float | None) -> str:
 
 
 def fmt_left(s: float | None) -> str:
+    """Short enough for its card at any width ("a moment" read "a mom…" in the narrow one)."""
     if s is None:
         return "–"
-    return "a moment" if s < 1 else f"~{fmt_seconds(s)}"
+    return "< 1 s" if s < 1 else f"~{fmt_seconds(s)}"
 
 
 def frozen_label(label: str, frozen: bool) -> str:

@@ -18,6 +18,8 @@ def test_a_token_made_on_the_account_page_opens_the_api_until_revoked(stack, new
     page = new_page()
     sign_in(page, stack, "tokenuser", "tokenuser-password")
     go(page, "Account")
+    # what the user has of their quota: the Train page's line, here too (nothing stored yet)
+    expect(page.get_by_text(re.compile(r"0 of \d+ runs in flight · .* · 0 MB of \d+ MB stored"))).to_be_visible()
     expect(page.get_by_text("No API tokens yet.")).to_be_visible()
     page.get_by_role("textbox", name="Token name").fill("nightly batch")
     page.get_by_role("button", name="Create token").click()

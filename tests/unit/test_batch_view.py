@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from orchestration.contracts import ChildState
@@ -84,3 +85,23 @@ def test_the_batch_page_draws_one_bar_per_run_one_curve_chart_per_metric_and_no_
     admin = AppTest.from_function(_page, args=(True,), default_timeout=30)
     admin.run()
     assert any("worker 29710" in e.proto.text for e in admin.get("progress"))  # for whoever runs the workers
+
+
+@pytest.mark.parametrize(
+    ("status", "phase", "text"),
+    [
+        ("running", "running", "running"),
+        ("running", "awaiting", "running · finished with failures: retry them or finish"),
+        ("running", "stopping", "running · stopping"),
+        ("running", "[x](http://evil)", "running · unknown phase"),
+        ("running", None, "running"),
+        ("completed", "done", "completed"),
+        ("completed", "cancelled", "completed · cancelled"),
+        ("cancelled", "running", "cancelled"),
+        ("timed_out", "running", "timed out"),
+    ],
+)
+def test_the_batch_badge_names_the_phase_only_where_it_says_more_than_the_status(status, phase, text):
+    from ui.batch_view import badge_text
+
+    assert badge_text(status, phase) == text

@@ -55,6 +55,25 @@ def test_missing_target_rows_are_counted_and_missing_values_reported():
     assert check.usable_rows == 190
 
 
+def test_columns_with_a_few_missing_values_share_one_note_the_most_missing_first():
+    """A file with gaps in many columns gets one line for them, not one box per column."""
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({f"n{i}": rng.normal(size=200) for i in range(25)} | {"city": rng.choice(["a", "b"], 200)})
+    df["y"] = rng.choice(["p", "q"], 200)
+    for i in range(25):
+        df.loc[: i + 1, f"n{i}"] = np.nan  # n0: 2 of 200 rows missing ... n24: 26
+    df.loc[:3, "city"] = None
+    notes = [f.message for f in assess_data(df, "y", RF).findings if "missing" in f.message]
+    listed = ", ".join(f"'n{i}' {(i + 2) / 200:.1%}" for i in range(24, 4, -1))  # 'city' (2.0%) is of the 6 more
+    assert notes == [f"26 columns have missing values (imputed): {listed} and 6 more."]
+    hist = assess_data(df, "y", get_model("hist_gradient_boosting_classifier"))  # learns where numbers' gaps go
+    kinds = sorted(f.message.split(")")[0] for f in hist.findings if "missing" in f.message)
+    assert kinds == [
+        "'city' has 2.0% missing values (imputed",
+        "25 columns have missing values (left to the model, which learns from them",
+    ]
+
+
 def test_class_imbalance_is_a_warning():
     df = frame()
     df["y"] = ["rare"] * 5 + ["common"] * 195

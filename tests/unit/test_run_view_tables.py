@@ -4,6 +4,8 @@ and a deleted dataset by its name."""
 
 from __future__ import annotations
 
+import pytest
+
 from orchestration.contracts import StageProgress
 from orchestration.views import RunView
 from ui.run_text import dataset_text, fact_text, param_text, stage_rows
@@ -97,3 +99,10 @@ def test_the_run_page_reads_as_plain_words():
     assert list(stages["status"]) == ["✓ done", "■ cancelled", "– not run"]
     shown = next(d for d in at.dataframe if "attempt" in d.value.columns)
     assert shown.proto.placeholder == ""  # a stage not run: empty cells, not "None"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(None, "–"), (0.4, "< 1 s"), (12.34, "~12.3 s"), (600, "~10.0 min")])
+def test_time_left_is_short_enough_for_its_card(seconds, text):
+    from ui.run_text import fmt_left
+
+    assert fmt_left(seconds) == text and len(text) <= 9  # "a moment" was cut to "a mom…" in the narrow card
