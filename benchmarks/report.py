@@ -31,7 +31,9 @@ given the same; the in-process direct fits use scikit-learn's defaults.
 - history: bytes of the 1M-row run's fetched history (events, serialised) vs the tiny run's.
 - `progress` query: p95 of the query while the forest's run is in its fit stage, vs describe() (a server round
   trip without a worker) timed right after each query; the run is queried every 0.25 s, as eight open run pages.
-- The Temporal dev server runs with make run's settings (orchestration/dev_server.py: its queues read unpaced)."""
+- The Temporal dev server runs with make run's settings (orchestration/dev_server.py: its queues read unpaced). The
+  figures that need none of it (ingest, the child-fit extra) are measured first, before it and the workers start:
+  their idle processes are not the fresh ingest processes' to share the two cores with."""
 
 
 def _num(value: float, unit: str) -> str:
