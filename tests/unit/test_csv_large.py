@@ -150,6 +150,7 @@ TYPED_APART = {
     "booleans_with_missing_values": (pd.Series([True, np.nan, False], dtype=object), False),
     "integers_gathered_with_integers_past_2_63": (pd.Series([1.0, 2.0**63 + 4096]), True),
     "infinity": (pd.Series([1.0, np.inf, -np.inf, np.nan]), False),
+    "infinity_and_a_number_past_2_63": (pd.Series([np.inf, np.nan, 2.0**64]), True),
     "text": (pd.Series(["a", None], dtype="str"), False),
 }
 
