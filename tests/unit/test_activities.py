@@ -187,14 +187,20 @@ def test_register_model_registers_a_version_with_its_card(trained):
     assert card["skops_trusted"] == sorted(sio.get_untrusted_types(data=registry.model_file(record).read_bytes()))
 
 
-def test_a_model_fitted_before_its_trusted_types_were_kept_registers_with_them(tmp_path):
-    """A run fitted by a worker from before model-trusted.json and saved by one from after: the save stage works the
-    list out from the model file itself."""
+def _run_up_to_register(tmp_path) -> tuple[Storage, TrainInput, TrainingActivities]:
+    """A run's stages up to the save (register) stage, whose test comes next."""
     storage = Storage(tmp_path)
     inp = _train_input(storage)
     acts = TrainingActivities(storage)
     for name in STEPS[:-1]:
         ActivityEnvironment().run(getattr(acts, name), inp)
+    return storage, inp, acts
+
+
+def test_a_model_fitted_before_its_trusted_types_were_kept_registers_with_them(tmp_path):
+    """A run fitted by a worker from before model-trusted.json and saved by one from after: the save stage works the
+    list out from the model file itself."""
+    storage, inp, acts = _run_up_to_register(tmp_path)
     (storage.run_dir("alice", inp.run_id) / "model-trusted.json").unlink()
     ActivityEnvironment().run(acts.register_model, inp)
     record = Registry(storage).by_run("alice", inp.run_id)
@@ -210,11 +216,7 @@ def test_a_model_file_written_again_after_its_trusted_types_registers_with_its_o
 
     from ml.persist import save_model
 
-    storage = Storage(tmp_path)
-    inp = _train_input(storage)
-    acts = TrainingActivities(storage)
-    for name in STEPS[:-1]:
-        ActivityEnvironment().run(getattr(acts, name), inp)
+    storage, inp, acts = _run_up_to_register(tmp_path)
     run_dir = storage.run_dir("alice", inp.run_id)
     kept = run_dir / "model-trusted.json"
     stale = json.loads(kept.read_bytes())  # the forest's: numpy.asarray among them
@@ -729,11 +731,7 @@ def test_register_model_removes_what_a_fit_child_killed_while_storing_left(tmp_p
     """A fit child killed (OOM, kill -9, its worker killed) while it stored the model leaves its temporary file in
     the run folder; the retried fit writes another. The run then completes: the leftover must not stay there,
     counted in the owner's stored bytes, until some worker starts again."""
-    storage = Storage(tmp_path)
-    inp = _train_input(storage)
-    acts = TrainingActivities(storage)
-    for name in STEPS[:-1]:
-        ActivityEnvironment().run(getattr(acts, name), inp)
+    storage, inp, acts = _run_up_to_register(tmp_path)
     run_dir = storage.run_dir("alice", inp.run_id)
     (run_dir / "model.skops.4242.140000000000000.tmp").write_bytes(b"half a model")
     (run_dir / "model-trusted.json.4242.140000000000000.tmp").write_bytes(b"[")
