@@ -13,7 +13,7 @@ from zipfile import ZIP_STORED, BadZipFile, ZipFile
 import skops
 import skops.io as sio
 from skops.io._audit import Node, get_tree  # skops is pinned; tests/unit/test_persist.py guards this use
-from skops.io._utils import LoadContext, SaveContext, get_state, read_schema  # pinned too; test_persist.py checks model_bytes
+from skops.io._utils import LoadContext, SaveContext, get_state, read_schema  # pinned too; test_persist.py checks write_model
 
 from core.storage import write_atomic, write_atomic_with
 
@@ -115,13 +115,6 @@ def store_model(path: Path, trusted: Path, pipeline: Pipeline) -> None:
     what a fit's child stores (orchestration/fit_stage.py) for the run's next stages and the registry."""
     save_model(pipeline, path)
     write_atomic(trusted, json.dumps(skops_trusted(path)).encode())
-
-
-def model_bytes(pipeline: Pipeline) -> bytes:
-    """The model file's bytes (`write_model` into memory)."""
-    buffer = io.BytesIO()
-    write_model(pipeline, buffer)
-    return buffer.getvalue()
 
 
 def write_model(pipeline: Pipeline, fh: IO[bytes]) -> None:

@@ -15,7 +15,7 @@ import skops.io as sio
 
 import ml.persist
 from ml.catalog import get_model
-from ml.persist import UntrustedModelFile, load_model, model_bytes, save_model
+from ml.persist import UntrustedModelFile, load_model, save_model, write_model
 from ml.training import make_pipeline
 from tests.unit.legacy_models import write_legacy_models
 
@@ -25,6 +25,13 @@ class Payload:
 
     def __init__(self) -> None:
         self.command = "echo owned"
+
+
+def model_bytes(pipeline) -> bytes:
+    """A model file's bytes, written as save_model writes them (write_model), in memory."""
+    buffer = io.BytesIO()
+    write_model(pipeline, buffer)
+    return buffer.getvalue()
 
 
 def _frame(rows: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -238,7 +245,7 @@ def test_a_saved_file_holds_what_skops_own_dumps_writes(model, tmp_path):
     path = tmp_path / "model.skops"
     save_model(pipeline, path)  # streamed into the file
     data = path.read_bytes()
-    assert _renumbered(ZipFile(path)) == _renumbered(ZipFile(io.BytesIO(ml.persist.model_bytes(pipeline))))
+    assert _renumbered(ZipFile(path)) == _renumbered(ZipFile(io.BytesIO(model_bytes(pipeline))))
     assert ml.persist.skops_trusted(path) == ml.persist.skops_trusted(data) == sio.get_untrusted_types(file=path)
     ours, theirs = ZipFile(io.BytesIO(data)), ZipFile(io.BytesIO(sio.dumps(pipeline)))
     assert _renumbered(ours) == _renumbered(theirs)
