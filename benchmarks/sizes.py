@@ -20,7 +20,7 @@ class Sizes:
     forest_repeats: int = 7  # one fit of the same forest varies by ±5% from run to run here, more than the target
     big_rows: int = 1_000_000  # x 20 columns: ~144 MB of CSV
     big_repeats: int = 3  # the plain script alone varies by ~30% from one repeat to the next on this machine
-    ingest_repeats: int = 9  # a repeat varies by up to ±30% here (1.0-1.7 s a side): 9 of ~2.5 s, for a steady median
+    ingest_repeats: int = 15  # one pair's ratio varies from 1.0 to 1.35 here, and a median of 9 by ±0.07: 15 of ~3 s
 
 
 def quick(folder: Path) -> Sizes:

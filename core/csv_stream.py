@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,17 +102,39 @@ class Lines:
 
 
 def count_lines(path: Path) -> Lines:
+    """The file's line breaks, counted in as many parts as there are cores to count them on (numpy's counting
+    leaves the GIL: two halves take 0.03 s of a 135 MB file where one pass took 0.05, on the parse's path)."""
+    size = path.stat().st_size
+    parts = max(1, min(os.cpu_count() or 1, size // CHUNK))
+    edges = [size * i // parts for i in range(parts + 1)]
+    if parts == 1:
+        counts = [_count_breaks(path, 0, size)]
+    else:
+        with ThreadPoolExecutor(parts) as pool:
+            counts = list(pool.map(partial(_count_breaks, path), edges, edges[1:]))
+    lines = Lines(lf=sum(lf for lf, _ in counts), cr=sum(cr for _, cr in counts))
+    if size:
+        with open(path, "rb") as fh:
+            fh.seek(size - 1)
+            lines.ends_with_lf = fh.read(1) == b"\n"
+    return lines
+
+
+def _count_breaks(path: Path, start: int, end: int) -> tuple[int, int]:
+    """The LF and CR bytes from `start` to `end` (CRs are counted only in a chunk that holds one)."""
     import numpy as np
 
-    lines, buffer, found = Lines(), bytearray(CHUNK), np.empty(CHUNK, bool)  # no allocation per chunk
+    lf = cr = 0
+    buffer, found = bytearray(CHUNK), np.empty(CHUNK, bool)  # no allocation per chunk
     with open(path, "rb", buffering=0) as fh:
-        while size := fh.readinto(buffer):
+        fh.seek(start)
+        while start < end and (size := fh.readinto(memoryview(buffer)[: min(CHUNK, end - start)])):
+            start += size
             data, hits = np.frombuffer(buffer, np.uint8, size), found[:size]
-            lines.lf += int(np.count_nonzero(np.equal(data, 10, out=hits)))
+            lf += int(np.count_nonzero(np.equal(data, 10, out=hits)))
             if buffer.find(b"\r", 0, size) >= 0:
-                lines.cr += int(np.count_nonzero(np.equal(data, 13, out=hits)))
-            lines.ends_with_lf = buffer[size - 1] == 10
-    return lines
+                cr += int(np.count_nonzero(np.equal(data, 13, out=hits)))
+    return lf, cr
 
 
 @dataclass

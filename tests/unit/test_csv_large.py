@@ -144,6 +144,17 @@ def test_line_breaks_are_counted_across_chunks(data, lf, cr, ends, tmp_path, mon
     assert (lines.lf, lines.cr, lines.ends_with_lf) == (lf, cr, ends)
 
 
+@pytest.mark.parametrize("cores", [1, 2, 3, 8])
+def test_line_breaks_are_counted_in_parts_on_every_core(cores, tmp_path, monkeypatch):
+    monkeypatch.setattr("core.csv_stream.CHUNK", 5)
+    monkeypatch.setattr("core.csv_stream.os.cpu_count", lambda: cores)
+    data = b"a,b\r\n1,2\n\n3\r4,5\r\n" * 7 + b"6,7\r"  # breaks on the parts' edges, wherever they fall
+    path = tmp_path / "lines.csv"
+    path.write_bytes(data)
+    lines = count_lines(path)
+    assert (lines.lf, lines.cr, lines.ends_with_lf) == (data.count(b"\n"), data.count(b"\r"), False)
+
+
 TYPED_APART = {
     "numbers_and_text": (pd.Series([1.5, "abc"], dtype=object), True),
     "integers_and_text": (pd.Series([1, "abc"], dtype=object), True),
