@@ -248,12 +248,10 @@ def build_run_view(
     percent = 100.0 if status == "completed" else max(percent_done(progress.stages, live), seen.percent)
     seen.percent = percent
     eta = None
-    if status == "running" and running_stage is not None and (step := number(live.step)) is not None and not stale:
+    if status == "running" and running_stage is not None and number(live.step) is not None and not stale:
         # (an earlier attempt's heartbeat, with this attempt's start, would give a pace from nothing)
-        key = (running_stage.name, attempt, step)
-        if seen.step != key:
-            seen.step, seen.step_seen = key, now
-        eta = stage_time_left(live, attempt_started, seen.step_seen, now)
+        paced_from = seen.saw_step(running_stage.name, attempt, live, now)
+        eta = stage_time_left(live, attempt_started, seen.step_seen, now, paced_from)
     if running_stage is not None:
         live = not_back(live, running_stage.name, seen)
     return RunView(

@@ -98,6 +98,18 @@ def test_no_time_left_until_a_step_has_finished_then_the_pace_of_this_attempt():
     assert _fit_read(seen, retried + timedelta(seconds=5), 60, attempt=2, started=retried, resumed_from=50).eta_s == 20.0
 
 
+def test_the_pace_is_taken_between_steps_seen_not_from_the_stage_start_up():
+    seen = RunSeen()
+    # 9 s of start-up (data, probe fit), then 0.2 s a step: step 5 seen at 10 s, step 25 at 14 s
+    assert _fit_read(seen, NOW + timedelta(seconds=10), 5).eta_s == 190.0, "one step seen: the attempt's pace, 2 s a step"
+    assert _fit_read(seen, NOW + timedelta(seconds=14), 25).eta_s == 15.0, "75 steps at 0.2 s, not 42 s at 0.56 s"
+    assert _fit_read(seen, NOW + timedelta(seconds=16), 35).eta_s == 13.0
+    # a retry paces itself from its own first step seen, not from the attempt before
+    retried = NOW + timedelta(seconds=20)
+    assert _fit_read(seen, retried + timedelta(seconds=6), 30, attempt=2, started=retried).eta_s == 14.0  # 0.2 s a step
+    assert _fit_read(seen, retried + timedelta(seconds=7), 40, attempt=2, started=retried).eta_s == 6.0  # 0.1 s a step
+
+
 def test_time_left_does_not_climb_while_a_step_takes_long():
     seen = RunSeen()
     etas = [_fit_read(seen, NOW + timedelta(seconds=t), 50).eta_s for t in (13, 20, 40, 70, 200)]
