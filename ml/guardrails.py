@@ -28,8 +28,23 @@ _SECONDS_PER_MCELL: dict[Family, float] = {
 }
 
 
-def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[float, float]:
-    """(seconds, MB) for training: rough, so the user can see a run will take an hour before starting it."""
+# A fit's memory: its process with Python, numpy, pandas and scikit-learn loaded (a fit child's resident size
+# before the job, ~225 MB), the data as ~3 float copies (frame, encoded matrix, the estimator's own), and a forest's
+# trees. A tree node is 64 bytes and 8 per value it holds (one per class; one in regression); a tree grows at most
+# 2 nodes per distinct row its leaves may hold (min_samples_leaf) and 2**(depth+1) in all. A regression tree
+# reaches that (its targets all differ); a classification tree stops at pure leaves first. Measured on 30,000 rows,
+# from easy to noisy data and 2 to 5 classes: 5-43% of that bound with leaves of 1 row, 14-59% with leaves of 5;
+# so 35% and 60% (a few times over on easy data, a little under on the noisiest). 300 trees on 30,000 rows of a
+# noisy 2-class problem peaked at 516 MB: ~700 MB here, with 20 columns (a fixed 0.0002 MB per tree and row said
+# 1,864 MB).
+_PROCESS_MB = 225.0
+_NODE_BYTES = 64
+_CLASSIFICATION_SHARE = {1: 0.35}  # min_samples_leaf -> share of the bound; 0.6 above
+
+
+def estimate(spec: ModelSpec, params: dict, rows: int, width: int, classes: int = 2) -> tuple[float, float]:
+    """(seconds, MB) for training: rough, so the user can see a run will take an hour or its memory before
+    starting it. `classes`: the target's classes (classification)."""
     family = spec.family
     cells = rows * max(width, 1) / 1e6
     if family == "svm":
@@ -39,10 +54,21 @@ def estimate(spec: ModelSpec, params: dict, rows: int, width: int) -> tuple[floa
     size = next((params[p.name] for p in spec.params if p.cost and p.name in params), 100)
     if family in ("forest", "boosting", "hist", "mlp"):
         seconds *= size / 100
-    memory = rows * max(width, 1) * 8 * 3 / 2**20 + 50
+    memory = _PROCESS_MB + rows * max(width, 1) * 8 * 3 / 2**20
     if family == "forest":
-        memory += size * rows * 0.0002
+        memory += size * _tree_bytes(spec, params, rows, classes) / 2**20
     return round(seconds, 1), round(memory, 0)
+
+
+def _tree_bytes(spec: ModelSpec, params: dict, rows: int, classes: int) -> float:
+    """One fully grown tree's size, at most (see above)."""
+    leaf = max(params.get("min_samples_leaf") or 1, 1)
+    nodes = 2.0 * rows / leaf
+    if params.get("max_depth"):
+        nodes = min(nodes, 2.0 ** (params["max_depth"] + 1))
+    if spec.task != "classification":
+        return nodes * (_NODE_BYTES + 8)
+    return nodes * _CLASSIFICATION_SHARE.get(leaf, 0.6) * (_NODE_BYTES + 8 * max(classes, 2))
 
 
 def encoded_width(X: pd.DataFrame) -> int:
@@ -50,9 +76,9 @@ def encoded_width(X: pd.DataFrame) -> int:
     return sum(1 if pd.api.types.is_numeric_dtype(X[c]) else min(X[c].nunique(), MAX_CATEGORIES) for c in X.columns)
 
 
-def fit_estimate(spec: ModelSpec, params: dict | None, X: pd.DataFrame) -> tuple[float, float]:
+def fit_estimate(spec: ModelSpec, params: dict | None, X: pd.DataFrame, classes: int = 2) -> tuple[float, float]:
     """`estimate` for these prepared features (their rows and encoded width)."""
-    return estimate(spec, spec.validate(params or {}), len(X), encoded_width(X))
+    return estimate(spec, spec.validate(params or {}), len(X), encoded_width(X), classes)
 
 
 def duration(seconds: float) -> str:
@@ -207,7 +233,8 @@ def assess_data(
         findings.append(
             CheckFinding("warning", f"The target has only {y.nunique()} distinct values: is this really a regression problem?")
         )
-    seconds, memory = fit_estimate(spec, params, X)
+    classes = int(y.nunique()) if spec.task == "classification" else 1
+    seconds, memory = fit_estimate(spec, params, X, classes)
     refusal = over_budget(seconds, max_fit_minutes, fits=cv_folds + 1 if cv_folds else 1)
     if refusal:
         findings.append(CheckFinding("error", refusal))
