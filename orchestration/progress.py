@@ -47,19 +47,22 @@ class RunSeen:
     shown_step: tuple[str, int] | None = None  # (stage, step) the detail last showed: it never goes back
     query_failed_at: float | None = None  # time.monotonic() of the last progress query no worker answered
 
-    def saw_step(self, stage: str, attempt: int, live: StageHeartbeat, now: datetime) -> tuple[float, datetime]:
-        """Note the running stage's step, read at `now`: when it was first seen, and the first step seen of this
-        attempt that had finished one of its own, which it returns with when it was seen (the pace is measured
-        from there: a step seen before any had finished may have been reached by the stage's start-up)."""
+    def saw_step(self, stage: str, attempt: int, live: StageHeartbeat, now: datetime) -> tuple[float, datetime] | None:
+        """Note the running stage's step, read at `now`, and when it was first seen. Returns where the pace is
+        measured from: the first step of this attempt seen to begin (a read found the step before it), with
+        when, or None before one has. A step seen on the first read may have begun long before (a page opened
+        in the middle of a long step), and one seen before any had finished, after the stage's start-up."""
         step = number(live.step)
         assert step is not None
         key = (stage, attempt, step)
         if self.step != key:
+            moved = self.step is not None and self.step[:2] == key[:2] and self.step[2] < step
+            if moved and (self.paced_from is None or self.paced_from[:2] != key[:2]):
+                self.paced_from = (*key, now)
             self.step, self.step_seen = key, now
-        anchor = self.paced_from
-        if anchor is None or anchor[:2] != key[:2] or anchor[2] <= (number(live.resumed_from) or 0.0):
-            anchor = self.paced_from = (*key, now)
-        return anchor[2:]
+        if self.paced_from is None or self.paced_from[:2] != key[:2]:
+            return None
+        return self.paced_from[2:]
 
 
 class RunWatch:
@@ -99,10 +102,10 @@ def stage_time_left(
     paced_from: tuple[float, datetime] | None = None,
 ) -> float | None:
     """Seconds left in the running stage at the pace it has shown. The pace: from `paced_from` (the first step
-    seen of this attempt, and when) to the current step, when it was first seen; until a second step has been
-    seen, the steps this attempt finished (after any it resumed from) over the time since it started, which
-    includes the stage's start-up (loading the data, a probe fit: at tree 6 of a 300-tree forest, that said
-    110 s for a 16 s fit). None until a step has finished, so there is a pace. While a step takes longer
+    seen to begin in this attempt, and when: RunSeen.saw_step) to the current step, when it was first seen; until
+    a later step has been seen, the steps this attempt finished (after any it resumed from) over the time since it
+    started, which includes the stage's start-up (loading the data, a probe fit: at tree 6 of a 300-tree forest,
+    that said 110 s for a 16 s fit). None until a step has finished, so there is a pace. While a step takes longer
     than that pace, the estimate counts down to the steps after it (it does not climb while nothing moves)."""
     step, of = number(live.step), number(live.of)
     first = number(live.resumed_from) or 0.0

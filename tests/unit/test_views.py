@@ -100,14 +100,24 @@ def test_no_time_left_until_a_step_has_finished_then_the_pace_of_this_attempt():
 
 def test_the_pace_is_taken_between_steps_seen_not_from_the_stage_start_up():
     seen = RunSeen()
-    # 9 s of start-up (data, probe fit), then 0.2 s a step: step 5 seen at 10 s, step 25 at 14 s
-    assert _fit_read(seen, NOW + timedelta(seconds=10), 5).eta_s == 190.0, "one step seen: the attempt's pace, 2 s a step"
-    assert _fit_read(seen, NOW + timedelta(seconds=14), 25).eta_s == 15.0, "75 steps at 0.2 s, not 42 s at 0.56 s"
-    assert _fit_read(seen, NOW + timedelta(seconds=16), 35).eta_s == 13.0
-    # a retry paces itself from its own first step seen, not from the attempt before
+    # 9 s of start-up (data, probe fit), then 0.2 s a step: step 5 seen at 10 s, step 25 at 14 s, 35 at 16 s
+    assert _fit_read(seen, NOW + timedelta(seconds=10), 5).eta_s == 190.0, "the attempt's pace, 2 s a step"
+    assert _fit_read(seen, NOW + timedelta(seconds=14), 25).eta_s == 42.0, "the first step seen to begin: no pace yet"
+    assert _fit_read(seen, NOW + timedelta(seconds=16), 35).eta_s == 13.0, "65 steps at 0.2 s, from step 25 on"
+    assert _fit_read(seen, NOW + timedelta(seconds=18), 45).eta_s == 11.0
+    # a retry paces itself from its own steps, not from the attempt before
     retried = NOW + timedelta(seconds=20)
     assert _fit_read(seen, retried + timedelta(seconds=6), 30, attempt=2, started=retried).eta_s == 14.0  # 0.2 s a step
-    assert _fit_read(seen, retried + timedelta(seconds=7), 40, attempt=2, started=retried).eta_s == 6.0  # 0.1 s a step
+    assert _fit_read(seen, retried + timedelta(seconds=7), 40, attempt=2, started=retried).eta_s == 10.5  # 7 s / 40
+    assert _fit_read(seen, retried + timedelta(seconds=8), 60, attempt=2, started=retried).eta_s == 2.0  # 20 steps in 1 s
+
+
+def test_a_page_opened_in_the_middle_of_a_long_step_is_not_paced_from_it():
+    seen = RunSeen()
+    # 60 s a step: step 3 began at 180 s, the page first reads it at 230 s; step 4 begins at 240, step 5 at 300
+    assert _fit_read(seen, NOW + timedelta(seconds=230), 3).eta_s == round(230 / 3 * 97, 1)
+    assert _fit_read(seen, NOW + timedelta(seconds=241), 4).eta_s == round(241 / 4 * 96, 1), "not 11 s a step"
+    assert _fit_read(seen, NOW + timedelta(seconds=301), 5).eta_s == 60 * 95
 
 
 def test_time_left_does_not_climb_while_a_step_takes_long():
