@@ -39,7 +39,8 @@ _SECONDS_PER_MCELL: dict[Family, float] = {
 # 1,864 MB).
 _PROCESS_MB = 225.0
 _NODE_BYTES = 64
-_CLASSIFICATION_SHARE = {1: 0.35}  # min_samples_leaf -> share of the bound; 0.6 above
+_CLASSIFICATION_SHARE = 0.35  # of the bound, with leaves of 1 row
+_CLASSIFICATION_SHARE_BIGGER_LEAVES = 0.6
 
 
 def estimate(spec: ModelSpec, params: dict, rows: int, width: int, classes: int = 2) -> tuple[float, float]:
@@ -68,7 +69,8 @@ def _tree_bytes(spec: ModelSpec, params: dict, rows: int, classes: int) -> float
         nodes = min(nodes, 2.0 ** (params["max_depth"] + 1))
     if spec.task != "classification":
         return nodes * (_NODE_BYTES + 8)
-    return nodes * _CLASSIFICATION_SHARE.get(leaf, 0.6) * (_NODE_BYTES + 8 * max(classes, 2))
+    share = _CLASSIFICATION_SHARE if leaf == 1 else _CLASSIFICATION_SHARE_BIGGER_LEAVES
+    return nodes * share * (_NODE_BYTES + 8 * max(classes, 2))
 
 
 def encoded_width(X: pd.DataFrame) -> int:

@@ -33,8 +33,8 @@ class PendingActivity:
 
 @dataclass
 class RunSeen:
-    """What this process saw of one run on earlier reads: the percent it showed (never shown lower again), when
-    the running stage's first and current steps were first seen (the pace), and what never changes once read."""
+    """What this process saw of one run on earlier reads: the percent it showed (never shown lower again), the
+    running stage's steps and when they were first seen (the pace), and what never changes once read."""
 
     percent: float = 0.0
     step: tuple[str, int, float] | None = None  # (stage, attempt, step)
@@ -50,8 +50,8 @@ class RunSeen:
     def saw_step(self, stage: str, attempt: int, live: StageHeartbeat, now: datetime) -> tuple[float, datetime] | None:
         """Note the running stage's step, read at `now`, and when it was first seen. Returns where the pace is
         measured from: the first step of this attempt seen to begin (a read found the step before it), with
-        when, or None before one has. A step seen on the first read may have begun long before (a page opened
-        in the middle of a long step), and one seen before any had finished, after the stage's start-up."""
+        when, or None before one has: a step seen on the first read may have begun long before (a page opened
+        in the middle of a long step)."""
         step = number(live.step)
         assert step is not None
         key = (stage, attempt, step)
