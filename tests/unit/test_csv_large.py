@@ -9,6 +9,7 @@ import pandas.io.parsers.readers as readers
 import pytest
 
 from core.csv_parse import decode_csv_text, parse_csv, typed_by_pieces
+from core import csv_stream
 from core.csv_stream import CsvUpload, count_lines
 from core.datasets import DatasetError, ingest_csv
 from core.storage import Storage
@@ -147,12 +148,26 @@ def test_line_breaks_are_counted_across_chunks(data, lf, cr, ends, tmp_path, mon
 @pytest.mark.parametrize("cores", [1, 2, 3, 8])
 def test_line_breaks_are_counted_in_parts_on_every_core(cores, tmp_path, monkeypatch):
     monkeypatch.setattr("core.csv_stream.CHUNK", 5)
-    monkeypatch.setattr("core.csv_stream.os.cpu_count", lambda: cores)
+    monkeypatch.setattr("core.csv_stream._cores", lambda: cores)
     data = b"a,b\r\n1,2\n\n3\r4,5\r\n" * 7 + b"6,7\r"  # breaks on the parts' edges, wherever they fall
     path = tmp_path / "lines.csv"
     path.write_bytes(data)
     lines = count_lines(path)
     assert (lines.lf, lines.cr, lines.ends_with_lf) == (data.count(b"\n"), data.count(b"\r"), False)
+
+
+def test_the_line_count_holds_a_few_buffers_however_many_cores(tmp_path, monkeypatch):
+    """Each part holds two CHUNK buffers: one part per core of a 64-core host was 25 parts of a 200 MB file."""
+    monkeypatch.setattr("core.csv_stream.CHUNK", 5)
+    monkeypatch.setattr("core.csv_stream._cores", lambda: 64, raising=False)
+    monkeypatch.setattr("core.csv_stream.os.cpu_count", lambda: 64)
+    parts = []
+    real = csv_stream._count_breaks
+    monkeypatch.setattr("core.csv_stream._count_breaks", lambda *a: parts.append(a) or real(*a))
+    path = tmp_path / "lines.csv"
+    path.write_bytes(b"1,2\n" * 100)
+    assert count_lines(path).lf == 100
+    assert len(parts) == 4, "COUNT_PARTS"
 
 
 TYPED_APART = {
