@@ -8,8 +8,8 @@ import pandas as pd
 import pandas.io.parsers.readers as readers
 import pytest
 
-from core.csv_parse import decode_csv_text, parse_csv, typed_by_pieces
 from core import csv_stream
+from core.csv_parse import decode_csv_text, parse_csv, typed_by_pieces
 from core.csv_stream import CsvUpload, count_lines
 from core.datasets import DatasetError, ingest_csv
 from core.storage import Storage
@@ -163,7 +163,12 @@ def test_the_line_count_holds_a_few_buffers_however_many_cores(tmp_path, monkeyp
     monkeypatch.setattr("core.csv_stream.os.cpu_count", lambda: 64)
     parts = []
     real = csv_stream._count_breaks
-    monkeypatch.setattr("core.csv_stream._count_breaks", lambda *a: parts.append(a) or real(*a))
+
+    def counted(*part):
+        parts.append(part)
+        return real(*part)
+
+    monkeypatch.setattr("core.csv_stream._count_breaks", counted)
     path = tmp_path / "lines.csv"
     path.write_bytes(b"1,2\n" * 100)
     assert count_lines(path).lf == 100
