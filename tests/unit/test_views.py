@@ -120,6 +120,16 @@ def test_a_page_opened_in_the_middle_of_a_long_step_is_not_paced_from_it():
     assert _fit_read(seen, NOW + timedelta(seconds=301), 5).eta_s == 60 * 95
 
 
+def test_the_pace_is_not_taken_from_a_step_first_seen_part_way_through():
+    """30 s a step; this process first reads the run 28 s into step 10 (it restarted, or the page opened late),
+    then every 2 s: step 11 seen 2 s later is no sign of 2 s a step (that read 178 s left, then climbed to 1,408).
+    (From the hostile review.)"""
+    seen = RunSeen()
+    etas = [_fit_read(seen, NOW + timedelta(seconds=t), step).eta_s for t, step in [(328, 10), (330, 11), (360, 12)]]
+    assert etas == [2952.0, 2670.0, 2640.0], "the attempt's pace until a step is seen to begin, then 30 s a step"
+    assert _fit_read(seen, NOW + timedelta(seconds=390), 13).eta_s == 2610.0
+
+
 def test_time_left_does_not_climb_while_a_step_takes_long():
     seen = RunSeen()
     etas = [_fit_read(seen, NOW + timedelta(seconds=t), 50).eta_s for t in (13, 20, 40, 70, 200)]
