@@ -40,7 +40,7 @@ _NEIGHBOURS_BOUND = RowBound(1, "k-NN looks for that many neighbours among the r
 def _trees(default_features: Any, bootstrap: bool) -> tuple[Param, ...]:
     return (
         Param("n_estimators", "int", 100, "Number of trees. More trees: steadier results, slower training.", 1, 500, cost=True),
-        Param("max_depth", "int", 0, "Deepest a tree may grow (0 = unlimited).", 1, 50, none_label="unlimited"),
+        Param("max_depth", "int", 0, "Deepest a tree may grow (0 = unlimited).", 1, 50, none_label="unlimited", memory=True),
         Param(
             "min_samples_leaf",
             "int",
@@ -67,7 +67,7 @@ _TREE = (
 _GB = (
     Param("n_estimators", "int", 100, "Boosting stages.", 1, 1000, cost=True),
     Param("learning_rate", "float", 0.1, "Shrinks each stage's contribution.", 0.001, 1.0, log=True),
-    Param("max_depth", "int", 3, "Depth of each tree.", 1, 10),
+    Param("max_depth", "int", 3, "Depth of each tree.", 1, 10, memory=True),
     Param("subsample", "float", 1.0, "Share of rows per stage (<1 is stochastic boosting).", 0.1, 1.0),
 )
 _HGB = (

@@ -36,7 +36,7 @@ _SECONDS_PER_MCELL: dict[Family, float] = {
 # from easy to noisy data and 2 to 5 classes: 5-43% of that bound with leaves of 1 row, 14-59% with leaves of 5;
 # so 35% and 60% (a few times over on easy data, a little under on the noisiest). 300 trees on 30,000 rows of a
 # noisy 2-class problem peaked at 516 MB: ~700 MB here, with 20 columns (a fixed 0.0002 MB per tree and row said
-# 1,864 MB).
+# 1,864 MB). Gradient boosting grows a regression tree per stage and class (one for two classes) to its depth.
 _PROCESS_MB = 225.0
 _NODE_BYTES = 64
 _CLASSIFICATION_SHARE = 0.35  # of the bound, with leaves of 1 row
@@ -56,17 +56,19 @@ def estimate(spec: ModelSpec, params: dict, rows: int, width: int, classes: int 
     if family in ("forest", "boosting", "hist", "mlp"):
         seconds *= size / 100
     memory = _PROCESS_MB + rows * max(width, 1) * 8 * 3 / 2**20
-    if family == "forest":
-        memory += size * _tree_bytes(spec, params, rows, classes) / 2**20
+    if family in ("forest", "boosting"):
+        memory += size * _stage_bytes(spec, params, rows, classes) / 2**20
     return round(seconds, 1), round(memory, 0)
 
 
-def _tree_bytes(spec: ModelSpec, params: dict, rows: int, classes: int) -> float:
-    """One fully grown tree's size, at most (see above)."""
+def _stage_bytes(spec: ModelSpec, params: dict, rows: int, classes: int) -> float:
+    """One forest tree's size, or one boosting stage's (see above), at most."""
     leaf = max(params.get("min_samples_leaf") or 1, 1)
     nodes = 2.0 * rows / leaf
     if params.get("max_depth"):
         nodes = min(nodes, 2.0 ** (params["max_depth"] + 1))
+    if spec.family == "boosting":  # a regression tree of the gradients per class (one for two classes)
+        return nodes * (_NODE_BYTES + 8) * (classes if spec.task == "classification" and classes > 2 else 1)
     if spec.task != "classification":
         return nodes * (_NODE_BYTES + 8)
     share = _CLASSIFICATION_SHARE if leaf == 1 else _CLASSIFICATION_SHARE_BIGGER_LEAVES

@@ -48,6 +48,7 @@ class Param:
     none_label: str | None = None  # for ints: 0 stands for None ("unlimited")
     row_bound: RowBound | None = None  # a limit the data sets (see "Bounds that depend on the data" below)
     cost: bool = False  # the size of the model: the fit-time estimate grows with it
+    memory: bool = False  # bounds the model's size: the memory estimate reads it (a tree's depth)
 
     def clean(self, value: Any) -> Any:
         label = f"'{self.name}'"
@@ -105,10 +106,10 @@ class ModelSpec:
         return {name: p.clean(params.get(name, p.default)) for name, p in known.items()}
 
     def checked_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The parameters the data check reads (bounded by the data, or sizing the fit-time estimate),
+        """The parameters the data check reads (bounded by the data, or sizing the fit-time or memory estimate),
         cleaned: a change to any other parameter leaves the check's answer as it was."""
         cleaned = self.validate(params)
-        return {p.name: cleaned[p.name] for p in self.params if p.row_bound is not None or p.cost}
+        return {p.name: cleaned[p.name] for p in self.params if p.row_bound is not None or p.cost or p.memory}
 
     def build(self, params: dict[str, Any], seed: int) -> BaseEstimator:
         module, _, cls = self.estimator.rpartition(".")
