@@ -94,6 +94,13 @@ def number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+# A pace taken from the attempt's start counts its start-up (the data, the fit's process, a probe fit: a few
+# seconds) as steps' time: at tree 2 of a 300-tree forest it read 10 minutes for a 24 s fit. It is shown only at
+# this many seconds a step or more, where the steps are most of it; faster stages show no time left until two of
+# their steps have been seen to begin (two reads of the page, a few seconds).
+SLOW_STEP_SECONDS = 10.0
+
+
 def stage_time_left(
     live: StageHeartbeat,
     attempt_started: datetime | None,
@@ -103,21 +110,25 @@ def stage_time_left(
 ) -> float | None:
     """Seconds left in the running stage at the pace it has shown. The pace: from `paced_from` (the first step
     seen to begin in this attempt, and when: RunSeen.saw_step) to the current step, when it was first seen; until
-    a later step has been seen, the steps this attempt finished (after any it resumed from) over the time since it
-    started, which includes the stage's start-up (loading the data, a probe fit: at tree 6 of a 300-tree forest,
-    that said 110 s for a 16 s fit). None until a step has finished, so there is a pace. While a step takes longer
-    than that pace, the estimate counts down to the steps after it (it does not climb while nothing moves)."""
+    a later step has been seen, the steps this attempt finished (after any it resumed from) over the time since
+    it started, if that is slow enough to trust (SLOW_STEP_SECONDS). None until there is a pace; 0 once every step
+    is done (only the stage's wrap-up is left). While a step takes longer than that pace, the estimate counts
+    down to the steps after it (it does not climb while nothing moves)."""
     step, of = number(live.step), number(live.of)
     first = number(live.resumed_from) or 0.0
     if step is None or not of or attempt_started is None or step_seen is None or step - first <= 0:
         return None
+    left = max(of - step, 0.0)
+    if not left:
+        return 0.0
     if paced_from is not None and step > paced_from[0]:
         per_step = (step_seen - paced_from[1]).total_seconds() / (step - paced_from[0])
     else:
         per_step = (step_seen - attempt_started).total_seconds() / (step - first)
+        if per_step < SLOW_STEP_SECONDS:
+            return None
     if per_step <= 0:
         return None
-    left = max(of - step, 0.0)
     since = (now - step_seen).total_seconds()
     return round(max(per_step * left - since, per_step * (left - 1), 0.0), 1)
 

@@ -49,7 +49,7 @@ def test_failed_run_shows_its_error_and_the_stage_it_failed_in():
 
 def test_running_run_counts_the_heartbeat_step_and_estimates_the_rest():
     heartbeat = StageHeartbeat(step=50, of=100, curve={"train": [0.5]})
-    attempt_started = NOW - timedelta(seconds=20)
+    attempt_started = NOW - timedelta(seconds=600)
     pending = [PendingActivity(2, False, "worker lost", heartbeat, started=attempt_started)]
     view = build_run_view(RUN, "running", _progress(stage="fit", stages=_stages(3)), pending=pending, started_at=START, now=NOW)
     assert view.percent == 62.5  # 40 done + half of fit's 45
@@ -57,7 +57,7 @@ def test_running_run_counts_the_heartbeat_step_and_estimates_the_rest():
     assert (view.attempt, view.last_failure) == (2, "worker lost")
     assert view.stages[3].attempt == 2, "the running stage shows the attempt under way"
     assert view.duration_s == 40.0
-    assert view.eta_s == 20.0  # 50 steps in this attempt's 20 s: 0.4 s a step, 50 to go
+    assert view.eta_s == 600.0  # 50 steps in this attempt's 600 s: 12 s a step, 50 to go
 
 
 def _fit_read(seen: RunSeen, at: datetime, step: int, attempt: int = 1, started: datetime = NOW, status="running", **live):
@@ -92,23 +92,32 @@ def test_percent_never_goes_back_across_a_retry_a_resume_and_a_cancel():
 def test_no_time_left_until_a_step_has_finished_then_the_pace_of_this_attempt():
     seen = RunSeen()
     assert _fit_read(seen, NOW + timedelta(seconds=30), 0).eta_s is None, "no pace yet: no estimate (not 13 s, 20 s, 70 s…)"
-    assert _fit_read(seen, NOW + timedelta(seconds=10), 10).eta_s == 90.0  # 1 s a step
+    assert _fit_read(seen, NOW + timedelta(seconds=100), 10).eta_s == 900.0  # 10 s a step
     # a retry starts a new pace, from its own start, and steps it resumed from are not its own
-    retried = NOW + timedelta(seconds=20)
-    assert _fit_read(seen, retried + timedelta(seconds=5), 60, attempt=2, started=retried, resumed_from=50).eta_s == 20.0
+    retried = NOW + timedelta(seconds=200)
+    assert _fit_read(seen, retried + timedelta(seconds=120), 60, attempt=2, started=retried, resumed_from=50).eta_s == 480.0
+
+
+def test_fast_steps_show_no_time_left_from_the_attempts_start():
+    """Under SLOW_STEP_SECONDS a step, the attempt's pace is mostly its start-up: a 300-tree forest with 1 s of
+    start-up read 10 minutes left at tree 2 (of a 24 s fit). Only all steps done needs no pace: 0 s left."""
+    seen = RunSeen()
+    assert _fit_read(seen, NOW + timedelta(seconds=2), 2).eta_s is None
+    assert _fit_read(seen, NOW + timedelta(seconds=99), 99).eta_s is None, "1 s a step"
+    assert _fit_read(seen, NOW + timedelta(seconds=200), 100).eta_s == 0.0
 
 
 def test_the_pace_is_taken_between_steps_seen_not_from_the_stage_start_up():
     seen = RunSeen()
     # 9 s of start-up (data, probe fit), then 0.2 s a step: step 5 seen at 10 s, step 25 at 14 s, 35 at 16 s
-    assert _fit_read(seen, NOW + timedelta(seconds=10), 5).eta_s == 190.0, "the attempt's pace, 2 s a step"
-    assert _fit_read(seen, NOW + timedelta(seconds=14), 25).eta_s == 42.0, "the first step seen to begin: no pace yet"
+    assert _fit_read(seen, NOW + timedelta(seconds=10), 5).eta_s is None, "the attempt's pace (2 s a step) is start-up"
+    assert _fit_read(seen, NOW + timedelta(seconds=14), 25).eta_s is None, "the first step seen to begin: no pace yet"
     assert _fit_read(seen, NOW + timedelta(seconds=16), 35).eta_s == 13.0, "65 steps at 0.2 s, from step 25 on"
     assert _fit_read(seen, NOW + timedelta(seconds=18), 45).eta_s == 11.0
     # a retry paces itself from its own steps, not from the attempt before
     retried = NOW + timedelta(seconds=20)
-    assert _fit_read(seen, retried + timedelta(seconds=6), 30, attempt=2, started=retried).eta_s == 14.0  # 0.2 s a step
-    assert _fit_read(seen, retried + timedelta(seconds=7), 40, attempt=2, started=retried).eta_s == 10.5  # 7 s / 40
+    assert _fit_read(seen, retried + timedelta(seconds=6), 30, attempt=2, started=retried).eta_s is None
+    assert _fit_read(seen, retried + timedelta(seconds=7), 40, attempt=2, started=retried).eta_s is None
     assert _fit_read(seen, retried + timedelta(seconds=8), 60, attempt=2, started=retried).eta_s == 2.0  # 20 steps in 1 s
 
 
@@ -132,10 +141,10 @@ def test_the_pace_is_not_taken_from_a_step_first_seen_part_way_through():
 
 def test_time_left_does_not_climb_while_a_step_takes_long():
     seen = RunSeen()
-    etas = [_fit_read(seen, NOW + timedelta(seconds=t), 50).eta_s for t in (13, 20, 40, 70, 200)]
-    assert etas[0] == 13.0  # 50 steps in 13 s, 50 to go
+    etas = [_fit_read(seen, NOW + timedelta(seconds=t), 50).eta_s for t in (650, 700, 900, 1200, 3000)]
+    assert etas[0] == 650.0  # 50 steps in 650 s, 50 to go
     assert etas == sorted(etas, reverse=True), etas
-    assert etas[-1] == round(13 / 50 * 49, 1), "the steps after the late one still take their time"
+    assert etas[-1] == round(650 / 50 * 49, 1), "the steps after the late one still take their time"
 
 
 @pytest.mark.parametrize(
