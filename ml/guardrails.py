@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 
 import pandas as pd
@@ -28,16 +29,17 @@ _SECONDS_PER_MCELL: dict[Family, float] = {
 }
 
 
-# A fit's memory: its process with Python, numpy, pandas and scikit-learn loaded (a fit child's resident size
-# before the job, ~225 MB), the data as ~3 float copies (frame, encoded matrix, the estimator's own), and a forest's
-# trees. A tree node is 64 bytes and 8 per value it holds (one per class; one in regression); a tree grows at most
-# 2 nodes per distinct row its leaves may hold (min_samples_leaf) and 2**(depth+1) in all. A regression tree
-# reaches that (its targets all differ); a classification tree stops at pure leaves first. Measured on 30,000 rows,
-# from easy to noisy data and 2 to 5 classes: 5-43% of that bound with leaves of 1 row, 14-59% with leaves of 5;
-# so 35% and 60% (a few times over on easy data, a little under on the noisiest). 300 trees on 30,000 rows of a
-# noisy 2-class problem peaked at 516 MB: ~700 MB here, with 20 columns (a fixed 0.0002 MB per tree and row said
-# 1,864 MB). Gradient boosting grows a regression tree per stage and class (one for two classes) to its depth.
-_PROCESS_MB = 225.0
+# A fit's memory: its process with Python, numpy, pandas and scikit-learn loaded (a fit child's peak for a small
+# linear model, on its model card: ~180 MB), the data as ~3 float copies (frame, encoded matrix, the estimator's
+# own), and a forest's trees. A tree node is 64 bytes and 8 per value it holds (one per class; one in regression);
+# a tree grows at most 2 nodes per distinct row its leaves may hold (min_samples_leaf) and 2**(depth+1) in all. A
+# regression tree reaches that (its targets all differ); a classification tree stops at pure leaves first.
+# Measured on 30,000 rows, from easy to noisy data and 2 to 5 classes: 5-43% of that bound with leaves of 1 row,
+# 14-59% with leaves of 5; so 35% and 60% (a few times over on easy data, a little under on the noisiest). A
+# 300-tree forest on 24,000 training rows of a noisy 2-class problem peaked at 441 MB: ~570 MB here (a fixed
+# 0.0002 MB per tree and row said 1,864 MB for the 30,000 rows). Gradient boosting grows a regression tree per
+# stage and class (one for two classes) to its depth.
+_PROCESS_MB = 180.0
 _NODE_BYTES = 64
 _CLASSIFICATION_SHARE = 0.35  # of the bound, with leaves of 1 row
 _CLASSIFICATION_SHARE_BIGGER_LEAVES = 0.6
@@ -80,9 +82,12 @@ def encoded_width(X: pd.DataFrame) -> int:
     return sum(1 if pd.api.types.is_numeric_dtype(X[c]) else min(X[c].nunique(), MAX_CATEGORIES) for c in X.columns)
 
 
-def fit_estimate(spec: ModelSpec, params: dict | None, X: pd.DataFrame, classes: int = 2) -> tuple[float, float]:
-    """`estimate` for these prepared features (their rows and encoded width)."""
-    return estimate(spec, spec.validate(params or {}), len(X), encoded_width(X), classes)
+def fit_estimate(
+    spec: ModelSpec, params: dict | None, X: pd.DataFrame, classes: int = 2, test_size: float = 0.2
+) -> tuple[float, float]:
+    """`estimate` for these prepared features: the rows the fit sees (all but the test split's), their encoded width."""
+    rows = len(X) - math.ceil(len(X) * test_size)  # scikit-learn's train_test_split rounds the test rows up
+    return estimate(spec, spec.validate(params or {}), rows, encoded_width(X), classes)
 
 
 def duration(seconds: float) -> str:
@@ -238,7 +243,7 @@ def assess_data(
             CheckFinding("warning", f"The target has only {y.nunique()} distinct values: is this really a regression problem?")
         )
     classes = int(y.nunique()) if spec.task == "classification" else 1
-    seconds, memory = fit_estimate(spec, params, X, classes)
+    seconds, memory = fit_estimate(spec, params, X, classes, test_size)
     refusal = over_budget(seconds, max_fit_minutes, fits=cv_folds + 1 if cv_folds else 1)
     if refusal:
         findings.append(CheckFinding("error", refusal))

@@ -58,7 +58,9 @@ class TrainingActivities:
         # the server side of the data check: a fit estimated beyond the budget never starts
         folds = inp.request.cv_folds
         refusal = over_budget(
-            fit_estimate(spec, inp.request.params, prep.X)[0], self.settings.max_fit_minutes, fits=folds + 1 if folds else 1
+            fit_estimate(spec, inp.request.params, prep.X, test_size=req.test_size)[0],
+            self.settings.max_fit_minutes,
+            fits=folds + 1 if folds else 1,
         )
         if refusal:
             raise refuse(refusal)

@@ -604,7 +604,7 @@ def test_an_ingest_request_from_before_the_caps_decodes_with_defaults():
 def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_load_step(tmp_path):
     storage = Storage(tmp_path)
     settings = _limited(tmp_path, max_fit_minutes=1)
-    inp = _train_input(storage, model="svm_classifier", params={}, rows=40_000)  # SVC estimate: ~80 s
+    inp = _train_input(storage, model="svm_classifier", params={}, rows=50_000)  # SVC: ~80 s on 40,000 training rows
     check = ActivityEnvironment().run(
         DataActivities(storage, settings).check_dataset, CheckRequest("alice", inp.request.dataset_id, "bought", "svm_classifier")
     )
@@ -614,7 +614,7 @@ def test_a_fit_beyond_the_budget_is_refused_before_launch_by_the_check_and_the_l
         ActivityEnvironment().run(TrainingActivities(storage, settings).load_and_validate, inp)
     assert _refusal(err.value)
     within = ActivityEnvironment().run(TrainingActivities(storage, _limited(tmp_path)).load_and_validate, inp)
-    assert within.facts.used_rows == 40_000
+    assert within.facts.used_rows == 50_000
 
 
 def test_fit_limits_come_from_the_environment(monkeypatch):
