@@ -197,15 +197,17 @@ if st.button("Start batch", type="primary", disabled=not items or bool(errors) o
         st.switch_page(st.session_state["pages"]["batch"], query_params={"batch": new_id})
 
 st.subheader("Your batches")
-batches: list[RunSummary] = []
+batches: list[RunSummary] | None = None
 with guard("Listing batches"):
     try:
         batches = svc.list_batches(user)
     except Unavailable:  # the list this app last read, at once
         known = svc.known_batches(user)
         st.caption(as_of_text(known) if known else "Your batches are listed again once Temporal is back.")
-        batches = known.value if known else []
-for b in batches[:20]:
+        batches = known.value if known else None
+if batches == []:
+    st.caption("No batches yet.")
+for b in (batches or [])[:20]:
     st.page_link(
         st.session_state["pages"]["batch"],
         label=f"{when(b.started_at)} · {b.status} · {b.run_id}",

@@ -187,3 +187,5 @@ async def test_the_launch_forms_check_a_stored_dataset_with_a_worker(client, sig
     # a worker answered the data check of each model on the form; the service keeps the answers
     checked = {k[5] for k in service()._service.check_cache.keys() if k[0] == "dana"}  # type: ignore[index]
     assert checked >= ({"logistic_regression"} if key == "train" else set(at.multiselect[0].value)), checked
+    if key == "batch":  # dana has started none: the list says so, not an empty heading
+        assert "No batches yet." in [c.value for c in at.caption]
