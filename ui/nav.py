@@ -15,14 +15,14 @@ class PageDef:
 
 
 PAGES = {
-    "home": PageDef("pages/home.py", "Home", ":material/home:", ""),
-    "datasets": PageDef("pages/datasets.py", "Datasets", ":material/table:", "datasets"),
-    "train": PageDef("pages/train.py", "Train", ":material/play_arrow:", "train"),
-    "batch": PageDef("pages/batch.py", "Batch", ":material/stacks:", "batch"),
-    "runs": PageDef("pages/runs.py", "Runs", ":material/monitoring:", "runs"),
-    "models": PageDef("pages/models.py", "Models", ":material/deployed_code:", "models"),
-    "account": PageDef("pages/account.py", "Account", ":material/person:", "account"),
-    "admin": PageDef("pages/admin.py", "Admin", ":material/admin_panel_settings:", "admin", role="admin"),
+    "home": PageDef("app_pages/home.py", "Home", ":material/home:", ""),
+    "datasets": PageDef("app_pages/datasets.py", "Datasets", ":material/table:", "datasets"),
+    "train": PageDef("app_pages/train.py", "Train", ":material/play_arrow:", "train"),
+    "batch": PageDef("app_pages/batch.py", "Batch", ":material/stacks:", "batch"),
+    "runs": PageDef("app_pages/runs.py", "Runs", ":material/monitoring:", "runs"),
+    "models": PageDef("app_pages/models.py", "Models", ":material/deployed_code:", "models"),
+    "account": PageDef("app_pages/account.py", "Account", ":material/person:", "account"),
+    "admin": PageDef("app_pages/admin.py", "Admin", ":material/admin_panel_settings:", "admin", role="admin"),
 }
 PAGE_PATHS = frozenset(p.url_path for p in PAGES.values())
 

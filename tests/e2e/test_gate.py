@@ -1,6 +1,7 @@
 """Every page gates itself: a raw websocket request naming a page, sent as the very first request to a
-freshly started server (Streamlit's old multipage mode, where page scripts run without app.py), gets
-the sign-in prompt and nothing else."""
+freshly started server, gets the sign-in prompt and nothing else; and a signed-in user's first request runs
+the page through app.py's navigation (there is no `pages/` folder, which would put Streamlit in its old
+multipage mode, running page scripts without app.py, until app.py had run once)."""
 
 from __future__ import annotations
 
@@ -106,9 +107,8 @@ def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 def test_every_page_asked_for_first_and_raw_shows_only_the_sign_in_prompt(fresh_app):
     port, _ = fresh_app
-    # pages other than home first: none of them runs app.py, so the server stays in its old multipage
-    # mode (page scripts run on their own) for every one of these first requests
-    names = [p.file.removeprefix("pages/").removesuffix(".py") for key, p in PAGES.items() if key != "home"]
+    # pages other than home first: each is a first request to a server that never ran app.py
+    names = [p.file.removeprefix("app_pages/").removesuffix(".py") for key, p in PAGES.items() if key != "home"]
     for name in [*names, "home", ""]:
         assert elements(port, name) == PROMPT, name
 
@@ -117,7 +117,10 @@ def test_a_signed_in_user_asking_for_admin_raw_is_refused(fresh_app):
     port, home = fresh_app
     token = Sessions(Storage(home), timedelta(hours=1)).create("alice")
     drawn = elements(port, "admin", cookie=token)
-    assert drawn == [("alert", "This page is for administrators only.")]
+    # through app.py: her sidebar (no Admin link), the engine banner (no Temporal here), then the page's refusal
+    assert ("page_link", "Admin") not in drawn and ("page_link", "Account") in drawn, drawn
+    assert drawn[-1] == ("alert", "This page is for administrators only."), drawn
+    assert [kind for kind, _ in drawn].count("alert") == 2, drawn
     assert [(e.actor, e.action, e.outcome) for e in AuditLog(Storage(home)).query()] == [("alice", "page.refused", "refused")]
 
 
@@ -273,3 +276,16 @@ def test_the_codec_endpoint_decodes_for_admins_only(fresh_app):
     refused = [(e.actor, e.action) for e in AuditLog(Storage(home)).query(action_prefix="codec") if e.outcome == "refused"]
     # one entry per caller, action and reason (every 30 s), however many calls: anonymous decode and encode, alice
     assert sorted(refused) == [("-", "codec.decode"), ("-", "codec.encode"), ("alice", "codec.decode")]
+
+
+@pytest.mark.parametrize("key", ["batch", "runs", "models"])
+def test_a_signed_in_users_first_request_to_a_page_runs_it_through_the_app(fresh_app, key):
+    """A bookmarked or shared link (a run's page) as the very first request after a restart: the page runs through
+    app.py's navigation, as any other time. With a `pages/` folder beside app.py, Streamlit took its old multipage
+    mode until app.py had run once, and ran the page alone: without the navigation app.py sets up, the Batch page
+    failed ("This app has encountered an error") on its own links, and on Start batch."""
+    port, home = fresh_app
+    token = Sessions(Storage(home), timedelta(hours=1)).create("alice")
+    drawn = elements(port, PAGES[key].url_path, cookie=token)
+    assert [kind for kind, _ in drawn if kind == "exception"] == [], drawn
+    assert ("heading", {"batch": "Batch training", "runs": "Runs", "models": "Models"}[key]) in drawn, drawn

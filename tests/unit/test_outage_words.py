@@ -121,7 +121,7 @@ def test_the_audit_tells_an_unreachable_engine_in_plain_words(tmp_path, error, d
 
 def test_the_facade_s_names_are_imported_from_where_they_are_defined():
     """One rule: import a name from its defining module (ui.runtime exports what it defines, nothing else)."""
-    for path in [*ROOT.glob("*.py"), *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("tests/**/*.py")]:
+    for path in [*ROOT.glob("*.py"), *ROOT.glob("app_pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("tests/**/*.py")]:
         for names in re.findall(r"^from ui\.runtime import (.+)$", path.read_text(), re.M):
             assert not {"SyncService", "Unavailable"} & {n.strip() for n in names.split(",")}, path
     defined = {n for n, v in vars(ui.runtime).items() if getattr(v, "__module__", None) == "ui.runtime" and not n.startswith("_")}

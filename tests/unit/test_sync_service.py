@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_pages_call_only_what_the_facade_defines():
     called = set()
-    for path in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py")]:
+    for path in [*ROOT.glob("app_pages/*.py"), *ROOT.glob("ui/*.py")]:
         called |= set(re.findall(r"\bsvc\.([A-Za-z_]\w*)", path.read_text()))
     assert called, "the pattern still finds the pages' calls"
     assert not {name for name in called if not callable(getattr(SyncService, name, None))}

@@ -94,7 +94,7 @@ def open_page(key: str) -> AppTest:
 
 
 def test_every_page_file_is_covered():
-    files = {str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "pages").glob("*.py")}
+    files = {str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "app_pages").glob("*.py")}
     assert files == {p.file for p in PAGES.values()}
     assert set(TITLES) == set(PAGES)
 
