@@ -139,6 +139,8 @@ def banner(settings: Settings, created: dict | None, storage: Storage, health: s
         f"  Data:         {settings.home}",
         f"  Logs:         {settings.home / 'logs'}",
     ]
+    if not settings.workers:
+        lines.append("  Workers:      none here (TRAINEASY_WORKERS=0): runs wait for `python -m workers` started elsewhere")
     if health:  # the overall line of `python -m orchestration.health_check`
         lines.append(f"  {health}")
     if created:

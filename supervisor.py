@@ -107,6 +107,9 @@ class Stack:
         from orchestration.liveness import live_workers, serving
 
         n = self.settings.workers
+        if n == 0:  # TRAINEASY_WORKERS=0: `python -m workers` runs in other containers or on other machines
+            say("… no worker process here (TRAINEASY_WORKERS=0): runs wait for workers started elsewhere")
+            return
         s_ = step(f"starting {n} worker process{'es' if n > 1 else ''}")
         workers = [
             self._child(f"worker-{i + 1}", list(argv), serving=worker_polling, serving_timeout=120, needs_temporal=True)

@@ -95,7 +95,7 @@ def load_settings() -> Settings:
         temporal_address=os.environ.get("TEMPORAL_ADDRESS", "").strip(),
         namespace=os.environ.get("TEMPORAL_NAMESPACE", "").strip() or "default",
         task_queue=os.environ.get("TRAINEASY_TASK_QUEUE", "").strip() or "traineasy",
-        workers=_int("TRAINEASY_WORKERS", os.cpu_count() or 1),
+        workers=_int("TRAINEASY_WORKERS", os.cpu_count() or 1, minimum=0),  # 0: they run elsewhere (docker-compose.yml)
         max_upload_mb=_int("TRAINEASY_MAX_UPLOAD_MB", 200),
         max_runs_in_flight=_int("TRAINEASY_MAX_RUNS_IN_FLIGHT", 3),
         launches_per_minute=_int("TRAINEASY_LAUNCHES_PER_MINUTE", 10),

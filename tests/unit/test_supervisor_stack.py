@@ -119,3 +119,24 @@ async def test_ctrl_c_stops_the_children_in_reverse_order(tmp_path):
     await stack.stop()
     assert record.read_text().split() == ["streamlit", "worker-2", "worker-1", "temporal"]
     assert all(c["state"] == "stopped" and c["restarts"] == 0 for c in state(stack).values())
+
+
+async def test_no_worker_is_started_when_they_run_elsewhere(tmp_path, capsys, monkeypatch):
+    """TRAINEASY_WORKERS=0 (docker-compose.yml's app container): the launcher starts none and says why."""
+    from dataclasses import replace
+
+    from core.config import load_settings
+    from launcher import banner
+
+    monkeypatch.setenv("TRAINEASY_WORKERS", "0")
+    assert load_settings().workers == 0
+    monkeypatch.setenv("TRAINEASY_WORKERS", "-1")
+    with pytest.raises(SystemExit, match="TRAINEASY_WORKERS=-1 must be at least 0"):
+        load_settings()
+    monkeypatch.delenv("TRAINEASY_WORKERS")
+    stack = Stack(replace(test_settings(tmp_path), workers=0))
+    await stack.start_workers(["false"])  # a command that would fail at once, were it started
+    assert stack.children == []
+    assert "no worker process here (TRAINEASY_WORKERS=0)" in capsys.readouterr().out
+    assert "Workers:      none here (TRAINEASY_WORKERS=0)" in banner(stack.settings, None, stack.storage)
+    assert "Workers:" not in banner(replace(stack.settings, workers=1), None, stack.storage)
