@@ -12,17 +12,16 @@ sql() {
     temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -p "$PORT" "$@"
 }
 
+# Each step is idempotent on temporal-sql-tool: `create` accepts a database that exists (the postgres image makes
+# one named after its user), `setup-schema -v 0.0` skips a schema already set up, `update-schema` applies only
+# the versions a database lacks; a first start stopped half-way is finished by the next.
 for db in temporal temporal_visibility; do
     case "$db" in
         temporal) versions="$SCHEMA/temporal/versioned" ;;
         *) versions="$SCHEMA/visibility/versioned" ;;
     esac
-    if sql --db "$db" create 2>/dev/null; then
-        echo "database $db created"
-        sql --db "$db" setup-schema -v 0.0
-    else
-        echo "database $db exists"
-    fi
-    sql --db "$db" update-schema -d "$versions"  # a no-op when the schema is current
+    sql --db "$db" create
+    sql --db "$db" setup-schema -v 0.0
+    sql --db "$db" update-schema -d "$versions"
 done
 echo "Temporal's schema is ready"

@@ -30,9 +30,11 @@ TRAINEASY = ("app", "worker")  # the services that run TrainEasy's image
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
 
 
-def env_example() -> dict[str, str]:
+def env_example(password: str = "a-test-password") -> dict[str, str]:
+    """.env.example's settings, with the password a user sets (the example ships none)."""
     lines = (PROJECT_ROOT / ".env.example").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    env = dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    return {**env, "POSTGRES_PASSWORD": password}
 
 
 class Missing(Exception):
@@ -91,6 +93,8 @@ def test_every_variable_has_a_default_or_is_a_required_secret_named_in_the_examp
     env = {k: v for k, v in example.items() if k != "POSTGRES_PASSWORD"}
     with pytest.raises(Missing, match="POSTGRES_PASSWORD: set POSTGRES_PASSWORD in .env"):
         compose(env)
+    with pytest.raises(Missing, match="POSTGRES_PASSWORD"):  # nor with the example copied as it is
+        compose(env_example(password=""))
     assert ".env" in (PROJECT_ROOT / ".gitignore").read_text().split()  # the password stays out of git
     assert ".env" in (PROJECT_ROOT / ".dockerignore").read_text().split()
 
@@ -117,6 +121,8 @@ def test_traineasy_containers_get_only_settings_traineasy_reads_and_run_real_ent
             else:
                 assert f'"{key}"' in read, f"{name}: {key} is not a setting TrainEasy reads"
         assert environment(service)["TRAINEASY_HOME"] == "/data"
+        # TrainEasy's own settings (quotas, limits, trusted proxies) reach the containers from traineasy.env
+        assert service["env_file"] == [{"path": "traineasy.env", "required": False}], name
         assert "traineasy-data:/data" in [v.split(" ")[0] for v in service["volumes"]], f"{name} does not share the data volume"
     assert services["app"]["command"] == ["python", "launcher.py"] and (PROJECT_ROOT / "launcher.py").is_file()
     assert services["worker"]["command"] == ["python", "-m", "workers"] and (PROJECT_ROOT / "workers" / "__main__.py").is_file()
@@ -154,18 +160,26 @@ def test_only_the_app_faces_the_network_and_only_when_asked():
     assert opened == ["0.0.0.0:8501:8501", "0.0.0.0:8502:8502"]
 
 
-def test_the_temporal_ui_decrypts_through_the_apps_codec_route_which_allows_its_origin():
+def test_the_temporal_ui_decrypts_through_the_apps_codec_route_which_allows_its_origin(monkeypatch):
     env = {
         **env_example(),
-        "TRAINEASY_PUBLIC_HOST": "trains.example.org",
+        "TRAINEASY_PUBLIC_URL": "https://trains.example.org",  # behind a TLS proxy
+        "TEMPORAL_UI_PUBLIC_URL": "https://trains.example.org:9443",
         "TRAINEASY_APP_PORT": "9501",
         "TEMPORAL_UI_PORT": "9080",
     }
     services = compose(env)["services"]
     ui, app = environment(services["temporal-ui"]), environment(services["app"])
-    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "http://trains.example.org:9501/codec"
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "https://trains.example.org/codec"
     assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"  # the admin's session cookie goes with it
-    assert app["TRAINEASY_CODEC_ORIGINS"] == "http://trains.example.org:9080" == app["TRAINEASY_TEMPORAL_UI_URL"]
+    assert app["TRAINEASY_TEMPORAL_UI_URL"] == "https://trains.example.org:9443"
+    # the UI as users reach it, and as the host itself names its port (an SSH tunnel of it), and nothing else
+    origins = app["TRAINEASY_CODEC_ORIGINS"].split(",")
+    assert origins == ["https://trains.example.org:9443", "http://localhost:9080", "http://127.0.0.1:9080"]
+    import core.config as config  # noqa: PLC0415 - read as the app reads it
+
+    monkeypatch.setenv("TRAINEASY_CODEC_ORIGINS", app["TRAINEASY_CODEC_ORIGINS"])
+    assert list(config.load_settings().codec_origins) == origins
     assert "127.0.0.1:9501:8501" in services["app"]["ports"]
     # the route the UI is pointed at is the one serve.py mounts (codec_routes' default prefix)
     assert inspect.signature(codec_routes).parameters["prefix"].default == "/codec"
@@ -195,18 +209,27 @@ def test_the_image_installs_the_pinned_requirements_and_runs_unprivileged():
                 assert (PROJECT_ROOT / "deploy" / "temporal" / part.removeprefix("/deploy/")).is_file(), part
 
 
-def _run_schema_script(tmp_path: Path, existing: set[str]) -> list[str]:
+def _run_schema_script(tmp_path: Path, state: dict[str, str]) -> list[str]:
     """deploy/temporal/setup-postgres.sh with a stand-in temporal-sql-tool (the admin-tools image's) that logs its
-    arguments and fails `create` for a database that exists."""
-    calls = tmp_path / "calls"
+    arguments and keeps each database's state in a file: absent, created ("db") or with its schema ("schema"), as
+    the real tool behaves: `create` accepts a database that exists, `setup-schema -v 0.0` skips a schema that is
+    there, `update-schema` fails on a database without one."""
+    calls, db_dir = tmp_path / "calls", tmp_path / "dbs"
+    db_dir.mkdir()
+    for db, what in state.items():
+        (db_dir / db).write_text(what)
     tool = tmp_path / "bin" / "temporal-sql-tool"
     tool.parent.mkdir()
-    exists = " ".join(sorted(existing))
     tool.write_text(
         "#!/bin/sh\n"
         f'echo "$*" >> {calls}\n'
         'db=""; prev=""; for a in "$@"; do [ "$prev" = "--db" ] && db="$a"; prev="$a"; done\n'
-        f'case " $* " in *" create "*) for e in {exists or "none"}; do [ "$e" = "$db" ] && exit 1; done;; esac\n'
+        f'f="{db_dir}/$db"\n'
+        'case " $* " in\n'
+        '  *" create "*) [ -e "$f" ] || echo db > "$f";;\n'
+        '  *" setup-schema "*) [ -e "$f" ] || exit 1; echo schema > "$f";;\n'
+        '  *" update-schema "*) [ "$(cat "$f" 2>/dev/null)" = schema ] || exit 1;;\n'
+        "esac\n"
         "exit 0\n"
     )
     tool.chmod(0o755)
@@ -216,29 +239,61 @@ def _run_schema_script(tmp_path: Path, existing: set[str]) -> list[str]:
         "POSTGRES_USER": "temporal",
         "SQL_PASSWORD": "pw",
     }
-    out = subprocess.run(
-        ["sh", str(PROJECT_ROOT / "deploy" / "temporal" / "setup-postgres.sh")], env=env, capture_output=True, text=True
-    )
+    script = PROJECT_ROOT / "deploy" / "temporal" / "setup-postgres.sh"
+    out = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+    for db in ("temporal", "temporal_visibility"):
+        assert (db_dir / db).read_text().strip() == "schema", db  # whatever the start, both end with their schema
     return [" ".join(line.split()[8:]) for line in calls.read_text().splitlines()]  # after "--plugin … -p 5432"
 
 
-def test_the_schema_script_creates_the_databases_once_and_updates_them_every_time(tmp_path):
-    (tmp_path / "a").mkdir()
-    first = _run_schema_script(tmp_path / "a", set())
-    assert first == [
-        "--db temporal create",
-        "--db temporal setup-schema -v 0.0",
-        "--db temporal update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned",
-        "--db temporal_visibility create",
-        "--db temporal_visibility setup-schema -v 0.0",
-        "--db temporal_visibility update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned",
-    ]
-    (tmp_path / "b").mkdir()
-    again = _run_schema_script(tmp_path / "b", {"temporal", "temporal_visibility"})
-    assert again == [
-        "--db temporal create",
-        "--db temporal update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned",
-        "--db temporal_visibility create",
-        "--db temporal_visibility update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned",
-    ]
+def _steps(db: str, *names: str) -> list[str]:
+    versioned = "temporal" if db == "temporal" else "visibility"
+    full = {
+        "create": f"--db {db} create",
+        "setup": f"--db {db} setup-schema -v 0.0",
+        "update": f"--db {db} update-schema -d /etc/temporal/schema/postgresql/v12/{versioned}/versioned",
+    }
+    return [full[name] for name in names]
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{}, {"temporal": "schema", "temporal_visibility": "schema"}, {"temporal": "db", "temporal_visibility": "db"}],
+    ids=["first-start", "later-start", "after-an-interrupted-first-start"],
+)
+def test_the_schema_script_sets_up_what_is_missing_and_updates_the_rest(tmp_path, state):
+    calls = _run_schema_script(tmp_path, state)  # it also checks both databases end with their schema
+    steps = ("create", "setup", "update")
+    assert calls == _steps("temporal", *steps) + _steps("temporal_visibility", *steps)
+
+
+def test_the_temporal_services_are_wired_as_the_images_read_them():
+    """What temporalio/server 1.30.1's embedded config template and the admin-tools' temporal-sql-tool read (see
+    the template in the temporalio/temporal repository, common/config/config_template_embedded.yaml)."""
+    services = compose()["services"]
+    server = environment(services["temporal"])
+    template_reads = {
+        "DB",
+        "DB_PORT",
+        "POSTGRES_SEEDS",
+        "POSTGRES_USER",
+        "POSTGRES_PWD",
+        "BIND_ON_IP",
+        "DYNAMIC_CONFIG_FILE_PATH",
+    }
+    assert set(server) == template_reads
+    assert (
+        server["DB"] == "postgres12" and "--plugin postgres12" in (PROJECT_ROOT / "deploy/temporal/setup-postgres.sh").read_text()
+    )
+    assert server["BIND_ON_IP"] == "0.0.0.0"  # else it binds the container's address, and the health check's localhost fails
+    assert server["POSTGRES_PWD"] == "a-test-password" == environment(services["temporal-schema"])["SQL_PASSWORD"]
+    assert environment(services["postgresql"])["POSTGRES_PASSWORD"] == "a-test-password"
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in services["temporal"]["volumes"])}
+    folder, name = server["DYNAMIC_CONFIG_FILE_PATH"].rsplit("/", 1)
+    assert (PROJECT_ROOT / mounts[folder] / name).is_file()
+    names = set(services)
+    for service in services.values():
+        for key, value in environment(service).items():
+            if key in ("TEMPORAL_ADDRESS", "POSTGRES_SEEDS"):
+                assert value.split(":")[0] in names, f"{key}={value} names no service"
