@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from core.accounts import User
@@ -62,7 +63,9 @@ def test_the_app_without_workers_and_a_separate_worker_share_only_the_data_folde
 
         settings = replace(load_settings(), home=home, temporal_address=address, namespace=NAMESPACE)
         worker = start_worker_process(settings, address, TEMPORAL_NAMESPACE=NAMESPACE)
-        run_id, trained_by = asyncio.run(train(settings, User("alice")))
+        # in a thread of its own: in the whole suite Playwright's sync API keeps an event loop on this one
+        with ThreadPoolExecutor(1) as pool:
+            run_id, trained_by = pool.submit(asyncio.run, train(settings, User("alice"))).result()
         assert trained_by.startswith(f"{worker.pid}@"), (trained_by, worker.pid)
 
         env = {**os.environ, "TRAINEASY_HOME": str(home), "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": NAMESPACE}
