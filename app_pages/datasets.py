@@ -21,7 +21,7 @@ with st.form("upload_form", clear_on_submit=True):
         "CSV file (comma, semicolon, tab or pipe separated, UTF-8)", type=["csv"], key="upload_file", disabled=bool(blocked)
     )
     show_blocked(blocked)
-    submitted = st.form_submit_button("Upload", type="primary", disabled=bool(blocked))
+    submitted = st.form_submit_button("Add dataset", type="primary", disabled=bool(blocked))
 if submitted and not blocked:
     if upload is None:
         st.warning("Choose a CSV file first.")

@@ -27,7 +27,7 @@ def status_badge(page: Page):
 def upload(page: Page, path) -> None:
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     expect(page.get_by_role("button", name=f"Remove {path.name}")).to_be_visible()
-    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("button", name="Add dataset", exact=True).click()
     wait_for_app(page)
 
 

@@ -41,7 +41,7 @@ def upload_dataset(page: Page, path) -> None:
     go(page, "Datasets")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     expect(page.get_by_role("button", name=f"Remove {path.name}")).to_be_visible()
-    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("button", name="Add dataset", exact=True).click()
     expect(page.get_by_text(f"Stored {path.name}")).to_be_visible(timeout=60_000)
 
 

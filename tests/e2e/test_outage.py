@@ -77,7 +77,7 @@ def test_the_app_rides_out_a_temporal_outage_and_recovers_by_itself(outage_stack
 
     go(page, "Datasets")
     expect_banner(page)
-    expect(page.get_by_test_id("stBaseButton-primaryFormSubmit").filter(has_text="Upload")).to_be_disabled()
+    expect(page.get_by_test_id("stBaseButton-primaryFormSubmit").filter(has_text="Add dataset")).to_be_disabled()
     expect(page.get_by_text("Needs Temporal, which is not reachable right now.")).to_have_count(1)  # once per page
     expect(page.get_by_test_id("stDataFrame").filter(has_text="shop.csv").first).to_be_visible()
 

@@ -46,7 +46,7 @@ def upload_once(page: Page, path) -> None:
     path.write_bytes(classification_csv(rows=20000, seed=11))
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     expect(page.get_by_role("button", name=f"Remove {path.name}")).to_be_visible()
-    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("button", name="Add dataset", exact=True).click()
     wait_for_app(page)
     expect(page.get_by_text(f"Stored {path.name}")).to_be_visible(timeout=90_000)
 
