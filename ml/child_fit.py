@@ -31,11 +31,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ml import child_spare
 from ml.child_main import Job
-from ml.child_pipe import send_job
+from ml.child_pipe import recv_object, send_object
 
 if TYPE_CHECKING:
     import numpy as np
@@ -198,7 +199,7 @@ def _run(
     fitted = None  # a fit's model, sent before its curve
     try:
         try:
-            send_job(parent_end, job)
+            send_object(parent_end, job)
             while True:
                 if deadline is not None and time.monotonic() > deadline and not parent_end.poll(0):
                     raise FitTooLong(time_limit)  # type: ignore[arg-type]  # a deadline comes from a time_limit  # the finally below kills the child
@@ -206,12 +207,13 @@ def _run(
                     if proc.is_alive() or parent_end.poll(0):
                         continue
                     break  # died without a word
-                message = pickle.loads(parent_end.recv_bytes())
-                if message[0] == "checkpoint":
+                message = receive(parent_end)
+                if message[0] == "checkpoint":  # the forest so far follows its size
+                    grown = receive(parent_end, whole_object=True)
                     if on_checkpoint is not None:
-                        on_checkpoint(*message[1])
+                        on_checkpoint(grown, message[1])
                 elif message[0] == "fitted":  # the model, before its learning curve
-                    fitted = message[1]
+                    fitted = receive(parent_end, whole_object=True)
                     if on_fitted is not None:
                         on_fitted(fitted)
                 elif message[0] != "live":
@@ -244,6 +246,16 @@ def _run(
     if fitted is not None:  # a fit's value is (None, curve): its model came first
         value = (fitted, value[1])
     return ChildResult(value, cpu_seconds, peak_rss_mb, convergence=tuple(warned))
+
+
+def receive(conn: Connection, whole_object: bool = False) -> Any:
+    """The child's next message, or the object that follows one (`ml.child_pipe.recv_object`). EOFError when the
+    child is gone, also in the middle of a message, where multiprocessing raises a bare OSError ("got end of file
+    during message") instead."""
+    try:
+        return recv_object(conn) if whole_object else pickle.loads(conn.recv_bytes())
+    except OSError as exc:
+        raise EOFError(str(exc)) from exc
 
 
 def _died(exitcode: int | None) -> str:

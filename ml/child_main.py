@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from ml.child_pipe import recv_job
+from ml.child_pipe import Part, pickled, recv_object
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,20 +56,22 @@ def main(conn: Connection) -> None:
     send_lock = threading.Lock()
 
     def send(*message: Any) -> None:
-        send_pickled(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        send_parts([pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)])
 
-    def send_pickled(data: bytes) -> None:
+    def send_parts(parts: list[Part]) -> None:
+        """Messages that follow each other on the pipe, no other thread's between them."""
         with send_lock:
-            conn.send_bytes(data)
+            for part in parts:
+                conn.send_bytes(part)
 
     while True:
         try:
-            job: Job = recv_job(conn)  # a spare waits here until a fit needs it (ml/child_spare.py)
+            job: Job = recv_object(conn)  # a spare waits here until a fit needs it (ml/child_spare.py)
         except (EOFError, OSError):  # its worker stopped or died first: nothing to do
             return
         peak_reset = _reset_peak()
         cpu0 = _cpu_seconds()
-        outcome, warned = _serve(job, send, send_pickled)
+        outcome, warned = _serve(job, send, send_parts)
         del job  # its rows go before this process's memory is weighed
         _give_back_freed_memory()
         # staying needs a clean fit, memory back near the fork's, and a peak that the next job can reset
@@ -81,7 +83,7 @@ def main(conn: Connection) -> None:
             return
 
 
-def _serve(job: Job, send: Callable[..., None], send_pickled: Callable[[bytes], None]) -> tuple[tuple[str, Any], list[str]]:
+def _serve(job: Job, send: Callable[..., None], send_parts: Callable[[list[Part]], None]) -> tuple[tuple[str, Any], list[str]]:
     """One job: ("done", value) or ("error", exception), and scikit-learn's ConvergenceWarnings during it."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -103,7 +105,7 @@ def _serve(job: Job, send: Callable[..., None], send_pickled: Callable[[bytes], 
     try:
         with warnings.catch_warnings(record=True) as caught:  # this process fits only this: no other thread warns
             warnings.simplefilter("always", ConvergenceWarning)
-            value = _fit(job, fitting, progress, send, send_pickled)
+            value = _fit(job, fitting, progress, send, send_parts)
         return ("done", value), [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
         return ("error", _picklable(exc)), []
@@ -113,7 +115,7 @@ def _serve(job: Job, send: Callable[..., None], send_pickled: Callable[[bytes], 
 
 
 def _fit(
-    job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callable[..., None], send_pickled: Callable[[bytes], None]
+    job: Job, fitting: list[Pipeline], progress: FitProgress, send: Callable[..., None], send_parts: Callable[[list[Part]], None]
 ) -> Any:
     """A fold's predictions on the held-out rows, or the fitted pipeline and its learning curve. The pipeline,
     made from the selected rows if the job holds a function that makes it, is put in `fitting`."""
@@ -130,17 +132,19 @@ def _fit(
         return _predictions(pipeline.fit(X, y), held[0])
     growth = None
     if job.every is not None:
-        growth = Growth(job.every, lambda partial, trees: send("checkpoint", (partial, trees)), job.resume)
+        growth = Growth(job.every, lambda partial, trees: send_parts(_with_object(("checkpoint", trees), partial)), job.resume)
     sending: list[threading.Thread] = []
 
     def fitted(model: Pipeline) -> None:
         """The model goes to the worker (which keeps it for the run's next stages) while it is stored here: the
-        pipe's write waits for the worker's reads without the GIL, the store is Python's work."""
-        data = pickle.dumps(("fitted", model), protocol=pickle.HIGHEST_PROTOCOL)
+        pipe's write waits for the worker's reads without the GIL, the store is Python's work. The model's arrays
+        go as they are, not copied (ml/child_pipe.py): until the sending thread is joined below, the store and the
+        curve only read the model, and nothing may change it in place."""
+        parts = _with_object(("fitted",), model)
 
         def send_model() -> None:
             try:
-                send_pickled(data)
+                send_parts(parts)
             except OSError:  # the parent is gone (a killed worker), as the progress thread would find: stop
                 os._exit(3)
 
@@ -156,6 +160,12 @@ def _fit(
         for thread in sending:  # the model is in the pipe before anything else of this job, its result included
             thread.join()
     return None, curve  # the model went first
+
+
+def _with_object(message: tuple, obj: Any) -> list[Part]:
+    """A message followed by an object too big to copy into it: the worker reads the message, then the object
+    (`ml.child_pipe.recv_object`)."""
+    return [pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL), *pickled(obj)]
 
 
 def _cpu_seconds() -> float:
