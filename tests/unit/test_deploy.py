@@ -160,6 +160,12 @@ def test_only_the_app_faces_the_network_and_only_when_asked():
     assert opened == ["0.0.0.0:8501:8501", "0.0.0.0:8502:8502"]
 
 
+def test_under_memory_pressure_the_kernel_takes_a_fit_before_the_services_that_hold_state():
+    services = compose()["services"]
+    assert services["worker"]["oom_score_adj"] > 0  # inherited by the fit processes a worker starts
+    assert all(services[name].get("oom_score_adj", 0) <= 0 for name in services if name != "worker")
+
+
 def test_the_temporal_ui_decrypts_through_the_apps_codec_route_which_allows_its_origin(monkeypatch):
     env = {
         **env_example(),
