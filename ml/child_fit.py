@@ -238,7 +238,7 @@ def _run(
             child_spare.refill(context())  # a fresh spare for the next fit
         _active.discard(proc.pid)
     if result is None:
-        raise ChildDied(_died(proc.exitcode))
+        raise ChildDied(died_message(proc.exitcode))
     kind, value, costs, warned, _ = result
     if kind == "error":
         raise value
@@ -258,12 +258,14 @@ def receive(conn: Connection, whole_object: bool = False) -> Any:
         raise EOFError(str(exc)) from exc
 
 
-def _died(exitcode: int | None) -> str:
+def died_message(exitcode: int | None) -> str:
+    """What a user reads of a fit process that ended without a result. Whether it is tried again is for the
+    activity to say, which knows its attempts (orchestration.activity_errors.child_died)."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
         hint = " (out of memory, or killed by the system)" if -exitcode == signal.SIGKILL else ""
-        return f"The training process stopped unexpectedly: {name}{hint}. It will be retried."
-    return f"The training process stopped unexpectedly (exit code {exitcode}). It will be retried."
+        return f"The training process stopped unexpectedly: {name}{hint}."
+    return f"The training process stopped unexpectedly (exit code {exitcode})."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import re
 
+from temporalio import activity
 from temporalio.exceptions import (
     ApplicationError,
     ApplicationErrorCategory,
@@ -107,8 +108,12 @@ def storage_refusal(exc: BaseException) -> ApplicationError | None:
 
 
 def child_died(exc: Exception) -> ApplicationError:
-    """A fit process that died (out of memory, killed): retryable, with a message a user can read."""
-    return ApplicationError(str(exc), type="FitProcessDied")
+    """A fit process that died (out of memory, killed): retryable, with a message a user can read that says whether
+    it is tried again (the last attempt's message is what a failed run shows)."""
+    info = activity.info()
+    limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    again = "That was its last attempt." if limit and info.attempt >= limit else "It will be retried."
+    return ApplicationError(f"{exc} {again}", type="FitProcessDied")
 
 
 # --- what a user reads -------------------------------------------------------------------------------

@@ -3,9 +3,12 @@ the run page and the batch page alike, for new failures and for text stored befo
 
 from __future__ import annotations
 
+import dataclasses
+import signal
 from datetime import UTC, datetime
 
 import pytest
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -15,11 +18,14 @@ from temporalio.exceptions import (
     TimeoutError,
     TimeoutType,
 )
+from temporalio.testing import ActivityEnvironment
 
+from ml.child_fit import ChildDied, died_message
 from orchestration.activity_errors import (
     CANCELLED,
     STOPPED_RESPONDING,
     UNKNOWN,
+    child_died,
     plain_failure,
     plain_text,
     refuse,
@@ -155,3 +161,14 @@ def test_a_heartbeat_timeout_does_not_blame_the_worker_alone():
     text = failure_message(_activity_error(timeout))
     assert "worker" in text and "training engine (Temporal) could not be reached" in text and "retried" in text
     assert not text.startswith("The worker running this step stopped responding")
+
+
+@pytest.mark.parametrize(
+    ("attempt", "says"), [(1, "It will be retried."), (4, "It will be retried."), (5, "That was its last attempt.")]
+)
+def test_a_fit_process_that_died_says_whether_it_is_tried_again(attempt, says):
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=attempt, retry_policy=RetryPolicy(maximum_attempts=5))
+    error = env.run(child_died, ChildDied(died_message(-signal.SIGKILL)))
+    assert error.message == f"The training process stopped unexpectedly: SIGKILL (out of memory, or killed by the system). {says}"
+    assert not error.non_retryable  # Temporal's policy decides; the message only says what it will do
